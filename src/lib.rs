@@ -1,0 +1,13 @@
+//! logship: a transaction-log-shipping warm-standby replicator.
+//!
+//! # Layout
+//!
+//! | module  | owns                                                                 |
+//! |---------|----------------------------------------------------------------------|
+//! | [`wal`] | the write-ahead log: format, group-commit writer, reader, recovery   |
+//! | [`cli`] | command-line commands (`dump`, `verify`, `bench`, `demo`); thin glue |
+//!
+//! The arrows point one way: `wal` knows nothing of the modules above it.
+
+pub mod cli;
+pub mod wal;

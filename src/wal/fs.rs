@@ -1,0 +1,140 @@
+//! The few file operations the WAL needs, behind a trait.
+//!
+//! [`StdFs`] is the real file system. `wal::memfs::MemFs` is an in-memory one for
+//! tests that can tear writes, lose unsynced data at a simulated power failure,
+//! fail fsync and run out of space — the same WAL code runs against both.
+
+use bytes::Bytes;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A file open for writing.
+pub trait WalFile: Send {
+    /// Writes all of `buf` at byte `offset`.
+    ///
+    /// # Errors
+    /// Any I/O error, including `ENOSPC` (`StorageFull`).
+    fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Makes the file's data durable (`fdatasync`). An error here is fatal to the
+    /// caller: the kernel may already have dropped the dirty pages.
+    fn sync_data(&mut self) -> io::Result<()>;
+    /// The file's length in bytes.
+    fn len(&self) -> io::Result<u64>;
+    /// True when the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+}
+
+/// The file-system operations of the WAL.
+pub trait WalFs: Send + Sync + 'static {
+    /// Creates a new file (failing if it exists) open for writing.
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WalFile>>;
+    /// Opens an existing file for writing.
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn WalFile>>;
+    /// The whole content of a file, for reading (memory-mapped where possible).
+    fn read(&self, path: &Path) -> io::Result<Bytes>;
+    /// Renames a file (replacing the target).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Makes a directory's entries durable (`fsync` on the directory).
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Creates a directory and its parents.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// File names (not paths) in a directory.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// True when the path exists.
+    fn exists(&self, path: &Path) -> bool;
+}
+
+/// Shared handle to a file system.
+pub type SharedFs = Arc<dyn WalFs>;
+
+/// The real file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdFs;
+
+impl StdFs {
+    /// A shared handle to the real file system.
+    pub fn shared() -> SharedFs {
+        Arc::new(StdFs)
+    }
+}
+
+struct StdFile(File);
+
+impl WalFile for StdFile {
+    fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.0.write_all_at(buf, offset)
+    }
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+}
+
+impl WalFs for StdFs {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WalFile>> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        Ok(Box::new(StdFile(f)))
+    }
+
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn WalFile>> {
+        let f = OpenOptions::new().read(true).write(true).open(path)?;
+        Ok(Box::new(StdFile(f)))
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Bytes> {
+        let f = File::open(path)?;
+        let len = f.metadata()?.len();
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        // SAFETY: segment files are never truncated or written through a map; a
+        // region that is being appended to is only read below the durable LSN.
+        let map = unsafe { memmap2::Mmap::map(&f)? };
+        Ok(Bytes::from_owner(map))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if let Some(name) = entry.file_name().to_str() {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+}

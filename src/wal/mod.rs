@@ -1,0 +1,31 @@
+//! The write-ahead log: segmented, checksummed, crash-safe.
+//!
+//! | module     | owns                                                            |
+//! |------------|-----------------------------------------------------------------|
+//! | `format`   | byte layouts of segment and record headers, naming, checksums   |
+//! | `fs`       | the file operations, behind a trait (real and in-memory)        |
+//! | `memfs`    | an in-memory file system that tears writes and fails fsync      |
+//! | `segment`  | preparing segment files off the hot path, writing into them     |
+//! | `writer`   | the group-commit writer thread and the append/wait API          |
+//! | `scan`     | walking segments, classifying the end of the log and damage     |
+//! | `recovery` | opening a log: torn-tail repair, refusing other damage          |
+//! | `reader`   | iterating records from any LSN                                  |
+//! | `error`    | [`WalError`], naming file, offset and LSN                       |
+
+pub mod error;
+pub mod format;
+pub mod fs;
+pub mod memfs;
+pub mod reader;
+pub mod recovery;
+pub mod scan;
+mod segment;
+pub mod writer;
+
+pub use error::WalError;
+pub use format::{format_lsn, RecordKind};
+pub use fs::{SharedFs, StdFs, WalFile, WalFs};
+pub use reader::{Record, WalReader};
+pub use recovery::{open, Recovery};
+pub use scan::{scan_dir, ScanReport, TornTail};
+pub use writer::{Appended, Position, SyncPolicy, Wal, WalOptions};

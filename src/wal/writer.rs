@@ -1,0 +1,677 @@
+//! The WAL writer: many appenders, one dedicated thread, group commit.
+//!
+//! Appenders encode their record straight into a shared queue under a short lock
+//! and learn its LSN at once (the LSN is the byte position, known at encode time).
+//! The writer thread takes everything queued, writes it with one `pwrite` per
+//! segment touched and, under [`SyncPolicy::Always`], one `fdatasync` for the whole
+//! batch, then publishes the new written and durable LSNs. Appenders wait for the
+//! position their record ends at (blocking, or `async` through a watch channel).
+//!
+//! A failed write or fsync is fatal: the writer publishes the failure, every
+//! waiter returns an error at once, and nothing more is accepted.
+
+use super::error::{Result, WalError};
+use super::format::{
+    encode_record, record_footprint, RecordKind, SegmentHeader, MAX_SEGMENT_BYTES,
+    MIN_SEGMENT_BYTES, RECORD_HEADER_BYTES, SEAL_RECORD_BYTES, SEGMENT_HEADER_BYTES,
+};
+use super::fs::{SharedFs, WalFile};
+use super::segment::{Preparer, SegmentWriter};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The writer stops taking queued chunks into one batch once it holds this many bytes.
+pub const MAX_WRITE_BYTES: usize = 1 << 20;
+/// No record may be larger than this, whatever the configuration says.
+pub const MAX_RECORD_BYTES_LIMIT: usize = 16 << 20;
+/// Default segment size.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+
+/// When a write counts as acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// After `fdatasync` (group commit): nothing acknowledged is ever lost.
+    Always,
+    /// After `write`; `fdatasync` every `every_ms` milliseconds.
+    Interval { every_ms: u64 },
+    /// After `write`; the OS flushes when it likes (and at every segment switch).
+    Never,
+}
+
+/// How to open or create a log.
+#[derive(Debug, Clone)]
+pub struct WalOptions {
+    /// The WAL directory (segment files live directly in it).
+    pub dir: PathBuf,
+    /// The cluster's identity, written into every segment header.
+    pub system_id: u64,
+    /// Timeline for new records.
+    pub timeline: u32,
+    /// Segment file size.
+    pub segment_bytes: u64,
+    /// Largest payload accepted by `append` (≤ [`MAX_RECORD_BYTES_LIMIT`]).
+    pub max_record_bytes: usize,
+    /// When appends are acknowledged.
+    pub sync: SyncPolicy,
+    /// Bytes queued for the writer before appenders wait (back-pressure).
+    pub max_pending_bytes: usize,
+    /// LSN of the first record when the directory holds no segment yet.
+    pub start_lsn: u64,
+}
+
+impl WalOptions {
+    /// Options with the defaults: 64 MiB segments, 16 MiB records, `always`.
+    pub fn new(dir: impl Into<PathBuf>, system_id: u64, timeline: u32) -> WalOptions {
+        WalOptions {
+            dir: dir.into(),
+            system_id,
+            timeline,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            max_record_bytes: MAX_RECORD_BYTES_LIMIT,
+            sync: SyncPolicy::Always,
+            max_pending_bytes: 4 * MAX_WRITE_BYTES,
+            start_lsn: 0,
+        }
+    }
+
+    /// The largest payload that fits both the limit and one segment.
+    pub fn effective_max_record_bytes(&self) -> usize {
+        let room = self.segment_bytes as usize
+            - SEGMENT_HEADER_BYTES
+            - RECORD_HEADER_BYTES
+            - SEAL_RECORD_BYTES as usize;
+        self.max_record_bytes.min(MAX_RECORD_BYTES_LIMIT).min(room)
+    }
+
+    /// Checks the options.
+    ///
+    /// # Errors
+    /// [`WalError::Config`] naming the bad value.
+    pub fn validate(&self) -> Result<()> {
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes)
+            || !self.segment_bytes.is_power_of_two()
+        {
+            return Err(WalError::Config(format!(
+                "segment size {} must be a power of two from {} to {} bytes",
+                self.segment_bytes, MIN_SEGMENT_BYTES, MAX_SEGMENT_BYTES
+            )));
+        }
+        if self.timeline == 0 {
+            return Err(WalError::Config("timeline must be at least 1".into()));
+        }
+        if self.start_lsn % 8 != 0 {
+            return Err(WalError::Config("start LSN must be 8-byte aligned".into()));
+        }
+        if let SyncPolicy::Interval { every_ms: 0 } = self.sync {
+            return Err(WalError::Config(
+                "sync interval must be at least 1 ms".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where the log stands. Invariant: `durable_lsn <= written_lsn <= next LSN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    /// Everything below this LSN has been handed to the OS (`write`).
+    pub written_lsn: u64,
+    /// Everything below this LSN has been `fdatasync`ed.
+    pub durable_lsn: u64,
+    /// Set once the writer stopped on a fatal error.
+    pub failed: bool,
+}
+
+/// Where an appended record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The record's LSN.
+    pub lsn: u64,
+    /// The LSN right after it: wait for this to be written or durable.
+    pub end_lsn: u64,
+}
+
+struct Chunk {
+    /// First LSN of the segment this chunk belongs to.
+    segment_first_lsn: u64,
+    /// LSN of the chunk's first byte.
+    start_lsn: u64,
+    bytes: Vec<u8>,
+    /// The chunk ends with the segment's seal record.
+    seals: bool,
+}
+
+struct Queue {
+    chunks: Vec<Chunk>,
+    pending_bytes: usize,
+    next_lsn: u64,
+    segment_first_lsn: u64,
+    segment_capacity_end: u64,
+    closed: bool,
+    failed: Option<String>,
+    writer_sleeping: bool,
+    spare: Vec<Vec<u8>>,
+}
+
+struct Inner {
+    opts: WalOptions,
+    max_record: usize,
+    queue: Mutex<Queue>,
+    /// The writer waits here for work.
+    work_cv: Condvar,
+    /// Appenders wait here for queue space.
+    space_cv: Condvar,
+    progress: Mutex<()>,
+    progress_cv: Condvar,
+    written: AtomicU64,
+    durable: AtomicU64,
+    failed: AtomicBool,
+    watch: watch::Sender<Position>,
+    fsyncs: AtomicU64,
+    batches: AtomicU64,
+}
+
+/// A write-ahead log open for appending. Cheap to share behind an `Arc`.
+pub struct Wal {
+    inner: Arc<Inner>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Counters of the writer, for benchmarks and metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriterStats {
+    pub fsyncs: u64,
+    pub batches: u64,
+}
+
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Wal {
+    /// Starts the writer on an already recovered log whose next record goes to
+    /// `next_lsn`. `open` is the segment to continue (its header and file), or
+    /// `None` to start a new segment at `next_lsn`.
+    pub(crate) fn start(
+        fs: SharedFs,
+        opts: WalOptions,
+        next_lsn: u64,
+        open: Option<(SegmentHeader, Box<dyn WalFile>)>,
+    ) -> Result<Wal> {
+        opts.validate()?;
+        let max_record = opts.effective_max_record_bytes();
+        let preparer = Preparer::start(fs.clone(), opts.dir.clone(), opts.segment_bytes)?;
+        let mut seg = SegmentWriter::new(fs, opts.clone(), preparer);
+        let (first, capacity_end) = match open {
+            Some((header, file)) => {
+                let cap = header.end_capacity_lsn();
+                seg.resume(header, file);
+                (header.first_lsn, cap)
+            }
+            None => {
+                let h = seg.create(next_lsn)?;
+                (h.first_lsn, h.end_capacity_lsn())
+            }
+        };
+        let (watch, _) = watch::channel(Position {
+            written_lsn: next_lsn,
+            durable_lsn: next_lsn,
+            failed: false,
+        });
+        let inner = Arc::new(Inner {
+            max_record,
+            queue: Mutex::new(Queue {
+                chunks: Vec::new(),
+                pending_bytes: 0,
+                next_lsn,
+                segment_first_lsn: first,
+                segment_capacity_end: capacity_end,
+                closed: false,
+                failed: None,
+                writer_sleeping: false,
+                spare: Vec::new(),
+            }),
+            work_cv: Condvar::new(),
+            space_cv: Condvar::new(),
+            progress: Mutex::new(()),
+            progress_cv: Condvar::new(),
+            written: AtomicU64::new(next_lsn),
+            durable: AtomicU64::new(next_lsn),
+            failed: AtomicBool::new(false),
+            watch,
+            fsyncs: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            opts,
+        });
+        let thread_inner = inner.clone();
+        let thread = std::thread::Builder::new()
+            .name("wal-writer".into())
+            .spawn(move || writer_loop(thread_inner, seg))
+            .map_err(|e| WalError::io("spawn writer thread", "wal-writer", e))?;
+        Ok(Wal {
+            inner,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The options the log runs with.
+    pub fn options(&self) -> &WalOptions {
+        &self.inner.opts
+    }
+
+    /// Appends one data record and returns where it landed. The record is not yet
+    /// acknowledged: wait with [`wait_acked`](Self::wait_acked) or
+    /// [`wait_acked_async`](Self::wait_acked_async).
+    ///
+    /// Blocks briefly when the queue is full (back-pressure).
+    ///
+    /// # Errors
+    /// [`WalError::RecordTooLarge`] (checked before anything is copied),
+    /// [`WalError::Stopped`] after a fatal error, [`WalError::Closed`].
+    pub fn append(&self, payload: &[u8]) -> Result<Appended> {
+        self.append_kind(RecordKind::Data, payload)
+    }
+
+    /// Appends one record of any kind but seal.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    pub fn append_kind(&self, kind: RecordKind, payload: &[u8]) -> Result<Appended> {
+        assert!(kind != RecordKind::Seal, "seal records are the writer's");
+        let inner = &*self.inner;
+        if payload.len() > inner.max_record {
+            return Err(WalError::RecordTooLarge {
+                len: payload.len(),
+                limit: inner.max_record,
+            });
+        }
+        let footprint = record_footprint(payload.len());
+        let timestamp = now_unix_ms();
+        let mut q = lock(&inner.queue);
+        loop {
+            if let Some(e) = &q.failed {
+                return Err(WalError::Stopped(e.clone()));
+            }
+            if q.closed {
+                return Err(WalError::Closed);
+            }
+            if q.pending_bytes == 0
+                || q.pending_bytes + footprint as usize <= inner.opts.max_pending_bytes
+            {
+                break;
+            }
+            q = inner.space_cv.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+        if q.next_lsn + footprint + SEAL_RECORD_BYTES > q.segment_capacity_end {
+            seal_and_switch(&mut q, inner, timestamp);
+        }
+        let lsn = q.next_lsn;
+        let chunk = open_chunk(&mut q, footprint as usize);
+        let n = encode_record(
+            &mut chunk.bytes,
+            lsn,
+            inner.opts.timeline,
+            timestamp,
+            kind,
+            payload,
+        );
+        debug_assert_eq!(n as u64, footprint);
+        q.next_lsn += footprint;
+        q.pending_bytes += n;
+        let wake = q.writer_sleeping;
+        drop(q);
+        if wake {
+            inner.work_cv.notify_one();
+        }
+        Ok(Appended {
+            lsn,
+            end_lsn: lsn + footprint,
+        })
+    }
+
+    /// Waits until everything below `end_lsn` is acknowledged under the sync
+    /// policy (durable for `always`, written otherwise).
+    ///
+    /// # Errors
+    /// [`WalError::Stopped`] if the writer failed before getting there.
+    pub fn wait_acked(&self, end_lsn: u64) -> Result<()> {
+        match self.inner.opts.sync {
+            SyncPolicy::Always => self.wait_for(end_lsn, true),
+            _ => self.wait_for(end_lsn, false),
+        }
+    }
+
+    /// Waits until everything below `end_lsn` is durable (fsynced).
+    ///
+    /// # Errors
+    /// [`WalError::Stopped`] if the writer failed before getting there.
+    pub fn wait_durable(&self, end_lsn: u64) -> Result<()> {
+        self.wait_for(end_lsn, true)
+    }
+
+    fn wait_for(&self, end_lsn: u64, durable: bool) -> Result<()> {
+        let inner = &*self.inner;
+        let reached = || {
+            let at = if durable {
+                &inner.durable
+            } else {
+                &inner.written
+            };
+            at.load(Ordering::Acquire) >= end_lsn
+        };
+        // A short spin: the writer usually answers within one fdatasync.
+        let spin_until = Instant::now() + Duration::from_micros(50);
+        loop {
+            if reached() {
+                return Ok(());
+            }
+            if inner.failed.load(Ordering::Acquire) {
+                return Err(self.stopped());
+            }
+            if Instant::now() >= spin_until {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        let mut g = lock(&inner.progress);
+        loop {
+            if reached() {
+                return Ok(());
+            }
+            if inner.failed.load(Ordering::Acquire) {
+                return Err(self.stopped());
+            }
+            g = inner
+                .progress_cv
+                .wait_timeout(g, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Async form of [`wait_acked`](Self::wait_acked), for tokio tasks.
+    ///
+    /// # Errors
+    /// [`WalError::Stopped`] if the writer failed before getting there.
+    pub async fn wait_acked_async(&self, end_lsn: u64) -> Result<()> {
+        let durable = self.inner.opts.sync == SyncPolicy::Always;
+        let mut rx = self.inner.watch.subscribe();
+        let res = rx
+            .wait_for(|p| {
+                p.failed
+                    || if durable {
+                        p.durable_lsn >= end_lsn
+                    } else {
+                        p.written_lsn >= end_lsn
+                    }
+            })
+            .await;
+        match res {
+            Ok(p) if !p.failed => Ok(()),
+            _ => Err(self.stopped()),
+        }
+    }
+
+    fn stopped(&self) -> WalError {
+        let q = lock(&self.inner.queue);
+        match &q.failed {
+            Some(e) => WalError::Stopped(e.clone()),
+            None => WalError::Closed,
+        }
+    }
+
+    /// A receiver of position updates (written, durable, failed).
+    pub fn subscribe(&self) -> watch::Receiver<Position> {
+        self.inner.watch.subscribe()
+    }
+
+    /// The current position.
+    pub fn position(&self) -> Position {
+        *self.inner.watch.borrow()
+    }
+
+    /// LSN the next appended record will get.
+    pub fn next_lsn(&self) -> u64 {
+        lock(&self.inner.queue).next_lsn
+    }
+
+    /// Writer counters.
+    pub fn stats(&self) -> WriterStats {
+        WriterStats {
+            fsyncs: self.inner.fsyncs.load(Ordering::Relaxed),
+            batches: self.inner.batches.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writes and syncs everything queued, stops the writer and returns the final
+    /// position.
+    ///
+    /// # Errors
+    /// [`WalError::Stopped`] if the writer had failed.
+    pub fn close(&self) -> Result<Position> {
+        {
+            let mut q = lock(&self.inner.queue);
+            q.closed = true;
+        }
+        self.inner.work_cv.notify_one();
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
+        }
+        let p = self.position();
+        if p.failed {
+            return Err(self.stopped());
+        }
+        Ok(p)
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// The chunk appenders write into, starting a new one when needed.
+fn open_chunk(q: &mut Queue, footprint: usize) -> &mut Chunk {
+    let seg = q.segment_first_lsn;
+    let reuse = matches!(q.chunks.last(), Some(c) if c.segment_first_lsn == seg
+        && !c.seals
+        && (c.bytes.is_empty() || c.bytes.len() + footprint <= MAX_WRITE_BYTES));
+    if !reuse {
+        let mut bytes = q.spare.pop().unwrap_or_default();
+        bytes.clear();
+        let start_lsn = q.next_lsn;
+        q.chunks.push(Chunk {
+            segment_first_lsn: seg,
+            start_lsn,
+            bytes,
+            seals: false,
+        });
+    }
+    q.chunks.last_mut().expect("a chunk was just ensured")
+}
+
+/// Ends the current segment with a seal record and moves appends to the next one.
+fn seal_and_switch(q: &mut Queue, inner: &Inner, timestamp: u64) {
+    let lsn = q.next_lsn;
+    let chunk = open_chunk(q, SEAL_RECORD_BYTES as usize);
+    encode_record(
+        &mut chunk.bytes,
+        lsn,
+        inner.opts.timeline,
+        timestamp,
+        RecordKind::Seal,
+        &[],
+    );
+    chunk.seals = true;
+    q.next_lsn += SEAL_RECORD_BYTES;
+    q.pending_bytes += SEAL_RECORD_BYTES as usize;
+    q.segment_first_lsn = q.next_lsn;
+    q.segment_capacity_end = q.next_lsn + inner.opts.segment_bytes - SEGMENT_HEADER_BYTES as u64;
+}
+
+fn writer_loop(inner: Arc<Inner>, mut seg: SegmentWriter) {
+    let interval = match inner.opts.sync {
+        SyncPolicy::Interval { every_ms } => Some(Duration::from_millis(every_ms)),
+        _ => None,
+    };
+    let mut last_sync = Instant::now();
+    let mut batch: Vec<Chunk> = Vec::new();
+    loop {
+        let closing;
+        {
+            let mut q = lock(&inner.queue);
+            loop {
+                if !q.chunks.is_empty() || q.closed {
+                    break;
+                }
+                let sync_due = interval.is_some_and(|iv| {
+                    last_sync.elapsed() >= iv
+                        && inner.durable.load(Ordering::Acquire)
+                            < inner.written.load(Ordering::Acquire)
+                });
+                if sync_due {
+                    break;
+                }
+                q.writer_sleeping = true;
+                let wait = interval.unwrap_or(Duration::from_secs(1));
+                q = inner
+                    .work_cv
+                    .wait_timeout(q, wait)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+                q.writer_sleeping = false;
+            }
+            closing = q.closed;
+            let mut taken = 0;
+            let n = q
+                .chunks
+                .iter()
+                .take_while(|c| {
+                    let take = taken < MAX_WRITE_BYTES;
+                    taken += c.bytes.len();
+                    take
+                })
+                .count();
+            batch.extend(q.chunks.drain(..n));
+            q.pending_bytes -= taken.min(q.pending_bytes);
+        }
+        inner.space_cv.notify_all();
+        let more_queued = !lock(&inner.queue).chunks.is_empty();
+        let result = write_batch(&inner, &mut seg, &mut batch, interval, &mut last_sync);
+        recycle(&inner, &mut batch);
+        if let Err(e) = result {
+            fail(&inner, e);
+            return;
+        }
+        if closing && !more_queued {
+            if let Err(e) = seg.sync().map(|_| publish(&inner, None, true)) {
+                fail(&inner, e);
+            }
+            return;
+        }
+    }
+}
+
+/// Writes one batch, syncing as the policy asks, and publishes the new position.
+fn write_batch(
+    inner: &Inner,
+    seg: &mut SegmentWriter,
+    batch: &mut [Chunk],
+    interval: Option<Duration>,
+    last_sync: &mut Instant,
+) -> Result<()> {
+    let mut end = None;
+    for chunk in batch.iter() {
+        if chunk.segment_first_lsn != seg.first_lsn() {
+            seg.create(chunk.segment_first_lsn)?;
+        }
+        seg.write(chunk.start_lsn, &chunk.bytes)?;
+        end = Some(chunk.start_lsn + chunk.bytes.len() as u64);
+        if chunk.seals {
+            // A sealed segment is synced before the log moves on, so that the durable
+            // LSN only ever means "everything below is synced".
+            seg.sync()?;
+            inner.fsyncs.fetch_add(1, Ordering::Relaxed);
+            publish(inner, end, true);
+        }
+    }
+    if end.is_some() {
+        inner.batches.fetch_add(1, Ordering::Relaxed);
+    }
+    let sync_now = match inner.opts.sync {
+        SyncPolicy::Always => end.is_some(),
+        SyncPolicy::Interval { .. } => {
+            interval.is_some_and(|iv| last_sync.elapsed() >= iv)
+                && (end.is_some()
+                    || inner.durable.load(Ordering::Acquire)
+                        < inner.written.load(Ordering::Acquire))
+        }
+        SyncPolicy::Never => false,
+    };
+    if sync_now {
+        publish(inner, end, false);
+        seg.sync()?;
+        inner.fsyncs.fetch_add(1, Ordering::Relaxed);
+        *last_sync = Instant::now();
+        publish(inner, None, true);
+    } else if end.is_some() {
+        publish(inner, end, false);
+    }
+    Ok(())
+}
+
+/// Publishes a new written LSN and, with `durable`, marks everything written durable.
+fn publish(inner: &Inner, written: Option<u64>, durable: bool) {
+    if let Some(w) = written {
+        inner.written.store(w, Ordering::Release);
+    }
+    if durable {
+        let w = inner.written.load(Ordering::Acquire);
+        inner.durable.store(w, Ordering::Release);
+    }
+    let pos = Position {
+        written_lsn: inner.written.load(Ordering::Acquire),
+        durable_lsn: inner.durable.load(Ordering::Acquire),
+        failed: false,
+    };
+    inner.watch.send_replace(pos);
+    let _g = lock(&inner.progress);
+    inner.progress_cv.notify_all();
+}
+
+fn recycle(inner: &Inner, batch: &mut Vec<Chunk>) {
+    let mut q = lock(&inner.queue);
+    for c in batch.drain(..) {
+        if q.spare.len() < 8 && c.bytes.capacity() <= 2 * MAX_WRITE_BYTES {
+            q.spare.push(c.bytes);
+        }
+    }
+}
+
+/// Stops the log for good after a failed write or fsync and wakes every waiter.
+fn fail(inner: &Inner, e: WalError) {
+    let msg = e.to_string();
+    tracing::error!(error = %msg, "WAL writer stopped: fatal I/O error");
+    {
+        let mut q = lock(&inner.queue);
+        q.failed = Some(msg);
+        q.chunks.clear();
+    }
+    inner.failed.store(true, Ordering::Release);
+    inner.watch.send_modify(|p| p.failed = true);
+    inner.space_cv.notify_all();
+    let _g = lock(&inner.progress);
+    inner.progress_cv.notify_all();
+}
