@@ -5,9 +5,11 @@
 //! | module  | owns                                                                 |
 //! |---------|----------------------------------------------------------------------|
 //! | [`wal`] | the write-ahead log: format, group-commit writer, reader, recovery   |
+//! | [`bench`] | built-in benchmarks (`logship bench wal`), library side              |
 //! | [`cli`] | command-line commands (`dump`, `verify`, `bench`, `demo`); thin glue |
 //!
 //! The arrows point one way: `wal` knows nothing of the modules above it.
 
+pub mod bench;
 pub mod cli;
 pub mod wal;

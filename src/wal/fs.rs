@@ -21,6 +21,9 @@ pub trait WalFile: Send {
     /// Makes the file's data durable (`fdatasync`). An error here is fatal to the
     /// caller: the kernel may already have dropped the dirty pages.
     fn sync_data(&mut self) -> io::Result<()>;
+    /// Gives the file `len` bytes of allocated, zero-reading space
+    /// (`fallocate`, or a plain resize where that is not supported).
+    fn allocate(&mut self, len: u64) -> io::Result<()>;
     /// The file's length in bytes.
     fn len(&self) -> io::Result<u64>;
     /// True when the file is empty.
@@ -73,6 +76,20 @@ impl WalFile for StdFile {
     }
     fn sync_data(&mut self) -> io::Result<()> {
         self.0.sync_data()
+    }
+    fn allocate(&mut self, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let len_i64 = i64::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        // SAFETY: plain syscall on an open descriptor we own.
+        let rc = unsafe { libc::fallocate(self.0.as_raw_fd(), 0, 0, len_i64) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => self.0.set_len(len),
+            _ => Err(err),
+        }
     }
     fn len(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())

@@ -178,6 +178,14 @@ impl WalFile for MemFile {
         Ok(())
     }
 
+    fn allocate(&mut self, len: u64) -> io::Result<()> {
+        let have = self.len()?;
+        if len > have {
+            self.write_all_at(&vec![0u8; (len - have) as usize], have)?;
+        }
+        Ok(())
+    }
+
     fn len(&self) -> io::Result<u64> {
         Ok(lock(&self.state).files[&self.id].data.len() as u64)
     }

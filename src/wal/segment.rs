@@ -1,7 +1,8 @@
 //! Segment files on the writing side: a background thread prepares the next file
-//! (zero-filled to full size and synced, so that appends are overwrites and each
-//! `fdatasync` touches no metadata), and [`SegmentWriter`] turns a prepared file
-//! into a named segment and writes records into it.
+//! (allocated to full size with `fallocate` and synced, so that a segment switch
+//! costs a header write and a rename, and a full disk shows up before any record
+//! is written), and [`SegmentWriter`] turns a prepared file into a named segment
+//! and writes records into it.
 
 use super::error::{Result, WalError};
 use super::format::{segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES};
@@ -13,7 +14,6 @@ use std::thread::JoinHandle;
 
 /// Suffix of files being prepared; leftovers are removed when a log opens.
 pub const PREPARED_SUFFIX: &str = ".prep";
-const ZERO_CHUNK: usize = 1 << 20;
 
 type Prepared = std::result::Result<(PathBuf, Box<dyn WalFile>), WalError>;
 
@@ -90,14 +90,8 @@ fn prepare(fs: &dyn super::fs::WalFs, path: &Path, segment_bytes: u64) -> Result
     let mut f = fs
         .create(path)
         .map_err(|e| WalError::io("create", path, e))?;
-    let zeros = vec![0u8; ZERO_CHUNK];
-    let mut off = 0u64;
-    while off < segment_bytes {
-        let n = (segment_bytes - off).min(ZERO_CHUNK as u64) as usize;
-        f.write_all_at(&zeros[..n], off)
-            .map_err(|e| WalError::io("preallocate", path, e))?;
-        off += n as u64;
-    }
+    f.allocate(segment_bytes)
+        .map_err(|e| WalError::io("preallocate", path, e))?;
     f.sync_data()
         .map_err(|e| WalError::io("fdatasync", path, e))?;
     Ok(f)
@@ -109,16 +103,83 @@ pub(crate) struct SegmentWriter {
     opts: WalOptions,
     preparer: Preparer,
     current: Option<(SegmentHeader, PathBuf, Box<dyn WalFile>)>,
+    /// Sealed segments written since the last sync; synced with the next one.
+    unsynced_sealed: Vec<(PathBuf, Box<dyn WalFile>)>,
+    /// Under the `never` policy sealed segments are synced by this thread instead,
+    /// off the hot path, so that they neither pile up nor stall the writer.
+    background: Option<BackgroundSync>,
+}
+
+/// A thread that fsyncs sealed segments handed to it.
+struct BackgroundSync {
+    tx: Option<std::sync::mpsc::Sender<(PathBuf, Box<dyn WalFile>)>>,
+    thread: Option<JoinHandle<()>>,
+    error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl BackgroundSync {
+    fn start() -> Result<BackgroundSync> {
+        let (tx, rx) = std::sync::mpsc::channel::<(PathBuf, Box<dyn WalFile>)>();
+        let error = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let err = error.clone();
+        let thread = std::thread::Builder::new()
+            .name("wal-sync".into())
+            .spawn(move || {
+                for (path, mut f) in rx {
+                    if let Err(e) = f.sync_data() {
+                        let msg = WalError::io("fdatasync", &path, e).to_string();
+                        *err.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| WalError::io("spawn thread", "wal-sync", e))?;
+        Ok(BackgroundSync {
+            tx: Some(tx),
+            thread: Some(thread),
+            error,
+        })
+    }
+
+    fn check(&self) -> Result<()> {
+        match &*self.error.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(msg) => Err(WalError::Stopped(msg.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&self, path: PathBuf, file: Box<dyn WalFile>) -> Result<()> {
+        self.check()?;
+        match &self.tx {
+            Some(tx) if tx.send((path, file)).is_ok() => Ok(()),
+            _ => Err(WalError::Stopped("background sync stopped".into())),
+        }
+    }
+
+    /// Waits for every handed-over segment to be synced.
+    fn finish(mut self) -> Result<()> {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.check()
+    }
 }
 
 impl SegmentWriter {
-    pub(crate) fn new(fs: SharedFs, opts: WalOptions, preparer: Preparer) -> SegmentWriter {
-        SegmentWriter {
+    pub(crate) fn new(fs: SharedFs, opts: WalOptions, preparer: Preparer) -> Result<SegmentWriter> {
+        let background = match opts.sync {
+            super::writer::SyncPolicy::Never => Some(BackgroundSync::start()?),
+            _ => None,
+        };
+        Ok(SegmentWriter {
             fs,
             opts,
             preparer,
             current: None,
-        }
+            unsynced_sealed: Vec::new(),
+            background,
+        })
     }
 
     /// Continues writing an existing segment.
@@ -165,7 +226,12 @@ impl SegmentWriter {
         self.fs
             .sync_dir(&self.opts.dir)
             .map_err(|e| WalError::io("fsync directory", &self.opts.dir, e))?;
-        self.current = Some((header, path, file));
+        if let Some((_, old_path, old)) = self.current.replace((header, path, file)) {
+            match &self.background {
+                Some(bg) => bg.send(old_path, old)?,
+                None => self.unsynced_sealed.push((old_path, old)),
+            }
+        }
         Ok(header)
     }
 
@@ -179,8 +245,16 @@ impl SegmentWriter {
             .map_err(|e| WalError::io("write", path.as_path(), e))
     }
 
-    /// fdatasync of the current segment.
+    /// fdatasync of every sealed segment not yet synced, then of the current one.
     pub(crate) fn sync(&mut self) -> Result<()> {
+        if let Some(bg) = self.background.take() {
+            bg.finish()?;
+            self.background = Some(BackgroundSync::start()?);
+        }
+        for (p, mut f) in self.unsynced_sealed.drain(..) {
+            f.sync_data()
+                .map_err(|e| WalError::io("fdatasync", &p, e))?;
+        }
         match self.current.as_mut() {
             Some((_, path, f)) => f
                 .sync_data()

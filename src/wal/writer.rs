@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
 use tokio::sync::watch;
 
 /// The writer stops taking queued chunks into one batch once it holds this many bytes.
@@ -38,7 +39,8 @@ pub enum SyncPolicy {
     Always,
     /// After `write`; `fdatasync` every `every_ms` milliseconds.
     Interval { every_ms: u64 },
-    /// After `write`; the OS flushes when it likes (and at every segment switch).
+    /// After `write`; the OS flushes when it likes. The durable LSN advances only
+    /// when the log is closed.
     Never,
 }
 
@@ -136,6 +138,8 @@ pub struct Appended {
 }
 
 struct Chunk {
+    /// Records in the chunk.
+    records: usize,
     /// First LSN of the segment this chunk belongs to.
     segment_first_lsn: u64,
     /// LSN of the chunk's first byte.
@@ -153,7 +157,11 @@ struct Queue {
     segment_capacity_end: u64,
     closed: bool,
     failed: Option<String>,
-    writer_sleeping: bool,
+    /// Records queued (not yet taken by the writer).
+    pending_records: usize,
+    /// Appenders wake the writer once `pending_records` reaches this
+    /// (`usize::MAX` while the writer is busy).
+    wake_at_records: usize,
     spare: Vec<Vec<u8>>,
 }
 
@@ -212,7 +220,7 @@ impl Wal {
         opts.validate()?;
         let max_record = opts.effective_max_record_bytes();
         let preparer = Preparer::start(fs.clone(), opts.dir.clone(), opts.segment_bytes)?;
-        let mut seg = SegmentWriter::new(fs, opts.clone(), preparer);
+        let mut seg = SegmentWriter::new(fs, opts.clone(), preparer)?;
         let (first, capacity_end) = match open {
             Some((header, file)) => {
                 let cap = header.end_capacity_lsn();
@@ -239,7 +247,8 @@ impl Wal {
                 segment_capacity_end: capacity_end,
                 closed: false,
                 failed: None,
-                writer_sleeping: false,
+                pending_records: 0,
+                wake_at_records: usize::MAX,
                 spare: Vec::new(),
             }),
             work_cv: Condvar::new(),
@@ -326,10 +335,12 @@ impl Wal {
             kind,
             payload,
         );
+        chunk.records += 1;
         debug_assert_eq!(n as u64, footprint);
         q.next_lsn += footprint;
         q.pending_bytes += n;
-        let wake = q.writer_sleeping;
+        q.pending_records += 1;
+        let wake = q.pending_records >= q.wake_at_records;
         drop(q);
         if wake {
             inner.work_cv.notify_one();
@@ -370,20 +381,6 @@ impl Wal {
             };
             at.load(Ordering::Acquire) >= end_lsn
         };
-        // A short spin: the writer usually answers within one fdatasync.
-        let spin_until = Instant::now() + Duration::from_micros(50);
-        loop {
-            if reached() {
-                return Ok(());
-            }
-            if inner.failed.load(Ordering::Acquire) {
-                return Err(self.stopped());
-            }
-            if Instant::now() >= spin_until {
-                break;
-            }
-            std::hint::spin_loop();
-        }
         let mut g = lock(&inner.progress);
         loop {
             if reached() {
@@ -497,6 +494,7 @@ fn open_chunk(q: &mut Queue, footprint: usize) -> &mut Chunk {
             start_lsn,
             bytes,
             seals: false,
+            records: 0,
         });
     }
     q.chunks.last_mut().expect("a chunk was just ensured")
@@ -528,48 +526,33 @@ fn writer_loop(inner: Arc<Inner>, mut seg: SegmentWriter) {
     };
     let mut last_sync = Instant::now();
     let mut batch: Vec<Chunk> = Vec::new();
+    let mut delay = CommitDelay::default();
     loop {
         let closing;
+        let more_queued;
         {
             let mut q = lock(&inner.queue);
-            loop {
-                if !q.chunks.is_empty() || q.closed {
-                    break;
-                }
-                let sync_due = interval.is_some_and(|iv| {
-                    last_sync.elapsed() >= iv
-                        && inner.durable.load(Ordering::Acquire)
-                            < inner.written.load(Ordering::Acquire)
-                });
-                if sync_due {
-                    break;
-                }
-                q.writer_sleeping = true;
-                let wait = interval.unwrap_or(Duration::from_secs(1));
-                q = inner
-                    .work_cv
-                    .wait_timeout(q, wait)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-                q.writer_sleeping = false;
-            }
+            q = wait_for_work(&inner, q, interval, last_sync, &delay);
             closing = q.closed;
-            let mut taken = 0;
-            let n = q
-                .chunks
-                .iter()
-                .take_while(|c| {
-                    let take = taken < MAX_WRITE_BYTES;
-                    taken += c.bytes.len();
-                    take
-                })
-                .count();
+            let (mut bytes, mut records, mut n) = (0, 0, 0);
+            for c in &q.chunks {
+                if bytes >= MAX_WRITE_BYTES {
+                    break;
+                }
+                bytes += c.bytes.len();
+                records += c.records;
+                n += 1;
+            }
             batch.extend(q.chunks.drain(..n));
-            q.pending_bytes -= taken.min(q.pending_bytes);
+            q.pending_bytes -= bytes;
+            q.pending_records -= records;
+            more_queued = !q.chunks.is_empty();
+            delay.last_batch_records = records;
         }
         inner.space_cv.notify_all();
-        let more_queued = !lock(&inner.queue).chunks.is_empty();
+        let started = Instant::now();
         let result = write_batch(&inner, &mut seg, &mut batch, interval, &mut last_sync);
+        delay.observe(started.elapsed());
         recycle(&inner, &mut batch);
         if let Err(e) = result {
             fail(&inner, e);
@@ -581,6 +564,78 @@ fn writer_loop(inner: Arc<Inner>, mut seg: SegmentWriter) {
             }
             return;
         }
+    }
+}
+
+/// Group commit's patience: under `always`, when fewer records are queued than the
+/// last batch held, the writer waits up to half a batch time for the rest (their
+/// appenders are on their way back), so each fdatasync carries a full batch.
+#[derive(Default)]
+struct CommitDelay {
+    last_batch_records: usize,
+    /// Moving average of a batch's write+sync time.
+    batch_time: Duration,
+}
+
+impl CommitDelay {
+    const MAX: Duration = Duration::from_millis(1);
+
+    fn observe(&mut self, took: Duration) {
+        self.batch_time = (self.batch_time * 7 + took) / 8;
+    }
+
+    fn limit(&self) -> Duration {
+        (self.batch_time / 2).min(Self::MAX)
+    }
+}
+
+/// Sleeps until there is something to write (or to sync, or the log closes).
+fn wait_for_work<'a>(
+    inner: &Inner,
+    mut q: MutexGuard<'a, Queue>,
+    interval: Option<Duration>,
+    last_sync: Instant,
+    delay: &CommitDelay,
+) -> MutexGuard<'a, Queue> {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if q.closed {
+            return q;
+        }
+        if !q.chunks.is_empty() {
+            let want = delay.last_batch_records;
+            if inner.opts.sync != SyncPolicy::Always || q.pending_records >= want {
+                return q;
+            }
+            let dl = *deadline.get_or_insert_with(|| Instant::now() + delay.limit());
+            let now = Instant::now();
+            if now >= dl {
+                return q;
+            }
+            q.wake_at_records = want;
+            q = inner
+                .work_cv
+                .wait_timeout(q, dl - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            q.wake_at_records = usize::MAX;
+            continue;
+        }
+        let sync_due = interval.is_some_and(|iv| {
+            last_sync.elapsed() >= iv
+                && inner.durable.load(Ordering::Acquire) < inner.written.load(Ordering::Acquire)
+        });
+        if sync_due {
+            return q;
+        }
+        q.wake_at_records = 1;
+        let wait = interval.unwrap_or(Duration::from_secs(1));
+        q = inner
+            .work_cv
+            .wait_timeout(q, wait)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+        q.wake_at_records = usize::MAX;
     }
 }
 
@@ -599,13 +654,6 @@ fn write_batch(
         }
         seg.write(chunk.start_lsn, &chunk.bytes)?;
         end = Some(chunk.start_lsn + chunk.bytes.len() as u64);
-        if chunk.seals {
-            // A sealed segment is synced before the log moves on, so that the durable
-            // LSN only ever means "everything below is synced".
-            seg.sync()?;
-            inner.fsyncs.fetch_add(1, Ordering::Relaxed);
-            publish(inner, end, true);
-        }
     }
     if end.is_some() {
         inner.batches.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,3 @@
+//! Built-in benchmarks (`logship bench ...`), usable from the library too.
+
+pub mod wal;

@@ -1,0 +1,89 @@
+//! `logship bench wal`: the WAL benchmark from the command line.
+
+use super::parse;
+use crate::bench::wal::{run as run_wal, WalBenchOptions};
+use crate::wal::{format_lsn, SyncPolicy};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Append records from concurrent writers and report records/s, MB/s, fsyncs
+    /// and batch sizes. Leaves a valid WAL in DIR.
+    Wal(WalArgs),
+}
+
+/// Arguments of `bench wal`.
+#[derive(Debug, Args)]
+pub struct WalArgs {
+    /// Directory for the segment files (created if missing).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Records to write in total.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Payload bytes per record (sizes like 64KiB work).
+    #[arg(long, default_value = "100", value_parser = parse::size)]
+    pub record_bytes: u64,
+    /// Concurrent writers.
+    #[arg(long, default_value_t = 1)]
+    pub writers: usize,
+    /// Records a writer appends before it waits for acknowledgement (1 = every record).
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// When a record is acknowledged: always (fdatasync), interval[:MS], never.
+    #[arg(long, default_value = "always", value_parser = parse::sync_policy)]
+    pub sync: SyncPolicy,
+    /// Segment file size (a power of two, 4KiB to 1GiB).
+    #[arg(long, default_value = "64MiB", value_parser = parse::size)]
+    pub segment_bytes: u64,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCommand::Wal(a) => {
+            let report = run_wal(&WalBenchOptions {
+                dir: a.dir,
+                records: a.records,
+                record_bytes: a.record_bytes as usize,
+                writers: a.writers,
+                pipeline: a.pipeline,
+                sync: a.sync,
+                segment_bytes: a.segment_bytes,
+            })?;
+            if a.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "bench wal: {} records of {} bytes, {} writers (pipeline {}), sync {}",
+                    report.records,
+                    report.record_bytes,
+                    report.writers,
+                    report.pipeline,
+                    report.sync
+                );
+                println!(
+                    "  {:.0} records/s   {:.1} MB/s payload   {:.1} MB/s log   {:.3} s",
+                    report.records_per_second,
+                    report.payload_mb_per_second,
+                    report.log_mb_per_second,
+                    report.elapsed_seconds
+                );
+                println!(
+                    "  {} fsyncs   {} write batches   {:.1} records/batch   LSN {} .. {}",
+                    report.fsyncs,
+                    report.batches,
+                    report.avg_batch_records,
+                    format_lsn(report.first_lsn),
+                    format_lsn(report.end_lsn)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

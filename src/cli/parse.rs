@@ -1,0 +1,96 @@
+//! Parsers for command-line values: sizes (`64MiB`), durations (`5m`), sync policies.
+
+use crate::wal::SyncPolicy;
+use std::time::Duration;
+
+/// Parses a byte size: a number with an optional unit (`k`, `KiB`, `M`, `MiB`,
+/// `G`, `GiB`; the units are binary, case-insensitive).
+pub fn size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 4096, 64KiB, 16MiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "'{s}': unknown size unit '{unit}' (use KiB, MiB or GiB)"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// Parses a duration: a number with a unit (`ms`, `s`, `m`, `h`, `d`); a bare
+/// number is seconds.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (e.g. 500ms, 30s, 5m, 1h)"))?;
+    let ms = match unit.trim() {
+        "ms" => n,
+        "" | "s" => n.saturating_mul(1000),
+        "m" | "min" => n.saturating_mul(60_000),
+        "h" => n.saturating_mul(3_600_000),
+        "d" => n.saturating_mul(86_400_000),
+        _ => {
+            return Err(format!(
+                "'{s}': unknown duration unit '{unit}' (use ms, s, m, h or d)"
+            ))
+        }
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+/// Parses a WAL sync policy: `always`, `never`, `interval` (1 s) or `interval:MS`.
+pub fn sync_policy(s: &str) -> Result<SyncPolicy, String> {
+    match s {
+        "always" => Ok(SyncPolicy::Always),
+        "never" | "no" => Ok(SyncPolicy::Never),
+        "interval" | "everysec" => Ok(SyncPolicy::Interval { every_ms: 1000 }),
+        _ => match s.strip_prefix("interval:") {
+            Some(ms) => {
+                let d = duration(ms)?;
+                let every_ms = d.as_millis() as u64;
+                if every_ms == 0 {
+                    return Err("the sync interval must be at least 1ms".into());
+                }
+                Ok(SyncPolicy::Interval { every_ms })
+            }
+            None => Err(format!(
+                "'{s}' is not a sync policy (always, interval, interval:MS, never)"
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_durations_and_policies_parse() {
+        assert_eq!(size("4096"), Ok(4096));
+        assert_eq!(size("64KiB"), Ok(65536));
+        assert_eq!(size("16m"), Ok(16 << 20));
+        assert!(size("12 parsecs").is_err());
+        assert!(size("99999999999G").is_err());
+        assert_eq!(duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(duration("soon").is_err());
+        assert_eq!(
+            sync_policy("interval:20ms"),
+            Ok(SyncPolicy::Interval { every_ms: 20 })
+        );
+        assert!(sync_policy("sometimes").is_err());
+    }
+}
