@@ -10,12 +10,16 @@
 //! | `scan`     | walking segments, classifying the end of the log and damage     |
 //! | `recovery` | opening a log: torn-tail repair, refusing other damage          |
 //! | `reader`   | iterating records from any LSN                                  |
+//! | `raw`      | cutting shippable chunks of encoded records out of segments     |
+//! | `mirror`   | the standby's byte-identical copy: check, write, sync chunks     |
 //! | `error`    | [`WalError`], naming file, offset and LSN                       |
 
 pub mod error;
 pub mod format;
 pub mod fs;
 pub mod memfs;
+pub mod mirror;
+pub mod raw;
 pub mod reader;
 pub mod recovery;
 pub mod scan;
@@ -25,6 +29,8 @@ pub mod writer;
 pub use error::WalError;
 pub use format::{format_lsn, RecordKind};
 pub use fs::{SharedFs, StdFs, WalFile, WalFs};
+pub use mirror::{ChunkError, Mirror};
+pub use raw::{RawChunk, RawReader};
 pub use reader::{Record, WalReader};
 pub use recovery::{open, Recovery};
 pub use scan::{scan_dir, ScanReport, TornTail};

@@ -39,41 +39,8 @@ pub fn open(fs: SharedFs, opts: WalOptions) -> Result<(Wal, Recovery)> {
         }
     }
     let report = scan_dir(&*fs, &dir)?;
-    if let Some(id) = report.system_id {
-        if id != opts.system_id {
-            return Err(WalError::Foreign {
-                segment: dir.clone(),
-                reason: format!(
-                    "the log belongs to system {id:016x}, not {:016x}",
-                    opts.system_id
-                ),
-            });
-        }
-    }
-    if let Some(tl) = report.timeline() {
-        if tl > opts.timeline {
-            return Err(WalError::Foreign {
-                segment: dir.clone(),
-                reason: format!(
-                    "the log is on timeline {tl}, newer than the requested timeline {}",
-                    opts.timeline
-                ),
-            });
-        }
-    }
-    let mut saved_copy = None;
-    if let Some(torn) = &report.torn_tail {
-        saved_copy = Some(repair_torn_tail(&fs, torn)?);
-        tracing::warn!(
-            segment = %torn.segment.display(),
-            offset = torn.offset,
-            lsn = torn.lsn,
-            reason = %torn.reason,
-            discarded_intact_records = torn.intact_records_after,
-            copy = %saved_copy.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-            "WAL torn tail truncated; recovered to LSN {:#x}", torn.lsn
-        );
-    }
+    check_identity(&report, &opts)?;
+    let saved_copy = repair_if_torn(&fs, &report)?;
     let next_lsn = if report.segments.is_empty() {
         opts.start_lsn
     } else {
@@ -117,6 +84,56 @@ pub fn open(fs: SharedFs, opts: WalOptions) -> Result<(Wal, Recovery)> {
             next_lsn: next,
         },
     ))
+}
+
+/// Cuts off the torn tail a scan found (after saving a copy), logging it, and
+/// returns where the copy went.
+///
+/// # Errors
+/// I/O errors of the copy or the cut.
+pub(crate) fn repair_if_torn(fs: &SharedFs, report: &ScanReport) -> Result<Option<PathBuf>> {
+    let mut saved_copy = None;
+    if let Some(torn) = &report.torn_tail {
+        let copy = repair_torn_tail(fs, torn)?;
+        tracing::warn!(
+            segment = %torn.segment.display(),
+            offset = torn.offset,
+            lsn = torn.lsn,
+            reason = %torn.reason,
+            discarded_intact_records = torn.intact_records_after,
+            copy = %copy.display(),
+            "WAL torn tail truncated; recovered to LSN {:#x}",
+            torn.lsn
+        );
+        saved_copy = Some(copy);
+    }
+    Ok(saved_copy)
+}
+
+fn check_identity(report: &ScanReport, opts: &WalOptions) -> Result<()> {
+    if let Some(id) = report.system_id {
+        if id != opts.system_id {
+            return Err(WalError::Foreign {
+                segment: opts.dir.clone(),
+                reason: format!(
+                    "the log belongs to system {id:016x}, not {:016x}",
+                    opts.system_id
+                ),
+            });
+        }
+    }
+    if let Some(tl) = report.timeline() {
+        if tl > opts.timeline {
+            return Err(WalError::Foreign {
+                segment: opts.dir.clone(),
+                reason: format!(
+                    "the log is on timeline {tl}, newer than the requested timeline {}",
+                    opts.timeline
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Copies the damaged segment to `NAME.broken[.N]`, then zeroes it from the torn

@@ -86,7 +86,12 @@ fn remove_leftovers(fs: &dyn super::fs::WalFs, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn prepare(fs: &dyn super::fs::WalFs, path: &Path, segment_bytes: u64) -> Result<Box<dyn WalFile>> {
+/// Creates `path` allocated to `segment_bytes` and synced.
+pub(crate) fn prepare(
+    fs: &dyn super::fs::WalFs,
+    path: &Path,
+    segment_bytes: u64,
+) -> Result<Box<dyn WalFile>> {
     let mut f = fs
         .create(path)
         .map_err(|e| WalError::io("create", path, e))?;
@@ -95,6 +100,27 @@ fn prepare(fs: &dyn super::fs::WalFs, path: &Path, segment_bytes: u64) -> Result
     f.sync_data()
         .map_err(|e| WalError::io("fdatasync", path, e))?;
     Ok(f)
+}
+
+/// Turns a prepared file into the segment `header` describes: writes the header,
+/// fdatasyncs, renames it to its segment name and fsyncs the directory.
+pub(crate) fn install(
+    fs: &dyn super::fs::WalFs,
+    dir: &Path,
+    tmp: &Path,
+    file: &mut dyn WalFile,
+    header: &SegmentHeader,
+) -> Result<PathBuf> {
+    file.write_all_at(&header.encode(), 0)
+        .map_err(|e| WalError::io("write segment header", tmp, e))?;
+    file.sync_data()
+        .map_err(|e| WalError::io("fdatasync", tmp, e))?;
+    let path = dir.join(segment_file_name(header.timeline, header.first_lsn));
+    fs.rename(tmp, &path)
+        .map_err(|e| WalError::io("rename", tmp, e))?;
+    fs.sync_dir(dir)
+        .map_err(|e| WalError::io("fsync directory", dir, e))?;
+    Ok(path)
 }
 
 /// The segment being written.
@@ -212,20 +238,7 @@ impl SegmentWriter {
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
         };
-        file.write_all_at(&header.encode(), 0)
-            .map_err(|e| WalError::io("write segment header", &tmp, e))?;
-        file.sync_data()
-            .map_err(|e| WalError::io("fdatasync", &tmp, e))?;
-        let path = self
-            .opts
-            .dir
-            .join(segment_file_name(header.timeline, first_lsn));
-        self.fs
-            .rename(&tmp, &path)
-            .map_err(|e| WalError::io("rename", &tmp, e))?;
-        self.fs
-            .sync_dir(&self.opts.dir)
-            .map_err(|e| WalError::io("fsync directory", &self.opts.dir, e))?;
+        let path = install(&*self.fs, &self.opts.dir, &tmp, &mut *file, &header)?;
         if let Some((_, old_path, old)) = self.current.replace((header, path, file)) {
             match &self.background {
                 Some(bg) => bg.send(old_path, old)?,

@@ -1,0 +1,279 @@
+//! The standby's copy of the log: received chunks of records are checked record
+//! by record and written into segments byte-identical to the primary's, so the
+//! same scanner, reader and recovery serve both sides.
+
+use super::error::{Result, WalError};
+use super::format::{check_record, RecordKind, SegmentHeader, SEGMENT_HEADER_BYTES};
+use super::fs::{SharedFs, WalFile};
+use super::recovery::repair_if_torn;
+use super::scan::{scan_dir, ScanReport};
+use super::segment::{install, prepare};
+use std::path::PathBuf;
+
+/// A log being received.
+pub struct Mirror {
+    fs: SharedFs,
+    dir: PathBuf,
+    current: Option<(SegmentHeader, PathBuf, Box<dyn WalFile>)>,
+    /// The current segment ended with a seal record.
+    sealed: bool,
+    system_id: Option<u64>,
+    /// Next LSN expected; everything below has been written.
+    end_lsn: u64,
+    /// Everything below this LSN is durable.
+    durable_lsn: u64,
+    /// Timestamp of the newest record received.
+    last_timestamp_unix_ms: u64,
+}
+
+/// Why a received chunk was refused. Nothing of a refused chunk is written.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkError {
+    /// The chunk does not start where the log ends.
+    #[error("gap: chunk starts at LSN {start:#x} but the received log ends at LSN {end:#x}")]
+    Gap { start: u64, end: u64 },
+    /// The chunk belongs to another cluster.
+    #[error("system id mismatch: chunk is from system {got:016x}, this log is system {want:016x}")]
+    SystemId { got: u64, want: u64 },
+    /// The segment header differs from the one on disk.
+    #[error("segment header mismatch at LSN {lsn:#x}: {reason}")]
+    Header { lsn: u64, reason: String },
+    /// A record failed its check.
+    #[error("bad record at LSN {lsn:#x}: {reason}")]
+    Record { lsn: u64, reason: String },
+    /// Writing failed (fatal for the receiver).
+    #[error(transparent)]
+    Wal(#[from] WalError),
+}
+
+impl Mirror {
+    /// Opens the received log in `dir` (created if missing), cutting a torn tail
+    /// like [`super::open`] does.
+    ///
+    /// # Errors
+    /// As [`scan_dir`]: damage other than a torn tail refuses to open.
+    pub fn open(fs: SharedFs, dir: impl Into<PathBuf>) -> Result<(Mirror, ScanReport)> {
+        let dir = dir.into();
+        if !fs.exists(&dir) {
+            fs.create_dir_all(&dir)
+                .map_err(|e| WalError::io("create directory", &dir, e))?;
+        }
+        let report = scan_dir(&*fs, &dir)?;
+        repair_if_torn(&fs, &report)?;
+        let mut m = Mirror {
+            fs: fs.clone(),
+            dir,
+            current: None,
+            sealed: false,
+            system_id: report.system_id,
+            end_lsn: report.end_lsn,
+            durable_lsn: report.end_lsn,
+            last_timestamp_unix_ms: report
+                .segments
+                .iter()
+                .rev()
+                .find_map(|s| s.last_timestamp_unix_ms)
+                .unwrap_or(0),
+        };
+        if let Some(last) = report.segments.last() {
+            m.sealed = last.sealed;
+            if !last.sealed {
+                let f = fs
+                    .open_write(&last.file.path)
+                    .map_err(|e| WalError::io("open", &last.file.path, e))?;
+                m.current = Some((last.header, last.file.path.clone(), f));
+            }
+        }
+        Ok((m, report))
+    }
+
+    /// Next LSN expected (everything below has been written).
+    pub fn end_lsn(&self) -> u64 {
+        self.end_lsn
+    }
+
+    /// Everything below this LSN is durable.
+    pub fn durable_lsn(&self) -> u64 {
+        self.durable_lsn
+    }
+
+    /// The cluster this log belongs to, once known.
+    pub fn system_id(&self) -> Option<u64> {
+        self.system_id
+    }
+
+    /// Timeline of the newest segment, if any.
+    pub fn timeline(&self) -> Option<u32> {
+        self.current.as_ref().map(|(h, _, _)| h.timeline)
+    }
+
+    /// Timestamp of the newest record received.
+    pub fn last_timestamp_unix_ms(&self) -> u64 {
+        self.last_timestamp_unix_ms
+    }
+
+    /// Starts an empty log at `lsn` (a standby seeded from a snapshot taken at
+    /// `lsn` receives the log from there). Only allowed while the log is empty.
+    ///
+    /// # Errors
+    /// [`WalError::Config`] when the log already holds records.
+    pub fn reset_start(&mut self, lsn: u64) -> Result<()> {
+        if self.system_id.is_some() {
+            return Err(WalError::Config(
+                "the received log is not empty; it cannot be restarted elsewhere".into(),
+            ));
+        }
+        self.end_lsn = lsn;
+        self.durable_lsn = lsn;
+        Ok(())
+    }
+
+    /// Checks the records in `bytes` (whole records starting at `start_lsn` in the
+    /// segment `header` describes) and writes them. Nothing is written if any
+    /// check fails. Returns the number of records.
+    ///
+    /// # Errors
+    /// [`ChunkError`] naming the mismatch; `ChunkError::Wal` for I/O failures.
+    pub fn append(
+        &mut self,
+        header: &SegmentHeader,
+        start_lsn: u64,
+        bytes: &[u8],
+    ) -> std::result::Result<u64, ChunkError> {
+        if start_lsn != self.end_lsn {
+            return Err(ChunkError::Gap {
+                start: start_lsn,
+                end: self.end_lsn,
+            });
+        }
+        if let Some(want) = self.system_id {
+            if header.system_id != want {
+                return Err(ChunkError::SystemId {
+                    got: header.system_id,
+                    want,
+                });
+            }
+        }
+        let new_segment = match &self.current {
+            Some((h, _, _)) if !self.sealed => {
+                if h != header {
+                    return Err(ChunkError::Header {
+                        lsn: start_lsn,
+                        reason: format!(
+                            "received header {header:?} differs from the segment on disk {h:?}"
+                        ),
+                    });
+                }
+                false
+            }
+            _ => {
+                if header.first_lsn != start_lsn {
+                    return Err(ChunkError::Header {
+                        lsn: start_lsn,
+                        reason: format!(
+                            "a new segment must start at its first LSN {:#x}",
+                            header.first_lsn
+                        ),
+                    });
+                }
+                if let Some(tl) = self.timeline() {
+                    if header.timeline < tl {
+                        return Err(ChunkError::Header {
+                            lsn: start_lsn,
+                            reason: format!(
+                                "timeline {} after timeline {tl} (timelines never go back)",
+                                header.timeline
+                            ),
+                        });
+                    }
+                }
+                true
+            }
+        };
+        let (records, end, sealed, last_ts) = check_chunk(header, start_lsn, bytes)?;
+        if new_segment {
+            let tmp = self.dir.join("receive.prep");
+            if self.fs.exists(&tmp) {
+                self.fs
+                    .remove(&tmp)
+                    .map_err(|e| WalError::io("remove", &tmp, e))?;
+            }
+            let mut f = prepare(&*self.fs, &tmp, header.segment_bytes)?;
+            let path = install(&*self.fs, &self.dir, &tmp, &mut *f, header)?;
+            if let Some((_, old_path, mut old)) = self.current.replace((*header, path, f)) {
+                // The previous segment is sealed: make it durable before moving on.
+                old.sync_data()
+                    .map_err(|e| WalError::io("fdatasync", &old_path, e))?;
+            }
+            self.system_id = Some(header.system_id);
+        }
+        let (h, path, f) = self.current.as_mut().expect("segment open");
+        let off = SEGMENT_HEADER_BYTES as u64 + (start_lsn - h.first_lsn);
+        f.write_all_at(bytes, off)
+            .map_err(|e| WalError::io("write", path.as_path(), e))?;
+        self.end_lsn = end;
+        self.sealed = sealed;
+        self.last_timestamp_unix_ms = last_ts;
+        Ok(records)
+    }
+
+    /// Makes everything written durable and returns the durable LSN.
+    ///
+    /// # Errors
+    /// [`WalError::Io`]; fatal for the receiver.
+    pub fn sync(&mut self) -> Result<u64> {
+        if self.durable_lsn < self.end_lsn {
+            if let Some((_, path, f)) = self.current.as_mut() {
+                f.sync_data()
+                    .map_err(|e| WalError::io("fdatasync", path.as_path(), e))?;
+            }
+            self.durable_lsn = self.end_lsn;
+        }
+        Ok(self.durable_lsn)
+    }
+}
+
+/// Checks every record of a chunk: continuity, checksum, timeline, that it fits
+/// the segment, and that nothing follows a seal.
+fn check_chunk(
+    header: &SegmentHeader,
+    start_lsn: u64,
+    bytes: &[u8],
+) -> std::result::Result<(u64, u64, bool, u64), ChunkError> {
+    let cap_end = header.end_capacity_lsn();
+    let mut lsn = start_lsn;
+    let mut pos = 0usize;
+    let mut records = 0;
+    let mut sealed = false;
+    let mut last_ts = 0;
+    let bad = |lsn: u64, reason: String| ChunkError::Record { lsn, reason };
+    while pos < bytes.len() {
+        if sealed {
+            return Err(bad(lsn, "bytes follow the segment's seal record".into()));
+        }
+        let room = cap_end.saturating_sub(lsn);
+        let rest = &bytes[pos..];
+        let r = check_record(rest, lsn, room).map_err(|e| bad(lsn, e.to_string()))?;
+        if r.header.timeline != header.timeline {
+            return Err(bad(
+                lsn,
+                format!(
+                    "record of timeline {} in a segment of timeline {}",
+                    r.header.timeline, header.timeline
+                ),
+            ));
+        }
+        if lsn + r.footprint > cap_end || pos + r.footprint as usize > bytes.len() {
+            return Err(bad(
+                lsn,
+                "record runs past the end of the chunk or segment".into(),
+            ));
+        }
+        sealed = r.kind() == RecordKind::Seal;
+        last_ts = r.header.timestamp_unix_ms;
+        lsn += r.footprint;
+        pos += r.footprint as usize;
+        records += 1;
+    }
+    Ok((records, lsn, sealed, last_ts))
+}
