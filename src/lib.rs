@@ -4,6 +4,7 @@
 //!
 //! | module  | owns                                                                 |
 //! |---------|----------------------------------------------------------------------|
+//! | [`ship`] | the ship protocol: frames, auth, sender (primary), receiver (standby) |
 //! | [`wal`] | the write-ahead log: format, group-commit writer, reader, recovery   |
 //! | [`bench`] | built-in benchmarks (`logship bench wal`), library side              |
 //! | [`cli`] | command-line commands (`dump`, `verify`, `bench`, `demo`); thin glue |
@@ -12,4 +13,5 @@
 
 pub mod bench;
 pub mod cli;
+pub mod ship;
 pub mod wal;

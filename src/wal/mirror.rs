@@ -112,22 +112,6 @@ impl Mirror {
         self.last_timestamp_unix_ms
     }
 
-    /// Starts an empty log at `lsn` (a standby seeded from a snapshot taken at
-    /// `lsn` receives the log from there). Only allowed while the log is empty.
-    ///
-    /// # Errors
-    /// [`WalError::Config`] when the log already holds records.
-    pub fn reset_start(&mut self, lsn: u64) -> Result<()> {
-        if self.system_id.is_some() {
-            return Err(WalError::Config(
-                "the received log is not empty; it cannot be restarted elsewhere".into(),
-            ));
-        }
-        self.end_lsn = lsn;
-        self.durable_lsn = lsn;
-        Ok(())
-    }
-
     /// Checks the records in `bytes` (whole records starting at `start_lsn` in the
     /// segment `header` describes) and writes them. Nothing is written if any
     /// check fails. Returns the number of records.
@@ -215,6 +199,38 @@ impl Mirror {
         self.sealed = sealed;
         self.last_timestamp_unix_ms = last_ts;
         Ok(records)
+    }
+
+    /// Discards the whole received log and restarts it empty at `lsn`, once a
+    /// snapshot covering everything before `lsn` has been installed (re-seeding).
+    ///
+    /// # Errors
+    /// I/O errors removing the old segments.
+    pub fn restart_at(&mut self, lsn: u64) -> Result<()> {
+        let files = super::scan::list_segments(&*self.fs, &self.dir)?;
+        if !files.is_empty() {
+            tracing::warn!(
+                segments = files.len(),
+                from_lsn = files[0].first_lsn,
+                end_lsn = self.end_lsn,
+                restart_lsn = lsn,
+                "re-seeded: discarding the received log that the new snapshot supersedes"
+            );
+        }
+        self.current = None;
+        for f in &files {
+            self.fs
+                .remove(&f.path)
+                .map_err(|e| WalError::io("remove", &f.path, e))?;
+        }
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| WalError::io("fsync directory", &self.dir, e))?;
+        self.system_id = None;
+        self.sealed = false;
+        self.end_lsn = lsn;
+        self.durable_lsn = lsn;
+        Ok(())
     }
 
     /// Makes everything written durable and returns the durable LSN.

@@ -1,0 +1,577 @@
+//! The messages of the ship protocol (version 1) and their byte layouts.
+//! All integers are little-endian. `wal-format.md` ("Ship protocol") mirrors this.
+//!
+//! | type | name    | direction | body                                                        |
+//! |-----:|---------|-----------|-------------------------------------------------------------|
+//! | 1    | Hello   | S → P     | version u16, nonce [32]                                     |
+//! | 2    | Auth    | P → S     | version u16, system_id u64, timeline u32, nonce [32], proof [32] |
+//! | 3    | Welcome | S → P     | proof [32], system_id u64 (0 = empty), timeline u32, received_lsn u64, applied_lsn u64 |
+//! | 4    | Refuse  | either    | code u16, message (UTF-8, rest of body)                     |
+//! | 5    | Chunk   | P → S     | compression u8, segment header [64], start_lsn u64, end_lsn u64, records u32, raw_len u32, primary_durable_lsn u64, last_timestamp_unix_ms u64, data |
+//! | 6    | Ack     | S → P     | received_lsn u64 (durable), applied_lsn u64                 |
+//! | 7    | Status  | P → S     | primary_durable_lsn u64, primary_write_lsn u64, unix_ms u64, done u8 |
+//! | 8    | SnapshotBegin | P → S | lsn u64, wal_start_lsn u64, total_bytes u64, system_id u64, timeline u32 |
+//! | 9    | SnapshotData  | P → S | data                                                  |
+//! | 10   | SnapshotEnd   | P → S | crc32 u32 of all snapshot bytes                       |
+//!
+//! `Chunk.data` is the encoded records `[start_lsn, end_lsn)` exactly as in the
+//! primary's segment, compressed with zstd when `compression` is 1 (`raw_len` is
+//! the uncompressed length, checked before decompressing).
+
+use crate::wal::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
+
+/// Protocol version spoken by this build.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Largest uncompressed chunk accepted.
+pub const MAX_CHUNK_BYTES: usize = 8 << 20;
+
+/// Reasons a peer gives when it refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum RefuseCode {
+    Version = 1,
+    Auth = 2,
+    SystemId = 3,
+    Timeline = 4,
+    Gap = 5,
+    Corrupt = 6,
+    Busy = 7,
+    Internal = 8,
+    Protocol = 9,
+    Unknown = 0xFFFF,
+}
+
+impl RefuseCode {
+    fn from_u16(v: u16) -> RefuseCode {
+        match v {
+            1 => RefuseCode::Version,
+            2 => RefuseCode::Auth,
+            3 => RefuseCode::SystemId,
+            4 => RefuseCode::Timeline,
+            5 => RefuseCode::Gap,
+            6 => RefuseCode::Corrupt,
+            7 => RefuseCode::Busy,
+            8 => RefuseCode::Internal,
+            9 => RefuseCode::Protocol,
+            _ => RefuseCode::Unknown,
+        }
+    }
+}
+
+/// Compression of a chunk's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Zstd { level: i32 },
+}
+
+/// One protocol message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Hello {
+        version: u16,
+        nonce: [u8; 32],
+    },
+    Auth {
+        version: u16,
+        system_id: u64,
+        timeline: u32,
+        nonce: [u8; 32],
+        proof: [u8; 32],
+    },
+    Welcome {
+        proof: [u8; 32],
+        /// 0 when the standby holds no log yet.
+        system_id: u64,
+        timeline: u32,
+        received_lsn: u64,
+        applied_lsn: u64,
+    },
+    Refuse {
+        code: RefuseCode,
+        message: String,
+    },
+    Chunk {
+        /// True when `data` is zstd-compressed.
+        compressed: bool,
+        header: SegmentHeader,
+        start_lsn: u64,
+        end_lsn: u64,
+        records: u32,
+        raw_len: u32,
+        primary_durable_lsn: u64,
+        last_timestamp_unix_ms: u64,
+        data: Vec<u8>,
+    },
+    Ack {
+        received_lsn: u64,
+        applied_lsn: u64,
+    },
+    Status {
+        primary_durable_lsn: u64,
+        primary_write_lsn: u64,
+        unix_ms: u64,
+        /// The shipment is complete; the standby acknowledges and the link closes.
+        done: bool,
+    },
+    SnapshotBegin {
+        lsn: u64,
+        wal_start_lsn: u64,
+        total_bytes: u64,
+        system_id: u64,
+        timeline: u32,
+    },
+    SnapshotData(Vec<u8>),
+    SnapshotEnd {
+        crc32: u32,
+    },
+}
+
+/// A body that does not decode.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed {kind} message: {reason}")]
+pub struct DecodeError {
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+struct Cur<'a> {
+    b: &'a [u8],
+    kind: &'static str,
+}
+
+impl<'a> Cur<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.b.len() < n {
+            return Err(DecodeError {
+                kind: self.kind,
+                reason: format!("body ends {} bytes short", n - self.b.len()),
+            });
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Ok(h)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2")))
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
+    }
+    fn arr32(&mut self) -> Result<[u8; 32], DecodeError> {
+        Ok(self.take(32)?.try_into().expect("32"))
+    }
+    fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.b)
+    }
+    fn end(&self) -> Result<(), DecodeError> {
+        if self.b.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError {
+                kind: self.kind,
+                reason: format!("{} unexpected trailing bytes", self.b.len()),
+            })
+        }
+    }
+}
+
+impl Message {
+    /// The message's type byte.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Message::Hello { .. } => 1,
+            Message::Auth { .. } => 2,
+            Message::Welcome { .. } => 3,
+            Message::Refuse { .. } => 4,
+            Message::Chunk { .. } => 5,
+            Message::Ack { .. } => 6,
+            Message::Status { .. } => 7,
+            Message::SnapshotBegin { .. } => 8,
+            Message::SnapshotData(_) => 9,
+            Message::SnapshotEnd { .. } => 10,
+        }
+    }
+
+    /// Name for logs and errors.
+    pub fn name(&self) -> &'static str {
+        kind_name(self.kind())
+    }
+
+    /// Encodes the body.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut o = Vec::new();
+        match self {
+            Message::Hello { version, nonce } => {
+                o.extend_from_slice(&version.to_le_bytes());
+                o.extend_from_slice(nonce);
+            }
+            Message::Auth {
+                version,
+                system_id,
+                timeline,
+                nonce,
+                proof,
+            } => {
+                o.extend_from_slice(&version.to_le_bytes());
+                o.extend_from_slice(&system_id.to_le_bytes());
+                o.extend_from_slice(&timeline.to_le_bytes());
+                o.extend_from_slice(nonce);
+                o.extend_from_slice(proof);
+            }
+            Message::Welcome {
+                proof,
+                system_id,
+                timeline,
+                received_lsn,
+                applied_lsn,
+            } => {
+                o.extend_from_slice(proof);
+                o.extend_from_slice(&system_id.to_le_bytes());
+                o.extend_from_slice(&timeline.to_le_bytes());
+                o.extend_from_slice(&received_lsn.to_le_bytes());
+                o.extend_from_slice(&applied_lsn.to_le_bytes());
+            }
+            Message::Refuse { code, message } => {
+                o.extend_from_slice(&(*code as u16).to_le_bytes());
+                o.extend_from_slice(message.as_bytes());
+            }
+            Message::Chunk {
+                compressed,
+                header,
+                start_lsn,
+                end_lsn,
+                records,
+                raw_len,
+                primary_durable_lsn,
+                last_timestamp_unix_ms,
+                data,
+            } => {
+                o.reserve(SEGMENT_HEADER_BYTES + 49 + data.len());
+                o.push(u8::from(*compressed));
+                o.extend_from_slice(&header.encode());
+                o.extend_from_slice(&start_lsn.to_le_bytes());
+                o.extend_from_slice(&end_lsn.to_le_bytes());
+                o.extend_from_slice(&records.to_le_bytes());
+                o.extend_from_slice(&raw_len.to_le_bytes());
+                o.extend_from_slice(&primary_durable_lsn.to_le_bytes());
+                o.extend_from_slice(&last_timestamp_unix_ms.to_le_bytes());
+                o.extend_from_slice(data);
+            }
+            Message::Ack {
+                received_lsn,
+                applied_lsn,
+            } => {
+                o.extend_from_slice(&received_lsn.to_le_bytes());
+                o.extend_from_slice(&applied_lsn.to_le_bytes());
+            }
+            Message::Status {
+                primary_durable_lsn,
+                primary_write_lsn,
+                unix_ms,
+                done,
+            } => {
+                o.extend_from_slice(&primary_durable_lsn.to_le_bytes());
+                o.extend_from_slice(&primary_write_lsn.to_le_bytes());
+                o.extend_from_slice(&unix_ms.to_le_bytes());
+                o.push(u8::from(*done));
+            }
+            Message::SnapshotBegin {
+                lsn,
+                wal_start_lsn,
+                total_bytes,
+                system_id,
+                timeline,
+            } => {
+                o.extend_from_slice(&lsn.to_le_bytes());
+                o.extend_from_slice(&wal_start_lsn.to_le_bytes());
+                o.extend_from_slice(&total_bytes.to_le_bytes());
+                o.extend_from_slice(&system_id.to_le_bytes());
+                o.extend_from_slice(&timeline.to_le_bytes());
+            }
+            Message::SnapshotData(d) => o.extend_from_slice(d),
+            Message::SnapshotEnd { crc32 } => o.extend_from_slice(&crc32.to_le_bytes()),
+        }
+        o
+    }
+
+    /// Decodes a body of message type `kind`.
+    ///
+    /// # Errors
+    /// [`DecodeError`] for an unknown type, a short or overlong body, or an
+    /// invalid field (a segment header is checked like one read from disk).
+    pub fn decode(kind: u8, body: &[u8]) -> Result<Message, DecodeError> {
+        let mut c = Cur {
+            b: body,
+            kind: kind_name(kind),
+        };
+        let m = match kind {
+            1 => Message::Hello {
+                version: c.u16()?,
+                nonce: c.arr32()?,
+            },
+            2 => Message::Auth {
+                version: c.u16()?,
+                system_id: c.u64()?,
+                timeline: c.u32()?,
+                nonce: c.arr32()?,
+                proof: c.arr32()?,
+            },
+            3 => Message::Welcome {
+                proof: c.arr32()?,
+                system_id: c.u64()?,
+                timeline: c.u32()?,
+                received_lsn: c.u64()?,
+                applied_lsn: c.u64()?,
+            },
+            4 => {
+                let code = RefuseCode::from_u16(c.u16()?);
+                let message = String::from_utf8_lossy(c.rest()).into_owned();
+                Message::Refuse { code, message }
+            }
+            5 => {
+                let compressed = match c.u8()? {
+                    0 => false,
+                    1 => true,
+                    v => {
+                        return Err(DecodeError {
+                            kind: "Chunk",
+                            reason: format!("unknown compression {v}"),
+                        })
+                    }
+                };
+                let header = SegmentHeader::decode(c.take(SEGMENT_HEADER_BYTES)?).map_err(|e| {
+                    DecodeError {
+                        kind: "Chunk",
+                        reason: format!("segment header: {e}"),
+                    }
+                })?;
+                let start_lsn = c.u64()?;
+                let end_lsn = c.u64()?;
+                let records = c.u32()?;
+                let raw_len = c.u32()?;
+                let primary_durable_lsn = c.u64()?;
+                let last_timestamp_unix_ms = c.u64()?;
+                if raw_len as usize > MAX_CHUNK_BYTES
+                    || end_lsn < start_lsn
+                    || end_lsn - start_lsn != raw_len as u64
+                {
+                    return Err(DecodeError {
+                        kind: "Chunk",
+                        reason: format!(
+                            "inconsistent lengths: LSN {start_lsn:#x}..{end_lsn:#x}, raw length {raw_len} (limit {MAX_CHUNK_BYTES})"
+                        ),
+                    });
+                }
+                Message::Chunk {
+                    compressed,
+                    header,
+                    start_lsn,
+                    end_lsn,
+                    records,
+                    raw_len,
+                    primary_durable_lsn,
+                    last_timestamp_unix_ms,
+                    data: c.rest().to_vec(),
+                }
+            }
+            6 => Message::Ack {
+                received_lsn: c.u64()?,
+                applied_lsn: c.u64()?,
+            },
+            7 => Message::Status {
+                primary_durable_lsn: c.u64()?,
+                primary_write_lsn: c.u64()?,
+                unix_ms: c.u64()?,
+                done: c.u8()? != 0,
+            },
+            8 => Message::SnapshotBegin {
+                lsn: c.u64()?,
+                wal_start_lsn: c.u64()?,
+                total_bytes: c.u64()?,
+                system_id: c.u64()?,
+                timeline: c.u32()?,
+            },
+            9 => Message::SnapshotData(c.rest().to_vec()),
+            10 => Message::SnapshotEnd { crc32: c.u32()? },
+            k => {
+                return Err(DecodeError {
+                    kind: "unknown",
+                    reason: format!("message type {k}"),
+                })
+            }
+        };
+        c.end()?;
+        Ok(m)
+    }
+}
+
+fn kind_name(kind: u8) -> &'static str {
+    match kind {
+        1 => "Hello",
+        2 => "Auth",
+        3 => "Welcome",
+        4 => "Refuse",
+        5 => "Chunk",
+        6 => "Ack",
+        7 => "Status",
+        8 => "SnapshotBegin",
+        9 => "SnapshotData",
+        10 => "SnapshotEnd",
+        _ => "unknown",
+    }
+}
+
+/// Compresses chunk data.
+pub fn compress(data: &[u8], c: Compression) -> (bool, Vec<u8>) {
+    match c {
+        Compression::None => (false, data.to_vec()),
+        Compression::Zstd { level } => match zstd::bulk::compress(data, level) {
+            Ok(z) if z.len() < data.len() => (true, z),
+            _ => (false, data.to_vec()),
+        },
+    }
+}
+
+/// Decompresses chunk data into exactly `raw_len` bytes.
+///
+/// # Errors
+/// A description when the data does not decompress to exactly `raw_len` bytes.
+pub fn decompress(compressed: bool, data: Vec<u8>, raw_len: u32) -> Result<Vec<u8>, String> {
+    let out = if compressed {
+        zstd::bulk::decompress(&data, raw_len as usize).map_err(|e| format!("zstd: {e}"))?
+    } else {
+        data
+    };
+    if out.len() != raw_len as usize {
+        return Err(format!(
+            "chunk data is {} bytes, {} announced",
+            out.len(),
+            raw_len
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Message> {
+        let header = SegmentHeader {
+            system_id: 9,
+            timeline: 2,
+            first_lsn: 4096,
+            segment_bytes: 1 << 16,
+            created_unix_ms: 1,
+        };
+        vec![
+            Message::Hello {
+                version: 1,
+                nonce: [3; 32],
+            },
+            Message::Auth {
+                version: 1,
+                system_id: 9,
+                timeline: 2,
+                nonce: [4; 32],
+                proof: [5; 32],
+            },
+            Message::Welcome {
+                proof: [6; 32],
+                system_id: 0,
+                timeline: 0,
+                received_lsn: 7,
+                applied_lsn: 8,
+            },
+            Message::Refuse {
+                code: RefuseCode::Timeline,
+                message: "timeline 1 ended".into(),
+            },
+            Message::Chunk {
+                compressed: false,
+                header,
+                start_lsn: 4096,
+                end_lsn: 4099,
+                records: 1,
+                raw_len: 3,
+                primary_durable_lsn: 5000,
+                last_timestamp_unix_ms: 77,
+                data: vec![1, 2, 3],
+            },
+            Message::Ack {
+                received_lsn: 1,
+                applied_lsn: 2,
+            },
+            Message::Status {
+                primary_durable_lsn: 1,
+                primary_write_lsn: 2,
+                unix_ms: 3,
+                done: true,
+            },
+            Message::SnapshotBegin {
+                lsn: 1,
+                wal_start_lsn: 0,
+                total_bytes: 3,
+                system_id: 9,
+                timeline: 1,
+            },
+            Message::SnapshotData(vec![9, 9]),
+            Message::SnapshotEnd { crc32: 0xdead_beef },
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips_and_truncation_is_an_error() {
+        for m in samples() {
+            let b = m.encode();
+            assert_eq!(Message::decode(m.kind(), &b).unwrap(), m);
+            if !matches!(m, Message::Refuse { .. } | Message::SnapshotData(_)) {
+                let short = &b[..b.len() - 1];
+                if !matches!(m, Message::Chunk { .. }) {
+                    assert!(Message::decode(m.kind(), short).is_err(), "{m:?}");
+                }
+                let mut long = b.clone();
+                long.push(0);
+                if !matches!(m, Message::Chunk { .. }) {
+                    assert!(Message::decode(m.kind(), &long).is_err(), "{m:?}");
+                }
+            }
+        }
+        assert!(Message::decode(99, &[]).is_err());
+    }
+
+    #[test]
+    fn chunk_lengths_are_checked_before_use() {
+        let Message::Chunk { header, .. } = &samples()[4] else {
+            unreachable!()
+        };
+        let m = Message::Chunk {
+            compressed: true,
+            header: *header,
+            start_lsn: 0,
+            end_lsn: 1 << 40,
+            records: 1,
+            raw_len: u32::MAX,
+            primary_durable_lsn: 0,
+            last_timestamp_unix_ms: 0,
+            data: vec![],
+        };
+        assert!(Message::decode(5, &m.encode()).is_err());
+    }
+
+    #[test]
+    fn compression_round_trips_and_checks_length() {
+        let data = b"abcabcabcabcabcabcabcabcabcabcabcabc".repeat(100);
+        let (z, c) = compress(&data, Compression::Zstd { level: 1 });
+        assert!(z && c.len() < data.len());
+        assert_eq!(decompress(z, c.clone(), data.len() as u32).unwrap(), data);
+        assert!(decompress(z, c, 10).is_err());
+    }
+}

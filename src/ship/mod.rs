@@ -1,0 +1,24 @@
+//! Log shipping over TCP: versioned, length-prefixed frames; mutual HMAC
+//! authentication; zstd-compressed chunks of whole records that the standby
+//! checks before writing; acknowledgements of the durable received LSN.
+//!
+//! | module     | owns                                                       |
+//! |------------|------------------------------------------------------------|
+//! | `frame`    | the length-prefixed frame codec and its size limit         |
+//! | `message`  | the protocol's messages and their byte layouts             |
+//! | `auth`     | the shared key and the challenge–response proofs           |
+//! | `sender`   | the primary's side: connect, seed, stream, track acks      |
+//! | `receiver` | the standby's side: authenticate, check, write, acknowledge |
+//! | `seed`     | moving a snapshot to a standby that is too far behind      |
+
+pub mod auth;
+pub mod frame;
+pub mod message;
+pub mod receiver;
+pub mod seed;
+pub mod sender;
+
+pub use auth::AuthKey;
+pub use message::Compression;
+pub use receiver::{Received, ReceiverShared};
+pub use sender::{ship, Acked, LogSource, ShipError, ShipMode, ShipOptions, ShipReport};

@@ -1,0 +1,371 @@
+//! The standby's end of the ship link: authenticates the primary, checks identity
+//! and timeline, writes received chunks through the [`Mirror`] (checked, written,
+//! fsynced) and acknowledges the durable received LSN.
+
+use super::auth::{nonce, AuthKey};
+use super::frame::{read_frame, write_frame, FrameError};
+use super::message::{decompress, Message, RefuseCode, PROTOCOL_VERSION};
+use super::seed::SeedSink;
+use crate::wal::{ChunkError, Mirror};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// How long a handshake step may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connected primary may stay silent.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the standby knows about the log it receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Received {
+    /// Everything below is durable on the standby.
+    pub received_lsn: u64,
+    /// The primary's durable LSN at the last message from it.
+    pub primary_durable_lsn: u64,
+    /// When the last chunk or status arrived.
+    pub last_receive_unix_ms: u64,
+    /// Append time of the newest received record.
+    pub last_record_unix_ms: u64,
+    /// System id of the log (0 while empty).
+    pub system_id: u64,
+    /// Timeline of the newest received segment (0 while empty).
+    pub timeline: u32,
+}
+
+/// State shared between the receiver, the replayer and status.
+pub struct ReceiverShared {
+    pub mirror: Arc<Mutex<Mirror>>,
+    pub received: watch::Sender<Received>,
+    /// The replayer publishes its applied LSN here.
+    pub applied: watch::Receiver<u64>,
+    /// `None` only with `--insecure-no-auth`.
+    pub key: Option<AuthKey>,
+    /// Seeding target for a standby that needs a snapshot.
+    pub seed: Option<Arc<dyn SeedSink>>,
+    /// Timelines this node knows to be closed: `(timeline, end_lsn)`.
+    pub closed_timelines: Mutex<Vec<(u32, u64)>>,
+    busy: tokio::sync::Mutex<()>,
+}
+
+impl ReceiverShared {
+    /// Shared state around an opened mirror.
+    pub fn new(
+        mirror: Mirror,
+        applied: watch::Receiver<u64>,
+        key: Option<AuthKey>,
+        seed: Option<Arc<dyn SeedSink>>,
+    ) -> Arc<ReceiverShared> {
+        let r = Received {
+            received_lsn: mirror.durable_lsn(),
+            last_record_unix_ms: mirror.last_timestamp_unix_ms(),
+            system_id: mirror.system_id().unwrap_or(0),
+            timeline: mirror.timeline().unwrap_or(0),
+            ..Received::default()
+        };
+        Arc::new(ReceiverShared {
+            mirror: Arc::new(Mutex::new(mirror)),
+            received: watch::channel(r).0,
+            applied,
+            key,
+            seed,
+            closed_timelines: Mutex::new(Vec::new()),
+            busy: tokio::sync::Mutex::new(()),
+        })
+    }
+}
+
+/// Why a shipment ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("timed out waiting for the primary")]
+    Timeout,
+    #[error("refused the primary: {0}")]
+    Refused(String),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// Writing the received log failed: the standby must stop.
+    #[error("fatal: {0}")]
+    Fatal(String),
+}
+
+/// Accepts primaries on `listener` until the task is dropped; one shipment at a
+/// time, each logged. Returns only on a fatal error (the log can't be written).
+///
+/// # Errors
+/// [`ReceiveError::Fatal`] when the received log cannot be written.
+pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result<(), ReceiveError> {
+    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(1);
+    loop {
+        let (sock, peer) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "ship listener accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            Some(msg) = fatal_rx.recv() => return Err(ReceiveError::Fatal(msg)),
+        };
+        let shared = shared.clone();
+        let fatal_tx = fatal_tx.clone();
+        tokio::spawn(async move {
+            match handle(sock, &shared).await {
+                Ok(()) => {}
+                Err(ReceiveError::Fatal(m)) => {
+                    tracing::error!(peer = %peer, error = %m, "received log cannot be written; stopping");
+                    let _ = fatal_tx.send(m).await;
+                }
+                Err(ReceiveError::Frame(FrameError::Closed)) => {
+                    tracing::debug!(peer = %peer, "primary closed the ship link");
+                }
+                Err(e) => tracing::warn!(peer = %peer, error = %e, "shipment ended"),
+            }
+        });
+    }
+}
+
+async fn refuse(sock: &mut TcpStream, code: RefuseCode, message: String) -> ReceiveError {
+    let m = Message::Refuse {
+        code,
+        message: message.clone(),
+    };
+    let _ = write_frame(sock, m.kind(), &m.encode()).await;
+    let _ = sock.flush().await;
+    ReceiveError::Refused(message)
+}
+
+async fn recv(sock: &mut TcpStream, timeout: Duration) -> Result<Message, ReceiveError> {
+    let (k, body) = tokio::time::timeout(timeout, read_frame(sock))
+        .await
+        .map_err(|_| ReceiveError::Timeout)??;
+    Message::decode(k, &body).map_err(|e| ReceiveError::Protocol(e.to_string()))
+}
+
+async fn send(sock: &mut TcpStream, m: &Message) -> Result<(), ReceiveError> {
+    write_frame(sock, m.kind(), &m.encode())
+        .await
+        .map_err(|e| ReceiveError::Frame(FrameError::Io(e)))?;
+    sock.flush()
+        .await
+        .map_err(|e| ReceiveError::Frame(FrameError::Io(e)))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One connection from a primary.
+async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), ReceiveError> {
+    let _ = sock.set_nodelay(true);
+    let ns = nonce();
+    send(
+        &mut sock,
+        &Message::Hello {
+            version: PROTOCOL_VERSION,
+            nonce: ns,
+        },
+    )
+    .await?;
+    let (system_id, timeline, np) = match recv(&mut sock, HANDSHAKE_TIMEOUT).await? {
+        Message::Auth {
+            version,
+            system_id,
+            timeline,
+            nonce: np,
+            proof,
+        } => {
+            if version != PROTOCOL_VERSION {
+                let m = format!("protocol version {version} is not supported (this standby speaks {PROTOCOL_VERSION})");
+                return Err(refuse(&mut sock, RefuseCode::Version, m).await);
+            }
+            if let Some(key) = &shared.key {
+                if !key.check_primary(&ns, &np, system_id, timeline, &proof) {
+                    return Err(refuse(&mut sock, RefuseCode::Auth, "authentication failed: the primary's proof does not match this standby's key".into()).await);
+                }
+            }
+            (system_id, timeline, np)
+        }
+        other => {
+            return Err(ReceiveError::Protocol(format!(
+                "expected Auth, got {}",
+                other.name()
+            )))
+        }
+    };
+    let Ok(_busy) = shared.busy.try_lock() else {
+        return Err(refuse(
+            &mut sock,
+            RefuseCode::Busy,
+            "another primary connection is receiving".into(),
+        )
+        .await);
+    };
+    let state = *shared.received.borrow();
+    if state.system_id != 0 && state.system_id != system_id {
+        let m = format!("system id mismatch: this standby holds system {:016x}, the primary is system {system_id:016x}", state.system_id);
+        return Err(refuse(&mut sock, RefuseCode::SystemId, m).await);
+    }
+    if let Some(m) = timeline_refusal(shared, timeline, state.timeline) {
+        return Err(refuse(&mut sock, RefuseCode::Timeline, m).await);
+    }
+    let proof = shared.key.as_ref().map_or([0u8; 32], |k| {
+        k.standby_proof(&ns, &np, system_id, timeline)
+    });
+    let applied = *shared.applied.borrow();
+    send(
+        &mut sock,
+        &Message::Welcome {
+            proof,
+            system_id: state.system_id,
+            timeline: state.timeline,
+            received_lsn: state.received_lsn,
+            applied_lsn: applied,
+        },
+    )
+    .await?;
+    tracing::info!(
+        system_id = format!("{system_id:016x}"),
+        timeline,
+        from_lsn = state.received_lsn,
+        "primary connected"
+    );
+    loop {
+        match recv(&mut sock, IDLE_TIMEOUT).await? {
+            Message::Chunk {
+                compressed,
+                header,
+                start_lsn,
+                end_lsn,
+                raw_len,
+                primary_durable_lsn,
+                data,
+                ..
+            } => {
+                if header.system_id != system_id || header.timeline > timeline {
+                    return Err(refuse(&mut sock, RefuseCode::Protocol, format!("chunk of system {:016x} timeline {} on a link of system {system_id:016x} timeline {timeline}", header.system_id, header.timeline)).await);
+                }
+                let bytes = match decompress(compressed, data, raw_len) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        return Err(refuse(
+                            &mut sock,
+                            RefuseCode::Corrupt,
+                            format!("chunk at LSN {start_lsn:#x}: {e}"),
+                        )
+                        .await)
+                    }
+                };
+                debug_assert_eq!(bytes.len() as u64, end_lsn - start_lsn);
+                let mirror = shared.mirror.clone();
+                let res = tokio::task::spawn_blocking(move || {
+                    let mut m = mirror.lock().unwrap_or_else(|p| p.into_inner());
+                    let r = m.append(&header, start_lsn, &bytes)?;
+                    m.sync().map_err(ChunkError::Wal)?;
+                    Ok::<_, ChunkError>((r, m.durable_lsn(), m.last_timestamp_unix_ms()))
+                })
+                .await
+                .map_err(|e| ReceiveError::Fatal(format!("receive task failed: {e}")))?;
+                let (_, durable, last_ts) = match res {
+                    Ok(v) => v,
+                    Err(ChunkError::Wal(e)) => {
+                        let m = format!("cannot write the received log: {e}");
+                        let _ = refuse(&mut sock, RefuseCode::Internal, m.clone()).await;
+                        return Err(ReceiveError::Fatal(m));
+                    }
+                    Err(e) => {
+                        let code = match e {
+                            ChunkError::Gap { .. } => RefuseCode::Gap,
+                            ChunkError::SystemId { .. } => RefuseCode::SystemId,
+                            _ => RefuseCode::Corrupt,
+                        };
+                        return Err(refuse(&mut sock, code, e.to_string()).await);
+                    }
+                };
+                shared.received.send_modify(|r| {
+                    r.received_lsn = durable;
+                    r.primary_durable_lsn = r.primary_durable_lsn.max(primary_durable_lsn);
+                    r.last_receive_unix_ms = now_ms();
+                    r.last_record_unix_ms = last_ts;
+                    r.system_id = header.system_id;
+                    r.timeline = header.timeline;
+                });
+                let applied = *shared.applied.borrow();
+                send(
+                    &mut sock,
+                    &Message::Ack {
+                        received_lsn: durable,
+                        applied_lsn: applied,
+                    },
+                )
+                .await?;
+            }
+            Message::Status {
+                primary_durable_lsn,
+                done,
+                ..
+            } => {
+                shared.received.send_modify(|r| {
+                    r.primary_durable_lsn = r.primary_durable_lsn.max(primary_durable_lsn);
+                    r.last_receive_unix_ms = now_ms();
+                });
+                if done {
+                    let r = *shared.received.borrow();
+                    let applied = *shared.applied.borrow();
+                    send(
+                        &mut sock,
+                        &Message::Ack {
+                            received_lsn: r.received_lsn,
+                            applied_lsn: applied,
+                        },
+                    )
+                    .await?;
+                }
+            }
+            Message::SnapshotBegin {
+                lsn,
+                wal_start_lsn,
+                total_bytes,
+                system_id: sid,
+                timeline: tl,
+            } => {
+                super::seed::receive(&mut sock, shared, lsn, wal_start_lsn, total_bytes, sid, tl)
+                    .await?;
+            }
+            other => {
+                return Err(ReceiveError::Protocol(format!(
+                    "unexpected {} from the primary",
+                    other.name()
+                )))
+            }
+        }
+    }
+}
+
+/// The refusal message when `timeline` may not be received here.
+fn timeline_refusal(shared: &ReceiverShared, timeline: u32, ours: u32) -> Option<String> {
+    let closed = shared
+        .closed_timelines
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some((tl, end)) = closed.iter().find(|(tl, _)| *tl == timeline) {
+        return Some(format!(
+            "timeline {tl} ended at LSN {} (promoted); this node is on timeline {ours}",
+            crate::wal::format_lsn(*end)
+        ));
+    }
+    if ours != 0 && timeline < ours {
+        return Some(format!(
+            "the primary is on timeline {timeline}, older than this node's timeline {ours}"
+        ));
+    }
+    None
+}

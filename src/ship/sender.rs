@@ -1,0 +1,559 @@
+//! The primary's end of the ship link: connects to a standby, authenticates both
+//! ways, seeds it when it is too far behind, then streams every durable byte it
+//! lacks as compressed chunks of whole records, pipelined up to a window, and
+//! tracks the standby's acknowledgements.
+
+use super::auth::{nonce, AuthKey};
+use super::frame::{read_frame, write_frame, FrameError};
+use super::message::{compress, Compression, Message, RefuseCode, PROTOCOL_VERSION};
+use super::seed::{self, SeedSource};
+use crate::wal::raw::RawReader;
+use crate::wal::scan::list_segments;
+use crate::wal::{Position, SharedFs, WalError};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+/// The log a shipper reads.
+#[derive(Clone)]
+pub struct LogSource {
+    pub fs: SharedFs,
+    pub wal_dir: PathBuf,
+    pub system_id: u64,
+    pub timeline: u32,
+    /// The primary's position; nothing past `durable_lsn` is ever shipped.
+    pub position: watch::Receiver<Position>,
+    /// Snapshots for seeding.
+    pub seed: Option<Arc<dyn SeedSource>>,
+}
+
+/// How to ship to one standby.
+#[derive(Debug, Clone)]
+pub struct ShipOptions {
+    /// The standby's ship address.
+    pub addr: String,
+    /// `None` only with `--insecure-no-auth`.
+    pub key: Option<AuthKey>,
+    pub compression: Compression,
+    /// Uncompressed bytes per chunk (whole records; at least one record).
+    pub chunk_bytes: usize,
+    /// Unacknowledged bytes in flight.
+    pub window_bytes: u64,
+    pub connect_timeout: Duration,
+    /// How long to wait for the standby to answer.
+    pub ack_timeout: Duration,
+}
+
+impl ShipOptions {
+    /// Defaults: zstd level 1, 1 MiB chunks, 8 MiB window, 5 s connect, 30 s ack.
+    pub fn new(addr: impl Into<String>, key: Option<AuthKey>) -> ShipOptions {
+        ShipOptions {
+            addr: addr.into(),
+            key,
+            compression: Compression::Zstd { level: 1 },
+            chunk_bytes: 1 << 20,
+            window_bytes: 8 << 20,
+            connect_timeout: Duration::from_secs(5),
+            ack_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One shipment, or a continuous stream that ends only on error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShipMode {
+    /// Ship everything durable now, wait for the acknowledgement, disconnect.
+    Once,
+    /// Keep the link open and ship as soon as records become durable.
+    Continuous,
+}
+
+/// What the standby has acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Acked {
+    pub received_lsn: u64,
+    pub applied_lsn: u64,
+    pub unix_ms: u64,
+}
+
+/// What a shipment did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShipReport {
+    pub from_lsn: u64,
+    pub to_lsn: u64,
+    pub records: u64,
+    /// Log bytes shipped (uncompressed).
+    pub raw_bytes: u64,
+    /// Bytes of chunk data on the wire (compressed).
+    pub wire_bytes: u64,
+    /// Snapshot LSN when the standby was seeded first.
+    pub seeded_at_lsn: Option<u64>,
+    pub elapsed: Duration,
+}
+
+/// Why a shipment failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ShipError {
+    #[error("cannot connect to standby {addr}: {source}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("standby {addr}: timed out waiting for {what}")]
+    Timeout { addr: String, what: &'static str },
+    #[error("standby {addr} refused: {message}")]
+    Refused {
+        addr: String,
+        code: RefuseCode,
+        message: String,
+    },
+    #[error("standby {addr}: {reason}")]
+    Auth { addr: String, reason: String },
+    #[error("standby {addr}: protocol error: {reason}")]
+    Protocol { addr: String, reason: String },
+    #[error("standby {addr} is ahead of this primary: it has received up to LSN {standby:#x}, this primary's durable LSN is {primary:#x}")]
+    StandbyAhead {
+        addr: String,
+        standby: u64,
+        primary: u64,
+    },
+    #[error("standby {addr} needs seeding: {reason}")]
+    NeedsSeed { addr: String, reason: String },
+    #[error("standby {addr}: reading the log: {source}")]
+    Wal {
+        addr: String,
+        #[source]
+        source: WalError,
+    },
+    #[error("standby {addr}: link failed: {source}")]
+    Link {
+        addr: String,
+        #[source]
+        source: FrameError,
+    },
+}
+
+impl ShipError {
+    /// A short, stable reason label for metrics and status.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ShipError::Connect { .. } => "connect",
+            ShipError::Timeout { .. } => "timeout",
+            ShipError::Refused { code, .. } => match code {
+                RefuseCode::Auth => "auth",
+                RefuseCode::SystemId => "system_id",
+                RefuseCode::Timeline => "timeline",
+                RefuseCode::Gap => "gap",
+                RefuseCode::Corrupt => "corrupt",
+                _ => "refused",
+            },
+            ShipError::Auth { .. } => "auth",
+            ShipError::Protocol { .. } => "protocol",
+            ShipError::StandbyAhead { .. } => "standby_ahead",
+            ShipError::NeedsSeed { .. } => "needs_seed",
+            ShipError::Wal { .. } => "wal",
+            ShipError::Link { .. } => "link",
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+struct Link {
+    addr: String,
+    w: tokio::net::tcp::OwnedWriteHalf,
+    rx: mpsc::Receiver<Result<Message, String>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Link {
+    async fn send(&mut self, m: &Message) -> Result<(), ShipError> {
+        write_frame(&mut self.w, m.kind(), &m.encode())
+            .await
+            .and(self.w.flush().await)
+            .map_err(|e| ShipError::Link {
+                addr: self.addr.clone(),
+                source: FrameError::Io(e),
+            })
+    }
+
+    async fn recv(&mut self, timeout: Duration, what: &'static str) -> Result<Message, ShipError> {
+        let addr = self.addr.clone();
+        match tokio::time::timeout(timeout, self.rx.recv()).await {
+            Err(_) => Err(ShipError::Timeout { addr, what }),
+            Ok(None) => Err(ShipError::Link {
+                addr,
+                source: FrameError::Closed,
+            }),
+            Ok(Some(Err(reason))) => Err(ShipError::Protocol { addr, reason }),
+            Ok(Some(Ok(Message::Refuse { code, message }))) => Err(ShipError::Refused {
+                addr,
+                code,
+                message,
+            }),
+            Ok(Some(Ok(m))) => Ok(m),
+        }
+    }
+}
+
+/// Connects and authenticates; returns the link and the standby's Welcome.
+async fn connect(src: &LogSource, opts: &ShipOptions) -> Result<(Link, Message), ShipError> {
+    let addr = opts.addr.clone();
+    let sock = tokio::time::timeout(opts.connect_timeout, TcpStream::connect(&addr))
+        .await
+        .map_err(|_| ShipError::Timeout {
+            addr: addr.clone(),
+            what: "the connection",
+        })?
+        .map_err(|source| ShipError::Connect {
+            addr: addr.clone(),
+            source,
+        })?;
+    let _ = sock.set_nodelay(true);
+    let (mut r, w) = sock.into_split();
+    let (tx, rx) = mpsc::channel(64);
+    let reader = tokio::spawn(async move {
+        loop {
+            let m = match read_frame(&mut r).await {
+                Ok((k, body)) => Message::decode(k, &body).map_err(|e| e.to_string()),
+                Err(FrameError::Closed) => return,
+                Err(e) => Err(e.to_string()),
+            };
+            let stop = m.is_err();
+            if tx.send(m).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    let mut link = Link {
+        addr: addr.clone(),
+        w,
+        rx,
+        reader,
+    };
+    let ns =
+        match link
+            .recv(opts.ack_timeout, "the standby's greeting")
+            .await?
+        {
+            Message::Hello { version, nonce } if version == PROTOCOL_VERSION => nonce,
+            Message::Hello { version, .. } => return Err(ShipError::Protocol {
+                addr,
+                reason: format!(
+                    "standby speaks protocol version {version}, this primary {PROTOCOL_VERSION}"
+                ),
+            }),
+            m => {
+                return Err(ShipError::Protocol {
+                    addr,
+                    reason: format!("expected Hello, got {}", m.name()),
+                })
+            }
+        };
+    let np = nonce();
+    let proof = opts.key.as_ref().map_or([0u8; 32], |k| {
+        k.primary_proof(&ns, &np, src.system_id, src.timeline)
+    });
+    link.send(&Message::Auth {
+        version: PROTOCOL_VERSION,
+        system_id: src.system_id,
+        timeline: src.timeline,
+        nonce: np,
+        proof,
+    })
+    .await?;
+    let welcome = link.recv(opts.ack_timeout, "the standby's welcome").await?;
+    let Message::Welcome { proof: sp, .. } = &welcome else {
+        return Err(ShipError::Protocol {
+            addr,
+            reason: format!("expected Welcome, got {}", welcome.name()),
+        });
+    };
+    if let Some(key) = &opts.key {
+        if !key.check_standby(&ns, &np, src.system_id, src.timeline, sp) {
+            return Err(ShipError::Auth {
+                addr,
+                reason: "the standby could not prove it holds the shared key".into(),
+            });
+        }
+    }
+    Ok((link, welcome))
+}
+
+/// Ships to one standby. With [`ShipMode::Once`] it returns after the standby
+/// acknowledged everything durable at the start; with [`ShipMode::Continuous`]
+/// it returns only on error. `acked` receives every acknowledgement.
+///
+/// # Errors
+/// [`ShipError`] naming the standby and what went wrong.
+pub async fn ship(
+    src: &LogSource,
+    opts: &ShipOptions,
+    mode: ShipMode,
+    acked: &watch::Sender<Acked>,
+) -> Result<ShipReport, ShipError> {
+    let started = Instant::now();
+    let addr = opts.addr.clone();
+    let (mut link, welcome) = connect(src, opts).await?;
+    let Message::Welcome {
+        system_id: their_sid,
+        received_lsn,
+        applied_lsn,
+        ..
+    } = welcome
+    else {
+        unreachable!("connect returns a Welcome");
+    };
+    if their_sid != 0 && their_sid != src.system_id {
+        return Err(ShipError::Refused {
+            addr,
+            code: RefuseCode::SystemId,
+            message: format!(
+                "standby holds system {their_sid:016x}, this primary is {:016x}",
+                src.system_id
+            ),
+        });
+    }
+    acked.send_replace(Acked {
+        received_lsn,
+        applied_lsn,
+        unix_ms: now_ms(),
+    });
+    let mut position = src.position.clone();
+    let mut until = position.borrow_and_update().durable_lsn;
+    if received_lsn > until && their_sid != 0 {
+        return Err(ShipError::StandbyAhead {
+            addr,
+            standby: received_lsn,
+            primary: until,
+        });
+    }
+    let wal_err = |source| ShipError::Wal {
+        addr: opts.addr.clone(),
+        source,
+    };
+    let raw = Arc::new(Mutex::new(RawReader::new(
+        src.fs.clone(),
+        src.wal_dir.clone(),
+    )));
+    let oldest = raw
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .oldest_lsn()
+        .map_err(wal_err)?;
+    let mut report = ShipReport {
+        from_lsn: received_lsn,
+        to_lsn: received_lsn,
+        ..ShipReport::default()
+    };
+    let mut next = received_lsn;
+    let needs_seed = match oldest {
+        Some(o) => next < o,
+        None => false,
+    };
+    if needs_seed {
+        next = seed_standby(src, &mut link, &addr).await?;
+        report.seeded_at_lsn = Some(next);
+        report.from_lsn = next;
+    }
+    let mut in_flight: VecDeque<(u64, u64)> = VecDeque::new();
+    let mut in_flight_bytes = 0u64;
+    let mut last_status = Instant::now();
+    loop {
+        while next < until && in_flight_bytes < opts.window_bytes {
+            let (raw2, chunk_bytes, compression) =
+                (raw.clone(), opts.chunk_bytes, opts.compression);
+            let from = next;
+            let built = tokio::task::spawn_blocking(move || {
+                let mut r = raw2.lock().unwrap_or_else(|p| p.into_inner());
+                r.chunk(from, until, chunk_bytes).map(|c| {
+                    c.map(|c| {
+                        let (z, data) = compress(&c.bytes, compression);
+                        (c, z, data)
+                    })
+                })
+            })
+            .await
+            .map_err(|e| ShipError::Protocol {
+                addr: addr.clone(),
+                reason: format!("chunk task failed: {e}"),
+            })?
+            .map_err(wal_err)?;
+            let Some((c, compressed, data)) = built else {
+                break;
+            };
+            report.records += c.records;
+            report.raw_bytes += c.end_lsn - c.start_lsn;
+            report.wire_bytes += data.len() as u64;
+            let m = Message::Chunk {
+                compressed,
+                header: c.header,
+                start_lsn: c.start_lsn,
+                end_lsn: c.end_lsn,
+                records: c.records as u32,
+                raw_len: (c.end_lsn - c.start_lsn) as u32,
+                primary_durable_lsn: until,
+                last_timestamp_unix_ms: c.last_timestamp_unix_ms,
+                data,
+            };
+            link.send(&m).await?;
+            in_flight.push_back((c.end_lsn, c.end_lsn - c.start_lsn));
+            in_flight_bytes += c.end_lsn - c.start_lsn;
+            next = c.end_lsn;
+        }
+        if in_flight.is_empty() && next >= until {
+            match mode {
+                ShipMode::Once => {
+                    let p = *position.borrow();
+                    link.send(&Message::Status {
+                        primary_durable_lsn: until,
+                        primary_write_lsn: p.written_lsn,
+                        unix_ms: now_ms(),
+                        done: true,
+                    })
+                    .await?;
+                    loop {
+                        if let Message::Ack {
+                            received_lsn,
+                            applied_lsn,
+                        } = link
+                            .recv(opts.ack_timeout, "the final acknowledgement")
+                            .await?
+                        {
+                            acked.send_replace(Acked {
+                                received_lsn,
+                                applied_lsn,
+                                unix_ms: now_ms(),
+                            });
+                            if received_lsn >= until {
+                                break;
+                            }
+                        }
+                    }
+                    report.to_lsn = until;
+                    report.elapsed = started.elapsed();
+                    return Ok(report);
+                }
+                ShipMode::Continuous => {
+                    tokio::select! {
+                        changed = position.changed() => {
+                            if changed.is_err() {
+                                return Err(ShipError::Protocol { addr, reason: "the primary's log closed".into() });
+                            }
+                            let p = *position.borrow_and_update();
+                            if p.failed {
+                                return Err(wal_err(WalError::Stopped("the primary's WAL writer failed".into())));
+                            }
+                            until = p.durable_lsn;
+                        }
+                        m = link.recv(Duration::from_secs(3600), "a message") => {
+                            return Err(ShipError::Protocol { addr, reason: format!("unexpected {:?} while idle", m.map(|m| m.name())) });
+                        }
+                        _ = tokio::time::sleep(Duration::from_secs(1).saturating_sub(last_status.elapsed())) => {
+                            let p = *position.borrow();
+                            link.send(&Message::Status { primary_durable_lsn: p.durable_lsn, primary_write_lsn: p.written_lsn, unix_ms: now_ms(), done: false }).await?;
+                            last_status = Instant::now();
+                        }
+                    }
+                    continue;
+                }
+            }
+        }
+        if in_flight.is_empty() {
+            continue;
+        }
+        match link.recv(opts.ack_timeout, "an acknowledgement").await? {
+            Message::Ack {
+                received_lsn,
+                applied_lsn,
+            } => {
+                while let Some(&(end, bytes)) = in_flight.front() {
+                    if end > received_lsn {
+                        break;
+                    }
+                    in_flight.pop_front();
+                    in_flight_bytes -= bytes;
+                }
+                report.to_lsn = received_lsn;
+                acked.send_replace(Acked {
+                    received_lsn,
+                    applied_lsn,
+                    unix_ms: now_ms(),
+                });
+                if mode == ShipMode::Continuous && in_flight.is_empty() {
+                    until = until.max(position.borrow().durable_lsn);
+                }
+            }
+            m => {
+                return Err(ShipError::Protocol {
+                    addr,
+                    reason: format!("expected Ack, got {}", m.name()),
+                })
+            }
+        }
+    }
+}
+
+/// Sends the newest snapshot and returns the LSN the WAL continues from.
+async fn seed_standby(src: &LogSource, link: &mut Link, addr: &str) -> Result<u64, ShipError> {
+    let needs = |reason: String| ShipError::NeedsSeed {
+        addr: addr.to_string(),
+        reason,
+    };
+    let Some(source) = src.seed.clone() else {
+        return Err(needs(
+            "its position is older than this primary's oldest WAL and no snapshots are available"
+                .into(),
+        ));
+    };
+    let seed = tokio::task::spawn_blocking(move || source.latest())
+        .await
+        .map_err(|e| needs(format!("snapshot task failed: {e}")))?
+        .map_err(|e| needs(format!("reading the latest snapshot: {e}")))?
+        .ok_or_else(|| needs("no snapshot exists yet".into()))?;
+    let segments = list_segments(&*src.fs, &src.wal_dir).map_err(|source| ShipError::Wal {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let wal_start = segments
+        .iter()
+        .rev()
+        .find(|s| s.first_lsn <= seed.lsn)
+        .map_or(seed.lsn, |s| s.first_lsn);
+    if segments.first().is_some_and(|s| s.first_lsn > wal_start) {
+        return Err(needs(format!(
+            "the WAL after snapshot LSN {:#x} is no longer retained",
+            seed.lsn
+        )));
+    }
+    let lsn = seed.lsn;
+    tracing::info!(
+        standby = addr,
+        lsn,
+        bytes = seed.total_bytes,
+        "seeding standby with snapshot"
+    );
+    seed::send(&mut link.w, seed, wal_start, src.system_id, src.timeline)
+        .await
+        .map_err(|source| ShipError::Link {
+            addr: addr.to_string(),
+            source,
+        })?;
+    Ok(wal_start)
+}

@@ -1,0 +1,288 @@
+//! The ship link end to end on loopback: a real log, the sender, the receiver and
+//! a mirror; refusals; a proxy that cuts the connection at random byte offsets.
+
+use logship::ship::message::RefuseCode;
+use logship::ship::receiver::serve;
+use logship::ship::{
+    ship, Acked, AuthKey, LogSource, ReceiverShared, ShipError, ShipMode, ShipOptions,
+};
+use logship::wal::{self, Mirror, StdFs, SyncPolicy, Wal, WalOptions};
+use rand::{Rng, SeedableRng};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+const KEY: &[u8] = b"a-shared-test-key-0123456789";
+
+fn primary(dir: &Path, system_id: u64) -> Wal {
+    let mut o = WalOptions::new(dir, system_id, 1);
+    o.segment_bytes = 64 << 10;
+    o.sync = SyncPolicy::Always;
+    wal::open(StdFs::shared(), o).unwrap().0
+}
+
+fn fill(w: &Wal, n: usize, tag: &str) -> u64 {
+    let mut end = 0;
+    for i in 0..n {
+        end = w
+            .append(format!("{tag}-{i}-{}", "v".repeat(i % 200)).as_bytes())
+            .unwrap()
+            .end_lsn;
+    }
+    w.wait_acked(end).unwrap();
+    end
+}
+
+fn source(dir: &Path, w: &Wal, system_id: u64) -> LogSource {
+    LogSource {
+        fs: StdFs::shared(),
+        wal_dir: dir.to_path_buf(),
+        system_id,
+        timeline: 1,
+        position: w.subscribe(),
+        seed: None,
+    }
+}
+
+async fn standby(dir: &Path, key: Option<&[u8]>) -> (String, Arc<ReceiverShared>) {
+    let (m, _) = Mirror::open(StdFs::shared(), dir).unwrap();
+    let (_applied_tx, applied_rx) = watch::channel(0u64);
+    std::mem::forget(_applied_tx);
+    let shared = ReceiverShared::new(m, applied_rx, key.map(AuthKey::from_bytes), None);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(serve(l, shared.clone()));
+    (addr, shared)
+}
+
+fn same_files(a: &Path, b: &Path) {
+    let names = |d: &Path| {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+            .collect();
+        v.sort();
+        v
+    };
+    let (na, nb) = (names(a), names(b));
+    assert_eq!(na.len(), nb.len(), "segment count");
+    for (x, y) in na.iter().zip(&nb) {
+        assert_eq!(x.file_name(), y.file_name());
+        assert!(
+            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
+            "{x:?} differs"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_then_continuous_keeps_the_standby_byte_identical() {
+    let t = tempfile::tempdir().unwrap();
+    let (pd, sd) = (t.path().join("p"), t.path().join("s"));
+    let w = primary(&pd, 11);
+    let end = fill(&w, 2000, "a");
+    let (addr, shared) = standby(&sd, Some(KEY)).await;
+    let src = source(&pd, &w, 11);
+    let opts = ShipOptions::new(&addr, Some(AuthKey::from_bytes(KEY)));
+    let (acked, _) = watch::channel(Acked::default());
+    let r = ship(&src, &opts, ShipMode::Once, &acked).await.unwrap();
+    assert_eq!((r.from_lsn, r.to_lsn), (0, end));
+    assert!(r.records >= 2000, "2000 data records plus seals");
+    assert!(
+        r.wire_bytes < r.raw_bytes,
+        "zstd should shrink a repetitive log"
+    );
+    assert_eq!(shared.received.borrow().received_lsn, end);
+    assert_eq!(acked.borrow().received_lsn, end);
+    same_files(&pd, &sd);
+
+    // Continuous: new records arrive without any schedule.
+    let src2 = src.clone();
+    let acked2 = acked.clone();
+    let task = tokio::spawn(async move { ship(&src2, &opts, ShipMode::Continuous, &acked2).await });
+    let mut rx = shared.received.subscribe();
+    let end2 = tokio::task::spawn_blocking({
+        let w = Arc::new(w);
+        move || {
+            let e = fill(&w, 500, "b");
+            (e, w)
+        }
+    })
+    .await
+    .unwrap();
+    let (end2, w) = end2;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|r| r.received_lsn >= end2),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(rx.borrow().primary_durable_lsn, end2);
+    task.abort();
+    w.close().unwrap();
+    same_files(&pd, &sd);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_key_and_wrong_system_are_refused_and_nothing_is_written() {
+    let t = tempfile::tempdir().unwrap();
+    let w = primary(&t.path().join("p"), 11);
+    fill(&w, 10, "a");
+    let (addr, shared) = standby(&t.path().join("s"), Some(KEY)).await;
+    let src = source(&t.path().join("p"), &w, 11);
+    let (acked, _) = watch::channel(Acked::default());
+
+    let bad = ShipOptions::new(
+        &addr,
+        Some(AuthKey::from_bytes(b"not-the-right-key-at-all")),
+    );
+    let e = ship(&src, &bad, ShipMode::Once, &acked).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ShipError::Refused {
+                code: RefuseCode::Auth,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        !e.to_string().contains("right-key"),
+        "the key never appears in errors"
+    );
+
+    // A standby without a key cannot prove itself to a primary that has one.
+    let (open_addr, _) = standby(&t.path().join("s2"), None).await;
+    let e = ship(
+        &src,
+        &ShipOptions::new(&open_addr, Some(AuthKey::from_bytes(KEY))),
+        ShipMode::Once,
+        &acked,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, ShipError::Auth { .. }), "{e}");
+
+    // First ship system 11, then try system 22 to the same standby.
+    ship(
+        &src,
+        &ShipOptions::new(&addr, Some(AuthKey::from_bytes(KEY))),
+        ShipMode::Once,
+        &acked,
+    )
+    .await
+    .unwrap();
+    let before = shared.received.borrow().received_lsn;
+    let w2 = primary(&t.path().join("q"), 22);
+    fill(&w2, 10, "z");
+    let src2 = source(&t.path().join("q"), &w2, 22);
+    let e = ship(
+        &src2,
+        &ShipOptions::new(&addr, Some(AuthKey::from_bytes(KEY))),
+        ShipMode::Once,
+        &acked,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ShipError::Refused {
+                code: RefuseCode::SystemId,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("system id mismatch"), "{e}");
+    assert_eq!(shared.received.borrow().received_lsn, before);
+}
+
+/// Forwards one connection, cutting it after `cut_after` bytes in total.
+async fn proxy_once(listener: &TcpListener, target: &str, cut_after: usize) {
+    let (mut a, _) = listener.accept().await.unwrap();
+    let mut b = TcpStream::connect(target).await.unwrap();
+    let mut budget = cut_after;
+    let (mut buf_a, mut buf_b) = (vec![0u8; 4096], vec![0u8; 4096]);
+    loop {
+        tokio::select! {
+            n = a.read(&mut buf_a) => {
+                let Ok(n) = n else { return };
+                if n == 0 { return }
+                let n = n.min(budget);
+                if b.write_all(&buf_a[..n]).await.is_err() { return }
+                budget -= n;
+            }
+            n = b.read(&mut buf_b) => {
+                let Ok(n) = n else { return };
+                if n == 0 { return }
+                let n = n.min(budget);
+                if a.write_all(&buf_b[..n]).await.is_err() { return }
+                budget -= n;
+            }
+        }
+        if budget == 0 {
+            return; // Both sockets drop: the link is cut mid-frame.
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cuts_at_random_offsets_resume_without_loss_or_duplicates() {
+    let t = tempfile::tempdir().unwrap();
+    let (pd, sd) = (t.path().join("p"), t.path().join("s"));
+    let w = primary(&pd, 5);
+    let end = fill(&w, 3000, "c");
+    let (addr, shared) = standby(&sd, Some(KEY)).await;
+    let proxy = Arc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let paddr = proxy.local_addr().unwrap().to_string();
+    let src = source(&pd, &w, 5);
+    let mut opts = ShipOptions::new(&paddr, Some(AuthKey::from_bytes(KEY)));
+    opts.chunk_bytes = 4096;
+    opts.compression = logship::ship::Compression::None;
+    let (acked, _) = watch::channel(Acked::default());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let mut cuts = 0;
+    let mut last = 0;
+    for _ in 0..300 {
+        let cut = rng.gen_range(1..60_000);
+        let (proxy, target) = (proxy.clone(), addr.clone());
+        let p = tokio::spawn(async move { proxy_once(&proxy, &target, cut).await });
+        let res = tokio::time::timeout(
+            Duration::from_secs(20),
+            ship(&src, &opts, ShipMode::Once, &acked),
+        )
+        .await
+        .expect("a shipment never hangs");
+        p.await.unwrap();
+        // The standby only ever moves forward, and only to what the primary has.
+        let r = shared.received.borrow().received_lsn;
+        assert!(
+            r >= last && r <= end,
+            "received {r:#x} after {last:#x}, end {end:#x}"
+        );
+        last = r;
+        match res {
+            Ok(rep) => {
+                assert_eq!(rep.to_lsn, end);
+                assert_eq!(r, end);
+                assert!(cuts > 3, "the proxy cut too rarely ({cuts})");
+                same_files(&pd, &sd);
+                let n = logship::wal::WalReader::open(StdFs::shared(), &sd, 0, Some(end))
+                    .unwrap()
+                    .filter(|r| r.as_ref().unwrap().kind == logship::wal::RecordKind::Data)
+                    .count();
+                assert_eq!(n, 3000, "every record exactly once");
+                return;
+            }
+            Err(_) => cuts += 1,
+        }
+    }
+    panic!("did not converge within 300 attempts ({cuts} cuts)");
+}
