@@ -286,3 +286,73 @@ async fn cuts_at_random_offsets_resume_without_loss_or_duplicates() {
     }
     panic!("did not converge within 300 attempts ({cuts} cuts)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipper_keeps_each_standby_in_step_on_a_schedule_and_reports_failures() {
+    use logship::ship::schedule::Schedule;
+    use logship::ship::shipper::Shipper;
+    let t = tempfile::tempdir().unwrap();
+    let pd = t.path().join("p");
+    let w = Arc::new(primary(&pd, 3));
+    fill(&w, 100, "a");
+    let (a1, s1) = standby(&t.path().join("s1"), Some(KEY)).await;
+    let (a2, s2) = standby(&t.path().join("s2"), Some(KEY)).await;
+    // A third standby that is not there: its failures are counted, the others go on.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let opts = |a: &str| ShipOptions::new(a, Some(AuthKey::from_bytes(KEY)));
+    let shipper = Shipper::start(
+        source(&pd, &w, 3),
+        vec![opts(&a1), opts(&a2), opts(&dead)],
+        Schedule::Every(Duration::from_millis(200)),
+    );
+    let w2 = w.clone();
+    let end = tokio::task::spawn_blocking(move || fill(&w2, 300, "b"))
+        .await
+        .unwrap();
+    for s in [&s1, &s2] {
+        let mut rx = s.received.subscribe();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            rx.wait_for(|r| r.received_lsn >= end),
+        )
+        .await
+        .expect("standby caught up on schedule")
+        .unwrap();
+    }
+    // The primary learns of the last acknowledgement a moment after the standby.
+    let mut st = shipper.status(end);
+    for _ in 0..500 {
+        if st[..2]
+            .iter()
+            .all(|s| s.lag_bytes == 0 && s.last_ship_result == "ok")
+            && st[2].failures_in_row > 0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        st = shipper.status(end);
+    }
+    assert_eq!(st.len(), 3);
+    for s in &st[..2] {
+        assert_eq!(s.lag_bytes, 0, "{s:?}");
+        assert_eq!(s.last_ship_result, "ok");
+        assert!(s.shipments_total >= 1 && s.last_ship_unix_ms > 0);
+    }
+    assert!(st[2].failures_in_row >= 1, "{:?}", st[2]);
+    assert_eq!(st[2].last_error_reason.as_deref(), Some("connect"));
+    assert!(st[2]
+        .last_ship_result
+        .starts_with("error: cannot connect to standby"));
+    assert_eq!(st[2].lag_bytes, end);
+    assert_eq!(
+        shipper.min_acked_lsn(),
+        Some(0),
+        "the dead standby still needs everything"
+    );
+    shipper.stop();
+}

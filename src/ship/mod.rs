@@ -10,13 +10,17 @@
 //! | `sender`   | the primary's side: connect, seed, stream, track acks      |
 //! | `receiver` | the standby's side: authenticate, check, write, acknowledge |
 //! | `seed`     | moving a snapshot to a standby that is too far behind      |
+//! | `schedule` | every N / cron / continuous                                |
+//! | `shipper`  | the primary's per-standby shipping tasks and their status |
 
 pub mod auth;
 pub mod frame;
 pub mod message;
 pub mod receiver;
+pub mod schedule;
 pub mod seed;
 pub mod sender;
+pub mod shipper;
 
 pub use auth::AuthKey;
 pub use message::Compression;

@@ -47,7 +47,10 @@ pub struct ReceiverShared {
     pub seed: Option<Arc<dyn SeedSink>>,
     /// Timelines this node knows to be closed: `(timeline, end_lsn)`.
     pub closed_timelines: Mutex<Vec<(u32, u64)>>,
+    /// Held by the connection that is receiving.
     busy: tokio::sync::Mutex<()>,
+    /// Tells the receiving connection to give way to a newer one.
+    preempt: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl ReceiverShared {
@@ -73,6 +76,7 @@ impl ReceiverShared {
             seed,
             closed_timelines: Mutex::new(Vec::new()),
             busy: tokio::sync::Mutex::new(()),
+            preempt: Mutex::new(None),
         })
     }
 }
@@ -201,13 +205,26 @@ async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), Rece
             )))
         }
     };
-    let Ok(_busy) = shared.busy.try_lock() else {
-        return Err(refuse(
-            &mut sock,
-            RefuseCode::Busy,
-            "another primary connection is receiving".into(),
-        )
-        .await);
+    // The newest authenticated connection wins: an older one may be a dead link
+    // the primary has already given up on.
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let older = shared
+        .preempt
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(stop_tx);
+    if let Some(old) = older {
+        let _ = old.send(());
+    }
+    let _busy = tokio::select! {
+        g = tokio::time::timeout(HANDSHAKE_TIMEOUT, shared.busy.lock()) => match g {
+            Ok(g) => g,
+            Err(_) => {
+                let m = "another primary connection is still receiving".to_string();
+                return Err(refuse(&mut sock, RefuseCode::Busy, m).await);
+            }
+        },
+        _ = &mut stop_rx => return Ok(()),
     };
     let state = *shared.received.borrow();
     if state.system_id != 0 && state.system_id != system_id {
@@ -239,7 +256,14 @@ async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), Rece
         "primary connected"
     );
     loop {
-        match recv(&mut sock, IDLE_TIMEOUT).await? {
+        let msg = tokio::select! {
+            m = recv(&mut sock, IDLE_TIMEOUT) => m?,
+            _ = &mut stop_rx => {
+                tracing::info!("a newer connection from the primary took over");
+                return Ok(());
+            }
+        };
+        match msg {
             Message::Chunk {
                 compressed,
                 header,

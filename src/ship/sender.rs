@@ -247,25 +247,26 @@ async fn connect(src: &LogSource, opts: &ShipOptions) -> Result<(Link, Message),
         rx,
         reader,
     };
-    let ns =
-        match link
-            .recv(opts.ack_timeout, "the standby's greeting")
-            .await?
-        {
-            Message::Hello { version, nonce } if version == PROTOCOL_VERSION => nonce,
-            Message::Hello { version, .. } => return Err(ShipError::Protocol {
+    let ns = match link
+        .recv(opts.ack_timeout, "the standby's greeting")
+        .await?
+    {
+        Message::Hello { version, nonce } if version == PROTOCOL_VERSION => nonce,
+        Message::Hello { version, .. } => {
+            return Err(ShipError::Protocol {
                 addr,
                 reason: format!(
                     "standby speaks protocol version {version}, this primary {PROTOCOL_VERSION}"
                 ),
-            }),
-            m => {
-                return Err(ShipError::Protocol {
-                    addr,
-                    reason: format!("expected Hello, got {}", m.name()),
-                })
-            }
-        };
+            })
+        }
+        m => {
+            return Err(ShipError::Protocol {
+                addr,
+                reason: format!("expected Hello, got {}", m.name()),
+            })
+        }
+    };
     let np = nonce();
     let proof = opts.key.as_ref().map_or([0u8; 32], |k| {
         k.primary_proof(&ns, &np, src.system_id, src.timeline)

@@ -1,0 +1,109 @@
+//! When the shipper runs: every N, on a cron expression, or continuously.
+
+use chrono::{DateTime, Utc};
+use croner::Cron;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A shipping schedule.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    /// Ship every `interval` (`--ship-every 30s`).
+    Every(Duration),
+    /// Ship at the times of a standard 5-field cron expression, UTC
+    /// (`--ship-cron "*/5 * * * *"`).
+    Cron(Box<Cron>),
+    /// Keep the link open and ship as soon as records are durable.
+    Continuous,
+}
+
+impl Schedule {
+    /// Parses a 5-field cron expression (minute hour day-of-month month day-of-week).
+    ///
+    /// # Errors
+    /// A message naming the expression and what is wrong with it.
+    pub fn cron(expr: &str) -> Result<Schedule, String> {
+        if expr.split_whitespace().count() != 5 {
+            return Err(format!(
+                "cron expression '{expr}' must have 5 fields: minute hour day-of-month month day-of-week"
+            ));
+        }
+        let c = Cron::from_str(expr).map_err(|e| format!("cron expression '{expr}': {e}"))?;
+        Ok(Schedule::Cron(Box::new(c)))
+    }
+
+    /// How long to wait, at wall time `now`, until the next scheduled run
+    /// (`None` for continuous shipping).
+    pub fn wait_from(&self, now: DateTime<Utc>) -> Option<Duration> {
+        match self {
+            Schedule::Every(d) => Some(*d),
+            Schedule::Continuous => None,
+            Schedule::Cron(c) => {
+                let next = c.find_next_occurrence(&now, false).ok()?;
+                Some((next - now).to_std().unwrap_or(Duration::ZERO))
+            }
+        }
+    }
+
+    /// A short description for logs and status.
+    pub fn describe(&self) -> String {
+        match self {
+            Schedule::Every(d) => format!("every {}", humanize(*d)),
+            Schedule::Cron(c) => format!("cron \"{}\"", c.pattern),
+            Schedule::Continuous => "continuous".into(),
+        }
+    }
+}
+
+/// `90s` → `1m30s`, `500ms` → `500ms`.
+pub fn humanize(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let s = d.as_secs();
+    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out += &format!("{h}h");
+    }
+    if m > 0 {
+        out += &format!("{m}m");
+    }
+    if s > 0 || out.is_empty() {
+        out += &format!("{s}s");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn cron_expressions_parse_and_schedule() {
+        let s = Schedule::cron("*/5 * * * *").unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 14, 3, 20).unwrap();
+        assert_eq!(s.wait_from(at), Some(Duration::from_secs(100)));
+        let on_the_dot = Utc.with_ymd_and_hms(2026, 11, 22, 14, 5, 0).unwrap();
+        assert_eq!(s.wait_from(on_the_dot), Some(Duration::from_secs(300)));
+        let nightly = Schedule::cron("30 2 * * *").unwrap();
+        assert_eq!(
+            nightly.wait_from(at),
+            Some(Duration::from_secs((12 * 3600) + (26 * 60) + 40))
+        );
+        let weekdays = Schedule::cron("0 9 * * 1-5").unwrap();
+        // 2026-11-22 is a Sunday: the next run is Monday 09:00.
+        let monday = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        assert_eq!(
+            weekdays.wait_from(at),
+            Some((monday - at).to_std().unwrap())
+        );
+        assert!(Schedule::cron("*/5 * * *").is_err());
+        assert!(Schedule::cron("61 * * * *").is_err());
+        assert!(Schedule::cron("every five minutes please").is_err());
+        assert_eq!(Schedule::Continuous.wait_from(at), None);
+        assert_eq!(humanize(Duration::from_secs(90)), "1m30s");
+    }
+}

@@ -1,0 +1,254 @@
+//! The shipper inside `logship primary`: one task per standby, each on the
+//! configured schedule, each with its own status (what the standby acknowledged,
+//! when, and how the last shipment ended). Failures are retried with backoff and
+//! counted; nothing is ever dropped.
+
+use super::schedule::Schedule;
+use super::sender::{ship, Acked, LogSource, ShipError, ShipMode, ShipOptions, ShipReport};
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+/// Longest pause between retries of a failing standby.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The state of one standby as the primary sees it (the `standbys[]` entries of
+/// `status --json`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct StandbyStatus {
+    pub address: String,
+    /// Everything below is durable on the standby.
+    pub acked_lsn: u64,
+    /// The standby's applied LSN at its last acknowledgement.
+    pub applied_lsn: u64,
+    /// End of the last successful shipment (or last acknowledgement when
+    /// continuous); 0 = never.
+    pub last_ship_unix_ms: u64,
+    /// `ok`, `never`, or `error: …` for the last attempt.
+    pub last_ship_result: String,
+    /// Short reason label of the last failure (`connect`, `auth`, `timeline`, …).
+    pub last_error_reason: Option<String>,
+    pub last_attempt_unix_ms: u64,
+    /// The primary's durable LSN minus `acked_lsn`.
+    pub lag_bytes: u64,
+    pub failures_in_row: u32,
+    pub failures_total: u64,
+    pub shipments_total: u64,
+    pub shipped_bytes_total: u64,
+    pub shipped_wire_bytes_total: u64,
+    pub shipped_records_total: u64,
+    /// Set when the standby was (or must be) re-seeded from a snapshot.
+    pub seeded_total: u64,
+    /// True while a continuous link is up.
+    pub connected: bool,
+    /// Duration of the last successful shipment, milliseconds.
+    pub last_ship_duration_ms: u64,
+}
+
+struct Target {
+    opts: ShipOptions,
+    status: Mutex<StandbyStatus>,
+    acked: watch::Sender<Acked>,
+}
+
+/// The running shipper.
+pub struct Shipper {
+    targets: Vec<Arc<Target>>,
+    tasks: Vec<JoinHandle<()>>,
+    kick: Arc<Notify>,
+    schedule: Schedule,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shipper {
+    /// Starts one task per standby.
+    pub fn start(src: LogSource, standbys: Vec<ShipOptions>, schedule: Schedule) -> Shipper {
+        let kick = Arc::new(Notify::new());
+        let mut targets = Vec::new();
+        let mut tasks = Vec::new();
+        for opts in standbys {
+            let t = Arc::new(Target {
+                status: Mutex::new(StandbyStatus {
+                    address: opts.addr.clone(),
+                    last_ship_result: "never".into(),
+                    ..StandbyStatus::default()
+                }),
+                acked: watch::channel(Acked::default()).0,
+                opts,
+            });
+            tracing::info!(standby = %t.opts.addr, schedule = %schedule.describe(), "shipping to standby");
+            tasks.push(tokio::spawn(run_target(
+                src.clone(),
+                t.clone(),
+                schedule.clone(),
+                kick.clone(),
+            )));
+            targets.push(t);
+        }
+        Shipper {
+            targets,
+            tasks,
+            kick,
+            schedule,
+        }
+    }
+
+    /// The schedule in force.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// Status of every standby; `durable_lsn` is the primary's, for lag.
+    pub fn status(&self, durable_lsn: u64) -> Vec<StandbyStatus> {
+        self.targets
+            .iter()
+            .map(|t| {
+                let mut s = lock(&t.status).clone();
+                let a = *t.acked.borrow();
+                s.acked_lsn = a.received_lsn;
+                s.applied_lsn = a.applied_lsn;
+                if s.connected && a.unix_ms > s.last_ship_unix_ms {
+                    s.last_ship_unix_ms = a.unix_ms;
+                    s.last_ship_result = "ok".into();
+                }
+                s.lag_bytes = durable_lsn.saturating_sub(s.acked_lsn);
+                s
+            })
+            .collect()
+    }
+
+    /// Receivers of each standby's acknowledgements (for `WAIT`).
+    pub fn acked(&self) -> Vec<watch::Receiver<Acked>> {
+        self.targets.iter().map(|t| t.acked.subscribe()).collect()
+    }
+
+    /// The oldest LSN some standby still lacks (`None` without standbys): WAL
+    /// from here on must be retained for them.
+    pub fn min_acked_lsn(&self) -> Option<u64> {
+        self.targets
+            .iter()
+            .map(|t| t.acked.borrow().received_lsn)
+            .min()
+    }
+
+    /// Ships to every standby now, whatever the schedule.
+    pub fn ship_now(&self) {
+        self.kick.notify_waiters();
+    }
+
+    /// Stops all shipping tasks.
+    pub fn stop(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Shipper {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn run_target(src: LogSource, t: Arc<Target>, schedule: Schedule, kick: Arc<Notify>) {
+    let mut backoff = Duration::from_millis(100);
+    let mut first = true;
+    loop {
+        let mode = match schedule.wait_from(chrono::Utc::now()) {
+            None => ShipMode::Continuous,
+            Some(wait) => {
+                if !first {
+                    let d = if lock(&t.status).failures_in_row > 0 {
+                        backoff.min(wait)
+                    } else {
+                        wait
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = kick.notified() => {}
+                    }
+                }
+                ShipMode::Once
+            }
+        };
+        first = false;
+        lock(&t.status).last_attempt_unix_ms = now_ms();
+        if mode == ShipMode::Continuous {
+            lock(&t.status).connected = true;
+        }
+        let res = ship(&src, &t.opts, mode, &t.acked).await;
+        record(&t, &res);
+        match res {
+            Ok(_) => backoff = Duration::from_millis(100),
+            Err(_) => {
+                if mode == ShipMode::Continuous {
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = kick.notified() => {}
+                    }
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+fn record(t: &Target, res: &Result<ShipReport, ShipError>) {
+    let acked = *t.acked.borrow();
+    let mut s = lock(&t.status);
+    s.acked_lsn = acked.received_lsn;
+    s.applied_lsn = acked.applied_lsn;
+    s.connected = false;
+    match res {
+        Ok(r) => {
+            s.last_ship_unix_ms = now_ms();
+            s.last_ship_result = "ok".into();
+            s.last_error_reason = None;
+            s.failures_in_row = 0;
+            s.shipments_total += 1;
+            s.shipped_bytes_total += r.raw_bytes;
+            s.shipped_wire_bytes_total += r.wire_bytes;
+            s.shipped_records_total += r.records;
+            s.last_ship_duration_ms = r.elapsed.as_millis() as u64;
+            if r.seeded_at_lsn.is_some() {
+                s.seeded_total += 1;
+            }
+            if r.raw_bytes > 0 || r.seeded_at_lsn.is_some() {
+                tracing::info!(
+                    standby = %s.address,
+                    from_lsn = r.from_lsn,
+                    to_lsn = r.to_lsn,
+                    records = r.records,
+                    bytes = r.raw_bytes,
+                    wire_bytes = r.wire_bytes,
+                    seeded_at_lsn = ?r.seeded_at_lsn,
+                    ms = r.elapsed.as_millis() as u64,
+                    "shipment complete"
+                );
+            }
+        }
+        Err(e) => {
+            s.last_ship_result = format!("error: {e}");
+            s.last_error_reason = Some(e.reason().to_string());
+            s.failures_in_row += 1;
+            s.failures_total += 1;
+            // Log the first failure and then every tenth, so a dead standby does not
+            // flood the log; status always shows the latest.
+            if s.failures_in_row == 1 || s.failures_in_row % 10 == 0 {
+                tracing::warn!(standby = %s.address, failures_in_row = s.failures_in_row, error = %e, "shipment failed");
+            }
+        }
+    }
+}
