@@ -1,0 +1,238 @@
+//! Continuous replay on a standby: follows the durable received LSN, reads the
+//! received log and applies its records in LSN order through a [`ReplayTarget`]
+//! (the same apply code the primary uses for crash recovery), optionally holding
+//! each record until it is `apply_delay` old.
+//!
+//! It runs on its own thread: reading segments and applying are blocking work.
+
+use crate::ship::Received;
+use crate::wal::{Record, RecordKind, SharedFs, WalReader};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Records applied per batch (one lock of the state per batch).
+pub const BATCH_RECORDS: usize = 4096;
+
+/// Where replayed records go.
+pub trait ReplayTarget: Send + Sync + 'static {
+    /// Every record below this LSN is applied.
+    fn applied_lsn(&self) -> u64;
+    /// Applies records in LSN order (data records and others; a target skips
+    /// what it does not need and records below its applied LSN).
+    ///
+    /// # Errors
+    /// A description of a record that cannot be applied; replay stops.
+    fn apply_batch(&self, records: &[Record]) -> Result<(), String>;
+}
+
+/// What replay has done, for status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayState {
+    pub applied_lsn: u64,
+    /// When the last record was applied.
+    pub last_apply_unix_ms: u64,
+    /// Append time of the oldest record received but not applied yet.
+    pub oldest_unapplied_unix_ms: Option<u64>,
+    pub records_applied_total: u64,
+    /// Set when replay stopped on a record it cannot apply.
+    pub failed: bool,
+}
+
+/// The running replayer.
+pub struct Replayer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    state: watch::Receiver<ReplayState>,
+    applied: watch::Receiver<u64>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Replayer {
+    /// Starts replaying the log in `wal_dir` into `target` as `received` advances.
+    pub fn start(
+        fs: SharedFs,
+        wal_dir: PathBuf,
+        received: watch::Receiver<Received>,
+        target: Arc<dyn ReplayTarget>,
+        apply_delay: Duration,
+        rt: tokio::runtime::Handle,
+    ) -> std::io::Result<Replayer> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let applied0 = target.applied_lsn();
+        let (state_tx, state) = watch::channel(ReplayState {
+            applied_lsn: applied0,
+            ..ReplayState::default()
+        });
+        let (applied_tx, applied) = watch::channel(applied0);
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("replay".into())
+            .spawn(move || {
+                let r = Loop {
+                    fs,
+                    wal_dir,
+                    received,
+                    target,
+                    apply_delay,
+                    stop: s,
+                    state_tx,
+                    applied_tx,
+                };
+                r.run(&rt);
+            })?;
+        Ok(Replayer {
+            stop,
+            thread: Some(thread),
+            state,
+            applied,
+        })
+    }
+
+    /// Replay progress.
+    pub fn state(&self) -> watch::Receiver<ReplayState> {
+        self.state.clone()
+    }
+
+    /// The applied LSN (what the receiver reports in its acknowledgements).
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Replayer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Loop {
+    fs: SharedFs,
+    wal_dir: PathBuf,
+    received: watch::Receiver<Received>,
+    target: Arc<dyn ReplayTarget>,
+    apply_delay: Duration,
+    stop: Arc<AtomicBool>,
+    state_tx: watch::Sender<ReplayState>,
+    applied_tx: watch::Sender<u64>,
+}
+
+impl Loop {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    fn run(mut self, rt: &tokio::runtime::Handle) {
+        while !self.stopped() {
+            let from = self.target.applied_lsn();
+            let until = self.received.borrow_and_update().received_lsn;
+            if from >= until {
+                self.publish(None);
+                // Wake on new received data, or now and then to notice a stop.
+                let _ = rt.block_on(async {
+                    tokio::time::timeout(Duration::from_millis(200), self.received.changed()).await
+                });
+                continue;
+            }
+            match self.replay_range(from, until) {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "replay stopped: a received record cannot be applied");
+                    self.state_tx.send_modify(|s| s.failed = true);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Applies `[from, until)` in batches, honouring the apply delay.
+    fn replay_range(&mut self, from: u64, until: u64) -> Result<(), String> {
+        let reader = WalReader::open(self.fs.clone(), &self.wal_dir, from, Some(until))
+            .map_err(|e| e.to_string())?;
+        let mut batch: Vec<Record> = Vec::with_capacity(BATCH_RECORDS);
+        for rec in reader {
+            let rec = rec.map_err(|e| e.to_string())?;
+            if rec.kind == RecordKind::Data && !self.apply_delay.is_zero() {
+                let due = rec.timestamp_unix_ms + self.apply_delay.as_millis() as u64;
+                if due > now_ms() {
+                    self.flush(&mut batch)?;
+                    self.publish(Some(rec.timestamp_unix_ms));
+                    if !self.wait_until(due) {
+                        return Ok(());
+                    }
+                }
+            }
+            batch.push(rec);
+            if batch.len() >= BATCH_RECORDS {
+                self.flush(&mut batch)?;
+                if self.stopped() {
+                    return Ok(());
+                }
+            }
+        }
+        self.flush(&mut batch)
+    }
+
+    fn flush(&mut self, batch: &mut Vec<Record>) -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.target.apply_batch(batch)?;
+        let n = batch.len() as u64;
+        batch.clear();
+        let applied = self.target.applied_lsn();
+        self.state_tx.send_modify(|s| {
+            s.records_applied_total += n;
+            s.last_apply_unix_ms = now_ms();
+            s.applied_lsn = applied;
+        });
+        self.applied_tx.send_replace(applied);
+        Ok(())
+    }
+
+    fn publish(&self, oldest_unapplied: Option<u64>) {
+        let applied = self.target.applied_lsn();
+        self.state_tx.send_if_modified(|s| {
+            let changed =
+                s.applied_lsn != applied || s.oldest_unapplied_unix_ms != oldest_unapplied;
+            s.applied_lsn = applied;
+            s.oldest_unapplied_unix_ms = oldest_unapplied;
+            changed
+        });
+        self.applied_tx.send_if_modified(|a| {
+            let c = *a != applied;
+            *a = applied;
+            c
+        });
+    }
+
+    /// Sleeps until `due_ms` (wall clock); false if stopped meanwhile.
+    fn wait_until(&self, due_ms: u64) -> bool {
+        loop {
+            if self.stopped() {
+                return false;
+            }
+            let now = now_ms();
+            if now >= due_ms {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis((due_ms - now).min(100)));
+        }
+    }
+}
