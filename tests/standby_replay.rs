@@ -8,9 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// Applied LSN, and each applied payload with its age (ms) when applied.
+type Applied = (u64, Vec<(Vec<u8>, u64)>);
+
 #[derive(Default)]
 struct Collect {
-    applied: Mutex<(u64, Vec<(Vec<u8>, u64)>)>,
+    applied: Mutex<Applied>,
 }
 
 impl ReplayTarget for Collect {
