@@ -7,9 +7,11 @@
 //! | `exit`   | exit statuses (0 sound, 1 usage/IO, 2 torn tail, 3 corruption) |
 //! | `target` | what a PATH argument names (WAL dir, data dir, segment file)   |
 //! | `verify` | `logship verify`                                               |
+//! | `dump`   | `logship dump`                                                 |
 //! | `bench`  | `logship bench wal`                                            |
 
 mod bench;
+pub mod dump;
 pub mod exit;
 pub mod parse;
 pub mod target;
@@ -45,6 +47,15 @@ pub enum Command {
     /// or refuse to open the log.
     #[command(after_help = EXIT_CODES_HELP)]
     Verify(verify::VerifyArgs),
+    /// Print the records of a WAL, one line each (like pg_waldump).
+    ///
+    /// PATH is a WAL directory, a data directory containing wal/, or one segment
+    /// file. Each line shows the LSN (HIGH/LOW hex and decimal), kind, payload
+    /// length, timeline, checksum verdict and the first payload bytes (text when
+    /// printable, hex otherwise). At damage, a last line on stderr names the file,
+    /// offset and LSN and says whether it is a torn tail or corruption.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Dump(dump::DumpArgs),
     /// Built-in benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -60,6 +71,7 @@ pub fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
+        Command::Dump(a) => dump::run(a),
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {
