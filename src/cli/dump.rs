@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Payload bytes shown per record before the summary is cut.
-pub const PAYLOAD_PREVIEW_BYTES: usize = 24;
+pub const PAYLOAD_PREVIEW_BYTES: usize = 32;
 
 /// Arguments of `dump`.
 #[derive(Debug, Args)]
@@ -252,10 +252,10 @@ mod tests {
         assert_eq!(payload_summary(b""), "-");
         assert_eq!(payload_summary(b"set k \"v\""), "\"set k \\\"v\\\"\"");
         assert_eq!(payload_summary(&[0, 1, 0xff]), "0001ff");
-        let long = vec![b'a'; 30];
+        let long = vec![b'a'; 40];
         assert_eq!(
             payload_summary(&long),
-            format!("\"{}\"... (+6 bytes)", "a".repeat(24))
+            format!("\"{}\"... (+8 bytes)", "a".repeat(32))
         );
     }
 }
