@@ -1,11 +1,33 @@
 //! Command-line interface: argument parsing (clap) and one module per command.
 //! Commands print one clear line on error and exit non-zero; never a backtrace.
+//!
+//! | module   | owns                                                           |
+//! |----------|----------------------------------------------------------------|
+//! | `parse`  | parsers for sizes, durations, sync policies, LSNs              |
+//! | `exit`   | exit statuses (0 sound, 1 usage/IO, 2 torn tail, 3 corruption) |
+//! | `target` | what a PATH argument names (WAL dir, data dir, segment file)   |
+//! | `verify` | `logship verify`                                               |
+//! | `dump`   | `logship dump`                                                 |
+//! | `demo`   | `logship demo`: write, verify, crash, recover, narrated        |
+//! | `bench`  | `logship bench wal`                                            |
 
 mod bench;
+pub mod demo;
+pub mod dump;
+pub mod exit;
 pub mod parse;
+pub mod target;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  the log is sound
+  1  usage or I/O error (bad flag, missing path, not a WAL, unreadable file)
+  2  torn tail: recovery would truncate it, after saving a copy (.broken)
+  3  corruption: recovery refuses to open the log";
 
 /// logship: transaction-log shipping for warm standbys.
 #[derive(Debug, Parser)]
@@ -18,25 +40,99 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check every record of a WAL the way recovery would.
+    ///
+    /// PATH is a WAL directory, a data directory containing wal/, or one segment
+    /// file. Prints one summary line (segments, records, first/last LSN, bytes,
+    /// scan speed). When the log is not sound, names the file, byte offset and LSN
+    /// of the first problem and says whether recovery would truncate a torn tail
+    /// or refuse to open the log.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Verify(verify::VerifyArgs),
+    /// Print the records of a WAL, one line each (like pg_waldump).
+    ///
+    /// PATH is a WAL directory, a data directory containing wal/, or one segment
+    /// file. Each line shows the LSN (HIGH/LOW hex and decimal), kind, payload
+    /// length, timeline, checksum verdict and the first payload bytes (text when
+    /// printable, hex otherwise). At damage, a last line on stderr names the file,
+    /// offset and LSN and says whether it is a torn tail or corruption.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Dump(dump::DumpArgs),
+    /// Show the WAL surviving a crash, step by step, in a temporary directory.
+    ///
+    /// Concurrent writers append with sync always; the log is verified and a few
+    /// records printed; then half a record is left at the end of the last segment
+    /// (a crash mid-write) and reopening shows recovery keeping exactly the
+    /// complete records, saving a .broken copy, and writing on. Exits non-zero if
+    /// any step did not hold. Deletes its directory unless --keep is given.
+    Demo(demo::DemoArgs),
     /// Built-in benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
-/// stderr and a non-zero exit code.
+/// stderr and a non-zero exit code (see [`exit::Status`]).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     init_logging();
     let result = match cli.command {
+        Command::Verify(a) => verify::run(a),
+        Command::Dump(a) => dump::run(a),
+        Command::Demo(a) => demo::run(a),
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
+            let status = e
+                .downcast_ref::<exit::Failure>()
+                .map_or(exit::Status::Usage, |f| f.status);
             eprintln!("logship: error: {e:#}");
-            ExitCode::from(1)
+            status.into()
         }
+    }
+}
+
+/// `--help` and `--version` print in full and succeed; a bad command line prints
+/// clap's first line and a hint, and exits 1 (2 is reserved for a torn tail).
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            exit::Status::Usage.into()
+        }
+        _ => {
+            // clap's first paragraph, on one line ("unexpected argument '--x' found").
+            let text = e.to_string();
+            let first = text.split("\n\n").next().unwrap_or("invalid command line");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let first = first.split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!("logship: error: {first} (see '{}')", help_hint());
+            exit::Status::Usage.into()
+        }
+    }
+}
+
+/// `logship COMMAND --help` when the command line names a known command.
+fn help_hint() -> String {
+    use clap::CommandFactory;
+    let named = std::env::args().nth(1).filter(|a| {
+        Cli::command()
+            .get_subcommands()
+            .any(|c| c.get_name() == a.as_str())
+    });
+    match named {
+        Some(c) => format!("logship {c} --help"),
+        None => "logship --help".into(),
     }
 }
 

@@ -73,6 +73,22 @@ pub fn sync_policy(s: &str) -> Result<SyncPolicy, String> {
     }
 }
 
+/// Parses an LSN: decimal (`4096`), hex with `0x` (`0x1000`), or `HIGH/LOW` in
+/// hex as logship prints them (`0/1000`).
+pub fn lsn(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let bad = || format!("'{s}' is not an LSN (e.g. 4096, 0x1000 or 0/1000)");
+    if let Some((hi, lo)) = t.split_once('/') {
+        let hi = u32::from_str_radix(hi, 16).map_err(|_| bad())?;
+        let lo = u32::from_str_radix(lo, 16).map_err(|_| bad())?;
+        return Ok(((hi as u64) << 32) | lo as u64);
+    }
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).map_err(|_| bad()),
+        None => t.parse().map_err(|_| bad()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +108,14 @@ mod tests {
             Ok(SyncPolicy::Interval { every_ms: 20 })
         );
         assert!(sync_policy("sometimes").is_err());
+        assert_eq!(lsn("4096"), Ok(4096));
+        assert_eq!(lsn("0x1000"), Ok(4096));
+        assert_eq!(lsn("1/2000"), Ok(0x1_0000_2000));
+        assert_eq!(
+            lsn(&crate::wal::format_lsn(0xAB_0000_0F88)),
+            Ok(0xAB_0000_0F88)
+        );
+        assert!(lsn("0/xyz").is_err());
+        assert!(lsn("-5").is_err());
     }
 }

@@ -4,32 +4,32 @@
 //!
 //! ## Segment header (64 bytes, at file offset 0)
 //!
-//! | offset | size | field                                   |
-//! |-------:|-----:|-----------------------------------------|
-//! | 0      | 8    | magic `b"LOGSHIPW"`                      |
-//! | 8      | 4    | format version (`1`)                    |
-//! | 12     | 4    | header length in bytes (`64`)           |
-//! | 16     | 8    | system id                               |
-//! | 24     | 4    | timeline                                |
-//! | 28     | 4    | reserved, zero                          |
-//! | 32     | 8    | first LSN of the segment                |
-//! | 40     | 8    | segment size in bytes (file length)     |
-//! | 48     | 8    | creation time, Unix milliseconds        |
-//! | 56     | 4    | reserved, zero                          |
-//! | 60     | 4    | CRC-32/IEEE of bytes 0..60              |
+//! | offset | size | type     | field                               |
+//! |-------:|-----:|----------|-------------------------------------|
+//! | 0      | 8    | bytes    | magic `b"LOGSHIPW"`                 |
+//! | 8      | 4    | u32 LE   | format version (`1`)                |
+//! | 12     | 4    | u32 LE   | header length in bytes (`64`)       |
+//! | 16     | 8    | u64 LE   | system id                           |
+//! | 24     | 4    | u32 LE   | timeline                            |
+//! | 28     | 4    | u32 LE   | reserved, zero                      |
+//! | 32     | 8    | u64 LE   | first LSN of the segment            |
+//! | 40     | 8    | u64 LE   | segment size in bytes (file length) |
+//! | 48     | 8    | u64 LE   | creation time, Unix milliseconds    |
+//! | 56     | 4    | u32 LE   | reserved, zero                      |
+//! | 60     | 4    | u32 LE   | CRC-32/IEEE of bytes 0..60          |
 //!
 //! ## Record header (32 bytes, 8-byte aligned, followed by the payload)
 //!
-//! | offset | size | field                                                   |
-//! |-------:|-----:|---------------------------------------------------------|
-//! | 0      | 4    | CRC-32/IEEE of header bytes 4..32, then the payload     |
-//! | 4      | 4    | payload length in bytes                                 |
-//! | 8      | 8    | LSN of this record                                      |
-//! | 16     | 8    | time the record was appended, Unix milliseconds          |
-//! | 24     | 1    | kind (see [`RecordKind`])                               |
-//! | 25     | 1    | flags, zero (reserved)                                  |
-//! | 26     | 2    | reserved, zero                                          |
-//! | 28     | 4    | timeline                                                |
+//! | offset | size | type     | field                                               |
+//! |-------:|-----:|----------|-----------------------------------------------------|
+//! | 0      | 4    | u32 LE   | CRC-32/IEEE of header bytes 4..32, then the payload |
+//! | 4      | 4    | u32 LE   | payload length in bytes                             |
+//! | 8      | 8    | u64 LE   | LSN of this record                                  |
+//! | 16     | 8    | u64 LE   | time the record was appended, Unix milliseconds     |
+//! | 24     | 1    | u8       | kind (see [`RecordKind`])                           |
+//! | 25     | 1    | u8       | flags, zero (reserved)                              |
+//! | 26     | 2    | u16 LE   | reserved, zero                                      |
+//! | 28     | 4    | u32 LE   | timeline                                            |
 //!
 //! The payload follows, then zero padding up to the next multiple of 8. The next
 //! record's LSN is `lsn + 32 + align8(payload length)`. A record at LSN `L` in a

@@ -1,0 +1,89 @@
+//! Exit statuses of the inspection commands and the error that carries one.
+//!
+//! `verify` and `dump` share these codes so that scripts can tell a log that
+//! recovery will repair from one it will refuse:
+//!
+//! | code | meaning                                                          |
+//! |-----:|------------------------------------------------------------------|
+//! | 0    | the log is sound                                                 |
+//! | 1    | usage or I/O error (bad flag, missing path, not a WAL, unreadable) |
+//! | 2    | torn tail: recovery would truncate it (after saving a copy)      |
+//! | 3    | corruption: recovery refuses to open the log                     |
+
+use crate::wal::{format_lsn, WalError};
+use std::process::ExitCode;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything checked out.
+    Sound,
+    /// The user's mistake or an I/O error.
+    Usage,
+    /// The last segment ends in a torn tail that recovery would cut off.
+    TornTail,
+    /// Damage that recovery refuses to repair.
+    Corrupt,
+}
+
+impl Status {
+    /// The process exit code of this status.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Sound => 0,
+            Status::Usage => 1,
+            Status::TornTail => 2,
+            Status::Corrupt => 3,
+        }
+    }
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> ExitCode {
+        ExitCode::from(s.code())
+    }
+}
+
+/// An error that ends the command with a chosen exit status. `cli::main` prints
+/// its message as the one error line.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    pub status: Status,
+    pub message: String,
+}
+
+impl Failure {
+    /// A usage or I/O failure (exit code 1).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            status: Status::Usage,
+            message: message.into(),
+        }
+    }
+
+    /// Classifies a WAL error: damage (corruption, a gap, a foreign segment) is
+    /// exit code 3; everything else (I/O, an empty directory) is exit code 1.
+    pub fn from_wal(e: WalError) -> Failure {
+        const REFUSES: &str =
+            "recovery would refuse to open this log (nothing is truncated or skipped)";
+        let message = match &e {
+            WalError::Corruption {
+                segment,
+                offset,
+                lsn,
+                reason,
+            } => format!(
+                "corrupt WAL: {} at byte offset {offset} (LSN {} = {lsn}): {reason}; {REFUSES}",
+                segment.display(),
+                format_lsn(*lsn)
+            ),
+            WalError::Gap { .. } | WalError::Foreign { .. } => format!("{e}; {REFUSES}"),
+            _ => return Failure::usage(e.to_string()),
+        };
+        Failure {
+            status: Status::Corrupt,
+            message,
+        }
+    }
+}
