@@ -1,3 +1,4 @@
 //! Built-in benchmarks (`logship bench ...`), usable from the library too.
 
+pub mod ship;
 pub mod wal;

@@ -13,6 +13,29 @@ pub enum BenchCommand {
     /// Append records from concurrent writers and report records/s, MB/s, fsyncs
     /// and batch sizes. Leaves a valid WAL in DIR.
     Wal(WalArgs),
+    /// Ship an existing log end to end over loopback TCP to a standby copy
+    /// (read, compress, send, check, write, fsync, acknowledge) and report MB/s.
+    Ship(ShipArgs),
+}
+
+/// Arguments of `bench ship`.
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    /// The WAL directory to ship (e.g. one `bench wal` wrote).
+    #[arg(long)]
+    pub wal_dir: PathBuf,
+    /// Directory for the standby's copy (must not exist).
+    #[arg(long)]
+    pub standby_dir: PathBuf,
+    /// Compression on the wire: none, zstd or zstd:LEVEL.
+    #[arg(long, default_value = "zstd", value_parser = parse::compression)]
+    pub compress: crate::ship::Compression,
+    /// Uncompressed bytes per chunk.
+    #[arg(long, default_value = "1MiB", value_parser = parse::size)]
+    pub chunk_bytes: u64,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `bench wal`.
@@ -46,6 +69,29 @@ pub struct WalArgs {
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        BenchCommand::Ship(a) => {
+            if a.chunk_bytes == 0 || a.chunk_bytes > crate::ship::message::MAX_CHUNK_BYTES as u64 {
+                anyhow::bail!(
+                    "--chunk-bytes must be from 1 to {} bytes",
+                    crate::ship::message::MAX_CHUNK_BYTES
+                );
+            }
+            let r = crate::bench::ship::run(&crate::bench::ship::ShipBenchOptions {
+                wal_dir: a.wal_dir,
+                standby_dir: a.standby_dir,
+                compression: a.compress,
+                chunk_bytes: a.chunk_bytes as usize,
+            })?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "bench ship: {} bytes, {} records in {:.3} s: {:.1} MB/s end to end, {} bytes on the wire (ratio {:.2}x)",
+                    r.bytes, r.records, r.elapsed_seconds, r.mb_per_second, r.wire_bytes, r.compression_ratio
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Wal(a) => {
             let report = run_wal(&WalBenchOptions {
                 dir: a.dir,

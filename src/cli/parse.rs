@@ -89,6 +89,23 @@ pub fn lsn(s: &str) -> Result<u64, String> {
     }
 }
 
+/// Parses a wire compression: `none`, `zstd` (level 1) or `zstd:LEVEL` (1–19).
+pub fn compression(s: &str) -> Result<crate::ship::Compression, String> {
+    use crate::ship::Compression;
+    match s {
+        "none" => Ok(Compression::None),
+        "zstd" => Ok(Compression::Zstd { level: 1 }),
+        _ => {
+            let level = s
+                .strip_prefix("zstd:")
+                .and_then(|l| l.parse::<i32>().ok())
+                .filter(|l| (1..=19).contains(l))
+                .ok_or_else(|| format!("'{s}' is not a compression (none, zstd, zstd:1..19)"))?;
+            Ok(Compression::Zstd { level })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +125,11 @@ mod tests {
             Ok(SyncPolicy::Interval { every_ms: 20 })
         );
         assert!(sync_policy("sometimes").is_err());
+        assert_eq!(
+            compression("zstd:3"),
+            Ok(crate::ship::Compression::Zstd { level: 3 })
+        );
+        assert!(compression("zstd:99").is_err() && compression("gzip").is_err());
         assert_eq!(lsn("4096"), Ok(4096));
         assert_eq!(lsn("0x1000"), Ok(4096));
         assert_eq!(lsn("1/2000"), Ok(0x1_0000_2000));

@@ -22,8 +22,10 @@ use crate::wal::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
 
 /// Protocol version spoken by this build.
 pub const PROTOCOL_VERSION: u16 = 1;
-/// Largest uncompressed chunk accepted.
-pub const MAX_CHUNK_BYTES: usize = 8 << 20;
+/// Largest uncompressed chunk accepted: room for the largest record the WAL
+/// allows, with its header and padding.
+pub const MAX_CHUNK_BYTES: usize = crate::wal::writer::MAX_RECORD_BYTES_LIMIT + 64;
+const _: () = assert!(MAX_CHUNK_BYTES + 256 < super::frame::MAX_FRAME_BYTES);
 
 /// Reasons a peer gives when it refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

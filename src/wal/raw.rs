@@ -53,8 +53,9 @@ impl RawReader {
     }
 
     /// The chunk of whole records starting at `from_lsn` (a record boundary),
-    /// ending before `until_lsn` (a record boundary) and holding at most about
-    /// `max_bytes` (at least one record). `None` when `from_lsn >= until_lsn`.
+    /// ending before `until_lsn` (a record boundary) and holding at most
+    /// `max_bytes` (but always at least one record). `None` when
+    /// `from_lsn >= until_lsn`.
     ///
     /// # Errors
     /// [`WalError::Gap`] when `from_lsn` is no longer (or not yet) on disk;
@@ -78,9 +79,16 @@ impl RawReader {
             let mut records = 0;
             let mut last_ts = 0;
             let mut stop = None;
-            while cur.lsn < until_lsn && cur.lsn - from_lsn < max_bytes as u64 {
+            while cur.lsn < until_lsn {
+                let before = cur.lsn;
                 match cur.step() {
                     Step::Record { record, .. } => {
+                        // Stay within the budget, unless this is the first record.
+                        if records > 0 && cur.lsn - from_lsn > max_bytes as u64 {
+                            cur.lsn = before;
+                            cur.sealed = false;
+                            break;
+                        }
                         records += 1;
                         last_ts = record.header.timestamp_unix_ms;
                         if cur.sealed {
