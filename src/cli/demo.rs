@@ -168,7 +168,7 @@ fn story(root: &Path, writers: usize, records: u64) -> Result<(), Failure> {
 
     // 5. Recovery.
     println!();
-    println!("5. Reopen the log (recovery):");
+    println!("5. Reopen the log (recovery; it also logs a warning on stderr, as a server would):");
     let (log, recovery) = wal::open(StdFs::shared(), opts.clone()).map_err(wal_err)?;
     log.close().map_err(wal_err)?;
     drop(log);
