@@ -13,6 +13,7 @@
 //! | 8    | SnapshotBegin | P → S | lsn u64, wal_start_lsn u64, total_bytes u64, system_id u64, timeline u32 |
 //! | 9    | SnapshotData  | P → S | data                                                  |
 //! | 10   | SnapshotEnd   | P → S | crc32 u32 of all snapshot bytes                       |
+//! | 11   | History       | P → S | timeline u32, the timeline's history file (UTF-8)     |
 //!
 //! `Chunk.data` is the encoded records `[start_lsn, end_lsn)` exactly as in the
 //! primary's segment, compressed with zstd when `compression` is 1 (`raw_len` is
@@ -127,6 +128,12 @@ pub enum Message {
     SnapshotEnd {
         crc32: u32,
     },
+    /// The primary's timeline history, sent after Welcome when its timeline is
+    /// newer than the standby's.
+    History {
+        timeline: u32,
+        text: String,
+    },
 }
 
 /// A body that does not decode.
@@ -198,6 +205,7 @@ impl Message {
             Message::SnapshotBegin { .. } => 8,
             Message::SnapshotData(_) => 9,
             Message::SnapshotEnd { .. } => 10,
+            Message::History { .. } => 11,
         }
     }
 
@@ -299,6 +307,10 @@ impl Message {
             }
             Message::SnapshotData(d) => o.extend_from_slice(d),
             Message::SnapshotEnd { crc32 } => o.extend_from_slice(&crc32.to_le_bytes()),
+            Message::History { timeline, text } => {
+                o.extend_from_slice(&timeline.to_le_bytes());
+                o.extend_from_slice(text.as_bytes());
+            }
         }
         o
     }
@@ -402,6 +414,14 @@ impl Message {
             },
             9 => Message::SnapshotData(c.rest().to_vec()),
             10 => Message::SnapshotEnd { crc32: c.u32()? },
+            11 => {
+                let timeline = c.u32()?;
+                let text = String::from_utf8(c.rest().to_vec()).map_err(|_| DecodeError {
+                    kind: "History",
+                    reason: "history is not UTF-8".into(),
+                })?;
+                Message::History { timeline, text }
+            }
             k => {
                 return Err(DecodeError {
                     kind: "unknown",
@@ -426,6 +446,7 @@ fn kind_name(kind: u8) -> &'static str {
         8 => "SnapshotBegin",
         9 => "SnapshotData",
         10 => "SnapshotEnd",
+        11 => "History",
         _ => "unknown",
     }
 }
@@ -526,6 +547,10 @@ mod tests {
             },
             Message::SnapshotData(vec![9, 9]),
             Message::SnapshotEnd { crc32: 0xdead_beef },
+            Message::History {
+                timeline: 2,
+                text: "1\t0x20\t5\tpromoted\n".into(),
+            },
         ]
     }
 
@@ -534,7 +559,10 @@ mod tests {
         for m in samples() {
             let b = m.encode();
             assert_eq!(Message::decode(m.kind(), &b).unwrap(), m);
-            if !matches!(m, Message::Refuse { .. } | Message::SnapshotData(_)) {
+            if !matches!(
+                m,
+                Message::Refuse { .. } | Message::SnapshotData(_) | Message::History { .. }
+            ) {
                 let short = &b[..b.len() - 1];
                 if !matches!(m, Message::Chunk { .. }) {
                     assert!(Message::decode(m.kind(), short).is_err(), "{m:?}");

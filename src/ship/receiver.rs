@@ -277,6 +277,24 @@ async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), Rece
                 if header.system_id != system_id || header.timeline > timeline {
                     return Err(refuse(&mut sock, RefuseCode::Protocol, format!("chunk of system {:016x} timeline {} on a link of system {system_id:016x} timeline {timeline}", header.system_id, header.timeline)).await);
                 }
+                if header.timeline != timeline {
+                    let closed = shared
+                        .closed_timelines
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone();
+                    let ended = closed
+                        .iter()
+                        .find(|(t, _)| *t == header.timeline)
+                        .map(|(_, e)| *e);
+                    if ended.is_none_or(|e| end_lsn > e) {
+                        let m = format!(
+                            "chunk of timeline {} up to LSN {end_lsn:#x} is not part of the history of timeline {timeline}",
+                            header.timeline
+                        );
+                        return Err(refuse(&mut sock, RefuseCode::Timeline, m).await);
+                    }
+                }
                 let bytes = match decompress(compressed, data, raw_len) {
                     Ok(b) => b,
                     Err(e) => {
@@ -354,6 +372,11 @@ async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), Rece
                     .await?;
                 }
             }
+            Message::History { timeline: tl, text } => {
+                if let Err(m) = accept_history(shared, timeline, tl, &text).await {
+                    return Err(refuse(&mut sock, RefuseCode::Timeline, m).await);
+                }
+            }
             Message::SnapshotBegin {
                 lsn,
                 wal_start_lsn,
@@ -392,4 +415,56 @@ fn timeline_refusal(shared: &ReceiverShared, timeline: u32, ours: u32) -> Option
         ));
     }
     None
+}
+
+/// Checks a primary's timeline history against what this standby holds, then
+/// installs it durably and fences the timelines it closes.
+async fn accept_history(
+    shared: &ReceiverShared,
+    link_timeline: u32,
+    timeline: u32,
+    text: &str,
+) -> Result<(), String> {
+    use crate::wal::timeline;
+    if timeline != link_timeline {
+        return Err(format!(
+            "history of timeline {timeline} on a link of timeline {link_timeline}"
+        ));
+    }
+    let (fs, dir) = {
+        let m = shared.mirror.lock().unwrap_or_else(|p| p.into_inner());
+        (m.fs().clone(), m.dir().to_path_buf())
+    };
+    let path = dir.join(timeline::history_file_name(timeline));
+    let history = timeline::parse(&path, text).map_err(|e| e.to_string())?;
+    let state = *shared.received.borrow();
+    if state.timeline != 0 && state.timeline < timeline {
+        match history.iter().find(|s| s.timeline == state.timeline) {
+            Some(s) if state.received_lsn > s.switch_lsn => {
+                return Err(format!(
+                    "this standby received timeline {} up to LSN {}, past where that timeline ended ({}) in the primary's history: it diverged and must be rejoined or re-seeded",
+                    state.timeline,
+                    crate::wal::format_lsn(state.received_lsn),
+                    crate::wal::format_lsn(s.switch_lsn)
+                ));
+            }
+            Some(_) => {}
+            None => {
+                return Err(format!(
+                    "this standby is on timeline {}, which is not in the history of the primary's timeline {timeline}",
+                    state.timeline
+                ))
+            }
+        }
+    }
+    let h = history.clone();
+    tokio::task::spawn_blocking(move || timeline::install(&*fs, &dir, timeline, &h))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    *shared
+        .closed_timelines
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = timeline::closed(&history);
+    Ok(())
 }

@@ -122,6 +122,13 @@ pub enum ShipError {
         standby: u64,
         primary: u64,
     },
+    #[error("standby {addr} diverged: it received timeline {timeline} up to LSN {received_lsn:#x}, but that timeline ended at {} in this primary's history; rejoin or re-seed it", switch_lsn.map_or("an LSN not in this history".to_string(), |l| format!("LSN {l:#x}")))]
+    Diverged {
+        addr: String,
+        timeline: u32,
+        received_lsn: u64,
+        switch_lsn: Option<u64>,
+    },
     #[error("standby {addr} needs seeding: {reason}")]
     NeedsSeed { addr: String, reason: String },
     #[error("standby {addr}: reading the log: {source}")]
@@ -156,6 +163,7 @@ impl ShipError {
             ShipError::Protocol { .. } => "protocol",
             ShipError::StandbyAhead { .. } => "standby_ahead",
             ShipError::NeedsSeed { .. } => "needs_seed",
+            ShipError::Diverged { .. } => "diverged",
             ShipError::Wal { .. } => "wal",
             ShipError::Link { .. } => "link",
         }
@@ -184,13 +192,26 @@ impl Drop for Link {
 
 impl Link {
     async fn send(&mut self, m: &Message) -> Result<(), ShipError> {
-        write_frame(&mut self.w, m.kind(), &m.encode())
-            .await
-            .and(self.w.flush().await)
-            .map_err(|e| ShipError::Link {
+        let res = match write_frame(&mut self.w, m.kind(), &m.encode()).await {
+            Ok(()) => self.w.flush().await,
+            Err(e) => Err(e),
+        };
+        let Err(e) = res else { return Ok(()) };
+        // A standby that refuses closes the link: its reason is more useful than
+        // the broken pipe the next write runs into.
+        if let Ok(Some(Ok(Message::Refuse { code, message }))) =
+            tokio::time::timeout(Duration::from_millis(500), self.rx.recv()).await
+        {
+            return Err(ShipError::Refused {
                 addr: self.addr.clone(),
-                source: FrameError::Io(e),
-            })
+                code,
+                message,
+            });
+        }
+        Err(ShipError::Link {
+            addr: self.addr.clone(),
+            source: FrameError::Io(e),
+        })
     }
 
     async fn recv(&mut self, timeout: Duration, what: &'static str) -> Result<Message, ShipError> {
@@ -314,6 +335,7 @@ pub async fn ship(
     let (mut link, welcome) = connect(src, opts).await?;
     let Message::Welcome {
         system_id: their_sid,
+        timeline: their_tl,
         received_lsn,
         applied_lsn,
         ..
@@ -358,6 +380,36 @@ pub async fn ship(
         .unwrap_or_else(|p| p.into_inner())
         .oldest_lsn()
         .map_err(wal_err)?;
+    if their_tl != 0 && their_tl < src.timeline {
+        let history = crate::wal::timeline::read_history(&*src.fs, &src.wal_dir, src.timeline)
+            .map_err(wal_err)?;
+        let ended = history
+            .iter()
+            .find(|s| s.timeline == their_tl)
+            .map(|s| s.switch_lsn);
+        if ended.is_none_or(|e| received_lsn > e) {
+            return Err(ShipError::Diverged {
+                addr,
+                timeline: their_tl,
+                received_lsn,
+                switch_lsn: ended,
+            });
+        }
+    }
+    if src.timeline > 1 {
+        let name = crate::wal::timeline::history_file_name(src.timeline);
+        let path = src.wal_dir.join(&name);
+        let text = src
+            .fs
+            .read(&path)
+            .map_err(|e| wal_err(WalError::io("read", &path, e)))?;
+        let text = String::from_utf8_lossy(&text).into_owned();
+        link.send(&Message::History {
+            timeline: src.timeline,
+            text,
+        })
+        .await?;
+    }
     let mut report = ShipReport {
         from_lsn: received_lsn,
         to_lsn: received_lsn,

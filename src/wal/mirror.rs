@@ -87,6 +87,16 @@ impl Mirror {
         Ok((m, report))
     }
 
+    /// The directory of the received log.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The file system the log lives on.
+    pub fn fs(&self) -> &SharedFs {
+        &self.fs
+    }
+
     /// Next LSN expected (everything below has been written).
     pub fn end_lsn(&self) -> u64 {
         self.end_lsn

@@ -12,6 +12,7 @@
 //! | `reader`   | iterating records from any LSN                                  |
 //! | `raw`      | cutting shippable chunks of encoded records out of segments     |
 //! | `mirror`   | the standby's byte-identical copy: check, write, sync chunks     |
+//! | `timeline` | timeline history files: switches, fencing of ended timelines   |
 //! | `error`    | [`WalError`], naming file, offset and LSN                       |
 
 pub mod error;
@@ -24,6 +25,7 @@ pub mod reader;
 pub mod recovery;
 pub mod scan;
 mod segment;
+pub mod timeline;
 pub mod writer;
 
 pub use error::WalError;

@@ -86,6 +86,31 @@ pub fn open(fs: SharedFs, opts: WalOptions) -> Result<(Wal, Recovery)> {
     ))
 }
 
+/// Ends the log's current timeline and starts `new_timeline`: writes its history
+/// file durably and returns the switch LSN — the LSN the new timeline's first
+/// segment starts at, which [`open`] with `new_timeline` then continues from.
+/// Call it before anything is written on the new timeline.
+///
+/// # Errors
+/// Damage in the log (as [`scan_dir`]), a timeline that does not move forward,
+/// I/O errors.
+pub fn switch_timeline(fs: &SharedFs, dir: &Path, new_timeline: u32, reason: &str) -> Result<u64> {
+    let report = scan_dir(&**fs, dir)?;
+    let Some(last) = report.segments.last() else {
+        return Err(WalError::Empty(dir.to_path_buf()));
+    };
+    let parent = last.header.timeline;
+    // An unsealed last segment gets its seal record when the log reopens on the
+    // new timeline; the new timeline starts right after it.
+    let switch_lsn = if last.sealed {
+        report.end_lsn
+    } else {
+        report.end_lsn + super::format::SEAL_RECORD_BYTES
+    };
+    super::timeline::write_switch(&**fs, dir, parent, new_timeline, switch_lsn, reason)?;
+    Ok(switch_lsn)
+}
+
 /// Cuts off the torn tail a scan found (after saving a copy), logging it, and
 /// returns where the copy went.
 ///
