@@ -1,11 +1,11 @@
 //! Timeline history files: `TTTTTTTT.history` in the WAL directory, one per
 //! timeline after the first, written durably *before* the first record on that
 //! timeline. Each lists every timeline switch that led to it, oldest first, one
-//! per line, tab-separated, like PostgreSQL's:
+//! per line, the four fields separated by tabs, like PostgreSQL's:
 //!
 //! ```text
 //! # timeline  switch_lsn  unix_ms        reason
-//! 1	0x5a3f20	1795357761398	promoted: primary 10.0.0.1:7001 lost
+//! 1           0x5a3f20    1795357761398  promoted: primary 10.0.0.1:7001 lost
 //! ```
 //!
 //! "Timeline 1 ended at LSN 0x5a3f20": records of timeline 1 at or past that LSN
