@@ -6,6 +6,7 @@
 //! |---------|----------------------------------------------------------------------|
 //! | [`ship`] | the ship protocol: frames, auth, sender (primary), receiver (standby) |
 //! | [`standby`] | the standby: receive, replay continuously, serve reads          |
+//! | [`status`] | the `status` report: JSON contract and human form                |
 //! | [`wal`] | the write-ahead log: format, group-commit writer, reader, recovery   |
 //! | [`admin`] | the admin socket (Unix, 0600): JSON requests to a running node      |
 //! | [`bench`] | built-in benchmarks (`logship bench wal`), library side              |
@@ -18,4 +19,5 @@ pub mod bench;
 pub mod cli;
 pub mod ship;
 pub mod standby;
+pub mod status;
 pub mod wal;

@@ -5,7 +5,7 @@
 
 use super::schedule::Schedule;
 use super::sender::{ship, Acked, LogSource, ShipError, ShipMode, ShipOptions, ShipReport};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -16,7 +16,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The state of one standby as the primary sees it (the `standbys[]` entries of
 /// `status --json`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StandbyStatus {
     pub address: String,
     /// Everything below is durable on the standby.

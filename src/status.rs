@@ -1,0 +1,195 @@
+//! What `logship status` reports, and how it prints it. The JSON field names are
+//! a public interface (README documents them): add fields freely, never rename.
+
+use crate::ship::shipper::StandbyStatus;
+use serde::{Deserialize, Serialize};
+
+/// The status of a node, primary or standby.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NodeStatus {
+    /// `"primary"` or `"standby"`.
+    pub role: String,
+    /// The cluster's identity, 16 hex digits (empty for a standby that has
+    /// received nothing yet).
+    pub system_id: String,
+    pub timeline: u32,
+    /// False when the node is not running and this was read from its files.
+    pub running: bool,
+    pub data_dir: String,
+
+    /// Primary: last written LSN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_lsn: Option<u64>,
+    /// Primary: last durable LSN (never shipped past).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub durable_lsn: Option<u64>,
+    /// Primary: one entry per configured standby.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standbys: Option<Vec<StandbyStatus>>,
+    /// Primary: the shipping schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ship_schedule: Option<String>,
+    /// Primary: true once promoted-away/fenced: it refuses writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fenced: Option<bool>,
+
+    /// Standby: everything below is durably received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_lsn: Option<u64>,
+    /// Standby: everything below is applied (readable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_lsn: Option<u64>,
+    /// Standby: the primary's durable LSN at the last shipment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_durable_lsn: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_receive_unix_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_apply_unix_ms: Option<u64>,
+    /// Standby: `primary_durable_lsn - applied_lsn` (0 when caught up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_bytes: Option<u64>,
+    /// Standby: seconds since the oldest record not yet applied was written
+    /// on the primary (0 when everything received is applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<f64>,
+    /// Standby: the configured apply delay, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_delay_seconds: Option<f64>,
+    /// Standby: keys in the replayed keyspace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<u64>,
+}
+
+/// An LSN the way PostgreSQL users read it (`HIGH/LOW` in hex), with the
+/// timeline it belongs to: `0/5A3F20 (tl 1)`.
+pub fn lsn_text(timeline: u32, lsn: u64) -> String {
+    format!("{} (tl {timeline})", crate::wal::format_lsn(lsn))
+}
+
+fn ago(now_ms: u64, then_ms: u64) -> String {
+    if then_ms == 0 {
+        return "never".into();
+    }
+    let s = now_ms.saturating_sub(then_ms) / 1000;
+    match s {
+        0..=59 => format!("{s}s ago"),
+        60..=3599 => format!("{}m{}s ago", s / 60, s % 60),
+        _ => format!("{}h{}m ago", s / 3600, (s / 60) % 60),
+    }
+}
+
+/// The human-readable form of a status.
+pub fn render_text(s: &NodeStatus, now_ms: u64) -> String {
+    let tl = s.timeline;
+    let lsn = |v: Option<u64>| v.map_or("-".to_string(), |l| format!("{} = {l}", lsn_text(tl, l)));
+    let mut o = String::new();
+    o += &format!(
+        "role:           {}{}\n",
+        s.role,
+        if s.running {
+            ""
+        } else {
+            " (not running; read from its files)"
+        }
+    );
+    o += &format!(
+        "system id:      {}\n",
+        if s.system_id.is_empty() {
+            "-"
+        } else {
+            &s.system_id
+        }
+    );
+    o += &format!("timeline:       {tl}\n");
+    o += &format!("data directory: {}\n", s.data_dir);
+    if s.role == "primary" {
+        o += &format!("write LSN:      {}\n", lsn(s.write_lsn));
+        o += &format!("durable LSN:    {}\n", lsn(s.durable_lsn));
+        if s.fenced == Some(true) {
+            o += "fenced:         yes (refuses writes: a standby was promoted)\n";
+        }
+        if let Some(sch) = &s.ship_schedule {
+            o += &format!("shipping:       {sch}\n");
+        }
+        for sb in s.standbys.iter().flatten() {
+            o += &format!(
+                "standby {}: acked {}, lag {} bytes, last shipment {} ({})\n",
+                sb.address,
+                lsn_text(tl, sb.acked_lsn),
+                sb.lag_bytes,
+                ago(now_ms, sb.last_ship_unix_ms),
+                sb.last_ship_result
+            );
+        }
+    } else {
+        o += &format!("received LSN:   {}\n", lsn(s.received_lsn));
+        o += &format!("applied LSN:    {}\n", lsn(s.applied_lsn));
+        o += &format!(
+            "primary durable LSN (last shipment): {}\n",
+            lsn(s.primary_durable_lsn)
+        );
+        o += &format!(
+            "last receive:   {}\nlast apply:     {}\n",
+            ago(now_ms, s.last_receive_unix_ms.unwrap_or(0)),
+            ago(now_ms, s.last_apply_unix_ms.unwrap_or(0))
+        );
+        o += &format!(
+            "lag:            {} bytes, {:.1} s\n",
+            s.lag_bytes.unwrap_or(0),
+            s.lag_seconds.unwrap_or(0.0)
+        );
+        if let Some(d) = s.apply_delay_seconds.filter(|d| *d > 0.0) {
+            o += &format!("apply delay:    {d} s\n");
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_uses_the_contract_names_and_text_shows_lsns_both_ways() {
+        let s = NodeStatus {
+            role: "standby".into(),
+            system_id: "00000000000000aa".into(),
+            timeline: 2,
+            running: true,
+            data_dir: "/d".into(),
+            received_lsn: Some(0x5a3f20),
+            applied_lsn: Some(0x5a3f00),
+            primary_durable_lsn: Some(0x5a3f20),
+            lag_bytes: Some(32),
+            lag_seconds: Some(0.5),
+            last_receive_unix_ms: Some(1000),
+            last_apply_unix_ms: Some(0),
+            ..NodeStatus::default()
+        };
+        let v: serde_json::Value = serde_json::to_value(&s).unwrap();
+        for f in [
+            "role",
+            "system_id",
+            "timeline",
+            "received_lsn",
+            "applied_lsn",
+            "primary_durable_lsn",
+            "last_receive_unix_ms",
+            "last_apply_unix_ms",
+            "lag_bytes",
+            "lag_seconds",
+        ] {
+            assert!(v.get(f).is_some(), "{f} missing");
+        }
+        assert!(
+            v.get("write_lsn").is_none(),
+            "primary fields stay out of a standby's status"
+        );
+        assert_eq!(v["received_lsn"], 0x5a3f20);
+        let t = render_text(&s, 61_000);
+        assert!(t.contains("0/5A3F20 (tl 2) = 5914400"), "{t}");
+        assert!(t.contains("last receive:   1m0s ago"), "{t}");
+        assert!(t.contains("last apply:     never"), "{t}");
+    }
+}
