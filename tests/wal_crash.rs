@@ -62,8 +62,7 @@ fn build(disk: Disk, placement: Placement) -> Base {
             for i in 0..1000u64 {
                 let p = payload(i, LAST_LEN);
                 let a = w.append(&p).unwrap();
-                let after_seal =
-                    matches!(appended.last(), Some((prev, _)) if a.lsn == prev.end_lsn + SEAL_RECORD_BYTES);
+                let after_seal = matches!(appended.last(), Some((prev, _)) if a.lsn == prev.end_lsn + SEAL_RECORD_BYTES);
                 appended.push((a, p));
                 if after_seal && appended.len() > 60 {
                     break;
@@ -203,16 +202,31 @@ fn run_case(base: &Base, damage: Damage) {
         }
         Some((offset, lsn)) => {
             assert!(!untouched, "{ctx}: a torn tail needs a change");
-            let t = rec.truncated.as_ref().unwrap_or_else(|| panic!("{ctx}: no torn tail"));
+            let t = rec
+                .truncated
+                .as_ref()
+                .unwrap_or_else(|| panic!("{ctx}: no torn tail"));
             assert_eq!(t.segment, seg_path, "{ctx}");
             assert_eq!((t.offset, t.lsn), (offset, lsn), "{ctx}: {t:?}");
             assert_eq!(t.intact_records_after, 0, "{ctx}");
-            let copy = rec.saved_copy.clone().unwrap_or_else(|| panic!("{ctx}: no copy"));
-            assert_eq!(copy, PathBuf::from(format!("{}.broken", seg_path.display())));
-            assert!(disk.read(&copy) == file, "{ctx}: the copy differs from the damaged file");
+            let copy = rec
+                .saved_copy
+                .clone()
+                .unwrap_or_else(|| panic!("{ctx}: no copy"));
+            assert_eq!(
+                copy,
+                PathBuf::from(format!("{}.broken", seg_path.display()))
+            );
+            assert!(
+                disk.read(&copy) == file,
+                "{ctx}: the copy differs from the damaged file"
+            );
             let repaired = disk.read(&seg_path);
             assert_eq!(repaired.len(), file.len(), "{ctx}");
-            assert!(repaired[..offset as usize] == file[..offset as usize], "{ctx}");
+            assert!(
+                repaired[..offset as usize] == file[..offset as usize],
+                "{ctx}"
+            );
             assert!(repaired[offset as usize..].iter().all(|&b| b == 0), "{ctx}");
         }
     }

@@ -5,8 +5,8 @@
 
 use logship::wal::memfs::MemFs;
 use logship::wal::scan::{list_segments, SegmentFile};
-use logship::wal::{self, Record, RecordKind, SharedFs, StdFs, SyncPolicy, WalOptions};
 use logship::wal::Appended;
+use logship::wal::{self, Record, RecordKind, SharedFs, StdFs, SyncPolicy, WalOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
