@@ -199,7 +199,7 @@ impl SegmentWriter {
     }
 
     /// Turns the prepared file into the segment starting at `first_lsn`: header,
-    /// fdatasync, rename, directory fsync.
+    /// fdatasync, fdatasync of the segment it follows, rename, directory fsync.
     pub(crate) fn create(&mut self, first_lsn: u64) -> Result<SegmentHeader> {
         let (tmp, mut file) = self.preparer.take()?;
         let header = SegmentHeader {
@@ -216,6 +216,13 @@ impl SegmentWriter {
             .map_err(|e| WalError::io("write segment header", &tmp, e))?;
         file.sync_data()
             .map_err(|e| WalError::io("fdatasync", &tmp, e))?;
+        // The new name must not become durable before the segment it follows is
+        // complete on disk: after a crash, an older segment without its seal
+        // record is corruption (recovery refuses it), not a torn tail.
+        if let Some((_, old_path, old)) = self.current.as_mut() {
+            old.sync_data()
+                .map_err(|e| WalError::io("fdatasync", old_path.as_path(), e))?;
+        }
         let path = self
             .opts
             .dir
