@@ -101,6 +101,8 @@ fn build(disk: Disk, placement: Placement) -> Base {
 enum Damage {
     /// Zeroes from `at` to the end of the segment file.
     Cut { at: u64 },
+    /// Shortens the segment file to `at` bytes.
+    Truncate { at: u64 },
     /// Overwrites `len` bytes from `at` (clamped to the file) with nonzero bytes
     /// that differ from what was there.
     Junk { at: u64, len: u64 },
@@ -115,9 +117,10 @@ struct Expected {
     torn: Option<(u64, u64)>,
 }
 
-fn apply(file: &mut [u8], damage: Damage) {
+fn apply(file: &mut Vec<u8>, damage: Damage) {
     match damage {
         Damage::Cut { at } => file[at as usize..].fill(0),
+        Damage::Truncate { at } => file.truncate(at as usize),
         Damage::Junk { at, len } => {
             let end = (at + len).min(file.len() as u64) as usize;
             for b in &mut file[at as usize..end] {
@@ -137,6 +140,12 @@ fn expected(base: &Base, damage: Damage) -> Expected {
     let payload_end = off + RECORD_HEADER_BYTES as u64 + LAST_LEN as u64;
     let footprint_end = off + RECORD_HEADER_BYTES as u64 + align8(LAST_LEN as u64);
     let original = base.disk.read(&base.seg.path);
+    // A shortened file reads like one zeroed from there: the scan stops at the
+    // end of the file as at zeroed space.
+    let damage = match damage {
+        Damage::Truncate { at } => Damage::Cut { at },
+        d => d,
+    };
     match damage {
         // Only padding (already zero) or later zero space is touched: nothing changed.
         Damage::Cut { at } if at >= payload_end => Expected {
@@ -151,7 +160,7 @@ fn expected(base: &Base, damage: Damage) -> Expected {
                 torn: None,
             }
         }
-        Damage::Cut { .. } => Expected {
+        Damage::Cut { .. } | Damage::Truncate { .. } => Expected {
             kept: n - 1,
             torn: Some((off, last.lsn)),
         },
@@ -250,7 +259,7 @@ fn run_case(base: &Base, damage: Damage) {
     w.close().unwrap();
 }
 
-/// Every damage at every offset of the last record: cut, 1 and 7 bytes of junk,
+/// Every damage at every offset of the last record: cut, truncation of the file, 1 and 7 bytes of junk,
 /// junk to the end of the segment.
 fn all_damages(base: &Base) -> Vec<Damage> {
     let off = base.last_offset();
@@ -258,6 +267,7 @@ fn all_damages(base: &Base) -> Vec<Damage> {
     let mut v = Vec::new();
     for at in off..off + footprint {
         v.push(Damage::Cut { at });
+        v.push(Damage::Truncate { at });
         v.push(Damage::Junk { at, len: 1 });
         v.push(Damage::Junk { at, len: 7 });
         v.push(Damage::Junk {

@@ -14,7 +14,9 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 struct LogSpec {
-    segment_bytes: u64,
+    /// Segment size each group's open asks for (all the same, or changing
+    /// between reopens as when an operator changes the setting).
+    segment_bytes: Vec<u64>,
     sync: SyncPolicy,
     /// Records appended between one open and the next close.
     groups: Vec<Vec<Vec<u8>>>,
@@ -34,12 +36,15 @@ fn log_spec() -> impl Strategy<Value = LogSpec> {
         Just(SyncPolicy::Never),
     ];
     (
-        12u32..=16,
+        proptest::collection::vec(12u32..=16, 5),
+        any::<bool>(),
         sync,
         proptest::collection::vec(proptest::collection::vec(payload(), 0..25), 1..5),
     )
-        .prop_map(|(shift, sync, groups)| LogSpec {
-            segment_bytes: 1 << shift,
+        .prop_map(|(shifts, mixed, sync, groups)| LogSpec {
+            segment_bytes: (0..groups.len())
+                .map(|g| 1u64 << shifts[if mixed { g } else { 0 }])
+                .collect(),
             sync,
             groups,
         })
@@ -47,9 +52,9 @@ fn log_spec() -> impl Strategy<Value = LogSpec> {
 
 fn check_log(disk: Disk, spec: LogSpec) {
     let dir = disk.dir();
-    let opts = options(&dir, spec.segment_bytes, spec.sync);
     let mut appended: Vec<(Appended, Vec<u8>)> = Vec::new();
-    for group in &spec.groups {
+    for (group, &segment_bytes) in spec.groups.iter().zip(&spec.segment_bytes) {
+        let opts = options(&dir, segment_bytes, spec.sync);
         let end = appended.last().map_or(0, |(a, _)| a.end_lsn);
         let (w, rec) = wal::open(disk.fs(), opts.clone()).unwrap();
         assert!(rec.truncated.is_none(), "{:?}", rec.truncated);
@@ -92,9 +97,9 @@ fn check_log(disk: Disk, spec: LogSpec) {
     let report = wal::scan_dir(&*fs, &dir).unwrap();
     assert!(report.torn_tail.is_none());
     let segs = &report.segments;
-    let cap = spec.segment_bytes - SEGMENT_HEADER_BYTES as u64;
     for (i, s) in segs.iter().enumerate() {
-        assert_eq!(s.header.segment_bytes, spec.segment_bytes);
+        assert!(spec.segment_bytes.contains(&s.header.segment_bytes));
+        let cap = s.header.segment_bytes - SEGMENT_HEADER_BYTES as u64;
         let limit = s.header.first_lsn + cap;
         let next_first = segs.get(i + 1).map_or(u64::MAX, |n| n.header.first_lsn);
         let inside: Vec<_> = records
