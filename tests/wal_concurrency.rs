@@ -6,7 +6,7 @@
 mod common;
 
 use common::{assert_contiguous, data_records, options, payload, Disk};
-use logship::wal::{self, Position, SyncPolicy, Wal};
+use logship::wal::{self, Position, RecordKind, SyncPolicy, Wal, WalError, WalReader};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +49,6 @@ fn check_log(disk: &Disk, acked: &BTreeMap<u64, Vec<u8>>, end_lsn: u64) {
         assert_eq!(got.get(lsn), Some(p), "acknowledged LSN {lsn:#x}");
     }
     assert_contiguous(disk.fs(), &dir);
-    assert!(disk.segments().len() > 3, "the appenders crossed segments");
 }
 
 fn run_threads(disk: Disk) {
@@ -90,6 +89,7 @@ fn run_threads(disk: Disk) {
     assert_eq!(end, w.next_lsn());
     drop(w);
     check_log(&disk, &all, end);
+    assert!(disk.segments().len() > 3, "the appenders crossed segments");
 }
 
 #[test]
@@ -169,6 +169,7 @@ fn run_tasks(disk: Disk) {
     assert_eq!(all.len() as u64, TASKS * PER_TASK);
     assert!(updates > 0);
     check_log(&disk, &all, end);
+    assert!(disk.segments().len() > 3, "the appenders crossed segments");
 }
 
 #[test]
@@ -215,4 +216,138 @@ fn concurrent_waiters_share_fsyncs() {
         "{} fsyncs for {records} records",
         stats.fsyncs
     );
+}
+
+/// A reader that follows the durable LSN while threads append (as the shipper
+/// will) sees every record up to it, in order, with the payload that was
+/// appended — across segment switches.
+fn run_live_reader(disk: Disk) {
+    const THREADS: u64 = 4;
+    const PER_THREAD: u64 = 250;
+    let dir = disk.dir();
+    let fs = disk.fs();
+    let (w, _) = wal::open(fs.clone(), options(&dir, 8192, SyncPolicy::Always)).unwrap();
+    let w = Arc::new(w);
+    let mut rx = w.subscribe();
+    let (tx, done) = std::sync::mpsc::channel();
+    let appenders: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                for i in 0..PER_THREAD {
+                    let p = payload(t << 32 | i, len_of(t, i));
+                    let a = w.append(&p).expect("append");
+                    w.wait_acked(a.end_lsn).expect("acknowledged");
+                    acked.push((a.lsn, p));
+                }
+                acked
+            })
+        })
+        .collect();
+    // Joins the appenders, then closes the log and lets it go, which ends the
+    // position updates.
+    std::thread::spawn(move || {
+        let acked: Vec<_> = appenders.into_iter().map(|h| h.join()).collect();
+        let _ = w.close();
+        drop(w);
+        let _ = tx.send(acked);
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut next = 0u64;
+    let mut seen: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    let mut reads = 0;
+    rt.block_on(async {
+        loop {
+            let more = tokio::time::timeout(HANG, rx.changed())
+                .await
+                .expect("no position update");
+            let durable = rx.borrow_and_update().durable_lsn;
+            if durable > next {
+                reads += 1;
+                for r in WalReader::open(fs.clone(), &dir, next, Some(durable)).unwrap() {
+                    let r = r.unwrap_or_else(|e| panic!("reading {next:#x}..{durable:#x}: {e}"));
+                    assert_eq!(r.lsn, next, "hole or overlap");
+                    next = r.end_lsn;
+                    if r.kind == RecordKind::Data {
+                        seen.insert(r.lsn, r.payload.to_vec());
+                    }
+                }
+                assert_eq!(next, durable, "stopped short of the durable LSN");
+            }
+            if more.is_err() {
+                break;
+            }
+        }
+    });
+    let acked = done.recv_timeout(HANG).expect("the appenders hung");
+    let mut all = BTreeMap::new();
+    for a in acked {
+        merge(&mut all, a.expect("an appender failed"));
+    }
+    assert_eq!(seen, all);
+    assert!(reads > 1, "the reader only ever read once");
+    assert!(disk.segments().len() > 3);
+}
+
+#[test]
+fn live_reader_follows_the_durable_lsn_stdfs() {
+    run_live_reader(Disk::std());
+}
+
+#[test]
+fn live_reader_follows_the_durable_lsn_memfs() {
+    run_live_reader(Disk::mem());
+}
+
+/// Closing while threads append: each append either fails with `Closed` or its
+/// record is written and acknowledged; no waiter hangs, and the log holds exactly
+/// the records whose append succeeded.
+#[test]
+fn close_while_appending_acknowledges_everything_accepted() {
+    for disk in [Disk::mem(), Disk::std()] {
+        let dir = disk.dir();
+        let (w, _) = wal::open(disk.fs(), options(&dir, 8192, SyncPolicy::Always)).unwrap();
+        let w = Arc::new(w);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (first_ack_tx, first_ack) = std::sync::mpsc::channel();
+        for t in 0..8u64 {
+            let w = w.clone();
+            let tx = tx.clone();
+            let first_ack_tx = first_ack_tx.clone();
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                for i in 0..10_000u64 {
+                    let p = payload(t << 32 | i, len_of(t, i));
+                    match w.append(&p) {
+                        Ok(a) => {
+                            w.wait_acked(a.end_lsn)
+                                .expect("accepted but not acknowledged");
+                            acked.push((a.lsn, p));
+                            let _ = first_ack_tx.send(());
+                        }
+                        Err(WalError::Closed) => break,
+                        Err(e) => panic!("unexpected error {e}"),
+                    }
+                }
+                let _ = tx.send(acked);
+            });
+        }
+        drop(tx);
+        // Close once every appender has had a record acknowledged.
+        for _ in 0..8 {
+            first_ack.recv_timeout(HANG).expect("no acknowledgement");
+        }
+        let end = w.close().unwrap().durable_lsn;
+        let mut all = BTreeMap::new();
+        for _ in 0..8 {
+            merge(&mut all, rx.recv_timeout(HANG).expect("an appender hung"));
+        }
+        assert!(matches!(w.append(b"late"), Err(WalError::Closed)));
+        drop(w);
+        check_log(&disk, &all, end);
+    }
 }
