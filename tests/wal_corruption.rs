@@ -442,3 +442,48 @@ fn random_damage_is_refused_or_repaired_with_a_copy_never_silently_dropped() {
         "{refused} {repaired} {untouched}"
     );
 }
+
+/// Opening on a newer timeline seals the old timeline's segment and continues in
+/// a new one; opening again on the older timeline is refused as foreign.
+#[test]
+fn timeline_switch_seals_and_going_back_is_refused() {
+    for disk in [Disk::mem(), Disk::std()] {
+        let dir = disk.dir();
+        let opts1 = options(&dir, SEGMENT_BYTES, SyncPolicy::Always);
+        let first = write_log(&disk, &opts1, 10, len_of);
+        let mut opts2 = opts1.clone();
+        opts2.timeline = 2;
+        let (w, rec) = wal::open(disk.fs(), opts2.clone()).unwrap();
+        let end1 = first.last().unwrap().0.end_lsn;
+        assert_eq!(rec.next_lsn, end1 + SEAL_RECORD_BYTES);
+        let a = w.append(b"on timeline 2").unwrap();
+        assert_eq!(a.lsn, end1 + SEAL_RECORD_BYTES);
+        w.wait_acked(a.end_lsn).unwrap();
+        w.close().unwrap();
+        drop(w);
+        let segs = disk.segments();
+        assert_eq!(
+            segs.iter().map(|s| s.timeline).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        let recs = common::data_records(disk.fs(), &dir);
+        assert_eq!(recs.len(), 11);
+        assert!(recs[..10].iter().all(|r| r.timeline == 1));
+        assert_eq!(
+            (recs[10].timeline, &recs[10].payload[..]),
+            (2, &b"on timeline 2"[..])
+        );
+        common::assert_contiguous(disk.fs(), &dir);
+        match wal::open(disk.fs(), opts1.clone()) {
+            Err(WalError::Foreign { segment, reason }) => {
+                assert_eq!(segment, dir);
+                assert!(reason.contains("timeline 2"), "{reason}");
+            }
+            Err(e) => panic!("expected foreign, got {e}"),
+            Ok(_) => panic!("went back to timeline 1"),
+        }
+        let (w, rec) = wal::open(disk.fs(), opts2).unwrap();
+        assert_eq!(rec.next_lsn, a.end_lsn);
+        w.close().unwrap();
+    }
+}

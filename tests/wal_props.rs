@@ -171,3 +171,41 @@ proptest! {
         check_log(Disk::std(), spec);
     }
 }
+
+/// The largest record the options allow fits in an empty segment (with room for
+/// the seal); one byte more is refused before anything is written.
+#[test]
+fn largest_record_fits_a_segment_and_one_byte_more_is_refused() {
+    for shift in 12..=16 {
+        let disk = Disk::mem();
+        let dir = disk.dir();
+        let opts = options(&dir, 1 << shift, SyncPolicy::Always);
+        let max = opts.effective_max_record_bytes();
+        let (w, _) = wal::open(disk.fs(), opts.clone()).unwrap();
+        let small = w.append(b"x").unwrap();
+        let big = common::payload(1, max);
+        let a = w.append(&big).unwrap();
+        let b = w.append(&big).unwrap();
+        match w.append(&vec![7u8; max + 1]) {
+            Err(wal::WalError::RecordTooLarge { len, limit }) => {
+                assert_eq!((len, limit), (max + 1, max))
+            }
+            other => panic!("expected RecordTooLarge, got {:?}", other.map(|a| a.lsn)),
+        }
+        w.wait_acked(b.end_lsn).unwrap();
+        w.close().unwrap();
+        drop(w);
+        // Each big record starts its own segment.
+        let segs = disk.segments();
+        assert_eq!(segs.len(), 3);
+        assert_eq!(segs[1].first_lsn, a.lsn);
+        assert_eq!(segs[2].first_lsn, b.lsn);
+        let got = common::lsn_payloads(disk.fs(), &dir);
+        let want = vec![
+            (small.lsn, b"x".to_vec()),
+            (a.lsn, big.clone()),
+            (b.lsn, big),
+        ];
+        assert_eq!(got, want);
+    }
+}
