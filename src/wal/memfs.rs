@@ -2,6 +2,10 @@
 //! power failure ([`MemFs::crash`]) keeps only synced data and synced directory
 //! entries, optionally plus a torn prefix of the unsynced writes cut at a sector
 //! boundary; and it can fail fsync or run out of space on demand.
+//!
+//! A power failure also ends the process that was running: every handle (file
+//! system clone or open file) from before [`MemFs::crash`] fails with EIO from then
+//! on, so a log left running cannot write into the image that survived.
 
 use super::fs::{WalFile, WalFs};
 use bytes::Bytes;
@@ -36,6 +40,8 @@ struct State {
     /// Total bytes all files may hold; `None` = unlimited.
     capacity: Option<u64>,
     syncs: u64,
+    /// Power failures so far; handles from an earlier epoch are dead.
+    epoch: u64,
 }
 
 impl State {
@@ -60,10 +66,21 @@ impl State {
 #[derive(Clone, Default)]
 pub struct MemFs {
     state: Arc<Mutex<State>>,
+    /// The power-failure epoch this handle lives in.
+    epoch: u64,
 }
 
 fn lock(s: &Mutex<State>) -> MutexGuard<'_, State> {
     s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Locks the state for a handle of `epoch`: EIO once a crash has ended that epoch.
+fn lock_live(s: &Mutex<State>, epoch: u64) -> io::Result<MutexGuard<'_, State>> {
+    let g = lock(s);
+    if g.epoch != epoch {
+        return Err(io::Error::from_raw_os_error(libc::EIO));
+    }
+    Ok(g)
 }
 
 fn not_found(path: &Path) -> io::Error {
@@ -103,8 +120,14 @@ impl MemFs {
     /// every directory to its synced entries. With `tear_seed`, a random prefix of
     /// each file's unsynced writes survives, the last of them cut at a sector
     /// boundary (as a disk may persist some sectors of an interrupted write).
-    pub fn crash(&self, tear_seed: Option<u64>) {
+    ///
+    /// Every other handle from before the crash (clones of this file system, open
+    /// files) is dead afterwards: its operations fail with EIO. This handle lives
+    /// on in the new epoch; clone it to open the log again.
+    pub fn crash(&mut self, tear_seed: Option<u64>) {
         let mut s = lock(&self.state);
+        s.epoch += 1;
+        self.epoch = s.epoch;
         let mut rng = rand::rngs::StdRng::seed_from_u64(tear_seed.unwrap_or(0));
         s.entries = s.durable_entries.clone();
         let live: std::collections::HashSet<u64> = s.entries.values().copied().collect();
@@ -145,11 +168,12 @@ impl MemFs {
 struct MemFile {
     state: Arc<Mutex<State>>,
     id: u64,
+    epoch: u64,
 }
 
 impl WalFile for MemFile {
     fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
-        let mut s = lock(&self.state);
+        let mut s = lock_live(&self.state, self.epoch)?;
         let grow = {
             let f = &s.files[&self.id];
             (offset as usize + buf.len()).saturating_sub(f.data.len()) as u64
@@ -170,7 +194,7 @@ impl WalFile for MemFile {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        let mut s = lock(&self.state);
+        let mut s = lock_live(&self.state, self.epoch)?;
         s.take_sync()?;
         let f = s.files.get_mut(&self.id).expect("open file exists");
         f.synced = f.data.clone();
@@ -187,13 +211,15 @@ impl WalFile for MemFile {
     }
 
     fn len(&self) -> io::Result<u64> {
-        Ok(lock(&self.state).files[&self.id].data.len() as u64)
+        Ok(lock_live(&self.state, self.epoch)?.files[&self.id]
+            .data
+            .len() as u64)
     }
 }
 
 impl WalFs for MemFs {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WalFile>> {
-        let mut s = lock(&self.state);
+        let mut s = lock_live(&self.state, self.epoch)?;
         if s.entries.contains_key(path) {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
         }
@@ -204,39 +230,41 @@ impl WalFs for MemFs {
         Ok(Box::new(MemFile {
             state: self.state.clone(),
             id,
+            epoch: self.epoch,
         }))
     }
 
     fn open_write(&self, path: &Path) -> io::Result<Box<dyn WalFile>> {
-        let s = lock(&self.state);
+        let s = lock_live(&self.state, self.epoch)?;
         let id = *s.entries.get(path).ok_or_else(|| not_found(path))?;
         Ok(Box::new(MemFile {
             state: self.state.clone(),
             id,
+            epoch: self.epoch,
         }))
     }
 
     fn read(&self, path: &Path) -> io::Result<Bytes> {
-        let s = lock(&self.state);
+        let s = lock_live(&self.state, self.epoch)?;
         let id = s.entries.get(path).ok_or_else(|| not_found(path))?;
         Ok(Bytes::from(s.files[id].data.clone()))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut s = lock(&self.state);
+        let mut s = lock_live(&self.state, self.epoch)?;
         let id = s.entries.remove(from).ok_or_else(|| not_found(from))?;
         s.entries.insert(to.to_path_buf(), id);
         Ok(())
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
-        let mut s = lock(&self.state);
+        let mut s = lock_live(&self.state, self.epoch)?;
         s.entries.remove(path).ok_or_else(|| not_found(path))?;
         Ok(())
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        let mut s = lock(&self.state);
+        let mut s = lock_live(&self.state, self.epoch)?;
         s.take_sync()?;
         let in_dir = |p: &Path| p.parent() == Some(dir);
         let keep: Vec<(PathBuf, u64)> = s
@@ -256,12 +284,14 @@ impl WalFs for MemFs {
     }
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        lock(&self.state).dirs.insert(dir.to_path_buf());
+        lock_live(&self.state, self.epoch)?
+            .dirs
+            .insert(dir.to_path_buf());
         Ok(())
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        let s = lock(&self.state);
+        let s = lock_live(&self.state, self.epoch)?;
         if !s.dirs.contains(dir) {
             return Err(not_found(dir));
         }
@@ -273,7 +303,9 @@ impl WalFs for MemFs {
     }
 
     fn exists(&self, path: &Path) -> bool {
-        let s = lock(&self.state);
+        let Ok(s) = lock_live(&self.state, self.epoch) else {
+            return false;
+        };
         s.entries.contains_key(path) || s.dirs.contains(path)
     }
 }

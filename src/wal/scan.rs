@@ -128,8 +128,17 @@ impl SegmentCursor {
     pub fn step(&mut self) -> Step {
         let offset = self.offset_of(self.lsn);
         let end = self.space_end();
-        if self.sealed || offset >= end {
+        if self.sealed || offset >= self.header.segment_bytes {
             return Step::Full;
+        }
+        if offset >= end {
+            // The file ends before the segment's space does (it was cut short):
+            // that is the end of the records, not a full segment.
+            return Step::Stop {
+                offset,
+                lsn: self.lsn,
+                reason: RecordError::TruncatedHeader(0),
+            };
         }
         let b = &self.data[offset as usize..end as usize];
         let max_payload = end - offset;

@@ -129,82 +129,15 @@ pub(crate) struct SegmentWriter {
     opts: WalOptions,
     preparer: Preparer,
     current: Option<(SegmentHeader, PathBuf, Box<dyn WalFile>)>,
-    /// Sealed segments written since the last sync; synced with the next one.
-    unsynced_sealed: Vec<(PathBuf, Box<dyn WalFile>)>,
-    /// Under the `never` policy sealed segments are synced by this thread instead,
-    /// off the hot path, so that they neither pile up nor stall the writer.
-    background: Option<BackgroundSync>,
-}
-
-/// A thread that fsyncs sealed segments handed to it.
-struct BackgroundSync {
-    tx: Option<std::sync::mpsc::Sender<(PathBuf, Box<dyn WalFile>)>>,
-    thread: Option<JoinHandle<()>>,
-    error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
-}
-
-impl BackgroundSync {
-    fn start() -> Result<BackgroundSync> {
-        let (tx, rx) = std::sync::mpsc::channel::<(PathBuf, Box<dyn WalFile>)>();
-        let error = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let err = error.clone();
-        let thread = std::thread::Builder::new()
-            .name("wal-sync".into())
-            .spawn(move || {
-                for (path, mut f) in rx {
-                    if let Err(e) = f.sync_data() {
-                        let msg = WalError::io("fdatasync", &path, e).to_string();
-                        *err.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
-                        return;
-                    }
-                }
-            })
-            .map_err(|e| WalError::io("spawn thread", "wal-sync", e))?;
-        Ok(BackgroundSync {
-            tx: Some(tx),
-            thread: Some(thread),
-            error,
-        })
-    }
-
-    fn check(&self) -> Result<()> {
-        match &*self.error.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(msg) => Err(WalError::Stopped(msg.clone())),
-            None => Ok(()),
-        }
-    }
-
-    fn send(&self, path: PathBuf, file: Box<dyn WalFile>) -> Result<()> {
-        self.check()?;
-        match &self.tx {
-            Some(tx) if tx.send((path, file)).is_ok() => Ok(()),
-            _ => Err(WalError::Stopped("background sync stopped".into())),
-        }
-    }
-
-    /// Waits for every handed-over segment to be synced.
-    fn finish(mut self) -> Result<()> {
-        self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.check()
-    }
 }
 
 impl SegmentWriter {
     pub(crate) fn new(fs: SharedFs, opts: WalOptions, preparer: Preparer) -> Result<SegmentWriter> {
-        let background = match opts.sync {
-            super::writer::SyncPolicy::Never => Some(BackgroundSync::start()?),
-            _ => None,
-        };
         Ok(SegmentWriter {
             fs,
             opts,
             preparer,
             current: None,
-            unsynced_sealed: Vec::new(),
-            background,
         })
     }
 
@@ -225,7 +158,7 @@ impl SegmentWriter {
     }
 
     /// Turns the prepared file into the segment starting at `first_lsn`: header,
-    /// fdatasync, rename, directory fsync.
+    /// fdatasync, fdatasync of the segment it follows, rename, directory fsync.
     pub(crate) fn create(&mut self, first_lsn: u64) -> Result<SegmentHeader> {
         let (tmp, mut file) = self.preparer.take()?;
         let header = SegmentHeader {
@@ -238,13 +171,15 @@ impl SegmentWriter {
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
         };
-        let path = install(&*self.fs, &self.opts.dir, &tmp, &mut *file, &header)?;
-        if let Some((_, old_path, old)) = self.current.replace((header, path, file)) {
-            match &self.background {
-                Some(bg) => bg.send(old_path, old)?,
-                None => self.unsynced_sealed.push((old_path, old)),
-            }
+        // The new name must not become durable before the segment it follows is
+        // complete on disk: after a crash, an older segment without its seal
+        // record is corruption (recovery refuses it), not a torn tail.
+        if let Some((_, old_path, old)) = self.current.as_mut() {
+            old.sync_data()
+                .map_err(|e| WalError::io("fdatasync", old_path.as_path(), e))?;
         }
+        let path = install(&*self.fs, &self.opts.dir, &tmp, &mut *file, &header)?;
+        self.current = Some((header, path, file));
         Ok(header)
     }
 
@@ -258,16 +193,8 @@ impl SegmentWriter {
             .map_err(|e| WalError::io("write", path.as_path(), e))
     }
 
-    /// fdatasync of every sealed segment not yet synced, then of the current one.
+    /// fdatasync of the current segment (sealed ones were synced at the switch).
     pub(crate) fn sync(&mut self) -> Result<()> {
-        if let Some(bg) = self.background.take() {
-            bg.finish()?;
-            self.background = Some(BackgroundSync::start()?);
-        }
-        for (p, mut f) in self.unsynced_sealed.drain(..) {
-            f.sync_data()
-                .map_err(|e| WalError::io("fdatasync", &p, e))?;
-        }
         match self.current.as_mut() {
             Some((_, path, f)) => f
                 .sync_data()

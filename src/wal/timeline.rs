@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn histories_chain_and_fence() {
-        let fs = MemFs::new();
+        let mut fs = MemFs::new();
         let dir = Path::new("/wal");
         fs.create_dir_all(dir).unwrap();
         assert_eq!(latest_timeline(&fs, dir).unwrap(), 1);

@@ -433,9 +433,18 @@ impl Wal {
         self.inner.watch.subscribe()
     }
 
-    /// The current position.
+    /// The current position. Once [`wait_acked`](Self::wait_acked) or
+    /// [`wait_durable`](Self::wait_durable) for `end` returned, it is at least `end`.
     pub fn position(&self) -> Position {
-        *self.inner.watch.borrow()
+        let inner = &*self.inner;
+        // Durable first: written only grows, so the pair keeps durable <= written.
+        let durable_lsn = inner.durable.load(Ordering::Acquire);
+        let written_lsn = inner.written.load(Ordering::Acquire);
+        Position {
+            written_lsn,
+            durable_lsn,
+            failed: inner.failed.load(Ordering::Acquire),
+        }
     }
 
     /// LSN the next appended record will get.
