@@ -76,6 +76,14 @@ fn remove_leftovers(fs: &dyn super::fs::WalFs, dir: &Path) -> Result<()> {
     let mut removed = false;
     for name in names.iter().filter(|n| n.ends_with(PREPARED_SUFFIX)) {
         let p = dir.join(name);
+        if let Ok(Ok(h)) = fs.read(&p).map(|b| SegmentHeader::decode(&b)) {
+            tracing::warn!(
+                file = %p.display(),
+                first_lsn = h.first_lsn,
+                "removing a segment that never received its name: its records were \
+                 never synced (sync policy 'never') and the log ends before them"
+            );
+        }
         fs.remove(&p).map_err(|e| WalError::io("remove", &p, e))?;
         removed = true;
     }
@@ -111,16 +119,103 @@ pub(crate) fn install(
     file: &mut dyn WalFile,
     header: &SegmentHeader,
 ) -> Result<PathBuf> {
+    write_header(tmp, file, header)?;
+    let path = dir.join(segment_file_name(header.timeline, header.first_lsn));
+    name_segment(fs, dir, tmp, &path)?;
+    Ok(path)
+}
+
+/// Writes and syncs a segment header into a prepared file.
+fn write_header(tmp: &Path, file: &mut dyn WalFile, header: &SegmentHeader) -> Result<()> {
     file.write_all_at(&header.encode(), 0)
         .map_err(|e| WalError::io("write segment header", tmp, e))?;
     file.sync_data()
-        .map_err(|e| WalError::io("fdatasync", tmp, e))?;
-    let path = dir.join(segment_file_name(header.timeline, header.first_lsn));
-    fs.rename(tmp, &path)
+        .map_err(|e| WalError::io("fdatasync", tmp, e))
+}
+
+/// Gives a prepared file its segment name durably (rename, directory fsync).
+fn name_segment(fs: &dyn super::fs::WalFs, dir: &Path, tmp: &Path, path: &Path) -> Result<()> {
+    fs.rename(tmp, path)
         .map_err(|e| WalError::io("rename", tmp, e))?;
     fs.sync_dir(dir)
-        .map_err(|e| WalError::io("fsync directory", dir, e))?;
-    Ok(path)
+        .map_err(|e| WalError::io("fsync directory", dir, e))
+}
+
+/// Under the `never` policy a segment switch must not wait for the sealed
+/// segment's data to reach the disk, yet the next segment's name must not become
+/// durable before it does (an older segment without its seal is corruption).
+/// So the writer carries on in the new file under its temporary name, and this
+/// thread syncs the sealed segment and only then names the new one.
+struct Namer {
+    tx: Option<std::sync::mpsc::Sender<NameJob>>,
+    thread: Option<JoinHandle<()>>,
+    error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+struct NameJob {
+    sealed: Box<dyn WalFile>,
+    sealed_path: PathBuf,
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl Namer {
+    fn start(fs: SharedFs, dir: PathBuf) -> Result<Namer> {
+        let (tx, rx) = std::sync::mpsc::channel::<NameJob>();
+        let error = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let err = error.clone();
+        let thread = std::thread::Builder::new()
+            .name("wal-namer".into())
+            .spawn(move || {
+                for mut job in rx {
+                    let res = job
+                        .sealed
+                        .sync_data()
+                        .map_err(|e| WalError::io("fdatasync", &job.sealed_path, e))
+                        .and_then(|_| name_segment(&*fs, &dir, &job.tmp, &job.path));
+                    if let Err(e) = res {
+                        *err.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| WalError::io("spawn thread", "wal-namer", e))?;
+        Ok(Namer {
+            tx: Some(tx),
+            thread: Some(thread),
+            error,
+        })
+    }
+
+    fn check(&self) -> Result<()> {
+        match &*self.error.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(msg) => Err(WalError::Stopped(msg.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&self, job: NameJob) -> Result<()> {
+        self.check()?;
+        match &self.tx {
+            Some(tx) if tx.send(job).is_ok() => Ok(()),
+            _ => Err(WalError::Stopped("segment naming stopped".into())),
+        }
+    }
+
+    /// Waits until every handed-over segment is synced and named.
+    fn finish(&mut self) -> Result<()> {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.check()
+    }
+}
+
+impl Drop for Namer {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
 }
 
 /// The segment being written.
@@ -129,6 +224,8 @@ pub(crate) struct SegmentWriter {
     opts: WalOptions,
     preparer: Preparer,
     current: Option<(SegmentHeader, PathBuf, Box<dyn WalFile>)>,
+    /// Names segments off the hot path under the `never` policy.
+    namer: Option<Namer>,
 }
 
 impl SegmentWriter {
@@ -138,6 +235,7 @@ impl SegmentWriter {
             opts,
             preparer,
             current: None,
+            namer: None,
         })
     }
 
@@ -171,14 +269,37 @@ impl SegmentWriter {
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
         };
+        write_header(&tmp, &mut *file, &header)?;
+        let path = self
+            .opts
+            .dir
+            .join(segment_file_name(header.timeline, first_lsn));
         // The new name must not become durable before the segment it follows is
         // complete on disk: after a crash, an older segment without its seal
         // record is corruption (recovery refuses it), not a torn tail.
-        if let Some((_, old_path, old)) = self.current.as_mut() {
-            old.sync_data()
-                .map_err(|e| WalError::io("fdatasync", old_path.as_path(), e))?;
+        let deferred = self.opts.sync == super::writer::SyncPolicy::Never;
+        if deferred && self.current.is_some() && self.namer.is_none() {
+            self.namer = Some(Namer::start(self.fs.clone(), self.opts.dir.clone())?);
         }
-        let path = install(&*self.fs, &self.opts.dir, &tmp, &mut *file, &header)?;
+        match (
+            self.current.take(),
+            self.namer.as_ref().filter(|_| deferred),
+        ) {
+            (Some((_, sealed_path, sealed)), Some(namer)) => namer.send(NameJob {
+                sealed,
+                sealed_path,
+                tmp,
+                path: path.clone(),
+            })?,
+            (sealed, _) => {
+                if let Some((_, sealed_path, mut sealed)) = sealed {
+                    sealed
+                        .sync_data()
+                        .map_err(|e| WalError::io("fdatasync", &sealed_path, e))?;
+                }
+                name_segment(&*self.fs, &self.opts.dir, &tmp, &path)?;
+            }
+        }
         self.current = Some((header, path, file));
         Ok(header)
     }
@@ -193,8 +314,12 @@ impl SegmentWriter {
             .map_err(|e| WalError::io("write", path.as_path(), e))
     }
 
-    /// fdatasync of the current segment (sealed ones were synced at the switch).
+    /// fdatasync of the current segment, after every sealed segment is synced
+    /// and named.
     pub(crate) fn sync(&mut self) -> Result<()> {
+        if let Some(mut namer) = self.namer.take() {
+            namer.finish()?;
+        }
         match self.current.as_mut() {
             Some((_, path, f)) => f
                 .sync_data()
