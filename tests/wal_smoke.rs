@@ -38,3 +38,33 @@ fn appended_records_read_back_across_segments_and_reopen() {
     }
     assert_eq!(&recs[500].payload[..], b"after reopen");
 }
+
+#[test]
+fn waiting_past_the_end_of_a_closed_log_returns_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = WalOptions::new(dir.path().join("wal"), 42, 1);
+    opts.segment_bytes = 8192;
+    let (w, _) = wal::open(StdFs::shared(), opts).unwrap();
+    let a = w.append(b"x").unwrap();
+    w.wait_acked(a.end_lsn).unwrap();
+    let end = w.close().unwrap().durable_lsn;
+    assert_eq!(end, a.end_lsn);
+    // Below the end: already there. Past it: an error at once, not a hang.
+    w.wait_acked(a.end_lsn).unwrap();
+    let started = std::time::Instant::now();
+    assert!(matches!(w.wait_acked(end + 8), Err(wal::WalError::Closed)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(async {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            w.wait_acked_async(end + 8),
+        )
+        .await
+    });
+    assert!(matches!(r, Ok(Err(wal::WalError::Closed))), "{r:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert!(w.position().closed);
+}

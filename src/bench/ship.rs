@@ -66,6 +66,7 @@ pub fn run(opts: &ShipBenchOptions) -> anyhow::Result<ShipBenchReport> {
             written_lsn: report.end_lsn,
             durable_lsn: report.end_lsn,
             failed: false,
+            closed: false,
         });
         let src = LogSource {
             fs: StdFs::shared(),

@@ -126,6 +126,9 @@ pub struct Position {
     pub durable_lsn: u64,
     /// Set once the writer stopped on a fatal error.
     pub failed: bool,
+    /// Set once the log is closed: nothing below `written_lsn` is pending and
+    /// nothing more will be written.
+    pub closed: bool,
 }
 
 /// Where an appended record landed.
@@ -178,6 +181,8 @@ struct Inner {
     written: AtomicU64,
     durable: AtomicU64,
     failed: AtomicBool,
+    /// Set when the writer thread has finished after a close.
+    finished: AtomicBool,
     watch: watch::Sender<Position>,
     fsyncs: AtomicU64,
     batches: AtomicU64,
@@ -236,6 +241,7 @@ impl Wal {
             written_lsn: next_lsn,
             durable_lsn: next_lsn,
             failed: false,
+            closed: false,
         });
         let inner = Arc::new(Inner {
             max_record,
@@ -258,6 +264,7 @@ impl Wal {
             written: AtomicU64::new(next_lsn),
             durable: AtomicU64::new(next_lsn),
             failed: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
             watch,
             fsyncs: AtomicU64::new(0),
             batches: AtomicU64::new(0),
@@ -386,7 +393,7 @@ impl Wal {
             if reached() {
                 return Ok(());
             }
-            if inner.failed.load(Ordering::Acquire) {
+            if inner.failed.load(Ordering::Acquire) || inner.finished.load(Ordering::Acquire) {
                 return Err(self.stopped());
             }
             g = inner
@@ -407,6 +414,7 @@ impl Wal {
         let res = rx
             .wait_for(|p| {
                 p.failed
+                    || p.closed
                     || if durable {
                         p.durable_lsn >= end_lsn
                     } else {
@@ -415,7 +423,16 @@ impl Wal {
             })
             .await;
         match res {
-            Ok(p) if !p.failed => Ok(()),
+            Ok(p)
+                if !p.failed
+                    && (if durable {
+                        p.durable_lsn
+                    } else {
+                        p.written_lsn
+                    }) >= end_lsn =>
+            {
+                Ok(())
+            }
             _ => Err(self.stopped()),
         }
     }
@@ -444,6 +461,7 @@ impl Wal {
             written_lsn,
             durable_lsn,
             failed: inner.failed.load(Ordering::Acquire),
+            closed: inner.finished.load(Ordering::Acquire),
         }
     }
 
@@ -571,6 +589,11 @@ fn writer_loop(inner: Arc<Inner>, mut seg: SegmentWriter) {
             if let Err(e) = seg.sync().map(|_| publish(&inner, None, true)) {
                 fail(&inner, e);
             }
+            // Waiters for LSNs that will never be written learn it now.
+            inner.finished.store(true, Ordering::Release);
+            inner.watch.send_modify(|p| p.closed = true);
+            let _g = lock(&inner.progress);
+            inner.progress_cv.notify_all();
             return;
         }
     }
@@ -702,6 +725,7 @@ fn publish(inner: &Inner, written: Option<u64>, durable: bool) {
         written_lsn: inner.written.load(Ordering::Acquire),
         durable_lsn: inner.durable.load(Ordering::Acquire),
         failed: false,
+        closed: false,
     };
     inner.watch.send_replace(pos);
     let _g = lock(&inner.progress);
