@@ -5,6 +5,7 @@
 //! | module  | owns                                                                 |
 //! |---------|----------------------------------------------------------------------|
 //! | [`wal`] | the write-ahead log: format, group-commit writer, reader, recovery   |
+//! | [`store`] | the key-value state machine: keyspace, logged effects, apply, snapshots |
 //! | [`bench`] | built-in benchmarks (`logship bench wal`), library side              |
 //! | [`cli`] | command-line commands (`dump`, `verify`, `bench`, `demo`); thin glue |
 //!
@@ -12,4 +13,5 @@
 
 pub mod bench;
 pub mod cli;
+pub mod store;
 pub mod wal;
