@@ -6,6 +6,7 @@
 //! |---------|----------------------------------------------------------------------|
 //! | [`wal`] | the write-ahead log: format, group-commit writer, reader, recovery   |
 //! | [`store`] | the key-value state machine: keyspace, logged effects, apply, snapshots |
+//! | [`resp`] | the Redis protocol: bounded parser, replies, command table and keyspace commands |
 //! | [`bench`] | built-in benchmarks (`logship bench wal`), library side              |
 //! | [`cli`] | command-line commands (`dump`, `verify`, `bench`, `demo`); thin glue |
 //!
@@ -13,5 +14,6 @@
 
 pub mod bench;
 pub mod cli;
+pub mod resp;
 pub mod store;
 pub mod wal;

@@ -107,7 +107,7 @@ impl Keyspace {
     /// Removes every item.
     pub fn clear(&mut self) {
         *self = Keyspace {
-            hasher: self.hasher.clone(),
+            hasher: self.hasher,
             ..Keyspace::new()
         };
     }
