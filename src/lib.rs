@@ -7,6 +7,7 @@
 //! | [`wal`] | the write-ahead log: format, group-commit writer, reader, recovery   |
 //! | [`store`] | the key-value state machine: keyspace, logged effects, apply, snapshots |
 //! | [`resp`] | the Redis protocol: bounded parser, replies, command table and keyspace commands |
+//! | [`primary`] | the primary server: data directory, recovery, connections, checkpoints |
 //! | [`bench`] | built-in benchmarks (`logship bench wal`), library side              |
 //! | [`cli`] | command-line commands (`dump`, `verify`, `bench`, `demo`); thin glue |
 //!
@@ -14,6 +15,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod primary;
 pub mod resp;
 pub mod store;
 pub mod wal;

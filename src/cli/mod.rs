@@ -2,7 +2,9 @@
 //! Commands print one clear line on error and exit non-zero; never a backtrace.
 
 mod bench;
+mod init;
 pub mod parse;
+mod primary;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +23,10 @@ pub enum Command {
     /// Built-in benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Create a primary data directory.
+    Init(init::InitArgs),
+    /// Serve a primary data directory over the Redis protocol.
+    Primary(primary::PrimaryArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
@@ -30,6 +36,8 @@ pub fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Init(a) => init::run(a),
+        Command::Primary(a) => primary::run(a),
     };
     match result {
         Ok(code) => code,
@@ -46,5 +54,6 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

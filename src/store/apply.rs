@@ -77,9 +77,10 @@ impl KvState {
         self.applied_lsn = end_lsn;
     }
 
-    /// Moves the applied LSN past a record that has no effect on the keys
-    /// (a record of another kind).
-    pub fn skip_to(&mut self, end_lsn: u64) {
+    /// Moves the applied LSN forward past records that have no effect on the
+    /// keys (records of other kinds), or past effects already applied one by one
+    /// (a transaction being built).
+    pub fn advance_to(&mut self, end_lsn: u64) {
         self.applied_lsn = self.applied_lsn.max(end_lsn);
     }
 }

@@ -28,7 +28,7 @@
 //! | k    | key                                          |
 //! | v    | value                                        |
 //!
-//! Files are named `snap-LLLLLLLLLLLLLLLL.lss` (the covered LSN, 16 hex digits)
+//! Files are named `snap-LLLLLLLLLLLLLLLL.lss` (the covered LSN, 16 lower-case hex digits)
 //! and written as `*.tmp`, fsynced, renamed into place, then the directory is
 //! fsynced: a snapshot either exists whole or not at all.
 
@@ -145,7 +145,7 @@ impl SnapshotHeader {
 
 /// The file name of the snapshot covering `lsn`.
 pub fn file_name(lsn: u64) -> String {
-    format!("snap-{lsn:016X}.lss")
+    format!("snap-{lsn:016x}.lss")
 }
 
 /// The covered LSN of a snapshot file name, or `None` for other files.
@@ -379,6 +379,6 @@ mod tests {
     fn names_round_trip() {
         assert_eq!(parse_file_name(&file_name(0xABC)), Some(0xABC));
         assert_eq!(parse_file_name("snap-XYZ.lss"), None);
-        assert_eq!(parse_file_name("snap-0000000000000ABC.lss.tmp"), None);
+        assert_eq!(parse_file_name("snap-0000000000000abc.lss.tmp"), None);
     }
 }
