@@ -89,7 +89,8 @@ impl Conn {
             if *shutdown.borrow() {
                 return Ok(());
             }
-            if self.inbuf.len() >= shared.cfg.max_query_bytes {
+            let room = shared.cfg.max_query_bytes.saturating_sub(self.inbuf.len());
+            if room == 0 {
                 let msg = format!(
                     "ERR Protocol error: request larger than the query buffer limit of {} bytes",
                     shared.cfg.max_query_bytes
@@ -101,8 +102,10 @@ impl Conn {
             if self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK_BYTES / 4 {
                 self.inbuf.reserve(READ_CHUNK_BYTES);
             }
+            // Never buffer more than the limit, however much the client sends.
+            let mut limited = (&mut self.stream).take(room as u64);
             tokio::select! {
-                r = self.stream.read_buf(&mut self.inbuf) => {
+                r = limited.read_buf(&mut self.inbuf) => {
                     if r? == 0 {
                         return Ok(());
                     }
