@@ -22,7 +22,10 @@ fn write_keys(c: &mut redis::Connection, from: usize, to: usize) {
     for chunk in (from..to).collect::<Vec<_>>().chunks(100) {
         let mut p = redis::pipe();
         for i in chunk {
-            p.cmd("SET").arg(format!("key:{i}")).arg(format!("{i:0>200}")).ignore();
+            p.cmd("SET")
+                .arg(format!("key:{i}"))
+                .arg(format!("{i:0>200}"))
+                .ignore();
         }
         let _: () = p.query(c).unwrap();
     }
@@ -69,7 +72,13 @@ fn data_survives_clean_restart_and_kill_9() {
     let mut c = p.client();
     write_keys(&mut c, 0, 300);
     let _: i64 = cmd("INCRBY").arg("counter").arg(41).query(&mut c).unwrap();
-    let _: () = cmd("SET").arg("ttl").arg("v").arg("EX").arg(1000).query(&mut c).unwrap();
+    let _: () = cmd("SET")
+        .arg("ttl")
+        .arg("v")
+        .arg("EX")
+        .arg(1000)
+        .query(&mut c)
+        .unwrap();
     drop(c);
     let log = p.stop();
     assert!(log.contains("checkpoint complete"), "{log}");
@@ -83,7 +92,12 @@ fn data_survives_clean_restart_and_kill_9() {
     p.kill();
     let p = Primary::start(&d, &[]);
     let mut c = p.client();
-    let _: () = cmd("DEL").arg("counter").arg("ttl").query(&mut c).map(|_: i64| ()).unwrap();
+    let _: () = cmd("DEL")
+        .arg("counter")
+        .arg("ttl")
+        .query(&mut c)
+        .map(|_: i64| ())
+        .unwrap();
     check_keys(&mut c, 500);
 }
 
@@ -100,19 +114,28 @@ fn checkpoints_remove_old_wal_and_damaged_snapshots_fall_back() {
         write_keys(&mut c, round * 600, (round + 1) * 600);
         let deadline = Instant::now() + Duration::from_secs(20);
         while info_field(&mut c, "checkpoints") == before {
-            assert!(Instant::now() < deadline, "no checkpoint after round {round}");
+            assert!(
+                Instant::now() < deadline,
+                "no checkpoint after round {round}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
     let pause_us = info_field(&mut c, "last_checkpoint_pause_us");
-    assert!(pause_us < 100_000, "checkpoint held writers for {pause_us} us");
+    assert!(
+        pause_us < 100_000,
+        "checkpoint held writers for {pause_us} us"
+    );
     drop(c);
     p.stop();
     let snaps = files(&d.join("snapshots"), "lss");
     assert_eq!(snaps.len(), 2, "{snaps:?}");
     let segs = files(&d.join("wal"), "wal");
     let first = segs[0].file_name().unwrap().to_str().unwrap().to_string();
-    assert!(!first.ends_with("0000000000000000.wal"), "the first segment should be gone: {segs:?}");
+    assert!(
+        !first.ends_with("0000000000000000.wal"),
+        "the first segment should be gone: {segs:?}"
+    );
 
     // The newest snapshot is damaged: the older one plus the WAL recover everything.
     flip_last_byte(snaps.last().unwrap());
@@ -145,7 +168,11 @@ fn init_refuses_used_directories_and_the_lock_refuses_a_second_process() {
     let d = dir.path().join("data");
     std::fs::create_dir(&d).unwrap();
     std::fs::write(d.join("stray"), b"x").unwrap();
-    let out = Command::new(BIN).args(["init", "--data-dir"]).arg(&d).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["init", "--data-dir"])
+        .arg(&d)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not empty"), "{err}");
@@ -153,7 +180,11 @@ fn init_refuses_used_directories_and_the_lock_refuses_a_second_process() {
 
     let d2 = dir.path().join("data2");
     init(&d2, "1MiB");
-    let out = Command::new(BIN).args(["init", "--data-dir"]).arg(&d2).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["init", "--data-dir"])
+        .arg(&d2)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already a logship data directory"));
 

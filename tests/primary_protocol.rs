@@ -24,7 +24,10 @@ fn read_to_close(s: &mut TcpStream) -> String {
             Ok(0) => break,
             Ok(n) => all.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("connection not closed: {e}; got {:?}", String::from_utf8_lossy(&all)),
+            Err(e) => panic!(
+                "connection not closed: {e}; got {:?}",
+                String::from_utf8_lossy(&all)
+            ),
         }
     }
     String::from_utf8_lossy(&all).into_owned()
@@ -55,11 +58,21 @@ fn bad_frames_close_only_their_connection() {
     init(&d, "1MiB");
     let p = Primary::start(
         &d,
-        &["--max-bulk-bytes", "1KiB", "--max-args", "8", "--max-inline-bytes", "256", "--max-query-bytes", "4KiB"],
+        &[
+            "--max-bulk-bytes",
+            "1KiB",
+            "--max-args",
+            "8",
+            "--max-inline-bytes",
+            "256",
+            "--max-query-bytes",
+            "4KiB",
+        ],
     );
     // A half frame sits in its connection while others are served.
     let mut half = raw(&p);
-    half.write_all(b"*3\r\n$3\r\nSET\r\n$4\r\nhalf\r\n$5\r\nval").unwrap();
+    half.write_all(b"*3\r\n$3\r\nSET\r\n$4\r\nhalf\r\n$5\r\nval")
+        .unwrap();
     still_serving(&p);
 
     let cases: &[(&[u8], &str)] = &[
@@ -75,7 +88,10 @@ fn bad_frames_close_only_their_connection() {
         let mut s = raw(&p);
         s.write_all(bytes).unwrap();
         let got = read_to_close(&mut s);
-        assert!(got.starts_with("-ERR Protocol error") && got.contains(want), "{bytes:?}: {got}");
+        assert!(
+            got.starts_with("-ERR Protocol error") && got.contains(want),
+            "{bytes:?}: {got}"
+        );
         still_serving(&p);
     }
     // An inline line longer than the limit, without a newline.
@@ -125,7 +141,8 @@ fn inline_commands_and_pipelines_work() {
     init(&d, "1MiB");
     let p = Primary::start(&d, &[]);
     let mut s = raw(&p);
-    s.write_all(b"PING\r\nSET greeting \"hello world\"\r\nGET greeting\r\nQUIT\r\n").unwrap();
+    s.write_all(b"PING\r\nSET greeting \"hello world\"\r\nGET greeting\r\nQUIT\r\n")
+        .unwrap();
     let got = read_to_close(&mut s);
     assert_eq!(got, "+PONG\r\n+OK\r\n$11\r\nhello world\r\n+OK\r\n");
     // A pipeline of many commands in one write gets every reply in order.
