@@ -44,6 +44,7 @@ pub fn run(cfg: PrimaryConfig) -> anyhow::Result<()> {
         } else {
             0
         },
+        replay_cpu_ms = rec.replay_cpu_time.as_millis() as u64,
         keys = rec.state.keyspace.len(),
         "recovery complete"
     );
