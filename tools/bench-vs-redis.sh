@@ -159,3 +159,15 @@ echo "replay time ms:    $(sed -E 's/.*replay_ms=([0-9]+).*/\1/' <<<"$line")"
 echo "records/s:         $(sed -E 's/.*replay_records_per_second=([0-9]+).*/\1/' <<<"$line")"
 echo "start to serving:  $(awk -v a="$start" -v b="$ready" 'BEGIN { printf "%.2f s", b - a }')"
 echo "keys after replay: $(redis-cli -p "$LOGSHIP_PORT" dbsize)"
+
+# Checkpoint pause: SIGTERM takes a checkpoint of everything and logs how long
+# writers were held up taking the picture.
+kill -TERM "$LOGSHIP_PID"
+wait "$LOGSHIP_PID" 2>/dev/null || true
+LOGSHIP_PID=""
+line=$(grep -a "checkpoint complete" "$TMP/logship.log" | tail -1)
+echo
+echo "# checkpoint at shutdown"
+echo "items:             $(sed -E 's/.*items=([0-9]+).*/\1/' <<<"$line")"
+echo "writer pause us:   $(sed -E 's/.*pause_us=([0-9]+).*/\1/' <<<"$line")"
+echo "snapshot took ms:  $(sed -E 's/.*took_ms=([0-9]+).*/\1/' <<<"$line")"

@@ -105,6 +105,7 @@ impl Conn {
             // Never buffer more than the limit, however much the client sends.
             let mut limited = (&mut self.stream).take(room as u64);
             tokio::select! {
+                biased;
                 r = limited.read_buf(&mut self.inbuf) => {
                     if r? == 0 {
                         return Ok(());
