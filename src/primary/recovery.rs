@@ -57,6 +57,10 @@ pub fn recover(
 ) -> Result<Recovered, RecoveryError> {
     let snap_dir = dir.snapshot_dir();
     let wal_dir = dir.wal_dir();
+    let leftovers = snapshot::remove_leftovers(&snap_dir)?;
+    if leftovers > 0 {
+        tracing::warn!(files = leftovers, "removed unfinished snapshot files");
+    }
     let mut chosen: Option<(u64, PathBuf, KvState)> = None;
     let mut damaged: Vec<String> = Vec::new();
     for (lsn, path) in snapshot::list(&snap_dir)?.into_iter().rev() {

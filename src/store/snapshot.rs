@@ -173,6 +173,33 @@ pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
     Ok(out)
 }
 
+/// Removes `*.lss.tmp` files left by a checkpoint that did not finish (a crash
+/// or a full disk), then fsyncs the directory. Returns how many were removed.
+///
+/// # Errors
+/// [`SnapshotError::Io`].
+pub fn remove_leftovers(dir: &Path) -> Result<usize, SnapshotError> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).map_err(io_err("read directory", dir))? {
+        let entry = entry.map_err(io_err("read directory", dir))?;
+        let name = entry.file_name();
+        let is_tmp = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .and_then(parse_file_name)
+            .is_some();
+        if is_tmp {
+            let p = entry.path();
+            std::fs::remove_file(&p).map_err(io_err("remove", &p))?;
+            n += 1;
+        }
+    }
+    if n > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(n)
+}
+
 /// A writer that counts and checksums what passes through it.
 struct CrcWriter<W> {
     inner: W,
@@ -373,6 +400,18 @@ mod tests {
         std::fs::write(&w.path, &bytes).unwrap();
         let err = read(&w.path, 77).unwrap_err();
         assert!(err.to_string().contains("header checksum"), "{err}");
+    }
+
+    #[test]
+    fn unfinished_files_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join(format!("{}.tmp", file_name(64)));
+        std::fs::write(&tmp, b"half").unwrap();
+        std::fs::write(dir.path().join("notes.tmp"), b"x").unwrap();
+        assert_eq!(remove_leftovers(dir.path()).unwrap(), 1);
+        assert!(!tmp.exists());
+        assert!(dir.path().join("notes.tmp").exists());
+        assert_eq!(remove_leftovers(dir.path()).unwrap(), 0);
     }
 
     #[test]
