@@ -81,10 +81,12 @@ impl Keyspace {
         let h = self.hash(item.key());
         let hasher = &self.hasher;
         let shard = Arc::make_mut(&mut self.shards[Self::shard_of(h)]);
-        match shard.find_mut(h, |i| i.key() == item.key()) {
-            Some(slot) => Some(std::mem::replace(slot, item)),
-            None => {
-                shard.insert_unique(h, item, |i| hasher.hash_one(i.key()));
+        match shard.entry(h, |i| i.key() == item.key(), |i| hasher.hash_one(i.key())) {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => {
+                Some(std::mem::replace(slot.get_mut(), item))
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(item);
                 self.len += 1;
                 None
             }
