@@ -9,9 +9,11 @@
 //! | [`resp`] | the Redis protocol: bounded parser, replies, command table and keyspace commands |
 //! | [`primary`] | the primary server: data directory, recovery, connections, checkpoints |
 //! | [`bench`] | built-in benchmarks (`logship bench wal`), library side              |
-//! | [`cli`] | command-line commands (`dump`, `verify`, `bench`, `demo`); thin glue |
+//! | [`cli`] | command-line commands (`init`, `primary`, `bench`, …); thin glue |
 //!
-//! The arrows point one way: `wal` knows nothing of the modules above it.
+//! The arrows point one way: `wal` knows nothing of the modules above it;
+//! `store` knows neither `wal` nor `resp`; `resp` uses `store` only; `primary`
+//! joins them.
 
 pub mod bench;
 pub mod cli;
