@@ -6,7 +6,6 @@
 //! applied and is skipped.
 
 use super::effect::{self, DecodeError, Effect};
-use super::item::Item;
 use super::keyspace::Keyspace;
 
 /// Why a record could not be applied.
@@ -108,27 +107,17 @@ pub fn apply_effect(ks: &mut Keyspace, e: &Effect<'_>) {
             key,
             value,
             expire_at_unix_ms,
-        } => {
-            ks.insert(Item::new(key, value, *expire_at_unix_ms));
-        }
+        } => ks.set(key, value, *expire_at_unix_ms),
         Effect::Del { keys } => {
             for k in keys {
                 ks.remove(k);
             }
         }
         Effect::Expire { key, at_unix_ms } => {
-            if let Some(item) = ks.get(key) {
-                let item = item.with_expiry(Some(*at_unix_ms));
-                ks.insert(item);
-            }
+            ks.set_expiry(key, Some(*at_unix_ms));
         }
         Effect::Persist { key } => {
-            if let Some(item) = ks.get(key) {
-                if item.expire_at_unix_ms().is_some() {
-                    let item = item.with_expiry(None);
-                    ks.insert(item);
-                }
-            }
+            ks.set_expiry(key, None);
         }
         Effect::FlushAll => ks.clear(),
     }

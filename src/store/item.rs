@@ -96,6 +96,35 @@ impl Item {
         Item::new(self.key(), self.value(), expire_at_unix_ms)
     }
 
+    /// Replaces the value and expiry in place when this handle is the block's
+    /// only owner and the new value has the old one's length (an overwrite
+    /// needs no allocation then). Returns false, changing nothing, otherwise:
+    /// a snapshot may still share the block.
+    pub fn overwrite(&mut self, value: &[u8], expire_at_unix_ms: Option<u64>) -> bool {
+        let value_at = ITEM_HEADER_BYTES + self.key_len();
+        if self.0.len() - value_at != value.len() {
+            return false;
+        }
+        let Some(block) = Arc::get_mut(&mut self.0) else {
+            return false;
+        };
+        let expire = expire_at_unix_ms.map_or(0, |t| t.max(1));
+        block[..EXPIRE_BYTES].copy_from_slice(&expire.to_le_bytes());
+        block[value_at..].copy_from_slice(value);
+        true
+    }
+
+    /// Sets the expiry in place when this handle is the block's only owner.
+    /// Returns false, changing nothing, otherwise.
+    pub fn overwrite_expiry(&mut self, expire_at_unix_ms: Option<u64>) -> bool {
+        let Some(block) = Arc::get_mut(&mut self.0) else {
+            return false;
+        };
+        let expire = expire_at_unix_ms.map_or(0, |t| t.max(1));
+        block[..EXPIRE_BYTES].copy_from_slice(&expire.to_le_bytes());
+        true
+    }
+
     /// Heap bytes this item occupies (for memory estimates).
     pub fn heap_bytes(&self) -> usize {
         self.0.len() + 2 * std::mem::size_of::<usize>()
@@ -130,5 +159,29 @@ mod tests {
         assert_eq!(j.expire_at_unix_ms(), None);
         assert_eq!(i.with_expiry(None).expire_at_unix_ms(), None);
         assert_eq!(Item::new(b"k", b"v", Some(0)).expire_at_unix_ms(), Some(1));
+    }
+
+    #[test]
+    fn overwrites_in_place_only_when_unshared_and_same_length() {
+        let mut i = Item::new(b"key", b"aaaa", None);
+        assert!(i.overwrite(b"bbbb", Some(9)));
+        assert_eq!(
+            (i.key(), i.value(), i.expire_at_unix_ms()),
+            (&b"key"[..], &b"bbbb"[..], Some(9))
+        );
+        assert!(
+            !i.overwrite(b"ccc", None),
+            "another length needs a new block"
+        );
+        let shared = i.clone();
+        assert!(
+            !i.overwrite(b"dddd", None),
+            "a shared block is never written"
+        );
+        assert!(!i.overwrite_expiry(None));
+        assert_eq!(shared.value(), b"bbbb");
+        drop(shared);
+        assert!(i.overwrite_expiry(None));
+        assert_eq!(i.expire_at_unix_ms(), None);
     }
 }

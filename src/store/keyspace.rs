@@ -93,6 +93,46 @@ impl Keyspace {
         }
     }
 
+    /// Stores `value` under `key` with this expiry. An unshared item of the same
+    /// value length is overwritten in place; otherwise a new item replaces it.
+    pub fn set(&mut self, key: &[u8], value: &[u8], expire_at_unix_ms: Option<u64>) {
+        let h = self.hash(key);
+        let s = Self::shard_of(h);
+        let shard = Arc::make_mut(&mut self.shards[s]);
+        if let Some(slot) = shard.find_mut(h, |i| i.key() == key) {
+            if !slot.overwrite(value, expire_at_unix_ms) {
+                *slot = Item::new(key, value, expire_at_unix_ms);
+            }
+            return;
+        }
+        let hasher = &self.hasher;
+        shard.insert_unique(h, Item::new(key, value, expire_at_unix_ms), |i| {
+            hasher.hash_one(i.key())
+        });
+        self.len += 1;
+    }
+
+    /// Sets the expiry of an existing key; returns false if it is absent.
+    pub fn set_expiry(&mut self, key: &[u8], expire_at_unix_ms: Option<u64>) -> bool {
+        let h = self.hash(key);
+        let s = Self::shard_of(h);
+        // Look first: a miss must not copy a shared shard.
+        let Some(cur) = self.shards[s].find(h, |i| i.key() == key) else {
+            return false;
+        };
+        if cur.expire_at_unix_ms() == expire_at_unix_ms {
+            return true;
+        }
+        let shard = Arc::make_mut(&mut self.shards[s]);
+        let slot = shard
+            .find_mut(h, |i| i.key() == key)
+            .expect("found just above");
+        if !slot.overwrite_expiry(expire_at_unix_ms) {
+            *slot = slot.with_expiry(expire_at_unix_ms);
+        }
+        true
+    }
+
     /// Removes `key`, returning its item.
     pub fn remove(&mut self, key: &[u8]) -> Option<Item> {
         let h = self.hash(key);
@@ -149,6 +189,19 @@ mod tests {
         assert_eq!(picture.get(&7u32.to_le_bytes()).unwrap().value(), b"v");
         assert!(picture.get(&8u32.to_le_bytes()).is_some());
         assert_eq!(picture.iter().count(), 5000);
+        ks.set(b"s", b"12", None);
+        ks.set(b"s", b"34", Some(5));
+        ks.set(b"s", b"567", None);
+        assert_eq!(ks.get(b"s").unwrap().value(), b"567");
+        assert!(ks.set_expiry(b"s", Some(8)));
+        assert!(!ks.set_expiry(b"nope", Some(8)));
+        assert_eq!(ks.get(b"s").unwrap().expire_at_unix_ms(), Some(8));
+        let picture2 = ks.clone();
+        ks.set(b"s", b"890", None);
+        assert!(ks.set_expiry(b"s", Some(1)));
+        assert_eq!(picture2.get(b"s").unwrap().value(), b"567");
+        assert_eq!(picture2.get(b"s").unwrap().expire_at_unix_ms(), Some(8));
+        assert!(ks.remove(b"s").is_some());
         let per_shard: usize = (0..SHARDS).map(|s| ks.shard_items(s).count()).sum();
         assert_eq!(per_shard, 4999);
         ks.clear();
