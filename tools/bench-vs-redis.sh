@@ -7,13 +7,14 @@
 # Environment:
 #   N=200000            requests per throughput run
 #   LOAD_N=2000000      SETs for the memory comparison (-r 1000000 keys)
-#   RUNTIMES="current-thread multi-thread"   logship runtimes to measure
+#   RUNTIMES="multi-thread current-thread"   logship runtimes to measure (the first
+#                       also runs the memory and recovery parts)
 #   LOGSHIP_BIN=...     use this binary instead of building target/release/logship
 set -euo pipefail
 
 N=${N:-200000}
 LOAD_N=${LOAD_N:-2000000}
-RUNTIMES=${RUNTIMES:-"current-thread multi-thread"}
+RUNTIMES=${RUNTIMES:-"multi-thread current-thread"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then

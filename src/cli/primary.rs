@@ -60,8 +60,9 @@ pub struct PrimaryArgs {
     /// Snapshots to keep; the WAL is kept from the oldest of them.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub keep_snapshots: u64,
-    /// The tokio runtime serving the clients.
-    #[arg(long, value_enum, default_value = "current-thread")]
+    /// The tokio runtime serving the clients. multi-thread measured at least as
+    /// well as current-thread against redis-benchmark on 2 cores (see README).
+    #[arg(long, value_enum, default_value = "multi-thread")]
     pub runtime: RuntimeKind,
     /// How long shutdown waits for busy connections.
     #[arg(long, default_value = "30s", value_parser = parse::duration)]
