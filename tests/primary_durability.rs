@@ -208,3 +208,35 @@ fn init_refuses_used_directories_and_the_lock_refuses_a_second_process() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a logship data directory"));
 }
+
+#[test]
+fn everysec_and_no_policies_checkpoint_and_restart() {
+    for policy in ["everysec", "no"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("data");
+        init(&d, "64KiB");
+        let flags = ["--fsync", policy, "--checkpoint-wal-bytes", "100KiB"];
+        let mut p = Primary::start(&d, &flags);
+        let mut c = p.client();
+        let cfg: Vec<String> = cmd("CONFIG")
+            .arg("GET")
+            .arg("appendfsync")
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(cfg[1], policy);
+        write_keys(&mut c, 0, 1200);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while info_field(&mut c, "checkpoints") == 0 {
+            assert!(Instant::now() < deadline, "{policy}: no checkpoint");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(c);
+        // SIGINT shuts down as cleanly as SIGTERM.
+        let (status, log) = p.signal_and_wait(libc::SIGINT);
+        assert!(status.success(), "{policy}: {status:?}\n{log}");
+        assert!(log.contains("shutdown complete"), "{log}");
+        let p = Primary::start(&d, &flags);
+        let mut c = p.client();
+        check_keys(&mut c, 1200);
+    }
+}
