@@ -2,22 +2,30 @@
 //!
 //! # Layout
 //!
-//! | module  | owns                                                                 |
-//! |---------|----------------------------------------------------------------------|
-//! | [`ship`] | the ship protocol: frames, auth, sender (primary), receiver (standby) |
-//! | [`standby`] | the standby: receive, replay continuously, serve reads          |
-//! | [`status`] | the `status` report: JSON contract and human form                |
-//! | [`wal`] | the write-ahead log: format, group-commit writer, reader, recovery   |
-//! | [`admin`] | the admin socket (Unix, 0600): JSON requests to a running node      |
-//! | [`bench`] | built-in benchmarks (`logship bench wal`), library side              |
-//! | [`cli`] | command-line commands (`dump`, `verify`, `bench`, `demo`); thin glue |
+//! | module      | owns                                                                   |
+//! |-------------|------------------------------------------------------------------------|
+//! | [`wal`]     | the write-ahead log: format, group-commit writer, reader, recovery, mirror, timelines |
+//! | [`store`]   | the key-value state machine: keyspace, logged effects, apply, snapshots |
+//! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands |
+//! | [`primary`] | the primary server: data directory, recovery, connections, checkpoints |
+//! | [`ship`]    | the ship protocol: frames, auth, sender (primary), receiver (standby), schedules |
+//! | [`standby`] | the standby: receive, replay continuously, serve reads                 |
+//! | [`admin`]   | the admin socket (Unix, 0600): JSON requests to a running node          |
+//! | [`status`]  | the `status` report: JSON contract and human form                      |
+//! | [`bench`]   | built-in benchmarks (`logship bench wal`, `bench ship`), library side  |
+//! | [`cli`]     | command-line commands; thin glue                                       |
 //!
-//! The arrows point one way: `wal` knows nothing of the modules above it.
+//! The arrows point one way: `wal` knows nothing of the modules above it;
+//! `store` knows neither `wal` nor `resp`; `resp` uses `store` only; `ship`
+//! uses `wal` only; `primary` and `standby` join them.
 
 pub mod admin;
 pub mod bench;
 pub mod cli;
+pub mod primary;
+pub mod resp;
 pub mod ship;
 pub mod standby;
 pub mod status;
+pub mod store;
 pub mod wal;

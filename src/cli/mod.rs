@@ -9,13 +9,17 @@
 //! | `verify` | `logship verify`                                               |
 //! | `dump`   | `logship dump`                                                 |
 //! | `demo`   | `logship demo`: write, verify, crash, recover, narrated        |
-//! | `bench`  | `logship bench wal`                                            |
+//! | `bench`  | `logship bench wal`, `logship bench ship`                      |
+//! | `init`   | `logship init`                                                 |
+//! | `primary`| `logship primary`                                              |
 
 mod bench;
 pub mod demo;
 pub mod dump;
 pub mod exit;
+mod init;
 pub mod parse;
+mod primary;
 pub mod target;
 pub mod verify;
 
@@ -69,6 +73,10 @@ pub enum Command {
     /// Built-in benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Create a primary data directory.
+    Init(init::InitArgs),
+    /// Serve a primary data directory over the Redis protocol.
+    Primary(primary::PrimaryArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
@@ -84,6 +92,8 @@ pub fn main() -> ExitCode {
         Command::Dump(a) => dump::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Init(a) => init::run(a),
+        Command::Primary(a) => primary::run(a),
     };
     match result {
         Ok(code) => code,
@@ -142,5 +152,6 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

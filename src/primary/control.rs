@@ -1,0 +1,209 @@
+//! The control file: a node's identity and role, written atomically.
+//!
+//! ## Format
+//!
+//! Two lines of UTF-8 text:
+//!
+//! ```text
+//! {"version":1,"system_id":"8d1c…","role":"primary","timeline":1,"segment_bytes":67108864,…}
+//! crc32 1a2b3c4d
+//! ```
+//!
+//! The first line is a JSON object ([`Control`]); the second is the CRC-32/IEEE of
+//! the first line's bytes (without its newline) as 8 hex digits. Readers ignore
+//! fields they do not know and give absent new fields their default, so later
+//! versions add fields without breaking older files. The file is replaced
+//! atomically: written to `control.tmp`, fsynced, renamed, directory fsynced.
+
+use serde::{Deserialize, Serialize};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Current control file version.
+pub const CONTROL_VERSION: u32 = 1;
+/// Name of the control file in a data directory.
+pub const CONTROL_FILE: &str = "control";
+/// Largest control file accepted (checked before reading it).
+pub const MAX_CONTROL_BYTES: u64 = 64 << 10;
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Primary,
+    Standby,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Primary => "primary",
+            Role::Standby => "standby",
+        })
+    }
+}
+
+/// The content of the control file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Control {
+    /// Format version of this file.
+    pub version: u32,
+    /// The cluster's identity: 16 hex digits, never zero.
+    #[serde(with = "hex_u64")]
+    pub system_id: u64,
+    pub role: Role,
+    /// Current timeline, from 1.
+    pub timeline: u32,
+    /// WAL segment size in bytes.
+    pub segment_bytes: u64,
+    /// When the directory was initialised, Unix milliseconds.
+    #[serde(default)]
+    pub created_unix_ms: u64,
+}
+
+mod hex_u64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{v:016x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let s = String::deserialize(d)?;
+        u64::from_str_radix(&s, 16).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Errors reading or writing the control file.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("damaged control file {path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+impl Control {
+    /// Encodes the file content.
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_string(self).expect("a control struct always serializes");
+        format!("{json}\ncrc32 {:08x}\n", crc32fast::hash(json.as_bytes()))
+    }
+
+    /// Decodes and checks file content read from `path`.
+    ///
+    /// # Errors
+    /// [`ControlError::Corrupt`] when the checksum, the JSON or a value is wrong.
+    pub fn decode(text: &str, path: &Path) -> Result<Control, ControlError> {
+        let corrupt = |reason: String| ControlError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut lines = text.lines();
+        let json = lines.next().unwrap_or("");
+        let crc = lines
+            .next()
+            .and_then(|l| l.strip_prefix("crc32 "))
+            .and_then(|h| u32::from_str_radix(h.trim(), 16).ok())
+            .ok_or_else(|| corrupt("missing checksum line".into()))?;
+        if crc32fast::hash(json.as_bytes()) != crc {
+            return Err(corrupt("checksum mismatch".into()));
+        }
+        let c: Control = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
+        if c.version == 0 || c.version > CONTROL_VERSION {
+            return Err(corrupt(format!(
+                "version {} is not supported (this build reads up to {CONTROL_VERSION})",
+                c.version
+            )));
+        }
+        if c.system_id == 0 || c.timeline == 0 {
+            return Err(corrupt("system id and timeline must be nonzero".into()));
+        }
+        Ok(c)
+    }
+
+    /// Reads the control file of data directory `dir`.
+    ///
+    /// # Errors
+    /// [`ControlError`] naming the file.
+    pub fn read(dir: &Path) -> Result<Control, ControlError> {
+        let path = dir.join(CONTROL_FILE);
+        let io = |op| {
+            let path = path.clone();
+            move |source| ControlError::Io { op, path, source }
+        };
+        let len = std::fs::metadata(&path).map_err(io("read"))?.len();
+        if len > MAX_CONTROL_BYTES {
+            return Err(ControlError::Corrupt {
+                path,
+                reason: format!("{len} bytes, larger than any control file"),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(io("read"))?;
+        Control::decode(&text, &path)
+    }
+
+    /// Writes the control file of `dir` atomically (tmp, fsync, rename, dir fsync).
+    ///
+    /// # Errors
+    /// [`ControlError::Io`] naming the file.
+    pub fn write(&self, dir: &Path) -> Result<(), ControlError> {
+        let path = dir.join(CONTROL_FILE);
+        let tmp = dir.join(format!("{CONTROL_FILE}.tmp"));
+        let io = |op, p: &Path| {
+            let path = p.to_path_buf();
+            move |source| ControlError::Io { op, path, source }
+        };
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io("create", &tmp))?;
+        f.write_all(self.encode().as_bytes())
+            .map_err(io("write", &tmp))?;
+        f.sync_all().map_err(io("fsync", &tmp))?;
+        drop(f);
+        std::fs::rename(&tmp, &path).map_err(io("rename", &tmp))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("fsync directory", dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_detects_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Control {
+            version: 1,
+            system_id: 0xdead_beef_0000_0001,
+            role: Role::Primary,
+            timeline: 1,
+            segment_bytes: 1 << 20,
+            created_unix_ms: 5,
+        };
+        c.write(dir.path()).unwrap();
+        assert_eq!(Control::read(dir.path()).unwrap(), c);
+        let text = std::fs::read_to_string(dir.path().join(CONTROL_FILE)).unwrap();
+        assert!(
+            text.contains("\"system_id\":\"deadbeef00000001\""),
+            "{text}"
+        );
+        let bad = text.replace("\"timeline\":1", "\"timeline\":2");
+        assert!(Control::decode(&bad, Path::new("x")).is_err());
+        // Unknown fields from a later version are ignored when the crc is right.
+        let json = text.lines().next().unwrap().replace('}', ",\"future\":7}");
+        let more = format!("{json}\ncrc32 {:08x}\n", crc32fast::hash(json.as_bytes()));
+        assert_eq!(Control::decode(&more, Path::new("x")).unwrap(), c);
+    }
+}

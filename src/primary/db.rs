@@ -1,0 +1,86 @@
+//! The primary's keyspace behind its lock, and the one way to change it: log the
+//! effects as one WAL record, then apply them, both under the lock, so the log's
+//! order is the order the keyspace saw.
+
+use crate::store::{apply_effect, effect, Effect, KvState, StateMachine};
+use crate::wal::{Wal, WalError};
+
+/// Why a write was refused. Nothing was logged or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("ERR write too large: its WAL record would be {len} bytes, above the limit of {limit} bytes")]
+    TooLarge { len: u64, limit: usize },
+    #[error("ERR the write-ahead log is unavailable: {0}")]
+    Wal(#[from] WalError),
+}
+
+/// What the lock protects.
+pub struct State {
+    pub kv: KvState,
+    /// End LSN of the last record appended (acknowledged or not). A reply may be
+    /// sent once the WAL has acknowledged up to this LSN as it was when the
+    /// command ran ("durable before visible").
+    pub last_appended_end: u64,
+    scratch: Vec<u8>,
+}
+
+impl State {
+    /// A state recovered up to `kv.applied_lsn()`.
+    pub fn new(kv: KvState) -> State {
+        State {
+            last_appended_end: kv.applied_lsn(),
+            kv,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Logs `effects` as one record and applies them. Returns the record's end LSN.
+    ///
+    /// # Errors
+    /// [`CommitError::TooLarge`] (checked before anything is written) or a WAL
+    /// error; in both cases the keyspace is unchanged.
+    pub fn commit(&mut self, wal: &Wal, effects: &[Effect<'_>]) -> Result<u64, CommitError> {
+        let end = self.log(wal, effects)?;
+        self.kv.apply_effects(effects, end);
+        Ok(end)
+    }
+
+    /// Logs effects that were already applied one by one (a transaction), and
+    /// moves the applied LSN past the record.
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit); the caller undoes the applied effects.
+    pub fn commit_applied(
+        &mut self,
+        wal: &Wal,
+        effects: &[Effect<'_>],
+    ) -> Result<u64, CommitError> {
+        let end = self.log(wal, effects)?;
+        self.kv.advance_to(end);
+        Ok(end)
+    }
+
+    fn log(&mut self, wal: &Wal, effects: &[Effect<'_>]) -> Result<u64, CommitError> {
+        let limit = wal.options().effective_max_record_bytes();
+        let len = effect::encoded_len(effects);
+        if len > limit as u64 {
+            return Err(CommitError::TooLarge { len, limit });
+        }
+        self.scratch.clear();
+        effect::encode(effects, &mut self.scratch);
+        let appended = wal.append(&self.scratch)?;
+        if self.scratch.capacity() > 1 << 20 {
+            self.scratch = Vec::new();
+        }
+        self.last_appended_end = appended.end_lsn;
+        Ok(appended.end_lsn)
+    }
+
+    /// Applies effects to the keyspace without logging them (a transaction under
+    /// construction; [`commit_applied`](Self::commit_applied) logs them).
+    pub fn apply_unlogged(&mut self, effects: &[Effect<'_>]) {
+        for e in effects {
+            apply_effect(&mut self.kv.keyspace, e);
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Active expiry: a sweep that finds expired keys nobody reads and removes them
+//! with a logged delete (readers already treat them as absent).
+
+use super::Shared;
+use crate::store::keyspace::SHARDS;
+use crate::store::{Blob, Effect};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Time between sweeps.
+pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
+/// Shards looked at per sweep (a full pass takes SHARDS / this sweeps).
+pub const SHARDS_PER_SWEEP: usize = 16;
+/// Most keys deleted by one sweep (one record).
+pub const MAX_KEYS_PER_SWEEP: usize = 1000;
+
+/// Sweeps until the WAL stops or `stop` flips.
+pub async fn run(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut next_shard = 0usize;
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() || shared.wal.position().failed {
+            return;
+        }
+        next_shard = sweep(&shared, next_shard);
+    }
+}
+
+/// One sweep from shard `from`; returns where the next one starts.
+fn sweep(shared: &Shared, from: usize) -> usize {
+    let now = super::now_unix_ms();
+    let mut st = shared.lock_db();
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut shard = from;
+    for _ in 0..SHARDS_PER_SWEEP {
+        for item in st.kv.keyspace.shard_items(shard) {
+            if keys.len() < MAX_KEYS_PER_SWEEP && item.is_expired(now) {
+                keys.push(item.key().to_vec());
+            }
+        }
+        shard = (shard + 1) % SHARDS;
+    }
+    if !keys.is_empty() {
+        let effect = Effect::Del {
+            keys: keys.iter().map(|k| Blob::borrowed(k)).collect(),
+        };
+        if let Err(e) = st.commit(&shared.wal, std::slice::from_ref(&effect)) {
+            tracing::error!(error = %e, "active expiry could not log its delete");
+        }
+    }
+    shard
+}

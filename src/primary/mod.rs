@@ -1,0 +1,115 @@
+//! The primary: a durable key-value server speaking RESP2 that logs every change
+//! through the WAL before anyone sees it.
+//!
+//! | module        | owns                                                          |
+//! |---------------|---------------------------------------------------------------|
+//! | `control`     | the control file (identity, role, timeline), atomic writes    |
+//! | `datadir`     | `logship init`, the data directory layout, the LOCK file      |
+//! | `recovery`    | newest valid snapshot + WAL replay at start                   |
+//! | `db`          | the keyspace behind its lock; log-then-apply of effects       |
+//! | `conn`        | one client: batched execution, one WAL wait, one write        |
+//! | `server_cmds` | INFO, CONFIG, CLIENT, COMMAND, SELECT                         |
+//! | `checkpoint`  | snapshots by WAL bytes and time, retention of WAL and snapshots |
+//! | `expire`      | the active expiry sweep (logged deletes)                      |
+//! | `server`      | start-up, the accept loop, signals, clean shutdown            |
+
+pub mod checkpoint;
+mod conn;
+pub mod control;
+pub mod datadir;
+pub mod db;
+mod expire;
+pub mod recovery;
+pub mod server;
+mod server_cmds;
+
+use crate::resp::Limits;
+use crate::wal::{SyncPolicy, Wal};
+use checkpoint::CheckpointStatus;
+use control::Control;
+use db::State;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub use server::run;
+
+/// The current time, Unix milliseconds.
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Which tokio runtime serves the clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeKind {
+    /// One thread runs every connection (the WAL writer has its own thread).
+    CurrentThread,
+    /// A worker thread per core.
+    MultiThread,
+}
+
+/// How the primary runs.
+#[derive(Debug, Clone)]
+pub struct PrimaryConfig {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub sync: SyncPolicy,
+    pub limits: Limits,
+    /// Most bytes buffered from one client without a complete command.
+    pub max_query_bytes: usize,
+    /// Replies buffered for one client before they are sent (commands past it
+    /// wait for the next round).
+    pub max_output_bytes: usize,
+    pub max_clients: usize,
+    pub checkpoint_wal_bytes: u64,
+    pub checkpoint_interval: Duration,
+    pub keep_snapshots: usize,
+    pub runtime: RuntimeKind,
+    /// How long shutdown waits for connections to finish their work.
+    pub shutdown_timeout: Duration,
+}
+
+/// What every connection and background task shares.
+pub struct Shared {
+    db: Mutex<State>,
+    pub wal: Arc<Wal>,
+    pub cfg: PrimaryConfig,
+    pub control: Control,
+    pub data_dir: PathBuf,
+    pub started: Instant,
+    pub local_port: u16,
+    pub clients: AtomicUsize,
+    pub next_client_id: AtomicU64,
+    pub checkpoint: Mutex<CheckpointStatus>,
+    pub recovered_lsn: u64,
+    pub replayed_records: u64,
+}
+
+impl Shared {
+    /// Locks the keyspace (a poisoned lock is taken over: the state is only
+    /// changed by log-then-apply, which does not panic half way).
+    pub fn lock_db(&self) -> MutexGuard<'_, State> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The LSN below which the WAL has acknowledged everything under the policy.
+    pub fn acked_lsn(&self) -> u64 {
+        let p = self.wal.position();
+        match self.cfg.sync {
+            SyncPolicy::Always => p.durable_lsn,
+            _ => p.written_lsn,
+        }
+    }
+
+    /// A copy of the checkpoint status.
+    pub fn checkpoint_status(&self) -> CheckpointStatus {
+        self.checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}

@@ -1,0 +1,186 @@
+//! Start-up, the accept loop, signals and clean shutdown.
+
+use super::checkpoint::{self, CheckpointStatus};
+use super::control::{Control, Role};
+use super::datadir::DataDir;
+use super::db::State;
+use super::recovery::{self, Recovered};
+use super::{conn, expire, PrimaryConfig, RuntimeKind, Shared};
+use crate::wal::writer::MAX_RECORD_BYTES_LIMIT;
+use anyhow::Context;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Why the server stopped.
+enum Stop {
+    Signal(&'static str),
+    WalFailed,
+}
+
+/// Opens the data directory, recovers, serves until SIGTERM/SIGINT, then
+/// finishes in-flight work, checkpoints and closes the log.
+///
+/// # Errors
+/// Anything that prevents a complete recovery or serving (data directory locked
+/// or missing, damaged log, address in use), or a WAL failure while serving.
+pub fn run(cfg: PrimaryConfig) -> anyhow::Result<()> {
+    let (dir, control) = DataDir::open(&cfg.data_dir, Role::Primary)?;
+    let rec = recovery::recover(&dir, &control, cfg.sync, MAX_RECORD_BYTES_LIMIT)?;
+    let secs = rec.replay_time.as_secs_f64();
+    tracing::info!(
+        recovered_lsn = rec.next_lsn,
+        snapshot_lsn = rec.snapshot.as_ref().map_or(0, |s| s.0),
+        records_replayed = rec.replayed_records,
+        replay_ms = (secs * 1000.0) as u64,
+        replay_records_per_second = if secs > 0.0 {
+            (rec.replayed_records as f64 / secs) as u64
+        } else {
+            0
+        },
+        replay_cpu_ms = rec.replay_cpu_time.as_millis() as u64,
+        keys = rec.state.keyspace.len(),
+        "recovery complete"
+    );
+    let rt = match cfg.runtime {
+        RuntimeKind::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        RuntimeKind::MultiThread => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    }
+    .context("start the tokio runtime")?;
+    rt.block_on(serve(dir, control, rec, cfg))
+}
+
+async fn serve(
+    dir: DataDir,
+    control: Control,
+    rec: Recovered,
+    cfg: PrimaryConfig,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("listen on {}", cfg.listen))?;
+    let local = listener
+        .local_addr()
+        .context("read the listening address")?;
+    let Recovered {
+        state,
+        wal,
+        snapshot,
+        replayed_records,
+        next_lsn,
+        ..
+    } = rec;
+    let shared = Arc::new(Shared {
+        db: Mutex::new(State::new(state)),
+        wal: Arc::new(wal),
+        data_dir: dir.path.clone(),
+        control: control.clone(),
+        started: Instant::now(),
+        local_port: local.port(),
+        clients: AtomicUsize::new(0),
+        next_client_id: AtomicU64::new(0),
+        checkpoint: Mutex::new(CheckpointStatus {
+            lsn: snapshot.as_ref().map_or(0, |s| s.0),
+            ..CheckpointStatus::default()
+        }),
+        recovered_lsn: next_lsn,
+        replayed_records,
+        cfg: cfg.clone(),
+    });
+    println!(
+        "logship primary listening on {local} (system id {:016x}, timeline {}, recovered LSN {next_lsn}, {replayed_records} records replayed)",
+        control.system_id, control.timeline
+    );
+    let _ = std::io::stdout().flush();
+    tracing::info!(address = %local, fsync = ?cfg.sync, runtime = ?cfg.runtime, "serving");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ck_signal = Arc::new(checkpoint::Signal::default());
+    let ck_thread = {
+        let (sh, sig) = (shared.clone(), ck_signal.clone());
+        std::thread::Builder::new()
+            .name("checkpoint".into())
+            .spawn(move || checkpoint::run_thread(sh, sig))
+            .context("start the checkpoint thread")?
+    };
+    let expiry = tokio::spawn(expire::run(shared.clone(), stop_rx.clone()));
+    let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+    let mut wal_pos = shared.wal.subscribe();
+    let mut conns = JoinSet::new();
+    let stop = loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((mut stream, _)) => {
+                    if shared.clients.load(Ordering::Relaxed) >= cfg.max_clients {
+                        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+                        continue;
+                    }
+                    shared.clients.fetch_add(1, Ordering::Relaxed);
+                    let (sh, rx) = (shared.clone(), stop_rx.clone());
+                    conns.spawn(async move {
+                        conn::serve(stream, sh.clone(), rx).await;
+                        sh.clients.fetch_sub(1, Ordering::Relaxed);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = sigterm.recv() => break Stop::Signal("SIGTERM"),
+            _ = sigint.recv() => break Stop::Signal("SIGINT"),
+            _ = wal_pos.wait_for(|p| p.failed) => break Stop::WalFailed,
+        }
+    };
+    drop(listener);
+    if let Stop::Signal(name) = stop {
+        tracing::info!(
+            signal = name,
+            clients = shared.clients.load(Ordering::Relaxed),
+            "shutting down: finishing in-flight work"
+        );
+    }
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(cfg.shutdown_timeout, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(timeout = ?cfg.shutdown_timeout, "connections still busy at the shutdown timeout; closing them");
+        conns.abort_all();
+    }
+    let _ = expiry.await;
+    ck_signal.stop();
+    let _ = ck_thread.join();
+    if let Stop::WalFailed = stop {
+        let err = shared
+            .wal
+            .close()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        anyhow::bail!("the WAL failed ({err}); stopped without a checkpoint, restart to recover");
+    }
+    let ok = checkpoint::checkpoint_logged(&shared, "shutdown");
+    let pos = shared.wal.close().context("close the WAL")?;
+    drop(dir);
+    if !ok {
+        anyhow::bail!(
+            "the shutdown checkpoint failed (the WAL is intact; the next start replays it)"
+        );
+    }
+    tracing::info!(durable_lsn = pos.durable_lsn, "shutdown complete");
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! Server-scope commands: SELECT, INFO, COMMAND, CONFIG, CLIENT — enough for
+//! `redis-cli`, `redis-benchmark` and client libraries to be at home.
+
+use super::db::State;
+use super::Shared;
+use crate::resp::commands::{errors, parse_i64, Cmd, Spec, COMMANDS};
+use crate::resp::glob::Pattern;
+use crate::resp::Reply;
+use crate::wal::SyncPolicy;
+use bytes::Bytes;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+/// Per-connection facts shown by CLIENT and INFO.
+#[derive(Debug)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub peer: String,
+    pub name: Option<Vec<u8>>,
+}
+
+impl ClientInfo {
+    pub fn new(shared: &Shared, peer: String) -> ClientInfo {
+        ClientInfo {
+            id: shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1,
+            peer,
+            name: None,
+        }
+    }
+}
+
+fn unknown_subcommand(args: &[Bytes], cmd: &str, out: &mut Vec<u8>) {
+    let sub = String::from_utf8_lossy(args.get(1).map_or(&b""[..], |a| &a[..])).into_owned();
+    out.error(&format!("ERR unknown subcommand '{sub}'. Try {cmd} HELP."));
+}
+
+/// Runs a server-scope command (arity already checked).
+pub fn run(
+    spec: &Spec,
+    args: &[Bytes],
+    st: &State,
+    shared: &Shared,
+    client: &mut ClientInfo,
+    out: &mut Vec<u8>,
+) {
+    let sub = args
+        .get(1)
+        .map(|a| a.to_ascii_uppercase())
+        .unwrap_or_default();
+    match spec.cmd {
+        Cmd::Select => match parse_i64(&args[1]) {
+            Some(0) => out.ok(),
+            Some(_) => out.error("ERR DB index is out of range"),
+            None => out.error(errors::NOT_INTEGER),
+        },
+        Cmd::Info => out.bulk(info(&args[1..], st, shared).as_bytes()),
+        Cmd::Command => match sub.as_slice() {
+            b"" | b"DOCS" | b"INFO" | b"LIST" => out.array(0),
+            b"COUNT" => out.int(COMMANDS.len() as i64),
+            _ => unknown_subcommand(args, "COMMAND", out),
+        },
+        Cmd::Config => match sub.as_slice() {
+            b"GET" if args.len() >= 3 => config_get(&args[2..], shared, out),
+            b"SET" => {
+                out.error("ERR CONFIG SET is not supported: restart logship with other flags")
+            }
+            b"RESETSTAT" => out.ok(),
+            b"GET" => out.error(&crate::resp::commands::wrong_args("config|get")),
+            _ => unknown_subcommand(args, "CONFIG", out),
+        },
+        Cmd::Client => {
+            match sub.as_slice() {
+                b"SETNAME" if args.len() == 3 => {
+                    if args[2].iter().any(|&b| b <= b' ' || b > b'~') {
+                        out.error("ERR Client names cannot contain spaces, newlines or special characters.");
+                    } else {
+                        client.name = (!args[2].is_empty()).then(|| args[2].to_vec());
+                        out.ok();
+                    }
+                }
+                b"GETNAME" => match &client.name {
+                    Some(n) => out.bulk(n),
+                    None => out.nil(),
+                },
+                b"ID" => out.int(client.id as i64),
+                b"SETINFO" | b"NO-EVICT" | b"NO-TOUCH" => out.ok(),
+                b"INFO" | b"LIST" => {
+                    let name = client
+                        .name
+                        .as_deref()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default();
+                    let line = format!("id={} addr={} name={name} db=0\n", client.id, client.peer);
+                    out.bulk(line.as_bytes());
+                }
+                _ => unknown_subcommand(args, "CLIENT", out),
+            }
+        }
+        _ => unreachable!("keyspace and connection commands are run elsewhere"),
+    }
+}
+
+fn fsync_name(sync: SyncPolicy) -> &'static str {
+    match sync {
+        SyncPolicy::Always => "always",
+        SyncPolicy::Interval { .. } => "everysec",
+        SyncPolicy::Never => "no",
+    }
+}
+
+fn config_get(patterns: &[Bytes], shared: &Shared, out: &mut Vec<u8>) {
+    let cfg = &shared.cfg;
+    let params: [(&str, String); 8] = [
+        ("save", String::new()),
+        ("appendonly", "yes".into()),
+        ("appendfsync", fsync_name(cfg.sync).into()),
+        ("databases", "1".into()),
+        ("maxmemory", "0".into()),
+        ("maxclients", cfg.max_clients.to_string()),
+        ("proto-max-bulk-len", cfg.limits.max_bulk_bytes.to_string()),
+        ("dir", shared.data_dir.display().to_string()),
+    ];
+    let pats: Vec<Pattern> = patterns
+        .iter()
+        .map(|p| Pattern::new(&p.to_ascii_lowercase()))
+        .collect();
+    let hits: Vec<&(&str, String)> = params
+        .iter()
+        .filter(|(name, _)| pats.iter().any(|p| p.matches(name.as_bytes())))
+        .collect();
+    out.array(hits.len() * 2);
+    for (name, value) in hits {
+        out.bulk(name.as_bytes());
+        out.bulk(value.as_bytes());
+    }
+}
+
+fn info(sections: &[Bytes], st: &State, shared: &Shared) -> String {
+    let want = |name: &str| {
+        sections.is_empty()
+            || sections.iter().any(|s| {
+                s.eq_ignore_ascii_case(name.as_bytes())
+                    || s.eq_ignore_ascii_case(b"all")
+                    || s.eq_ignore_ascii_case(b"everything")
+                    || s.eq_ignore_ascii_case(b"default")
+            })
+    };
+    let mut s = String::new();
+    let pos = shared.wal.position();
+    if want("server") {
+        let _ = write!(
+            s,
+            "# Server\r\nredis_version:7.0.0\r\nlogship_version:{}\r\nredis_mode:standalone\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            shared.local_port,
+            shared.started.elapsed().as_secs()
+        );
+    }
+    if want("clients") {
+        let _ = write!(
+            s,
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n",
+            shared.clients.load(Ordering::Relaxed),
+            shared.cfg.max_clients
+        );
+    }
+    if want("persistence") {
+        let c = shared.checkpoint_status();
+        let _ = write!(
+            s,
+            "# Persistence\r\nloading:0\r\naof_enabled:1\r\nfsync_policy:{}\r\nwal_write_lsn:{}\r\nwal_durable_lsn:{}\r\napplied_lsn:{}\r\ncheckpoints:{}\r\nlast_checkpoint_lsn:{}\r\nlast_checkpoint_unix_ms:{}\r\nlast_checkpoint_pause_us:{}\r\nlast_checkpoint_duration_ms:{}\r\nlast_checkpoint_status:{}\r\nrecovered_lsn:{}\r\nrecovery_replayed_records:{}\r\n\r\n",
+            fsync_name(shared.cfg.sync),
+            pos.written_lsn,
+            pos.durable_lsn,
+            st.last_appended_end,
+            c.count,
+            c.lsn,
+            c.unix_ms,
+            c.pause_us,
+            c.duration_ms,
+            c.last_error.as_deref().unwrap_or("ok"),
+            shared.recovered_lsn,
+            shared.replayed_records,
+        );
+    }
+    if want("replication") {
+        let _ = write!(
+            s,
+            "# Replication\r\nrole:primary\r\nsystem_id:{:016x}\r\ntimeline:{}\r\nwrite_lsn:{}\r\ndurable_lsn:{}\r\n\r\n",
+            shared.control.system_id,
+            shared.control.timeline,
+            pos.written_lsn,
+            pos.durable_lsn
+        );
+    }
+    if want("keyspace") {
+        let _ = write!(s, "# Keyspace\r\n");
+        if !st.kv.keyspace.is_empty() {
+            let _ = write!(s, "db0:keys={}\r\n", st.kv.keyspace.len());
+        }
+    }
+    s
+}

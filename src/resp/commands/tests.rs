@@ -1,0 +1,222 @@
+use super::*;
+use crate::store::apply_effect;
+
+/// Runs one command against `ks` at time `now`, applies its effects, returns the reply.
+fn run(ks: &mut Keyspace, now: u64, line: &str) -> String {
+    let args: Vec<Bytes> = line
+        .split(' ')
+        .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+        .collect();
+    let spec = lookup(&args[0]).expect("known command");
+    let mut out = Vec::new();
+    if !spec.arity_ok(args.len()) {
+        out.error(&wrong_args(spec.name));
+        return String::from_utf8(out).unwrap();
+    }
+    let mut fx = Vec::new();
+    let ctx = Ctx {
+        keyspace: ks,
+        now_unix_ms: now,
+    };
+    execute(spec, &args, &ctx, &mut out, &mut fx);
+    let owned: Vec<Effect<'static>> = fx
+        .iter()
+        .map(|e| {
+            let mut b = Vec::new();
+            crate::store::effect::encode(std::slice::from_ref(e), &mut b);
+            let d = crate::store::effect::decode(&b).unwrap();
+            assert_eq!(&d[0], e, "effects survive encoding");
+            match d.into_iter().next().unwrap() {
+                Effect::Set {
+                    key,
+                    value,
+                    expire_at_unix_ms,
+                } => Effect::Set {
+                    key: Blob::owned(key.to_vec()),
+                    value: Blob::owned(value.to_vec()),
+                    expire_at_unix_ms,
+                },
+                Effect::Del { keys } => Effect::Del {
+                    keys: keys.iter().map(|k| Blob::owned(k.to_vec())).collect(),
+                },
+                Effect::Expire { key, at_unix_ms } => Effect::Expire {
+                    key: Blob::owned(key.to_vec()),
+                    at_unix_ms,
+                },
+                Effect::Persist { key } => Effect::Persist {
+                    key: Blob::owned(key.to_vec()),
+                },
+                Effect::FlushAll => Effect::FlushAll,
+            }
+        })
+        .collect();
+    for e in &owned {
+        apply_effect(ks, e);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+use crate::store::Blob;
+
+#[test]
+fn strings_and_counters() {
+    let mut ks = Keyspace::new();
+    let t = 1_000_000;
+    assert_eq!(run(&mut ks, t, "GET a"), "$-1\r\n");
+    assert_eq!(run(&mut ks, t, "SET a 1"), "+OK\r\n");
+    assert_eq!(run(&mut ks, t, "INCR a"), ":2\r\n");
+    assert_eq!(run(&mut ks, t, "INCRBY a 10"), ":12\r\n");
+    assert_eq!(run(&mut ks, t, "DECRBY a 2"), ":10\r\n");
+    assert_eq!(run(&mut ks, t, "DECR a"), ":9\r\n");
+    assert_eq!(run(&mut ks, t, "APPEND a 0"), ":2\r\n");
+    assert_eq!(run(&mut ks, t, "GET a"), "$2\r\n90\r\n");
+    assert_eq!(run(&mut ks, t, "STRLEN a"), ":2\r\n");
+    assert_eq!(run(&mut ks, t, "SET s x"), "+OK\r\n");
+    assert_eq!(
+        run(&mut ks, t, "INCR s"),
+        "-ERR value is not an integer or out of range\r\n"
+    );
+    assert_eq!(
+        run(&mut ks, t, "INCRBY a x"),
+        "-ERR value is not an integer or out of range\r\n"
+    );
+    assert_eq!(run(&mut ks, t, "SET m 9223372036854775807"), "+OK\r\n");
+    assert_eq!(
+        run(&mut ks, t, "INCR m"),
+        "-ERR increment or decrement would overflow\r\n"
+    );
+    assert_eq!(run(&mut ks, t, "SETNX a 5"), ":0\r\n");
+    assert_eq!(run(&mut ks, t, "SETNX b 5"), ":1\r\n");
+    assert_eq!(run(&mut ks, t, "GETSET b 6"), "$1\r\n5\r\n");
+    assert_eq!(run(&mut ks, t, "GETDEL b"), "$1\r\n6\r\n");
+    assert_eq!(run(&mut ks, t, "GETDEL b"), "$-1\r\n");
+    assert_eq!(run(&mut ks, t, "MSET x 1 y 2"), "+OK\r\n");
+    assert_eq!(
+        run(&mut ks, t, "MSET x 1 y"),
+        "-ERR wrong number of arguments for 'mset' command\r\n"
+    );
+    assert_eq!(
+        run(&mut ks, t, "MGET x nope y"),
+        "*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n"
+    );
+    assert_eq!(
+        run(&mut ks, t, "GET"),
+        "-ERR wrong number of arguments for 'get' command\r\n"
+    );
+}
+
+#[test]
+fn set_options() {
+    let mut ks = Keyspace::new();
+    let t = 1_000_000;
+    assert_eq!(run(&mut ks, t, "SET k v XX"), "$-1\r\n");
+    assert_eq!(run(&mut ks, t, "SET k v NX"), "+OK\r\n");
+    assert_eq!(run(&mut ks, t, "SET k w NX"), "$-1\r\n");
+    assert_eq!(run(&mut ks, t, "SET k w NX GET"), "$1\r\nv\r\n");
+    assert_eq!(run(&mut ks, t, "SET k w XX GET"), "$1\r\nv\r\n");
+    assert_eq!(run(&mut ks, t, "SET k w NX XX"), "-ERR syntax error\r\n");
+    assert_eq!(
+        run(&mut ks, t, "SET k w EX 10 PX 5"),
+        "-ERR syntax error\r\n"
+    );
+    assert_eq!(run(&mut ks, t, "SET k w EX"), "-ERR syntax error\r\n");
+    assert_eq!(
+        run(&mut ks, t, "SET k w EX 0"),
+        "-ERR invalid expire time in 'set' command\r\n"
+    );
+    assert_eq!(
+        run(&mut ks, t, "SET k w EX x"),
+        "-ERR value is not an integer or out of range\r\n"
+    );
+    assert_eq!(run(&mut ks, t, "SET k w EX 10"), "+OK\r\n");
+    assert_eq!(run(&mut ks, t, "PTTL k"), ":10000\r\n");
+    assert_eq!(run(&mut ks, t, "SET k z KEEPTTL"), "+OK\r\n");
+    assert_eq!(run(&mut ks, t, "TTL k"), ":10\r\n");
+    assert_eq!(run(&mut ks, t, "SET k z"), "+OK\r\n");
+    assert_eq!(run(&mut ks, t, "TTL k"), ":-1\r\n");
+    assert_eq!(run(&mut ks, t, "SET k z PXAT 1000500"), "+OK\r\n");
+    assert_eq!(run(&mut ks, t, "PTTL k"), ":500\r\n");
+    assert_eq!(run(&mut ks, t, "SET k z EXAT 999"), "+OK\r\n");
+    assert_eq!(run(&mut ks, t, "GET k"), "$-1\r\n");
+    assert!(ks.get(b"k").is_none(), "a past EXAT leaves no key");
+}
+
+#[test]
+fn expiry_and_key_commands() {
+    let mut ks = Keyspace::new();
+    let t = 1_000_000;
+    run(&mut ks, t, "MSET a 1 b 2 c 3");
+    assert_eq!(run(&mut ks, t, "EXPIRE a 5"), ":1\r\n");
+    assert_eq!(run(&mut ks, t, "EXPIRE nope 5"), ":0\r\n");
+    assert_eq!(run(&mut ks, t, "EXPIRE a 5 NX"), ":0\r\n");
+    assert_eq!(run(&mut ks, t, "EXPIRE a 9 GT"), ":1\r\n");
+    assert_eq!(
+        run(&mut ks, t, "EXPIRE a 1 NX XX"),
+        "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n"
+    );
+    assert_eq!(run(&mut ks, t, "TTL a"), ":9\r\n");
+    assert_eq!(run(&mut ks, t, "PEXPIREAT b 1000100"), ":1\r\n");
+    assert_eq!(run(&mut ks, t, "TYPE b"), "+string\r\n");
+    assert_eq!(run(&mut ks, t + 100, "TYPE b"), "+none\r\n");
+    assert!(
+        ks.get(b"b").is_none(),
+        "reading an expired key logs its delete"
+    );
+    assert_eq!(run(&mut ks, t, "PERSIST a"), ":1\r\n");
+    assert_eq!(run(&mut ks, t, "PERSIST a"), ":0\r\n");
+    assert_eq!(run(&mut ks, t, "TTL a"), ":-1\r\n");
+    assert_eq!(run(&mut ks, t, "TTL zz"), ":-2\r\n");
+    assert_eq!(run(&mut ks, t, "EXPIRE c -1"), ":1\r\n");
+    assert_eq!(run(&mut ks, t, "EXISTS a a c"), ":2\r\n");
+    assert_eq!(run(&mut ks, t, "DBSIZE"), ":1\r\n");
+    run(&mut ks, t, "MSET user:1 a user:2 b other c");
+    assert_eq!(run(&mut ks, t, "KEYS user:*").matches("user:").count(), 2);
+    let scanned = run(&mut ks, t, "SCAN 0 MATCH user:* COUNT 1000");
+    assert!(scanned.starts_with("*2\r\n$1\r\n0\r\n*2\r\n"), "{scanned}");
+    assert_eq!(run(&mut ks, t, "SCAN x"), "-ERR invalid cursor\r\n");
+    assert_eq!(run(&mut ks, t, "DEL a a user:1 nope"), ":2\r\n");
+    assert_eq!(run(&mut ks, t, "UNLINK user:2"), ":1\r\n");
+    assert_eq!(run(&mut ks, t, "FLUSHDB"), "+OK\r\n");
+    assert_eq!(run(&mut ks, t, "DBSIZE"), ":0\r\n");
+    assert_eq!(run(&mut ks, t, "FLUSHALL BOGUS"), "-ERR syntax error\r\n");
+}
+
+#[test]
+fn scan_returns_every_key_once() {
+    let mut ks = Keyspace::new();
+    for i in 0..3000 {
+        run(&mut ks, 1, &format!("SET key{i} v"));
+    }
+    let mut cursor = "0".to_string();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..10_000 {
+        let r = run(&mut ks, 1, &format!("SCAN {cursor} COUNT 50"));
+        let lines: Vec<&str> = r.split("\r\n").collect();
+        cursor = lines[2].to_string();
+        for k in lines.iter().filter(|l| l.starts_with("key")) {
+            assert!(seen.insert(k.to_string()), "{k} returned twice");
+        }
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 3000);
+}
+
+#[test]
+fn lookup_and_integers() {
+    assert_eq!(lookup(b"gEt").unwrap().cmd, Cmd::Get);
+    assert!(lookup(b"nosuchcommand").is_none());
+    assert_eq!(parse_i64(b"-12"), Some(-12));
+    assert_eq!(parse_i64(b"0"), Some(0));
+    assert_eq!(parse_i64(b"01"), None);
+    assert_eq!(parse_i64(b"-0"), None);
+    assert_eq!(parse_i64(b"+1"), None);
+    assert_eq!(parse_i64(b"9223372036854775808"), None);
+    assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+    let args: Vec<Bytes> = vec!["foo".into(), "a".into()];
+    assert_eq!(
+        unknown_command(&args),
+        "ERR unknown command 'foo', with args beginning with: 'a' "
+    );
+}

@@ -1,0 +1,19 @@
+//! The Redis protocol (RESP2): request parsing with limits, reply encoding, and
+//! the command table with the keyspace commands.
+//!
+//! | module     | owns                                                        |
+//! |------------|-------------------------------------------------------------|
+//! | `parser`   | framing requests (multibulk and inline), bounded            |
+//! | `reply`    | encoding replies                                            |
+//! | `glob`     | `KEYS`/`SCAN MATCH` patterns                                |
+//! | `commands` | the command table; keyspace commands as reads plus effects |
+//!
+//! `resp` uses `store` (keys and effects) and knows nothing of the WAL.
+
+pub mod commands;
+pub mod glob;
+pub mod parser;
+pub mod reply;
+
+pub use parser::{parse, Frame, Limits, ProtocolError};
+pub use reply::Reply;

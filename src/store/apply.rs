@@ -1,0 +1,192 @@
+//! The state machine: applying logged effects to the keyspace.
+//!
+//! The same code serves the primary (for each write it makes, and for crash
+//! recovery) and a standby replaying received log. Applying is deterministic and
+//! idempotent by LSN: a record that starts below the applied LSN was already
+//! applied and is skipped.
+
+use super::effect::{self, DecodeError, Effect};
+use super::keyspace::Keyspace;
+
+/// Why a record could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The record's payload is not a valid effects payload.
+    #[error("record at LSN {lsn:#x}: {source}")]
+    Decode {
+        lsn: u64,
+        #[source]
+        source: DecodeError,
+    },
+}
+
+/// What [`StateMachine::apply`] did with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The record's effects are now in the state.
+    Applied,
+    /// The record was already applied (it starts below the applied LSN).
+    Skipped,
+}
+
+/// Something that consumes data records in LSN order.
+pub trait StateMachine {
+    /// Applies the data record at `lsn` (ending at `end_lsn`) with `payload`.
+    /// Records starting below [`applied_lsn`](Self::applied_lsn) are skipped.
+    ///
+    /// # Errors
+    /// [`ApplyError`] when the payload cannot be decoded; nothing is applied then.
+    fn apply(&mut self, lsn: u64, end_lsn: u64, payload: &[u8]) -> Result<Applied, ApplyError>;
+
+    /// The end LSN of the last applied record: every record below it is in the
+    /// state, none at or above it.
+    fn applied_lsn(&self) -> u64;
+}
+
+/// The key-value state machine: a keyspace and how far the log has been applied.
+#[derive(Debug, Clone, Default)]
+pub struct KvState {
+    /// The keys.
+    pub keyspace: Keyspace,
+    /// Invariant: every record ending at or below this LSN has been applied.
+    applied_lsn: u64,
+}
+
+impl KvState {
+    /// A state holding `keyspace`, which covers the log up to `applied_lsn`.
+    pub fn new(keyspace: Keyspace, applied_lsn: u64) -> KvState {
+        KvState {
+            keyspace,
+            applied_lsn,
+        }
+    }
+
+    /// Applies already decoded effects of the record ending at `end_lsn`.
+    ///
+    /// # Panics
+    /// If `end_lsn` goes backwards: the caller appends records in LSN order.
+    pub fn apply_effects(&mut self, effects: &[Effect<'_>], end_lsn: u64) {
+        assert!(
+            end_lsn >= self.applied_lsn,
+            "records are applied in LSN order"
+        );
+        for e in effects {
+            apply_effect(&mut self.keyspace, e);
+        }
+        self.applied_lsn = end_lsn;
+    }
+
+    /// Moves the applied LSN forward past records that have no effect on the
+    /// keys (records of other kinds), or past effects already applied one by one
+    /// (a transaction being built).
+    pub fn advance_to(&mut self, end_lsn: u64) {
+        self.applied_lsn = self.applied_lsn.max(end_lsn);
+    }
+}
+
+impl StateMachine for KvState {
+    fn apply(&mut self, lsn: u64, end_lsn: u64, payload: &[u8]) -> Result<Applied, ApplyError> {
+        if lsn < self.applied_lsn {
+            return Ok(Applied::Skipped);
+        }
+        let effects =
+            effect::decode(payload).map_err(|source| ApplyError::Decode { lsn, source })?;
+        self.apply_effects(&effects, end_lsn);
+        Ok(Applied::Applied)
+    }
+
+    fn applied_lsn(&self) -> u64 {
+        self.applied_lsn
+    }
+}
+
+/// Applies one effect to a keyspace.
+pub fn apply_effect(ks: &mut Keyspace, e: &Effect<'_>) {
+    match e {
+        Effect::Set {
+            key,
+            value,
+            expire_at_unix_ms,
+        } => ks.set(key, value, *expire_at_unix_ms),
+        Effect::Del { keys } => {
+            for k in keys {
+                ks.remove(k);
+            }
+        }
+        Effect::Expire { key, at_unix_ms } => {
+            ks.set_expiry(key, Some(*at_unix_ms));
+        }
+        Effect::Persist { key } => {
+            ks.set_expiry(key, None);
+        }
+        Effect::FlushAll => ks.clear(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::effect::{encode, Blob};
+
+    fn payload(effects: &[Effect<'_>]) -> Vec<u8> {
+        let mut b = Vec::new();
+        encode(effects, &mut b);
+        b
+    }
+
+    #[test]
+    fn applies_every_effect_and_skips_old_records() {
+        let mut st = KvState::default();
+        let p1 = payload(&[
+            Effect::Set {
+                key: Blob::borrowed(b"a"),
+                value: Blob::borrowed(b"1"),
+                expire_at_unix_ms: None,
+            },
+            Effect::Set {
+                key: Blob::borrowed(b"b"),
+                value: Blob::borrowed(b"2"),
+                expire_at_unix_ms: Some(10),
+            },
+        ]);
+        assert_eq!(st.apply(0, 64, &p1).unwrap(), Applied::Applied);
+        assert_eq!(st.applied_lsn(), 64);
+        assert_eq!(st.keyspace.len(), 2);
+        let p2 = payload(&[
+            Effect::Persist {
+                key: Blob::borrowed(b"b"),
+            },
+            Effect::Expire {
+                key: Blob::borrowed(b"a"),
+                at_unix_ms: 99,
+            },
+            Effect::Expire {
+                key: Blob::borrowed(b"missing"),
+                at_unix_ms: 99,
+            },
+        ]);
+        st.apply(64, 128, &p2).unwrap();
+        assert_eq!(st.keyspace.get(b"b").unwrap().expire_at_unix_ms(), None);
+        assert_eq!(st.keyspace.get(b"a").unwrap().expire_at_unix_ms(), Some(99));
+        assert!(st.keyspace.get(b"missing").is_none());
+        // Replaying the first record again changes nothing.
+        let p_del = payload(&[Effect::Del {
+            keys: vec![Blob::borrowed(b"a")],
+        }]);
+        assert_eq!(st.apply(0, 64, &p_del).unwrap(), Applied::Skipped);
+        assert!(st.keyspace.get(b"a").is_some());
+        st.apply(128, 200, &p_del).unwrap();
+        assert!(st.keyspace.get(b"a").is_none());
+        st.apply(200, 240, &payload(&[Effect::FlushAll])).unwrap();
+        assert!(st.keyspace.is_empty());
+        assert_eq!(st.applied_lsn(), 240);
+    }
+
+    #[test]
+    fn a_bad_payload_applies_nothing() {
+        let mut st = KvState::default();
+        let err = st.apply(8, 40, &[7, 1, 2]).unwrap_err();
+        assert!(err.to_string().contains("LSN 0x8"), "{err}");
+        assert_eq!(st.applied_lsn(), 0);
+    }
+}

@@ -1,0 +1,211 @@
+//! The keyspace: a hash map from key to [`Item`], split into shards that are
+//! shared copy-on-write.
+//!
+//! Cloning a [`Keyspace`] copies [`SHARDS`] reference-counted pointers and nothing
+//! else, so a checkpoint can take a consistent picture of millions of keys in
+//! microseconds while holding the writers' lock. A later write to a shard the
+//! picture still shares copies that one shard first (about a thousand items per
+//! million keys: a reference-count increment each), so writers never wait for
+//! the checkpoint to finish.
+
+use super::item::Item;
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+/// Number of copy-on-write shards (a power of two).
+pub const SHARDS: usize = 1024;
+const _: () = assert!(SHARDS.is_power_of_two());
+
+type Shard = HashTable<Item>;
+
+/// A map from key to item. `Clone` is O([`SHARDS`]).
+#[derive(Clone)]
+pub struct Keyspace {
+    shards: Vec<Arc<Shard>>,
+    hasher: DefaultHashBuilder,
+    /// Number of items, expired ones included (they are removed by logged deletes).
+    len: usize,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Keyspace::new()
+    }
+}
+
+impl std::fmt::Debug for Keyspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyspace").field("len", &self.len).finish()
+    }
+}
+
+impl Keyspace {
+    /// An empty keyspace.
+    pub fn new() -> Keyspace {
+        Keyspace {
+            shards: (0..SHARDS).map(|_| Arc::new(Shard::new())).collect(),
+            hasher: DefaultHashBuilder::default(),
+            len: 0,
+        }
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard of a hash. Uses bits 32.. so that neither the bucket index (low
+    /// bits) nor the control byte (top 7 bits) of the shard's table loses entropy.
+    fn shard_of(hash: u64) -> usize {
+        (hash >> 32) as usize & (SHARDS - 1)
+    }
+
+    /// Number of items (expired ones included until they are deleted).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The item stored under `key`, expired or not.
+    pub fn get(&self, key: &[u8]) -> Option<&Item> {
+        let h = self.hash(key);
+        self.shards[Self::shard_of(h)].find(h, |i| i.key() == key)
+    }
+
+    /// Stores `item`, returning the item it replaced.
+    pub fn insert(&mut self, item: Item) -> Option<Item> {
+        let h = self.hash(item.key());
+        let hasher = &self.hasher;
+        let shard = Arc::make_mut(&mut self.shards[Self::shard_of(h)]);
+        match shard.entry(h, |i| i.key() == item.key(), |i| hasher.hash_one(i.key())) {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => {
+                Some(std::mem::replace(slot.get_mut(), item))
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(item);
+                self.len += 1;
+                None
+            }
+        }
+    }
+
+    /// Stores `value` under `key` with this expiry. An unshared item of the same
+    /// value length is overwritten in place; otherwise a new item replaces it.
+    pub fn set(&mut self, key: &[u8], value: &[u8], expire_at_unix_ms: Option<u64>) {
+        let h = self.hash(key);
+        let s = Self::shard_of(h);
+        let shard = Arc::make_mut(&mut self.shards[s]);
+        if let Some(slot) = shard.find_mut(h, |i| i.key() == key) {
+            if !slot.overwrite(value, expire_at_unix_ms) {
+                *slot = Item::new(key, value, expire_at_unix_ms);
+            }
+            return;
+        }
+        let hasher = &self.hasher;
+        shard.insert_unique(h, Item::new(key, value, expire_at_unix_ms), |i| {
+            hasher.hash_one(i.key())
+        });
+        self.len += 1;
+    }
+
+    /// Sets the expiry of an existing key; returns false if it is absent.
+    pub fn set_expiry(&mut self, key: &[u8], expire_at_unix_ms: Option<u64>) -> bool {
+        let h = self.hash(key);
+        let s = Self::shard_of(h);
+        // Look first: a miss must not copy a shared shard.
+        let Some(cur) = self.shards[s].find(h, |i| i.key() == key) else {
+            return false;
+        };
+        if cur.expire_at_unix_ms() == expire_at_unix_ms {
+            return true;
+        }
+        let shard = Arc::make_mut(&mut self.shards[s]);
+        let slot = shard
+            .find_mut(h, |i| i.key() == key)
+            .expect("found just above");
+        if !slot.overwrite_expiry(expire_at_unix_ms) {
+            *slot = slot.with_expiry(expire_at_unix_ms);
+        }
+        true
+    }
+
+    /// Removes `key`, returning its item.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Item> {
+        let h = self.hash(key);
+        let s = Self::shard_of(h);
+        // Look first: a miss must not copy a shared shard.
+        self.shards[s].find(h, |i| i.key() == key)?;
+        let shard = Arc::make_mut(&mut self.shards[s]);
+        let entry = shard.find_entry(h, |i| i.key() == key).ok()?;
+        let (item, _) = entry.remove();
+        self.len -= 1;
+        Some(item)
+    }
+
+    /// Removes every item.
+    pub fn clear(&mut self) {
+        *self = Keyspace {
+            hasher: self.hasher,
+            ..Keyspace::new()
+        };
+    }
+
+    /// Every item, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Item> + '_ {
+        self.shards.iter().flat_map(|s| s.iter())
+    }
+
+    /// The items of shard `index` (`index < SHARDS`), for cursor-based scans.
+    pub fn shard_items(&self, index: usize) -> impl Iterator<Item = &Item> + '_ {
+        self.shards[index].iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_get_remove_and_cheap_clone() {
+        let mut ks = Keyspace::new();
+        for i in 0..5000u32 {
+            assert!(ks.insert(Item::new(&i.to_le_bytes(), b"v", None)).is_none());
+        }
+        assert_eq!(ks.len(), 5000);
+        let picture = ks.clone();
+        assert!(ks
+            .insert(Item::new(&7u32.to_le_bytes(), b"w", None))
+            .is_some());
+        assert!(ks.remove(&8u32.to_le_bytes()).is_some());
+        assert!(ks.remove(&8u32.to_le_bytes()).is_none());
+        assert_eq!(ks.len(), 4999);
+        assert_eq!(ks.get(&7u32.to_le_bytes()).unwrap().value(), b"w");
+        // The picture taken before is unchanged.
+        assert_eq!(picture.len(), 5000);
+        assert_eq!(picture.get(&7u32.to_le_bytes()).unwrap().value(), b"v");
+        assert!(picture.get(&8u32.to_le_bytes()).is_some());
+        assert_eq!(picture.iter().count(), 5000);
+        ks.set(b"s", b"12", None);
+        ks.set(b"s", b"34", Some(5));
+        ks.set(b"s", b"567", None);
+        assert_eq!(ks.get(b"s").unwrap().value(), b"567");
+        assert!(ks.set_expiry(b"s", Some(8)));
+        assert!(!ks.set_expiry(b"nope", Some(8)));
+        assert_eq!(ks.get(b"s").unwrap().expire_at_unix_ms(), Some(8));
+        let picture2 = ks.clone();
+        ks.set(b"s", b"890", None);
+        assert!(ks.set_expiry(b"s", Some(1)));
+        assert_eq!(picture2.get(b"s").unwrap().value(), b"567");
+        assert_eq!(picture2.get(b"s").unwrap().expire_at_unix_ms(), Some(8));
+        assert!(ks.remove(b"s").is_some());
+        let per_shard: usize = (0..SHARDS).map(|s| ks.shard_items(s).count()).sum();
+        assert_eq!(per_shard, 4999);
+        ks.clear();
+        assert!(ks.is_empty());
+        assert_eq!(picture.len(), 5000);
+    }
+}
