@@ -69,6 +69,7 @@ async fn replay_follows_the_received_lsn_and_applies_each_record_once() {
         rx,
         target.clone(),
         Duration::ZERO,
+        watch::channel(0).0,
         tokio::runtime::Handle::current(),
     )
     .unwrap();
@@ -107,6 +108,7 @@ async fn apply_delay_holds_records_while_receipt_continues() {
         rx,
         target.clone(),
         delay,
+        watch::channel(0).0,
         tokio::runtime::Handle::current(),
     )
     .unwrap();

@@ -12,6 +12,8 @@
 //! | `bench`  | `logship bench wal`, `logship bench ship`                      |
 //! | `init`   | `logship init`                                                 |
 //! | `primary`| `logship primary`                                              |
+//! | `standby`| `logship standby`                                              |
+//! | `status` | `logship status`                                               |
 
 mod bench;
 pub mod demo;
@@ -20,6 +22,8 @@ pub mod exit;
 mod init;
 pub mod parse;
 mod primary;
+mod standby;
+mod status;
 pub mod target;
 pub mod verify;
 
@@ -77,6 +81,12 @@ pub enum Command {
     Init(init::InitArgs),
     /// Serve a primary data directory over the Redis protocol.
     Primary(primary::PrimaryArgs),
+    /// Run a warm standby: receive shipments, replay them continuously, serve
+    /// read-only RESP.
+    Standby(standby::StandbyArgs),
+    /// Show a node's role, position and lag (from the running node, or from its
+    /// files when it is stopped).
+    Status(status::StatusArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
@@ -94,6 +104,8 @@ pub fn main() -> ExitCode {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Init(a) => init::run(a),
         Command::Primary(a) => primary::run(a),
+        Command::Standby(a) => standby::run(a),
+        Command::Status(a) => status::run(a),
     };
     match result {
         Ok(code) => code,

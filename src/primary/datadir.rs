@@ -123,6 +123,63 @@ impl DataDir {
     }
 }
 
+impl DataDir {
+    /// Opens a standby's data directory, creating it when it is missing or empty
+    /// (a new standby: its identity arrives with the first shipment). An existing
+    /// directory must be a standby's; its control file is returned when the
+    /// standby has received anything yet.
+    ///
+    /// # Errors
+    /// A primary's directory, a non-empty directory that is not a standby's, a
+    /// lock held by another process, I/O errors.
+    pub fn open_standby(path: &Path) -> Result<(DataDir, Option<Control>), DataDirError> {
+        if !path.exists() {
+            std::fs::create_dir_all(path).map_err(io("create directory", path))?;
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
+        let control = if path.join(CONTROL_FILE).exists() {
+            let c = Control::read(path)?;
+            if c.role != Role::Standby {
+                return Err(DataDirError::WrongRole {
+                    path: path.to_path_buf(),
+                    found: c.role,
+                    wanted: Role::Standby,
+                });
+            }
+            Some(c)
+        } else {
+            let known = [WAL_DIR, SNAPSHOT_DIR, LOCK_FILE, crate::admin::SOCKET_NAME];
+            let stray = std::fs::read_dir(path)
+                .map_err(io("read directory", path))?
+                .filter_map(|e| e.ok())
+                .any(|e| !known.iter().any(|k| e.file_name() == *k));
+            if stray {
+                return Err(DataDirError::NotEmpty {
+                    path: path.to_path_buf(),
+                });
+            }
+            None
+        };
+        let lock = lock(path)?;
+        for sub in [WAL_DIR, SNAPSHOT_DIR] {
+            let p = path.join(sub);
+            if !p.exists() {
+                std::fs::create_dir(&p).map_err(io("create directory", &p))?;
+                sync_dir(path)?;
+            }
+        }
+        Ok((
+            DataDir {
+                path: path.to_path_buf(),
+                _lock: lock,
+            },
+            control,
+        ))
+    }
+}
+
 /// fsyncs a directory.
 ///
 /// # Errors

@@ -21,7 +21,7 @@ pub mod db;
 mod expire;
 pub mod recovery;
 pub mod server;
-mod server_cmds;
+pub mod server_cmds;
 
 use crate::resp::Limits;
 use crate::wal::{SyncPolicy, Wal};

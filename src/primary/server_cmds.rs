@@ -21,8 +21,16 @@ pub struct ClientInfo {
 
 impl ClientInfo {
     pub fn new(shared: &Shared, peer: String) -> ClientInfo {
+        ClientInfo::with_id(
+            shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1,
+            peer,
+        )
+    }
+
+    /// A client with a given id (a standby numbers its own clients).
+    pub fn with_id(id: u64, peer: String) -> ClientInfo {
         ClientInfo {
-            id: shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1,
+            id,
             peer,
             name: None,
         }
@@ -43,22 +51,15 @@ pub fn run(
     client: &mut ClientInfo,
     out: &mut Vec<u8>,
 ) {
+    if connection_cmd(spec, args, client, out) {
+        return;
+    }
     let sub = args
         .get(1)
         .map(|a| a.to_ascii_uppercase())
         .unwrap_or_default();
     match spec.cmd {
-        Cmd::Select => match parse_i64(&args[1]) {
-            Some(0) => out.ok(),
-            Some(_) => out.error("ERR DB index is out of range"),
-            None => out.error(errors::NOT_INTEGER),
-        },
         Cmd::Info => out.bulk(info(&args[1..], st, shared).as_bytes()),
-        Cmd::Command => match sub.as_slice() {
-            b"" | b"DOCS" | b"INFO" | b"LIST" => out.array(0),
-            b"COUNT" => out.int(COMMANDS.len() as i64),
-            _ => unknown_subcommand(args, "COMMAND", out),
-        },
         Cmd::Config => match sub.as_slice() {
             b"GET" if args.len() >= 3 => config_get(&args[2..], shared, out),
             b"SET" => {
@@ -68,34 +69,6 @@ pub fn run(
             b"GET" => out.error(&crate::resp::commands::wrong_args("config|get")),
             _ => unknown_subcommand(args, "CONFIG", out),
         },
-        Cmd::Client => {
-            match sub.as_slice() {
-                b"SETNAME" if args.len() == 3 => {
-                    if args[2].iter().any(|&b| b <= b' ' || b > b'~') {
-                        out.error("ERR Client names cannot contain spaces, newlines or special characters.");
-                    } else {
-                        client.name = (!args[2].is_empty()).then(|| args[2].to_vec());
-                        out.ok();
-                    }
-                }
-                b"GETNAME" => match &client.name {
-                    Some(n) => out.bulk(n),
-                    None => out.nil(),
-                },
-                b"ID" => out.int(client.id as i64),
-                b"SETINFO" | b"NO-EVICT" | b"NO-TOUCH" => out.ok(),
-                b"INFO" | b"LIST" => {
-                    let name = client
-                        .name
-                        .as_deref()
-                        .map(String::from_utf8_lossy)
-                        .unwrap_or_default();
-                    let line = format!("id={} addr={} name={name} db=0\n", client.id, client.peer);
-                    out.bulk(line.as_bytes());
-                }
-                _ => unknown_subcommand(args, "CLIENT", out),
-            }
-        }
         _ => unreachable!("keyspace and connection commands are run elsewhere"),
     }
 }
@@ -201,4 +174,60 @@ fn info(sections: &[Bytes], st: &State, shared: &Shared) -> String {
         }
     }
     s
+}
+
+/// Runs SELECT, COMMAND and CLIENT, which depend only on the connection; true
+/// when `spec` was one of them. Primary and standby share these.
+pub fn connection_cmd(
+    spec: &Spec,
+    args: &[Bytes],
+    client: &mut ClientInfo,
+    out: &mut Vec<u8>,
+) -> bool {
+    let sub = args
+        .get(1)
+        .map(|a| a.to_ascii_uppercase())
+        .unwrap_or_default();
+    match spec.cmd {
+        Cmd::Select => match parse_i64(&args[1]) {
+            Some(0) => out.ok(),
+            Some(_) => out.error("ERR DB index is out of range"),
+            None => out.error(errors::NOT_INTEGER),
+        },
+        Cmd::Command => match sub.as_slice() {
+            b"" | b"DOCS" | b"INFO" | b"LIST" => out.array(0),
+            b"COUNT" => out.int(COMMANDS.len() as i64),
+            _ => unknown_subcommand(args, "COMMAND", out),
+        },
+        Cmd::Client => {
+            match sub.as_slice() {
+                b"SETNAME" if args.len() == 3 => {
+                    if args[2].iter().any(|&b| b <= b' ' || b > b'~') {
+                        out.error("ERR Client names cannot contain spaces, newlines or special characters.");
+                    } else {
+                        client.name = (!args[2].is_empty()).then(|| args[2].to_vec());
+                        out.ok();
+                    }
+                }
+                b"GETNAME" => match &client.name {
+                    Some(n) => out.bulk(n),
+                    None => out.nil(),
+                },
+                b"ID" => out.int(client.id as i64),
+                b"SETINFO" | b"NO-EVICT" | b"NO-TOUCH" => out.ok(),
+                b"INFO" | b"LIST" => {
+                    let name = client
+                        .name
+                        .as_deref()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default();
+                    let line = format!("id={} addr={} name={name} db=0\n", client.id, client.peer);
+                    out.bulk(line.as_bytes());
+                }
+                _ => unknown_subcommand(args, "CLIENT", out),
+            }
+        }
+        _ => return false,
+    }
+    true
 }

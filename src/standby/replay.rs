@@ -57,13 +57,15 @@ fn now_ms() -> u64 {
 }
 
 impl Replayer {
-    /// Starts replaying the log in `wal_dir` into `target` as `received` advances.
+    /// Starts replaying the log in `wal_dir` into `target` as `received` advances,
+    /// publishing the applied LSN on `applied_tx`.
     pub fn start(
         fs: SharedFs,
         wal_dir: PathBuf,
         received: watch::Receiver<Received>,
         target: Arc<dyn ReplayTarget>,
         apply_delay: Duration,
+        applied_tx: watch::Sender<u64>,
         rt: tokio::runtime::Handle,
     ) -> std::io::Result<Replayer> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -72,7 +74,8 @@ impl Replayer {
             applied_lsn: applied0,
             ..ReplayState::default()
         });
-        let (applied_tx, applied) = watch::channel(applied0);
+        applied_tx.send_replace(applied0);
+        let applied = applied_tx.subscribe();
         let s = stop.clone();
         let thread = std::thread::Builder::new()
             .name("replay".into())
@@ -122,6 +125,14 @@ impl Drop for Replayer {
     }
 }
 
+/// Why a replay pass stopped.
+enum ReplayError {
+    /// Reading the received log failed (it may be changing): retried.
+    Read(String),
+    /// A record cannot be applied: replay stops for good.
+    Apply(String),
+}
+
 struct Loop {
     fs: SharedFs,
     wal_dir: PathBuf,
@@ -152,7 +163,13 @@ impl Loop {
             }
             match self.replay_range(from, until) {
                 Ok(()) => {}
-                Err(e) => {
+                Err(ReplayError::Read(e)) => {
+                    // The received log may be changing under the reader (a
+                    // re-seed replaces it): try again shortly.
+                    tracing::debug!(error = %e, "replay read failed; retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(ReplayError::Apply(e)) => {
                     tracing::error!(error = %e, "replay stopped: a received record cannot be applied");
                     self.state_tx.send_modify(|s| s.failed = true);
                     return;
@@ -162,12 +179,12 @@ impl Loop {
     }
 
     /// Applies `[from, until)` in batches, honouring the apply delay.
-    fn replay_range(&mut self, from: u64, until: u64) -> Result<(), String> {
+    fn replay_range(&mut self, from: u64, until: u64) -> Result<(), ReplayError> {
         let reader = WalReader::open(self.fs.clone(), &self.wal_dir, from, Some(until))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ReplayError::Read(e.to_string()))?;
         let mut batch: Vec<Record> = Vec::with_capacity(BATCH_RECORDS);
         for rec in reader {
-            let rec = rec.map_err(|e| e.to_string())?;
+            let rec = rec.map_err(|e| ReplayError::Read(e.to_string()))?;
             if rec.kind == RecordKind::Data && !self.apply_delay.is_zero() {
                 let due = rec.timestamp_unix_ms + self.apply_delay.as_millis() as u64;
                 if due > now_ms() {
@@ -189,11 +206,11 @@ impl Loop {
         self.flush(&mut batch)
     }
 
-    fn flush(&mut self, batch: &mut Vec<Record>) -> Result<(), String> {
+    fn flush(&mut self, batch: &mut Vec<Record>) -> Result<(), ReplayError> {
         if batch.is_empty() {
             return Ok(());
         }
-        self.target.apply_batch(batch)?;
+        self.target.apply_batch(batch).map_err(ReplayError::Apply)?;
         let n = batch.len() as u64;
         batch.clear();
         let applied = self.target.applied_lsn();

@@ -1,0 +1,518 @@
+//! `logship standby`: one process that receives the log (ship listener), replays
+//! it continuously into the keyspace, checkpoints like the primary, and serves
+//! read-only RESP and the admin socket.
+//!
+//! Its applied LSN is persisted with its checkpoints (the snapshot's LSN), and the
+//! received log is its WAL, so a standby killed at any moment resumes without
+//! losing or double-applying a record: it loads its newest snapshot and replays
+//! the received log after it.
+
+use super::replay::{ReplayState, ReplayTarget, Replayer};
+use crate::primary::checkpoint::removable_segments;
+use crate::primary::control::{Control, Role, CONTROL_VERSION};
+use crate::primary::datadir::{sync_dir, DataDir};
+use crate::resp::Limits;
+use crate::ship::receiver::{serve as serve_ship, ReceiverShared};
+use crate::ship::seed::{SeedSink, SeedWriter};
+use crate::ship::{AuthKey, Received};
+use crate::status::NodeStatus;
+use crate::store::snapshot;
+use crate::store::{KvState, StateMachine};
+use crate::wal::scan::list_segments;
+use crate::wal::{timeline, Mirror, Record, RecordKind, StdFs, WalReader};
+use anyhow::Context as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How a standby runs.
+#[derive(Debug, Clone)]
+pub struct StandbyConfig {
+    pub data_dir: PathBuf,
+    /// Where primaries ship to.
+    pub ship_listen: String,
+    /// Read-only RESP.
+    pub listen: String,
+    /// Hold each record until it is this old before applying it.
+    pub apply_delay: Duration,
+    /// `None` only with `--insecure-no-auth`.
+    pub key: Option<AuthKey>,
+    pub limits: Limits,
+    pub max_query_bytes: usize,
+    pub checkpoint_interval: Duration,
+    pub keep_snapshots: usize,
+}
+
+/// What the standby's tasks share.
+pub struct Node {
+    pub cfg: StandbyConfig,
+    wal_dir: PathBuf,
+    snap_dir: PathBuf,
+    state: Mutex<KvState>,
+    /// 0 until the first shipment names the cluster.
+    system_id: AtomicU64,
+    control_written: AtomicBool,
+    pub receiver: Arc<ReceiverShared>,
+    replay: Mutex<Option<watch::Receiver<ReplayState>>>,
+    pub next_client_id: AtomicU64,
+    last_checkpoint_lsn: AtomicU64,
+}
+
+impl Node {
+    /// Locks the replayed keyspace.
+    pub fn lock_state(&self) -> MutexGuard<'_, KvState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn replay_state(&self) -> ReplayState {
+        self.replay
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|r| *r.borrow())
+            .unwrap_or_default()
+    }
+
+    /// The `status` report of this standby.
+    pub fn status(&self) -> NodeStatus {
+        let (applied, keys) = {
+            let st = self.lock_state();
+            (st.applied_lsn(), st.keyspace.len())
+        };
+        self.status_of(applied, keys)
+    }
+
+    /// The report for a state the caller has already looked at (it may hold the
+    /// state's lock: this takes no lock of it).
+    fn status_of(&self, applied: u64, keys: usize) -> NodeStatus {
+        let r: Received = *self.receiver.received.borrow();
+        let rs = self.replay_state();
+        let now = crate::primary::now_unix_ms();
+        let sid = self.system_id.load(Ordering::Acquire);
+        let primary_durable = r.primary_durable_lsn.max(r.received_lsn);
+        let lag_seconds = if applied >= primary_durable {
+            0.0
+        } else if applied < r.received_lsn {
+            // The oldest record received but not applied yet: how stale reads are.
+            let ts = WalReader::open(
+                StdFs::shared(),
+                &self.wal_dir,
+                applied,
+                Some(r.received_lsn),
+            )
+            .ok()
+            .and_then(|mut rd| rd.find_map(|x| x.ok().filter(|x| x.kind == RecordKind::Data)))
+            .map_or(r.last_record_unix_ms, |x| x.timestamp_unix_ms);
+            now.saturating_sub(ts) as f64 / 1000.0
+        } else {
+            // Everything received is applied, but the primary had more: at least
+            // as stale as the last contact.
+            now.saturating_sub(r.last_receive_unix_ms) as f64 / 1000.0
+        };
+        NodeStatus {
+            role: "standby".into(),
+            system_id: if sid == 0 {
+                String::new()
+            } else {
+                format!("{sid:016x}")
+            },
+            timeline: r.timeline,
+            running: true,
+            data_dir: self.cfg.data_dir.display().to_string(),
+            received_lsn: Some(r.received_lsn),
+            applied_lsn: Some(applied),
+            primary_durable_lsn: Some(primary_durable),
+            last_receive_unix_ms: Some(r.last_receive_unix_ms),
+            last_apply_unix_ms: Some(rs.last_apply_unix_ms),
+            lag_bytes: Some(primary_durable.saturating_sub(applied)),
+            lag_seconds: Some(lag_seconds),
+            apply_delay_seconds: Some(self.cfg.apply_delay.as_secs_f64()),
+            keys: Some(keys as u64),
+            ..NodeStatus::default()
+        }
+    }
+
+    /// INFO text (sections server, replication, keyspace) for a state the caller
+    /// holds locked.
+    pub fn info_text(&self, st: &KvState) -> String {
+        let keys = st.keyspace.len();
+        let s = self.status_of(st.applied_lsn(), keys);
+        let up = s
+            .last_receive_unix_ms
+            .is_some_and(|t| crate::primary::now_unix_ms().saturating_sub(t) < 60_000);
+        format!(
+            "# Server\r\nlogship_version:{}\r\nrole:standby\r\n\r\n# Replication\r\nrole:slave\r\nmaster_link_status:{}\r\nsystem_id:{}\r\ntimeline:{}\r\nreceived_lsn:{}\r\napplied_lsn:{}\r\nprimary_durable_lsn:{}\r\nlag_bytes:{}\r\nlag_seconds:{:.3}\r\nslave_read_only:1\r\n\r\n# Keyspace\r\ndb0:keys={keys}\r\n",
+            env!("CARGO_PKG_VERSION"),
+            if up { "up" } else { "down" },
+            s.system_id,
+            s.timeline,
+            s.received_lsn.unwrap_or(0),
+            s.applied_lsn.unwrap_or(0),
+            s.primary_durable_lsn.unwrap_or(0),
+            s.lag_bytes.unwrap_or(0),
+            s.lag_seconds.unwrap_or(0.0),
+        )
+    }
+
+    /// Writes the control file once the cluster's identity is known.
+    fn ensure_control(&self, timeline: u32) -> anyhow::Result<()> {
+        let sid = self.system_id.load(Ordering::Acquire);
+        if sid == 0 || self.control_written.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let segment_bytes = list_segments(&StdFs, &self.wal_dir)?
+            .last()
+            .and_then(|s| std::fs::metadata(&s.path).ok())
+            .map_or(crate::wal::writer::DEFAULT_SEGMENT_BYTES, |m| m.len());
+        let c = Control {
+            version: CONTROL_VERSION,
+            system_id: sid,
+            role: Role::Standby,
+            timeline: timeline.max(1),
+            segment_bytes,
+            created_unix_ms: crate::primary::now_unix_ms(),
+        };
+        c.write(&self.cfg.data_dir)?;
+        self.control_written.store(true, Ordering::Release);
+        tracing::info!(
+            system_id = format!("{sid:016x}"),
+            "standby now belongs to system"
+        );
+        Ok(())
+    }
+
+    /// Writes a snapshot of the applied state when it moved since the last one,
+    /// then drops old snapshots and the received segments they make unneeded.
+    pub fn checkpoint(&self) -> anyhow::Result<()> {
+        let sid = self.system_id.load(Ordering::Acquire);
+        if sid == 0 {
+            return Ok(());
+        }
+        let (keyspace, lsn) = {
+            let st = self.lock_state();
+            (st.keyspace.clone(), st.applied_lsn())
+        };
+        if lsn <= self.last_checkpoint_lsn.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let tl = self.receiver.received.borrow().timeline.max(1);
+        let w = snapshot::write(&self.snap_dir, &keyspace, sid, lsn, tl)?;
+        self.last_checkpoint_lsn.store(lsn, Ordering::Release);
+        let snaps = snapshot::list(&self.snap_dir)?;
+        let keep = self.cfg.keep_snapshots.max(1);
+        let cut = snaps.len().saturating_sub(keep);
+        for (_, p) in &snaps[..cut] {
+            std::fs::remove_file(p).with_context(|| format!("remove {}", p.display()))?;
+        }
+        if cut > 0 {
+            sync_dir(&self.snap_dir)?;
+        }
+        // Keep the received log from the oldest kept snapshot on.
+        let floor = snaps[cut..].first().map_or(lsn, |s| s.0);
+        let segments = list_segments(&StdFs, &self.wal_dir)?;
+        let doomed = removable_segments(&segments, floor);
+        for p in &doomed {
+            std::fs::remove_file(p).with_context(|| format!("remove {}", p.display()))?;
+        }
+        if !doomed.is_empty() {
+            sync_dir(&self.wal_dir)?;
+        }
+        tracing::info!(lsn, path = %w.path.display(), removed_segments = doomed.len(), "standby checkpoint");
+        Ok(())
+    }
+}
+
+/// Replay into the node's keyspace: the primary's apply code.
+struct Target(Arc<Node>);
+
+impl ReplayTarget for Target {
+    fn applied_lsn(&self) -> u64 {
+        self.0.lock_state().applied_lsn()
+    }
+
+    fn apply_batch(&self, records: &[Record]) -> Result<(), String> {
+        let mut st = self.0.lock_state();
+        for r in records {
+            if r.kind == RecordKind::Data {
+                st.apply(r.lsn, r.end_lsn, &r.payload)
+                    .map_err(|e| e.to_string())?;
+            } else if r.lsn >= st.applied_lsn() {
+                st.advance_to(r.end_lsn);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Receives a seeding snapshot into `snapshots/` and makes it the state.
+struct Seeds(Arc<Node>);
+
+struct SeedFile {
+    node: Arc<Node>,
+    tmp: PathBuf,
+    file: std::fs::File,
+    lsn: u64,
+    system_id: u64,
+}
+
+impl SeedSink for Seeds {
+    fn begin(
+        &self,
+        lsn: u64,
+        _total: u64,
+        system_id: u64,
+        _timeline: u32,
+    ) -> std::io::Result<Box<dyn SeedWriter>> {
+        let known = self.0.system_id.load(Ordering::Acquire);
+        if known != 0 && known != system_id {
+            return Err(std::io::Error::other(format!(
+                "snapshot of system {system_id:016x}, this standby belongs to {known:016x}"
+            )));
+        }
+        let tmp = self.0.snap_dir.join("incoming.seed.tmp");
+        let file = std::fs::File::create(&tmp)?;
+        Ok(Box::new(SeedFile {
+            node: self.0.clone(),
+            tmp,
+            file,
+            lsn,
+            system_id,
+        }))
+    }
+}
+
+impl SeedWriter for SeedFile {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(data)
+    }
+
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        self.file.sync_all()?;
+        let (header, keyspace) =
+            snapshot::read(&self.tmp, self.system_id).map_err(std::io::Error::other)?;
+        if header.lsn != self.lsn {
+            return Err(std::io::Error::other(
+                "snapshot LSN differs from the one announced",
+            ));
+        }
+        let path = self.node.snap_dir.join(snapshot::file_name(self.lsn));
+        std::fs::rename(&self.tmp, &path)?;
+        sync_dir(&self.node.snap_dir).map_err(std::io::Error::other)?;
+        let n = keyspace.len();
+        *self.node.lock_state() = KvState::new(keyspace, self.lsn);
+        self.node.system_id.store(self.system_id, Ordering::Release);
+        self.node
+            .last_checkpoint_lsn
+            .store(self.lsn, Ordering::Release);
+        tracing::info!(
+            lsn = self.lsn,
+            keys = n,
+            "seeded from the primary's snapshot"
+        );
+        Ok(())
+    }
+}
+
+/// Loads the newest snapshot that reads back, or an empty state.
+fn load_state(snap_dir: &Path, system_id: u64) -> anyhow::Result<KvState> {
+    if system_id == 0 {
+        return Ok(KvState::default());
+    }
+    let mut snaps = snapshot::list(snap_dir)?;
+    snaps.reverse();
+    for (lsn, path) in snaps {
+        match snapshot::read(&path, system_id) {
+            Ok((_, ks)) => {
+                tracing::info!(lsn, keys = ks.len(), "loaded snapshot");
+                return Ok(KvState::new(ks, lsn));
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "snapshot unusable; trying an older one")
+            }
+        }
+    }
+    Ok(KvState::default())
+}
+
+/// Runs a standby until SIGTERM/SIGINT (clean: checkpoint, exit 0) or a fatal
+/// error.
+///
+/// # Errors
+/// Start-up problems (directory, lock, damaged received log, ports) and fatal
+/// errors writing the received log, each as one message.
+pub fn run(cfg: StandbyConfig) -> anyhow::Result<()> {
+    let (dir, control) = DataDir::open_standby(&cfg.data_dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the tokio runtime")?;
+    rt.block_on(serve(dir, control, cfg))
+}
+
+async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> anyhow::Result<()> {
+    let wal_dir = dir.wal_dir();
+    let snap_dir = dir.snapshot_dir();
+    let (mirror, report) = Mirror::open(StdFs::shared(), &wal_dir)
+        .with_context(|| format!("open the received log in {}", wal_dir.display()))?;
+    let system_id = control
+        .as_ref()
+        .map(|c| c.system_id)
+        .or(report.system_id)
+        .unwrap_or(0);
+    let state = load_state(&snap_dir, system_id)?;
+    let applied0 = state.applied_lsn();
+    if let Some(first) = report.first_lsn {
+        if first > applied0 && report.end_lsn > applied0 {
+            anyhow::bail!(
+                "the received log in {} starts at LSN {first:#x}, but the newest snapshot covers only up to LSN {applied0:#x}: \
+                 records in between are missing; empty the directory to re-seed this standby",
+                wal_dir.display()
+            );
+        }
+    }
+    let tl = timeline::latest_timeline(&StdFs, &wal_dir)?;
+    let closed = timeline::closed(&timeline::read_history(&StdFs, &wal_dir, tl)?);
+    let (applied_tx, applied_rx) = watch::channel(applied0);
+    let node = Arc::new_cyclic(|weak: &std::sync::Weak<Node>| {
+        let seeds: Arc<dyn SeedSink> = Arc::new(LazySeeds(weak.clone()));
+        let receiver = ReceiverShared::new(mirror, applied_rx, cfg.key.clone(), Some(seeds));
+        *receiver
+            .closed_timelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = closed;
+        Node {
+            wal_dir: wal_dir.clone(),
+            snap_dir: snap_dir.clone(),
+            state: Mutex::new(state),
+            system_id: AtomicU64::new(system_id),
+            control_written: AtomicBool::new(control.is_some()),
+            receiver,
+            replay: Mutex::new(None),
+            next_client_id: AtomicU64::new(0),
+            last_checkpoint_lsn: AtomicU64::new(applied0),
+            cfg: cfg.clone(),
+        }
+    });
+    let mut replayer = Replayer::start(
+        StdFs::shared(),
+        wal_dir.clone(),
+        node.receiver.received.subscribe(),
+        Arc::new(Target(node.clone())),
+        cfg.apply_delay,
+        applied_tx,
+        tokio::runtime::Handle::current(),
+    )?;
+    *node.replay.lock().unwrap_or_else(|p| p.into_inner()) = Some(replayer.state());
+
+    let ship_listener = tokio::net::TcpListener::bind(&cfg.ship_listen)
+        .await
+        .with_context(|| format!("listen for shipments on {}", cfg.ship_listen))?;
+    let resp_listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("listen for clients on {}", cfg.listen))?;
+    let admin = crate::admin::bind(&cfg.data_dir)
+        .await
+        .context("bind the admin socket")?;
+    println!(
+        "logship standby listening on {} (shipments on {})",
+        resp_listener.local_addr()?,
+        ship_listener.local_addr()?
+    );
+    let _ = std::io::stdout().flush();
+    tracing::info!(
+        ship_listen = %ship_listener.local_addr()?,
+        listen = %resp_listener.local_addr()?,
+        received_lsn = report.end_lsn,
+        applied_lsn = applied0,
+        apply_delay_ms = cfg.apply_delay.as_millis() as u64,
+        "standby ready"
+    );
+    let ship_task = tokio::spawn(serve_ship(ship_listener, node.receiver.clone()));
+    let resp_task = tokio::spawn(super::serve::serve(resp_listener, node.clone()));
+    let n2 = node.clone();
+    let handler: crate::admin::Handler = Arc::new(move |req: serde_json::Value| {
+        let n = n2.clone();
+        Box::pin(async move {
+            match req["cmd"].as_str() {
+                Some("status") => serde_json::to_value(n.status()).map_err(|e| e.to_string()),
+                Some(other) => Err(format!("unknown command '{other}'")),
+                None => Err("missing cmd".into()),
+            }
+        })
+    });
+    let admin_task = tokio::spawn(crate::admin::serve(admin, handler));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_checkpoint = std::time::Instant::now();
+    let mut ship_task = ship_task;
+    let outcome: anyhow::Result<()> = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+            _ = term.recv() => break Ok(()),
+            r = &mut ship_task => {
+                break match r {
+                    Ok(Err(e)) => Err(anyhow::anyhow!(e)),
+                    Ok(Ok(())) => Ok(()),
+                    Err(e) => Err(anyhow::anyhow!("ship listener failed: {e}")),
+                };
+            }
+            _ = tick.tick() => {
+                let r = *node.receiver.received.borrow();
+                if r.system_id != 0 {
+                    node.system_id.store(r.system_id, Ordering::Release);
+                }
+                let n = node.clone();
+                let due = last_checkpoint.elapsed() >= cfg.checkpoint_interval;
+                let res = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                    n.ensure_control(r.timeline)?;
+                    if due {
+                        n.checkpoint()?;
+                    }
+                    Ok(())
+                })
+                .await?;
+                if let Err(e) = res {
+                    tracing::error!(error = %e, "standby housekeeping failed");
+                }
+                if due {
+                    last_checkpoint = std::time::Instant::now();
+                }
+                if replayer.state().borrow().failed {
+                    break Err(anyhow::anyhow!("replay stopped on a record it cannot apply (see the log above)"));
+                }
+            }
+        }
+    };
+    ship_task.abort();
+    resp_task.abort();
+    admin_task.abort();
+    replayer.stop();
+    let n = node.clone();
+    tokio::task::spawn_blocking(move || n.checkpoint()).await??;
+    let _ = std::fs::remove_file(crate::admin::socket_path(&cfg.data_dir));
+    drop(dir);
+    outcome
+}
+
+/// The seed sink, reaching the node once it exists.
+struct LazySeeds(std::sync::Weak<Node>);
+
+impl SeedSink for LazySeeds {
+    fn begin(
+        &self,
+        lsn: u64,
+        total: u64,
+        system_id: u64,
+        timeline: u32,
+    ) -> std::io::Result<Box<dyn SeedWriter>> {
+        let node = self
+            .0
+            .upgrade()
+            .ok_or_else(|| std::io::Error::other("standby is shutting down"))?;
+        Seeds(node).begin(lsn, total, system_id, timeline)
+    }
+}
