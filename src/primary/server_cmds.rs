@@ -17,6 +17,8 @@ pub struct ClientInfo {
     pub id: u64,
     pub peer: String,
     pub name: Option<Vec<u8>>,
+    /// End LSN of this client's last logged write (what `WAIT` waits for).
+    pub last_write_end_lsn: u64,
 }
 
 impl ClientInfo {
@@ -25,6 +27,7 @@ impl ClientInfo {
             id: shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1,
             peer,
             name: None,
+            last_write_end_lsn: 0,
         }
     }
 }
@@ -96,6 +99,12 @@ pub fn run(
                 _ => unknown_subcommand(args, "CLIENT", out),
             }
         }
+        // Inside MULTI, WAIT does not block (as in Redis): it counts the
+        // standbys that already have this client's writes.
+        Cmd::Wait => match super::shipping::parse_wait(&args[1], &args[2]) {
+            Ok(_) => out.int(shared.shipping.acked_count(client.last_write_end_lsn) as i64),
+            Err(e) => out.error(e),
+        },
         _ => unreachable!("keyspace and connection commands are run elsewhere"),
     }
 }
