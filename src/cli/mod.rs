@@ -12,6 +12,7 @@
 //! | `bench`  | `logship bench wal`, `logship bench ship`                      |
 //! | `init`   | `logship init`                                                 |
 //! | `primary`| `logship primary`                                              |
+//! | `ship`   | `logship ship`: a data directory to one standby, once or always |
 
 mod bench;
 pub mod demo;
@@ -20,6 +21,7 @@ pub mod exit;
 mod init;
 pub mod parse;
 mod primary;
+mod ship;
 pub mod target;
 pub mod verify;
 
@@ -77,6 +79,12 @@ pub enum Command {
     Init(init::InitArgs),
     /// Serve a primary data directory over the Redis protocol.
     Primary(primary::PrimaryArgs),
+    /// Ship a primary's log to a standby, once (--once, for cron) or continuously.
+    ///
+    /// Works on a running primary (ships up to the durable LSN it reports on its
+    /// admin socket) or a stopped one (ships the valid log on disk, changing
+    /// nothing). A standby too far behind is first seeded with the newest snapshot.
+    Ship(ship::ShipArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
@@ -94,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Init(a) => init::run(a),
         Command::Primary(a) => primary::run(a),
+        Command::Ship(a) => ship::run(a),
     };
     match result {
         Ok(code) => code,
