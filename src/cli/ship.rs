@@ -189,7 +189,7 @@ pub fn run(a: ShipArgs) -> anyhow::Result<ExitCode> {
         };
         let mut opts = ShipOptions::new(&a.to, key);
         opts.compression = a.compress;
-        tracing::info!(
+        tracing::debug!(
             system_id = %format!("{:016x}", o.system_id),
             timeline = o.timeline,
             durable_lsn = o.durable_lsn,
@@ -199,9 +199,12 @@ pub fn run(a: ShipArgs) -> anyhow::Result<ExitCode> {
         );
         if a.once {
             let (acked, _) = watch::channel(Acked::default());
-            let r = ship(&src, &opts, ShipMode::Once, &acked).await?;
+            // The message names the cause already; no source chain repeating it.
+            let r = ship(&src, &opts, ShipMode::Once, &acked)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let seeded = r.seeded_at_lsn.map_or(String::new(), |l| {
-                format!(", seeded from the snapshot at {}", format_lsn(l))
+                format!(", seeded with the snapshot first (WAL from {})", format_lsn(l))
             });
             println!(
                 "shipped {} .. {} ({} .. {}) to {}: {} records, {} bytes ({} on the wire){seeded}, {} ms",
