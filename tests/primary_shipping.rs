@@ -552,3 +552,43 @@ async fn ship_from_a_running_primary_follows_its_durable_lsn() {
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut so).unwrap();
     assert!(so.contains(&format!("({durable2})")), "{so}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_shutdown_ships_the_last_of_the_log() {
+    let t = tempfile::tempdir().unwrap();
+    let pd = t.path().join("p");
+    init(&pd, "64KiB");
+    let (l, addr) = bound().await;
+    let r = receiver(&t.path().join("s"), l);
+    let key = key_file(t.path());
+    // An hourly schedule: only the first shipment (at start) and the final one run.
+    let p = start(
+        &pd,
+        &[
+            "--ship-to",
+            &addr,
+            "--auth-key-file",
+            &key,
+            "--ship-every",
+            "1h",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status(&pd).await["standbys"][0]["last_ship_result"] != "ok" {
+        assert!(
+            Instant::now() < deadline,
+            "the first shipment did not happen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let p = blocking(move || {
+        write_keys(&p, 300, 100);
+        p
+    })
+    .await;
+    let durable = status(&pd).await["durable_lsn"].as_u64().unwrap();
+    assert!(r.received.borrow().received_lsn < durable);
+    let mut p = p;
+    blocking(move || p.stop()).await;
+    assert_eq!(r.received.borrow().received_lsn, durable);
+}

@@ -21,7 +21,6 @@ pub fn status(shared: &Shared) -> NodeStatus {
         durable_lsn: Some(pos.durable_lsn),
         standbys: Some(shared.shipping.standbys(pos.durable_lsn)),
         ship_schedule: shared.shipping.schedule(),
-        fenced: Some(false),
         ..NodeStatus::default()
     }
 }

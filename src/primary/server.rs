@@ -19,6 +19,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// Longest wait at shutdown for standbys to receive the last of the log.
+const FINAL_SHIPMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why the server stopped.
 enum Stop {
     Signal(&'static str),
@@ -200,6 +203,13 @@ async fn serve(
         anyhow::bail!("the WAL failed ({err}); stopped without a checkpoint, restart to recover");
     }
     let ok = checkpoint::checkpoint_logged(&shared, "shutdown");
+    shared
+        .shipping
+        .final_shipment(
+            shared.wal.position().durable_lsn,
+            cfg.shutdown_timeout.min(FINAL_SHIPMENT_TIMEOUT),
+        )
+        .await;
     shared.shipping.stop();
     let pos = shared.wal.close().context("close the WAL")?;
     drop(dir);

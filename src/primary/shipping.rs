@@ -187,20 +187,56 @@ impl Shipping {
         let mut cut = self.cut_at.lock().unwrap_or_else(|p| p.into_inner());
         for (i, s) in sh.status(oldest_retained_lsn).iter().enumerate() {
             if s.acked_lsn < oldest_retained_lsn {
+                let acked = if s.acked_lsn == 0 && s.last_ship_result == "never" {
+                    "has not been reached since this primary started".to_string()
+                } else {
+                    format!("acknowledged up to LSN {}", s.acked_lsn)
+                };
                 tracing::error!(
                     standby = %s.address,
                     acked_lsn = s.acked_lsn,
                     oldest_retained_lsn,
                     missing_bytes = oldest_retained_lsn - s.acked_lsn,
                     max_retained_wal_bytes = self.max_retained_wal_bytes,
-                    "removed WAL standby {} has not received: it acknowledged up to LSN {}, the oldest retained LSN is now {oldest_retained_lsn}; the retained WAL reached --max-retained-wal ({} bytes). The standby must be re-seeded from a snapshot (done automatically on its next shipment)",
+                    "removed WAL standby {} may not have received: it {acked}, the oldest retained LSN is now {oldest_retained_lsn}; the retained WAL reached --max-retained-wal ({} bytes). Unless it already holds that WAL, the standby is re-seeded from a snapshot on its next shipment",
                     s.address,
-                    s.acked_lsn,
                     self.max_retained_wal_bytes
                 );
                 if let Some(c) = cut.get_mut(i) {
                     *c = Some(oldest_retained_lsn);
                 }
+            }
+        }
+    }
+
+    /// At clean shutdown: ships to every standby that lacks anything below
+    /// `durable_lsn`, waiting up to `timeout`, so a scheduled standby does not
+    /// stay an interval behind while the primary is down. Standbys that did not
+    /// get it are named in a warning.
+    pub async fn final_shipment(&self, durable_lsn: u64, timeout: Duration) {
+        let Some(sh) = &self.shipper else { return };
+        let n = sh.acked().len();
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Re-kick now and then: a kick reaches only tasks that are between runs.
+        while self.acked_count(durable_lsn) < n {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            sh.ship_now();
+            self.wait(durable_lsn, n, Some(left.min(Duration::from_millis(500))))
+                .await;
+        }
+        for s in self.standbys(durable_lsn) {
+            if s.acked_lsn < durable_lsn {
+                tracing::warn!(
+                    standby = %s.address,
+                    acked_lsn = s.acked_lsn,
+                    durable_lsn,
+                    last_ship_result = %s.last_ship_result,
+                    "shutdown: the standby did not receive the final shipment; it lacks {} bytes",
+                    durable_lsn - s.acked_lsn
+                );
             }
         }
     }
