@@ -190,10 +190,13 @@ async fn serve(
     let _ = expiry.await;
     ck_signal.stop();
     let _ = ck_thread.join();
-    admin.abort();
-    let _ = std::fs::remove_file(crate::admin::socket_path(&dir.path));
+    let close_admin = || {
+        admin.abort();
+        let _ = std::fs::remove_file(crate::admin::socket_path(&dir.path));
+    };
     if let Stop::WalFailed = stop {
         shared.shipping.stop();
+        close_admin();
         let err = shared
             .wal
             .close()
@@ -211,7 +214,9 @@ async fn serve(
         )
         .await;
     shared.shipping.stop();
-    let pos = shared.wal.close().context("close the WAL")?;
+    let closed = shared.wal.close();
+    close_admin();
+    let pos = closed.context("close the WAL")?;
     drop(dir);
     if !ok {
         anyhow::bail!(
