@@ -554,7 +554,7 @@ async fn ship_from_a_running_primary_follows_its_durable_lsn() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_clean_shutdown_ships_the_last_of_the_log() {
+async fn ship_now_and_a_clean_shutdown_ship_outside_the_schedule() {
     let t = tempfile::tempdir().unwrap();
     let pd = t.path().join("p");
     init(&pd, "64KiB");
@@ -581,6 +581,19 @@ async fn a_clean_shutdown_ships_the_last_of_the_log() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let p = blocking(move || {
+        write_keys(&p, 300, 100);
+        p
+    })
+    .await;
+    // ship_now on the admin socket ships at once, whatever the schedule.
+    let durable = status(&pd).await["durable_lsn"].as_u64().unwrap();
+    assert!(r.received.borrow().received_lsn < durable);
+    logship::admin::request(&pd, json!({"cmd": "ship_now"}), Duration::from_secs(5))
+        .await
+        .unwrap();
+    caught_up(&pd, &r, Duration::from_secs(10)).await;
+    // The writes after it reach the standby with the final shipment at shutdown.
     let p = blocking(move || {
         write_keys(&p, 300, 100);
         p
