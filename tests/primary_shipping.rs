@@ -134,6 +134,12 @@ async fn shipping_keeps_up(schedule: &[&str]) {
     assert_eq!(st["role"], "primary");
     assert_eq!(st["system_id"].as_str().unwrap().len(), 16);
     assert_eq!(st["timeline"], 1);
+    let want_schedule = if schedule.contains(&"--ship-continuous") {
+        "continuous"
+    } else {
+        "every 200ms"
+    };
+    assert_eq!(st["ship_schedule"], want_schedule, "{st}");
     let sb = &st["standbys"][0];
     assert_eq!(sb["address"], addr.as_str());
     assert_eq!(sb["acked_lsn"].as_u64(), Some(durable), "{st}");
@@ -317,6 +323,15 @@ async fn ship_once_from_a_stopped_primary() {
         "{out:#?}"
     );
     assert!(out.stdout.contains(": 0 records, 0 bytes"), "{out:#?}");
+    // Without a control file the identity comes from the WAL's segment headers.
+    std::fs::remove_file(pd.join("control")).unwrap();
+    let a = args(true);
+    let out = blocking(move || logship(&a.iter().map(String::as_str).collect::<Vec<_>>())).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(
+        out.stdout.contains(&format!("({end} .. {end})")),
+        "{out:#?}"
+    );
 
     // Mistakes: one line, non-zero.
     let dead = dead_address().await;
