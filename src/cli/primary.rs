@@ -81,7 +81,7 @@ pub struct ShipArgs {
     #[arg(long = "ship-to", value_name = "ADDR")]
     pub ship_to: Vec<String>,
     /// Ship every DURATION (e.g. 30s, 5m).
-    #[arg(long, value_parser = parse::duration, group = "ship_schedule")]
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration, group = "ship_schedule")]
     pub ship_every: Option<Duration>,
     /// Ship at the times of a 5-field cron expression, UTC (e.g. "*/5 * * * *").
     #[arg(long, value_name = "EXPR", group = "ship_schedule")]
@@ -96,11 +96,11 @@ pub struct ShipArgs {
     #[arg(long)]
     pub insecure_no_auth: bool,
     /// Compression on the wire: none, zstd, zstd:LEVEL (1-19).
-    #[arg(long, default_value = "zstd", value_parser = parse::compression)]
+    #[arg(long, value_name = "none|zstd[:LEVEL]", default_value = "zstd", value_parser = parse::compression)]
     pub compress: Compression,
     /// Most WAL kept for standbys that have not received it; past it, the WAL is
     /// removed anyway (logged as an error) and the standby must be re-seeded.
-    #[arg(long, default_value = "8GiB", value_parser = parse::size)]
+    #[arg(long, value_name = "SIZE", default_value = "8GiB", value_parser = parse::size)]
     pub max_retained_wal: u64,
 }
 
@@ -114,9 +114,9 @@ impl ShipArgs {
         let scheduled =
             self.ship_every.is_some() || self.ship_cron.is_some() || self.ship_continuous;
         if self.ship_to.is_empty() {
-            if scheduled || self.auth_key_file.is_some() {
+            if scheduled || self.auth_key_file.is_some() || self.insecure_no_auth {
                 anyhow::bail!(
-                    "--ship-every, --ship-cron, --ship-continuous and --auth-key-file need --ship-to ADDR"
+                    "--ship-every, --ship-cron, --ship-continuous, --auth-key-file and --insecure-no-auth need --ship-to ADDR"
                 );
             }
             return Ok(None);

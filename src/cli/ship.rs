@@ -51,7 +51,7 @@ pub struct ShipArgs {
     #[arg(long)]
     pub insecure_no_auth: bool,
     /// Compression on the wire: none, zstd, zstd:LEVEL (1-19).
-    #[arg(long, default_value = "zstd", value_parser = parse::compression)]
+    #[arg(long, value_name = "none|zstd[:LEVEL]", default_value = "zstd", value_parser = parse::compression)]
     pub compress: Compression,
 }
 

@@ -349,6 +349,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_standby_cut_short_is_flagged_for_reseeding() {
+        let d = tempfile::tempdir().unwrap();
+        let o = crate::wal::WalOptions::new(d.path().join("wal"), 7, 1);
+        let (wal, _) = crate::wal::open(StdFs::shared(), o).unwrap();
+        let cfg = ShipConfig {
+            // Nothing listens on port 9 of loopback: the standby stays at 0.
+            standbys: vec!["127.0.0.1:9".into()],
+            schedule: Schedule::Every(Duration::from_secs(3600)),
+            key: None,
+            compression: Compression::None,
+        };
+        let s = Shipping::start(&cfg, &wal, d.path(), 7, 1, 1000);
+        assert_eq!(s.schedule().as_deref(), Some("every 1h"));
+        // The dead standby holds the floor at 0 until the limit.
+        assert_eq!(s.floor(5000, 900).bound, FloorBound::Standby);
+        assert_eq!(s.floor(5000, 6000).keep_from_lsn, 5000);
+        assert_eq!(s.floor(5000, 6000).bound, FloorBound::Limit);
+        assert!(!s.standbys(6000)[0].needs_reseed);
+        s.removed_below(4096);
+        let st = &s.standbys(6000)[0];
+        assert!(st.needs_reseed, "{st:?}");
+        assert!(
+            st.reseed_reason.as_deref().unwrap().contains("4096"),
+            "{st:?}"
+        );
+        // WAIT for a write no standby has: 0 after the timeout.
+        let t0 = std::time::Instant::now();
+        assert_eq!(s.wait(1, 1, Some(Duration::from_millis(100))).await, 0);
+        assert!(t0.elapsed() >= Duration::from_millis(100));
+        assert_eq!(
+            s.acked_count(0),
+            1,
+            "everything below LSN 0 is acknowledged"
+        );
+        s.stop();
+        wal.close().unwrap();
+    }
+
+    #[tokio::test]
     async fn without_standbys_wait_answers_zero_at_once() {
         let s = Shipping::none(GIB);
         assert_eq!(s.wait(100, 1, None).await, 0);
