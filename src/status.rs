@@ -121,6 +121,14 @@ pub fn render_text(s: &NodeStatus, now_ms: u64) -> String {
                 ago(now_ms, sb.last_ship_unix_ms),
                 sb.last_ship_result
             );
+            if sb.needs_reseed {
+                o += &format!(
+                    "  needs re-seeding: {}\n",
+                    sb.reseed_reason
+                        .as_deref()
+                        .unwrap_or("WAL it lacked was removed")
+                );
+            }
         }
     } else {
         o += &format!("received LSN:   {}\n", lsn(s.received_lsn));

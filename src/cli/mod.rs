@@ -14,6 +14,7 @@
 //! | `primary`| `logship primary`                                              |
 //! | `standby`| `logship standby`                                              |
 //! | `status` | `logship status`                                               |
+//! | `ship`   | `logship ship`: a data directory to one standby, once or always |
 
 mod bench;
 pub mod demo;
@@ -22,6 +23,7 @@ pub mod exit;
 mod init;
 pub mod parse;
 mod primary;
+mod ship;
 mod standby;
 mod status;
 pub mod target;
@@ -87,6 +89,12 @@ pub enum Command {
     /// Show a node's role, position and lag (from the running node, or from its
     /// files when it is stopped).
     Status(status::StatusArgs),
+    /// Ship a primary's log to a standby, once (--once, for cron) or continuously.
+    ///
+    /// Works on a running primary (ships up to the durable LSN it reports on its
+    /// admin socket) or a stopped one (ships the valid log on disk, changing
+    /// nothing). A standby too far behind is first seeded with the newest snapshot.
+    Ship(ship::ShipArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
@@ -106,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Primary(a) => primary::run(a),
         Command::Standby(a) => standby::run(a),
         Command::Status(a) => status::run(a),
+        Command::Ship(a) => ship::run(a),
     };
     match result {
         Ok(code) => code,

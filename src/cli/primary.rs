@@ -1,11 +1,14 @@
 //! `logship primary`: serve a primary data directory over RESP2.
 
 use super::parse;
+use crate::primary::shipping::ShipConfig;
 use crate::primary::{run as run_primary, PrimaryConfig, RuntimeKind};
 use crate::resp::Limits;
+use crate::ship::schedule::Schedule;
+use crate::ship::{AuthKey, Compression};
 use crate::wal::SyncPolicy;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -67,6 +70,96 @@ pub struct PrimaryArgs {
     /// How long shutdown waits for busy connections.
     #[arg(long, default_value = "30s", value_parser = parse::duration)]
     pub shutdown_timeout: Duration,
+    #[command(flatten)]
+    pub ship: ShipArgs,
+}
+
+/// Shipping flags of `primary`.
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    /// A standby's ship address (host:port); repeat for several standbys.
+    #[arg(long = "ship-to", value_name = "ADDR")]
+    pub ship_to: Vec<String>,
+    /// Ship every DURATION (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration, group = "ship_schedule")]
+    pub ship_every: Option<Duration>,
+    /// Ship at the times of a 5-field cron expression, UTC (e.g. "*/5 * * * *").
+    #[arg(long, value_name = "EXPR", group = "ship_schedule")]
+    pub ship_cron: Option<String>,
+    /// Keep a link open to each standby and ship as soon as records are durable.
+    #[arg(long, group = "ship_schedule")]
+    pub ship_continuous: bool,
+    /// The shared key file authenticating primary and standbys to each other.
+    #[arg(long, value_name = "FILE")]
+    pub auth_key_file: Option<PathBuf>,
+    /// Ship without authentication (trusted networks and tests only).
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Compression on the wire: none, zstd, zstd:LEVEL (1-19).
+    #[arg(long, value_name = "none|zstd[:LEVEL]", default_value = "zstd", value_parser = parse::compression)]
+    pub compress: Compression,
+    /// Most WAL kept for standbys that have not received it; past it, the WAL is
+    /// removed anyway (logged as an error) and the standby must be re-seeded.
+    #[arg(long, value_name = "SIZE", default_value = "8GiB", value_parser = parse::size)]
+    pub max_retained_wal: u64,
+}
+
+impl ShipArgs {
+    /// The shipping configuration, `None` without `--ship-to`.
+    ///
+    /// # Errors
+    /// A schedule or key flag missing or given without `--ship-to`, a bad cron
+    /// expression, an unreadable or too short key file.
+    pub fn config(&self) -> anyhow::Result<Option<ShipConfig>> {
+        let scheduled =
+            self.ship_every.is_some() || self.ship_cron.is_some() || self.ship_continuous;
+        if self.ship_to.is_empty() {
+            if scheduled || self.auth_key_file.is_some() || self.insecure_no_auth {
+                anyhow::bail!(
+                    "--ship-every, --ship-cron, --ship-continuous, --auth-key-file and --insecure-no-auth need --ship-to ADDR"
+                );
+            }
+            return Ok(None);
+        }
+        if let Some(a) = self.ship_to.iter().find(|a| !a.contains(':')) {
+            anyhow::bail!("--ship-to '{a}' is not an address (expected host:port)");
+        }
+        let schedule = match (&self.ship_every, &self.ship_cron, self.ship_continuous) {
+            (Some(d), None, false) if d.is_zero() => {
+                anyhow::bail!("--ship-every must be longer than 0 (or use --ship-continuous)")
+            }
+            (Some(d), None, false) => Schedule::Every(*d),
+            (None, Some(c), false) => Schedule::cron(c).map_err(anyhow::Error::msg)?,
+            (None, None, true) => Schedule::Continuous,
+            _ => anyhow::bail!(
+                "--ship-to needs a schedule: one of --ship-every DURATION, --ship-cron \"EXPR\", --ship-continuous"
+            ),
+        };
+        let key = key_from_flags(self.auth_key_file.as_deref(), self.insecure_no_auth)?;
+        Ok(Some(ShipConfig {
+            standbys: self.ship_to.clone(),
+            schedule,
+            key,
+            compression: self.compress,
+        }))
+    }
+}
+
+/// The shared key from `--auth-key-file`, or none with `--insecure-no-auth`.
+///
+/// # Errors
+/// Neither or both given; the key file unreadable or unacceptable.
+pub fn key_from_flags(file: Option<&Path>, insecure: bool) -> anyhow::Result<Option<AuthKey>> {
+    match (file, insecure) {
+        (Some(_), true) => {
+            anyhow::bail!("--auth-key-file and --insecure-no-auth contradict each other")
+        }
+        (Some(f), false) => Ok(Some(AuthKey::from_file(f)?)),
+        (None, true) => Ok(None),
+        (None, false) => anyhow::bail!(
+            "shipping needs --auth-key-file FILE (a shared key, 16+ bytes) or --insecure-no-auth"
+        ),
+    }
 }
 
 pub fn run(a: PrimaryArgs) -> anyhow::Result<ExitCode> {
@@ -87,6 +180,8 @@ pub fn run(a: PrimaryArgs) -> anyhow::Result<ExitCode> {
         keep_snapshots: a.keep_snapshots as usize,
         runtime: a.runtime,
         shutdown_timeout: a.shutdown_timeout,
+        ship: a.ship.config()?,
+        max_retained_wal_bytes: a.ship.max_retained_wal,
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -58,7 +58,7 @@ pub struct CheckpointReport {
 
 /// WAL segments that hold nothing at or above `keep_from_lsn`: every segment
 /// whose successor starts at or below the floor. The last segment is never
-/// removable. Later work lowers the floor for what standbys still need.
+/// removable. [`super::shipping::retention_floor`] sets the floor.
 pub fn removable_segments(segments: &[SegmentFile], keep_from_lsn: u64) -> Vec<PathBuf> {
     segments
         .windows(2)
@@ -141,12 +141,18 @@ pub fn checkpoint(shared: &Shared) -> Result<Option<CheckpointReport>, Checkpoin
     for (_, path) in &snaps[..cut] {
         remove_synced(path)?;
     }
-    let keep_from_lsn = snaps[cut..].first().map_or(lsn, |s| s.0);
+    // Standbys lower the floor to what they have not acknowledged, within the
+    // retained-WAL limit (`shipping`).
+    let snapshot_floor = snaps[cut..].first().map_or(lsn, |s| s.0);
+    let floor = shared.shipping.floor(snapshot_floor, lsn);
     let wal_dir = shared.data_dir.join(super::datadir::WAL_DIR);
     let segments = list_segments(&crate::wal::StdFs, &wal_dir)?;
-    let doomed = removable_segments(&segments, keep_from_lsn);
+    let doomed = removable_segments(&segments, floor.keep_from_lsn);
     for path in &doomed {
         remove_synced(path)?;
+    }
+    if let Some(oldest) = segments.get(doomed.len()).filter(|_| !doomed.is_empty()) {
+        shared.shipping.removed_below(oldest.first_lsn);
     }
     let took = started.elapsed();
     let report = CheckpointReport {

@@ -27,6 +27,11 @@ enum After {
     Continue,
     /// Send the replies and close (QUIT or a protocol error).
     Close,
+    /// Send the replies, then wait for standbys (`WAIT`) and reply.
+    Wait {
+        numstandbys: usize,
+        timeout: Option<std::time::Duration>,
+    },
 }
 
 struct Conn {
@@ -84,6 +89,18 @@ impl Conn {
             match after {
                 After::Close => return Ok(()),
                 After::Continue => continue,
+                After::Wait {
+                    numstandbys,
+                    timeout,
+                } => {
+                    let lsn = self.client.last_write_end_lsn;
+                    let n = tokio::select! {
+                        n = shared.shipping.wait(lsn, numstandbys, timeout) => n,
+                        _ = shutdown.changed() => shared.shipping.acked_count(lsn),
+                    };
+                    self.out.int(n as i64);
+                    continue;
+                }
                 After::Read => {}
             }
             if *shutdown.borrow() {
@@ -138,9 +155,12 @@ impl Conn {
                 }
             };
             let st = guard.get_or_insert_with(|| shared.lock_db());
-            if self.handle(frame, st, shared, now) == After::Close {
-                after = After::Close;
-                break;
+            match self.handle(frame, st, shared, now) {
+                After::Read => {}
+                stop => {
+                    after = stop;
+                    break;
+                }
             }
         }
         let required = guard.map_or(0, |g| g.last_appended_end);
@@ -193,6 +213,15 @@ impl Conn {
                 self.out.ok();
                 return After::Close;
             }
+            Cmd::Wait => match super::shipping::parse_wait(&frame[1], &frame[2]) {
+                Ok((numstandbys, timeout)) => {
+                    return After::Wait {
+                        numstandbys,
+                        timeout,
+                    }
+                }
+                Err(e) => self.out.error(e),
+            },
             _ if spec.scope == Scope::Keyspace => self.run_one(spec, &frame, st, shared, now),
             _ => server_cmds::run(spec, &frame, st, shared, &mut self.client, &mut self.out),
         }
@@ -208,9 +237,12 @@ impl Conn {
         };
         execute(spec, args, &ctx, &mut self.out, &mut effects);
         if !effects.is_empty() {
-            if let Err(e) = st.commit(&shared.wal, &effects) {
-                self.out.truncate(mark);
-                self.out.error(&e.to_string());
+            match st.commit(&shared.wal, &effects) {
+                Ok(end) => self.client.last_write_end_lsn = end,
+                Err(e) => {
+                    self.out.truncate(mark);
+                    self.out.error(&e.to_string());
+                }
             }
         }
     }
@@ -246,10 +278,13 @@ impl Conn {
             }
         }
         if !effects.is_empty() {
-            if let Err(e) = st.commit_applied(&shared.wal, &effects) {
-                st.kv.keyspace = before;
-                self.out.truncate(mark);
-                self.out.error(&e.to_string());
+            match st.commit_applied(&shared.wal, &effects) {
+                Ok(end) => self.client.last_write_end_lsn = end,
+                Err(e) => {
+                    st.kv.keyspace = before;
+                    self.out.truncate(mark);
+                    self.out.error(&e.to_string());
+                }
             }
         }
     }

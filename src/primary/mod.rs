@@ -12,7 +12,11 @@
 //! | `checkpoint`  | snapshots by WAL bytes and time, retention of WAL and snapshots |
 //! | `expire`      | the active expiry sweep (logged deletes)                      |
 //! | `server`      | start-up, the accept loop, signals, clean shutdown            |
+//! | `shipping`    | the shipper over this WAL, retention for standbys, `WAIT`     |
+//! | `seed`        | the newest valid snapshot, offered to seed a standby          |
+//! | `admin_cmds`  | the admin socket's requests: `status`, `ship_now`             |
 
+mod admin_cmds;
 pub mod checkpoint;
 mod conn;
 pub mod control;
@@ -20,8 +24,10 @@ pub mod datadir;
 pub mod db;
 mod expire;
 pub mod recovery;
+pub mod seed;
 pub mod server;
 pub mod server_cmds;
+pub mod shipping;
 
 use crate::resp::Limits;
 use crate::wal::{SyncPolicy, Wal};
@@ -71,6 +77,10 @@ pub struct PrimaryConfig {
     pub runtime: RuntimeKind,
     /// How long shutdown waits for connections to finish their work.
     pub shutdown_timeout: Duration,
+    /// Standbys to ship to (`None`: no shipping).
+    pub ship: Option<shipping::ShipConfig>,
+    /// Most WAL kept behind the head for standbys that have not received it.
+    pub max_retained_wal_bytes: u64,
 }
 
 /// What every connection and background task shares.
@@ -87,6 +97,7 @@ pub struct Shared {
     pub checkpoint: Mutex<CheckpointStatus>,
     pub recovered_lsn: u64,
     pub replayed_records: u64,
+    pub shipping: shipping::Shipping,
 }
 
 impl Shared {

@@ -5,7 +5,8 @@ use super::control::{Control, Role};
 use super::datadir::DataDir;
 use super::db::State;
 use super::recovery::{self, Recovered};
-use super::{conn, expire, PrimaryConfig, RuntimeKind, Shared};
+use super::shipping::Shipping;
+use super::{admin_cmds, conn, expire, PrimaryConfig, RuntimeKind, Shared};
 use crate::wal::writer::MAX_RECORD_BYTES_LIMIT;
 use anyhow::Context;
 use std::io::Write;
@@ -17,6 +18,9 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+/// Longest wait at shutdown for standbys to receive the last of the log.
+const FINAL_SHIPMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why the server stopped.
 enum Stop {
@@ -80,6 +84,23 @@ async fn serve(
         next_lsn,
         ..
     } = rec;
+    let admin_listener = crate::admin::bind(&dir.path).await.with_context(|| {
+        format!(
+            "bind the admin socket {}",
+            crate::admin::socket_path(&dir.path).display()
+        )
+    })?;
+    let shipping = match &cfg.ship {
+        Some(sc) => Shipping::start(
+            sc,
+            &wal,
+            &dir.path,
+            control.system_id,
+            control.timeline,
+            cfg.max_retained_wal_bytes,
+        ),
+        None => Shipping::none(cfg.max_retained_wal_bytes),
+    };
     let shared = Arc::new(Shared {
         db: Mutex::new(State::new(state)),
         wal: Arc::new(wal),
@@ -95,8 +116,13 @@ async fn serve(
         }),
         recovered_lsn: next_lsn,
         replayed_records,
+        shipping,
         cfg: cfg.clone(),
     });
+    let admin = tokio::spawn(crate::admin::serve(
+        admin_listener,
+        admin_cmds::handler(shared.clone()),
+    ));
     println!(
         "logship primary listening on {local} (system id {:016x}, timeline {}, recovered LSN {next_lsn}, {replayed_records} records replayed)",
         control.system_id, control.timeline
@@ -164,7 +190,13 @@ async fn serve(
     let _ = expiry.await;
     ck_signal.stop();
     let _ = ck_thread.join();
+    let close_admin = || {
+        admin.abort();
+        let _ = std::fs::remove_file(crate::admin::socket_path(&dir.path));
+    };
     if let Stop::WalFailed = stop {
+        shared.shipping.stop();
+        close_admin();
         let err = shared
             .wal
             .close()
@@ -174,7 +206,17 @@ async fn serve(
         anyhow::bail!("the WAL failed ({err}); stopped without a checkpoint, restart to recover");
     }
     let ok = checkpoint::checkpoint_logged(&shared, "shutdown");
-    let pos = shared.wal.close().context("close the WAL")?;
+    shared
+        .shipping
+        .final_shipment(
+            shared.wal.position().durable_lsn,
+            cfg.shutdown_timeout.min(FINAL_SHIPMENT_TIMEOUT),
+        )
+        .await;
+    shared.shipping.stop();
+    let closed = shared.wal.close();
+    close_admin();
+    let pos = closed.context("close the WAL")?;
     drop(dir);
     if !ok {
         anyhow::bail!(

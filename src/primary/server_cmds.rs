@@ -17,6 +17,8 @@ pub struct ClientInfo {
     pub id: u64,
     pub peer: String,
     pub name: Option<Vec<u8>>,
+    /// End LSN of this client's last logged write (what `WAIT` waits for).
+    pub last_write_end_lsn: u64,
 }
 
 impl ClientInfo {
@@ -33,6 +35,7 @@ impl ClientInfo {
             id,
             peer,
             name: None,
+            last_write_end_lsn: 0,
         }
     }
 }
@@ -68,6 +71,12 @@ pub fn run(
             b"RESETSTAT" => out.ok(),
             b"GET" => out.error(&crate::resp::commands::wrong_args("config|get")),
             _ => unknown_subcommand(args, "CONFIG", out),
+        },
+        // Inside MULTI, WAIT does not block (as in Redis): it counts the
+        // standbys that already have this client's writes.
+        Cmd::Wait => match super::shipping::parse_wait(&args[1], &args[2]) {
+            Ok(_) => out.int(shared.shipping.acked_count(client.last_write_end_lsn) as i64),
+            Err(e) => out.error(e),
         },
         _ => unreachable!("keyspace and connection commands are run elsewhere"),
     }
@@ -106,6 +115,42 @@ fn config_get(patterns: &[Bytes], shared: &Shared, out: &mut Vec<u8>) {
         out.bulk(name.as_bytes());
         out.bulk(value.as_bytes());
     }
+}
+
+/// The standbys in INFO replication: Redis's `connected_slaves` (standbys whose
+/// last shipment succeeded, or whose continuous link is up) and one line each.
+fn replication_standbys(s: &mut String, shared: &Shared, durable_lsn: u64) {
+    let Some(schedule) = shared.shipping.schedule() else {
+        let _ = write!(s, "connected_slaves:0\r\nstandbys:0\r\n\r\n");
+        return;
+    };
+    let all = shared.shipping.standbys(durable_lsn);
+    let up = all
+        .iter()
+        .filter(|b| b.connected || b.last_ship_result == "ok")
+        .count();
+    let _ = write!(
+        s,
+        "connected_slaves:{up}\r\nstandbys:{}\r\nship_schedule:{schedule}\r\n",
+        all.len()
+    );
+    for (i, b) in all.iter().enumerate() {
+        let state = if b.needs_reseed {
+            "needs_reseed"
+        } else if b.connected || b.last_ship_result == "ok" {
+            "online"
+        } else if b.last_ship_result == "never" {
+            "waiting"
+        } else {
+            "failing"
+        };
+        let _ = write!(
+            s,
+            "standby{i}:address={},state={state},acked_lsn={},applied_lsn={},lag_bytes={},last_ship_unix_ms={},failures_in_row={}\r\n",
+            b.address, b.acked_lsn, b.applied_lsn, b.lag_bytes, b.last_ship_unix_ms, b.failures_in_row
+        );
+    }
+    s.push_str("\r\n");
 }
 
 fn info(sections: &[Bytes], st: &State, shared: &Shared) -> String {
@@ -160,12 +205,13 @@ fn info(sections: &[Bytes], st: &State, shared: &Shared) -> String {
     if want("replication") {
         let _ = write!(
             s,
-            "# Replication\r\nrole:primary\r\nsystem_id:{:016x}\r\ntimeline:{}\r\nwrite_lsn:{}\r\ndurable_lsn:{}\r\n\r\n",
+            "# Replication\r\nrole:primary\r\nsystem_id:{:016x}\r\ntimeline:{}\r\nwrite_lsn:{}\r\ndurable_lsn:{}\r\n",
             shared.control.system_id,
             shared.control.timeline,
             pos.written_lsn,
             pos.durable_lsn
         );
+        replication_standbys(&mut s, shared, pos.durable_lsn);
     }
     if want("keyspace") {
         let _ = write!(s, "# Keyspace\r\n");

@@ -45,6 +45,15 @@ pub struct StandbyStatus {
     pub connected: bool,
     /// Duration of the last successful shipment, milliseconds.
     pub last_ship_duration_ms: u64,
+    /// True when the primary removed WAL this standby had not received (the
+    /// retained WAL reached its limit): its next shipment starts with a
+    /// snapshot. Cleared once the standby is past the oldest retained WAL.
+    #[serde(default)]
+    pub needs_reseed: bool,
+    /// With `needs_reseed`: the LSN the standby had acknowledged and the oldest
+    /// LSN the primary still holds, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reseed_reason: Option<String>,
 }
 
 struct Target {

@@ -59,6 +59,7 @@ pub enum Cmd {
     Config,
     Client,
     Quit,
+    Wait,
 }
 
 /// Who runs a command.
@@ -142,6 +143,7 @@ table! {
     Config "config" -2 Server,
     Client "client" -2 Server,
     Quit "quit" -1 Server,
+    Wait "wait" 3 Server,
 }
 
 /// Longest command name in the table.

@@ -1,0 +1,48 @@
+//! The primary's answers on the admin socket: `{"cmd":"status"}` gives the
+//! [`NodeStatus`] of `status --json`; `{"cmd":"ship_now"}` starts a shipment
+//! to every standby whatever the schedule.
+
+use super::Shared;
+use crate::admin::{Handler, Reply};
+use crate::status::NodeStatus;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The primary's status now.
+pub fn status(shared: &Shared) -> NodeStatus {
+    let pos = shared.wal.position();
+    NodeStatus {
+        role: "primary".into(),
+        system_id: format!("{:016x}", shared.control.system_id),
+        timeline: shared.control.timeline,
+        running: true,
+        data_dir: shared.data_dir.display().to_string(),
+        write_lsn: Some(pos.written_lsn),
+        durable_lsn: Some(pos.durable_lsn),
+        standbys: Some(shared.shipping.standbys(pos.durable_lsn)),
+        ship_schedule: shared.shipping.schedule(),
+        ..NodeStatus::default()
+    }
+}
+
+/// The admin socket handler of a running primary.
+pub fn handler(shared: Arc<Shared>) -> Handler {
+    Arc::new(move |req: Value| -> Reply {
+        let shared = shared.clone();
+        Box::pin(async move {
+            match req.get("cmd").and_then(Value::as_str).unwrap_or("") {
+                "status" => serde_json::to_value(status(&shared)).map_err(|e| e.to_string()),
+                "ship_now" => {
+                    if shared.shipping.ship_now() {
+                        Ok(json!({"shipping": true}))
+                    } else {
+                        Err("this primary ships to no standby (no --ship-to)".into())
+                    }
+                }
+                other => Err(format!(
+                    "unknown admin command '{other}' (a primary answers status, ship_now)"
+                )),
+            }
+        })
+    })
+}

@@ -1,0 +1,399 @@
+//! Log shipping inside the primary: the shipper over this node's WAL and
+//! snapshots, what standbys still need kept (retention), and `WAIT`.
+//!
+//! Retention: WAL a configured standby has not acknowledged is kept, up to
+//! `max_retained_wal_bytes` behind the head of the log. Past that limit the
+//! checkpoint removes it anyway, logs an error naming the standby and what it
+//! lacks, and the standby's status says it needs re-seeding; its next shipment
+//! then starts with a snapshot (its position is older than the oldest segment).
+
+use super::seed::SnapshotSeeds;
+use crate::ship::schedule::Schedule;
+use crate::ship::shipper::{Shipper, StandbyStatus};
+use crate::ship::{AuthKey, Compression, LogSource, ShipOptions};
+use crate::wal::{StdFs, Wal};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// Default of `--max-retained-wal`.
+pub const DEFAULT_MAX_RETAINED_WAL_BYTES: u64 = 8 << 30;
+
+/// Where and how the primary ships (`--ship-to` and friends).
+#[derive(Debug, Clone)]
+pub struct ShipConfig {
+    /// Standby ship addresses (`host:port`), at least one.
+    pub standbys: Vec<String>,
+    pub schedule: Schedule,
+    /// `None` only with `--insecure-no-auth`.
+    pub key: Option<AuthKey>,
+    pub compression: Compression,
+}
+
+/// The retention floor a checkpoint works with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionFloor {
+    /// WAL from the segment holding this LSN on is kept.
+    pub keep_from_lsn: u64,
+    /// Why the floor is where it is.
+    pub bound: FloorBound,
+}
+
+/// What set the retention floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloorBound {
+    /// The oldest kept snapshot (no standby needs anything older).
+    Snapshot,
+    /// The standby furthest behind.
+    Standby,
+    /// The retained-WAL limit: some standby lacks WAL below the floor.
+    Limit,
+}
+
+/// The floor below which WAL may be removed: the lower of the snapshot floor
+/// and what the standbys acknowledged (`standby_floor`, `None` without
+/// standbys), but never more than `max_retained_wal_bytes` behind `head_lsn`
+/// unless the snapshot floor itself is (recovery needs that WAL).
+pub fn retention_floor(
+    snapshot_floor: u64,
+    standby_floor: Option<u64>,
+    head_lsn: u64,
+    max_retained_wal_bytes: u64,
+) -> RetentionFloor {
+    let floor = |keep_from_lsn, bound| RetentionFloor {
+        keep_from_lsn,
+        bound,
+    };
+    let Some(standby) = standby_floor.filter(|s| *s < snapshot_floor) else {
+        return floor(snapshot_floor, FloorBound::Snapshot);
+    };
+    let limit = head_lsn.saturating_sub(max_retained_wal_bytes);
+    if standby >= limit {
+        floor(standby, FloorBound::Standby)
+    } else {
+        floor(limit.min(snapshot_floor), FloorBound::Limit)
+    }
+}
+
+/// The primary's shipping: the shipper (absent without `--ship-to`) and what
+/// retention cut from each standby.
+pub struct Shipping {
+    shipper: Option<Shipper>,
+    max_retained_wal_bytes: u64,
+    /// Per standby: the oldest LSN still on disk when WAL it lacked was removed.
+    cut_at: Mutex<Vec<Option<u64>>>,
+}
+
+impl Shipping {
+    /// No standbys: `WAIT` answers 0, retention follows the snapshots alone.
+    pub fn none(max_retained_wal_bytes: u64) -> Shipping {
+        Shipping {
+            shipper: None,
+            max_retained_wal_bytes,
+            cut_at: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Starts shipping `wal` (and the snapshots in `data_dir`) to every
+    /// configured standby. Must run inside the tokio runtime.
+    pub fn start(
+        cfg: &ShipConfig,
+        wal: &Wal,
+        data_dir: &Path,
+        system_id: u64,
+        timeline: u32,
+        max_retained_wal_bytes: u64,
+    ) -> Shipping {
+        let src = LogSource {
+            fs: StdFs::shared(),
+            wal_dir: data_dir.join(super::datadir::WAL_DIR),
+            system_id,
+            timeline,
+            position: wal.subscribe(),
+            seed: Some(Arc::new(SnapshotSeeds::new(
+                data_dir.join(super::datadir::SNAPSHOT_DIR),
+                system_id,
+            ))),
+        };
+        let opts = cfg
+            .standbys
+            .iter()
+            .map(|a| {
+                let mut o = ShipOptions::new(a, cfg.key.clone());
+                o.compression = cfg.compression;
+                o
+            })
+            .collect::<Vec<_>>();
+        let n = opts.len();
+        Shipping {
+            shipper: Some(Shipper::start(src, opts, cfg.schedule.clone())),
+            max_retained_wal_bytes,
+            cut_at: Mutex::new(vec![None; n]),
+        }
+    }
+
+    /// The schedule, described (`None` without standbys).
+    pub fn schedule(&self) -> Option<String> {
+        self.shipper.as_ref().map(|s| s.schedule().describe())
+    }
+
+    /// Every standby's status, with the re-seed flag.
+    pub fn standbys(&self, durable_lsn: u64) -> Vec<StandbyStatus> {
+        let Some(sh) = &self.shipper else {
+            return Vec::new();
+        };
+        let cut = self.cut_at.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = sh.status(durable_lsn);
+        for (s, oldest) in all.iter_mut().zip(cut.iter()) {
+            if let Some(oldest) = oldest.filter(|o| s.acked_lsn < *o) {
+                s.needs_reseed = true;
+                s.reseed_reason = Some(format!(
+                    "acknowledged up to LSN {}; the WAL from there was removed (oldest retained LSN {oldest}) when the retained WAL reached its limit",
+                    s.acked_lsn
+                ));
+            }
+        }
+        all
+    }
+
+    /// Ships to every standby now.
+    pub fn ship_now(&self) -> bool {
+        self.shipper.as_ref().inspect(|s| s.ship_now()).is_some()
+    }
+
+    /// Stops the shipping tasks.
+    pub fn stop(&self) {
+        if let Some(s) = &self.shipper {
+            s.stop();
+        }
+    }
+
+    /// The retention floor for a checkpoint whose snapshots need WAL from
+    /// `snapshot_floor` on, with the log's head at `head_lsn`.
+    pub fn floor(&self, snapshot_floor: u64, head_lsn: u64) -> RetentionFloor {
+        retention_floor(
+            snapshot_floor,
+            self.shipper.as_ref().and_then(|s| s.min_acked_lsn()),
+            head_lsn,
+            self.max_retained_wal_bytes,
+        )
+    }
+
+    /// Called after a checkpoint removed WAL below `oldest_retained_lsn`: every
+    /// standby that had not received it is flagged for re-seeding, loudly.
+    pub fn removed_below(&self, oldest_retained_lsn: u64) {
+        let Some(sh) = &self.shipper else { return };
+        let mut cut = self.cut_at.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, s) in sh.status(oldest_retained_lsn).iter().enumerate() {
+            if s.acked_lsn < oldest_retained_lsn {
+                let acked = if s.acked_lsn == 0 && s.last_ship_result == "never" {
+                    "has not been reached since this primary started".to_string()
+                } else {
+                    format!("acknowledged up to LSN {}", s.acked_lsn)
+                };
+                tracing::error!(
+                    standby = %s.address,
+                    acked_lsn = s.acked_lsn,
+                    oldest_retained_lsn,
+                    missing_bytes = oldest_retained_lsn - s.acked_lsn,
+                    max_retained_wal_bytes = self.max_retained_wal_bytes,
+                    "removed WAL standby {} may not have received: it {acked}, the oldest retained LSN is now {oldest_retained_lsn}; the retained WAL reached --max-retained-wal ({} bytes). Unless it already holds that WAL, the standby is re-seeded from a snapshot on its next shipment",
+                    s.address,
+                    self.max_retained_wal_bytes
+                );
+                if let Some(c) = cut.get_mut(i) {
+                    *c = Some(oldest_retained_lsn);
+                }
+            }
+        }
+    }
+
+    /// At clean shutdown: ships to every standby that lacks anything below
+    /// `durable_lsn`, waiting up to `timeout`, so a scheduled standby does not
+    /// stay an interval behind while the primary is down. Standbys that did not
+    /// get it are named in a warning.
+    pub async fn final_shipment(&self, durable_lsn: u64, timeout: Duration) {
+        let Some(sh) = &self.shipper else { return };
+        let n = sh.acked().len();
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Re-kick now and then: a kick reaches only tasks that are between runs.
+        while self.acked_count(durable_lsn) < n {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            sh.ship_now();
+            self.wait(durable_lsn, n, Some(left.min(Duration::from_millis(500))))
+                .await;
+        }
+        for s in self.standbys(durable_lsn) {
+            if s.acked_lsn < durable_lsn {
+                tracing::warn!(
+                    standby = %s.address,
+                    acked_lsn = s.acked_lsn,
+                    durable_lsn,
+                    last_ship_result = %s.last_ship_result,
+                    "shutdown: the standby did not receive the final shipment; it lacks {} bytes",
+                    durable_lsn - s.acked_lsn
+                );
+            }
+        }
+    }
+
+    /// How many standbys acknowledged everything below `lsn`, now.
+    pub fn acked_count(&self, lsn: u64) -> usize {
+        self.shipper.as_ref().map_or(0, |s| {
+            s.acked()
+                .iter()
+                .filter(|r| r.borrow().received_lsn >= lsn)
+                .count()
+        })
+    }
+
+    /// `WAIT`: waits until `numstandbys` standbys acknowledged everything below
+    /// `lsn`, or `timeout` passed (`None`: no limit); returns how many did.
+    pub async fn wait(&self, lsn: u64, numstandbys: usize, timeout: Option<Duration>) -> usize {
+        let Some(sh) = &self.shipper else { return 0 };
+        let mut count = 0;
+        let mut waiting = JoinSet::new();
+        for mut rx in sh.acked() {
+            if rx.borrow().received_lsn >= lsn {
+                count += 1;
+            } else {
+                waiting.spawn(async move { rx.wait_for(|a| a.received_lsn >= lsn).await.is_ok() });
+            }
+        }
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        while count < numstandbys && !waiting.is_empty() {
+            let next = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout_at(d, waiting.join_next()).await.ok(),
+                    None => Some(waiting.join_next().await),
+                }
+            };
+            match next.await {
+                None => break,
+                Some(Some(Ok(true))) => count += 1,
+                Some(_) => {}
+            }
+        }
+        count
+    }
+}
+
+/// Parses `WAIT numstandbys timeout` (milliseconds, 0 = forever).
+///
+/// # Errors
+/// Redis's error texts for a non-integer or negative argument.
+pub fn parse_wait(num: &[u8], timeout: &[u8]) -> Result<(usize, Option<Duration>), &'static str> {
+    let int = |b: &[u8]| {
+        std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+    };
+    const NOT_INT: &str = "ERR value is not an integer or out of range";
+    let (Some(n), Some(t)) = (int(num), int(timeout)) else {
+        return Err(NOT_INT);
+    };
+    if t < 0 {
+        return Err("ERR timeout is negative");
+    }
+    let timeout = (t > 0).then(|| Duration::from_millis(t as u64));
+    Ok((n.max(0) as usize, timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn the_floor_follows_snapshots_standbys_and_the_limit() {
+        // No standbys: the snapshot floor.
+        let f = retention_floor(500, None, 1000, GIB);
+        assert_eq!((f.keep_from_lsn, f.bound), (500, FloorBound::Snapshot));
+        // Standbys ahead of the snapshot floor change nothing.
+        let f = retention_floor(500, Some(800), 1000, GIB);
+        assert_eq!((f.keep_from_lsn, f.bound), (500, FloorBound::Snapshot));
+        // A standby behind it holds the WAL back to what it acknowledged...
+        let f = retention_floor(500, Some(0), 1000, GIB);
+        assert_eq!((f.keep_from_lsn, f.bound), (0, FloorBound::Standby));
+        let f = retention_floor(5 * GIB, Some(GIB), 6 * GIB, 5 * GIB);
+        assert_eq!((f.keep_from_lsn, f.bound), (GIB, FloorBound::Standby));
+        // ...up to the limit behind the head.
+        let f = retention_floor(9 * GIB, Some(GIB), 10 * GIB, 4 * GIB);
+        assert_eq!((f.keep_from_lsn, f.bound), (6 * GIB, FloorBound::Limit));
+        // The limit never removes what the snapshots need.
+        let f = retention_floor(3 * GIB, Some(GIB), 10 * GIB, 4 * GIB);
+        assert_eq!((f.keep_from_lsn, f.bound), (3 * GIB, FloorBound::Limit));
+        // A log shorter than the limit keeps everything a standby lacks.
+        let f = retention_floor(900, Some(0), 1000, 1000);
+        assert_eq!((f.keep_from_lsn, f.bound), (0, FloorBound::Standby));
+        let f = retention_floor(900, Some(0), 1001, 1000);
+        assert_eq!((f.keep_from_lsn, f.bound), (1, FloorBound::Limit));
+    }
+
+    #[test]
+    fn wait_arguments_parse_like_redis() {
+        assert_eq!(parse_wait(b"1", b"0"), Ok((1, None)));
+        assert_eq!(
+            parse_wait(b"2", b"150"),
+            Ok((2, Some(Duration::from_millis(150))))
+        );
+        assert_eq!(parse_wait(b"-1", b"10").map(|w| w.0), Ok(0));
+        assert_eq!(parse_wait(b"1", b"-1"), Err("ERR timeout is negative"));
+        assert!(parse_wait(b"x", b"1").is_err());
+        assert!(parse_wait(b"1", b"1.5").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_standby_cut_short_is_flagged_for_reseeding() {
+        let d = tempfile::tempdir().unwrap();
+        let o = crate::wal::WalOptions::new(d.path().join("wal"), 7, 1);
+        let (wal, _) = crate::wal::open(StdFs::shared(), o).unwrap();
+        let cfg = ShipConfig {
+            // Nothing listens on port 9 of loopback: the standby stays at 0.
+            standbys: vec!["127.0.0.1:9".into()],
+            schedule: Schedule::Every(Duration::from_secs(3600)),
+            key: None,
+            compression: Compression::None,
+        };
+        let s = Shipping::start(&cfg, &wal, d.path(), 7, 1, 1000);
+        assert_eq!(s.schedule().as_deref(), Some("every 1h"));
+        // The dead standby holds the floor at 0 until the limit.
+        assert_eq!(s.floor(5000, 900).bound, FloorBound::Standby);
+        assert_eq!(s.floor(5000, 6000).keep_from_lsn, 5000);
+        assert_eq!(s.floor(5000, 6000).bound, FloorBound::Limit);
+        assert!(!s.standbys(6000)[0].needs_reseed);
+        s.removed_below(4096);
+        let st = &s.standbys(6000)[0];
+        assert!(st.needs_reseed, "{st:?}");
+        assert!(
+            st.reseed_reason.as_deref().unwrap().contains("4096"),
+            "{st:?}"
+        );
+        // WAIT for a write no standby has: 0 after the timeout.
+        let t0 = std::time::Instant::now();
+        assert_eq!(s.wait(1, 1, Some(Duration::from_millis(100))).await, 0);
+        assert!(t0.elapsed() >= Duration::from_millis(100));
+        assert_eq!(
+            s.acked_count(0),
+            1,
+            "everything below LSN 0 is acknowledged"
+        );
+        s.stop();
+        wal.close().unwrap();
+    }
+
+    #[tokio::test]
+    async fn without_standbys_wait_answers_zero_at_once() {
+        let s = Shipping::none(GIB);
+        assert_eq!(s.wait(100, 1, None).await, 0);
+        assert_eq!(s.acked_count(0), 0);
+        assert!(s.standbys(10).is_empty());
+        assert!(!s.ship_now());
+        assert_eq!(s.floor(500, 1000).keep_from_lsn, 500);
+    }
+}
