@@ -5,7 +5,103 @@
 #[path = "../tools/fuzz/src/lib.rs"]
 mod harness;
 
+use bytes::Bytes;
+use logship::ship::message::Message;
+use logship::wal::format::{HeaderError, SegmentHeader};
+use logship::wal::scan::{scan_segment, SegmentFile};
+use logship::wal::WalError;
 use proptest::prelude::*;
+
+fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+const OVERFLOW_MSG: &str = "first LSN + segment size overflows";
+
+/// `wal_record` crash: a segment header whose first LSN (0xffff_ffff_ffff_ff64
+/// region) plus its segment size overflows `u64` decoded, and
+/// `end_capacity_lsn` then overflowed.
+#[test]
+fn wal_record_header_first_lsn_near_u64_max() {
+    let input = hex(
+        "0f00000000e68c4487d90000000100040f0f0f0f00000000000000000700
+         000000e68c4487d9000000000000000000ffffffffffffffff6400000000
+         000000000001000000000000a910000f9000000000",
+    );
+    harness::wal_record(&input);
+    let mut seg = input[13..].to_vec();
+    harness::fix_segment_header(&mut seg);
+    assert_eq!(
+        SegmentHeader::decode(&seg),
+        Err(HeaderError::Field(OVERFLOW_MSG))
+    );
+}
+
+/// `wal_segment` crash: the same overflow reached through `scan_segment` on a
+/// segment whose header says first LSN 0xffff_ffff_ffff_fff8.
+#[test]
+fn wal_segment_first_lsn_near_u64_max_is_corruption() {
+    let input = hex(
+        "2b00000000000000570100000040000000ed5e0000000000000100000000
+         00000000fffffffffffffffb100000000000000100000000000000000000
+         00000000000068e5cf8b0100000100000040000000ed5e0000006b207600
+         000000140f",
+    );
+    harness::wal_segment(&input);
+    let mut seg = input[1..].to_vec();
+    harness::fix_segment_header(&mut seg);
+    let first_lsn = u64::from_le_bytes(seg[32..40].try_into().unwrap());
+    let file = SegmentFile {
+        path: format!("/wal/00000001-{first_lsn:016x}.wal").into(),
+        timeline: 1,
+        first_lsn,
+    };
+    match scan_segment(&file, Bytes::from(seg), true) {
+        Err(WalError::Corruption {
+            offset: 0, reason, ..
+        }) => {
+            assert!(reason.contains(OVERFLOW_MSG), "{reason}")
+        }
+        other => panic!("expected a corrupt header, got {other:?}"),
+    }
+}
+
+/// `mirror_chunk` crash: a chunk for a segment starting at LSN
+/// 0xffff_ffff_ffff_ff30 overflowed in `Mirror::append`. Such a header now never
+/// decodes, so a Chunk message carrying it is refused on the link.
+#[test]
+fn mirror_chunk_first_lsn_near_u64_max_is_refused_on_the_link() {
+    let input = hex("0031fffffffffffffffc0100002200");
+    harness::mirror_chunk(&input);
+    let header = SegmentHeader {
+        system_id: 0x5eed,
+        timeline: 1,
+        first_lsn: 0xffff_ffff_ffff_ff30,
+        segment_bytes: 16384,
+        created_unix_ms: 1,
+    };
+    assert_eq!(
+        SegmentHeader::decode(&header.encode()),
+        Err(HeaderError::Field(OVERFLOW_MSG))
+    );
+    let chunk = Message::Chunk {
+        compressed: false,
+        header,
+        start_lsn: header.first_lsn,
+        end_lsn: header.first_lsn + 8,
+        records: 0,
+        raw_len: 8,
+        primary_durable_lsn: 0,
+        last_timestamp_unix_ms: 0,
+        data: vec![0; 8],
+    };
+    let err = Message::decode(chunk.kind(), &chunk.encode()).unwrap_err();
+    assert!(err.reason.contains(OVERFLOW_MSG), "{err}");
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
