@@ -6,11 +6,46 @@
 mod harness;
 
 use bytes::Bytes;
-use logship::ship::message::Message;
+use logship::ship::message::{decompress, Message, MAX_CHUNK_BYTES};
 use logship::wal::format::{HeaderError, SegmentHeader};
 use logship::wal::scan::{scan_segment, SegmentFile};
 use logship::wal::WalError;
 use proptest::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// Counts the largest single allocation made on the current thread, so a test
+/// can tell that a limit was checked before allocating.
+struct LargestAllocation;
+
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: defers to the system allocator; only records request sizes.
+unsafe impl GlobalAlloc for LargestAllocation {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = LARGEST.try_with(|m| m.set(m.get().max(layout.size())));
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = LARGEST.try_with(|m| m.set(m.get().max(new_size)));
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: LargestAllocation = LargestAllocation;
+
+/// Largest allocation `f` makes on this thread.
+fn largest_allocation(f: impl FnOnce()) -> usize {
+    LARGEST.with(|m| m.set(0));
+    f();
+    LARGEST.with(Cell::get)
+}
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
@@ -101,6 +136,32 @@ fn mirror_chunk_first_lsn_near_u64_max_is_refused_on_the_link() {
     };
     let err = Message::decode(chunk.kind(), &chunk.encode()).unwrap_err();
     assert!(err.reason.contains(OVERFLOW_MSG), "{err}");
+}
+
+/// `ship_frame` out-of-memory: `decompress` sized its output buffer from an
+/// unchecked `raw_len` (0xffff0023 here) and asked for 4 GiB at once.
+#[test]
+fn ship_frame_decompress_checks_raw_len_before_allocating() {
+    let input = hex(
+        "2300ffffffffffffff330707070707070707070707070707070707070707
+         07070707070707070707074f000000020100ed5e00000000000009090909
+         090909010000000707070707070707070707070707070707070707070707
+         070707070707070707090909090909090909090909090909090909090909
+         0909090909090909090909f200000005004c4f4753484950570100000040
+         000000ed5e00000000000001000000000000000000000000000000001000
+         0000000000010000000000000000000000d1dc0090d6000000ffffffffff
+         ff000101ff330000000000",
+    );
+    let largest = largest_allocation(|| harness::ship_frame(&input));
+    assert!(largest < 64 << 20, "allocated {largest} bytes at once");
+    let raw_len = u32::from_le_bytes(input[..4].try_into().unwrap());
+    assert!(raw_len as usize > MAX_CHUNK_BYTES);
+    let mut result = None;
+    let largest =
+        largest_allocation(|| result = Some(decompress(true, input[5..].to_vec(), raw_len)));
+    let err = result.unwrap().unwrap_err();
+    assert!(err.contains("exceeds"), "{err}");
+    assert!(largest < 64 << 20, "allocated {largest} bytes at once");
 }
 
 proptest! {
