@@ -53,9 +53,10 @@ for t in "${targets[@]}"; do
     echo "fuzz.sh: $t for ${secs}s (log: $log)" >&2
     start=$(date +%s)
     rc=0
-    # libFuzzer stops itself after max_total_time; the outer timeout only guards
-    # against a hang in the harness (a slow unit is reported after -timeout).
-    timeout --kill-after=10 $((secs + 120)) \
+    # libFuzzer stops itself after max_total_time and reports a unit slower than
+    # -timeout; the outer timeout only guards against libFuzzer itself hanging
+    # (with room for `cargo fuzz run` rebuilding if the sources changed meanwhile).
+    timeout --kill-after=10 $((secs + 600)) \
         cargo +nightly fuzz run --fuzz-dir "$fuzz_dir" "$t" "$fuzz_dir/corpus/$t" "${seeds[@]}" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$log" 2>&1 || rc=$?
