@@ -14,7 +14,7 @@
 //! | target         | input layout                                                      |
 //! |----------------|-------------------------------------------------------------------|
 //! | `wal_record`   | flags u8, expected LSN u64, max payload u32, record bytes          |
-//! | `wal_segment`  | flags u8, segment bytes (header at 0)                              |
+//! | `wal_segment`  | flags u8, segment bytes (header at 0); or flags, split u16, two    |
 //! | `ship_frame`   | a byte stream of frames                                            |
 //! | `mirror_chunk` | flags u8, first LSN u64, size class u8, then chunks: len u16, bytes |
 //!
@@ -42,6 +42,9 @@ pub const FIX_LSNS: u8 = 1 << 1;
 pub const FIX_CRCS: u8 = 1 << 2;
 /// Flag bit (`wal_segment`): scan the segment as the last one of the log.
 pub const IS_LAST: u8 = 1 << 3;
+/// Flag bit (`wal_segment`): the input holds two segments (split offset u16 LE
+/// first), both written to the directory that `scan_dir` and `WalReader` read.
+pub const TWO_SEGMENTS: u8 = 1 << 4;
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
@@ -135,11 +138,13 @@ fn check_segment_header(b: &[u8]) {
     }
 }
 
-/// The segment a fuzz input describes: flags and the (possibly repaired) bytes,
-/// named after what its header says so that name and header agree.
-fn segment_input(data: &[u8]) -> Option<(u8, SegmentFile, Vec<u8>)> {
-    let (&flags, rest) = data.split_first()?;
-    let mut seg = rest.to_vec();
+/// A segment file and its bytes.
+type Segment = (SegmentFile, Vec<u8>);
+
+/// One segment of a fuzz input, (possibly) repaired per `flags` and named after
+/// what its header says so that name and header agree.
+fn segment_file(flags: u8, bytes: &[u8]) -> Segment {
+    let mut seg = bytes.to_vec();
     if flags & FIX_HEADER != 0 {
         fix_segment_header(&mut seg);
     }
@@ -156,18 +161,34 @@ fn segment_input(data: &[u8]) -> Option<(u8, SegmentFile, Vec<u8>)> {
         timeline,
         first_lsn,
     };
-    Some((flags, file, seg))
+    (file, seg)
+}
+
+/// The segments a `wal_segment` input describes: flags, then the segment bytes;
+/// with [`TWO_SEGMENTS`], a split offset u16 LE first and two segments.
+fn segment_input(data: &[u8]) -> Option<(u8, Vec<Segment>)> {
+    let (&flags, rest) = data.split_first()?;
+    if flags & TWO_SEGMENTS == 0 {
+        return Some((flags, vec![segment_file(flags, rest)]));
+    }
+    if rest.len() < 2 {
+        return None;
+    }
+    let split = usize::from(u16::from_le_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+    let (a, b) = rest[2..].split_at(split);
+    Some((flags, vec![segment_file(flags, a), segment_file(flags, b)]))
 }
 
 /// `wal_segment`: scanning, a cursor walk, `intact_after`, and `scan_dir` plus
 /// `WalReader` over the bytes written as a segment file on a `MemFs`.
 pub fn wal_segment(data: &[u8]) {
-    let Some((flags, file, seg)) = segment_input(data) else {
+    let Some((flags, segments)) = segment_input(data) else {
         return;
     };
+    let (file, seg) = &segments[0];
     let is_last = flags & IS_LAST != 0;
     let bytes = Bytes::from(seg.clone());
-    if let Ok((summary, torn)) = scan_segment(&file, bytes.clone(), is_last) {
+    if let Ok((summary, torn)) = scan_segment(file, bytes.clone(), is_last) {
         assert!(summary.end_lsn >= file.first_lsn);
         assert!(summary.end_lsn <= summary.header.end_capacity_lsn());
         assert!(
@@ -179,8 +200,8 @@ pub fn wal_segment(data: &[u8]) {
             assert_eq!(t.lsn, summary.end_lsn);
         }
     }
-    walk_cursor(&file, bytes);
-    scan_and_read(&file, &seg);
+    walk_cursor(file, bytes);
+    scan_and_read(&segments);
 }
 
 fn walk_cursor(file: &SegmentFile, bytes: Bytes) {
@@ -212,22 +233,28 @@ fn walk_cursor(file: &SegmentFile, bytes: Bytes) {
     panic!("cursor walk did not end");
 }
 
-fn scan_and_read(file: &SegmentFile, seg: &[u8]) {
+fn scan_and_read(segments: &[Segment]) {
     let mem = MemFs::new();
     let fs: SharedFs = Arc::new(mem);
     let dir = Path::new("/wal");
     fs.create_dir_all(dir).expect("memfs mkdir");
-    let mut f = fs.create(&file.path).expect("memfs create");
-    f.write_all_at(seg, 0).expect("memfs write");
-    drop(f);
+    for (file, seg) in segments {
+        // Two segments of the same name: the second is not written.
+        if let Ok(mut f) = fs.create(&file.path) {
+            f.write_all_at(seg, 0).expect("memfs write");
+        }
+    }
+    let total_bytes: usize = segments.iter().map(|(_, s)| s.len()).sum();
+    let first_lsn = segments.iter().map(|(f, _)| f.first_lsn).min().unwrap_or(0);
     let report = scan_dir(&*fs, dir);
     // Reading everything below the scanned end yields exactly the scanned records.
     if let Ok(report) = &report {
-        let r = WalReader::open(fs.clone(), dir, file.first_lsn, Some(report.end_lsn))
+        let start = report.first_lsn.expect("a scanned log has a first segment");
+        let r = WalReader::open(fs.clone(), dir, start, Some(report.end_lsn))
             .expect("a scanned log opens for reading");
         let mut n = 0u64;
-        let mut next = file.first_lsn;
-        for rec in r.take(seg.len() / RECORD_HEADER_BYTES + 1) {
+        let mut next = start;
+        for rec in r.take(total_bytes / RECORD_HEADER_BYTES + 1) {
             let rec = rec.expect("records below the scanned end read back");
             assert_eq!(rec.lsn, next);
             next = rec.end_lsn;
@@ -237,10 +264,10 @@ fn scan_and_read(file: &SegmentFile, seg: &[u8]) {
         assert_eq!(next, report.end_lsn);
     }
     // Unbounded reading from anywhere never panics.
-    let from = file.first_lsn.saturating_add(seg.len() as u64 / 3 / 8 * 8);
-    for start in [file.first_lsn, from] {
+    let from = first_lsn.saturating_add(total_bytes as u64 / 3 / 8 * 8);
+    for start in [first_lsn, from] {
         if let Ok(r) = WalReader::open(fs.clone(), dir, start, None) {
-            for rec in r.take(seg.len() / RECORD_HEADER_BYTES + 2) {
+            for rec in r.take(total_bytes / RECORD_HEADER_BYTES + 2) {
                 if rec.is_err() {
                     break;
                 }
