@@ -464,9 +464,18 @@ pub fn compress(data: &[u8], c: Compression) -> (bool, Vec<u8>) {
 
 /// Decompresses chunk data into exactly `raw_len` bytes.
 ///
+/// `raw_len` is checked against [`MAX_CHUNK_BYTES`] before the output buffer
+/// is allocated.
+///
 /// # Errors
-/// A description when the data does not decompress to exactly `raw_len` bytes.
+/// A description when `raw_len` is over the limit or the data does not
+/// decompress to exactly `raw_len` bytes.
 pub fn decompress(compressed: bool, data: Vec<u8>, raw_len: u32) -> Result<Vec<u8>, String> {
+    if raw_len as usize > MAX_CHUNK_BYTES {
+        return Err(format!(
+            "chunk of {raw_len} bytes exceeds the {MAX_CHUNK_BYTES}-byte limit"
+        ));
+    }
     let out = if compressed {
         zstd::bulk::decompress(&data, raw_len as usize).map_err(|e| format!("zstd: {e}"))?
     } else {

@@ -195,13 +195,17 @@ impl SegmentHeader {
         if h.first_lsn % RECORD_ALIGN != 0 {
             return Err(HeaderError::Field("first LSN not 8-byte aligned"));
         }
+        if h.first_lsn.checked_add(h.segment_bytes).is_none() {
+            return Err(HeaderError::Field("first LSN + segment size overflows"));
+        }
         if h.timeline == 0 {
             return Err(HeaderError::Field("timeline 0"));
         }
         Ok(h)
     }
 
-    /// One past the last LSN that fits in this segment.
+    /// One past the last LSN that fits in this segment. Cannot overflow for a
+    /// decoded header ([`decode`](Self::decode) refuses one that would).
     pub fn end_capacity_lsn(&self) -> u64 {
         self.first_lsn + self.segment_bytes - SEGMENT_HEADER_BYTES as u64
     }

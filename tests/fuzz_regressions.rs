@@ -1,0 +1,213 @@
+//! Inputs the fuzzers (`tools/fuzz`, nightly) found crashing, replayed on stable
+//! through the same target bodies, each next to a direct call that must fail
+//! cleanly; and property checks that random bytes never panic the decoders.
+
+#[path = "../tools/fuzz/src/lib.rs"]
+mod harness;
+
+use bytes::Bytes;
+use logship::ship::message::{decompress, Message, MAX_CHUNK_BYTES};
+use logship::wal::format::{HeaderError, SegmentHeader};
+use logship::wal::scan::{scan_segment, SegmentFile};
+use logship::wal::WalError;
+use proptest::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// Counts the largest single allocation made on the current thread, so a test
+/// can tell that a limit was checked before allocating.
+struct LargestAllocation;
+
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: defers to the system allocator; only records request sizes.
+unsafe impl GlobalAlloc for LargestAllocation {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = LARGEST.try_with(|m| m.set(m.get().max(layout.size())));
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = LARGEST.try_with(|m| m.set(m.get().max(new_size)));
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: LargestAllocation = LargestAllocation;
+
+/// Largest allocation `f` makes on this thread.
+fn largest_allocation(f: impl FnOnce()) -> usize {
+    LARGEST.with(|m| m.set(0));
+    f();
+    LARGEST.with(Cell::get)
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+const OVERFLOW_MSG: &str = "first LSN + segment size overflows";
+
+/// `wal_record` crash: a segment header whose first LSN (0xffff_ffff_ffff_ff64
+/// region) plus its segment size overflows `u64` decoded, and
+/// `end_capacity_lsn` then overflowed.
+#[test]
+fn wal_record_header_first_lsn_near_u64_max() {
+    let input = hex(
+        "0f00000000e68c4487d90000000100040f0f0f0f00000000000000000700
+         000000e68c4487d9000000000000000000ffffffffffffffff6400000000
+         000000000001000000000000a910000f9000000000",
+    );
+    harness::wal_record(&input);
+    let mut seg = input[13..].to_vec();
+    harness::fix_segment_header(&mut seg);
+    assert_eq!(
+        SegmentHeader::decode(&seg),
+        Err(HeaderError::Field(OVERFLOW_MSG))
+    );
+}
+
+/// `wal_segment` crash: the same overflow reached through `scan_segment` on a
+/// segment whose header says first LSN 0xffff_ffff_ffff_fff8.
+#[test]
+fn wal_segment_first_lsn_near_u64_max_is_corruption() {
+    let input = hex(
+        "2b00000000000000570100000040000000ed5e0000000000000100000000
+         00000000fffffffffffffffb100000000000000100000000000000000000
+         00000000000068e5cf8b0100000100000040000000ed5e0000006b207600
+         000000140f",
+    );
+    harness::wal_segment(&input);
+    let mut seg = input[1..].to_vec();
+    harness::fix_segment_header(&mut seg);
+    let first_lsn = u64::from_le_bytes(seg[32..40].try_into().unwrap());
+    let file = SegmentFile {
+        path: format!("/wal/00000001-{first_lsn:016x}.wal").into(),
+        timeline: 1,
+        first_lsn,
+    };
+    match scan_segment(&file, Bytes::from(seg), true) {
+        Err(WalError::Corruption {
+            offset: 0, reason, ..
+        }) => {
+            assert!(reason.contains(OVERFLOW_MSG), "{reason}")
+        }
+        other => panic!("expected a corrupt header, got {other:?}"),
+    }
+}
+
+/// `mirror_chunk` crash: a chunk for a segment starting at LSN
+/// 0xffff_ffff_ffff_ff30 overflowed in `Mirror::append`. Such a header now never
+/// decodes, so a Chunk message carrying it is refused on the link.
+#[test]
+fn mirror_chunk_first_lsn_near_u64_max_is_refused_on_the_link() {
+    let input = hex("0031fffffffffffffffc0100002200");
+    harness::mirror_chunk(&input);
+    let header = SegmentHeader {
+        system_id: 0x5eed,
+        timeline: 1,
+        first_lsn: 0xffff_ffff_ffff_ff30,
+        segment_bytes: 16384,
+        created_unix_ms: 1,
+    };
+    assert_eq!(
+        SegmentHeader::decode(&header.encode()),
+        Err(HeaderError::Field(OVERFLOW_MSG))
+    );
+    let chunk = Message::Chunk {
+        compressed: false,
+        header,
+        start_lsn: header.first_lsn,
+        end_lsn: header.first_lsn + 8,
+        records: 0,
+        raw_len: 8,
+        primary_durable_lsn: 0,
+        last_timestamp_unix_ms: 0,
+        data: vec![0; 8],
+    };
+    let err = Message::decode(chunk.kind(), &chunk.encode()).unwrap_err();
+    assert!(err.reason.contains(OVERFLOW_MSG), "{err}");
+}
+
+/// `ship_frame` out-of-memory: `decompress` sized its output buffer from an
+/// unchecked `raw_len` (0xffff0023 here) and asked for 4 GiB at once.
+#[test]
+fn ship_frame_decompress_checks_raw_len_before_allocating() {
+    let input = hex(
+        "2300ffffffffffffff330707070707070707070707070707070707070707
+         07070707070707070707074f000000020100ed5e00000000000009090909
+         090909010000000707070707070707070707070707070707070707070707
+         070707070707070707090909090909090909090909090909090909090909
+         0909090909090909090909f200000005004c4f4753484950570100000040
+         000000ed5e00000000000001000000000000000000000000000000001000
+         0000000000010000000000000000000000d1dc0090d6000000ffffffffff
+         ff000101ff330000000000",
+    );
+    let largest = largest_allocation(|| harness::ship_frame(&input));
+    assert!(largest < 64 << 20, "allocated {largest} bytes at once");
+    let raw_len = u32::from_le_bytes(input[..4].try_into().unwrap());
+    assert!(raw_len as usize > MAX_CHUNK_BYTES);
+    let mut result = None;
+    let largest =
+        largest_allocation(|| result = Some(decompress(true, input[5..].to_vec(), raw_len)));
+    let err = result.unwrap().unwrap_err();
+    assert!(err.contains("exceeds"), "{err}");
+    assert!(largest < 64 << 20, "allocated {largest} bytes at once");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn wal_record_never_panics(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        harness::wal_record(&data);
+    }
+
+    #[test]
+    fn wal_segment_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        harness::wal_segment(&data);
+    }
+
+    #[test]
+    fn ship_frame_never_panics(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        harness::ship_frame(&data);
+    }
+
+    #[test]
+    fn mirror_chunk_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        harness::mirror_chunk(&data);
+    }
+}
+
+/// The committed seed inputs are valid logs and streams: they pass the targets'
+/// invariants, which gives the deep paths (records read back, chunks accepted,
+/// messages round-tripped) a stable-toolchain run too.
+#[test]
+fn seed_inputs_pass_the_targets() {
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/fuzz/seeds");
+    type Target = fn(&[u8]);
+    let targets: [(&str, Target); 4] = [
+        ("wal_record", harness::wal_record),
+        ("wal_segment", harness::wal_segment),
+        ("ship_frame", harness::ship_frame),
+        ("mirror_chunk", harness::mirror_chunk),
+    ];
+    let mut n = 0;
+    for (name, run) in targets {
+        for e in std::fs::read_dir(seeds.join(name)).unwrap() {
+            let data = std::fs::read(e.unwrap().path()).unwrap();
+            run(&data);
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "seed inputs missing under {}", seeds.display());
+}
