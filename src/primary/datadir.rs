@@ -97,7 +97,7 @@ impl DataDir {
                 path: path.to_path_buf(),
             });
         }
-        let lock = lock(path)?;
+        let dir = DataDir::locked(path)?;
         let control = Control::read(path)?;
         if control.role != role {
             return Err(DataDirError::WrongRole {
@@ -106,6 +106,14 @@ impl DataDir {
                 wanted: role,
             });
         }
+        Ok((dir, control))
+    }
+}
+
+impl DataDir {
+    /// Takes the directory's lock and makes sure its `wal/` and `snapshots/` exist.
+    fn locked(path: &Path) -> Result<DataDir, DataDirError> {
+        let lock = lock(path)?;
         for sub in [WAL_DIR, SNAPSHOT_DIR] {
             let p = path.join(sub);
             if !p.exists() {
@@ -113,17 +121,12 @@ impl DataDir {
                 sync_dir(path)?;
             }
         }
-        Ok((
-            DataDir {
-                path: path.to_path_buf(),
-                _lock: lock,
-            },
-            control,
-        ))
+        Ok(DataDir {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
     }
-}
 
-impl DataDir {
     /// Opens a standby's data directory, creating it when it is missing or empty
     /// (a new standby: its identity arrives with the first shipment). An existing
     /// directory must be a standby's; its control file is returned when the
@@ -162,21 +165,7 @@ impl DataDir {
             }
             None
         };
-        let lock = lock(path)?;
-        for sub in [WAL_DIR, SNAPSHOT_DIR] {
-            let p = path.join(sub);
-            if !p.exists() {
-                std::fs::create_dir(&p).map_err(io("create directory", &p))?;
-                sync_dir(path)?;
-            }
-        }
-        Ok((
-            DataDir {
-                path: path.to_path_buf(),
-                _lock: lock,
-            },
-            control,
-        ))
+        Ok((DataDir::locked(path)?, control))
     }
 }
 

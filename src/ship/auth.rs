@@ -75,80 +75,52 @@ impl AuthKey {
         AuthKey(b.to_vec())
     }
 
-    fn mac(
-        &self,
-        role: &str,
-        a: &[u8; 32],
-        b: &[u8; 32],
-        system_id: u64,
-        timeline: u32,
-    ) -> Hmac<Sha256> {
+    fn mac(&self, side: Side, c: &Challenge) -> Hmac<Sha256> {
         let mut m =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        // Each side proves itself over the other side's nonce first.
+        let (label, first, second) = match side {
+            Side::Primary => (&b"primary"[..], &c.standby_nonce, &c.primary_nonce),
+            Side::Standby => (&b"standby"[..], &c.primary_nonce, &c.standby_nonce),
+        };
         m.update(b"logship-ship-v1 ");
-        m.update(role.as_bytes());
-        m.update(a);
-        m.update(b);
-        m.update(&system_id.to_le_bytes());
-        m.update(&timeline.to_le_bytes());
+        m.update(label);
+        m.update(first);
+        m.update(second);
+        m.update(&c.system_id.to_le_bytes());
+        m.update(&c.timeline.to_le_bytes());
         m
     }
 
-    /// The primary's proof for the standby's nonce `ns` and its own nonce `np`.
-    pub fn primary_proof(
-        &self,
-        ns: &[u8; 32],
-        np: &[u8; 32],
-        system_id: u64,
-        timeline: u32,
-    ) -> [u8; 32] {
-        self.mac("primary", ns, np, system_id, timeline)
-            .finalize()
-            .into_bytes()
-            .into()
+    /// The proof `side` sends for this handshake.
+    pub fn proof(&self, side: Side, c: &Challenge) -> [u8; 32] {
+        self.mac(side, c).finalize().into_bytes().into()
     }
 
-    /// The standby's proof.
-    pub fn standby_proof(
-        &self,
-        ns: &[u8; 32],
-        np: &[u8; 32],
-        system_id: u64,
-        timeline: u32,
-    ) -> [u8; 32] {
-        self.mac("standby", np, ns, system_id, timeline)
-            .finalize()
-            .into_bytes()
-            .into()
+    /// Checks, in constant time, the proof `side` sent for this handshake.
+    pub fn check(&self, side: Side, c: &Challenge, proof: &[u8; 32]) -> bool {
+        self.mac(side, c).verify_slice(proof).is_ok()
     }
+}
 
-    /// Checks the primary's proof in constant time.
-    pub fn check_primary(
-        &self,
-        ns: &[u8; 32],
-        np: &[u8; 32],
-        system_id: u64,
-        timeline: u32,
-        proof: &[u8; 32],
-    ) -> bool {
-        self.mac("primary", ns, np, system_id, timeline)
-            .verify_slice(proof)
-            .is_ok()
-    }
+/// Which end of the link a proof comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Primary,
+    Standby,
+}
 
-    /// Checks the standby's proof in constant time.
-    pub fn check_standby(
-        &self,
-        ns: &[u8; 32],
-        np: &[u8; 32],
-        system_id: u64,
-        timeline: u32,
-        proof: &[u8; 32],
-    ) -> bool {
-        self.mac("standby", np, ns, system_id, timeline)
-            .verify_slice(proof)
-            .is_ok()
-    }
+/// The values one handshake's proofs cover.
+#[derive(Debug, Clone, Copy)]
+pub struct Challenge {
+    /// The standby's nonce (sent in Hello).
+    pub standby_nonce: [u8; 32],
+    /// The primary's nonce (sent in Auth).
+    pub primary_nonce: [u8; 32],
+    /// The system id the primary announced.
+    pub system_id: u64,
+    /// The timeline the primary announced.
+    pub timeline: u32,
 }
 
 /// A fresh random nonce.
@@ -164,17 +136,22 @@ mod tests {
     fn proofs_check_only_with_the_same_key_and_values() {
         let k = AuthKey::from_bytes(b"0123456789abcdef-secret");
         let other = AuthKey::from_bytes(b"0123456789abcdef-SECRET");
-        let (ns, np) = (nonce(), nonce());
-        let p = k.primary_proof(&ns, &np, 5, 1);
-        assert!(k.check_primary(&ns, &np, 5, 1, &p));
-        assert!(!other.check_primary(&ns, &np, 5, 1, &p));
-        assert!(!k.check_primary(&ns, &np, 6, 1, &p));
+        let c = Challenge {
+            standby_nonce: nonce(),
+            primary_nonce: nonce(),
+            system_id: 5,
+            timeline: 1,
+        };
+        let p = k.proof(Side::Primary, &c);
+        assert!(k.check(Side::Primary, &c, &p));
+        assert!(!other.check(Side::Primary, &c, &p));
+        assert!(!k.check(Side::Primary, &Challenge { system_id: 6, ..c }, &p));
         assert!(
-            !k.check_standby(&ns, &np, 5, 1, &p),
+            !k.check(Side::Standby, &c, &p),
             "roles are not interchangeable"
         );
-        let s = k.standby_proof(&ns, &np, 5, 1);
-        assert!(k.check_standby(&ns, &np, 5, 1, &s));
+        let s = k.proof(Side::Standby, &c);
+        assert!(k.check(Side::Standby, &c, &s));
         assert!(!format!("{k:?}").contains("secret"));
     }
 

@@ -2,7 +2,7 @@
 //! and timeline, writes received chunks through the [`Mirror`] (checked, written,
 //! fsynced) and acknowledges the durable received LSN.
 
-use super::auth::{nonce, AuthKey};
+use super::auth::{nonce, AuthKey, Challenge, Side};
 use super::frame::{read_frame, write_frame, FrameError};
 use super::message::{decompress, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::SeedSink;
@@ -192,7 +192,13 @@ async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), Rece
                 return Err(refuse(&mut sock, RefuseCode::Version, m).await);
             }
             if let Some(key) = &shared.key {
-                if !key.check_primary(&ns, &np, system_id, timeline, &proof) {
+                let c = Challenge {
+                    standby_nonce: ns,
+                    primary_nonce: np,
+                    system_id,
+                    timeline,
+                };
+                if !key.check(Side::Primary, &c, &proof) {
                     return Err(refuse(&mut sock, RefuseCode::Auth, "authentication failed: the primary's proof does not match this standby's key".into()).await);
                 }
             }
@@ -234,9 +240,16 @@ async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), Rece
     if let Some(m) = timeline_refusal(shared, timeline, state.timeline) {
         return Err(refuse(&mut sock, RefuseCode::Timeline, m).await);
     }
-    let proof = shared.key.as_ref().map_or([0u8; 32], |k| {
-        k.standby_proof(&ns, &np, system_id, timeline)
-    });
+    let challenge = Challenge {
+        standby_nonce: ns,
+        primary_nonce: np,
+        system_id,
+        timeline,
+    };
+    let proof = shared
+        .key
+        .as_ref()
+        .map_or([0u8; 32], |k| k.proof(Side::Standby, &challenge));
     let applied = *shared.applied.borrow();
     send(
         &mut sock,

@@ -3,7 +3,7 @@
 //! lacks as compressed chunks of whole records, pipelined up to a window, and
 //! tracks the standby's acknowledgements.
 
-use super::auth::{nonce, AuthKey};
+use super::auth::{nonce, AuthKey, Challenge, Side};
 use super::frame::{read_frame, write_frame, FrameError};
 use super::message::{compress, Compression, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::{self, SeedSource};
@@ -288,10 +288,17 @@ async fn connect(src: &LogSource, opts: &ShipOptions) -> Result<(Link, Message),
             })
         }
     };
-    let np = nonce();
-    let proof = opts.key.as_ref().map_or([0u8; 32], |k| {
-        k.primary_proof(&ns, &np, src.system_id, src.timeline)
-    });
+    let challenge = Challenge {
+        standby_nonce: ns,
+        primary_nonce: nonce(),
+        system_id: src.system_id,
+        timeline: src.timeline,
+    };
+    let np = challenge.primary_nonce;
+    let proof = opts
+        .key
+        .as_ref()
+        .map_or([0u8; 32], |k| k.proof(Side::Primary, &challenge));
     link.send(&Message::Auth {
         version: PROTOCOL_VERSION,
         system_id: src.system_id,
@@ -308,7 +315,7 @@ async fn connect(src: &LogSource, opts: &ShipOptions) -> Result<(Link, Message),
         });
     };
     if let Some(key) = &opts.key {
-        if !key.check_standby(&ns, &np, src.system_id, src.timeline, sp) {
+        if !key.check(Side::Standby, &challenge, sp) {
             return Err(ShipError::Auth {
                 addr,
                 reason: "the standby could not prove it holds the shared key".into(),

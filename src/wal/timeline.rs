@@ -184,22 +184,7 @@ pub fn write_switch(
         unix_ms,
         reason: reason.to_string(),
     });
-    let tmp = dir.join(format!("{}.tmp", history_file_name(new_timeline)));
-    if fs.exists(&tmp) {
-        fs.remove(&tmp)
-            .map_err(|e| WalError::io("remove", &tmp, e))?;
-    }
-    let mut f = fs
-        .create(&tmp)
-        .map_err(|e| WalError::io("create", &tmp, e))?;
-    f.write_all_at(render(&history).as_bytes(), 0)
-        .and_then(|_| f.sync_data())
-        .map_err(|e| WalError::io("write", &tmp, e))?;
-    drop(f);
-    fs.rename(&tmp, &path)
-        .map_err(|e| WalError::io("rename", &tmp, e))?;
-    fs.sync_dir(dir)
-        .map_err(|e| WalError::io("fsync directory", dir, e))?;
+    write_durably(fs, dir, new_timeline, &history)?;
     Ok(history)
 }
 
@@ -220,6 +205,12 @@ pub fn install(fs: &dyn WalFs, dir: &Path, timeline: u32, switches: &[Switch]) -
             reason: format!("a different history for timeline {timeline} exists here"),
         });
     }
+    write_durably(fs, dir, timeline, switches)
+}
+
+/// Writes the history file of `timeline` (tmp, fsync, rename, directory fsync).
+fn write_durably(fs: &dyn WalFs, dir: &Path, timeline: u32, switches: &[Switch]) -> Result<()> {
+    let path = history_path(dir, timeline);
     let tmp = dir.join(format!("{}.tmp", history_file_name(timeline)));
     if fs.exists(&tmp) {
         fs.remove(&tmp)
