@@ -106,4 +106,42 @@ mod tests {
         assert_eq!(Schedule::Continuous.wait_from(at), None);
         assert_eq!(humanize(Duration::from_secs(90)), "1m30s");
     }
+
+    /// Drives the schedule with tokio's paused clock, as the shipper does (sleep
+    /// for `wait_from(now)`), over a simulated day: every run lands on a cron
+    /// time, none is skipped or doubled, and no real time passes.
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_clock_runs_the_cron_schedule_on_time() {
+        let start_wall = Utc.with_ymd_and_hms(2026, 11, 22, 23, 58, 30).unwrap();
+        let started = tokio::time::Instant::now();
+        let real = std::time::Instant::now();
+        let wall = || start_wall + chrono::Duration::from_std(started.elapsed()).unwrap();
+        let s = Schedule::cron("*/15 * * * *").unwrap();
+        let mut runs = Vec::new();
+        while runs.len() < 96 {
+            tokio::time::sleep(s.wait_from(wall()).unwrap()).await;
+            runs.push(wall());
+        }
+        assert_eq!(
+            runs[0],
+            Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap()
+        );
+        for w in runs.windows(2) {
+            assert_eq!(w[1] - w[0], chrono::Duration::minutes(15), "{w:?}");
+        }
+        assert_eq!(
+            *runs.last().unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 23, 23, 45, 0).unwrap()
+        );
+        assert!(
+            real.elapsed() < std::time::Duration::from_secs(5),
+            "the clock was paused"
+        );
+        let every = Schedule::Every(Duration::from_secs(30));
+        let t0 = tokio::time::Instant::now();
+        for _ in 0..10 {
+            tokio::time::sleep(every.wait_from(wall()).unwrap()).await;
+        }
+        assert_eq!(t0.elapsed(), Duration::from_secs(300));
+    }
 }
