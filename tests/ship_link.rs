@@ -356,3 +356,68 @@ async fn shipper_keeps_each_standby_in_step_on_a_schedule_and_reports_failures()
     );
     shipper.stop();
 }
+
+/// Forwards one connection in random pieces of 1..600 bytes, each after a random
+/// delay of up to 2 ms, in both directions, until either side closes.
+async fn slow_proxy(listener: Arc<TcpListener>, target: String, seed: u64) {
+    let (a, _) = listener.accept().await.unwrap();
+    let b = TcpStream::connect(&target).await.unwrap();
+    let (ar, aw) = a.into_split();
+    let (br, bw) = b.into_split();
+    async fn pump(
+        mut r: tokio::net::tcp::OwnedReadHalf,
+        mut w: tokio::net::tcp::OwnedWriteHalf,
+        seed: u64,
+    ) {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut buf = vec![0u8; 8192];
+        loop {
+            let n = match r.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let mut off = 0;
+            while off < n {
+                let piece = rng.gen_range(1..=600).min(n - off);
+                tokio::time::sleep(Duration::from_micros(rng.gen_range(0..2000))).await;
+                if w.write_all(&buf[off..off + piece]).await.is_err() {
+                    return;
+                }
+                off += piece;
+            }
+        }
+    }
+    tokio::join!(pump(ar, bw, seed), pump(br, aw, seed + 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delays_and_odd_chunk_boundaries_change_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let (pd, sd) = (t.path().join("p"), t.path().join("s"));
+    let w = Arc::new(primary(&pd, 9));
+    fill(&w, 500, "a");
+    let (addr, shared) = standby(&sd, Some(KEY)).await;
+    let proxy = Arc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let paddr = proxy.local_addr().unwrap().to_string();
+    tokio::spawn(slow_proxy(proxy, addr, 7));
+    let src = source(&pd, &w, 9);
+    let mut opts = ShipOptions::new(&paddr, Some(AuthKey::from_bytes(KEY)));
+    opts.chunk_bytes = 3000;
+    let (acked, _) = watch::channel(Acked::default());
+    let task = tokio::spawn(async move { ship(&src, &opts, ShipMode::Continuous, &acked).await });
+    // Records keep arriving while the slow link carries the backlog.
+    let w2 = w.clone();
+    let end = tokio::task::spawn_blocking(move || fill(&w2, 1500, "b"))
+        .await
+        .unwrap();
+    let mut rx = shared.received.subscribe();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        rx.wait_for(|r| r.received_lsn >= end),
+    )
+    .await
+    .expect("the standby caught up through the slow link")
+    .unwrap();
+    task.abort();
+    same_files(&pd, &sd);
+}
