@@ -98,6 +98,29 @@ fn converges_with(schedule: &[&str]) {
     write_mix(&p, 3000);
     let ks = assert_converged(&p, &s);
     assert!(ks.len() > 2500, "{} keys", ks.len());
+    let st = status_json(&s.dir);
+    assert_eq!(st["keys"], ks.len() as u64, "{st}");
+    // The human forms README shows.
+    let text = logship(&["status", "--data-dir", s.dir.to_str().unwrap()]);
+    assert_eq!(text.code, Some(0), "{text:#?}");
+    assert!(
+        text.stdout.starts_with("role:           standby\n"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("\napplied LSN:    0/"),
+        "{}",
+        text.stdout
+    );
+    let text = logship(&["status", "--data-dir", p.dir.to_str().unwrap()]);
+    assert!(
+        text.stdout.starts_with("role:           primary\n"),
+        "{}",
+        text.stdout
+    );
+    let line = format!("standby {}: acked 0/", s.ship_addr);
+    assert!(text.stdout.contains(&line), "{}", text.stdout);
     // More writes after the first catch-up also arrive.
     {
         let mut c = p.client();
