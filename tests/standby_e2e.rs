@@ -4,89 +4,17 @@
 
 mod common;
 
-use common::{init, Primary, BIN};
+use common::{init, status_json, Primary, Standby};
 use logship::ship::seed::{Seed, SeedSource};
 use logship::ship::{ship, Acked, AuthKey, LogSource, ShipMode, ShipOptions};
 use logship::wal::{scan_dir, Position, StdFs};
 use redis::Commands;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 const KEY: &str = "standby-e2e-shared-key-0123456789";
-
-struct Standby {
-    child: Child,
-    addr: String,
-    ship_addr: String,
-}
-
-impl Standby {
-    fn start(dir: &Path, key_file: &Path) -> Standby {
-        let mut child = Command::new(BIN)
-            .args(["standby", "--data-dir"])
-            .arg(dir)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--ship-listen",
-                "127.0.0.1:0",
-                "--auth-key-file",
-            ])
-            .arg(key_file)
-            .args(["--checkpoint-interval", "1s"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "logship standby listening on A (shipments on B)"
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("{line}"))
-            .to_string();
-        let ship_addr = line
-            .split("shipments on ")
-            .nth(1)
-            .unwrap()
-            .trim()
-            .trim_end_matches(')')
-            .to_string();
-        Standby {
-            child,
-            addr,
-            ship_addr,
-        }
-    }
-
-    fn client(&self) -> redis::Connection {
-        let c = redis::Client::open(format!("redis://{}/", self.addr)).unwrap();
-        let con = c
-            .get_connection_with_timeout(Duration::from_secs(10))
-            .unwrap();
-        con.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        con
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Standby {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// The primary's newest snapshot, for seeding.
 struct Snapshots(PathBuf);
@@ -138,32 +66,11 @@ fn ship_all(pdir: &Path, addr: &str) -> u64 {
 }
 
 fn status(dir: &Path) -> serde_json::Value {
-    let out = Command::new(BIN)
-        .args(["status", "--json", "--data-dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    status_json(dir)
 }
 
 fn wait_applied(dir: &Path, lsn: u64) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = status(dir);
-        if s["applied_lsn"].as_u64().unwrap_or(0) >= lsn {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "standby did not apply up to {lsn:#x}: {s}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_applied(dir, lsn, Duration::from_secs(30))
 }
 
 #[test]

@@ -91,7 +91,12 @@ impl Node {
         let r: Received = *self.receiver.received.borrow();
         let rs = self.replay_state();
         let now = crate::primary::now_unix_ms();
-        let sid = self.system_id.load(Ordering::Acquire);
+        // The receiver knows the cluster as soon as a chunk arrives; the node
+        // learns it at its next housekeeping tick.
+        let sid = match self.system_id.load(Ordering::Acquire) {
+            0 => r.system_id,
+            sid => sid,
+        };
         let primary_durable = r.primary_durable_lsn.max(r.received_lsn);
         let lag_seconds = if applied >= primary_durable {
             0.0

@@ -484,3 +484,153 @@ impl Drop for Primary {
         }
     }
 }
+
+/// A running `logship standby`.
+pub struct Standby {
+    pub child: Option<Child>,
+    /// Where it serves read-only RESP.
+    pub addr: String,
+    /// Where primaries ship to.
+    pub ship_addr: String,
+    pub dir: PathBuf,
+    pub stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Standby {
+    /// Starts a standby on `dir` authenticating with `key_file`, checkpointing
+    /// every second.
+    pub fn start(dir: &Path, key_file: &Path) -> Standby {
+        let key = key_file.to_str().expect("utf-8 path");
+        Standby::start_with(
+            dir,
+            &["--auth-key-file", key, "--checkpoint-interval", "1s"],
+        )
+    }
+
+    /// Starts a standby on `dir` with `extra` flags, both addresses on
+    /// 127.0.0.1:0, and waits for the line naming them.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Standby {
+        Standby::start_on(dir, "127.0.0.1:0", extra)
+    }
+
+    /// Starts a standby receiving shipments on `ship_listen` (to come back on
+    /// the address primaries were given).
+    pub fn start_on(dir: &Path, ship_listen: &str, extra: &[&str]) -> Standby {
+        let mut child = Command::new(BIN)
+            .args(["standby", "--data-dir"])
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0", "--ship-listen", ship_listen])
+            .args(extra)
+            .env("LOGSHIP_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start logship standby");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let err_thread = std::thread::spawn(move || {
+            let mut s = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                s.push_str(&line);
+                s.push('\n');
+            }
+            s
+        });
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("standby did not start: {}", err_thread.join().unwrap());
+        };
+        // "logship standby listening on A (shipments on B)"
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        let ship_addr = line
+            .split("shipments on ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .trim()
+            .trim_end_matches(')')
+            .to_string();
+        Standby {
+            child: Some(child),
+            addr,
+            ship_addr,
+            dir: dir.to_path_buf(),
+            stderr: Some(err_thread),
+        }
+    }
+
+    /// A new synchronous client connection.
+    pub fn client(&self) -> redis::Connection {
+        let c = redis::Client::open(format!("redis://{}/", self.addr)).unwrap();
+        let con = c
+            .get_connection_with_timeout(Duration::from_secs(10))
+            .unwrap();
+        con.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        con
+    }
+
+    /// kill -9; returns what it logged.
+    pub fn kill(&mut self) -> String {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.stderr
+            .take()
+            .map(|t| t.join().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Standby {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `logship status --json --data-dir DIR` of a running or stopped node.
+pub fn status_json(dir: &Path) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .args(["status", "--json", "--data-dir"])
+        .arg(dir)
+        .output()
+        .expect("run logship status");
+    assert!(
+        out.status.success(),
+        "status failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+/// Waits (at most `within`) until the standby on `dir` has applied up to `lsn`.
+pub fn wait_applied(dir: &Path, lsn: u64, within: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let s = status_json(dir);
+        if s["applied_lsn"].as_u64().unwrap_or(0) >= lsn {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "standby did not apply up to {lsn:#x} within {within:?}: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,82 @@
+//! Keeps the README's `## Status` tables in step with what `status --json`
+//! serializes: every field of `NodeStatus` and of a `standbys[]` entry
+//! (`StandbyStatus`) has a row, and every row names a real field.
+
+use logship::ship::shipper::StandbyStatus;
+use logship::status::NodeStatus;
+use std::collections::BTreeSet;
+
+const README: &str = include_str!("../README.md");
+
+/// The first-column names (backquoted) of the tables in the `## Status` section
+/// whose header row starts with `| field |`, in table order.
+fn status_tables() -> Vec<BTreeSet<String>> {
+    let a = README
+        .find("\n## Status\n")
+        .expect("README has a ## Status section");
+    let rest = &README[a + 1..];
+    let section = &rest[..rest[1..].find("\n## ").map_or(rest.len(), |e| e + 1)];
+    let mut tables = Vec::new();
+    let mut current: Option<BTreeSet<String>> = None;
+    for line in section.lines() {
+        if line.starts_with("| field |") {
+            current = Some(BTreeSet::new());
+            continue;
+        }
+        match (&mut current, line.starts_with('|')) {
+            (Some(t), true) => {
+                let cell = line.trim_matches('|').split('|').next().unwrap().trim();
+                // `a`, `b` rows name several fields; `standbys[]` names `standbys`.
+                for name in cell.split(',') {
+                    let name = name.trim().trim_matches('`').trim_end_matches("[]");
+                    if !name.is_empty() && !name.starts_with('-') {
+                        t.insert(name.to_string());
+                    }
+                }
+            }
+            (Some(_), false) => tables.push(current.take().unwrap()),
+            (None, _) => {}
+        }
+    }
+    if let Some(t) = current {
+        tables.push(t);
+    }
+    tables
+}
+
+fn keys(v: serde_json::Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn every_status_field_is_documented_and_every_documented_field_exists() {
+    let tables = status_tables();
+    assert_eq!(
+        tables.len(),
+        2,
+        "expected the node and the standbys[] tables"
+    );
+    let node = NodeStatus {
+        write_lsn: Some(1),
+        durable_lsn: Some(1),
+        standbys: Some(vec![]),
+        ship_schedule: Some("every 1s".into()),
+        fenced: Some(true),
+        received_lsn: Some(1),
+        applied_lsn: Some(1),
+        primary_durable_lsn: Some(1),
+        last_receive_unix_ms: Some(1),
+        last_apply_unix_ms: Some(1),
+        lag_bytes: Some(0),
+        lag_seconds: Some(0.0),
+        apply_delay_seconds: Some(0.0),
+        keys: Some(0),
+        ..NodeStatus::default()
+    };
+    assert_eq!(tables[0], keys(serde_json::to_value(&node).unwrap()));
+    let sb = StandbyStatus {
+        reseed_reason: Some("x".into()),
+        ..StandbyStatus::default()
+    };
+    assert_eq!(tables[1], keys(serde_json::to_value(&sb).unwrap()));
+}
