@@ -29,9 +29,6 @@ pub struct NodeStatus {
     /// Primary: the shipping schedule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ship_schedule: Option<String>,
-    /// Primary: true once promoted-away/fenced: it refuses writes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fenced: Option<bool>,
 
     /// Standby: everything below is durably received.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,9 +103,6 @@ pub fn render_text(s: &NodeStatus, now_ms: u64) -> String {
     if s.role == "primary" {
         o += &format!("write LSN:      {}\n", lsn(s.write_lsn));
         o += &format!("durable LSN:    {}\n", lsn(s.durable_lsn));
-        if s.fenced == Some(true) {
-            o += "fenced:         yes (refuses writes: a standby was promoted)\n";
-        }
         if let Some(sch) = &s.ship_schedule {
             o += &format!("shipping:       {sch}\n");
         }

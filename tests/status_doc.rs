@@ -61,7 +61,6 @@ fn every_status_field_is_documented_and_every_documented_field_exists() {
         durable_lsn: Some(1),
         standbys: Some(vec![]),
         ship_schedule: Some("every 1s".into()),
-        fenced: Some(true),
         received_lsn: Some(1),
         applied_lsn: Some(1),
         primary_durable_lsn: Some(1),
