@@ -51,6 +51,7 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM # so that EXIT cleans up on a signal too
 log() { echo "[$(date -u +%T)] $*" >&2; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 json() { # json FIELD < one JSON object
