@@ -1,4 +1,5 @@
 //! Built-in benchmarks (`logship bench ...`), usable from the library too.
 
+pub mod lag;
 pub mod ship;
 pub mod wal;

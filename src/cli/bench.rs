@@ -1,4 +1,4 @@
-//! `logship bench wal`: the WAL benchmark from the command line.
+//! `logship bench wal|ship|lag`: the built-in benchmarks from the command line.
 
 use super::parse;
 use crate::bench::wal::{run as run_wal, WalBenchOptions};
@@ -16,6 +16,33 @@ pub enum BenchCommand {
     /// Ship an existing log end to end over loopback TCP to a standby copy
     /// (read, compress, send, check, write, fsync, acknowledge) and report MB/s.
     Ship(ShipArgs),
+    /// Measure replication lag over RESP: SET a unique key on the primary, then
+    /// GET it on the standby until it appears; report p50/p99/max. Works against
+    /// Redis replication too.
+    Lag(LagArgs),
+}
+
+/// Arguments of `bench lag`.
+#[derive(Debug, Args)]
+pub struct LagArgs {
+    /// The primary's RESP address (host:port).
+    #[arg(long)]
+    pub primary: String,
+    /// The standby's (or replica's) RESP address (host:port).
+    #[arg(long)]
+    pub standby: String,
+    /// Stop after this many samples.
+    #[arg(long, default_value_t = 10_000)]
+    pub samples: u64,
+    /// Stop after this long even with fewer samples.
+    #[arg(long, default_value = "10s", value_parser = parse::duration)]
+    pub duration: std::time::Duration,
+    /// Fail if one value is not readable on the standby within this long.
+    #[arg(long, default_value = "10s", value_parser = parse::duration)]
+    pub sample_timeout: std::time::Duration,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `bench ship`.
@@ -69,6 +96,24 @@ pub struct WalArgs {
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        BenchCommand::Lag(a) => {
+            let r = crate::bench::lag::run(&crate::bench::lag::LagBenchOptions {
+                primary: a.primary,
+                standby: a.standby,
+                samples: a.samples,
+                duration: a.duration,
+                sample_timeout: a.sample_timeout,
+            })?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "bench lag: {} samples in {:.3} s: p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, max {:.0} us (mean {:.0} us, {:.1} GETs per sample)",
+                    r.samples, r.elapsed_seconds, r.p50_us, r.p90_us, r.p99_us, r.max_us, r.mean_us, r.polls_per_sample
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Ship(a) => {
             if a.chunk_bytes == 0 || a.chunk_bytes > crate::ship::message::MAX_CHUNK_BYTES as u64 {
                 anyhow::bail!(

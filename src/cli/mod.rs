@@ -9,7 +9,7 @@
 //! | `verify` | `logship verify`                                               |
 //! | `dump`   | `logship dump`                                                 |
 //! | `demo`   | `logship demo`: write, verify, crash, recover, narrated        |
-//! | `bench`  | `logship bench wal`, `logship bench ship`                      |
+//! | `bench`  | `logship bench wal`, `bench ship`, `bench lag`                 |
 //! | `init`   | `logship init`                                                 |
 //! | `primary`| `logship primary`                                              |
 //! | `standby`| `logship standby`                                              |

@@ -1,0 +1,199 @@
+//! `logship bench lag`: replication lag as a client sees it — from the
+//! acknowledgement of a write on the primary to the value being readable on a
+//! standby. It speaks only RESP, so it measures Redis replication the same way.
+//!
+//! Each sample SETs a unique key to a unique value on the primary (the reply
+//! means durable, with `--fsync always`), then GETs it on the standby in a tight
+//! loop until the value appears; the delay from the SET's reply to the matching
+//! GET reply is the sample. Samples are taken one after another.
+
+use redis::{Client, Connection, RedisError};
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LagBenchOptions {
+    /// The primary's RESP address (host:port).
+    pub primary: String,
+    /// The standby's (or replica's) RESP address (host:port).
+    pub standby: String,
+    /// Stop after this many samples.
+    pub samples: u64,
+    /// Stop after this long even if fewer samples were taken.
+    pub duration: Duration,
+    /// Give up on one sample (and the run) if the value is not readable by then.
+    pub sample_timeout: Duration,
+}
+
+/// What it measured (microseconds).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LagBenchReport {
+    pub samples: u64,
+    pub elapsed_seconds: f64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+    /// GETs sent to the standby per sample, on average.
+    pub polls_per_sample: f64,
+}
+
+/// Why the run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LagBenchError {
+    #[error("bench lag: --samples must be at least 1")]
+    NoSamples,
+    #[error("bench lag: connect to {role} at {addr}: {source}")]
+    Connect {
+        role: &'static str,
+        addr: String,
+        source: RedisError,
+    },
+    #[error("bench lag: {op} on the {role} at {addr}: {source}")]
+    Command {
+        op: &'static str,
+        role: &'static str,
+        addr: String,
+        source: RedisError,
+    },
+    #[error("bench lag: key {key} did not become readable on the standby at {addr} within {timeout_ms} ms")]
+    Timeout {
+        key: String,
+        addr: String,
+        timeout_ms: u128,
+    },
+}
+
+fn connect(role: &'static str, addr: &str) -> Result<Connection, LagBenchError> {
+    let err = |source| LagBenchError::Connect {
+        role,
+        addr: addr.to_string(),
+        source,
+    };
+    let client = Client::open(format!("redis://{addr}/")).map_err(err)?;
+    let conn = client
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .map_err(err)?;
+    Ok(conn)
+}
+
+/// Runs the benchmark.
+///
+/// # Errors
+/// [`LagBenchError`] when a side cannot be reached, a command fails, or a value
+/// never shows up on the standby within `sample_timeout`.
+pub fn run(opts: &LagBenchOptions) -> Result<LagBenchReport, LagBenchError> {
+    if opts.samples == 0 {
+        return Err(LagBenchError::NoSamples);
+    }
+    let mut primary = connect("primary", &opts.primary)?;
+    let mut standby = connect("standby", &opts.standby)?;
+    let run_id = rand::random::<u32>();
+    let cap = usize::try_from(opts.samples.min(10_000_000)).unwrap_or(10_000_000);
+    let mut lags_us: Vec<f64> = Vec::with_capacity(cap);
+    let mut polls: u64 = 0;
+    let started = Instant::now();
+    for i in 0..opts.samples {
+        if started.elapsed() >= opts.duration {
+            break;
+        }
+        let key = format!("lag:{run_id:08x}:{i}");
+        let value = format!("{run_id:08x}-{i}");
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(&value)
+            .query::<()>(&mut primary)
+            .map_err(|source| LagBenchError::Command {
+                op: "SET",
+                role: "primary",
+                addr: opts.primary.clone(),
+                source,
+            })?;
+        let acked = Instant::now();
+        loop {
+            polls += 1;
+            let got: Option<String> =
+                redis::cmd("GET")
+                    .arg(&key)
+                    .query(&mut standby)
+                    .map_err(|source| LagBenchError::Command {
+                        op: "GET",
+                        role: "standby",
+                        addr: opts.standby.clone(),
+                        source,
+                    })?;
+            if got.as_deref() == Some(value.as_str()) {
+                lags_us.push(acked.elapsed().as_secs_f64() * 1e6);
+                break;
+            }
+            if acked.elapsed() > opts.sample_timeout {
+                return Err(LagBenchError::Timeout {
+                    key,
+                    addr: opts.standby.clone(),
+                    timeout_ms: opts.sample_timeout.as_millis(),
+                });
+            }
+        }
+    }
+    let elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok(summarize(lags_us, polls, elapsed_seconds))
+}
+
+/// Percentiles (nearest rank) of the samples.
+fn summarize(mut lags_us: Vec<f64>, polls: u64, elapsed_seconds: f64) -> LagBenchReport {
+    lags_us.sort_by(f64::total_cmp);
+    let n = lags_us.len();
+    let pct = |p: f64| -> f64 {
+        if n == 0 {
+            return 0.0;
+        }
+        let rank = ((p / 100.0) * n as f64).ceil() as usize;
+        lags_us[rank.clamp(1, n) - 1]
+    };
+    LagBenchReport {
+        samples: n as u64,
+        elapsed_seconds,
+        p50_us: pct(50.0),
+        p90_us: pct(90.0),
+        p99_us: pct(99.0),
+        max_us: lags_us.last().copied().unwrap_or(0.0),
+        mean_us: if n == 0 {
+            0.0
+        } else {
+            lags_us.iter().sum::<f64>() / n as f64
+        },
+        polls_per_sample: if n == 0 { 0.0 } else { polls as f64 / n as f64 },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let lags: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        let r = summarize(lags, 250, 1.0);
+        assert_eq!(r.samples, 100);
+        assert_eq!(r.p50_us, 50.0);
+        assert_eq!(r.p90_us, 90.0);
+        assert_eq!(r.p99_us, 99.0);
+        assert_eq!(r.max_us, 100.0);
+        assert_eq!(r.mean_us, 50.5);
+        assert_eq!(r.polls_per_sample, 2.5);
+    }
+
+    #[test]
+    fn zero_samples_is_an_error_not_a_panic() {
+        let e = run(&LagBenchOptions {
+            primary: "127.0.0.1:1".into(),
+            standby: "127.0.0.1:1".into(),
+            samples: 0,
+            duration: Duration::from_secs(1),
+            sample_timeout: Duration::from_secs(1),
+        })
+        .unwrap_err();
+        assert!(matches!(e, LagBenchError::NoSamples));
+    }
+}

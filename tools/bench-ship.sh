@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# Shipping benchmark: backlog shipping rate, compression, standby replay rate,
+# continuous-shipping lag and standby memory, each next to a baseline measured
+# in the same run (fio, Redis replication). Prints one markdown table.
+#
+# Usage: tools/bench-ship.sh
+# Environment:
+#   BACKLOG_BYTES=1073741824   size of the log shipped in row 1
+#   LOAD_N=500000              SETs loading the primary for rows 2, 3 and 5
+#   EXTRA_N=1500000            further SETs before the replay measurement (row 3)
+#   LAG_SAMPLES=2000           samples per lag run (row 4), bounded by LAG_SECONDS
+#   LAG_SECONDS=10
+#   LAG_LOAD_N=500000          background SETs during the lag runs
+#   LOGSHIP_BIN=...            use this binary instead of building target/release/logship
+set -euo pipefail
+
+BACKLOG_BYTES=${BACKLOG_BYTES:-1073741824}
+LOAD_N=${LOAD_N:-500000}
+EXTRA_N=${EXTRA_N:-1500000}
+LAG_SAMPLES=${LAG_SAMPLES:-2000}
+LAG_SECONDS=${LAG_SECONDS:-10}
+LAG_LOAD_N=${LAG_LOAD_N:-500000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STEP_TIMEOUT=600 # seconds any one step may take
+
+need() { # need COMMAND PACKAGE
+    if ! command -v "$1" >/dev/null; then
+        echo "installing $2" >&2
+        apt-get update -qq && apt-get install -y -qq "$2" >&2
+    fi
+}
+need fio fio
+need redis-benchmark redis-tools
+need redis-cli redis-tools
+need redis-server redis-server
+if [[ -z "${LOGSHIP_BIN:-}" ]]; then
+    (cd "$ROOT" && cargo build --release --quiet)
+    LOGSHIP_BIN="$ROOT/target/release/logship"
+fi
+L() { timeout "$STEP_TIMEOUT" "$LOGSHIP_BIN" "$@"; }
+
+TMP=$(mktemp -d /tmp/bench-ship.XXXXXX)
+PIDS=()
+REDIS_PORTS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    for p in "${REDIS_PORTS[@]}"; do redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap "exit 130" INT TERM # so that EXIT cleans up on a signal too
+log() { echo "[$(date -u +%T)] $*" >&2; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+json() { # json FIELD < one JSON object
+    python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"
+}
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+head -c 32 /dev/urandom >"$TMP/key"
+
+# start_node NAME ARGS... : starts logship in the background, waits for its
+# first stdout line, sets NODE_PID and NODE_LINE.
+start_node() {
+    local name=$1
+    shift
+    "$LOGSHIP_BIN" "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
+    NODE_PID=$!
+    PIDS+=("$NODE_PID")
+    for _ in $(seq 1 300); do
+        NODE_LINE=$(head -n 1 "$TMP/$name.out" 2>/dev/null || true)
+        if [[ -n "$NODE_LINE" ]]; then return; fi
+        if ! kill -0 "$NODE_PID" 2>/dev/null; then break; fi
+        sleep 0.05
+    done
+    echo "$name did not start:" >&2
+    cat "$TMP/$name.log" >&2
+    exit 1
+}
+# The address after "listening on" / "(shipments on" in a start line.
+resp_addr() { sed -E 's/.*listening on ([^ ]+).*/\1/' <<<"$1"; }
+ship_addr() { sed -E 's/.*\(shipments on ([^ )]+).*/\1/' <<<"$1"; }
+port_of() { echo "${1##*:}"; }
+
+free_port() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 20000))
+        if ! (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+    echo "no free port found" >&2
+    exit 1
+}
+wait_ping() {
+    for _ in $(seq 1 300); do
+        if redis-cli -p "$1" ping >/dev/null 2>&1; then return; fi
+        sleep 0.1
+    done
+    echo "server on port $1 did not answer" >&2
+    exit 1
+}
+# load PORT N [extra redis-benchmark flags]: prints requests/s.
+load() {
+    local port=$1 n=$2
+    shift 2
+    timeout "$STEP_TIMEOUT" redis-benchmark -p "$port" -t set -r 100000 -d 100 -n "$n" "$@" -q 2>/dev/null |
+        tr '\r' '\n' | awk '/requests per second/ { r = $2 } END { print r + 0 }'
+}
+
+# ---- Row 1: 1 GiB backlog shipped end to end vs fio sequential write ----------
+RECORDS=$((BACKLOG_BYTES / 136)) # 100-byte payload + 32-byte header, 8-aligned
+log "writing a $BACKLOG_BYTES-byte log ($RECORDS records of 100 bytes)"
+L bench wal --dir "$TMP/backlog" --records "$RECORDS" --record-bytes 100 \
+    --sync never --pipeline 1024 --json >/dev/null
+sync
+log "fio sequential write, 1 GiB"
+mkdir -p "$TMP/fio"
+FIO_KIB=$(timeout "$STEP_TIMEOUT" fio --name=seq --directory="$TMP/fio" --rw=write --bs=1m \
+    --size=1g --end_fsync=1 --output-format=terse | awk -F';' '{print $48}')
+FIO_MBS=$(calc "%.1f" "$FIO_KIB * 1024 / 1e6")
+rm -rf "$TMP/fio"
+sync
+log "bench ship of the backlog"
+SHIP_JSON=$(L bench ship --wal-dir "$TMP/backlog" --standby-dir "$TMP/backlog-copy" --json)
+SHIP_MBS=$(json mb_per_second <<<"$SHIP_JSON")
+SHIP_MBS=$(calc "%.1f" "$SHIP_MBS")
+rm -rf "$TMP/backlog" "$TMP/backlog-copy"
+
+# ---- Row 2: zstd ratio on a redis-benchmark log -------------------------------
+log "primary loaded by redis-benchmark ($LOAD_N SETs)"
+L init --data-dir "$TMP/p" >/dev/null
+start_node primary primary --data-dir "$TMP/p" --listen 127.0.0.1:0 --fsync always
+PRIMARY_PID=$NODE_PID
+PRIMARY_PORT=$(port_of "$(resp_addr "$NODE_LINE")")
+LOAD_RATE=$(load "$PRIMARY_PORT" "$LOAD_N" -P 16 -c 50)
+sync
+ZJSON=$(L bench ship --wal-dir "$TMP/p/wal" --standby-dir "$TMP/zcopy" --json)
+ZRATIO=$(calc "%.2f" "$(json compression_ratio <<<"$ZJSON")")
+ZRAW=$(json bytes <<<"$ZJSON")
+ZWIRE=$(json wire_bytes <<<"$ZJSON")
+rm -rf "$TMP/zcopy"
+
+# ---- Rows 3 and 5: standby replay rate and RSS --------------------------------
+log "more load ($EXTRA_N SETs), then stop the primary"
+load "$PRIMARY_PORT" "$EXTRA_N" -P 16 -c 50 >/dev/null
+PRIMARY_RSS=$(rss_kib "$PRIMARY_PID")
+kill -9 "$PRIMARY_PID"
+wait "$PRIMARY_PID" 2>/dev/null || true
+WAL_RECORDS=$(L verify --json "$TMP/p/wal" | json records)
+start_node standby standby --data-dir "$TMP/s" --ship-listen 127.0.0.1:0 \
+    --listen 127.0.0.1:0 --auth-key-file "$TMP/key"
+STANDBY_PID=$NODE_PID
+SHIP_TO=$(ship_addr "$NODE_LINE")
+sleep 0.5
+RSS_BEFORE=$(rss_kib "$STANDBY_PID")
+sync
+log "shipping $WAL_RECORDS records to a standby; polling its status every 20 ms"
+# The poller starts the shipment itself: applied_lsn before it, then the first
+# poll that sees applied_lsn move, then the poll that sees applied == received
+# after the shipment was acknowledged (the ship process exited).
+timeout "$STEP_TIMEOUT" python3 - "$LOGSHIP_BIN" "$TMP/s" "$TMP/p" "$SHIP_TO" "$TMP/key" \
+    >"$TMP/replay" 2>"$TMP/ship.log" <<'EOF' || { cat "$TMP/ship.log" >&2; exit 1; }
+import json, subprocess, sys, time
+bin_, d, p, to, key = sys.argv[1:6]
+def status():
+    out = subprocess.run([bin_, "status", "--data-dir", d, "--json"], capture_output=True, timeout=10)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+a0 = (status() or {}).get("applied_lsn") or 0
+ship = subprocess.Popen([bin_, "ship", "--once", "--data-dir", p, "--to", to, "--auth-key-file", key],
+                        stdout=subprocess.DEVNULL)
+prev = first = last = None
+deadline = time.time() + 500
+while time.time() < deadline:
+    t = time.time()
+    s = status()
+    if s:
+        a, r = s.get("applied_lsn") or 0, s.get("received_lsn") or 0
+        if first is None and a > a0:
+            first = t
+        elif first is None:
+            prev = t
+        if first is not None and a == r and ship.poll() is not None:
+            last = t
+            break
+    time.sleep(max(0.0, 0.02 - (time.time() - t)))
+if ship.wait(timeout=60) != 0 or last is None:
+    sys.exit("shipment failed or the standby did not catch up")
+if first == last:  # everything applied between two polls
+    first = prev
+print(f"{first} {last}")
+EOF
+read -r R_FIRST R_LAST <"$TMP/replay"
+REPLAY_SECS=$(calc "%.3f" "$R_LAST - $R_FIRST")
+REPLAY_RATE=$(calc "%.0f" "$WAL_RECORDS / ($R_LAST - $R_FIRST)")
+RSS_AFTER=$(rss_kib "$STANDBY_PID")
+RSS_GROWTH_MIB=$(calc "%.1f" "($RSS_AFTER - $RSS_BEFORE) / 1024")
+DATASET_MIB=$(calc "%.1f" "100000 * (100 + 16) / 1048576") # keys x (value + key)
+PRIMARY_RSS_MIB=$(calc "%.1f" "$PRIMARY_RSS / 1024")
+EXCESS_MIB=$(calc "%.1f" "$RSS_GROWTH_MIB - $DATASET_MIB")
+kill -9 "$STANDBY_PID"
+wait "$STANDBY_PID" 2>/dev/null || true
+
+# ---- Row 4: --ship-continuous lag, vs Redis replication -----------------------
+# lag_run NAME PRIMARY_PORT STANDBY_PORT: background load on the primary while
+# bench lag samples; prints "p50 p99 max samples load_rate".
+lag_run() {
+    local name=$1 pport=$2 sport=$3
+    load "$pport" "$LAG_LOAD_N" -P 4 -c 20 >"$TMP/$name.rate" &
+    local lp=$!
+    sleep 0.5
+    L bench lag --primary "127.0.0.1:$pport" --standby "127.0.0.1:$sport" \
+        --samples "$LAG_SAMPLES" --duration "${LAG_SECONDS}s" --json >"$TMP/$name.lag"
+    local still=0
+    if kill -0 "$lp" 2>/dev/null; then still=1; fi
+    wait "$lp"
+    local j
+    j=$(cat "$TMP/$name.lag")
+    echo "$(json p50_us <<<"$j") $(json p99_us <<<"$j") $(json max_us <<<"$j") $(json samples <<<"$j") $(cat "$TMP/$name.rate") $still"
+}
+log "lag: logship primary --ship-continuous -> standby"
+start_node lagstandby standby --data-dir "$TMP/ls" --ship-listen 127.0.0.1:0 \
+    --listen 127.0.0.1:0 --auth-key-file "$TMP/key"
+LS_PORT=$(port_of "$(resp_addr "$NODE_LINE")")
+LS_SHIP=$(ship_addr "$NODE_LINE")
+L init --data-dir "$TMP/lp" >/dev/null
+start_node lagprimary primary --data-dir "$TMP/lp" --listen 127.0.0.1:0 \
+    --fsync always --ship-to "$LS_SHIP" --ship-continuous --auth-key-file "$TMP/key"
+LP_PORT=$(port_of "$(resp_addr "$NODE_LINE")")
+sleep 1
+read -r LG50 LG99 LGMAX LGN LGRATE LGSTILL <<<"$(lag_run logship "$LP_PORT" "$LS_PORT")"
+
+log "lag: redis-server --appendfsync always -> replica"
+RM=$(free_port)
+REDIS_PORTS+=("$RM")
+mkdir -p "$TMP/rm" "$TMP/rr"
+redis-server --port "$RM" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
+    --dir "$TMP/rm" --daemonize yes --logfile "$TMP/rm/log"
+wait_ping "$RM"
+RR=$(free_port)
+REDIS_PORTS+=("$RR")
+redis-server --port "$RR" --bind 127.0.0.1 --save "" --replicaof 127.0.0.1 "$RM" \
+    --dir "$TMP/rr" --daemonize yes --logfile "$TMP/rr/log"
+wait_ping "$RR"
+for _ in $(seq 1 100); do
+    if redis-cli -p "$RR" info replication | grep -q 'master_link_status:up'; then break; fi
+    sleep 0.1
+done
+read -r RG50 RG99 RGMAX RGN RGRATE RGSTILL <<<"$(lag_run redis "$RM" "$RR")"
+
+# ---- The table ----------------------------------------------------------------
+ms() { calc "%.3f" "$1 / 1000"; }
+cat <<EOF
+# $(nproc) cores, $(uname -r); redis $(redis-server --version | awk '{print $3}' | sed 's/v=//'); $(date -u +%FT%TZ)
+
+| # | measurement | logship | baseline | ratio | target |
+|---|---|---|---|---|---|
+| 1 | $BACKLOG_BYTES-byte backlog shipped end to end (zstd), MB/s | $SHIP_MBS | fio seq write 1 MiB blocks + fsync: $FIO_MBS | $(calc "%.2f" "$SHIP_MBS / $FIO_MBS")x | >= 0.70x |
+| 2 | zstd ratio on the log of $LOAD_N redis-benchmark SETs (100-byte values), raw/wire bytes | $ZRAW / $ZWIRE | 1.00 (uncompressed) | $ZRATIO x | >= 3x |
+| 3 | standby replay rate, records/s ($WAL_RECORDS records in $REPLAY_SECS s, 20 ms polls) | $REPLAY_RATE | 1,000,000 (target) | $(calc "%.2f" "$REPLAY_RATE / 1000000")x | >= 1.00x |
+| 4 | --ship-continuous lag, SET ack -> readable on standby, p50 / p99 / max ms ($LGN samples; background load $LGRATE SET/s) | $(ms "$LG50") / $(ms "$LG99") / $(ms "$LGMAX") | Redis appendfsync always + replica ($RGN samples; load $RGRATE SET/s): $(ms "$RG50") / $(ms "$RG99") / $(ms "$RGMAX") | p99 $(calc "%.2f" "$LG99 / $RG99")x | p99 <= 1 ms |
+| 5 | standby RSS growth receiving the backlog, MiB | $RSS_GROWTH_MIB | dataset ~$DATASET_MIB (100k keys x 116 B); primary RSS with the same data $PRIMARY_RSS_MIB | +$EXCESS_MIB beyond dataset | <= 64 MiB beyond |
+EOF
+if [[ "$LGSTILL" == 0 || "$RGSTILL" == 0 ]]; then
+    echo
+    echo "note: the background load finished before a lag run did; part of its samples were taken without load"
+fi
