@@ -538,7 +538,28 @@ pub async fn ship(
         if in_flight.is_empty() {
             continue;
         }
-        match link.recv(opts.ack_timeout, "an acknowledgement").await? {
+        // Continuous shipping keeps the pipe full: newly durable records go out
+        // while earlier chunks await their acknowledgement (up to the window),
+        // rather than queueing behind a round trip and the standby's fsync.
+        let msg = if mode == ShipMode::Continuous {
+            tokio::select! {
+                m = link.recv(opts.ack_timeout, "an acknowledgement") => m?,
+                changed = position.changed() => {
+                    if changed.is_err() {
+                        return Err(ShipError::Protocol { addr, reason: "the primary's log closed".into() });
+                    }
+                    let p = *position.borrow_and_update();
+                    if p.failed {
+                        return Err(wal_err(WalError::Stopped("the primary's WAL writer failed".into())));
+                    }
+                    until = until.max(p.durable_lsn);
+                    continue;
+                }
+            }
+        } else {
+            link.recv(opts.ack_timeout, "an acknowledgement").await?
+        };
+        match msg {
             Message::Ack {
                 received_lsn,
                 applied_lsn,
