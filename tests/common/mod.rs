@@ -382,42 +382,12 @@ pub struct Primary {
 impl Primary {
     /// Starts a primary on `dir` with extra flags and waits for its address.
     pub fn start(dir: &Path, extra: &[&str]) -> Primary {
-        let mut child = Command::new(BIN)
-            .args(["primary", "--data-dir"])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["primary", "--data-dir"])
             .arg(dir)
             .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("LOGSHIP_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let err_thread = std::thread::spawn(move || {
-            let mut s = String::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                s.push_str(&line);
-                s.push('\n');
-            }
-            s
-        });
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("primary did not start: {}", err_thread.join().unwrap());
-            }
-        };
+            .args(extra);
+        let (child, line, err_thread) = spawn_until_first_line(cmd, "primary");
         let addr = line
             .split("listening on ")
             .nth(1)
@@ -516,39 +486,12 @@ impl Standby {
     /// Starts a standby receiving shipments on `ship_listen` (to come back on
     /// the address primaries were given).
     pub fn start_on(dir: &Path, ship_listen: &str, extra: &[&str]) -> Standby {
-        let mut child = Command::new(BIN)
-            .args(["standby", "--data-dir"])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["standby", "--data-dir"])
             .arg(dir)
             .args(["--listen", "127.0.0.1:0", "--ship-listen", ship_listen])
-            .args(extra)
-            .env("LOGSHIP_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start logship standby");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        let err_thread = std::thread::spawn(move || {
-            let mut s = String::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                s.push_str(&line);
-                s.push('\n');
-            }
-            s
-        });
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("standby did not start: {}", err_thread.join().unwrap());
-        };
+            .args(extra);
+        let (child, line, err_thread) = spawn_until_first_line(cmd, "standby");
         // "logship standby listening on A (shipments on B)"
         let addr = line
             .split("listening on ")
@@ -633,4 +576,43 @@ pub fn wait_applied(dir: &Path, lsn: u64, within: Duration) -> serde_json::Value
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Starts a node command with piped output, collects its stderr in a thread, and
+/// waits (at most 30 s) for its first stdout line, which names its addresses.
+/// Returns the child, that line, and the thread that yields the stderr text.
+pub fn spawn_until_first_line(
+    mut cmd: Command,
+    what: &str,
+) -> (Child, String, std::thread::JoinHandle<String>) {
+    let mut child = cmd
+        .env("LOGSHIP_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start logship {what}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            s.push_str(&line);
+            s.push('\n');
+        }
+        s
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        for _ in lines {}
+    });
+    let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{what} did not start: {}", err_thread.join().unwrap());
+    };
+    (child, line, err_thread)
 }
