@@ -83,26 +83,8 @@ resp_addr() { sed -E 's/.*listening on ([^ ]+).*/\1/' <<<"$1"; }
 ship_addr() { sed -E 's/.*\(shipments on ([^ )]+).*/\1/' <<<"$1"; }
 port_of() { echo "${1##*:}"; }
 
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 20000))
-        if ! (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return
-        fi
-    done
-    echo "no free port found" >&2
-    exit 1
-}
-wait_ping() {
-    for _ in $(seq 1 300); do
-        if redis-cli -p "$1" ping >/dev/null 2>&1; then return; fi
-        sleep 0.1
-    done
-    echo "server on port $1 did not answer" >&2
-    exit 1
-}
+# shellcheck source=tools/lib.sh
+source "$(dirname "$0")/lib.sh"
 # load PORT N [extra redis-benchmark flags]: prints requests/s.
 load() {
     local port=$1 n=$2

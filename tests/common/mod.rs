@@ -404,12 +404,7 @@ impl Primary {
 
     /// A new synchronous client connection.
     pub fn client(&self) -> redis::Connection {
-        let c = redis::Client::open(format!("redis://{}/", self.addr)).unwrap();
-        let con = c
-            .get_connection_with_timeout(Duration::from_secs(10))
-            .unwrap();
-        con.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        con
+        redis_client(&self.addr)
     }
 
     pub fn pid(&self) -> i32 {
@@ -517,12 +512,7 @@ impl Standby {
 
     /// A new synchronous client connection.
     pub fn client(&self) -> redis::Connection {
-        let c = redis::Client::open(format!("redis://{}/", self.addr)).unwrap();
-        let con = c
-            .get_connection_with_timeout(Duration::from_secs(10))
-            .unwrap();
-        con.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        con
+        redis_client(&self.addr)
     }
 
     /// kill -9; returns what it logged.
@@ -615,4 +605,14 @@ pub fn spawn_until_first_line(
         panic!("{what} did not start: {}", err_thread.join().unwrap());
     };
     (child, line, err_thread)
+}
+
+/// A synchronous RESP client of the node at `addr`, with bounded waits.
+pub fn redis_client(addr: &str) -> redis::Connection {
+    let c = redis::Client::open(format!("redis://{addr}/")).unwrap();
+    let con = c
+        .get_connection_with_timeout(Duration::from_secs(10))
+        .unwrap();
+    con.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    con
 }
