@@ -50,6 +50,7 @@ pub enum Cmd {
     FlushAll,
     Ping,
     Echo,
+    Debug,
     Select,
     Multi,
     Exec,
@@ -134,6 +135,7 @@ table! {
     FlushDb "flushdb" -1 Keyspace,
     FlushAll "flushall" -1 Keyspace,
     Echo "echo" 2 Keyspace,
+    Debug "debug" -2 Keyspace,
     Select "select" 2 Server,
     Multi "multi" 1 Server,
     Exec "exec" 1 Server,
@@ -290,6 +292,12 @@ pub fn execute<'a>(
             _ => out.error(&wrong_args(spec.name)),
         },
         Cmd::Echo => out.bulk(&args[1]),
+        Cmd::Debug => match args.len() {
+            2 if args[1].eq_ignore_ascii_case(b"digest") => {
+                out.bulk(ctx.keyspace.digest().as_bytes())
+            }
+            _ => out.error("ERR DEBUG supports only DIGEST"),
+        },
         _ => unreachable!("server-scope commands are not executed here"),
     }
 }

@@ -220,3 +220,17 @@ fn lookup_and_integers() {
         "ERR unknown command 'foo', with args beginning with: 'a' "
     );
 }
+
+#[test]
+fn debug_digest_tracks_the_keyspace() {
+    let mut ks = Keyspace::new();
+    let empty = run(&mut ks, 0, "DEBUG DIGEST");
+    assert_eq!(empty, format!("$64\r\n{}\r\n", "0".repeat(64)));
+    run(&mut ks, 0, "SET k v");
+    let one = run(&mut ks, 0, "debug digest");
+    assert_ne!(one, empty);
+    assert_eq!(one, format!("$64\r\n{}\r\n", ks.digest()));
+    run(&mut ks, 0, "DEL k");
+    assert_eq!(run(&mut ks, 0, "DEBUG DIGEST"), empty);
+    assert!(run(&mut ks, 0, "DEBUG SLEEP 0").starts_with("-ERR DEBUG supports only"));
+}
