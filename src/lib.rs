@@ -9,9 +9,11 @@
 //! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands |
 //! | [`primary`] | the primary server: data directory, recovery, connections, checkpoints |
 //! | [`ship`]    | the ship protocol: frames, auth, sender (primary), receiver (standby), schedules |
-//! | [`standby`] | the standby: receive, replay continuously, serve reads                 |
+//! | [`standby`] | the standby: receive, replay continuously, serve reads, promote online |
+//! | [`promote`] | the promotion check, offline promotion, fencing the old primary        |
 //! | [`admin`]   | the admin socket (Unix, 0600): JSON requests to a running node          |
 //! | [`status`]  | the `status` report: JSON contract and human form                      |
+//! | [`progress`] | progress of long work: a bar in a terminal, log lines otherwise   |
 //! | [`bench`]   | built-in benchmarks (`logship bench wal`, `bench ship`), library side  |
 //! | [`cli`]     | command-line commands; thin glue                                       |
 //!
@@ -23,6 +25,8 @@ pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod primary;
+pub mod progress;
+pub mod promote;
 pub mod resp;
 pub mod ship;
 pub mod standby;

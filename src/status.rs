@@ -56,6 +56,12 @@ pub struct NodeStatus {
     /// Standby: keys in the replayed keyspace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keys: Option<u64>,
+    /// Standby: the address primaries ship to (as bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_listen: Option<String>,
+    /// The RESP address (as bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
 }
 
 /// An LSN the way PostgreSQL users read it (`HIGH/LOW` in hex), with the

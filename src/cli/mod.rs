@@ -15,6 +15,7 @@
 //! | `standby`| `logship standby`                                              |
 //! | `status` | `logship status`                                               |
 //! | `ship`   | `logship ship`: a data directory to one standby, once or always |
+//! | `promote`| `logship promote`: the LSN check, fencing, online/offline switch |
 
 mod bench;
 pub mod demo;
@@ -23,6 +24,7 @@ pub mod exit;
 mod init;
 pub mod parse;
 mod primary;
+pub mod promote;
 mod ship;
 mod standby;
 mod status;
@@ -95,6 +97,17 @@ pub enum Command {
     /// admin socket) or a stopped one (ships the valid log on disk, changing
     /// nothing). A standby too far behind is first seeded with the newest snapshot.
     Ship(ship::ShipArgs),
+    /// Make a standby the primary, with the LSN check.
+    ///
+    /// Steps, each printed as it goes: read the standby's received and applied
+    /// LSN and the primary's last reported durable LSN; with --primary, take the
+    /// old primary's final shipment and fence it; wait until everything received
+    /// is applied; check that nothing the primary had durable is missing (else
+    /// state the loss and refuse, unless --force); write the new timeline's
+    /// history, then serve writes — in place when the standby runs, or leaving a
+    /// directory for `logship primary` when it does not.
+    #[command(after_help = promote::EXIT_CODES_HELP)]
+    Promote(promote::PromoteArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
@@ -115,6 +128,7 @@ pub fn main() -> ExitCode {
         Command::Standby(a) => standby::run(a),
         Command::Status(a) => status::run(a),
         Command::Ship(a) => ship::run(a),
+        Command::Promote(a) => promote::run(a),
     };
     match result {
         Ok(code) => code,

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Parses `--fsync`: `always`, `everysec`, `no` (and `interval:MS`).
-fn fsync_policy(s: &str) -> Result<SyncPolicy, String> {
+pub fn fsync_policy(s: &str) -> Result<SyncPolicy, String> {
     parse::sync_policy(s)
         .map_err(|_| format!("'{s}' is not an fsync policy (always, everysec, no)"))
 }
@@ -124,17 +124,11 @@ impl ShipArgs {
         if let Some(a) = self.ship_to.iter().find(|a| !a.contains(':')) {
             anyhow::bail!("--ship-to '{a}' is not an address (expected host:port)");
         }
-        let schedule = match (&self.ship_every, &self.ship_cron, self.ship_continuous) {
-            (Some(d), None, false) if d.is_zero() => {
-                anyhow::bail!("--ship-every must be longer than 0 (or use --ship-continuous)")
-            }
-            (Some(d), None, false) => Schedule::Every(*d),
-            (None, Some(c), false) => Schedule::cron(c).map_err(anyhow::Error::msg)?,
-            (None, None, true) => Schedule::Continuous,
-            _ => anyhow::bail!(
-                "--ship-to needs a schedule: one of --ship-every DURATION, --ship-cron \"EXPR\", --ship-continuous"
-            ),
-        };
+        let schedule = schedule(
+            self.ship_every,
+            self.ship_cron.as_deref(),
+            self.ship_continuous,
+        )?;
         let key = key_from_flags(self.auth_key_file.as_deref(), self.insecure_no_auth)?;
         Ok(Some(ShipConfig {
             standbys: self.ship_to.clone(),
@@ -143,6 +137,48 @@ impl ShipArgs {
             compression: self.compress,
         }))
     }
+}
+
+/// The schedule from `--ship-every`, `--ship-cron` or `--ship-continuous`
+/// (exactly one).
+///
+/// # Errors
+/// None or several given, a zero interval, a bad cron expression.
+pub fn schedule(
+    every: Option<Duration>,
+    cron: Option<&str>,
+    continuous: bool,
+) -> anyhow::Result<Schedule> {
+    Ok(match (every, cron, continuous) {
+        (Some(d), None, false) if d.is_zero() => {
+            anyhow::bail!("--ship-every must be longer than 0 (or use --ship-continuous)")
+        }
+        (Some(d), None, false) => Schedule::Every(d),
+        (None, Some(c), false) => Schedule::cron(c).map_err(anyhow::Error::msg)?,
+        (None, None, true) => Schedule::Continuous,
+        _ => anyhow::bail!(
+            "--ship-to needs a schedule: one of --ship-every DURATION, --ship-cron \"EXPR\", --ship-continuous"
+        ),
+    })
+}
+
+/// The primary configuration `logship primary --data-dir DIR --listen ADDR`
+/// would run with: every other flag at its default.
+pub fn default_config(data_dir: &Path, listen: &str) -> anyhow::Result<PrimaryConfig> {
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        a: PrimaryArgs,
+    }
+    let d = data_dir.display().to_string();
+    let parsed = <Defaults as clap::Parser>::try_parse_from([
+        "primary",
+        "--data-dir",
+        &d,
+        "--listen",
+        listen,
+    ])?;
+    config(parsed.a)
 }
 
 /// The shared key from `--auth-key-file`, or none with `--insecure-no-auth`.
@@ -163,7 +199,12 @@ pub fn key_from_flags(file: Option<&Path>, insecure: bool) -> anyhow::Result<Opt
 }
 
 pub fn run(a: PrimaryArgs) -> anyhow::Result<ExitCode> {
-    run_primary(PrimaryConfig {
+    run_primary(config(a)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config(a: PrimaryArgs) -> anyhow::Result<PrimaryConfig> {
+    Ok(PrimaryConfig {
         data_dir: a.data_dir,
         listen: a.listen,
         sync: a.fsync,
@@ -182,6 +223,5 @@ pub fn run(a: PrimaryArgs) -> anyhow::Result<ExitCode> {
         shutdown_timeout: a.shutdown_timeout,
         ship: a.ship.config()?,
         max_retained_wal_bytes: a.ship.max_retained_wal,
-    })?;
-    Ok(ExitCode::SUCCESS)
+    })
 }

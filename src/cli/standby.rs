@@ -1,11 +1,15 @@
 //! `logship standby`: receive shipments, replay them continuously, serve reads.
 
 use super::parse;
+use crate::primary::shipping::ShipConfig;
+use crate::primary::PrimaryConfig;
 use crate::resp::Limits;
 use crate::ship::AuthKey;
+use crate::ship::Compression;
 use crate::standby::node::{run as run_standby, StandbyConfig};
+use crate::wal::SyncPolicy;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -41,6 +45,61 @@ pub struct StandbyArgs {
     /// Most bytes buffered from one client without a complete command.
     #[arg(long, default_value = "1GiB", value_parser = parse::size)]
     pub max_query_bytes: u64,
+    #[command(flatten)]
+    pub promoted: PromotedArgs,
+}
+
+/// How the standby serves once `logship promote` makes it the primary.
+#[derive(Debug, Args)]
+pub struct PromotedArgs {
+    /// Once promoted: when a write is acknowledged (as `primary --fsync`).
+    #[arg(long, default_value = "always", value_parser = super::primary::fsync_policy)]
+    pub fsync: SyncPolicy,
+    /// Once promoted: ship to this standby (repeatable), with this standby's
+    /// key, on the schedule below; other standbys then follow the new timeline.
+    #[arg(long = "ship-to", value_name = "ADDR")]
+    pub ship_to: Vec<String>,
+    /// Once promoted: ship every DURATION.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration, group = "promoted_schedule")]
+    pub ship_every: Option<Duration>,
+    /// Once promoted: ship at the times of a 5-field cron expression, UTC.
+    #[arg(long, value_name = "EXPR", group = "promoted_schedule")]
+    pub ship_cron: Option<String>,
+    /// Once promoted: ship as soon as records are durable.
+    #[arg(long, group = "promoted_schedule")]
+    pub ship_continuous: bool,
+}
+
+impl PromotedArgs {
+    /// The primary configuration for after promotion.
+    fn config(
+        &self,
+        data_dir: &Path,
+        listen: &str,
+        key: Option<AuthKey>,
+    ) -> anyhow::Result<PrimaryConfig> {
+        let mut c = super::primary::default_config(data_dir, listen)?;
+        c.sync = self.fsync;
+        let scheduled =
+            self.ship_every.is_some() || self.ship_cron.is_some() || self.ship_continuous;
+        c.ship = match (self.ship_to.is_empty(), scheduled) {
+            (true, false) => None,
+            (true, true) => {
+                anyhow::bail!("--ship-every, --ship-cron and --ship-continuous need --ship-to ADDR")
+            }
+            (false, _) => Some(ShipConfig {
+                standbys: self.ship_to.clone(),
+                schedule: super::primary::schedule(
+                    self.ship_every,
+                    self.ship_cron.as_deref(),
+                    self.ship_continuous,
+                )?,
+                key,
+                compression: Compression::Zstd { level: 1 },
+            }),
+        };
+        Ok(c)
+    }
 }
 
 pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
@@ -48,6 +107,7 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
         Some(p) => Some(AuthKey::from_file(p)?),
         None => None,
     };
+    let as_primary = a.promoted.config(&a.data_dir, &a.listen, key.clone())?;
     run_standby(StandbyConfig {
         data_dir: a.data_dir,
         ship_listen: a.ship_listen,
@@ -58,6 +118,7 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
         max_query_bytes: usize::try_from(a.max_query_bytes).unwrap_or(usize::MAX),
         checkpoint_interval: a.checkpoint_interval.max(Duration::from_secs(1)),
         keep_snapshots: a.keep_snapshots.max(1),
+        as_primary,
     })?;
     Ok(ExitCode::SUCCESS)
 }

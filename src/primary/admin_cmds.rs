@@ -21,6 +21,7 @@ pub fn status(shared: &Shared) -> NodeStatus {
         durable_lsn: Some(pos.durable_lsn),
         standbys: Some(shared.shipping.standbys(pos.durable_lsn)),
         ship_schedule: shared.shipping.schedule(),
+        listen: Some(shared.cfg.listen.clone()),
         ..NodeStatus::default()
     }
 }

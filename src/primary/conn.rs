@@ -32,6 +32,8 @@ enum After {
         numstandbys: usize,
         timeout: Option<std::time::Duration>,
     },
+    /// Send the replies, then run the `LOGSHIP` request in `Conn::control`.
+    Control,
 }
 
 struct Conn {
@@ -43,6 +45,8 @@ struct Conn {
     /// A queued command was refused: EXEC must abort.
     multi_dirty: bool,
     client: ClientInfo,
+    /// A `LOGSHIP` request waiting for the batch's replies to go out.
+    control: Option<super::fence::Request>,
 }
 
 /// Serves one client until it leaves, misbehaves, or the server shuts down.
@@ -59,6 +63,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, mut shutdown: watch::
         multi: None,
         multi_dirty: false,
         client: ClientInfo::new(&shared, peer.clone()),
+        control: None,
     };
     if let Err(e) = conn.run(&shared, &mut shutdown).await {
         tracing::debug!(peer = %peer, error = %e, "connection ended");
@@ -99,6 +104,15 @@ impl Conn {
                         _ = shutdown.changed() => shared.shipping.acked_count(lsn),
                     };
                     self.out.int(n as i64);
+                    continue;
+                }
+                After::Control => {
+                    if let Some(req) = self.control.take() {
+                        match super::fence::run(shared, req).await {
+                            Ok(v) => self.out.bulk(v.to_string().as_bytes()),
+                            Err(e) => self.out.error(&e),
+                        }
+                    }
                     continue;
                 }
                 After::Read => {}
@@ -221,6 +235,13 @@ impl Conn {
                     }
                 }
                 Err(e) => self.out.error(e),
+            },
+            Cmd::Logship => match super::fence::parse(&frame) {
+                Ok(req) => {
+                    self.control = Some(req);
+                    return After::Control;
+                }
+                Err(e) => self.out.error(&e),
             },
             _ if spec.scope == Scope::Keyspace => self.run_one(spec, &frame, st, shared, now),
             _ => server_cmds::run(spec, &frame, st, shared, &mut self.client, &mut self.out),

@@ -60,6 +60,32 @@ pub struct Control {
     /// When the directory was initialised, Unix milliseconds.
     #[serde(default)]
     pub created_unix_ms: u64,
+    /// Set when a promotion elsewhere fenced this primary: it refuses writes and
+    /// will not start as a primary again (`logship rejoin` makes it a standby).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fenced: Option<Fence>,
+}
+
+/// Why and where a primary was fenced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fence {
+    /// The end of its log when it was fenced: nothing was written after it.
+    pub lsn: u64,
+    pub timeline: u32,
+    pub unix_ms: u64,
+    pub reason: String,
+}
+
+impl Fence {
+    /// The error clients get for a write, and the reason a start is refused.
+    pub fn describe(&self) -> String {
+        format!(
+            "this primary was fenced at LSN {} on timeline {} ({}): a standby was promoted in its place",
+            crate::wal::format_lsn(self.lsn),
+            self.timeline,
+            self.reason
+        )
+    }
 }
 
 mod hex_u64 {
@@ -191,6 +217,7 @@ mod tests {
             timeline: 1,
             segment_bytes: 1 << 20,
             created_unix_ms: 5,
+            fenced: None,
         };
         c.write(dir.path()).unwrap();
         assert_eq!(Control::read(dir.path()).unwrap(), c);

@@ -52,6 +52,8 @@ pub enum DataDirError {
         found: Role,
         wanted: Role,
     },
+    #[error("{path}: {description}; it will not serve as a primary again. Make it a standby of the new primary with `logship rejoin --data-dir {path} --from ADDR`")]
+    Fenced { path: PathBuf, description: String },
     #[error("invalid segment size: {0}")]
     SegmentSize(String),
     #[error(transparent)]
@@ -104,6 +106,12 @@ impl DataDir {
                 path: path.to_path_buf(),
                 found: control.role,
                 wanted: role,
+            });
+        }
+        if let (Role::Primary, Some(f)) = (role, &control.fenced) {
+            return Err(DataDirError::Fenced {
+                path: path.to_path_buf(),
+                description: f.describe(),
             });
         }
         Ok((dir, control))
@@ -270,6 +278,7 @@ pub fn init(path: &Path, segment_bytes: u64) -> Result<Control, DataDirError> {
         timeline: 1,
         segment_bytes,
         created_unix_ms: crate::primary::now_unix_ms(),
+        fenced: None,
     };
     control.write(path)?;
     Ok(control)

@@ -12,6 +12,9 @@ pub enum CommitError {
     TooLarge { len: u64, limit: usize },
     #[error("ERR the write-ahead log is unavailable: {0}")]
     Wal(#[from] WalError),
+    /// A promotion elsewhere fenced this primary.
+    #[error("FENCED {0}; send writes to the new primary")]
+    Fenced(String),
 }
 
 /// What the lock protects.
@@ -21,6 +24,9 @@ pub struct State {
     /// sent once the WAL has acknowledged up to this LSN as it was when the
     /// command ran ("durable before visible").
     pub last_appended_end: u64,
+    /// Set when this primary is fenced: every write is refused with this text,
+    /// so nothing is logged past the fence LSN.
+    pub fenced: Option<String>,
     scratch: Vec<u8>,
 }
 
@@ -30,6 +36,7 @@ impl State {
         State {
             last_appended_end: kv.applied_lsn(),
             kv,
+            fenced: None,
             scratch: Vec::new(),
         }
     }
@@ -61,6 +68,9 @@ impl State {
     }
 
     fn log(&mut self, wal: &Wal, effects: &[Effect<'_>]) -> Result<u64, CommitError> {
+        if let Some(why) = &self.fenced {
+            return Err(CommitError::Fenced(why.clone()));
+        }
         let limit = wal.options().effective_max_record_bytes();
         let len = effect::encoded_len(effects);
         if len > limit as u64 {

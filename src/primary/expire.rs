@@ -44,7 +44,7 @@ fn sweep(shared: &Shared, from: usize) -> usize {
         }
         shard = (shard + 1) % SHARDS;
     }
-    if !keys.is_empty() {
+    if !keys.is_empty() && st.fenced.is_none() {
         let effect = Effect::Del {
             keys: keys.iter().map(|k| Blob::borrowed(k)).collect(),
         };

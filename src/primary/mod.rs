@@ -15,6 +15,7 @@
 //! | `shipping`    | the shipper over this WAL, retention for standbys, `WAIT`     |
 //! | `seed`        | the newest valid snapshot, offered to seed a standby          |
 //! | `admin_cmds`  | the admin socket's requests: `status`, `ship_now`             |
+//! | `fence`       | `LOGSHIP` control commands: position, history, fence, unfence |
 
 mod admin_cmds;
 pub mod checkpoint;
@@ -23,6 +24,7 @@ pub mod control;
 pub mod datadir;
 pub mod db;
 mod expire;
+pub mod fence;
 pub mod recovery;
 pub mod seed;
 pub mod server;
@@ -98,6 +100,7 @@ pub struct Shared {
     pub recovered_lsn: u64,
     pub replayed_records: u64,
     pub shipping: shipping::Shipping,
+    pub fencing: fence::Fencing,
 }
 
 impl Shared {

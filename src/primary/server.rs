@@ -73,9 +73,26 @@ async fn serve(
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("listen on {}", cfg.listen))?;
+    serve_on(listener, dir, control, rec, cfg).await
+}
+
+/// Serves a recovered data directory on a bound listener until SIGTERM/SIGINT
+/// (a promoted standby hands over its own listener and state this way).
+///
+/// # Errors
+/// As [`run`], after start-up.
+pub async fn serve_on(
+    listener: TcpListener,
+    dir: DataDir,
+    control: Control,
+    rec: Recovered,
+    cfg: PrimaryConfig,
+) -> anyhow::Result<()> {
     let local = listener
         .local_addr()
         .context("read the listening address")?;
+    let mut cfg = cfg;
+    cfg.listen = local.to_string();
     let Recovered {
         state,
         wal,
@@ -117,6 +134,7 @@ async fn serve(
         recovered_lsn: next_lsn,
         replayed_records,
         shipping,
+        fencing: Default::default(),
         cfg: cfg.clone(),
     });
     let admin = tokio::spawn(crate::admin::serve(

@@ -78,6 +78,7 @@ pub fn run(
             Ok(_) => out.int(shared.shipping.acked_count(client.last_write_end_lsn) as i64),
             Err(e) => out.error(e),
         },
+        Cmd::Logship => out.error("ERR LOGSHIP cannot run inside MULTI"),
         _ => unreachable!("keyspace and connection commands are run elsewhere"),
     }
 }

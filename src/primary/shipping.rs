@@ -20,6 +20,22 @@ use tokio::task::JoinSet;
 /// Default of `--max-retained-wal`.
 pub const DEFAULT_MAX_RETAINED_WAL_BYTES: u64 = 8 << 30;
 
+/// What ships from a primary's data directory: its WAL up to the durable LSN,
+/// and its snapshots for seeding.
+pub fn log_source(wal: &Wal, data_dir: &Path, system_id: u64, timeline: u32) -> LogSource {
+    LogSource {
+        fs: StdFs::shared(),
+        wal_dir: data_dir.join(super::datadir::WAL_DIR),
+        system_id,
+        timeline,
+        position: wal.subscribe(),
+        seed: Some(Arc::new(SnapshotSeeds::new(
+            data_dir.join(super::datadir::SNAPSHOT_DIR),
+            system_id,
+        ))),
+    }
+}
+
 /// Where and how the primary ships (`--ship-to` and friends).
 #[derive(Debug, Clone)]
 pub struct ShipConfig {
@@ -105,17 +121,7 @@ impl Shipping {
         timeline: u32,
         max_retained_wal_bytes: u64,
     ) -> Shipping {
-        let src = LogSource {
-            fs: StdFs::shared(),
-            wal_dir: data_dir.join(super::datadir::WAL_DIR),
-            system_id,
-            timeline,
-            position: wal.subscribe(),
-            seed: Some(Arc::new(SnapshotSeeds::new(
-                data_dir.join(super::datadir::SNAPSHOT_DIR),
-                system_id,
-            ))),
-        };
+        let src = log_source(wal, data_dir, system_id, timeline);
         let opts = cfg
             .standbys
             .iter()
@@ -131,6 +137,11 @@ impl Shipping {
             max_retained_wal_bytes,
             cut_at: Mutex::new(vec![None; n]),
         }
+    }
+
+    /// The configured standby addresses.
+    pub fn addresses(&self) -> Vec<String> {
+        self.standbys(0).into_iter().map(|s| s.address).collect()
     }
 
     /// The schedule, described (`None` without standbys).

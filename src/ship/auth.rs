@@ -101,6 +101,30 @@ impl AuthKey {
     pub fn check(&self, side: Side, c: &Challenge, proof: &[u8; 32]) -> bool {
         self.mac(side, c).verify_slice(proof).is_ok()
     }
+
+    fn command_mac(&self, c: &CommandProof) -> Hmac<Sha256> {
+        let mut m =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        m.update(b"logship-cmd-v1 ");
+        m.update(c.action.as_bytes());
+        m.update(b" ");
+        m.update(&c.nonce);
+        m.update(&c.unix_ms.to_le_bytes());
+        m.update(&c.system_id.to_le_bytes());
+        m.update(&c.timeline.to_le_bytes());
+        m
+    }
+
+    /// The proof that authorises a control command (`LOGSHIP FENCE`, …) sent to
+    /// a primary over RESP by someone holding the ship key.
+    pub fn command_proof(&self, c: &CommandProof) -> [u8; 32] {
+        self.command_mac(c).finalize().into_bytes().into()
+    }
+
+    /// Checks a control command's proof (in constant time).
+    pub fn check_command(&self, c: &CommandProof, proof: &[u8; 32]) -> bool {
+        self.command_mac(c).verify_slice(proof).is_ok()
+    }
 }
 
 /// Which end of the link a proof comes from.
@@ -120,6 +144,18 @@ pub struct Challenge {
     /// The system id the primary announced.
     pub system_id: u64,
     /// The timeline the primary announced.
+    pub timeline: u32,
+}
+
+/// What a control command's proof covers: the action, a fresh nonce and the
+/// time (a proof is accepted once, within a few minutes), and the system and
+/// timeline of the primary it is meant for.
+#[derive(Debug, Clone)]
+pub struct CommandProof {
+    pub action: String,
+    pub nonce: [u8; 16],
+    pub unix_ms: u64,
+    pub system_id: u64,
     pub timeline: u32,
 }
 

@@ -22,7 +22,7 @@ pub mod seed;
 pub mod sender;
 pub mod shipper;
 
-pub use auth::AuthKey;
+pub use auth::{AuthKey, CommandProof};
 pub use message::Compression;
 pub use receiver::{Received, ReceiverShared};
 pub use sender::{ship, Acked, LogSource, ShipError, ShipMode, ShipOptions, ShipReport};

@@ -47,6 +47,9 @@ pub struct ReceiverShared {
     pub seed: Option<Arc<dyn SeedSink>>,
     /// Timelines this node knows to be closed: `(timeline, end_lsn)`.
     pub closed_timelines: Mutex<Vec<(u32, u64)>>,
+    /// Set while the node is being promoted, and after: every primary is
+    /// refused with this text (or the closed timeline's, when it names one).
+    refusing: Mutex<Option<String>>,
     /// Held by the connection that is receiving.
     busy: tokio::sync::Mutex<()>,
     /// Tells the receiving connection to give way to a newer one.
@@ -75,9 +78,59 @@ impl ReceiverShared {
             key,
             seed,
             closed_timelines: Mutex::new(Vec::new()),
+            refusing: Mutex::new(None),
             busy: tokio::sync::Mutex::new(()),
             preempt: Mutex::new(None),
         })
+    }
+}
+
+impl ReceiverShared {
+    /// Stops receiving: refuses new primaries with `why`, makes the receiving
+    /// connection give way, and waits (up to `timeout`) until no chunk is being
+    /// written. Receipt stays closed until [`reopen`](Self::reopen).
+    ///
+    /// # Errors
+    /// `Err` with a message when a chunk is still being written at the timeout.
+    pub async fn close(&self, why: String, timeout: Duration) -> Result<(), String> {
+        *self.refusing.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        if let Some(tx) = self
+            .preempt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = tx.send(());
+        }
+        match tokio::time::timeout(timeout, self.busy.lock()).await {
+            Ok(_guard) => Ok(()),
+            Err(_) => Err("a shipment is still being written".into()),
+        }
+    }
+
+    /// Receives again after [`close`](Self::close).
+    pub fn reopen(&self) {
+        *self.refusing.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// After promotion: the node is a primary on `timeline`, and `closed` are
+    /// the timelines its history ends; every shipment is refused from now on.
+    pub fn promoted(&self, timeline: u32, closed: Vec<(u32, u64)>) {
+        *self
+            .closed_timelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = closed;
+        self.received.send_modify(|r| r.timeline = timeline);
+        *self.refusing.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!(
+            "this node was promoted: it is a primary on timeline {timeline} and receives no shipments"
+        ));
+    }
+
+    fn refusal(&self) -> Option<String> {
+        self.refusing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -211,6 +264,13 @@ async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), Rece
             )))
         }
     };
+    if let Some(why) = shared.refusal() {
+        let state = *shared.received.borrow();
+        if let Some(m) = timeline_refusal(shared, timeline, state.timeline) {
+            return Err(refuse(&mut sock, RefuseCode::Timeline, m).await);
+        }
+        return Err(refuse(&mut sock, RefuseCode::Busy, why).await);
+    }
     // The newest authenticated connection wins: an older one may be a dead link
     // the primary has already given up on.
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -232,6 +292,9 @@ async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), Rece
         },
         _ = &mut stop_rx => return Ok(()),
     };
+    if let Some(why) = shared.refusal() {
+        return Err(refuse(&mut sock, RefuseCode::Busy, why).await);
+    }
     let state = *shared.received.borrow();
     if state.system_id != 0 && state.system_id != system_id {
         let m = format!("system id mismatch: this standby holds system {:016x}, the primary is system {system_id:016x}", state.system_id);

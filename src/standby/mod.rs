@@ -5,7 +5,11 @@
 //! | `replay` | the replay thread: follow the received LSN, apply, delay          |
 //! | `node`   | the standby process: start-up, seeding, checkpoints, status       |
 //! | `serve`  | read-only RESP: reads from the replayed keyspace, writes refused  |
+//! | `position` | `primary.position`: the primary's last reported position, kept |
+//! | `promote` | online promotion: stop receiving, switch timeline, serve as primary |
 
 pub mod node;
+pub mod position;
+pub mod promote;
 pub mod replay;
 pub mod serve;

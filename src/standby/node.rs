@@ -7,10 +7,12 @@
 //! losing or double-applying a record: it loads its newest snapshot and replays
 //! the received log after it.
 
+use super::position::PrimaryPosition;
 use super::replay::{ReplayState, ReplayTarget, Replayer};
 use crate::primary::checkpoint::removable_segments;
 use crate::primary::control::{Control, Role, CONTROL_VERSION};
 use crate::primary::datadir::{sync_dir, DataDir};
+use crate::promote::check::Standing;
 use crate::resp::Limits;
 use crate::ship::receiver::{serve as serve_ship, ReceiverShared};
 use crate::ship::seed::{SeedSink, SeedWriter};
@@ -44,6 +46,8 @@ pub struct StandbyConfig {
     pub max_query_bytes: usize,
     pub checkpoint_interval: Duration,
     pub keep_snapshots: usize,
+    /// How the node serves once promoted (its `listen` is this standby's).
+    pub as_primary: crate::primary::PrimaryConfig,
 }
 
 /// What the standby's tasks share.
@@ -59,9 +63,64 @@ pub struct Node {
     replay: Mutex<Option<watch::Receiver<ReplayState>>>,
     pub next_client_id: AtomicU64,
     last_checkpoint_lsn: AtomicU64,
+    /// One promotion at a time.
+    pub(super) promote_lock: tokio::sync::Mutex<()>,
+    /// Set once the node is promoted: standby clients are sent away.
+    pub promoted: AtomicBool,
+    /// Where a promotion hands the keyspace and log to the primary server.
+    pub(super) handover: Mutex<Option<tokio::sync::oneshot::Sender<super::promote::Handover>>>,
+    /// The primary position last persisted.
+    last_position: Mutex<PrimaryPosition>,
+    /// The bound addresses: ship listener, RESP.
+    bound: std::sync::OnceLock<(String, String)>,
 }
 
 impl Node {
+    /// The received log's directory.
+    pub fn wal_dir(&self) -> PathBuf {
+        self.wal_dir.clone()
+    }
+
+    /// The snapshot directory.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.snap_dir.clone()
+    }
+
+    /// Where this standby stands, for the promotion check.
+    pub fn standing(&self) -> Standing {
+        let r: Received = *self.receiver.received.borrow();
+        let applied = self.lock_state().applied_lsn();
+        Standing {
+            system_id: match self.system_id.load(Ordering::Acquire) {
+                0 => r.system_id,
+                s => s,
+            },
+            timeline: r.timeline,
+            received_lsn: r.received_lsn,
+            applied_lsn: applied,
+            primary_durable_lsn: r.primary_durable_lsn.max(r.received_lsn),
+            last_receive_unix_ms: r.last_receive_unix_ms,
+            last_record_unix_ms: r.last_record_unix_ms,
+        }
+    }
+
+    /// Persists the primary's reported position when it changed.
+    fn save_position(&self) -> anyhow::Result<()> {
+        let r: Received = *self.receiver.received.borrow();
+        let p = PrimaryPosition {
+            primary_durable_lsn: r.primary_durable_lsn.max(r.received_lsn),
+            last_receive_unix_ms: r.last_receive_unix_ms,
+            last_record_unix_ms: r.last_record_unix_ms,
+            received_lsn: r.received_lsn,
+        };
+        let mut last = self.last_position.lock().unwrap_or_else(|e| e.into_inner());
+        if p != *last && r.system_id != 0 {
+            p.write(&self.cfg.data_dir)?;
+            *last = p;
+        }
+        Ok(())
+    }
+
     /// Locks the replayed keyspace.
     pub fn lock_state(&self) -> MutexGuard<'_, KvState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -136,6 +195,8 @@ impl Node {
             lag_seconds: Some(lag_seconds),
             apply_delay_seconds: Some(self.cfg.apply_delay.as_secs_f64()),
             keys: Some(keys as u64),
+            ship_listen: self.bound.get().map(|b| b.0.clone()),
+            listen: self.bound.get().map(|b| b.1.clone()),
             ..NodeStatus::default()
         }
     }
@@ -163,24 +224,16 @@ impl Node {
     }
 
     /// Writes the control file once the cluster's identity is known.
-    fn ensure_control(&self, timeline: u32) -> anyhow::Result<()> {
-        let sid = self.system_id.load(Ordering::Acquire);
+    pub(super) fn ensure_control(&self, timeline: u32) -> anyhow::Result<()> {
+        let sid = match self.system_id.load(Ordering::Acquire) {
+            0 => self.receiver.received.borrow().system_id,
+            sid => sid,
+        };
         if sid == 0 || self.control_written.load(Ordering::Acquire) {
             return Ok(());
         }
-        let segment_bytes = list_segments(&StdFs, &self.wal_dir)?
-            .last()
-            .and_then(|s| std::fs::metadata(&s.path).ok())
-            .map_or(crate::wal::writer::DEFAULT_SEGMENT_BYTES, |m| m.len());
-        let c = Control {
-            version: CONTROL_VERSION,
-            system_id: sid,
-            role: Role::Standby,
-            timeline: timeline.max(1),
-            segment_bytes,
-            created_unix_ms: crate::primary::now_unix_ms(),
-        };
-        c.write(&self.cfg.data_dir)?;
+        standby_control(&self.wal_dir, sid, timeline)?.write(&self.cfg.data_dir)?;
+        self.system_id.store(sid, Ordering::Release);
         self.control_written.store(true, Ordering::Release);
         tracing::info!(
             system_id = format!("{sid:016x}"),
@@ -228,6 +281,27 @@ impl Node {
         tracing::info!(lsn, path = %w.path.display(), removed_segments = doomed.len(), "standby checkpoint");
         Ok(())
     }
+}
+
+/// The control file of a standby that received the log of `system_id` into
+/// `wal_dir` (its segment size is that of the received segments).
+///
+/// # Errors
+/// The WAL directory cannot be listed.
+pub fn standby_control(wal_dir: &Path, system_id: u64, timeline: u32) -> anyhow::Result<Control> {
+    let segment_bytes = list_segments(&StdFs, wal_dir)?
+        .last()
+        .and_then(|s| std::fs::metadata(&s.path).ok())
+        .map_or(crate::wal::writer::DEFAULT_SEGMENT_BYTES, |m| m.len());
+    Ok(Control {
+        version: CONTROL_VERSION,
+        system_id,
+        role: Role::Standby,
+        timeline: timeline.max(1),
+        segment_bytes,
+        created_unix_ms: crate::primary::now_unix_ms(),
+        fenced: None,
+    })
 }
 
 /// Replay into the node's keyspace: the primary's apply code.
@@ -398,6 +472,11 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             replay: Mutex::new(None),
             next_client_id: AtomicU64::new(0),
             last_checkpoint_lsn: AtomicU64::new(applied0),
+            promote_lock: tokio::sync::Mutex::new(()),
+            promoted: AtomicBool::new(false),
+            handover: Mutex::new(None),
+            last_position: Mutex::new(PrimaryPosition::read(&cfg.data_dir).unwrap_or_default()),
+            bound: std::sync::OnceLock::new(),
             cfg: cfg.clone(),
         }
     });
@@ -415,12 +494,18 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let ship_listener = tokio::net::TcpListener::bind(&cfg.ship_listen)
         .await
         .with_context(|| format!("listen for shipments on {}", cfg.ship_listen))?;
-    let resp_listener = tokio::net::TcpListener::bind(&cfg.listen)
-        .await
-        .with_context(|| format!("listen for clients on {}", cfg.listen))?;
+    let resp_listener = Arc::new(
+        tokio::net::TcpListener::bind(&cfg.listen)
+            .await
+            .with_context(|| format!("listen for clients on {}", cfg.listen))?,
+    );
     let admin = crate::admin::bind(&cfg.data_dir)
         .await
         .context("bind the admin socket")?;
+    let _ = node.bound.set((
+        ship_listener.local_addr()?.to_string(),
+        resp_listener.local_addr()?.to_string(),
+    ));
     println!(
         "logship standby listening on {} (shipments on {})",
         resp_listener.local_addr()?,
@@ -436,32 +521,44 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         "standby ready"
     );
     let ship_task = tokio::spawn(serve_ship(ship_listener, node.receiver.clone()));
-    let resp_task = tokio::spawn(super::serve::serve(resp_listener, node.clone()));
+    let mut resp_task = tokio::spawn(super::serve::serve(resp_listener.clone(), node.clone()));
+    let (handover_tx, mut handover_rx) = tokio::sync::oneshot::channel();
+    *node.handover.lock().unwrap_or_else(|p| p.into_inner()) = Some(handover_tx);
     let n2 = node.clone();
     let handler: crate::admin::Handler = Arc::new(move |req: serde_json::Value| {
         let n = n2.clone();
         Box::pin(async move {
             match req["cmd"].as_str() {
                 Some("status") => serde_json::to_value(n.status()).map_err(|e| e.to_string()),
+                Some("promote") => {
+                    let r: super::promote::Request =
+                        serde_json::from_value(req.clone()).map_err(|e| e.to_string())?;
+                    let report = super::promote::promote(&n, r).await?;
+                    serde_json::to_value(report).map_err(|e| e.to_string())
+                }
                 Some(other) => Err(format!("unknown command '{other}'")),
                 None => Err("missing cmd".into()),
             }
         })
     });
-    let admin_task = tokio::spawn(crate::admin::serve(admin, handler));
+    let mut admin_task = tokio::spawn(crate::admin::serve(admin, handler));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_checkpoint = std::time::Instant::now();
     let mut ship_task = ship_task;
-    let outcome: anyhow::Result<()> = loop {
+    let outcome: anyhow::Result<Option<super::promote::Handover>> = loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break Ok(()),
-            _ = term.recv() => break Ok(()),
+            _ = tokio::signal::ctrl_c() => break Ok(None),
+            _ = term.recv() => break Ok(None),
+            h = &mut handover_rx => match h {
+                Ok(h) => break Ok(Some(h)),
+                Err(_) => continue,
+            },
             r = &mut ship_task => {
                 break match r {
                     Ok(Err(e)) => Err(anyhow::anyhow!(e)),
-                    Ok(Ok(())) => Ok(()),
+                    Ok(Ok(())) => Ok(None),
                     Err(e) => Err(anyhow::anyhow!("ship listener failed: {e}")),
                 };
             }
@@ -474,6 +571,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
                 let due = last_checkpoint.elapsed() >= cfg.checkpoint_interval;
                 let res = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
                     n.ensure_control(r.timeline)?;
+                    n.save_position()?;
                     if due {
                         n.checkpoint()?;
                     }
@@ -492,15 +590,46 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             }
         }
     };
-    ship_task.abort();
     resp_task.abort();
     admin_task.abort();
     replayer.stop();
-    let n = node.clone();
-    tokio::task::spawn_blocking(move || n.checkpoint()).await??;
-    let _ = std::fs::remove_file(crate::admin::socket_path(&cfg.data_dir));
-    drop(dir);
-    outcome
+    let handover = match outcome {
+        Ok(Some(h)) => h,
+        other => {
+            ship_task.abort();
+            let n = node.clone();
+            tokio::task::spawn_blocking(move || {
+                n.save_position()?;
+                n.checkpoint()
+            })
+            .await??;
+            let _ = std::fs::remove_file(crate::admin::socket_path(&cfg.data_dir));
+            drop(dir);
+            return other.map(|_| ());
+        }
+    };
+    // Promoted: the primary server takes over the RESP listener, the keyspace,
+    // the log and the directory lock; the ship listener stays, refusing.
+    let _ = (&mut resp_task).await;
+    let _ = (&mut admin_task).await;
+    let listener = match Arc::try_unwrap(resp_listener) {
+        Ok(l) => l,
+        Err(shared) => {
+            let addr = shared.local_addr()?;
+            drop(shared);
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listen on {addr} as the primary"))?
+        }
+    };
+    let mut pcfg = cfg.as_primary.clone();
+    pcfg.listen = listener.local_addr()?.to_string();
+    pcfg.data_dir = cfg.data_dir.clone();
+    let served =
+        crate::primary::server::serve_on(listener, dir, handover.control, handover.recovered, pcfg)
+            .await;
+    ship_task.abort();
+    served
 }
 
 /// The seed sink, reaching the node once it exists.

@@ -45,7 +45,7 @@ pub fn is_write(cmd: Cmd) -> bool {
 }
 
 /// Accepts clients until the task is dropped.
-pub async fn serve(listener: TcpListener, node: Arc<Node>) {
+pub async fn serve(listener: Arc<TcpListener>, node: Arc<Node>) {
     loop {
         let Ok((sock, peer)) = listener.accept().await else {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -69,6 +69,12 @@ async fn client(mut sock: TcpStream, node: &Node, info: &mut ClientInfo) -> std:
     let mut multi: Option<Vec<Frame>> = None;
     loop {
         let mut close = false;
+        if node.promoted.load(Ordering::Acquire) && !inbuf.is_empty() {
+            // The keyspace now belongs to the primary serving on this address.
+            out.error("ERR this standby was promoted to primary; reconnect to write to it");
+            sock.write_all(&out).await?;
+            return Ok(());
+        }
         loop {
             let frame = match parse(&mut inbuf, &node.cfg.limits) {
                 Ok(Some(f)) => f,
@@ -199,6 +205,9 @@ fn run_read(
         // Nothing to report: `redis-cli` and `redis-benchmark` accept an empty answer.
         Cmd::Config => out.array(0),
         Cmd::Quit => out.ok(),
+        Cmd::Logship => {
+            out.error("ERR LOGSHIP control commands go to a primary; this node is a standby")
+        }
         _ => out.error("ERR this command is not available on a standby"),
     }
 }

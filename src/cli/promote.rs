@@ -1,0 +1,560 @@
+//! `logship promote`: make a standby the primary, with the LSN check.
+//!
+//! Online (a standby process runs: its admin socket answers) the node switches
+//! in place and serves writes on its RESP address; offline (no process) this
+//! command applies the received log itself and leaves a directory that
+//! `logship primary` serves on the new timeline.
+
+use crate::admin::{request, AdminError};
+use crate::promote::check::{check, Standing, Verdict};
+use crate::promote::offline::{self, OfflineError};
+use crate::promote::remote::{Primary, RemoteError};
+use crate::ship::AuthKey;
+use crate::standby::promote::{Report, Request};
+use crate::status::NodeStatus;
+use clap::Args;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Exit codes of `promote`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Promoted (or, with `--dry-run`, ready to promote).
+    Promoted = 0,
+    /// Usage or I/O error.
+    Error = 1,
+    /// Refused: the standby is behind (or, with `--dry-run`, not ready).
+    Behind = 2,
+    /// The data directory is not a standby's.
+    NotStandby = 3,
+    /// A standby process holds the directory but does not answer.
+    Unreachable = 4,
+    /// `--primary` was given but the primary could not be fenced.
+    PrimaryNotFenced = 5,
+}
+
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  promoted (--dry-run: ready to promote)
+  1  usage or I/O error
+  2  refused: the standby is behind the primary (--dry-run: not ready); --force overrides
+  3  not a standby (a primary's directory, or not a logship directory)
+  4  standby not reachable (its process holds the directory but does not answer)
+  5  --primary given, but the primary could not be reached or fenced";
+
+/// Arguments of `promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The standby's data directory.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The old primary's RESP address, if it may still be reachable: it is
+    /// asked for a final shipment (the tail of its log) and fenced (it refuses
+    /// writes from then on).
+    #[arg(long, value_name = "ADDR")]
+    pub primary: Option<String>,
+    /// The shared ship key, to authenticate the fence request to the primary.
+    #[arg(long, value_name = "FILE")]
+    pub auth_key_file: Option<PathBuf>,
+    /// Check and report ("ready to promote: yes/no") without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Promote even if the standby is behind (the loss is reported), or the
+    /// primary given with --primary cannot be reached.
+    #[arg(long)]
+    pub force: bool,
+    /// Longest wait for the final shipment and for replay to catch up.
+    #[arg(long, default_value = "60s", value_parser = super::parse::duration)]
+    pub wait: Duration,
+    /// Why (recorded in the timeline history file).
+    #[arg(long, default_value = "promoted by logship promote")]
+    pub reason: String,
+    /// Print one JSON object instead of the steps.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The steps as they happen (on stderr with --json, so stdout is one object).
+struct Steps {
+    json: bool,
+    started: Instant,
+}
+
+impl Steps {
+    fn say(&self, step: &str, text: &str) {
+        let line = format!(
+            "[{:>6.3}s] {step:<9} {text}",
+            self.started.elapsed().as_secs_f64()
+        );
+        if self.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+}
+
+/// What the run found and did, printed as JSON with --json.
+#[derive(Debug, Default, serde::Serialize)]
+struct Summary {
+    mode: &'static str,
+    dry_run: bool,
+    ready: bool,
+    promoted: bool,
+    reasons: Vec<String>,
+    received_lsn: u64,
+    applied_lsn: u64,
+    primary_durable_lsn: u64,
+    loss_bytes: u64,
+    loss_window_seconds: f64,
+    old_timeline: u32,
+    new_timeline: u32,
+    promotion_lsn: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    primary: Option<Value>,
+    took_ms: u64,
+}
+
+impl Summary {
+    fn verdict(&mut self, v: &Verdict) {
+        self.ready = v.ready;
+        self.reasons = v.reasons.clone();
+        self.loss_bytes = v.loss_bytes;
+        self.loss_window_seconds = v.loss_window_seconds;
+    }
+}
+
+fn lsn(tl: u32, l: u64) -> String {
+    crate::status::lsn_text(tl, l)
+}
+
+fn standing_of(s: &NodeStatus) -> Standing {
+    Standing {
+        system_id: u64::from_str_radix(&s.system_id, 16).unwrap_or(0),
+        timeline: s.timeline,
+        received_lsn: s.received_lsn.unwrap_or(0),
+        applied_lsn: s.applied_lsn.unwrap_or(0),
+        primary_durable_lsn: s.primary_durable_lsn.unwrap_or(0),
+        last_receive_unix_ms: s.last_receive_unix_ms.unwrap_or(0),
+        last_record_unix_ms: 0,
+    }
+}
+
+fn finish(summary: &Summary, json: bool, outcome: Outcome) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string(summary)?);
+    }
+    Ok(ExitCode::from(outcome as u8))
+}
+
+/// Ends with one error line and an exit code.
+fn fail(outcome: Outcome, msg: String) -> anyhow::Result<ExitCode> {
+    eprintln!("logship: error: {msg}");
+    Ok(ExitCode::from(outcome as u8))
+}
+
+pub fn run(a: PromoteArgs) -> anyhow::Result<ExitCode> {
+    let key = match &a.auth_key_file {
+        Some(p) => Some(AuthKey::from_file(p)?),
+        None => None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let steps = Steps {
+        json: a.json,
+        started: Instant::now(),
+    };
+    match rt.block_on(status(&a.data_dir)) {
+        Ok(s) if s.role != "standby" => fail(
+            Outcome::NotStandby,
+            format!(
+                "{} is served by a running {}, not a standby",
+                a.data_dir.display(),
+                s.role
+            ),
+        ),
+        Ok(s) => rt.block_on(online(&a, key.as_ref(), s, &steps)),
+        Err(AdminError::NotRunning(_)) => offline_run(&a, &steps),
+        Err(e) => fail(
+            Outcome::Unreachable,
+            format!(
+                "standby not reachable: a process holds {} but its admin socket does not answer ({e})",
+                a.data_dir.display()
+            ),
+        ),
+    }
+}
+
+async fn status(dir: &Path) -> Result<NodeStatus, AdminError> {
+    let v = request(dir, json!({"cmd": "status"}), Duration::from_secs(5)).await?;
+    serde_json::from_value(v).map_err(|e| AdminError::Node(e.to_string()))
+}
+
+fn report_position(steps: &Steps, s: &Standing, age_ms: Option<u64>) {
+    let tl = s.timeline;
+    let age = age_ms.map_or(String::new(), |ms| {
+        format!(" (last heard {:.1} s ago)", ms as f64 / 1000.0)
+    });
+    steps.say(
+        "position",
+        &format!(
+            "received {}, applied {}, timeline {tl}; the primary's durable LSN was {}{age}",
+            lsn(tl, s.received_lsn),
+            lsn(tl, s.applied_lsn),
+            lsn(tl, s.primary_durable_lsn),
+        ),
+    );
+}
+
+async fn online(
+    a: &PromoteArgs,
+    key: Option<&AuthKey>,
+    first: NodeStatus,
+    steps: &Steps,
+) -> anyhow::Result<ExitCode> {
+    let mut sum = Summary {
+        mode: "online",
+        dry_run: a.dry_run,
+        ..Summary::default()
+    };
+    let now = crate::primary::now_unix_ms();
+    let s0 = standing_of(&first);
+    report_position(
+        steps,
+        &s0,
+        first.last_receive_unix_ms.map(|t| now.saturating_sub(t)),
+    );
+    sum.old_timeline = s0.timeline;
+    // Step 2: the old primary, if reachable.
+    let mut fenced_durable: Option<u64> = None;
+    let mut fenced: Option<String> = None;
+    if let Some(addr) = &a.primary {
+        let reached = tokio::task::block_in_place(|| -> Result<Value, RemoteError> {
+            let mut p = Primary::connect(addr)?;
+            if a.dry_run {
+                p.position()
+            } else {
+                p.fence(key, first.ship_listen.as_deref(), &a.reason)
+            }
+        });
+        match reached {
+            Ok(v) if a.dry_run => {
+                let d = v["durable_lsn"].as_u64().unwrap_or(0);
+                steps.say(
+                    "primary",
+                    &format!(
+                        "{addr} is reachable, durable LSN {}: a promotion would take its final shipment ({} bytes this standby lacks) and fence it",
+                        lsn(s0.timeline, d),
+                        d.saturating_sub(s0.received_lsn)
+                    ),
+                );
+                sum.primary = Some(v);
+            }
+            Ok(v) => {
+                let d = v["durable_lsn"].as_u64().unwrap_or(0);
+                steps.say(
+                    "primary",
+                    &format!(
+                        "{addr} fenced at LSN {} (it refuses writes now); final shipment up to {}",
+                        lsn(s0.timeline, v["fenced_lsn"].as_u64().unwrap_or(0)),
+                        lsn(s0.timeline, d)
+                    ),
+                );
+                fenced_durable = Some(d);
+                fenced = Some(addr.clone());
+                sum.primary = Some(v);
+            }
+            Err(e) if a.force => {
+                steps.say("primary", &format!("{e}; going on (--force)"));
+            }
+            Err(e) => {
+                let hint = match e {
+                    RemoteError::Unreachable { .. } => {
+                        "if it is down for good, promote without --primary (or add --force)"
+                    }
+                    RemoteError::Refused { .. } => "check --auth-key-file (the primary's ship key)",
+                };
+                return fail(
+                    Outcome::PrimaryNotFenced,
+                    format!("{e}; the primary was not fenced, nothing was changed ({hint})"),
+                );
+            }
+        }
+    } else {
+        steps.say(
+            "primary",
+            "not contacted (no --primary): promoting from what was received",
+        );
+    }
+    // Step 3: the final shipment arrives and everything received is applied.
+    let deadline = Instant::now() + a.wait;
+    let progress = crate::progress::Progress::new("applying", steps.json);
+    let mut st = first;
+    loop {
+        let s = standing_of(&st);
+        let target = fenced_durable.unwrap_or(0).max(s.received_lsn);
+        progress.update(s.applied_lsn.min(target), target);
+        if (s.received_lsn >= fenced_durable.unwrap_or(0) && s.applied_lsn >= s.received_lsn)
+            || a.dry_run
+            || Instant::now() >= deadline
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        st = match status(&a.data_dir).await {
+            Ok(s) => s,
+            Err(e) => {
+                unfence(a, key, &fenced);
+                return fail(Outcome::Unreachable, format!("standby not reachable: {e}"));
+            }
+        };
+    }
+    progress.finish();
+    let mut s = standing_of(&st);
+    if let Some(d) = fenced_durable {
+        s.primary_durable_lsn = s.primary_durable_lsn.max(d);
+    }
+    steps.say(
+        "apply",
+        &format!(
+            "applied {} of received {}",
+            lsn(s.timeline, s.applied_lsn),
+            lsn(s.timeline, s.received_lsn)
+        ),
+    );
+    sum.received_lsn = s.received_lsn;
+    sum.applied_lsn = s.applied_lsn;
+    sum.primary_durable_lsn = s.primary_durable_lsn;
+    // Step 4: the check.
+    let v = check(&s, crate::primary::now_unix_ms());
+    sum.verdict(&v);
+    say_verdict(steps, &v);
+    if a.dry_run {
+        steps.say(
+            "verdict",
+            &format!("ready to promote: {}", if v.ready { "yes" } else { "no" }),
+        );
+        let o = if v.ready {
+            Outcome::Promoted
+        } else {
+            Outcome::Behind
+        };
+        return finish(&sum, a.json, o);
+    }
+    if !v.ready && !a.force {
+        unfence(a, key, &fenced);
+        steps.say(
+            "refused",
+            "not promoted; --force promotes anyway, losing what is stated above",
+        );
+        return finish(&sum, a.json, Outcome::Behind);
+    }
+    // Steps 5 and 6: the node switches and serves writes.
+    let req = Request {
+        force: a.force,
+        reason: a.reason.clone(),
+        wait_ms: a.wait.as_millis() as u64,
+        primary_durable_lsn: fenced_durable,
+    };
+    let mut body = serde_json::to_value(&req)?;
+    body["cmd"] = json!("promote");
+    let r: Report = match request(&a.data_dir, body, a.wait + Duration::from_secs(30)).await {
+        Ok(v) => serde_json::from_value(v)?,
+        Err(AdminError::Node(e)) => {
+            unfence(a, key, &fenced);
+            return fail(Outcome::Error, format!("promotion failed: {e}"));
+        }
+        Err(e) => {
+            unfence(a, key, &fenced);
+            return fail(Outcome::Unreachable, format!("standby not reachable: {e}"));
+        }
+    };
+    sum.verdict(&r.verdict);
+    sum.applied_lsn = r.applied_lsn;
+    if !r.promoted {
+        say_verdict(steps, &r.verdict);
+        unfence(a, key, &fenced);
+        steps.say(
+            "refused",
+            "not promoted: the standby's final check found it behind",
+        );
+        return finish(&sum, a.json, Outcome::Behind);
+    }
+    sum.promoted = true;
+    sum.new_timeline = r.new_timeline;
+    sum.promotion_lsn = r.promotion_lsn;
+    sum.took_ms = steps.started.elapsed().as_millis() as u64;
+    steps.say(
+        "switch",
+        &format!(
+            "timeline {} begins at {} (history written before any write); serving writes on {}",
+            r.new_timeline,
+            lsn(r.new_timeline, r.promotion_lsn),
+            st.listen.as_deref().unwrap_or("its RESP address")
+        ),
+    );
+    say_done(steps, &sum);
+    finish(&sum, a.json, Outcome::Promoted)
+}
+
+fn say_verdict(steps: &Steps, v: &Verdict) {
+    if v.reasons.is_empty() {
+        steps.say(
+            "check",
+            "applied = received, and nothing the primary reported durable is missing",
+        );
+    }
+    for r in &v.reasons {
+        steps.say("check", r);
+    }
+}
+
+fn say_done(steps: &Steps, sum: &Summary) {
+    let loss = if sum.loss_bytes == 0 {
+        "none".to_string()
+    } else {
+        format!(
+            "{} bytes of log (writes of up to {:.1} s)",
+            sum.loss_bytes, sum.loss_window_seconds
+        )
+    };
+    steps.say(
+        "promoted",
+        &format!(
+            "promotion LSN {}, timeline {} -> {}, data loss: {loss}, took {} ms",
+            lsn(sum.new_timeline, sum.promotion_lsn),
+            sum.old_timeline,
+            sum.new_timeline,
+            sum.took_ms
+        ),
+    );
+}
+
+/// Lifts the fence of a primary fenced for a promotion that did not happen.
+fn unfence(a: &PromoteArgs, key: Option<&AuthKey>, fenced: &Option<String>) {
+    let Some(addr) = fenced else { return };
+    let r = tokio::task::block_in_place(|| Primary::connect(addr)?.unfence(key));
+    match r {
+        Ok(_) => eprintln!("logship: the primary at {addr} was unfenced: it serves writes again"),
+        Err(e) => eprintln!(
+            "logship: warning: the primary at {addr} stays fenced ({e}); {} was not promoted",
+            a.data_dir.display()
+        ),
+    }
+}
+
+fn offline_run(a: &PromoteArgs, steps: &Steps) -> anyhow::Result<ExitCode> {
+    let mut sum = Summary {
+        mode: "offline",
+        dry_run: a.dry_run,
+        ..Summary::default()
+    };
+    if a.primary.is_some() && !a.dry_run {
+        return fail(
+            Outcome::Error,
+            format!(
+                "--primary needs the standby running (it receives the final shipment); start `logship standby --data-dir {}` first, or promote offline without --primary",
+                a.data_dir.display()
+            ),
+        );
+    }
+    let found = match offline::inspect(&a.data_dir) {
+        Ok(f) => f,
+        Err(OfflineError::NotStandby(m)) => return fail(Outcome::NotStandby, m),
+        Err(OfflineError::Failed(m)) => return fail(Outcome::Error, m),
+    };
+    let s = found.standing;
+    steps.say(
+        "mode",
+        "no standby process runs: promoting the data directory offline",
+    );
+    let age = crate::primary::now_unix_ms().saturating_sub(s.last_receive_unix_ms);
+    report_position(steps, &s, (s.last_receive_unix_ms > 0).then_some(age));
+    sum.old_timeline = s.timeline;
+    sum.received_lsn = s.received_lsn;
+    sum.applied_lsn = s.applied_lsn;
+    sum.primary_durable_lsn = s.primary_durable_lsn;
+    if let Some(addr) = &a.primary {
+        match tokio::task::block_in_place(|| Primary::connect(addr)?.position()) {
+            Ok(v) => steps.say(
+                "primary",
+                &format!(
+                    "{addr} is reachable (durable LSN {}): start the standby so a promotion can take its final shipment",
+                    v["durable_lsn"].as_u64().unwrap_or(0)
+                ),
+            ),
+            Err(e) => steps.say("primary", &e.to_string()),
+        }
+    }
+    steps.say(
+        "apply",
+        &format!(
+            "{} bytes received after the newest checkpoint are applied by the promotion",
+            s.received_lsn - s.applied_lsn
+        ),
+    );
+    let v = offline::verdict(&found, None);
+    sum.verdict(&v);
+    say_verdict(steps, &v);
+    if a.dry_run {
+        steps.say(
+            "verdict",
+            &format!("ready to promote: {}", if v.ready { "yes" } else { "no" }),
+        );
+        let o = if v.ready {
+            Outcome::Promoted
+        } else {
+            Outcome::Behind
+        };
+        return finish(&sum, a.json, o);
+    }
+    if !v.ready && !a.force {
+        steps.say(
+            "refused",
+            "not promoted; --force promotes anyway, losing what is stated above",
+        );
+        return finish(&sum, a.json, Outcome::Behind);
+    }
+    let p = match offline::promote(&a.data_dir, &a.reason) {
+        Ok(p) => p,
+        Err(OfflineError::NotStandby(m)) => return fail(Outcome::NotStandby, m),
+        Err(OfflineError::Failed(m)) => return fail(Outcome::Error, m),
+    };
+    let rate = if p.replay_ms > 0 {
+        format!(
+            " ({:.2} M records/s)",
+            p.replayed_records as f64 / p.replay_ms as f64 / 1000.0
+        )
+    } else {
+        String::new()
+    };
+    steps.say(
+        "switch",
+        &format!(
+            "applied {} records in {} ms{rate}; timeline {} begins at {}; checkpoint written; {} keys",
+            p.replayed_records,
+            p.replay_ms,
+            p.new_timeline,
+            lsn(p.new_timeline, p.promotion_lsn),
+            p.keys
+        ),
+    );
+    sum.promoted = true;
+    sum.applied_lsn = s.received_lsn;
+    sum.new_timeline = p.new_timeline;
+    sum.promotion_lsn = p.promotion_lsn;
+    sum.took_ms = steps.started.elapsed().as_millis() as u64;
+    say_done(steps, &sum);
+    steps.say(
+        "next",
+        &format!(
+            "serve it: logship primary --data-dir {}",
+            a.data_dir.display()
+        ),
+    );
+    finish(&sum, a.json, Outcome::Promoted)
+}

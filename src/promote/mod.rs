@@ -1,0 +1,15 @@
+//! Promotion: the LSN check, offline promotion of a stopped standby, and the
+//! RESP client that asks the old primary for its position, a final shipment
+//! and a fence.
+//!
+//! | module    | owns                                                          |
+//! |-----------|---------------------------------------------------------------|
+//! | `check`   | the verdict: applied = received, loss against the primary     |
+//! | `offline` | promoting a stopped standby's data directory                  |
+//! | `switch`  | the new timeline's history, then the control file: both paths |
+//! | `remote`  | `LOGSHIP POSITION/HISTORY/FENCE/UNFENCE` to a primary          |
+
+pub mod check;
+pub mod offline;
+pub mod remote;
+pub mod switch;

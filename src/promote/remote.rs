@@ -1,0 +1,133 @@
+//! Talking to a primary over RESP with the `LOGSHIP` control commands (see
+//! [`crate::primary::fence`]): its position, its timeline history, a fence with
+//! a final shipment, and lifting a fence.
+
+use crate::primary::fence::sign;
+use crate::ship::AuthKey;
+use serde_json::Value;
+use std::time::Duration;
+
+/// How long connecting to the primary may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a fence (with its final shipment) may take.
+pub const FENCE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why the primary could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("cannot reach the primary at {addr}: {reason}")]
+    Unreachable { addr: String, reason: String },
+    #[error("the primary at {addr} refused: {reason}")]
+    Refused { addr: String, reason: String },
+}
+
+/// A connection to a primary's RESP port.
+pub struct Primary {
+    addr: String,
+    conn: redis::Connection,
+}
+
+impl Primary {
+    /// Connects to the primary at `addr` (`host:port`).
+    ///
+    /// # Errors
+    /// [`RemoteError::Unreachable`].
+    pub fn connect(addr: &str) -> Result<Primary, RemoteError> {
+        let unreachable = |reason: String| RemoteError::Unreachable {
+            addr: addr.to_string(),
+            reason,
+        };
+        let client = redis::Client::open(format!("redis://{addr}/"))
+            .map_err(|e| unreachable(e.to_string()))?;
+        let conn = client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .map_err(|e| unreachable(e.to_string()))?;
+        conn.set_read_timeout(Some(FENCE_TIMEOUT))
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Primary {
+            addr: addr.to_string(),
+            conn,
+        })
+    }
+
+    fn call(&mut self, args: &[&str]) -> Result<Value, RemoteError> {
+        let mut cmd = redis::cmd("LOGSHIP");
+        for a in args {
+            cmd.arg(*a);
+        }
+        let text: String = cmd.query(&mut self.conn).map_err(|e| {
+            let reason = e.to_string();
+            if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                RemoteError::Unreachable {
+                    addr: self.addr.clone(),
+                    reason,
+                }
+            } else {
+                RemoteError::Refused {
+                    addr: self.addr.clone(),
+                    reason,
+                }
+            }
+        })?;
+        serde_json::from_str(&text).map_err(|e| RemoteError::Refused {
+            addr: self.addr.clone(),
+            reason: format!("unreadable answer: {e}"),
+        })
+    }
+
+    /// `LOGSHIP POSITION`: system id, timeline, write/durable LSN, fenced.
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn position(&mut self) -> Result<Value, RemoteError> {
+        self.call(&["POSITION"])
+    }
+
+    /// `LOGSHIP HISTORY`: the position plus the timeline history's text.
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn history(&mut self) -> Result<Value, RemoteError> {
+        self.call(&["HISTORY"])
+    }
+
+    /// Fences the primary and has it ship everything durable (also to
+    /// `ship_to`, a standby's ship address) before answering.
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn fence(
+        &mut self,
+        key: Option<&AuthKey>,
+        ship_to: Option<&str>,
+        reason: &str,
+    ) -> Result<Value, RemoteError> {
+        let (sid, tl) = self.identity()?;
+        let (nonce, ms, proof) = sign(key, "FENCE", sid, tl);
+        let mut args = vec!["FENCE", &nonce, &ms, &proof, "REASON", reason];
+        if let Some(a) = ship_to {
+            args.extend(["SHIPTO", a]);
+        }
+        self.call(&args)
+    }
+
+    /// Lifts a fence (a promotion that did not go ahead).
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub fn unfence(&mut self, key: Option<&AuthKey>) -> Result<Value, RemoteError> {
+        let (sid, tl) = self.identity()?;
+        let (nonce, ms, proof) = sign(key, "UNFENCE", sid, tl);
+        self.call(&["UNFENCE", &nonce, &ms, &proof])
+    }
+
+    fn identity(&mut self) -> Result<(u64, u32), RemoteError> {
+        let p = self.position()?;
+        let sid = p["system_id"]
+            .as_str()
+            .and_then(|s| u64::from_str_radix(s, 16).ok())
+            .unwrap_or(0);
+        let tl = p["timeline"].as_u64().unwrap_or(0) as u32;
+        Ok((sid, tl))
+    }
+}

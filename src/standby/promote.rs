@@ -1,0 +1,215 @@
+//! Online promotion: the running standby becomes the primary in place.
+//!
+//! In order: receipt stops (the shipment in progress gives way, new ones are
+//! refused); everything received is applied; the LSN check runs again on the
+//! final numbers; the new timeline's history file is written durably; the
+//! control file says primary; the log opens for writing on the new timeline;
+//! and the node's keyspace, RESP listener and data directory lock are handed to
+//! the primary server, which serves read-write on the same address. The ship
+//! listener stays up and refuses every shipment, naming the timeline that ended.
+
+use super::node::Node;
+use crate::primary::control::Control;
+use crate::primary::recovery::Recovered;
+use crate::promote::check::{check, Verdict};
+use crate::store::{snapshot, KvState};
+use crate::wal::{self, StdFs, WalOptions};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long receipt may take to stop.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A promotion request (the admin socket's `{"cmd":"promote", …}`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Request {
+    /// Promote even when the check finds the standby behind.
+    #[serde(default)]
+    pub force: bool,
+    /// Recorded in the history file.
+    #[serde(default)]
+    pub reason: String,
+    /// Longest wait for everything received to be applied.
+    #[serde(default)]
+    pub wait_ms: u64,
+    /// The primary's durable LSN when it was reached for a final shipment
+    /// (newer than what the last shipment said).
+    #[serde(default)]
+    pub primary_durable_lsn: Option<u64>,
+}
+
+/// What a promotion did (or why it did not).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub promoted: bool,
+    pub verdict: Verdict,
+    pub applied_lsn: u64,
+    pub old_timeline: u32,
+    /// The new timeline (0 when not promoted).
+    pub new_timeline: u32,
+    /// Where the new timeline starts (0 when not promoted).
+    pub promotion_lsn: u64,
+    /// From the request to serving writes, milliseconds.
+    pub took_ms: u64,
+}
+
+/// What the standby hands to the primary server.
+pub struct Handover {
+    pub control: Control,
+    pub recovered: Recovered,
+}
+
+/// Promotes the running standby `node` (see the module doc). A refusal by the
+/// check is an `Ok` report with `promoted: false`; receipt then resumes.
+///
+/// # Errors
+/// A promotion already running or done, receipt that would not stop, replay
+/// that does not catch up within the wait, or a failure writing the switch.
+pub async fn promote(node: &Arc<Node>, req: Request) -> Result<Report, String> {
+    let started = Instant::now();
+    let Ok(_one) = node.promote_lock.try_lock() else {
+        return Err("a promotion of this node is already running".into());
+    };
+    if node.promoted.load(Ordering::Acquire) {
+        return Err("this node was already promoted".into());
+    }
+    node.receiver
+        .close("this standby is being promoted".into(), CLOSE_TIMEOUT)
+        .await?;
+    let result = promote_closed(node, &req, started).await;
+    match &result {
+        Ok(r) if r.promoted => {}
+        _ => node.receiver.reopen(),
+    }
+    result
+}
+
+async fn promote_closed(
+    node: &Arc<Node>,
+    req: &Request,
+    started: Instant,
+) -> Result<Report, String> {
+    let received = node.receiver.received.borrow().received_lsn;
+    let mut applied = node.receiver.applied.clone();
+    let wait = Duration::from_millis(req.wait_ms.max(1000));
+    let caught_up = tokio::time::timeout(wait, async {
+        applied.wait_for(|a| *a >= received).await.is_ok()
+    })
+    .await
+    .unwrap_or(false);
+    let mut standing = node.standing();
+    if let Some(p) = req.primary_durable_lsn {
+        standing.primary_durable_lsn = standing.primary_durable_lsn.max(p);
+    }
+    let verdict = check(&standing, crate::primary::now_unix_ms());
+    let mut report = Report {
+        promoted: false,
+        verdict,
+        applied_lsn: standing.applied_lsn,
+        old_timeline: standing.timeline,
+        new_timeline: 0,
+        promotion_lsn: 0,
+        took_ms: 0,
+    };
+    if !caught_up {
+        return Err(format!(
+            "replay did not catch up within {wait:?}: applied LSN {}, received LSN {}",
+            wal::format_lsn(standing.applied_lsn),
+            wal::format_lsn(received)
+        ));
+    }
+    if standing.system_id == 0 {
+        return Err(
+            "this standby has received nothing from a primary: there is nothing to promote".into(),
+        );
+    }
+    if !report.verdict.ready && !req.force {
+        report.took_ms = started.elapsed().as_millis() as u64;
+        return Ok(report);
+    }
+    let n = node.clone();
+    let reason = if req.reason.is_empty() {
+        "promoted".to_string()
+    } else {
+        req.reason.clone()
+    };
+    let (handover, new_tl, switch_lsn, closed) =
+        tokio::task::spawn_blocking(move || switch(&n, &reason))
+            .await
+            .map_err(|e| format!("promotion task failed: {e}"))??;
+    node.receiver.promoted(new_tl, closed);
+    node.promoted.store(true, Ordering::Release);
+    let sent = node
+        .handover
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .map(|tx| tx.send(handover).is_ok());
+    if sent != Some(true) {
+        return Err("the standby is shutting down; the data directory is promoted and `logship primary` serves it".into());
+    }
+    report.promoted = true;
+    report.new_timeline = new_tl;
+    report.promotion_lsn = switch_lsn;
+    report.took_ms = started.elapsed().as_millis() as u64;
+    tracing::warn!(
+        promotion_lsn = switch_lsn,
+        old_timeline = report.old_timeline,
+        new_timeline = new_tl,
+        loss_bytes = report.verdict.loss_bytes,
+        forced = req.force && !report.verdict.ready,
+        took_ms = report.took_ms,
+        "promoted: serving writes on timeline {new_tl} from LSN {}",
+        wal::format_lsn(switch_lsn)
+    );
+    Ok(report)
+}
+
+/// Ends the received timeline, makes the directory a primary's and opens the
+/// log on the new timeline. Returns the handover, the new timeline, the switch
+/// LSN and the timelines the new history closes.
+#[allow(clippy::type_complexity)]
+fn switch(node: &Node, reason: &str) -> Result<(Handover, u32, u64, Vec<(u32, u64)>), String> {
+    let wal_dir = node.wal_dir();
+    node.ensure_control(node.receiver.received.borrow().timeline)
+        .map_err(|e| format!("write the control file: {e:#}"))?;
+    let sw = crate::promote::switch::begin_timeline(&node.cfg.data_dir, reason)?;
+    let (control, new_tl, switch_lsn) = (sw.control, sw.new_timeline, sw.switch_lsn);
+    let fs = StdFs::shared();
+    let cfg = &node.cfg.as_primary;
+    let mut opts = WalOptions::new(&wal_dir, control.system_id, new_tl);
+    opts.segment_bytes = control.segment_bytes;
+    opts.sync = cfg.sync;
+    opts.max_record_bytes = crate::wal::writer::MAX_RECORD_BYTES_LIMIT;
+    opts.start_lsn = switch_lsn;
+    let (log, rec) = wal::open(fs, opts).map_err(|e| format!("open the log for writing: {e}"))?;
+    if rec.next_lsn != switch_lsn {
+        let _ = log.close();
+        return Err(format!(
+            "the log continues at LSN {:#x}, not at the switch LSN {switch_lsn:#x}",
+            rec.next_lsn
+        ));
+    }
+    let mut state: KvState = node.lock_state().clone();
+    state.advance_to(switch_lsn);
+    let newest = snapshot::list(&node.snapshot_dir())
+        .ok()
+        .and_then(|v| v.last().cloned());
+    let recovered = Recovered {
+        state,
+        wal: log,
+        snapshot: newest,
+        replayed_records: 0,
+        replay_time: Duration::ZERO,
+        replay_cpu_time: Duration::ZERO,
+        next_lsn: switch_lsn,
+    };
+    Ok((
+        Handover { control, recovered },
+        new_tl,
+        switch_lsn,
+        sw.closed,
+    ))
+}

@@ -1,0 +1,357 @@
+//! `logship promote` end to end: real primaries and standbys on 127.0.0.1,
+//! promoted online and offline, with and without the old primary reachable.
+
+mod common;
+
+use common::{init, status_json, wait_applied, Primary, Standby, BIN};
+use redis::Commands;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const KEY: &str = "promote-e2e-shared-key-0123456789";
+
+fn key_file(dir: &Path) -> String {
+    let p = dir.join("ship.key");
+    std::fs::write(&p, KEY).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn promote(dir: &Path, extra: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["promote", "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .output()
+        .expect("run logship promote")
+}
+
+fn json_of(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "promote --json printed no JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+/// A primary shipping continuously to a standby, with `n` keys written and
+/// applied on the standby.
+fn pair(root: &Path, n: u32, primary_extra: &[&str]) -> (Primary, Standby, String) {
+    let key = key_file(root);
+    let (pdir, sdir) = (root.join("p"), root.join("s"));
+    init(&pdir, "1MiB");
+    let s = Standby::start(&sdir, Path::new(&key));
+    let mut args = vec![
+        "--ship-to",
+        &s.ship_addr,
+        "--auth-key-file",
+        &key,
+        "--checkpoint-interval",
+        "1h",
+    ];
+    args.extend_from_slice(primary_extra);
+    if !primary_extra.iter().any(|a| a.starts_with("--ship-")) {
+        args.push("--ship-continuous");
+    }
+    let p = Primary::start(&pdir, &args);
+    let mut c = p.client();
+    for i in 0..n {
+        let _: () = c.set(format!("k{i}"), format!("v{i}")).unwrap();
+    }
+    (p, s, key)
+}
+
+fn durable_of(p: &Primary) -> u64 {
+    status_json(&p.dir)["durable_lsn"].as_u64().unwrap()
+}
+
+#[test]
+fn online_promotion_when_caught_up_serves_writes_in_place() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut p, s, _) = pair(root.path(), 200, &[]);
+    wait_applied(&s.dir, durable_of(&p), Duration::from_secs(30));
+    p.kill();
+    let out = promote(&s.dir, &["--json"]);
+    let j = json_of(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{j}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(j["promoted"], true);
+    assert_eq!(j["mode"], "online");
+    assert_eq!(j["old_timeline"], 1);
+    assert_eq!(j["new_timeline"], 2);
+    assert_eq!(j["loss_bytes"], 0);
+    assert!(j["promotion_lsn"].as_u64().unwrap() > j["received_lsn"].as_u64().unwrap());
+    // The same address now takes writes, and has every acknowledged one.
+    let mut c = s.client();
+    let v: String = c.get("k199").unwrap();
+    assert_eq!(v, "v199");
+    let _: () = c.set("after", "promotion").unwrap();
+    let got: String = c.get("after").unwrap();
+    assert_eq!(got, "promotion");
+    let st = status_json(&s.dir);
+    assert_eq!(st["role"], "primary");
+    assert_eq!(st["timeline"], 2);
+    assert!(st["durable_lsn"].as_u64().unwrap() > j["promotion_lsn"].as_u64().unwrap());
+    // The history file was written, naming where timeline 1 ended.
+    let h = std::fs::read_to_string(s.dir.join("wal/00000002.history")).unwrap();
+    assert!(
+        h.contains(&format!("{:#x}", j["promotion_lsn"].as_u64().unwrap())),
+        "{h}"
+    );
+}
+
+#[test]
+fn with_the_primary_reachable_the_final_shipment_makes_the_loss_zero() {
+    let root = tempfile::tempdir().unwrap();
+    // Ship once an hour: without the final shipment the standby lacks everything.
+    let (p, s, key) = pair(root.path(), 0, &["--ship-every", "1h"]);
+    let mut c = p.client();
+    for i in 0..300u32 {
+        let _: () = c.set(format!("t{i}"), i).unwrap();
+    }
+    let durable = durable_of(&p);
+    let out = promote(
+        &s.dir,
+        &["--primary", &p.addr, "--auth-key-file", &key, "--json"],
+    );
+    let j = json_of(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{j}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(j["loss_bytes"], 0, "{j}");
+    assert!(j["received_lsn"].as_u64().unwrap() >= durable);
+    assert_eq!(j["primary"]["durable_lsn"].as_u64().unwrap(), durable);
+    // The old primary is fenced: it refuses writes with a clear error, still
+    // answers reads.
+    let e = c.set::<_, _, ()>("late", 1).unwrap_err();
+    assert!(e.to_string().contains("FENCED"), "{e}");
+    let v: u32 = c.get("t299").unwrap();
+    assert_eq!(v, 299);
+    // The promoted node has every write.
+    let mut n = s.client();
+    let v: u32 = n.get("t299").unwrap();
+    assert_eq!(v, 299);
+    let _: () = n.set("new", "primary").unwrap();
+    // And the fence survives a restart: the old primary will not serve again.
+    drop(p);
+    let out = Command::new(BIN)
+        .args(["primary", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(root.path().join("p"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fenced") && err.contains("logship rejoin"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_wrong_key_neither_fences_nor_promotes() {
+    let root = tempfile::tempdir().unwrap();
+    let (p, s, _) = pair(root.path(), 10, &[]);
+    let bad = root.path().join("bad.key");
+    std::fs::write(&bad, "another-key-entirely-0123456789").unwrap();
+    let out = promote(
+        &s.dir,
+        &[
+            "--primary",
+            &p.addr,
+            "--auth-key-file",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("authentication failed"), "{err}");
+    let mut c = p.client();
+    let _: () = c.set("still", "writable").unwrap();
+    assert_eq!(status_json(&s.dir)["role"], "standby");
+}
+
+#[test]
+fn offline_promotion_leaves_a_directory_the_primary_serves() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut p, mut s, _) = pair(root.path(), 150, &[]);
+    wait_applied(&s.dir, durable_of(&p), Duration::from_secs(30));
+    p.kill();
+    s.kill();
+    // --dry-run changes nothing, byte for byte.
+    let before = tree(&s.dir);
+    let out = promote(&s.dir, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ready to promote: yes"), "{text}");
+    assert_eq!(tree(&s.dir), before, "--dry-run changed the directory");
+    let out = promote(&s.dir, &["--json"]);
+    let j = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{j}");
+    assert_eq!(j["mode"], "offline");
+    assert_eq!(j["new_timeline"], 2);
+    let np = Primary::start(&s.dir, &[]);
+    let mut c = np.client();
+    let v: String = c.get("k149").unwrap();
+    assert_eq!(v, "v149");
+    let _: () = c.set("x", "y").unwrap();
+    let st = status_json(&s.dir);
+    assert_eq!(
+        (st["role"].as_str(), st["timeline"].as_u64()),
+        (Some("primary"), Some(2))
+    );
+}
+
+#[test]
+fn a_primary_directory_is_not_a_standby() {
+    let root = tempfile::tempdir().unwrap();
+    init(&root.path().join("p"), "1MiB");
+    let out = promote(&root.path().join("p"), &[]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let p = Primary::start(&root.path().join("p"), &[]);
+    let out = promote(&p.dir, &[]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let out = promote(&root.path().join("nothing-here"), &[]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+}
+
+#[test]
+fn a_frozen_standby_is_not_reachable() {
+    let root = tempfile::tempdir().unwrap();
+    let (_p, s, _) = pair(root.path(), 5, &[]);
+    let pid = s.child.as_ref().unwrap().id() as i32;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let out = promote(&s.dir, &[]);
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not reachable"));
+}
+
+#[test]
+fn after_promotion_the_old_primary_is_refused_and_a_second_standby_follows() {
+    let root = tempfile::tempdir().unwrap();
+    let key = key_file(root.path());
+    let (pdir, s1dir, s2dir) = (
+        root.path().join("p"),
+        root.path().join("s1"),
+        root.path().join("s2"),
+    );
+    init(&pdir, "1MiB");
+    let s2 = Standby::start(&s2dir, Path::new(&key));
+    let s1 = Standby::start_with(
+        &s1dir,
+        &[
+            "--auth-key-file",
+            &key,
+            "--checkpoint-interval",
+            "1s",
+            "--ship-to",
+            &s2.ship_addr,
+            "--ship-continuous",
+        ],
+    );
+    let mut p = Primary::start(
+        &pdir,
+        &[
+            "--ship-to",
+            &s1.ship_addr,
+            "--ship-to",
+            &s2.ship_addr,
+            "--auth-key-file",
+            &key,
+            "--ship-continuous",
+        ],
+    );
+    let mut c = p.client();
+    for i in 0..100u32 {
+        let _: () = c.set(format!("a{i}"), i).unwrap();
+    }
+    let d = durable_of(&p);
+    wait_applied(&s1dir, d, Duration::from_secs(30));
+    wait_applied(&s2dir, d, Duration::from_secs(30));
+    p.kill();
+    let out = promote(&s1dir, &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mut n = s1.client();
+    for i in 0..50u32 {
+        let _: () = n.set(format!("b{i}"), i).unwrap();
+    }
+    // The second standby follows the new primary onto timeline 2.
+    let d2 = status_json(&s1dir)["durable_lsn"].as_u64().unwrap();
+    let st2 = wait_applied(&s2dir, d2, Duration::from_secs(30));
+    assert_eq!(st2["timeline"], 2, "{st2}");
+    let mut r2 = s2.client();
+    let v: u32 = r2.get("b49").unwrap();
+    assert_eq!(v, 49);
+    // The old primary comes back and ships: both refuse it, naming the end of
+    // timeline 1.
+    let old = Primary::start(
+        &pdir,
+        &[
+            "--ship-to",
+            &s1.ship_addr,
+            "--ship-to",
+            &s2.ship_addr,
+            "--auth-key-file",
+            &key,
+            "--ship-continuous",
+        ],
+    );
+    let mut oc = old.client();
+    let _: () = oc.set("split", "brain").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = status_json(&pdir);
+        let results: Vec<String> = st["standbys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["last_ship_result"].as_str().unwrap_or("").to_string())
+            .collect();
+        if results.iter().all(|r| {
+            r.contains("timeline 1 ended at LSN") && r.contains("this node is on timeline 2")
+        }) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{results:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let v: Option<String> = n.get("split").unwrap();
+    assert_eq!(v, None, "the old primary's write reached the new one");
+    let v: Option<String> = r2.get("split").unwrap();
+    assert_eq!(
+        v, None,
+        "the old primary's write reached the second standby"
+    );
+}
+
+/// Every file under `dir` with its bytes (the admin socket aside).
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
