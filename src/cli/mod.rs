@@ -8,7 +8,7 @@
 //! | `target` | what a PATH argument names (WAL dir, data dir, segment file)   |
 //! | `verify` | `logship verify`                                               |
 //! | `dump`   | `logship dump`                                                 |
-//! | `demo`   | `logship demo`: write, verify, crash, recover, narrated        |
+//! | `demo`   | `logship demo`: arguments; the stories are `demo_failover` (primary, standby, crash, promote) and `demo_wal` (torn tail, recovery) |
 //! | `bench`  | `logship bench wal`, `bench ship`, `bench lag`                 |
 //! | `init`   | `logship init`                                                 |
 //! | `primary`| `logship primary`                                              |
@@ -19,6 +19,8 @@
 
 mod bench;
 pub mod demo;
+mod demo_failover;
+mod demo_wal;
 pub mod dump;
 pub mod exit;
 mod init;
@@ -70,13 +72,16 @@ pub enum Command {
     /// offset and LSN and says whether it is a torn tail or corruption.
     #[command(after_help = EXIT_CODES_HELP)]
     Dump(dump::DumpArgs),
-    /// Show the WAL surviving a crash, step by step, in a temporary directory.
+    /// Show failover end to end, in a temporary directory on loopback.
     ///
-    /// Concurrent writers append with sync always; the log is verified and a few
-    /// records printed; then half a record is left at the end of the last segment
-    /// (a crash mid-write) and reopening shows recovery keeping exactly the
-    /// complete records, saving a .broken copy, and writing on. Exits non-zero if
-    /// any step did not hold. Deletes its directory unless --keep is given.
+    /// Starts a primary and a standby, writes through a real RESP connection,
+    /// ships on a short schedule, shows status, kills the primary (SIGKILL),
+    /// promotes the standby with the LSN check, verifies that every write
+    /// acknowledged before the last completed shipment is on the new primary,
+    /// writes to it, and reports RPO, RTO, what was shipped and the compression.
+    /// With --wal-crash it shows the write-ahead log surviving a torn write
+    /// instead. Exits non-zero if any step did not hold; deletes its directory
+    /// unless --keep is given.
     Demo(demo::DemoArgs),
     /// Built-in benchmarks.
     #[command(subcommand)]
