@@ -355,3 +355,148 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// A TCP proxy to `target` that forwards at most `budget` bytes upstream in
+/// all (then swallows the rest, holding the connections open) and everything
+/// downstream. Returns its address.
+fn budget_proxy(target: String, budget: usize) -> String {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let left = Arc::new(AtomicUsize::new(budget));
+    std::thread::spawn(move || {
+        for client in l.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(&target) else {
+                continue;
+            };
+            let (mut c_r, mut s_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_r, mut c_w) = (server, client);
+            let left = left.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 << 10];
+                while let Ok(n) = c_r.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    let pass = left
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+                            Some(l.saturating_sub(n))
+                        })
+                        .unwrap()
+                        .min(n);
+                    if pass > 0 && s_w.write_all(&buf[..pass]).is_err() {
+                        return;
+                    }
+                }
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_r, &mut c_w);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn behind_is_refused_with_the_loss_stated_then_forced() {
+    let root = tempfile::tempdir().unwrap();
+    let key = key_file(root.path());
+    let (pdir, sdir) = (root.path().join("p"), root.path().join("s"));
+    init(&pdir, "8MiB");
+    let s = Standby::start(&sdir, Path::new(&key));
+    // The link carries the first MiB-chunk of the backlog and then nothing: the
+    // standby learns the primary's durable LSN from that chunk but never
+    // receives the rest.
+    let link = budget_proxy(s.ship_addr.clone(), 1_500_000);
+    let mut p = Primary::start(
+        &pdir,
+        &[
+            "--ship-to",
+            &link,
+            "--auth-key-file",
+            &key,
+            "--ship-every",
+            "1s",
+            "--compress",
+            "none",
+        ],
+    );
+    let mut c = p.client();
+    let value = "v".repeat(1000);
+    let mut pipe = redis::pipe();
+    for i in 0..3000u32 {
+        pipe.set(format!("big{i}"), &value).ignore();
+    }
+    pipe.query::<()>(&mut c).unwrap();
+    let durable = durable_of(&p);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = status_json(&sdir);
+        let (rec, pd) = (
+            st["received_lsn"].as_u64().unwrap_or(0),
+            st["primary_durable_lsn"].as_u64().unwrap_or(0),
+        );
+        if rec > 0 && pd >= durable && st["applied_lsn"] == st["received_lsn"] {
+            assert!(rec < durable, "the proxy let everything through: {st}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{st}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p.kill();
+    let out = promote(&s.dir, &["--json"]);
+    let j = json_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{j}");
+    assert_eq!(j["promoted"], false);
+    let loss = j["loss_bytes"].as_u64().unwrap();
+    assert_eq!(loss, durable - j["received_lsn"].as_u64().unwrap(), "{j}");
+    assert!(loss > 1_000_000, "{j}");
+    assert!(
+        j["reasons"][0].as_str().unwrap().contains("would be lost"),
+        "{j}"
+    );
+    // Refused means untouched: still a standby, still receiving.
+    assert_eq!(status_json(&s.dir)["role"], "standby");
+    let dry = promote(&s.dir, &["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("ready to promote: no"));
+    let out = promote(&s.dir, &["--force", "--json"]);
+    let j = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{j}");
+    assert_eq!(j["promoted"], true);
+    assert_eq!(j["loss_bytes"].as_u64().unwrap(), loss);
+    let mut n = s.client();
+    let _: () = n.set("after", "force").unwrap();
+}
+
+#[test]
+fn a_partitioned_primary_is_not_promoted_over() {
+    let root = tempfile::tempdir().unwrap();
+    let (p, s, key) = pair(root.path(), 20, &[]);
+    wait_applied(&s.dir, durable_of(&p), Duration::from_secs(30));
+    // The primary is alive but every byte to it is lost.
+    let blackhole = budget_proxy(p.addr.clone(), 0);
+    let out = promote(
+        &s.dir,
+        &[
+            "--primary",
+            &blackhole,
+            "--auth-key-file",
+            &key,
+            "--wait",
+            "2s",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not promoted"));
+    // One writable primary: the old one still takes writes, the standby none.
+    let mut c = p.client();
+    let _: () = c.set("still", "primary").unwrap();
+    let e = s.client().set::<_, _, ()>("x", 1).unwrap_err();
+    assert!(e.to_string().contains("READONLY"), "{e}");
+    assert_eq!(status_json(&s.dir)["role"], "standby");
+}

@@ -234,7 +234,7 @@ async fn online(
     let mut fenced: Option<String> = None;
     if let Some(addr) = &a.primary {
         let reached = tokio::task::block_in_place(|| -> Result<Value, RemoteError> {
-            let mut p = Primary::connect(addr)?;
+            let mut p = Primary::connect(addr, a.wait)?;
             if a.dry_run {
                 p.position()
             } else {
@@ -273,15 +273,10 @@ async fn online(
             }
             Err(e) => {
                 let hint = match e {
-                    RemoteError::Unreachable { .. } => {
-                        "if it is down for good, promote without --primary (or add --force)"
-                    }
-                    RemoteError::Refused { .. } => "check --auth-key-file (the primary's ship key)",
+                    RemoteError::Unreachable { .. } => "the standby was not promoted. If the primary is down for good, promote without --primary (or add --force); if the link broke after the request was sent, the primary may be fenced already: re-run this command once it answers (fencing again is harmless)",
+                    RemoteError::Refused { .. } => "the standby was not promoted and the primary was not fenced; check --auth-key-file (the primary's ship key)",
                 };
-                return fail(
-                    Outcome::PrimaryNotFenced,
-                    format!("{e}; the primary was not fenced, nothing was changed ({hint})"),
-                );
+                return fail(Outcome::PrimaryNotFenced, format!("{e}; {hint}"));
             }
         }
     } else {
@@ -437,7 +432,7 @@ fn say_done(steps: &Steps, sum: &Summary) {
 /// Lifts the fence of a primary fenced for a promotion that did not happen.
 fn unfence(a: &PromoteArgs, key: Option<&AuthKey>, fenced: &Option<String>) {
     let Some(addr) = fenced else { return };
-    let r = tokio::task::block_in_place(|| Primary::connect(addr)?.unfence(key));
+    let r = tokio::task::block_in_place(|| Primary::connect(addr, a.wait)?.unfence(key));
     match r {
         Ok(_) => eprintln!("logship: the primary at {addr} was unfenced: it serves writes again"),
         Err(e) => eprintln!(
@@ -479,7 +474,7 @@ fn offline_run(a: &PromoteArgs, steps: &Steps) -> anyhow::Result<ExitCode> {
     sum.applied_lsn = s.applied_lsn;
     sum.primary_durable_lsn = s.primary_durable_lsn;
     if let Some(addr) = &a.primary {
-        match tokio::task::block_in_place(|| Primary::connect(addr)?.position()) {
+        match tokio::task::block_in_place(|| Primary::connect(addr, a.wait)?.position()) {
             Ok(v) => steps.say(
                 "primary",
                 &format!(

@@ -9,8 +9,6 @@ use std::time::Duration;
 
 /// How long connecting to the primary may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a fence (with its final shipment) may take.
-pub const FENCE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the primary could not be asked.
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +26,12 @@ pub struct Primary {
 }
 
 impl Primary {
-    /// Connects to the primary at `addr` (`host:port`).
+    /// Connects to the primary at `addr` (`host:port`); each answer may take up
+    /// to `timeout`.
     ///
     /// # Errors
     /// [`RemoteError::Unreachable`].
-    pub fn connect(addr: &str) -> Result<Primary, RemoteError> {
+    pub fn connect(addr: &str, timeout: Duration) -> Result<Primary, RemoteError> {
         let unreachable = |reason: String| RemoteError::Unreachable {
             addr: addr.to_string(),
             reason,
@@ -42,7 +41,7 @@ impl Primary {
         let conn = client
             .get_connection_with_timeout(CONNECT_TIMEOUT)
             .map_err(|e| unreachable(e.to_string()))?;
-        conn.set_read_timeout(Some(FENCE_TIMEOUT))
+        conn.set_read_timeout(Some(timeout.max(Duration::from_secs(1))))
             .map_err(|e| unreachable(e.to_string()))?;
         Ok(Primary {
             addr: addr.to_string(),
