@@ -14,6 +14,7 @@
 //! | [`status`]  | the `status` report: JSON contract and human form                      |
 //! | [`bench`]   | built-in benchmarks (`logship bench wal`, `bench ship`), library side  |
 //! | [`cli`]     | command-line commands; thin glue                                       |
+//! | [`faultproxy`] | a TCP proxy injecting network faults (a testing aid)                |
 //!
 //! The arrows point one way: `wal` knows nothing of the modules above it;
 //! `store` knows neither `wal` nor `resp`; `resp` uses `store` only; `ship`
@@ -22,6 +23,7 @@
 pub mod admin;
 pub mod bench;
 pub mod cli;
+pub mod faultproxy;
 pub mod primary;
 pub mod resp;
 pub mod ship;

@@ -15,11 +15,13 @@
 //! | `standby`| `logship standby`                                              |
 //! | `status` | `logship status`                                               |
 //! | `ship`   | `logship ship`: a data directory to one standby, once or always |
+//! | `faultproxy` | `logship fault-proxy` (hidden): the TCP fault proxy, for tests |
 
 mod bench;
 pub mod demo;
 pub mod dump;
 pub mod exit;
+mod faultproxy;
 mod init;
 pub mod parse;
 mod primary;
@@ -95,6 +97,9 @@ pub enum Command {
     /// admin socket) or a stopped one (ships the valid log on disk, changing
     /// nothing). A standby too far behind is first seeded with the newest snapshot.
     Ship(ship::ShipArgs),
+    /// A TCP proxy injecting network faults (testing aid).
+    #[command(hide = true)]
+    FaultProxy(faultproxy::FaultProxyArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
@@ -115,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Standby(a) => standby::run(a),
         Command::Status(a) => status::run(a),
         Command::Ship(a) => ship::run(a),
+        Command::FaultProxy(a) => faultproxy::run(a),
     };
     match result {
         Ok(code) => code,
