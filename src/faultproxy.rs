@@ -46,7 +46,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// Every fault kind, in the order of [`Fault::name`]s in documentation.
+    /// Every fault kind.
     pub const ALL: [Fault; 6] = [
         Fault::Drop,
         Fault::Delay,
