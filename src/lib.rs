@@ -16,6 +16,7 @@
 //! | [`progress`] | progress of long work: a bar in a terminal, log lines otherwise   |
 //! | [`bench`]   | built-in benchmarks (`logship bench wal`, `bench ship`), library side  |
 //! | [`cli`]     | command-line commands; thin glue                                       |
+//! | [`faultproxy`] | a TCP proxy injecting network faults (a testing aid)                |
 //!
 //! The arrows point one way: `wal` knows nothing of the modules above it;
 //! `store` knows neither `wal` nor `resp`; `resp` uses `store` only; `ship`
@@ -24,6 +25,7 @@
 pub mod admin;
 pub mod bench;
 pub mod cli;
+pub mod faultproxy;
 pub mod primary;
 pub mod progress;
 pub mod promote;

@@ -16,6 +16,7 @@
 //! | `status` | `logship status`                                               |
 //! | `ship`   | `logship ship`: a data directory to one standby, once or always |
 //! | `promote`| `logship promote`: the LSN check, fencing, online/offline switch |
+//! | `faultproxy` | `logship fault-proxy` (hidden): the TCP fault proxy, for tests |
 
 mod bench;
 pub mod demo;
@@ -23,6 +24,7 @@ mod demo_failover;
 mod demo_wal;
 pub mod dump;
 pub mod exit;
+mod faultproxy;
 mod init;
 pub mod parse;
 mod primary;
@@ -113,6 +115,9 @@ pub enum Command {
     /// directory for `logship primary` when it does not.
     #[command(after_help = promote::EXIT_CODES_HELP)]
     Promote(promote::PromoteArgs),
+    /// A TCP proxy injecting network faults (testing aid).
+    #[command(hide = true)]
+    FaultProxy(faultproxy::FaultProxyArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
@@ -134,6 +139,7 @@ pub fn main() -> ExitCode {
         Command::Status(a) => status::run(a),
         Command::Ship(a) => ship::run(a),
         Command::Promote(a) => promote::run(a),
+        Command::FaultProxy(a) => faultproxy::run(a),
     };
     match result {
         Ok(code) => code,

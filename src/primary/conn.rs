@@ -80,10 +80,17 @@ impl Conn {
             let (required_lsn, after) = self.run_batch(shared);
             if !self.out.is_empty() {
                 let acked = shared.acked_lsn();
-                if required_lsn > acked && shared.wal.wait_acked_async(required_lsn).await.is_err()
-                {
-                    // The log failed: nothing in this batch may be acknowledged.
-                    return Ok(());
+                if required_lsn > acked {
+                    if let Err(e) = shared.wal.wait_acked_async(required_lsn).await {
+                        // The log failed: nothing in this batch may be acknowledged.
+                        // Say why (a full disk, a failed fsync) instead of only closing.
+                        self.out.clear();
+                        self.out.error(&format!(
+                            "ERR the write was not made durable and the server is stopping: {e}"
+                        ));
+                        let _ = self.stream.write_all(&self.out).await;
+                        return Ok(());
+                    }
                 }
                 self.stream.write_all(&self.out).await?;
                 self.out.clear();

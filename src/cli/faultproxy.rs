@@ -1,0 +1,71 @@
+//! `logship fault-proxy` (hidden): the TCP fault proxy of [`crate::faultproxy`],
+//! for tests and soak runs. Prints `logship fault-proxy listening on ADDR` first
+//! and a summary of the injected faults every 10 seconds on stderr.
+
+use super::parse;
+use crate::faultproxy::{serve, Fault, FaultConfig, FaultStats};
+use anyhow::Context;
+use clap::Args;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the counters are logged.
+const SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Arguments of `fault-proxy`.
+#[derive(Debug, Args)]
+pub struct FaultProxyArgs {
+    /// Address to accept connections on (port 0 picks a free port; it is printed).
+    #[arg(long)]
+    pub listen: String,
+    /// Where each connection is forwarded.
+    #[arg(long)]
+    pub to: String,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Faults to inject, comma-separated: drop, delay, split, duplicate, cut,
+    /// throttle, or none.
+    #[arg(long, default_value = "none", value_parser = Fault::parse_list)]
+    pub faults: std::vec::Vec<Fault>,
+    /// Bandwidth of each direction with the throttle fault (e.g. 256KiB).
+    #[arg(long, default_value = "512KiB", value_parser = parse::size)]
+    pub throttle_per_sec: u64,
+    /// A drop happens within this long after a connection starts.
+    #[arg(long, default_value = "1500ms", value_parser = parse::duration)]
+    pub drop_within: Duration,
+}
+
+pub fn run(a: FaultProxyArgs) -> anyhow::Result<ExitCode> {
+    let mut cfg = FaultConfig::new(a.seed, a.faults);
+    cfg.throttle_bytes_per_sec = a.throttle_per_sec.max(1);
+    cfg.drop_within_ms = (a.drop_within.as_millis() as u64).max(1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&a.listen)
+            .await
+            .with_context(|| format!("listen on {}", a.listen))?;
+        let addr = listener.local_addr().context("read the bound address")?;
+        println!("logship fault-proxy listening on {addr} (to {})", a.to);
+        let names: Vec<&str> = cfg.faults.iter().map(|f| f.name()).collect();
+        tracing::info!(seed = cfg.seed, faults = %names.join(","), "fault proxy started");
+        let stats = Arc::new(FaultStats::default());
+        let report = stats.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SUMMARY_INTERVAL);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                tracing::info!(summary = %report.summary(), "fault proxy");
+            }
+        });
+        serve(listener, a.to, cfg, stats)
+            .await
+            .context("accept a connection")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

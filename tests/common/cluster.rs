@@ -1,0 +1,142 @@
+//! Helpers for primary → (fault proxy) → standby runs, shared by the torture
+//! and network-fault suites (included with `#[path]` next to `mod common`):
+//! key files, the fault proxy binary, restarting a standby on its address,
+//! and the convergence check (applied LSN = durable LSN, equal `DEBUG DIGEST`).
+#![allow(dead_code)]
+
+use crate::common::{spawn_until_first_line, status_json, Standby, BIN};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// The shared ship key every run uses.
+pub const KEY: &str = "cluster-test-shared-key-0123456789abcdef";
+
+/// Writes the shared key into `dir` and returns its path.
+pub fn key_file(dir: &Path) -> PathBuf {
+    let p = dir.join("ship.key");
+    std::fs::write(&p, KEY).expect("write key file");
+    p
+}
+
+/// `DEBUG DIGEST` of the node behind `c`.
+pub fn digest(c: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query(c)
+        .expect("DEBUG DIGEST")
+}
+
+/// The durable LSN a primary reports.
+pub fn durable_lsn(dir: &Path) -> u64 {
+    let s = status_json(dir);
+    assert_eq!(s["role"], "primary", "{s}");
+    s["durable_lsn"].as_u64().expect("durable_lsn")
+}
+
+/// The applied LSN a standby reports (0 when it has none yet).
+pub fn applied_lsn(dir: &Path) -> u64 {
+    status_json(dir)["applied_lsn"].as_u64().unwrap_or(0)
+}
+
+/// With writes stopped: waits (at most `within`) until the standby's applied
+/// LSN equals the primary's durable LSN, then asserts both `DEBUG DIGEST`s are
+/// equal. Returns that LSN and the digest.
+pub fn assert_converged(
+    primary_dir: &Path,
+    primary: &mut redis::Connection,
+    standby: &Standby,
+    within: Duration,
+) -> (u64, String) {
+    let deadline = Instant::now() + within;
+    let durable = durable_lsn(primary_dir);
+    loop {
+        let applied = applied_lsn(&standby.dir);
+        if applied == durable {
+            break;
+        }
+        assert!(
+            applied < durable,
+            "the standby applied {applied:#x}, past the primary's durable {durable:#x}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the standby applied {applied:#x}, not the primary's durable {durable:#x}, within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let on_primary = digest(primary);
+    let on_standby = digest(&mut standby.client());
+    assert_eq!(on_primary, on_standby, "digests differ at LSN {durable:#x}");
+    (durable, on_primary)
+}
+
+/// Starts a standby on `dir` receiving on `ship_addr` (a port it held before),
+/// retrying (bounded) while the port is still taken.
+pub fn restart_standby(dir: &Path, ship_addr: &str, key: &Path) -> Standby {
+    let key = key.to_str().expect("utf-8 path");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let probe = std::net::TcpListener::bind(ship_addr);
+        if probe.is_ok() {
+            drop(probe);
+            return Standby::start_on(
+                dir,
+                ship_addr,
+                &["--auth-key-file", key, "--checkpoint-interval", "1s"],
+            );
+        }
+        assert!(Instant::now() < deadline, "{ship_addr} stays busy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running `logship fault-proxy`.
+pub struct Proxy {
+    child: Option<Child>,
+    /// Where it accepts connections.
+    pub addr: String,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `to` with `faults` (comma-separated) and `seed`.
+    pub fn start(to: &str, faults: &str, seed: u64) -> Proxy {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["fault-proxy", "--listen", "127.0.0.1:0", "--to", to])
+            .args(["--faults", faults, "--seed", &seed.to_string()]);
+        let (child, line, err) = spawn_until_first_line(cmd, "fault-proxy");
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        Proxy {
+            child: Some(child),
+            addr,
+            stderr: Some(err),
+        }
+    }
+
+    /// Stops the proxy; returns what it logged.
+    pub fn stop(&mut self) -> String {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.stderr
+            .take()
+            .map(|t| t.join().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
