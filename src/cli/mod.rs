@@ -16,6 +16,7 @@
 //! | `status` | `logship status`                                               |
 //! | `ship`   | `logship ship`: a data directory to one standby, once or always |
 //! | `promote`| `logship promote`: the LSN check, fencing, online/offline switch |
+//! | `rejoin` | `logship rejoin`: an old primary becomes a standby of the new one |
 
 mod bench;
 pub mod demo;
@@ -25,6 +26,7 @@ mod init;
 pub mod parse;
 mod primary;
 pub mod promote;
+pub mod rejoin;
 mod ship;
 mod standby;
 mod status;
@@ -108,6 +110,17 @@ pub enum Command {
     /// directory for `logship primary` when it does not.
     #[command(after_help = promote::EXIT_CODES_HELP)]
     Promote(promote::PromoteArgs),
+    /// Make an old primary's stopped data directory a standby of the new primary.
+    ///
+    /// Asks the new primary (its RESP address) for its timeline history, checks
+    /// the system id, and finds where this directory's timeline ended. If the
+    /// old log holds no write past that point, it is kept and follows the new
+    /// timeline; if it does, the divergent range is reported, its records are
+    /// saved under diverged/ (read them with `logship dump`), and the log and
+    /// snapshots are emptied so the new primary re-seeds the standby. Prints the
+    /// `logship standby` command to run next.
+    #[command(after_help = rejoin::EXIT_CODES_HELP)]
+    Rejoin(rejoin::RejoinArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
@@ -129,6 +142,7 @@ pub fn main() -> ExitCode {
         Command::Status(a) => status::run(a),
         Command::Ship(a) => ship::run(a),
         Command::Promote(a) => promote::run(a),
+        Command::Rejoin(a) => rejoin::run(a),
     };
     match result {
         Ok(code) => code,

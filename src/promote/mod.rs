@@ -8,8 +8,12 @@
 //! | `offline` | promoting a stopped standby's data directory                  |
 //! | `switch`  | the new timeline's history, then the control file: both paths |
 //! | `remote`  | `LOGSHIP POSITION/HISTORY/FENCE/UNFENCE` to a primary          |
+//! | `rejoin`  | an old primary's directory made a standby of the new primary  |
+//! | `diverged`| the old log past the switch: find, save (dumpable), cut        |
 
 pub mod check;
+pub mod diverged;
 pub mod offline;
+pub mod rejoin;
 pub mod remote;
 pub mod switch;
