@@ -10,9 +10,13 @@
 //! | `remote`  | `LOGSHIP POSITION/HISTORY/FENCE/UNFENCE` to a primary          |
 //! | `rejoin`  | an old primary's directory made a standby of the new primary  |
 //! | `diverged`| the old log past the switch: find, save (dumpable), cut        |
+//! | `copy`    | a consistent copy of a (running) standby as of one received LSN |
+//! | `drill`   | a failover drill on such a copy: RTO, RPO, digest, a write      |
 
 pub mod check;
+pub mod copy;
 pub mod diverged;
+pub mod drill;
 pub mod offline;
 pub mod rejoin;
 pub mod remote;
