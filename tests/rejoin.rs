@@ -285,3 +285,195 @@ fn rejoin_refuses_what_it_cannot_do() {
     assert_eq!(c.role, logship::primary::control::Role::Primary);
     assert!(c.fenced.is_none());
 }
+
+/// Where the logs part, without processes: an old primary's log, and a new
+/// primary made of the first `received` bytes of it, promoted in the same
+/// directory layout as `logship promote` leaves.
+mod divergence_point {
+    use logship::primary::control::{Control, Role, CONTROL_VERSION};
+    use logship::promote::diverged::cut_log;
+    use logship::promote::rejoin::{open_old, plan, NewPrimary};
+    use logship::wal::{self, scan::list_segments, timeline, StdFs, WalOptions, WalReader};
+    use std::path::Path;
+
+    const SID: u64 = 0x0123_4567_89ab_cdef;
+
+    /// A primary data directory holding `n` records on timeline 1, 4 KiB segments.
+    fn old_primary(dir: &Path, n: u32) {
+        let mut o = WalOptions::new(dir.join("wal"), SID, 1);
+        o.segment_bytes = 4096;
+        o.sync = wal::SyncPolicy::Never;
+        let (w, _) = wal::open(StdFs::shared(), o).unwrap();
+        for i in 0..n {
+            w.append(format!("record-{i:04}-{}", "x".repeat(90)).as_bytes())
+                .unwrap();
+        }
+        w.close().unwrap();
+        std::fs::create_dir_all(dir.join("snapshots")).unwrap();
+        Control {
+            version: CONTROL_VERSION,
+            system_id: SID,
+            role: Role::Primary,
+            timeline: 1,
+            segment_bytes: 4096,
+            created_unix_ms: 1,
+            fenced: None,
+        }
+        .write(dir)
+        .unwrap();
+    }
+
+    /// The log of `old` received up to `received`, then promoted to timeline 2.
+    fn promoted(old: &Path, new: &Path, received: u64) -> NewPrimary {
+        std::fs::create_dir_all(new.join("wal")).unwrap();
+        for e in std::fs::read_dir(old.join("wal")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), new.join("wal").join(e.file_name())).unwrap();
+        }
+        cut_log(&new.join("wal"), received).unwrap();
+        let fs = StdFs::shared();
+        wal::recovery::switch_timeline(&fs, &new.join("wal"), 2, "test").unwrap();
+        NewPrimary {
+            addr: "test".into(),
+            system_id: SID,
+            timeline: 2,
+            durable_lsn: 0,
+            history: timeline::read_history(&StdFs, &new.join("wal"), 2).unwrap(),
+        }
+    }
+
+    fn records(dir: &Path, until: Option<u64>) -> Vec<(u64, u32)> {
+        WalReader::open(StdFs::shared(), dir, 0, until)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .map(|r| (r.lsn, r.crc))
+            .collect()
+    }
+
+    #[test]
+    fn an_open_segment_switches_one_seal_later() {
+        let root = tempfile::tempdir().unwrap();
+        let (old, new) = (root.path().join("old"), root.path().join("new"));
+        old_primary(&old, 10);
+        let all = records(&old.join("wal"), None);
+        let received = all[7].0; // the new primary got records 0..7
+        let np = promoted(&old, &new, received);
+        assert_eq!(np.history[0].switch_lsn, received + 32, "switch = E + seal");
+        let o = open_old(&old).unwrap();
+        let p = plan(&o, &np).unwrap();
+        assert_eq!(p.divergence_lsn, received);
+        let d = p.divergence.expect("records 7, 8, 9 diverged");
+        assert_eq!(
+            (d.first_lsn, d.last_lsn, d.records),
+            (all[7].0, all[9].0, 3)
+        );
+        drop(o);
+        // Received everything: nothing diverged, nothing to cut.
+        let (old2, new2) = (root.path().join("old2"), root.path().join("new2"));
+        old_primary(&old2, 10);
+        let end = wal::scan_dir(&StdFs, &old2.join("wal")).unwrap().end_lsn;
+        let np = promoted(&old2, &new2, end);
+        let p = plan(&open_old(&old2).unwrap(), &np).unwrap();
+        assert!(p.divergence.is_none());
+        assert_eq!(
+            (p.records_cut, p.old_end_lsn, p.divergence_lsn),
+            (0, end, end)
+        );
+    }
+
+    #[test]
+    fn a_sealed_segment_switches_at_its_end() {
+        let root = tempfile::tempdir().unwrap();
+        let (old, new) = (root.path().join("old"), root.path().join("new"));
+        old_primary(&old, 80);
+        let segs = list_segments(&StdFs, &old.join("wal")).unwrap();
+        assert!(segs.len() >= 3);
+        // The new primary got the first segment, seal included, and no more.
+        let e = segs[1].first_lsn;
+        let np = promoted(&old, &new, e);
+        assert_eq!(
+            np.history[0].switch_lsn, e,
+            "a sealed log switches at its end"
+        );
+        let p = plan(&open_old(&old).unwrap(), &np).unwrap();
+        assert_eq!(p.divergence_lsn, e - 32, "the seal is common to both logs");
+        let d = p.divergence.expect("the second segment's records diverged");
+        assert_eq!(d.first_lsn, e);
+        // An old log that ends with that same seal did not diverge; rejoin cuts
+        // the seal so the new primary's shipment (its own seal, then timeline 2)
+        // continues the log, identical below the cut.
+        let (old2, new2) = (root.path().join("old2"), root.path().join("new2"));
+        old_primary(&old2, 80);
+        cut_log(&old2.join("wal"), e).unwrap();
+        let np = promoted(&old2, &new2, e);
+        let o = open_old(&old2).unwrap();
+        let p = plan(&o, &np).unwrap();
+        assert!(p.divergence.is_none(), "{p:?}");
+        assert_eq!(
+            p.records_cut, 1,
+            "only the seal lies past the divergence LSN"
+        );
+        let done = logship::promote::rejoin::apply(&o, &np, &p, |_| {}).unwrap();
+        assert!(!done.reseed);
+        drop(o);
+        let after = wal::scan_dir(&StdFs, &old2.join("wal")).unwrap();
+        assert_eq!(after.end_lsn, e - 32);
+        assert_eq!(
+            records(&old2.join("wal"), Some(e - 32)),
+            records(&new2.join("wal"), Some(e - 32))
+        );
+        let c = Control::read(&old2).unwrap();
+        assert_eq!((c.role, c.fenced.is_none()), (Role::Standby, true));
+    }
+
+    #[test]
+    fn an_interrupted_rejoin_is_finished_by_running_it_again() {
+        let root = tempfile::tempdir().unwrap();
+        let (old, new) = (root.path().join("old"), root.path().join("new"));
+        old_primary(&old, 80);
+        let segs = list_segments(&StdFs, &old.join("wal")).unwrap();
+        let received = segs[0].first_lsn + 64 * 8;
+        let np = promoted(&old, &new, received);
+        // The first run got as far as fencing, saving, and removing the newest
+        // segment, then the machine went down.
+        let o = open_old(&old).unwrap();
+        let p = plan(&o, &np).unwrap();
+        let d = p.divergence.clone().expect("diverged");
+        let saved = logship::promote::rejoin::saved_dir(&old, &p);
+        Control {
+            fenced: Some(logship::primary::control::Fence {
+                lsn: o.end_lsn,
+                timeline: 1,
+                unix_ms: 1,
+                reason: "rejoining".into(),
+            }),
+            ..o.control.clone()
+        }
+        .write(&old)
+        .unwrap();
+        let files = logship::promote::diverged::save(&old.join("wal"), SID, &d, &saved).unwrap();
+        assert_eq!(files.len(), segs.len(), "one file per segment touched");
+        std::fs::remove_file(&segs.last().unwrap().path).unwrap();
+        drop(o);
+        // A fenced primary's directory: nothing serves it meanwhile.
+        let e = logship::primary::datadir::DataDir::open(&old, Role::Primary).unwrap_err();
+        assert!(e.to_string().contains("logship rejoin"), "{e}");
+        // The second run finishes the job.
+        let o = open_old(&old).unwrap();
+        let p2 = plan(&o, &np).unwrap();
+        assert!(p2.divergence.is_some(), "the prefix still diverges");
+        let done = logship::promote::rejoin::apply(&o, &np, &p2, |_| {}).unwrap();
+        assert!(done.reseed);
+        drop(o);
+        assert!(list_segments(&StdFs, &old.join("wal")).unwrap().is_empty());
+        let c = Control::read(&old).unwrap();
+        assert_eq!((c.role, c.fenced.is_none()), (Role::Standby, true));
+        // The saved copy is the complete one of the first run.
+        let got = WalReader::open(StdFs::shared(), &saved, d.first_lsn, None)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .filter(|r| r.kind == logship::wal::RecordKind::Data)
+            .count();
+        assert_eq!(got as u64, d.records);
+    }
+}

@@ -30,6 +30,7 @@
 
 use super::check::{check, Standing, Verdict};
 use super::copy::{copy_standby, Copied, CopyError};
+use super::node::{connect, start, stop, write_lsn};
 use super::offline;
 use crate::admin::{request, AdminError};
 use crate::primary::datadir::{SNAPSHOT_DIR, WAL_DIR};
@@ -37,17 +38,12 @@ use crate::status::NodeStatus;
 use crate::store::{snapshot, KvState, StateMachine};
 use crate::wal::{RecordKind, StdFs, WalReader};
 use serde::Serialize;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// Attempts at a consistent copy of a standby that checkpoints meanwhile.
 const COPY_ATTEMPTS: u32 = 5;
-/// Longest wait for the promoted copy to listen and answer PING.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest wait for the promoted copy to exit after SIGTERM.
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts at a digest no record was logged during.
 const DIGEST_ATTEMPTS: u32 = 10;
 
@@ -442,74 +438,6 @@ fn steps(
     step(rep, "write", t, r)
 }
 
-/// Starts `logship primary` on `dir` and waits until it answers PING.
-fn start(binary: &Path, dir: &Path, node: &mut Option<Child>) -> Result<String, String> {
-    let mut child = Command::new(binary)
-        .args(["primary", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("LOGSHIP_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("start {}: {e}", binary.display()))?;
-    let stdout = child.stdout.take().expect("piped");
-    *node = Some(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(l)) = lines.next() {
-            let _ = tx.send(l);
-        }
-        for _ in lines {}
-    });
-    let line = rx
-        .recv_timeout(START_TIMEOUT)
-        .map_err(|_| format!("the promoted copy did not start within {START_TIMEOUT:?}"))?;
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .ok_or_else(|| format!("unexpected first line from the promoted copy: {line}"))?
-        .to_string();
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        let pong = connect(&addr).and_then(|mut c| {
-            redis::cmd("PING")
-                .query::<String>(&mut c)
-                .map_err(|e| e.to_string())
-        });
-        match pong {
-            Ok(_) => return Ok(addr),
-            Err(e) if Instant::now() >= deadline => {
-                return Err(format!("{addr} did not answer PING: {e}"))
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(5)),
-        }
-    }
-}
-
-fn connect(addr: &str) -> Result<redis::Connection, String> {
-    let c = redis::Client::open(format!("redis://{addr}/")).map_err(|e| e.to_string())?;
-    let conn = c
-        .get_connection_with_timeout(Duration::from_secs(5))
-        .map_err(|e| e.to_string())?;
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    Ok(conn)
-}
-
-fn write_lsn(conn: &mut redis::Connection) -> Result<u64, String> {
-    let text: String = redis::cmd("LOGSHIP")
-        .arg("POSITION")
-        .query(conn)
-        .map_err(|e| format!("LOGSHIP POSITION: {e}"))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    v["write_lsn"]
-        .as_u64()
-        .ok_or_else(|| format!("LOGSHIP POSITION without write_lsn: {text}"))
-}
-
 /// `DEBUG DIGEST` with no record logged during it; `expected` is brought to
 /// the same LSN (records the node logged itself since `promotion_lsn`).
 fn digest_at(
@@ -538,19 +466,4 @@ fn digest_at(
     Err(format!(
         "the node kept logging records: no quiet moment for a digest in {DIGEST_ATTEMPTS} attempts"
     ))
-}
-
-/// SIGTERM, then SIGKILL after [`STOP_TIMEOUT`].
-fn stop(mut child: Child) {
-    // SAFETY: signalling our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
