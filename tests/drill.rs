@@ -117,9 +117,15 @@ fn a_drill_on_a_stopped_standby_passes_and_changes_nothing() {
         );
     }
     // --keep leaves the promoted copy for inspection.
-    let (out, j) = drill(&s.dir, &["--keep"]);
+    let scratch = root.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let (out, j) = drill(
+        &s.dir,
+        &["--keep", "--scratch-dir", scratch.to_str().unwrap()],
+    );
     assert_passed(&out, &j);
     let kept = Path::new(j["scratch_dir"].as_str().unwrap()).to_path_buf();
+    assert!(kept.starts_with(&scratch), "{}", kept.display());
     assert!(kept.join("data/wal/00000002.history").exists());
     std::fs::remove_dir_all(&kept).unwrap();
     assert_eq!(tree(&s.dir), before, "the drill changed the standby");

@@ -34,6 +34,11 @@ pub struct DrillArgs {
     /// Keep the scratch copy (its path is printed) instead of removing it.
     #[arg(long)]
     pub keep: bool,
+    /// Make the scratch copy under this directory (default: the system's
+    /// temporary directory); it needs room for the newest snapshot and the
+    /// received log after it.
+    #[arg(long, value_name = "DIR")]
+    pub scratch_dir: Option<PathBuf>,
 }
 
 pub fn run(a: DrillArgs) -> anyhow::Result<ExitCode> {
@@ -41,6 +46,7 @@ pub fn run(a: DrillArgs) -> anyhow::Result<ExitCode> {
         standby_dir: a.data_dir.clone(),
         binary: std::env::current_exe()?,
         keep: a.keep,
+        scratch_parent: a.scratch_dir.clone(),
     };
     let json = a.json;
     let say = |s: &StepReport| {

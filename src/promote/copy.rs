@@ -155,8 +155,11 @@ fn check(wal: &Path, from: u64, until: u64) -> Result<(), CopyError> {
     let r = scan_dir(&StdFs, wal).map_err(|e| CopyError::Failed(format!("the copied log: {e}")))?;
     let end = r.torn_tail.as_ref().map_or(r.end_lsn, |t| t.lsn);
     match r.first_lsn {
+        // The segments after the snapshot went away between listing the
+        // snapshot and the segments (a checkpoint): a retry picks its snapshot.
+        Some(first) if first > from => Err(CopyError::Vanished(wal.to_path_buf())),
         None if from == until => Ok(()),
-        Some(first) if first <= from && end == until => Ok(()),
+        Some(_) if end == until => Ok(()),
         _ => Err(CopyError::Failed(format!(
             "the copied log covers {:#x}..{end:#x}, not the needed {from:#x}..{until:#x}",
             r.first_lsn.unwrap_or(0)

@@ -55,6 +55,9 @@ pub struct DrillOptions {
     pub binary: PathBuf,
     /// Keep the scratch directory (its path is reported).
     pub keep: bool,
+    /// Where the scratch directory is made (the system's temporary directory
+    /// when `None`); it needs room for the newest snapshot and the log after it.
+    pub scratch_parent: Option<PathBuf>,
 }
 
 /// One step of the drill.
@@ -249,10 +252,13 @@ pub fn run(
     mut say: impl FnMut(&StepReport),
 ) -> Result<DrillReport, DrillError> {
     let (standing, running) = position(&opts.standby_dir)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("logship-drill-")
-        .tempdir()
-        .map_err(|e| DrillError::Failed(format!("create a scratch directory: {e}")))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("logship-drill-");
+    let scratch = match &opts.scratch_parent {
+        Some(p) => builder.tempdir_in(p),
+        None => builder.tempdir(),
+    }
+    .map_err(|e| DrillError::Failed(format!("create a scratch directory: {e}")))?;
     let mut rep = DrillReport {
         standby_running: running,
         system_id: format!("{:016x}", standing.system_id),
