@@ -260,7 +260,7 @@ mod tests {
         assert_eq!(super::utc_text(0), "1970-01-01 00:00:00.000 UTC");
         assert_eq!(
             super::utc_text(1_795_357_761_398),
-            "2026-11-22 13:09:21.398 UTC"
+            "2026-11-22 14:29:21.398 UTC"
         );
         assert_eq!(
             super::utc_text(951_782_400_000),
