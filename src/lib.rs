@@ -10,7 +10,7 @@
 //! | [`primary`] | the primary server: data directory, recovery, connections, checkpoints |
 //! | [`ship`]    | the ship protocol: frames, auth, sender (primary), receiver (standby), schedules |
 //! | [`standby`] | the standby: receive, replay continuously, serve reads, promote online |
-//! | [`promote`] | the promotion check, offline promotion, fencing the old primary        |
+//! | [`promote`] | the promotion check, offline promotion, fencing, rejoin, drills       |
 //! | [`admin`]   | the admin socket (Unix, 0600): JSON requests to a running node          |
 //! | [`status`]  | the `status` report: JSON contract and human form                      |
 //! | [`progress`] | progress of long work: a bar in a terminal, log lines otherwise   |

@@ -17,11 +17,14 @@
 //! | `ship`   | `logship ship`: a data directory to one standby, once or always |
 //! | `promote`| `logship promote`: the LSN check, fencing, online/offline switch |
 //! | `faultproxy` | `logship fault-proxy` (hidden): the TCP fault proxy, for tests |
+//! | `rejoin` | `logship rejoin`: an old primary becomes a standby of the new one |
+//! | `drill`  | `logship drill`: a failover rehearsed on a copy of a standby    |
 
 mod bench;
 pub mod demo;
 mod demo_failover;
 mod demo_wal;
+pub mod drill;
 pub mod dump;
 pub mod exit;
 mod faultproxy;
@@ -29,6 +32,7 @@ mod init;
 pub mod parse;
 mod primary;
 pub mod promote;
+pub mod rejoin;
 mod ship;
 mod standby;
 mod status;
@@ -118,6 +122,27 @@ pub enum Command {
     /// A TCP proxy injecting network faults (testing aid).
     #[command(hide = true)]
     FaultProxy(faultproxy::FaultProxyArgs),
+    /// Make an old primary's stopped data directory a standby of the new primary.
+    ///
+    /// Asks the new primary (its RESP address) for its timeline history, checks
+    /// the system id, and finds where this directory's timeline ended. If the
+    /// old log holds no write past that point, it is kept and follows the new
+    /// timeline; if it does, the divergent range is reported, its records are
+    /// saved under diverged/ (read them with `logship dump`), and the log and
+    /// snapshots are emptied so the new primary re-seeds the standby. Prints the
+    /// `logship standby` command to run next.
+    #[command(after_help = rejoin::EXIT_CODES_HELP)]
+    Rejoin(rejoin::RejoinArgs),
+    /// Rehearse a failover on a copy of a standby, leaving the standby untouched.
+    ///
+    /// Copies the standby's newest snapshot and received log (consistently, even
+    /// while it runs) to a scratch directory, promotes the copy, serves it with
+    /// `logship primary` on a free loopback port, checks that its keyspace at
+    /// the promotion LSN has the standby's digest, writes and reads a key, and
+    /// prints the measured RTO (to the first acknowledged write) and RPO (how far
+    /// behind the primary the standby was). Removes the copy unless --keep.
+    #[command(after_help = drill::EXIT_CODES_HELP)]
+    Drill(drill::DrillArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
@@ -140,6 +165,8 @@ pub fn main() -> ExitCode {
         Command::Ship(a) => ship::run(a),
         Command::Promote(a) => promote::run(a),
         Command::FaultProxy(a) => faultproxy::run(a),
+        Command::Rejoin(a) => rejoin::run(a),
+        Command::Drill(a) => drill::run(a),
     };
     match result {
         Ok(code) => code,

@@ -119,6 +119,25 @@ impl DataDir {
 }
 
 impl DataDir {
+    /// Locks the initialised data directory `path` whatever its role and fence,
+    /// for commands that change a stopped node's directory (`logship rejoin`).
+    ///
+    /// # Errors
+    /// [`DataDirError::NotInitialised`], [`DataDirError::Locked`], control file
+    /// and I/O errors.
+    pub fn open_stopped(path: &Path) -> Result<(DataDir, Control), DataDirError> {
+        if !path.join(CONTROL_FILE).exists() {
+            return Err(DataDirError::NotInitialised {
+                path: path.to_path_buf(),
+            });
+        }
+        let dir = DataDir::locked(path)?;
+        let control = Control::read(path)?;
+        Ok((dir, control))
+    }
+}
+
+impl DataDir {
     /// Takes the directory's lock and makes sure its `wal/` and `snapshots/` exist.
     fn locked(path: &Path) -> Result<DataDir, DataDirError> {
         let lock = lock(path)?;

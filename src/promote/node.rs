@@ -1,0 +1,107 @@
+//! A `logship primary` child process on loopback, for a drill: started on
+//! `127.0.0.1:0`, waited for until it answers PING, asked over RESP, stopped.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Longest wait for the node to listen and answer PING.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for the node to exit after SIGTERM.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts `binary primary` on `dir` and waits until it answers PING; the
+/// child is put in `node` as soon as it runs (the caller stops it).
+///
+/// # Errors
+/// The node did not start, name its address, or answer in time.
+pub fn start(binary: &Path, dir: &Path, node: &mut Option<Child>) -> Result<String, String> {
+    let mut child = Command::new(binary)
+        .args(["primary", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("LOGSHIP_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", binary.display()))?;
+    let stdout = child.stdout.take().expect("piped");
+    *node = Some(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(l)) = lines.next() {
+            let _ = tx.send(l);
+        }
+        for _ in lines {}
+    });
+    let line = rx
+        .recv_timeout(START_TIMEOUT)
+        .map_err(|_| format!("the promoted copy did not start within {START_TIMEOUT:?}"))?;
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .ok_or_else(|| format!("unexpected first line from the promoted copy: {line}"))?
+        .to_string();
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let pong = connect(&addr).and_then(|mut c| {
+            redis::cmd("PING")
+                .query::<String>(&mut c)
+                .map_err(|e| e.to_string())
+        });
+        match pong {
+            Ok(_) => return Ok(addr),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!("{addr} did not answer PING: {e}"))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+/// A RESP connection with bounded waits.
+///
+/// # Errors
+/// The connection failed.
+pub fn connect(addr: &str) -> Result<redis::Connection, String> {
+    let c = redis::Client::open(format!("redis://{addr}/")).map_err(|e| e.to_string())?;
+    let conn = c
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+/// The node's written LSN (`LOGSHIP POSITION`).
+///
+/// # Errors
+/// The command failed or its answer has no `write_lsn`.
+pub fn write_lsn(conn: &mut redis::Connection) -> Result<u64, String> {
+    let text: String = redis::cmd("LOGSHIP")
+        .arg("POSITION")
+        .query(conn)
+        .map_err(|e| format!("LOGSHIP POSITION: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    v["write_lsn"]
+        .as_u64()
+        .ok_or_else(|| format!("LOGSHIP POSITION without write_lsn: {text}"))
+}
+
+/// SIGTERM, then SIGKILL after [`STOP_TIMEOUT`].
+pub fn stop(mut child: Child) {
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
