@@ -497,6 +497,6 @@ fn a_partitioned_primary_is_not_promoted_over() {
     let mut c = p.client();
     let _: () = c.set("still", "primary").unwrap();
     let e = s.client().set::<_, _, ()>("x", 1).unwrap_err();
-    assert!(e.to_string().contains("READONLY"), "{e}");
+    assert!(e.to_string().contains("read only standby"), "{e}");
     assert_eq!(status_json(&s.dir)["role"], "standby");
 }

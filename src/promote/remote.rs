@@ -36,13 +36,26 @@ impl Primary {
             addr: addr.to_string(),
             reason,
         };
-        let client = redis::Client::open(format!("redis://{addr}/"))
-            .map_err(|e| unreachable(e.to_string()))?;
-        let conn = client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .map_err(|e| unreachable(e.to_string()))?;
-        conn.set_read_timeout(Some(timeout.max(Duration::from_secs(1))))
-            .map_err(|e| unreachable(e.to_string()))?;
+        let target = format!("redis://{addr}/");
+        let answer_timeout = timeout.max(Duration::from_secs(1));
+        // The client library's connection set-up (which may send commands of its
+        // own) runs on a thread, so a peer that accepts and never answers cannot
+        // hold this process: it is reported unreachable after the timeout.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = redis::Client::open(target).and_then(|c| {
+                let conn = c.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+                conn.set_read_timeout(Some(answer_timeout))?;
+                conn.set_write_timeout(Some(answer_timeout))?;
+                Ok(conn)
+            });
+            let _ = tx.send(r);
+        });
+        let conn = match rx.recv_timeout(CONNECT_TIMEOUT + answer_timeout) {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Err(_) => return Err(unreachable("no answer".into())),
+        };
         Ok(Primary {
             addr: addr.to_string(),
             conn,
