@@ -15,6 +15,7 @@
 //! | `standby`| `logship standby`                                              |
 //! | `status` | `logship status`                                               |
 //! | `ship`   | `logship ship`: a data directory to one standby, once or always |
+//! | `secure` | flags shared by those: TLS files, the RESP password file       |
 
 mod bench;
 pub mod demo;
@@ -23,6 +24,7 @@ pub mod exit;
 mod init;
 pub mod parse;
 mod primary;
+pub mod secure;
 mod ship;
 mod standby;
 mod status;

@@ -1,6 +1,7 @@
 //! `logship primary`: serve a primary data directory over RESP2.
 
 use super::parse;
+use super::secure::TlsArgs;
 use crate::primary::shipping::ShipConfig;
 use crate::primary::{run as run_primary, PrimaryConfig, RuntimeKind};
 use crate::resp::Limits;
@@ -102,6 +103,12 @@ pub struct ShipArgs {
     /// removed anyway (logged as an error) and the standby must be re-seeded.
     #[arg(long, value_name = "SIZE", default_value = "8GiB", value_parser = parse::size)]
     pub max_retained_wal: u64,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// The name checked in the standbys' certificates (default: the host of
+    /// each --ship-to address, a DNS name or an IP address).
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
 }
 
 impl ShipArgs {
@@ -114,9 +121,14 @@ impl ShipArgs {
         let scheduled =
             self.ship_every.is_some() || self.ship_cron.is_some() || self.ship_continuous;
         if self.ship_to.is_empty() {
-            if scheduled || self.auth_key_file.is_some() || self.insecure_no_auth {
+            if scheduled
+                || self.auth_key_file.is_some()
+                || self.insecure_no_auth
+                || self.tls.any()
+                || self.tls_server_name.is_some()
+            {
                 anyhow::bail!(
-                    "--ship-every, --ship-cron, --ship-continuous, --auth-key-file and --insecure-no-auth need --ship-to ADDR"
+                    "--ship-every, --ship-cron, --ship-continuous, --auth-key-file, --insecure-no-auth and --tls-* need --ship-to ADDR"
                 );
             }
             return Ok(None);
@@ -141,6 +153,7 @@ impl ShipArgs {
             schedule,
             key,
             compression: self.compress,
+            tls: self.tls.load(self.tls_server_name.as_deref())?,
         }))
     }
 }

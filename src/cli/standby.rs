@@ -1,6 +1,7 @@
 //! `logship standby`: receive shipments, replay them continuously, serve reads.
 
 use super::parse;
+use super::secure::TlsArgs;
 use crate::resp::Limits;
 use crate::ship::AuthKey;
 use crate::standby::node::{run as run_standby, StandbyConfig};
@@ -41,6 +42,8 @@ pub struct StandbyArgs {
     /// Most bytes buffered from one client without a complete command.
     #[arg(long, default_value = "1GiB", value_parser = parse::size)]
     pub max_query_bytes: u64,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
@@ -58,6 +61,7 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
         max_query_bytes: usize::try_from(a.max_query_bytes).unwrap_or(usize::MAX),
         checkpoint_interval: a.checkpoint_interval.max(Duration::from_secs(1)),
         keep_snapshots: a.keep_snapshots.max(1),
+        tls: a.tls.load(None)?,
     })?;
     Ok(ExitCode::SUCCESS)
 }

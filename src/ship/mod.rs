@@ -12,15 +12,19 @@
 //! | `seed`     | moving a snapshot to a standby that is too far behind      |
 //! | `schedule` | every N / cron / continuous                                |
 //! | `shipper`  | the primary's per-standby shipping tasks and their status |
+//! | `tls`      | TLS on the link (rustls, mutual) and the stream type      |
+//! | `limit`    | the standby's per-IP limit on failed handshakes           |
 
 pub mod auth;
 pub mod frame;
+pub mod limit;
 pub mod message;
 pub mod receiver;
 pub mod schedule;
 pub mod seed;
 pub mod sender;
 pub mod shipper;
+pub mod tls;
 
 pub use auth::AuthKey;
 pub use message::Compression;

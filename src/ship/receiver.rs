@@ -4,13 +4,16 @@
 
 use super::auth::{nonce, AuthKey, Challenge, Side};
 use super::frame::{read_frame, write_frame, FrameError};
+use super::limit::{HandshakeLimiter, LimitPolicy};
 use super::message::{decompress, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::SeedSink;
+use super::tls::{accept_tls, looks_like_tls, Accepted, ShipIo, ShipStream, ShipTls};
 use crate::wal::{ChunkError, Mirror};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// How long a handshake step may take.
@@ -47,6 +50,10 @@ pub struct ReceiverShared {
     pub seed: Option<Arc<dyn SeedSink>>,
     /// Timelines this node knows to be closed: `(timeline, end_lsn)`.
     pub closed_timelines: Mutex<Vec<(u32, u64)>>,
+    /// TLS on the link; `None`: plain TCP.
+    pub tls: Option<ShipTls>,
+    /// Failed handshakes per peer IP.
+    pub limiter: HandshakeLimiter,
     /// Held by the connection that is receiving.
     busy: tokio::sync::Mutex<()>,
     /// Tells the receiving connection to give way to a newer one.
@@ -60,6 +67,17 @@ impl ReceiverShared {
         applied: watch::Receiver<u64>,
         key: Option<AuthKey>,
         seed: Option<Arc<dyn SeedSink>>,
+    ) -> Arc<ReceiverShared> {
+        ReceiverShared::with_tls(mirror, applied, key, seed, None)
+    }
+
+    /// Shared state around an opened mirror, receiving over TLS when `tls` is set.
+    pub fn with_tls(
+        mirror: Mirror,
+        applied: watch::Receiver<u64>,
+        key: Option<AuthKey>,
+        seed: Option<Arc<dyn SeedSink>>,
+        tls: Option<ShipTls>,
     ) -> Arc<ReceiverShared> {
         let r = Received {
             received_lsn: mirror.durable_lsn(),
@@ -75,6 +93,8 @@ impl ReceiverShared {
             key,
             seed,
             closed_timelines: Mutex::new(Vec::new()),
+            tls,
+            limiter: HandshakeLimiter::new(LimitPolicy::default()),
             busy: tokio::sync::Mutex::new(()),
             preempt: Mutex::new(None),
         })
@@ -90,6 +110,14 @@ pub enum ReceiveError {
     Timeout,
     #[error("refused the primary: {0}")]
     Refused(String),
+    /// One side uses TLS, the other does not.
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("{0}")]
+    Tls(String),
+    /// The peer IP is blocked after failed handshakes (logged once per burst).
+    #[error("refused: too many failed handshakes")]
+    Blocked,
     #[error("protocol error: {0}")]
     Protocol(String),
     /// Writing the received log failed: the standby must stop.
@@ -119,7 +147,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
         let shared = shared.clone();
         let fatal_tx = fatal_tx.clone();
         tokio::spawn(async move {
-            match handle(sock, &shared).await {
+            match connection(sock, peer, &shared).await {
                 Ok(()) => {}
                 Err(ReceiveError::Fatal(m)) => {
                     tracing::error!(peer = %peer, error = %m, "received log cannot be written; stopping");
@@ -128,13 +156,19 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
                 Err(ReceiveError::Frame(FrameError::Closed)) => {
                     tracing::debug!(peer = %peer, "primary closed the ship link");
                 }
+                Err(ReceiveError::Blocked) => {
+                    tracing::debug!(peer = %peer, "refused a blocked peer");
+                }
+                Err(e @ ReceiveError::Mismatch(_)) => {
+                    tracing::error!(peer = %peer, error = %e, "ship link mismatch");
+                }
                 Err(e) => tracing::warn!(peer = %peer, error = %e, "shipment ended"),
             }
         });
     }
 }
 
-async fn refuse(sock: &mut TcpStream, code: RefuseCode, message: String) -> ReceiveError {
+async fn refuse<S: ShipIo>(sock: &mut S, code: RefuseCode, message: String) -> ReceiveError {
     let m = Message::Refuse {
         code,
         message: message.clone(),
@@ -144,14 +178,17 @@ async fn refuse(sock: &mut TcpStream, code: RefuseCode, message: String) -> Rece
     ReceiveError::Refused(message)
 }
 
-async fn recv(sock: &mut TcpStream, timeout: Duration) -> Result<Message, ReceiveError> {
+async fn recv<S: tokio::io::AsyncRead + Unpin>(
+    sock: &mut S,
+    timeout: Duration,
+) -> Result<Message, ReceiveError> {
     let (k, body) = tokio::time::timeout(timeout, read_frame(sock))
         .await
         .map_err(|_| ReceiveError::Timeout)??;
     Message::decode(k, &body).map_err(|e| ReceiveError::Protocol(e.to_string()))
 }
 
-async fn send(sock: &mut TcpStream, m: &Message) -> Result<(), ReceiveError> {
+async fn send<S: ShipIo>(sock: &mut S, m: &Message) -> Result<(), ReceiveError> {
     write_frame(sock, m.kind(), &m.encode())
         .await
         .map_err(|e| ReceiveError::Frame(FrameError::Io(e)))?;
@@ -167,9 +204,79 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// One connection from a primary.
-async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), ReceiveError> {
+/// Reads the `Auth` frame, recognising a TLS handshake where it should be.
+async fn recv_auth<S: ShipIo>(sock: &mut S) -> Result<Message, ReceiveError> {
+    let mut head = [0u8; 4];
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, sock.read_exact(&mut head))
+        .await
+        .map_err(|_| ReceiveError::Timeout)?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => ReceiveError::Frame(FrameError::Closed),
+            _ => ReceiveError::Frame(FrameError::Io(e)),
+        })?;
+    if looks_like_tls(&head) {
+        return Err(ReceiveError::Mismatch(
+            "the primary speaks TLS, but this standby was started without --tls-cert/--tls-key/--tls-ca".into(),
+        ));
+    }
+    let mut whole = (&head[..]).chain(&mut *sock);
+    recv(&mut whole, HANDSHAKE_TIMEOUT).await
+}
+
+/// Records a failed handshake from `peer`; logs once when it starts a block.
+fn handshake_failed(shared: &ReceiverShared, peer: SocketAddr) {
+    if let Some(b) = shared.limiter.failed(peer.ip(), Instant::now()) {
+        tracing::warn!(
+            "authentication failed from {}: {} failures in the last {} s; refusing for {} s",
+            peer.ip(),
+            b.failures,
+            b.window.as_secs(),
+            b.block.as_secs()
+        );
+    }
+}
+
+/// One accepted connection: TLS (when configured), the per-IP limit, then the protocol.
+async fn connection(
+    sock: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: &ReceiverShared,
+) -> Result<(), ReceiveError> {
     let _ = sock.set_nodelay(true);
+    let mut stream: ShipStream = match &shared.tls {
+        None => Box::new(sock),
+        Some(tls) => match accept_tls(sock, tls).await {
+            Accepted::Stream(s) => s,
+            Accepted::Plain(mut sock) => {
+                // A plain primary waits for Hello: say it in its own protocol.
+                let m = "this standby requires TLS on the ship link, but the primary is not using it: start the primary with --tls-cert, --tls-key and --tls-ca";
+                let _ = refuse(&mut sock, RefuseCode::Protocol, m.into()).await;
+                return Err(ReceiveError::Mismatch(m.into()));
+            }
+            Accepted::Failed(reason) => {
+                handshake_failed(shared, peer);
+                return Err(ReceiveError::Tls(reason));
+            }
+        },
+    };
+    if let Some(left) = shared.limiter.blocked(peer.ip(), Instant::now()) {
+        let m = format!(
+            "too many failed handshakes from {}; refused for another {} s",
+            peer.ip(),
+            left.as_secs().max(1)
+        );
+        let _ = refuse(&mut stream, RefuseCode::Auth, m).await;
+        return Err(ReceiveError::Blocked);
+    }
+    handle(stream, peer, shared).await
+}
+
+/// One connection from a primary.
+async fn handle<S: ShipIo>(
+    mut sock: S,
+    peer: SocketAddr,
+    shared: &ReceiverShared,
+) -> Result<(), ReceiveError> {
     let ns = nonce();
     send(
         &mut sock,
@@ -179,7 +286,7 @@ async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), Rece
         },
     )
     .await?;
-    let (system_id, timeline, np) = match recv(&mut sock, HANDSHAKE_TIMEOUT).await? {
+    let (system_id, timeline, np) = match recv_auth(&mut sock).await? {
         Message::Auth {
             version,
             system_id,
@@ -199,9 +306,11 @@ async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), Rece
                     timeline,
                 };
                 if !key.check(Side::Primary, &c, &proof) {
+                    handshake_failed(shared, peer);
                     return Err(refuse(&mut sock, RefuseCode::Auth, "authentication failed: the primary's proof does not match this standby's key".into()).await);
                 }
             }
+            shared.limiter.succeeded(peer.ip());
             (system_id, timeline, np)
         }
         other => {

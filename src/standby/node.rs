@@ -44,6 +44,8 @@ pub struct StandbyConfig {
     pub max_query_bytes: usize,
     pub checkpoint_interval: Duration,
     pub keep_snapshots: usize,
+    /// TLS on the ship link; `None`: plain TCP.
+    pub tls: Option<crate::ship::tls::ShipTls>,
 }
 
 /// What the standby's tasks share.
@@ -383,7 +385,13 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let (applied_tx, applied_rx) = watch::channel(applied0);
     let node = Arc::new_cyclic(|weak: &std::sync::Weak<Node>| {
         let seeds: Arc<dyn SeedSink> = Arc::new(LazySeeds(weak.clone()));
-        let receiver = ReceiverShared::new(mirror, applied_rx, cfg.key.clone(), Some(seeds));
+        let receiver = ReceiverShared::with_tls(
+            mirror,
+            applied_rx,
+            cfg.key.clone(),
+            Some(seeds),
+            cfg.tls.clone(),
+        );
         *receiver
             .closed_timelines
             .lock()
