@@ -71,6 +71,10 @@ pub struct PrimaryArgs {
     /// How long shutdown waits for busy connections.
     #[arg(long, default_value = "30s", value_parser = parse::duration)]
     pub shutdown_timeout: Duration,
+    /// A file holding the password RESP clients must give with AUTH (one
+    /// trailing newline is ignored; an empty file is an error).
+    #[arg(long, value_name = "FILE")]
+    pub requirepass_file: Option<PathBuf>,
     #[command(flatten)]
     pub ship: ShipArgs,
 }
@@ -195,6 +199,7 @@ pub fn run(a: PrimaryArgs) -> anyhow::Result<ExitCode> {
         shutdown_timeout: a.shutdown_timeout,
         ship: a.ship.config()?,
         max_retained_wal_bytes: a.ship.max_retained_wal,
+        requirepass: super::secure::requirepass(a.requirepass_file.as_deref())?,
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,18 @@
 //! Security flags shared by `primary`, `standby` and `ship`: TLS on the ship
 //! link and the RESP password file.
 
+use crate::resp::auth::Password;
 use crate::ship::tls::{ShipTls, TlsFiles};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The password of `--requirepass-file`, if given.
+///
+/// # Errors
+/// The file is unreadable, empty or too large.
+pub fn requirepass(file: Option<&Path>) -> anyhow::Result<Option<Password>> {
+    Ok(file.map(Password::from_file).transpose()?)
+}
 
 /// `--tls-cert`, `--tls-key`, `--tls-ca`: TLS on the ship link, all three or none.
 #[derive(Debug, Args, Default)]

@@ -44,6 +44,10 @@ pub struct StandbyArgs {
     pub max_query_bytes: u64,
     #[command(flatten)]
     pub tls: TlsArgs,
+    /// A file holding the password RESP clients must give with AUTH (one
+    /// trailing newline is ignored; an empty file is an error).
+    #[arg(long, value_name = "FILE")]
+    pub requirepass_file: Option<PathBuf>,
 }
 
 pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
@@ -62,6 +66,7 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
         checkpoint_interval: a.checkpoint_interval.max(Duration::from_secs(1)),
         keep_snapshots: a.keep_snapshots.max(1),
         tls: a.tls.load(None)?,
+        requirepass: super::secure::requirepass(a.requirepass_file.as_deref())?,
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -46,6 +46,8 @@ pub struct StandbyConfig {
     pub keep_snapshots: usize,
     /// TLS on the ship link; `None`: plain TCP.
     pub tls: Option<crate::ship::tls::ShipTls>,
+    /// The password RESP clients must give (`--requirepass-file`).
+    pub requirepass: Option<crate::resp::auth::Password>,
 }
 
 /// What the standby's tasks share.

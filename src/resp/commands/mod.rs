@@ -61,6 +61,7 @@ pub enum Cmd {
     Client,
     Quit,
     Wait,
+    Auth,
 }
 
 /// Who runs a command.
@@ -146,6 +147,7 @@ table! {
     Client "client" -2 Server,
     Quit "quit" -1 Server,
     Wait "wait" 3 Server,
+    Auth "auth" -2 Server,
 }
 
 /// Longest command name in the table.
