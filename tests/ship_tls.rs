@@ -7,7 +7,7 @@ mod common;
 
 use common::certs::{Ca, NodeTls};
 use common::{init, status_json, Primary, Standby};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -109,34 +109,74 @@ fn wait_standby_status(
     }
 }
 
+/// A standby and a primary shipping continuously to it, each with TLS when
+/// given; the primary ships to `via(standby)` (the standby itself, or a proxy).
+struct Pair {
+    standby: Standby,
+    primary: Primary,
+    sdir: PathBuf,
+    pdir: PathBuf,
+}
+
+fn start_pair(
+    dir: &Path,
+    standby_tls: Option<&NodeTls>,
+    primary_tls: Option<&NodeTls>,
+    extra_primary: &[&str],
+    via: impl FnOnce(&Standby) -> String,
+) -> Pair {
+    let key = key_file(dir);
+    let (sdir, pdir) = (dir.join("s"), dir.join("p"));
+    init(&pdir, "1MiB");
+    let mut sflags = vec!["--auth-key-file".to_string(), key.clone()];
+    sflags.extend(standby_tls.map(NodeTls::flags).unwrap_or_default());
+    let sflags: Vec<&str> = sflags.iter().map(String::as_str).collect();
+    let standby = Standby::start_with(&sdir, &sflags);
+    let mut pflags = vec![
+        "--ship-continuous".to_string(),
+        "--auth-key-file".into(),
+        key,
+        "--ship-to".into(),
+        via(&standby),
+    ];
+    pflags.extend(primary_tls.map(NodeTls::flags).unwrap_or_default());
+    pflags.extend(extra_primary.iter().map(|s| s.to_string()));
+    let pflags: Vec<&str> = pflags.iter().map(String::as_str).collect();
+    let primary = Primary::start(&pdir, &pflags);
+    Pair {
+        standby,
+        primary,
+        sdir,
+        pdir,
+    }
+}
+
 /// Ships one distinctive value through a recording proxy, with or without TLS;
 /// returns what crossed the wire, the value, and the primary's standby status.
 fn ship_through_proxy(tls: bool) -> (Vec<u8>, Vec<u8>, serde_json::Value) {
     let t = tempfile::tempdir().unwrap();
-    let key = key_file(t.path());
     let ca = Ca::new(t.path(), "cluster");
     let standby_tls = ca.node(t.path(), "standby", &["127.0.0.1", "localhost"], None);
     let primary_tls = ca.node(t.path(), "primary", &["primary.example"], None);
-    let (sdir, pdir) = (t.path().join("s"), t.path().join("p"));
-    init(&pdir, "1MiB");
-    let mut sflags: Vec<String> = vec!["--auth-key-file".into(), key.clone()];
-    let mut pflags: Vec<String> = vec![
-        "--ship-continuous".into(),
-        "--auth-key-file".into(),
-        key.clone(),
-        "--compress".into(),
-        "none".into(),
-    ];
-    if tls {
-        sflags.extend(standby_tls.flags());
-        pflags.extend(primary_tls.flags());
-    }
-    let sflags: Vec<&str> = sflags.iter().map(String::as_str).collect();
-    let standby = Standby::start_with(&sdir, &sflags);
-    let proxy = RecordingProxy::start(&standby.ship_addr);
-    pflags.extend(["--ship-to".into(), proxy.addr.clone()]);
-    let pflags: Vec<&str> = pflags.iter().map(String::as_str).collect();
-    let primary = Primary::start(&pdir, &pflags);
+    let mut proxy = None;
+    let Pair {
+        standby,
+        primary,
+        pdir,
+        ..
+    } = start_pair(
+        t.path(),
+        tls.then_some(&standby_tls),
+        tls.then_some(&primary_tls),
+        &["--compress", "none"],
+        |s| {
+            let p = RecordingProxy::start(&s.ship_addr);
+            let addr = p.addr.clone();
+            proxy = Some(p);
+            addr
+        },
+    );
+    let proxy = proxy.expect("the proxy started");
     let value = format!("distinctive-payload-{:032x}", rand::random::<u128>());
     let mut c = primary.client();
     let _: () = redis::cmd("SET")
@@ -180,28 +220,19 @@ fn tls_hides_record_payloads_on_the_wire_and_plain_does_not() {
 #[test]
 fn a_standby_certificate_from_another_ca_is_refused() {
     let t = tempfile::tempdir().unwrap();
-    let key = key_file(t.path());
     let ca = Ca::new(t.path(), "cluster");
     let rogue = Ca::new(t.path(), "rogue");
     // The rogue standby trusts the cluster CA but holds a rogue certificate.
     let standby_tls: NodeTls = rogue.node(t.path(), "standby", &["127.0.0.1"], Some(&ca.pem_path));
     let primary_tls = ca.node(t.path(), "primary", &["primary.example"], None);
-    let (sdir, pdir) = (t.path().join("s"), t.path().join("p"));
-    init(&pdir, "1MiB");
-    let mut sflags = vec!["--auth-key-file".to_string(), key.clone()];
-    sflags.extend(standby_tls.flags());
-    let sflags: Vec<&str> = sflags.iter().map(String::as_str).collect();
-    let mut standby = Standby::start_with(&sdir, &sflags);
-    let mut pflags = vec![
-        "--ship-continuous".to_string(),
-        "--auth-key-file".into(),
-        key,
-        "--ship-to".into(),
-        standby.ship_addr.clone(),
-    ];
-    pflags.extend(primary_tls.flags());
-    let pflags: Vec<&str> = pflags.iter().map(String::as_str).collect();
-    let primary = Primary::start(&pdir, &pflags);
+    let Pair {
+        mut standby,
+        primary,
+        sdir,
+        pdir,
+    } = start_pair(t.path(), Some(&standby_tls), Some(&primary_tls), &[], |s| {
+        s.ship_addr.clone()
+    });
     let _: () = redis::cmd("SET")
         .arg("k")
         .arg("v")
@@ -231,29 +262,22 @@ fn a_standby_certificate_from_another_ca_is_refused() {
 /// One side TLS, the other plain: both sides say so, quickly.
 fn mismatch(primary_tls: bool) -> (serde_json::Value, String, Duration) {
     let t = tempfile::tempdir().unwrap();
-    let key = key_file(t.path());
     let ca = Ca::new(t.path(), "cluster");
-    let (sdir, pdir) = (t.path().join("s"), t.path().join("p"));
-    init(&pdir, "1MiB");
-    let mut sflags = vec!["--auth-key-file".to_string(), key.clone()];
-    if !primary_tls {
-        sflags.extend(ca.node(t.path(), "standby", &["127.0.0.1"], None).flags());
-    }
-    let sflags: Vec<&str> = sflags.iter().map(String::as_str).collect();
-    let mut standby = Standby::start_with(&sdir, &sflags);
-    let mut pflags = vec![
-        "--ship-continuous".to_string(),
-        "--auth-key-file".into(),
-        key,
-        "--ship-to".into(),
-        standby.ship_addr.clone(),
-    ];
-    if primary_tls {
-        pflags.extend(ca.node(t.path(), "primary", &["p.example"], None).flags());
-    }
-    let pflags: Vec<&str> = pflags.iter().map(String::as_str).collect();
+    let stls = ca.node(t.path(), "standby", &["127.0.0.1"], None);
+    let ptls = ca.node(t.path(), "primary", &["p.example"], None);
     let started = Instant::now();
-    let _primary = Primary::start(&pdir, &pflags);
+    let Pair {
+        mut standby,
+        pdir,
+        primary: _primary,
+        ..
+    } = start_pair(
+        t.path(),
+        (!primary_tls).then_some(&stls),
+        primary_tls.then_some(&ptls),
+        &[],
+        |s| s.ship_addr.clone(),
+    );
     let st = wait_standby_status(&pdir, Duration::from_secs(20), |st| {
         st["failures_total"].as_u64().unwrap_or(0) >= 1
     });
