@@ -56,6 +56,9 @@ pub struct NodeStatus {
     /// Standby: keys in the replayed keyspace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keys: Option<u64>,
+    /// Standby: true when shipments must arrive over TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_tls: Option<bool>,
 }
 
 /// An LSN the way PostgreSQL users read it (`HIGH/LOW` in hex), with the

@@ -198,7 +198,8 @@ fn ship_through_proxy(tls: bool) -> (Vec<u8>, Vec<u8>, serde_json::Value) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let st = status_json(&pdir)["standbys"][0].clone();
+    let mut st = status_json(&pdir)["standbys"][0].clone();
+    st["standby_ship_tls"] = status_json(&standby.dir)["ship_tls"].clone();
     (proxy.captured(), value.into_bytes(), st)
 }
 
@@ -211,10 +212,12 @@ fn tls_hides_record_payloads_on_the_wire_and_plain_does_not() {
         "the payload crossed the TLS link in clear"
     );
     assert_eq!(st["tls"], true, "{st}");
+    assert_eq!(st["standby_ship_tls"], true, "{st}");
     // The control: the same shipment without TLS shows the value on the wire.
     let (wire, value, st) = ship_through_proxy(false);
     assert!(contains(&wire, &value), "the control must see the payload");
     assert_eq!(st["tls"], false, "{st}");
+    assert_eq!(st["standby_ship_tls"], false, "{st}");
 }
 
 #[test]

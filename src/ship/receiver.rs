@@ -2,18 +2,18 @@
 //! and timeline, writes received chunks through the [`Mirror`] (checked, written,
 //! fsynced) and acknowledges the durable received LSN.
 
+pub use super::accept::serve;
 use super::auth::{nonce, AuthKey, Challenge, Side};
 use super::frame::{read_frame, write_frame, FrameError};
 use super::limit::{HandshakeLimiter, LimitPolicy};
 use super::message::{decompress, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::SeedSink;
-use super::tls::{accept_tls, looks_like_tls, Accepted, ShipIo, ShipStream, ShipTls};
+use super::tls::{ShipIo, ShipTls};
 use crate::wal::{ChunkError, Mirror};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 /// How long a handshake step may take.
@@ -125,50 +125,11 @@ pub enum ReceiveError {
     Fatal(String),
 }
 
-/// Accepts primaries on `listener` until the task is dropped; one shipment at a
-/// time, each logged. Returns only on a fatal error (the log can't be written).
-///
-/// # Errors
-/// [`ReceiveError::Fatal`] when the received log cannot be written.
-pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result<(), ReceiveError> {
-    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(1);
-    loop {
-        let (sock, peer) = tokio::select! {
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "ship listener accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            Some(msg) = fatal_rx.recv() => return Err(ReceiveError::Fatal(msg)),
-        };
-        let shared = shared.clone();
-        let fatal_tx = fatal_tx.clone();
-        tokio::spawn(async move {
-            match connection(sock, peer, &shared).await {
-                Ok(()) => {}
-                Err(ReceiveError::Fatal(m)) => {
-                    tracing::error!(peer = %peer, error = %m, "received log cannot be written; stopping");
-                    let _ = fatal_tx.send(m).await;
-                }
-                Err(ReceiveError::Frame(FrameError::Closed)) => {
-                    tracing::debug!(peer = %peer, "primary closed the ship link");
-                }
-                Err(ReceiveError::Blocked) => {
-                    tracing::debug!(peer = %peer, "refused a blocked peer");
-                }
-                Err(e @ ReceiveError::Mismatch(_)) => {
-                    tracing::error!(peer = %peer, error = %e, "ship link mismatch");
-                }
-                Err(e) => tracing::warn!(peer = %peer, error = %e, "shipment ended"),
-            }
-        });
-    }
-}
-
-async fn refuse<S: ShipIo>(sock: &mut S, code: RefuseCode, message: String) -> ReceiveError {
+pub(super) async fn refuse<S: ShipIo>(
+    sock: &mut S,
+    code: RefuseCode,
+    message: String,
+) -> ReceiveError {
     let m = Message::Refuse {
         code,
         message: message.clone(),
@@ -178,7 +139,7 @@ async fn refuse<S: ShipIo>(sock: &mut S, code: RefuseCode, message: String) -> R
     ReceiveError::Refused(message)
 }
 
-async fn recv<S: tokio::io::AsyncRead + Unpin>(
+pub(super) async fn recv<S: tokio::io::AsyncRead + Unpin>(
     sock: &mut S,
     timeout: Duration,
 ) -> Result<Message, ReceiveError> {
@@ -204,75 +165,8 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Reads the `Auth` frame, recognising a TLS handshake where it should be.
-async fn recv_auth<S: ShipIo>(sock: &mut S) -> Result<Message, ReceiveError> {
-    let mut head = [0u8; 4];
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, sock.read_exact(&mut head))
-        .await
-        .map_err(|_| ReceiveError::Timeout)?
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => ReceiveError::Frame(FrameError::Closed),
-            _ => ReceiveError::Frame(FrameError::Io(e)),
-        })?;
-    if looks_like_tls(&head) {
-        return Err(ReceiveError::Mismatch(
-            "the primary speaks TLS, but this standby was started without --tls-cert/--tls-key/--tls-ca".into(),
-        ));
-    }
-    let mut whole = (&head[..]).chain(&mut *sock);
-    recv(&mut whole, HANDSHAKE_TIMEOUT).await
-}
-
-/// Records a failed handshake from `peer`; logs once when it starts a block.
-fn handshake_failed(shared: &ReceiverShared, peer: SocketAddr) {
-    if let Some(b) = shared.limiter.failed(peer.ip(), Instant::now()) {
-        tracing::warn!(
-            "authentication failed from {}: {} failures in the last {} s; refusing for {} s",
-            peer.ip(),
-            b.failures,
-            b.window.as_secs(),
-            b.block.as_secs()
-        );
-    }
-}
-
-/// One accepted connection: TLS (when configured), the per-IP limit, then the protocol.
-async fn connection(
-    sock: tokio::net::TcpStream,
-    peer: SocketAddr,
-    shared: &ReceiverShared,
-) -> Result<(), ReceiveError> {
-    let _ = sock.set_nodelay(true);
-    let mut stream: ShipStream = match &shared.tls {
-        None => Box::new(sock),
-        Some(tls) => match accept_tls(sock, tls).await {
-            Accepted::Stream(s) => s,
-            Accepted::Plain(mut sock) => {
-                // A plain primary waits for Hello: say it in its own protocol.
-                let m = "this standby requires TLS on the ship link, but the primary is not using it: start the primary with --tls-cert, --tls-key and --tls-ca";
-                let _ = refuse(&mut sock, RefuseCode::Protocol, m.into()).await;
-                return Err(ReceiveError::Mismatch(m.into()));
-            }
-            Accepted::Failed(reason) => {
-                handshake_failed(shared, peer);
-                return Err(ReceiveError::Tls(reason));
-            }
-        },
-    };
-    if let Some(left) = shared.limiter.blocked(peer.ip(), Instant::now()) {
-        let m = format!(
-            "too many failed handshakes from {}; refused for another {} s",
-            peer.ip(),
-            left.as_secs().max(1)
-        );
-        let _ = refuse(&mut stream, RefuseCode::Auth, m).await;
-        return Err(ReceiveError::Blocked);
-    }
-    handle(stream, peer, shared).await
-}
-
 /// One connection from a primary.
-async fn handle<S: ShipIo>(
+pub(super) async fn handle<S: ShipIo>(
     mut sock: S,
     peer: SocketAddr,
     shared: &ReceiverShared,
@@ -286,7 +180,7 @@ async fn handle<S: ShipIo>(
         },
     )
     .await?;
-    let (system_id, timeline, np) = match recv_auth(&mut sock).await? {
+    let (system_id, timeline, np) = match super::accept::recv_auth(&mut sock).await? {
         Message::Auth {
             version,
             system_id,
@@ -306,7 +200,7 @@ async fn handle<S: ShipIo>(
                     timeline,
                 };
                 if !key.check(Side::Primary, &c, &proof) {
-                    handshake_failed(shared, peer);
+                    super::accept::handshake_failed(shared, peer);
                     return Err(refuse(&mut sock, RefuseCode::Auth, "authentication failed: the primary's proof does not match this standby's key".into()).await);
                 }
             }

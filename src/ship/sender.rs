@@ -7,7 +7,7 @@ use super::auth::{nonce, AuthKey, Challenge, Side};
 use super::frame::{read_frame, write_frame, FrameError};
 use super::message::{compress, Compression, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::{self, SeedSource};
-use super::tls::{self, ShipStream, ShipTls};
+use super::tls::{self, ShipTls, ShipWriter};
 use crate::wal::raw::RawReader;
 use crate::wal::scan::list_segments;
 use crate::wal::{Position, SharedFs, WalError};
@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncWriteExt, WriteHalf};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
@@ -186,7 +186,7 @@ fn now_ms() -> u64 {
 
 struct Link {
     addr: String,
-    w: WriteHalf<ShipStream>,
+    w: ShipWriter,
     rx: mpsc::Receiver<Result<Message, String>>,
     reader: tokio::task::JoinHandle<()>,
 }
@@ -254,13 +254,12 @@ async fn connect(src: &LogSource, opts: &ShipOptions) -> Result<(Link, Message),
             source,
         })?;
     let _ = sock.set_nodelay(true);
-    let stream = tls::client_stream(sock, &addr, opts.tls.as_ref())
+    let (mut r, w) = tls::client_halves(sock, &addr, opts.tls.as_ref())
         .await
         .map_err(|reason| ShipError::Tls {
             addr: addr.clone(),
             reason,
         })?;
-    let (mut r, w) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel(64);
     let reader = tokio::spawn(async move {
         loop {

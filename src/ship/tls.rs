@@ -41,6 +41,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> ShipIo for T {}
 
 /// The stream of one ship link, plain or TLS.
 pub type ShipStream = Box<dyn ShipIo>;
+/// The reading half of a ship link (the sender reads acknowledgements in a task).
+pub type ShipReader = Box<dyn AsyncRead + Unpin + Send>;
+/// The writing half of a ship link.
+pub type ShipWriter = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// Whether a link is encrypted (status and logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,18 +234,20 @@ impl ShipTls {
     }
 }
 
-/// The primary's side: wraps a connected socket in TLS when configured.
+/// The primary's side: wraps a connected socket in TLS when configured and
+/// splits it (a plain socket without a lock between the halves).
 ///
 /// # Errors
 /// A message naming what failed in the TLS handshake, with a hint when the
 /// standby answered in the plain protocol.
-pub async fn client_stream(
+pub async fn client_halves(
     sock: TcpStream,
     addr: &str,
     tls: Option<&ShipTls>,
-) -> Result<ShipStream, String> {
+) -> Result<(ShipReader, ShipWriter), String> {
     let Some(tls) = tls else {
-        return Ok(Box::new(sock));
+        let (r, w) = sock.into_split();
+        return Ok((Box::new(r), Box::new(w)));
     };
     let name = tls.name_for(addr)?;
     let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
@@ -251,7 +257,10 @@ pub async fn client_stream(
             TLS_HANDSHAKE_TIMEOUT.as_secs()
         )),
         Ok(Err(e)) => Err(handshake_error(&e)),
-        Ok(Ok(s)) => Ok(Box::new(s)),
+        Ok(Ok(s)) => {
+            let (r, w) = tokio::io::split(s);
+            Ok((Box::new(r), Box::new(w)))
+        }
     }
 }
 

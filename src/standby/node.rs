@@ -140,6 +140,7 @@ impl Node {
             lag_seconds: Some(lag_seconds),
             apply_delay_seconds: Some(self.cfg.apply_delay.as_secs_f64()),
             keys: Some(keys as u64),
+            ship_tls: Some(self.cfg.tls.is_some()),
             ..NodeStatus::default()
         }
     }
