@@ -285,8 +285,15 @@ fn mismatch(primary_tls: bool) -> (serde_json::Value, String, Duration) {
         st["failures_total"].as_u64().unwrap_or(0) >= 1
     });
     let took = started.elapsed();
+    // The primary retries; the standby names the mismatch once, not per retry.
+    wait_standby_status(&pdir, Duration::from_secs(30), |st| {
+        st["failures_total"].as_u64().unwrap_or(0) >= 3
+    });
     std::thread::sleep(Duration::from_millis(300));
-    (st, standby.kill(), took)
+    let log = standby.kill();
+    let named = log.matches("ship link mismatch").count();
+    assert_eq!(named, 1, "one error line for the retries: {log}");
+    (st, log, took)
 }
 
 #[test]

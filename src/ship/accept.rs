@@ -46,8 +46,14 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
                 Err(ReceiveError::Blocked) => {
                     tracing::debug!(peer = %peer, "refused a blocked peer");
                 }
+                // Once per peer until it gets through: a primary retrying with
+                // the wrong transport would fill the log otherwise.
                 Err(e @ ReceiveError::Mismatch(_)) => {
-                    tracing::error!(peer = %peer, error = %e, "ship link mismatch");
+                    if shared.limiter.first_mismatch(peer.ip()) {
+                        tracing::error!(peer = %peer, error = %e, "ship link mismatch (logged once until this peer connects)");
+                    } else {
+                        tracing::debug!(peer = %peer, error = %e, "ship link mismatch");
+                    }
                 }
                 Err(e) => tracing::warn!(peer = %peer, error = %e, "shipment ended"),
             }

@@ -5,8 +5,11 @@
 //! A successful handshake forgets the IP. The table is bounded
 //! ([`LimitPolicy::max_peers`]): stale entries go first, then the entry whose
 //! last failure is oldest.
+//!
+//! It also remembers which IPs were told about a TLS/plain mismatch, so that a
+//! primary retrying with the wrong transport is logged once, not per retry.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -65,6 +68,8 @@ impl Entry {
 pub struct HandshakeLimiter {
     policy: LimitPolicy,
     peers: Mutex<HashMap<IpAddr, Entry>>,
+    /// IPs whose transport mismatch was logged (at most `max_peers`).
+    mismatched: Mutex<HashSet<IpAddr>>,
 }
 
 impl HandshakeLimiter {
@@ -73,6 +78,7 @@ impl HandshakeLimiter {
         HandshakeLimiter {
             policy,
             peers: Mutex::new(HashMap::new()),
+            mismatched: Mutex::new(HashSet::new()),
         }
     }
 
@@ -127,6 +133,21 @@ impl HandshakeLimiter {
     /// A successful handshake: `ip` is forgotten.
     pub fn succeeded(&self, ip: IpAddr) {
         self.lock().remove(&ip);
+        self.lock_mismatched().remove(&ip);
+    }
+
+    fn lock_mismatched(&self) -> std::sync::MutexGuard<'_, HashSet<IpAddr>> {
+        self.mismatched.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A TLS/plain mismatch from `ip`: true the first time since its last
+    /// successful handshake (log it then).
+    pub fn first_mismatch(&self, ip: IpAddr) -> bool {
+        let mut m = self.lock_mismatched();
+        if m.len() >= self.policy.max_peers && !m.contains(&ip) {
+            m.clear();
+        }
+        m.insert(ip)
     }
 
     /// IPs tracked (tests, metrics).
@@ -203,6 +224,16 @@ mod tests {
         for i in 0..20 {
             assert_eq!(l.failed(ip(3), t0 + i * 20 * S), None);
         }
+    }
+
+    #[test]
+    fn a_mismatch_is_reported_once_until_a_success() {
+        let l = HandshakeLimiter::new(LimitPolicy::default());
+        assert!(l.first_mismatch(ip(1)));
+        assert!(!l.first_mismatch(ip(1)));
+        assert!(l.first_mismatch(ip(2)));
+        l.succeeded(ip(1));
+        assert!(l.first_mismatch(ip(1)));
     }
 
     #[test]
