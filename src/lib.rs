@@ -8,7 +8,7 @@
 //! | [`store`]   | the key-value state machine: keyspace, logged effects, apply, snapshots |
 //! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands |
 //! | [`primary`] | the primary server: data directory, recovery, connections, checkpoints |
-//! | [`ship`]    | the ship protocol: frames, auth, sender (primary), receiver (standby), schedules |
+//! | [`ship`]    | the ship protocol: frames, auth, TLS, sender (primary), receiver (standby), schedules |
 //! | [`standby`] | the standby: receive, replay continuously, serve reads, promote online |
 //! | [`promote`] | the promotion check, offline promotion, fencing, rejoin, drills       |
 //! | [`admin`]   | the admin socket (Unix, 0600): JSON requests to a running node          |

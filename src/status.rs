@@ -62,6 +62,9 @@ pub struct NodeStatus {
     /// The RESP address (as bound).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
+    /// Standby: true when shipments must arrive over TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_tls: Option<bool>,
 }
 
 /// An LSN the way PostgreSQL users read it (`HIGH/LOW` in hex), with the

@@ -70,6 +70,7 @@ fn every_status_field_is_documented_and_every_documented_field_exists() {
         lag_seconds: Some(0.0),
         apply_delay_seconds: Some(0.0),
         keys: Some(0),
+        ship_tls: Some(false),
         ..NodeStatus::default()
     };
     assert_eq!(tables[0], keys(serde_json::to_value(&node).unwrap()));

@@ -19,6 +19,7 @@
 //! | `faultproxy` | `logship fault-proxy` (hidden): the TCP fault proxy, for tests |
 //! | `rejoin` | `logship rejoin`: an old primary becomes a standby of the new one |
 //! | `drill`  | `logship drill`: a failover rehearsed on a copy of a standby    |
+//! | `secure` | flags shared by those: TLS files, the RESP password file       |
 
 mod bench;
 pub mod demo;
@@ -33,6 +34,7 @@ pub mod parse;
 mod primary;
 pub mod promote;
 pub mod rejoin;
+pub mod secure;
 mod ship;
 mod standby;
 mod status;

@@ -1,6 +1,7 @@
 //! `logship primary`: serve a primary data directory over RESP2.
 
 use super::parse;
+use super::secure::TlsArgs;
 use crate::primary::shipping::ShipConfig;
 use crate::primary::{run as run_primary, PrimaryConfig, RuntimeKind};
 use crate::resp::Limits;
@@ -70,6 +71,10 @@ pub struct PrimaryArgs {
     /// How long shutdown waits for busy connections.
     #[arg(long, default_value = "30s", value_parser = parse::duration)]
     pub shutdown_timeout: Duration,
+    /// A file holding the password RESP clients must give with AUTH (one
+    /// trailing newline is ignored; an empty file is an error).
+    #[arg(long, value_name = "FILE")]
+    pub requirepass_file: Option<PathBuf>,
     #[command(flatten)]
     pub ship: ShipArgs,
 }
@@ -102,6 +107,12 @@ pub struct ShipArgs {
     /// removed anyway (logged as an error) and the standby must be re-seeded.
     #[arg(long, value_name = "SIZE", default_value = "8GiB", value_parser = parse::size)]
     pub max_retained_wal: u64,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// The name checked in the standbys' certificates (default: the host of
+    /// each --ship-to address, a DNS name or an IP address).
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
 }
 
 impl ShipArgs {
@@ -114,9 +125,14 @@ impl ShipArgs {
         let scheduled =
             self.ship_every.is_some() || self.ship_cron.is_some() || self.ship_continuous;
         if self.ship_to.is_empty() {
-            if scheduled || self.auth_key_file.is_some() || self.insecure_no_auth {
+            if scheduled
+                || self.auth_key_file.is_some()
+                || self.insecure_no_auth
+                || self.tls.any()
+                || self.tls_server_name.is_some()
+            {
                 anyhow::bail!(
-                    "--ship-every, --ship-cron, --ship-continuous, --auth-key-file and --insecure-no-auth need --ship-to ADDR"
+                    "--ship-every, --ship-cron, --ship-continuous, --auth-key-file, --insecure-no-auth and --tls-* need --ship-to ADDR"
                 );
             }
             return Ok(None);
@@ -135,6 +151,7 @@ impl ShipArgs {
             schedule,
             key,
             compression: self.compress,
+            tls: self.tls.load(self.tls_server_name.as_deref())?,
         }))
     }
 }
@@ -223,5 +240,6 @@ fn config(a: PrimaryArgs) -> anyhow::Result<PrimaryConfig> {
         shutdown_timeout: a.shutdown_timeout,
         ship: a.ship.config()?,
         max_retained_wal_bytes: a.ship.max_retained_wal,
+        requirepass: super::secure::requirepass(a.requirepass_file.as_deref())?,
     })
 }

@@ -9,6 +9,7 @@
 
 use super::parse;
 use super::primary::key_from_flags;
+use super::secure::TlsArgs;
 use crate::admin::{self, AdminError};
 use crate::primary::control::{Control, ControlError};
 use crate::primary::datadir::{SNAPSHOT_DIR, WAL_DIR};
@@ -53,6 +54,11 @@ pub struct ShipArgs {
     /// Compression on the wire: none, zstd, zstd:LEVEL (1-19).
     #[arg(long, value_name = "none|zstd[:LEVEL]", default_value = "zstd", value_parser = parse::compression)]
     pub compress: Compression,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// The name checked in the standby's certificate (default: the host of --to).
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
 }
 
 /// What is being shipped, and up to where.
@@ -161,6 +167,7 @@ async fn origin(data_dir: &Path) -> anyhow::Result<Origin> {
 /// be reached or refuses: one line naming what went wrong.
 pub fn run(a: ShipArgs) -> anyhow::Result<ExitCode> {
     let key = key_from_flags(a.auth_key_file.as_deref(), a.insecure_no_auth)?;
+    let tls = a.tls.load(a.tls_server_name.as_deref())?;
     if !a.to.contains(':') {
         anyhow::bail!("--to '{}' is not an address (expected host:port)", a.to);
     }
@@ -189,6 +196,7 @@ pub fn run(a: ShipArgs) -> anyhow::Result<ExitCode> {
         };
         let mut opts = ShipOptions::new(&a.to, key);
         opts.compression = a.compress;
+        opts.tls = tls;
         tracing::debug!(
             system_id = %format!("{:016x}", o.system_id),
             timeline = o.timeline,

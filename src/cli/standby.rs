@@ -1,8 +1,11 @@
 //! `logship standby`: receive shipments, replay them continuously, serve reads.
 
 use super::parse;
+use super::secure::TlsArgs;
 use crate::primary::shipping::ShipConfig;
 use crate::primary::PrimaryConfig;
+use crate::resp::auth::Password;
+use crate::ship::tls::ShipTls;
 use crate::resp::Limits;
 use crate::ship::AuthKey;
 use crate::ship::Compression;
@@ -47,6 +50,12 @@ pub struct StandbyArgs {
     pub max_query_bytes: u64,
     #[command(flatten)]
     pub promoted: PromotedArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// A file holding the password RESP clients must give with AUTH (one
+    /// trailing newline is ignored; an empty file is an error).
+    #[arg(long, value_name = "FILE")]
+    pub requirepass_file: Option<PathBuf>,
 }
 
 /// How the standby serves once `logship promote` makes it the primary.
@@ -77,9 +86,12 @@ impl PromotedArgs {
         data_dir: &Path,
         listen: &str,
         key: Option<AuthKey>,
+        tls: Option<ShipTls>,
+        requirepass: Option<Password>,
     ) -> anyhow::Result<PrimaryConfig> {
         let mut c = super::primary::default_config(data_dir, listen)?;
         c.sync = self.fsync;
+        c.requirepass = requirepass;
         let scheduled =
             self.ship_every.is_some() || self.ship_cron.is_some() || self.ship_continuous;
         c.ship = match (self.ship_to.is_empty(), scheduled) {
@@ -96,6 +108,7 @@ impl PromotedArgs {
                 )?,
                 key,
                 compression: Compression::Zstd { level: 1 },
+                tls,
             }),
         };
         Ok(c)
@@ -107,7 +120,15 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
         Some(p) => Some(AuthKey::from_file(p)?),
         None => None,
     };
-    let as_primary = a.promoted.config(&a.data_dir, &a.listen, key.clone())?;
+    let tls = a.tls.load(None)?;
+    let requirepass = super::secure::requirepass(a.requirepass_file.as_deref())?;
+    let as_primary = a.promoted.config(
+        &a.data_dir,
+        &a.listen,
+        key.clone(),
+        tls.clone(),
+        requirepass.clone(),
+    )?;
     run_standby(StandbyConfig {
         data_dir: a.data_dir,
         ship_listen: a.ship_listen,
@@ -119,6 +140,8 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
         checkpoint_interval: a.checkpoint_interval.max(Duration::from_secs(1)),
         keep_snapshots: a.keep_snapshots.max(1),
         as_primary,
+        tls,
+        requirepass,
     })?;
     Ok(ExitCode::SUCCESS)
 }

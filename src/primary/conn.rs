@@ -5,6 +5,7 @@
 use super::db::State;
 use super::server_cmds::{self, ClientInfo};
 use super::Shared;
+use crate::resp::auth;
 use crate::resp::commands::{execute, lookup, unknown_command, wrong_args, Cmd, Ctx, Scope, Spec};
 use crate::resp::{parse, Frame, Reply};
 use crate::store::Effect;
@@ -201,6 +202,10 @@ impl Conn {
                 return After::Read;
             }
         };
+        let password = shared.cfg.requirepass.as_ref();
+        if auth::gate(password, &mut self.client.auth, spec, &frame, &mut self.out) {
+            return After::Read;
+        }
         if let Some(queue) = &mut self.multi {
             match spec.cmd {
                 Cmd::Exec => self.exec(st, shared, now),

@@ -381,7 +381,8 @@ fn same_address(a: &str, b: &str) -> bool {
 
 /// One shipment of everything durable to a standby that is not configured.
 async fn ship_once(shared: &Shared, addr: &str) -> Value {
-    let key = shared.cfg.ship.as_ref().and_then(|c| c.key.clone());
+    let mut opts = ShipOptions::new(addr, shared.cfg.ship.as_ref().and_then(|c| c.key.clone()));
+    opts.tls = shared.cfg.ship.as_ref().and_then(|c| c.tls.clone());
     let src = super::shipping::log_source(
         &shared.wal,
         &shared.data_dir,
@@ -391,7 +392,7 @@ async fn ship_once(shared: &Shared, addr: &str) -> Value {
     let (tx, rx) = tokio::sync::watch::channel(Acked::default());
     let r = tokio::time::timeout(
         FINAL_SHIPMENT_TIMEOUT,
-        ship(&src, &ShipOptions::new(addr, key), ShipMode::Once, &tx),
+        ship(&src, &opts, ShipMode::Once, &tx),
     )
     .await;
     let result = match r {

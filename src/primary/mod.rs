@@ -83,6 +83,8 @@ pub struct PrimaryConfig {
     pub ship: Option<shipping::ShipConfig>,
     /// Most WAL kept behind the head for standbys that have not received it.
     pub max_retained_wal_bytes: u64,
+    /// The password RESP clients must give (`--requirepass-file`).
+    pub requirepass: Option<crate::resp::auth::Password>,
 }
 
 /// What every connection and background task shares.

@@ -3,6 +3,7 @@
 
 use super::db::State;
 use super::Shared;
+use crate::resp::auth::AuthState;
 use crate::resp::commands::{errors, parse_i64, Cmd, Spec, COMMANDS};
 use crate::resp::glob::Pattern;
 use crate::resp::Reply;
@@ -19,14 +20,18 @@ pub struct ClientInfo {
     pub name: Option<Vec<u8>>,
     /// End LSN of this client's last logged write (what `WAIT` waits for).
     pub last_write_end_lsn: u64,
+    /// Whether the client still owes the password (`--requirepass-file`).
+    pub auth: AuthState,
 }
 
 impl ClientInfo {
     pub fn new(shared: &Shared, peer: String) -> ClientInfo {
-        ClientInfo::with_id(
+        let mut c = ClientInfo::with_id(
             shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1,
             peer,
-        )
+        );
+        c.auth = AuthState::initial(shared.cfg.requirepass.as_ref());
+        c
     }
 
     /// A client with a given id (a standby numbers its own clients).
@@ -36,6 +41,7 @@ impl ClientInfo {
             peer,
             name: None,
             last_write_end_lsn: 0,
+            auth: AuthState::Open,
         }
     }
 }

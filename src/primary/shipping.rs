@@ -10,6 +10,7 @@
 use super::seed::SnapshotSeeds;
 use crate::ship::schedule::Schedule;
 use crate::ship::shipper::{Shipper, StandbyStatus};
+use crate::ship::tls::ShipTls;
 use crate::ship::{AuthKey, Compression, LogSource, ShipOptions};
 use crate::wal::{StdFs, Wal};
 use std::path::Path;
@@ -45,6 +46,8 @@ pub struct ShipConfig {
     /// `None` only with `--insecure-no-auth`.
     pub key: Option<AuthKey>,
     pub compression: Compression,
+    /// TLS on the links; `None`: plain TCP.
+    pub tls: Option<ShipTls>,
 }
 
 /// The retention floor a checkpoint works with.
@@ -128,6 +131,7 @@ impl Shipping {
             .map(|a| {
                 let mut o = ShipOptions::new(a, cfg.key.clone());
                 o.compression = cfg.compression;
+                o.tls = cfg.tls.clone();
                 o
             })
             .collect::<Vec<_>>();
@@ -370,6 +374,7 @@ mod tests {
             schedule: Schedule::Every(Duration::from_secs(3600)),
             key: None,
             compression: Compression::None,
+            tls: None,
         };
         let s = Shipping::start(&cfg, &wal, d.path(), 7, 1, 1000);
         assert_eq!(s.schedule().as_deref(), Some("every 1h"));

@@ -7,9 +7,11 @@
 //! | `reply`    | encoding replies                                            |
 //! | `glob`     | `KEYS`/`SCAN MATCH` patterns                                |
 //! | `commands` | the command table; keyspace commands as reads plus effects |
+//! | `auth`     | `requirepass`: the password and the `AUTH`/`NOAUTH` gate    |
 //!
 //! `resp` uses `store` (keys and effects) and knows nothing of the WAL.
 
+pub mod auth;
 pub mod commands;
 pub mod glob;
 pub mod parser;

@@ -8,19 +8,25 @@
 //! | `message`  | the protocol's messages and their byte layouts             |
 //! | `auth`     | the shared key and the challenge–response proofs           |
 //! | `sender`   | the primary's side: connect, seed, stream, track acks      |
+//! | `accept`   | the standby's listener: TLS or plain, the handshake limit  |
 //! | `receiver` | the standby's side: authenticate, check, write, acknowledge |
 //! | `seed`     | moving a snapshot to a standby that is too far behind      |
 //! | `schedule` | every N / cron / continuous                                |
 //! | `shipper`  | the primary's per-standby shipping tasks and their status |
+//! | `tls`      | TLS on the link (rustls, mutual) and the stream type      |
+//! | `limit`    | the standby's per-IP limit on failed handshakes           |
 
+pub mod accept;
 pub mod auth;
 pub mod frame;
+pub mod limit;
 pub mod message;
 pub mod receiver;
 pub mod schedule;
 pub mod seed;
 pub mod sender;
 pub mod shipper;
+pub mod tls;
 
 pub use auth::{AuthKey, CommandProof};
 pub use message::Compression;

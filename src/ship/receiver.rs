@@ -2,15 +2,18 @@
 //! and timeline, writes received chunks through the [`Mirror`] (checked, written,
 //! fsynced) and acknowledges the durable received LSN.
 
+pub use super::accept::serve;
 use super::auth::{nonce, AuthKey, Challenge, Side};
 use super::frame::{read_frame, write_frame, FrameError};
+use super::limit::{HandshakeLimiter, LimitPolicy};
 use super::message::{decompress, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::SeedSink;
+use super::tls::{ShipIo, ShipTls};
 use crate::wal::{ChunkError, Mirror};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// How long a handshake step may take.
@@ -50,6 +53,10 @@ pub struct ReceiverShared {
     /// Set while the node is being promoted, and after: every primary is
     /// refused with this text (or the closed timeline's, when it names one).
     refusing: Mutex<Option<String>>,
+    /// TLS on the link; `None`: plain TCP.
+    pub tls: Option<ShipTls>,
+    /// Failed handshakes per peer IP.
+    pub limiter: HandshakeLimiter,
     /// Held by the connection that is receiving.
     busy: tokio::sync::Mutex<()>,
     /// Tells the receiving connection to give way to a newer one.
@@ -63,6 +70,17 @@ impl ReceiverShared {
         applied: watch::Receiver<u64>,
         key: Option<AuthKey>,
         seed: Option<Arc<dyn SeedSink>>,
+    ) -> Arc<ReceiverShared> {
+        ReceiverShared::with_tls(mirror, applied, key, seed, None)
+    }
+
+    /// Shared state around an opened mirror, receiving over TLS when `tls` is set.
+    pub fn with_tls(
+        mirror: Mirror,
+        applied: watch::Receiver<u64>,
+        key: Option<AuthKey>,
+        seed: Option<Arc<dyn SeedSink>>,
+        tls: Option<ShipTls>,
     ) -> Arc<ReceiverShared> {
         let r = Received {
             received_lsn: mirror.durable_lsn(),
@@ -79,6 +97,8 @@ impl ReceiverShared {
             seed,
             closed_timelines: Mutex::new(Vec::new()),
             refusing: Mutex::new(None),
+            tls,
+            limiter: HandshakeLimiter::new(LimitPolicy::default()),
             busy: tokio::sync::Mutex::new(()),
             preempt: Mutex::new(None),
         })
@@ -143,6 +163,14 @@ pub enum ReceiveError {
     Timeout,
     #[error("refused the primary: {0}")]
     Refused(String),
+    /// One side uses TLS, the other does not.
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("{0}")]
+    Tls(String),
+    /// The peer IP is blocked after failed handshakes (logged once per burst).
+    #[error("refused: too many failed handshakes")]
+    Blocked,
     #[error("protocol error: {0}")]
     Protocol(String),
     /// Writing the received log failed: the standby must stop.
@@ -150,44 +178,11 @@ pub enum ReceiveError {
     Fatal(String),
 }
 
-/// Accepts primaries on `listener` until the task is dropped; one shipment at a
-/// time, each logged. Returns only on a fatal error (the log can't be written).
-///
-/// # Errors
-/// [`ReceiveError::Fatal`] when the received log cannot be written.
-pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result<(), ReceiveError> {
-    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(1);
-    loop {
-        let (sock, peer) = tokio::select! {
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "ship listener accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            Some(msg) = fatal_rx.recv() => return Err(ReceiveError::Fatal(msg)),
-        };
-        let shared = shared.clone();
-        let fatal_tx = fatal_tx.clone();
-        tokio::spawn(async move {
-            match handle(sock, &shared).await {
-                Ok(()) => {}
-                Err(ReceiveError::Fatal(m)) => {
-                    tracing::error!(peer = %peer, error = %m, "received log cannot be written; stopping");
-                    let _ = fatal_tx.send(m).await;
-                }
-                Err(ReceiveError::Frame(FrameError::Closed)) => {
-                    tracing::debug!(peer = %peer, "primary closed the ship link");
-                }
-                Err(e) => tracing::warn!(peer = %peer, error = %e, "shipment ended"),
-            }
-        });
-    }
-}
-
-async fn refuse(sock: &mut TcpStream, code: RefuseCode, message: String) -> ReceiveError {
+pub(super) async fn refuse<S: ShipIo>(
+    sock: &mut S,
+    code: RefuseCode,
+    message: String,
+) -> ReceiveError {
     let m = Message::Refuse {
         code,
         message: message.clone(),
@@ -197,14 +192,17 @@ async fn refuse(sock: &mut TcpStream, code: RefuseCode, message: String) -> Rece
     ReceiveError::Refused(message)
 }
 
-async fn recv(sock: &mut TcpStream, timeout: Duration) -> Result<Message, ReceiveError> {
+pub(super) async fn recv<S: tokio::io::AsyncRead + Unpin>(
+    sock: &mut S,
+    timeout: Duration,
+) -> Result<Message, ReceiveError> {
     let (k, body) = tokio::time::timeout(timeout, read_frame(sock))
         .await
         .map_err(|_| ReceiveError::Timeout)??;
     Message::decode(k, &body).map_err(|e| ReceiveError::Protocol(e.to_string()))
 }
 
-async fn send(sock: &mut TcpStream, m: &Message) -> Result<(), ReceiveError> {
+async fn send<S: ShipIo>(sock: &mut S, m: &Message) -> Result<(), ReceiveError> {
     write_frame(sock, m.kind(), &m.encode())
         .await
         .map_err(|e| ReceiveError::Frame(FrameError::Io(e)))?;
@@ -221,8 +219,11 @@ fn now_ms() -> u64 {
 }
 
 /// One connection from a primary.
-async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), ReceiveError> {
-    let _ = sock.set_nodelay(true);
+pub(super) async fn handle<S: ShipIo>(
+    mut sock: S,
+    peer: SocketAddr,
+    shared: &ReceiverShared,
+) -> Result<(), ReceiveError> {
     let ns = nonce();
     send(
         &mut sock,
@@ -232,7 +233,7 @@ async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), Rece
         },
     )
     .await?;
-    let (system_id, timeline, np) = match recv(&mut sock, HANDSHAKE_TIMEOUT).await? {
+    let (system_id, timeline, np) = match super::accept::recv_auth(&mut sock).await? {
         Message::Auth {
             version,
             system_id,
@@ -252,9 +253,11 @@ async fn handle(mut sock: TcpStream, shared: &ReceiverShared) -> Result<(), Rece
                     timeline,
                 };
                 if !key.check(Side::Primary, &c, &proof) {
+                    super::accept::handshake_failed(shared, peer);
                     return Err(refuse(&mut sock, RefuseCode::Auth, "authentication failed: the primary's proof does not match this standby's key".into()).await);
                 }
             }
+            shared.limiter.succeeded(peer.ip());
             (system_id, timeline, np)
         }
         other => {

@@ -10,7 +10,6 @@ use super::message::Message;
 use super::receiver::{ReceiveError, ReceiverShared};
 use std::io::Read;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 /// Bytes of snapshot per `SnapshotData` frame.
 pub const SEED_FRAME_BYTES: usize = 1 << 20;
@@ -67,8 +66,8 @@ pub trait SeedWriter: Send {
 
 /// Receives a snapshot after `SnapshotBegin`, installs it, and restarts the
 /// received log at `wal_start_lsn`.
-pub(super) async fn receive(
-    sock: &mut TcpStream,
+pub(super) async fn receive<S: super::tls::ShipIo>(
+    sock: &mut S,
     shared: &ReceiverShared,
     lsn: u64,
     wal_start_lsn: u64,

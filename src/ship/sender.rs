@@ -7,6 +7,7 @@ use super::auth::{nonce, AuthKey, Challenge, Side};
 use super::frame::{read_frame, write_frame, FrameError};
 use super::message::{compress, Compression, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::{self, SeedSource};
+use super::tls::{self, ShipTls, ShipWriter};
 use crate::wal::raw::RawReader;
 use crate::wal::scan::list_segments;
 use crate::wal::{Position, SharedFs, WalError};
@@ -46,6 +47,8 @@ pub struct ShipOptions {
     pub connect_timeout: Duration,
     /// How long to wait for the standby to answer.
     pub ack_timeout: Duration,
+    /// TLS on the link (`--tls-cert`, `--tls-key`, `--tls-ca`); `None`: plain TCP.
+    pub tls: Option<ShipTls>,
 }
 
 impl ShipOptions {
@@ -59,6 +62,7 @@ impl ShipOptions {
             window_bytes: 8 << 20,
             connect_timeout: Duration::from_secs(5),
             ack_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -114,6 +118,8 @@ pub enum ShipError {
     },
     #[error("standby {addr}: {reason}")]
     Auth { addr: String, reason: String },
+    #[error("standby {addr}: {reason}")]
+    Tls { addr: String, reason: String },
     #[error("standby {addr}: protocol error: {reason}")]
     Protocol { addr: String, reason: String },
     #[error("standby {addr} is ahead of this primary: it has received up to LSN {standby:#x}, this primary's durable LSN is {primary:#x}")]
@@ -160,6 +166,7 @@ impl ShipError {
                 _ => "refused",
             },
             ShipError::Auth { .. } => "auth",
+            ShipError::Tls { .. } => "tls",
             ShipError::Protocol { .. } => "protocol",
             ShipError::StandbyAhead { .. } => "standby_ahead",
             ShipError::NeedsSeed { .. } => "needs_seed",
@@ -179,7 +186,7 @@ fn now_ms() -> u64 {
 
 struct Link {
     addr: String,
-    w: tokio::net::tcp::OwnedWriteHalf,
+    w: ShipWriter,
     rx: mpsc::Receiver<Result<Message, String>>,
     reader: tokio::task::JoinHandle<()>,
 }
@@ -247,7 +254,12 @@ async fn connect(src: &LogSource, opts: &ShipOptions) -> Result<(Link, Message),
             source,
         })?;
     let _ = sock.set_nodelay(true);
-    let (mut r, w) = sock.into_split();
+    let (mut r, w) = tls::client_halves(sock, &addr, opts.tls.as_ref())
+        .await
+        .map_err(|reason| ShipError::Tls {
+            addr: addr.clone(),
+            reason,
+        })?;
     let (tx, rx) = mpsc::channel(64);
     let reader = tokio::spawn(async move {
         loop {

@@ -54,6 +54,9 @@ pub struct StandbyStatus {
     /// LSN the primary still holds, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reseed_reason: Option<String>,
+    /// True when the link to this standby runs over TLS.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 struct Target {
@@ -92,6 +95,7 @@ impl Shipper {
                 status: Mutex::new(StandbyStatus {
                     address: opts.addr.clone(),
                     last_ship_result: "never".into(),
+                    tls: opts.tls.is_some(),
                     ..StandbyStatus::default()
                 }),
                 acked: watch::channel(Acked::default()).0,

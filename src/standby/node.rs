@@ -48,6 +48,10 @@ pub struct StandbyConfig {
     pub keep_snapshots: usize,
     /// How the node serves once promoted (its `listen` is this standby's).
     pub as_primary: crate::primary::PrimaryConfig,
+    /// TLS on the ship link; `None`: plain TCP.
+    pub tls: Option<crate::ship::tls::ShipTls>,
+    /// The password RESP clients must give (`--requirepass-file`).
+    pub requirepass: Option<crate::resp::auth::Password>,
 }
 
 /// What the standby's tasks share.
@@ -197,6 +201,7 @@ impl Node {
             keys: Some(keys as u64),
             ship_listen: self.bound.get().map(|b| b.0.clone()),
             listen: self.bound.get().map(|b| b.1.clone()),
+            ship_tls: Some(self.cfg.tls.is_some()),
             ..NodeStatus::default()
         }
     }
@@ -457,7 +462,13 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let (applied_tx, applied_rx) = watch::channel(applied0);
     let node = Arc::new_cyclic(|weak: &std::sync::Weak<Node>| {
         let seeds: Arc<dyn SeedSink> = Arc::new(LazySeeds(weak.clone()));
-        let receiver = ReceiverShared::new(mirror, applied_rx, cfg.key.clone(), Some(seeds));
+        let receiver = ReceiverShared::with_tls(
+            mirror,
+            applied_rx,
+            cfg.key.clone(),
+            Some(seeds),
+            cfg.tls.clone(),
+        );
         *receiver
             .closed_timelines
             .lock()

@@ -6,6 +6,7 @@
 
 use super::node::Node;
 use crate::primary::server_cmds::{connection_cmd, ClientInfo};
+use crate::resp::auth;
 use crate::resp::commands::{execute, lookup, unknown_command, wrong_args, Cmd, Ctx, Scope};
 use crate::resp::{parse, Frame, Reply};
 use bytes::BytesMut;
@@ -55,6 +56,7 @@ pub async fn serve(listener: Arc<TcpListener>, node: Arc<Node>) {
         tokio::spawn(async move {
             let id = node.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
             let mut c = ClientInfo::with_id(id, peer.to_string());
+            c.auth = auth::AuthState::initial(node.cfg.requirepass.as_ref());
             if let Err(e) = client(sock, &node, &mut c).await {
                 tracing::debug!(peer = %peer, error = %e, "client connection ended");
             }
@@ -132,6 +134,15 @@ fn handle(
             return false;
         }
     };
+    if auth::gate(
+        node.cfg.requirepass.as_ref(),
+        &mut info.auth,
+        spec,
+        frame,
+        out,
+    ) {
+        return false;
+    }
     if is_write(spec.cmd) {
         out.error(READONLY);
         return false;

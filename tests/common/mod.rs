@@ -4,6 +4,8 @@
 //! `primary_*` suites, real servers on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use logship::wal::memfs::MemFs;
 use logship::wal::scan::{list_segments, SegmentFile};
 use logship::wal::Appended;

@@ -62,6 +62,7 @@ pub enum Cmd {
     Quit,
     Wait,
     Logship,
+    Auth,
 }
 
 /// Who runs a command.
@@ -148,6 +149,7 @@ table! {
     Quit "quit" -1 Server,
     Wait "wait" 3 Server,
     Logship "logship" -2 Server,
+    Auth "auth" -2 Server,
 }
 
 /// Longest command name in the table.

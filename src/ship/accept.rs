@@ -1,0 +1,129 @@
+//! The standby's accepting side of the ship link: the listener, TLS or plain
+//! transport (and a mismatch between the two, named), the per-IP limit on
+//! failed handshakes, then the protocol in [`super::receiver`].
+
+use super::frame::FrameError;
+use super::message::{Message, RefuseCode};
+use super::receiver::{handle, recv, refuse, ReceiveError, ReceiverShared, HANDSHAKE_TIMEOUT};
+use super::tls::{accept_tls, looks_like_tls, Accepted, ShipIo, ShipStream};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+/// Accepts primaries on `listener` until the task is dropped; one shipment at a
+/// time, each logged. Returns only on a fatal error (the log can't be written).
+///
+/// # Errors
+/// [`ReceiveError::Fatal`] when the received log cannot be written.
+pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result<(), ReceiveError> {
+    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(1);
+    loop {
+        let (sock, peer) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "ship listener accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            Some(msg) = fatal_rx.recv() => return Err(ReceiveError::Fatal(msg)),
+        };
+        let shared = shared.clone();
+        let fatal_tx = fatal_tx.clone();
+        tokio::spawn(async move {
+            match connection(sock, peer, &shared).await {
+                Ok(()) => {}
+                Err(ReceiveError::Fatal(m)) => {
+                    tracing::error!(peer = %peer, error = %m, "received log cannot be written; stopping");
+                    let _ = fatal_tx.send(m).await;
+                }
+                Err(ReceiveError::Frame(FrameError::Closed)) => {
+                    tracing::debug!(peer = %peer, "primary closed the ship link");
+                }
+                Err(ReceiveError::Blocked) => {
+                    tracing::debug!(peer = %peer, "refused a blocked peer");
+                }
+                // Once per peer until it gets through: a primary retrying with
+                // the wrong transport would fill the log otherwise.
+                Err(e @ ReceiveError::Mismatch(_)) => {
+                    if shared.limiter.first_mismatch(peer.ip()) {
+                        tracing::error!(peer = %peer, error = %e, "ship link mismatch (logged once until this peer connects)");
+                    } else {
+                        tracing::debug!(peer = %peer, error = %e, "ship link mismatch");
+                    }
+                }
+                Err(e) => tracing::warn!(peer = %peer, error = %e, "shipment ended"),
+            }
+        });
+    }
+}
+
+/// Reads the `Auth` frame, recognising a TLS handshake where it should be.
+pub(super) async fn recv_auth<S: ShipIo>(sock: &mut S) -> Result<Message, ReceiveError> {
+    let mut head = [0u8; 4];
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, sock.read_exact(&mut head))
+        .await
+        .map_err(|_| ReceiveError::Timeout)?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => ReceiveError::Frame(FrameError::Closed),
+            _ => ReceiveError::Frame(FrameError::Io(e)),
+        })?;
+    if looks_like_tls(&head) {
+        return Err(ReceiveError::Mismatch(
+            "the primary speaks TLS, but this standby was started without --tls-cert/--tls-key/--tls-ca".into(),
+        ));
+    }
+    let mut whole = (&head[..]).chain(&mut *sock);
+    recv(&mut whole, HANDSHAKE_TIMEOUT).await
+}
+
+/// Records a failed handshake from `peer`; logs once when it starts a block.
+pub(super) fn handshake_failed(shared: &ReceiverShared, peer: SocketAddr) {
+    if let Some(b) = shared.limiter.failed(peer.ip(), Instant::now()) {
+        tracing::warn!(
+            "authentication failed from {}: {} failures in the last {} s; refusing for {} s",
+            peer.ip(),
+            b.failures,
+            b.window.as_secs(),
+            b.block.as_secs()
+        );
+    }
+}
+
+/// One accepted connection: TLS (when configured), the per-IP limit, then the protocol.
+async fn connection(
+    sock: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: &ReceiverShared,
+) -> Result<(), ReceiveError> {
+    let _ = sock.set_nodelay(true);
+    let mut stream: ShipStream = match &shared.tls {
+        None => Box::new(sock),
+        Some(tls) => match accept_tls(sock, tls).await {
+            Accepted::Stream(s) => s,
+            Accepted::Plain(mut sock) => {
+                // A plain primary waits for Hello: say it in its own protocol.
+                let m = "this standby requires TLS on the ship link, but the primary is not using it: start the primary with --tls-cert, --tls-key and --tls-ca";
+                let _ = refuse(&mut sock, RefuseCode::Protocol, m.into()).await;
+                return Err(ReceiveError::Mismatch(m.into()));
+            }
+            Accepted::Failed(reason) => {
+                handshake_failed(shared, peer);
+                return Err(ReceiveError::Tls(reason));
+            }
+        },
+    };
+    if let Some(left) = shared.limiter.blocked(peer.ip(), Instant::now()) {
+        let m = format!(
+            "too many failed handshakes from {}; refused for another {} s",
+            peer.ip(),
+            left.as_secs().max(1)
+        );
+        let _ = refuse(&mut stream, RefuseCode::Auth, m).await;
+        return Err(ReceiveError::Blocked);
+    }
+    handle(stream, peer, shared).await
+}
