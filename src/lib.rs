@@ -11,7 +11,9 @@
 //! | [`ship`]    | the ship protocol: frames, auth, sender (primary), receiver (standby), schedules |
 //! | [`standby`] | the standby: receive, replay continuously, serve reads                 |
 //! | [`admin`]   | the admin socket (Unix, 0600): JSON requests to a running node          |
-//! | [`status`]  | the `status` report: JSON contract and human form                      |
+//! | [`status`]  | the `status` report: JSON contract and human form; monitoring-plugin checks |
+//! | [`metrics`] | watching a node: Prometheus metrics, the status page, sampled history  |
+//! | [`events`]  | event hooks (`--on-event`): JSON on a command's stdin, bounded          |
 //! | [`bench`]   | built-in benchmarks (`logship bench wal`, `bench ship`), library side  |
 //! | [`cli`]     | command-line commands; thin glue                                       |
 //!
@@ -22,6 +24,8 @@
 pub mod admin;
 pub mod bench;
 pub mod cli;
+pub mod events;
+pub mod metrics;
 pub mod primary;
 pub mod resp;
 pub mod ship;

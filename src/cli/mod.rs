@@ -15,12 +15,14 @@
 //! | `standby`| `logship standby`                                              |
 //! | `status` | `logship status`                                               |
 //! | `ship`   | `logship ship`: a data directory to one standby, once or always |
+//! | `monitor`| `--metrics`, `--on-event` flags of `primary` and `standby`     |
 
 mod bench;
 pub mod demo;
 pub mod dump;
 pub mod exit;
 mod init;
+mod monitor;
 pub mod parse;
 mod primary;
 mod ship;
@@ -43,8 +45,20 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "logship", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Log lines as text (default) or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines (stderr) are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, fields, message).
+    Json,
 }
 
 /// The subcommands.
@@ -104,7 +118,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_logging();
+    init_logging(cli.log_format);
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Dump(a) => dump::run(a),
@@ -167,12 +181,16 @@ fn help_hint() -> String {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGSHIP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => b
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => b.json().flatten_event(true).try_init(),
+    };
 }

@@ -72,6 +72,8 @@ pub struct PrimaryArgs {
     pub shutdown_timeout: Duration,
     #[command(flatten)]
     pub ship: ShipArgs,
+    #[command(flatten)]
+    pub monitor: super::monitor::MonitorArgs,
 }
 
 /// Shipping flags of `primary`.
@@ -182,6 +184,7 @@ pub fn run(a: PrimaryArgs) -> anyhow::Result<ExitCode> {
         shutdown_timeout: a.shutdown_timeout,
         ship: a.ship.config()?,
         max_retained_wal_bytes: a.ship.max_retained_wal,
+        monitor: a.monitor.config(),
     })?;
     Ok(ExitCode::SUCCESS)
 }

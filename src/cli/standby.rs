@@ -41,6 +41,8 @@ pub struct StandbyArgs {
     /// Most bytes buffered from one client without a complete command.
     #[arg(long, default_value = "1GiB", value_parser = parse::size)]
     pub max_query_bytes: u64,
+    #[command(flatten)]
+    pub monitor: super::monitor::MonitorArgs,
 }
 
 pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
@@ -58,6 +60,7 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
         max_query_bytes: usize::try_from(a.max_query_bytes).unwrap_or(usize::MAX),
         checkpoint_interval: a.checkpoint_interval.max(Duration::from_secs(1)),
         keep_snapshots: a.keep_snapshots.max(1),
+        monitor: a.monitor.config(),
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -81,6 +81,8 @@ pub struct PrimaryConfig {
     pub ship: Option<shipping::ShipConfig>,
     /// Most WAL kept behind the head for standbys that have not received it.
     pub max_retained_wal_bytes: u64,
+    /// Metrics, status page, event hooks.
+    pub monitor: crate::metrics::MonitorConfig,
 }
 
 /// What every connection and background task shares.
@@ -98,6 +100,8 @@ pub struct Shared {
     pub recovered_lsn: u64,
     pub replayed_records: u64,
     pub shipping: shipping::Shipping,
+    /// Metrics and event hooks.
+    pub monitor: Arc<crate::metrics::Monitor>,
 }
 
 impl Shared {

@@ -90,6 +90,8 @@ async fn serve(
             crate::admin::socket_path(&dir.path).display()
         )
     })?;
+    let monitor = crate::metrics::Monitor::new(cfg.monitor.clone(), format!("primary {local}"))
+        .context("start the event hook thread")?;
     let shipping = match &cfg.ship {
         Some(sc) => Shipping::start(
             sc,
@@ -98,6 +100,7 @@ async fn serve(
             control.system_id,
             control.timeline,
             cfg.max_retained_wal_bytes,
+            Some(monitor.clone()),
         ),
         None => Shipping::none(cfg.max_retained_wal_bytes),
     };
@@ -117,8 +120,10 @@ async fn serve(
         recovered_lsn: next_lsn,
         replayed_records,
         shipping,
+        monitor: monitor.clone(),
         cfg: cfg.clone(),
     });
+    monitor.start(admin_cmds::status_source(&shared)).await?;
     let admin = tokio::spawn(crate::admin::serve(
         admin_listener,
         admin_cmds::handler(shared.clone()),

@@ -9,7 +9,7 @@
 
 use super::seed::SnapshotSeeds;
 use crate::ship::schedule::Schedule;
-use crate::ship::shipper::{Shipper, StandbyStatus};
+use crate::ship::shipper::{ShipObserver, Shipper, StandbyStatus};
 use crate::ship::{AuthKey, Compression, LogSource, ShipOptions};
 use crate::wal::{StdFs, Wal};
 use std::path::Path;
@@ -96,7 +96,8 @@ impl Shipping {
     }
 
     /// Starts shipping `wal` (and the snapshots in `data_dir`) to every
-    /// configured standby. Must run inside the tokio runtime.
+    /// configured standby, telling `observer` (metrics, hooks) every outcome.
+    /// Must run inside the tokio runtime.
     pub fn start(
         cfg: &ShipConfig,
         wal: &Wal,
@@ -104,6 +105,7 @@ impl Shipping {
         system_id: u64,
         timeline: u32,
         max_retained_wal_bytes: u64,
+        observer: Option<Arc<dyn ShipObserver>>,
     ) -> Shipping {
         let src = LogSource {
             fs: StdFs::shared(),
@@ -127,7 +129,12 @@ impl Shipping {
             .collect::<Vec<_>>();
         let n = opts.len();
         Shipping {
-            shipper: Some(Shipper::start(src, opts, cfg.schedule.clone())),
+            shipper: Some(Shipper::start_observed(
+                src,
+                opts,
+                cfg.schedule.clone(),
+                observer,
+            )),
             max_retained_wal_bytes,
             cut_at: Mutex::new(vec![None; n]),
         }
@@ -360,7 +367,7 @@ mod tests {
             key: None,
             compression: Compression::None,
         };
-        let s = Shipping::start(&cfg, &wal, d.path(), 7, 1, 1000);
+        let s = Shipping::start(&cfg, &wal, d.path(), 7, 1, 1000, None);
         assert_eq!(s.schedule().as_deref(), Some("every 1h"));
         // The dead standby holds the floor at 0 until the limit.
         assert_eq!(s.floor(5000, 900).bound, FloorBound::Standby);

@@ -35,6 +35,9 @@ pub struct Received {
     pub timeline: u32,
 }
 
+/// Called with each refusal: its code, the peer and the message.
+pub type RefuseHook = Arc<dyn Fn(RefuseCode, &str, &str) + Send + Sync>;
+
 /// State shared between the receiver, the replayer and status.
 pub struct ReceiverShared {
     pub mirror: Arc<Mutex<Mirror>>,
@@ -51,6 +54,8 @@ pub struct ReceiverShared {
     busy: tokio::sync::Mutex<()>,
     /// Tells the receiving connection to give way to a newer one.
     preempt: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// Told of every refusal (code, peer, message): event hooks. Must not block.
+    pub on_refuse: Mutex<Option<RefuseHook>>,
 }
 
 impl ReceiverShared {
@@ -77,6 +82,7 @@ impl ReceiverShared {
             closed_timelines: Mutex::new(Vec::new()),
             busy: tokio::sync::Mutex::new(()),
             preempt: Mutex::new(None),
+            on_refuse: Mutex::new(None),
         })
     }
 }
@@ -88,8 +94,8 @@ pub enum ReceiveError {
     Frame(#[from] FrameError),
     #[error("timed out waiting for the primary")]
     Timeout,
-    #[error("refused the primary: {0}")]
-    Refused(String),
+    #[error("refused the primary: {message}")]
+    Refused { code: RefuseCode, message: String },
     #[error("protocol error: {0}")]
     Protocol(String),
     /// Writing the received log failed: the standby must stop.
@@ -128,7 +134,19 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
                 Err(ReceiveError::Frame(FrameError::Closed)) => {
                     tracing::debug!(peer = %peer, "primary closed the ship link");
                 }
-                Err(e) => tracing::warn!(peer = %peer, error = %e, "shipment ended"),
+                Err(e) => {
+                    tracing::warn!(peer = %peer, error = %e, "shipment ended");
+                    if let ReceiveError::Refused { code, message } = &e {
+                        let hook = shared
+                            .on_refuse
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clone();
+                        if let Some(h) = hook {
+                            h(*code, &peer.to_string(), message);
+                        }
+                    }
+                }
             }
         });
     }
@@ -141,7 +159,7 @@ async fn refuse(sock: &mut TcpStream, code: RefuseCode, message: String) -> Rece
     };
     let _ = write_frame(sock, m.kind(), &m.encode()).await;
     let _ = sock.flush().await;
-    ReceiveError::Refused(message)
+    ReceiveError::Refused { code, message }
 }
 
 async fn recv(sock: &mut TcpStream, timeout: Duration) -> Result<Message, ReceiveError> {

@@ -44,6 +44,8 @@ pub struct StandbyConfig {
     pub max_query_bytes: usize,
     pub checkpoint_interval: Duration,
     pub keep_snapshots: usize,
+    /// Metrics, status page, event hooks.
+    pub monitor: crate::metrics::MonitorConfig,
 }
 
 /// What the standby's tasks share.
@@ -59,6 +61,8 @@ pub struct Node {
     replay: Mutex<Option<watch::Receiver<ReplayState>>>,
     pub next_client_id: AtomicU64,
     last_checkpoint_lsn: AtomicU64,
+    /// Metrics and event hooks.
+    pub monitor: Arc<crate::metrics::Monitor>,
 }
 
 impl Node {
@@ -136,6 +140,8 @@ impl Node {
             lag_seconds: Some(lag_seconds),
             apply_delay_seconds: Some(self.cfg.apply_delay.as_secs_f64()),
             keys: Some(keys as u64),
+            started_unix_ms: Some(self.monitor.started_unix_ms),
+            records_applied_total: Some(rs.records_applied_total),
             ..NodeStatus::default()
         }
     }
@@ -381,6 +387,8 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let tl = timeline::latest_timeline(&StdFs, &wal_dir)?;
     let closed = timeline::closed(&timeline::read_history(&StdFs, &wal_dir, tl)?);
     let (applied_tx, applied_rx) = watch::channel(applied0);
+    let monitor =
+        crate::metrics::Monitor::new(cfg.monitor.clone(), format!("standby {}", cfg.ship_listen))?;
     let node = Arc::new_cyclic(|weak: &std::sync::Weak<Node>| {
         let seeds: Arc<dyn SeedSink> = Arc::new(LazySeeds(weak.clone()));
         let receiver = ReceiverShared::new(mirror, applied_rx, cfg.key.clone(), Some(seeds));
@@ -398,9 +406,15 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             replay: Mutex::new(None),
             next_client_id: AtomicU64::new(0),
             last_checkpoint_lsn: AtomicU64::new(applied0),
+            monitor: monitor.clone(),
             cfg: cfg.clone(),
         }
     });
+    *node
+        .receiver
+        .on_refuse
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(monitor.refuse_hook());
     let mut replayer = Replayer::start(
         StdFs::shared(),
         wal_dir.clone(),
@@ -449,6 +463,13 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         })
     });
     let admin_task = tokio::spawn(crate::admin::serve(admin, handler));
+    let weak = Arc::downgrade(&node);
+    monitor
+        .start(Arc::new(move || {
+            weak.upgrade()
+                .map_or_else(NodeStatus::default, |n| n.status())
+        }))
+        .await?;
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
