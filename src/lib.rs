@@ -14,6 +14,7 @@
 //! | [`status`]  | the `status` report: JSON contract and human form; monitoring-plugin checks |
 //! | [`metrics`] | watching a node: Prometheus metrics, the status page, sampled history  |
 //! | [`events`]  | event hooks (`--on-event`): JSON on a command's stdin, bounded          |
+//! | [`progress`]| progress of long work: a bar on a terminal, periodic log lines otherwise |
 //! | [`bench`]   | built-in benchmarks (`logship bench wal`, `bench ship`), library side  |
 //! | [`cli`]     | command-line commands; thin glue                                       |
 //!
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod events;
 pub mod metrics;
 pub mod primary;
+pub mod progress;
 pub mod resp;
 pub mod ship;
 pub mod standby;
