@@ -14,17 +14,10 @@ fn json_logs_show_each_shipment_once_with_its_lsns_and_no_line_per_command() {
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
     init(&pdir, "1MiB");
     let mut standby = Standby::start_with(&sdir, &["--insecure-no-auth", "--log-format", "json"]);
-    let mut primary = Primary::start(
+    let mut primary = Primary::start_shipping(
         &pdir,
-        &[
-            "--ship-to",
-            &standby.ship_addr,
-            "--ship-every",
-            "200ms",
-            "--insecure-no-auth",
-            "--log-format",
-            "json",
-        ],
+        &standby.ship_addr,
+        &["--ship-every", "200ms", "--log-format", "json"],
     );
     let mut c = primary.client();
     const COMMANDS: usize = 300;

@@ -47,17 +47,10 @@ fn a_scrape_matches_status_json_on_primary_and_standby() {
             &sm,
         ],
     );
-    let primary = Primary::start(
+    let primary = Primary::start_shipping(
         &pdir,
-        &[
-            "--ship-to",
-            &standby.ship_addr,
-            "--ship-every",
-            "300ms",
-            "--insecure-no-auth",
-            "--metrics",
-            &pm,
-        ],
+        &standby.ship_addr,
+        &["--ship-every", "300ms", "--metrics", &pm],
     );
     let mut c = primary.client();
     for i in 0..200 {

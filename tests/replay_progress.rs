@@ -17,15 +17,7 @@ fn catch_up_replay_at_start_logs_its_progress() {
     // No checkpoint before the kill: the restart replays everything received.
     let standby_flags = ["--insecure-no-auth", "--checkpoint-interval", "1h"];
     let mut standby = Standby::start_with(&sdir, &standby_flags);
-    let primary = Primary::start(
-        &pdir,
-        &[
-            "--ship-to",
-            &standby.ship_addr,
-            "--ship-continuous",
-            "--insecure-no-auth",
-        ],
-    );
+    let primary = Primary::start_shipping(&pdir, &standby.ship_addr, &["--ship-continuous"]);
     let mut c = primary.client();
     let value = "v".repeat(1000);
     for round in 0..24 {

@@ -85,15 +85,7 @@ fn healthy_is_ok_and_a_standby_cut_off_from_its_primary_goes_warning_then_critic
         &sdir,
         &["--insecure-no-auth", "--checkpoint-interval", "1s"],
     );
-    let mut primary = Primary::start(
-        &pdir,
-        &[
-            "--ship-to",
-            &standby.ship_addr,
-            "--ship-continuous",
-            "--insecure-no-auth",
-        ],
-    );
+    let mut primary = Primary::start_shipping(&pdir, &standby.ship_addr, &["--ship-continuous"]);
     let mut c = primary.client();
     for i in 0..50 {
         let _: () = c.set(format!("k{i}"), "v").unwrap();

@@ -93,17 +93,10 @@ fn the_status_page_renders_in_headless_chromium_with_data_points() {
     init(&pdir, "1MiB");
     let (pm, sm) = (free_addr(), free_addr());
     let standby = Standby::start_with(&sdir, &["--insecure-no-auth", "--metrics", &sm]);
-    let primary = Primary::start(
+    let primary = Primary::start_shipping(
         &pdir,
-        &[
-            "--ship-to",
-            &standby.ship_addr,
-            "--ship-every",
-            "300ms",
-            "--insecure-no-auth",
-            "--metrics",
-            &pm,
-        ],
+        &standby.ship_addr,
+        &["--ship-every", "300ms", "--metrics", &pm],
     );
     let mut c = primary.client();
     let until = Instant::now() + Duration::from_secs(3);

@@ -402,6 +402,14 @@ impl Primary {
         }
     }
 
+    /// Starts a primary on `dir` shipping to `ship_addr` without
+    /// authentication, with `extra` flags (a schedule at least).
+    pub fn start_shipping(dir: &Path, ship_addr: &str, extra: &[&str]) -> Primary {
+        let mut args = vec!["--ship-to", ship_addr, "--insecure-no-auth"];
+        args.extend_from_slice(extra);
+        Primary::start(dir, &args)
+    }
+
     /// A new synchronous client connection.
     pub fn client(&self) -> redis::Connection {
         redis_client(&self.addr)
