@@ -7,6 +7,7 @@ mod common;
 use common::{free_addr, http_get, init, status_json, wait_applied, Primary, Standby};
 use prometheus_parse::{Scrape, Value};
 use redis::Commands;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 fn scrape(addr: &str) -> Scrape {
@@ -25,6 +26,39 @@ fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
         Some(Value::Gauge(v) | Value::Counter(v) | Value::Untyped(v)) => *v,
         other => panic!("{name} {labels:?}: {other:?}"),
     }
+}
+
+/// The metric names of README's `### Prometheus metrics` table.
+fn documented_metrics() -> BTreeSet<String> {
+    const README: &str = include_str!("../README.md");
+    let start = README
+        .find("\n### Prometheus metrics")
+        .expect("README documents the metrics");
+    let section = &README[start + 1..];
+    let section = &section[..section[1..].find("\n#").map_or(section.len(), |e| e + 1)];
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `logship_"))
+        .map(|l| {
+            let cell = l.trim_start_matches("| `");
+            cell[..cell.find(['`', '{']).unwrap()].to_string()
+        })
+        .collect()
+}
+
+/// The metric names of a scrape (a histogram's samples under its own name).
+fn names(s: &Scrape) -> BTreeSet<String> {
+    s.samples
+        .iter()
+        .map(|x| {
+            let n = x.metric.as_str();
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| n.strip_suffix(suffix).filter(|b| b.ends_with("_seconds")))
+                .unwrap_or(n)
+                .to_string()
+        })
+        .collect()
 }
 
 fn num(v: &serde_json::Value) -> f64 {
@@ -71,6 +105,7 @@ fn a_scrape_matches_status_json_on_primary_and_standby() {
     };
 
     let m = scrape(&pm);
+    let mut scraped = names(&m);
     let sb = &ps["standbys"][0];
     let addr = sb["address"].as_str().unwrap();
     let l = [("standby", addr)];
@@ -127,6 +162,7 @@ fn a_scrape_matches_status_json_on_primary_and_standby() {
 
     let ss = status_json(&sdir);
     let m = scrape(&sm);
+    scraped.extend(names(&m));
     assert_eq!(value(&m, "logship_role", &[("role", "standby")]), 1.0);
     assert_eq!(value(&m, "logship_timeline", &[]), num(&ss["timeline"]));
     assert_eq!(
@@ -167,6 +203,14 @@ fn a_scrape_matches_status_json_on_primary_and_standby() {
         assert!(Instant::now() < deadline, "no checkpoint time");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // README's table names every metric served, and serves nothing it does not
+    // name (failures by reason appear after a first failure).
+    let documented = documented_metrics();
+    let undocumented: Vec<_> = scraped.difference(&documented).collect();
+    assert!(undocumented.is_empty(), "not in README: {undocumented:?}");
+    scraped.insert("logship_shipment_failures_total".into());
+    let missing: Vec<_> = documented.difference(&scraped).collect();
+    assert!(missing.is_empty(), "in README but not served: {missing:?}");
     // Anything else on the port is a 404.
     assert_eq!(http_get(&sm, "/nothing").0, 404);
 }
