@@ -78,7 +78,8 @@ pub enum HookOutcome {
 /// The event sink of a node: emits to the hook thread, never blocks.
 #[derive(Debug)]
 pub struct Events {
-    node: String,
+    /// Role and address, once the node has bound it.
+    node: std::sync::Mutex<String>,
     tx: Option<SyncSender<Event>>,
     emitted: AtomicU64,
     dropped: AtomicU64,
@@ -88,7 +89,7 @@ impl Events {
     /// Events are logged only (no `--on-event`).
     pub fn disabled(node: String) -> Events {
         Events {
-            node,
+            node: std::sync::Mutex::new(node),
             tx: None,
             emitted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -123,7 +124,7 @@ impl Events {
                 }
             })?;
         Ok(Events {
-            node,
+            node: std::sync::Mutex::new(node),
             tx: Some(tx),
             emitted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -136,7 +137,7 @@ impl Events {
         let ev = Event {
             event: kind,
             unix_ms: crate::primary::now_unix_ms(),
-            node: self.node.clone(),
+            node: self.node.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             details,
         };
         tracing::info!(event = ?kind, details = %ev.details, "event");
@@ -152,6 +153,11 @@ impl Events {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Names the node in later events (role and the address it bound).
+    pub fn set_node(&self, node: String) {
+        *self.node.lock().unwrap_or_else(|p| p.into_inner()) = node;
     }
 
     /// Events emitted since start.

@@ -103,12 +103,13 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// A monitor for the node named `node` (e.g. `primary 127.0.0.1:6379`);
-    /// starts the hook thread when a hook is configured.
+    /// A monitor for a node of `role`; starts the hook thread when a hook is
+    /// configured.
     ///
     /// # Errors
     /// The hook thread cannot be started.
-    pub fn new(cfg: MonitorConfig, node: String) -> std::io::Result<Arc<Monitor>> {
+    pub fn new(cfg: MonitorConfig, role: &str) -> std::io::Result<Arc<Monitor>> {
+        let node = role.to_string();
         let events = match &cfg.hook {
             Some(h) => Events::start(node, h.clone())?,
             None => Events::disabled(node),
@@ -151,13 +152,19 @@ impl Monitor {
         self.promotions.get()
     }
 
-    /// Hands over the node's status and starts the sampler (history and
-    /// threshold events) and, with `--metrics`, the HTTP server. Must run inside
-    /// the tokio runtime. Returns the metrics address.
+    /// Hands over the node's name in events (`primary 10.0.0.1:6379`) and its
+    /// status, and starts the sampler (history and threshold events) and, with
+    /// `--metrics`, the HTTP server. Must run inside the tokio runtime. Returns
+    /// the metrics address.
     ///
     /// # Errors
     /// The metrics address cannot be bound.
-    pub async fn start(self: &Arc<Self>, source: Source) -> anyhow::Result<Option<SocketAddr>> {
+    pub async fn start(
+        self: &Arc<Self>,
+        node: String,
+        source: Source,
+    ) -> anyhow::Result<Option<SocketAddr>> {
+        self.events.set_node(node);
         let _ = self.source.set(source);
         tokio::spawn(history::run_sampler(self.clone(), sample_interval()));
         let Some(addr) = &self.cfg.metrics_addr else {

@@ -100,6 +100,7 @@ impl ShipObserver for Monitor {
                 }
             );
             match reason {
+                "needs_seed" => self.events.emit(EventKind::NeedsReseed, details),
                 "timeline" => self.events.emit(EventKind::FencingRefusal, details),
                 "corrupt" => self.events.emit(EventKind::Corruption, details),
                 _ if damaged_here => self.events.emit(EventKind::Corruption, details),
@@ -124,5 +125,67 @@ impl Monitor {
             m.events
                 .emit(kind, json!({"peer": peer, "message": message}));
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::MonitorConfig;
+
+    fn connect_error() -> ShipError {
+        ShipError::Connect {
+            addr: "s:1".into(),
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        }
+    }
+
+    #[test]
+    fn failures_are_counted_by_reason_and_page_once_at_n_in_a_row() {
+        let m = Monitor::new(
+            MonitorConfig {
+                event_failures: 3,
+                ..MonitorConfig::default()
+            },
+            "primary",
+        )
+        .unwrap();
+        for n in 1..=5 {
+            m.failed("s:1", &connect_error(), n);
+        }
+        assert_eq!(m.ship.failures("s:1", "connect"), 5);
+        assert_eq!(m.ship.failures("s:1", "auth"), 0);
+        assert_eq!(m.events.emitted(), 1, "shipment_failed once, at 3 in a row");
+        m.shipped(
+            "s:1",
+            &ShipReport {
+                elapsed: std::time::Duration::from_millis(20),
+                ..ShipReport::default()
+            },
+        );
+        let text = m.encode();
+        assert!(
+            text.contains("logship_shipment_duration_seconds_count{standby=\"s:1\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("logship_shipment_failures_total{standby=\"s:1\",reason=\"connect\"} 5"),
+            "{text}"
+        );
+        m.record_promotion(json!({"timeline": 2}));
+        assert_eq!(m.promotions(), 1);
+        assert!(m.encode().contains("logship_promotions_total 1"));
+    }
+
+    #[test]
+    fn refusals_for_timelines_and_damage_are_events_others_are_not() {
+        let m = Monitor::new(MonitorConfig::default(), "standby").unwrap();
+        let hook = m.refuse_hook();
+        hook(RefuseCode::Busy, "p:1", "busy");
+        hook(RefuseCode::Auth, "p:1", "bad proof");
+        assert_eq!(m.events.emitted(), 0);
+        hook(RefuseCode::Timeline, "p:1", "timeline 1 ended at LSN 0x100");
+        hook(RefuseCode::Corrupt, "p:1", "chunk at LSN 0x200: checksum");
+        assert_eq!(m.events.emitted(), 2);
     }
 }

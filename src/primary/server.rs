@@ -90,7 +90,7 @@ async fn serve(
             crate::admin::socket_path(&dir.path).display()
         )
     })?;
-    let monitor = crate::metrics::Monitor::new(cfg.monitor.clone(), format!("primary {local}"))
+    let monitor = crate::metrics::Monitor::new(cfg.monitor.clone(), "primary")
         .context("start the event hook thread")?;
     let shipping = match &cfg.ship {
         Some(sc) => Shipping::start(
@@ -123,7 +123,12 @@ async fn serve(
         monitor: monitor.clone(),
         cfg: cfg.clone(),
     });
-    monitor.start(admin_cmds::status_source(&shared)).await?;
+    monitor
+        .start(
+            format!("primary {local}"),
+            admin_cmds::status_source(&shared),
+        )
+        .await?;
     let admin = tokio::spawn(crate::admin::serve(
         admin_listener,
         admin_cmds::handler(shared.clone()),

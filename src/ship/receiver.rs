@@ -54,8 +54,8 @@ pub struct ReceiverShared {
     busy: tokio::sync::Mutex<()>,
     /// Tells the receiving connection to give way to a newer one.
     preempt: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
-    /// Told of every refusal (code, peer, message): event hooks. Must not block.
-    pub on_refuse: Mutex<Option<RefuseHook>>,
+    /// Told of every refusal (code, peer, message): event hooks.
+    refuse_hook: Mutex<Option<RefuseHook>>,
 }
 
 impl ReceiverShared {
@@ -82,8 +82,13 @@ impl ReceiverShared {
             closed_timelines: Mutex::new(Vec::new()),
             busy: tokio::sync::Mutex::new(()),
             preempt: Mutex::new(None),
-            on_refuse: Mutex::new(None),
+            refuse_hook: Mutex::new(None),
         })
+    }
+
+    /// Tells `hook` of every refusal from now on (it must not block).
+    pub fn on_refuse(&self, hook: RefuseHook) {
+        *self.refuse_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 }
 
@@ -138,7 +143,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
                     tracing::warn!(peer = %peer, error = %e, "shipment ended");
                     if let ReceiveError::Refused { code, message } = &e {
                         let hook = shared
-                            .on_refuse
+                            .refuse_hook
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .clone();

@@ -387,8 +387,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let tl = timeline::latest_timeline(&StdFs, &wal_dir)?;
     let closed = timeline::closed(&timeline::read_history(&StdFs, &wal_dir, tl)?);
     let (applied_tx, applied_rx) = watch::channel(applied0);
-    let monitor =
-        crate::metrics::Monitor::new(cfg.monitor.clone(), format!("standby {}", cfg.ship_listen))?;
+    let monitor = crate::metrics::Monitor::new(cfg.monitor.clone(), "standby")?;
     let node = Arc::new_cyclic(|weak: &std::sync::Weak<Node>| {
         let seeds: Arc<dyn SeedSink> = Arc::new(LazySeeds(weak.clone()));
         let receiver = ReceiverShared::new(mirror, applied_rx, cfg.key.clone(), Some(seeds));
@@ -410,11 +409,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             cfg: cfg.clone(),
         }
     });
-    *node
-        .receiver
-        .on_refuse
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = Some(monitor.refuse_hook());
+    node.receiver.on_refuse(monitor.refuse_hook());
     let mut replayer = Replayer::start(
         StdFs::shared(),
         wal_dir.clone(),
@@ -449,6 +444,13 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         apply_delay_ms = cfg.apply_delay.as_millis() as u64,
         "standby ready"
     );
+    let weak = Arc::downgrade(&node);
+    let status: crate::metrics::Source = Arc::new(move || {
+        weak.upgrade()
+            .map_or_else(NodeStatus::default, |n| n.status())
+    });
+    let name = format!("standby {}", ship_listener.local_addr()?);
+    monitor.start(name, status).await?;
     let ship_task = tokio::spawn(serve_ship(ship_listener, node.receiver.clone()));
     let resp_task = tokio::spawn(super::serve::serve(resp_listener, node.clone()));
     let n2 = node.clone();
@@ -463,13 +465,6 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         })
     });
     let admin_task = tokio::spawn(crate::admin::serve(admin, handler));
-    let weak = Arc::downgrade(&node);
-    monitor
-        .start(Arc::new(move || {
-            weak.upgrade()
-                .map_or_else(NodeStatus::default, |n| n.status())
-        }))
-        .await?;
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
