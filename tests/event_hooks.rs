@@ -107,3 +107,52 @@ fn a_hanging_hook_is_killed_and_shipping_goes_on() {
         "{log}"
     );
 }
+
+#[test]
+fn a_standby_falling_behind_pages_lag_over_threshold_once() {
+    // Sample every 100 ms so the lag is seen quickly (the default is 5 s).
+    std::env::set_var(logship::metrics::SAMPLE_INTERVAL_ENV, "100");
+    let t = tempfile::tempdir().unwrap();
+    let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
+    let out = t.path().join("events.jsonl");
+    let hook = format!("cat >> '{}'", out.display());
+    init(&pdir, "1MiB");
+    // Records are held 3 s before they are applied: the lag grows past 1 s.
+    let standby = common::Standby::start_with(
+        &sdir,
+        &[
+            "--insecure-no-auth",
+            "--apply-delay",
+            "3s",
+            "--on-event",
+            &hook,
+            "--event-lag",
+            "1s",
+        ],
+    );
+    let primary = Primary::start_shipping(&pdir, &standby.ship_addr, &["--ship-continuous"]);
+    let mut c = primary.client();
+    for i in 0..10 {
+        let _: () = redis::Commands::set(&mut c, format!("k{i}"), i).unwrap();
+    }
+    wait_for("the lag event", Duration::from_secs(20), || {
+        std::fs::read_to_string(&out).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let text = std::fs::read_to_string(&out).unwrap();
+    let ev: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(ev["event"], "lag_over_threshold", "{ev}");
+    assert!(
+        ev["node"]
+            .as_str()
+            .unwrap()
+            .starts_with("standby 127.0.0.1:"),
+        "{ev}"
+    );
+    assert!(ev["details"]["lag_seconds"].as_f64().unwrap() > 1.0, "{ev}");
+    assert_eq!(ev["details"]["threshold"]["lag_seconds"], 1.0, "{ev}");
+    // Once applied, the lag falls back; the event fired once for the episode.
+    let durable = status_json(&pdir)["durable_lsn"].as_u64().unwrap();
+    common::wait_applied(&sdir, durable, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 1);
+}
