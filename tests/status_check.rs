@@ -32,15 +32,21 @@ fn first_line(s: &str) -> &str {
 
 /// Retries `check` (bounded) until it exits with `code`; returns the output.
 fn check_until(dir: &Path, args: &[&str], code: i32, within: Duration) -> String {
+    check_until_says(dir, args, code, "", within)
+}
+
+/// Retries `check` (bounded) until it exits with `code` and its summary
+/// contains `text`; returns the output.
+fn check_until_says(dir: &Path, args: &[&str], code: i32, text: &str, within: Duration) -> String {
     let deadline = Instant::now() + within;
     loop {
         let (c, out) = check(dir, args);
-        if c == code {
+        if c == code && first_line(&out).contains(text) {
             return out;
         }
         assert!(
             Instant::now() < deadline,
-            "status {args:?} exited {c}, expected {code}: {out}"
+            "status {args:?} exited {c}, expected {code} saying {text:?}: {out}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -212,6 +218,49 @@ fn a_primary_that_cannot_reach_its_standby_breaches_failures_and_ship_age() {
     assert!(
         summary.starts_with("LOGSHIP CRITICAL - standby 127.0.0.1:9 never shipped to, primary up ")
             && summary.contains("(crit 1s); standby 127.0.0.1:9 failed shipments in a row: "),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_standby_behind_breaches_lag_in_seconds_and_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
+    init(&pdir, "1MiB");
+    // Records wait 30 s before they are applied: the standby stays behind.
+    let standby = Standby::start_with(&sdir, &["--insecure-no-auth", "--apply-delay", "30s"]);
+    let primary = Primary::start_shipping(&pdir, &standby.ship_addr, &["--ship-continuous"]);
+    let mut c = primary.client();
+    for i in 0..20 {
+        let _: () = c.set(format!("k{i}"), i).unwrap();
+    }
+    let out = check_until_says(
+        &sdir,
+        &[
+            "--warn-lag",
+            "1s",
+            "--crit-lag",
+            "1h",
+            "--warn-lag-bytes",
+            "1",
+        ],
+        1,
+        "(warn 1s)",
+        Duration::from_secs(20),
+    );
+    let summary = first_line(&out);
+    assert!(
+        summary.starts_with("LOGSHIP WARNING - lag ") && summary.contains("(warn 1s); lag bytes: "),
+        "{out}"
+    );
+    let out = check_until(
+        &sdir,
+        &["--crit-lag-bytes", "1"],
+        2,
+        Duration::from_secs(20),
+    );
+    assert!(
+        first_line(&out).starts_with("LOGSHIP CRITICAL - lag bytes: "),
         "{out}"
     );
 }
