@@ -41,6 +41,16 @@ Exit codes:
   2  torn tail: recovery would truncate it, after saving a copy (.broken)
   3  corruption: recovery refuses to open the log";
 
+const STATUS_EXIT_CODES_HELP: &str = "\
+With any --warn-* or --crit-* threshold, status is a monitoring plugin: its
+first line is the verdict (LOGSHIP OK|WARNING|CRITICAL|UNKNOWN - ...), --json
+adds it as \"check\", and the exit code is:
+  0  OK: every measure is below its thresholds
+  1  WARNING: a --warn-* threshold was reached
+  2  CRITICAL: a --crit-* threshold was reached
+  3  UNKNOWN: the node is stopped or cannot be read
+Without thresholds: 0, or 1 when the directory cannot be read.";
+
 /// logship: transaction-log shipping for warm standbys.
 #[derive(Debug, Parser)]
 #[command(name = "logship", version, about, propagate_version = true)]
@@ -102,6 +112,7 @@ pub enum Command {
     Standby(standby::StandbyArgs),
     /// Show a node's role, position and lag (from the running node, or from its
     /// files when it is stopped).
+    #[command(after_help = STATUS_EXIT_CODES_HELP)]
     Status(status::StatusArgs),
     /// Ship a primary's log to a standby, once (--once, for cron) or continuously.
     ///
