@@ -12,8 +12,10 @@
 //! | [`standby`] | the standby: receive, replay continuously, serve reads, promote online |
 //! | [`promote`] | the promotion check, offline promotion, fencing, rejoin, drills       |
 //! | [`admin`]   | the admin socket (Unix, 0600): JSON requests to a running node          |
-//! | [`status`]  | the `status` report: JSON contract and human form                      |
-//! | [`progress`] | progress of long work: a bar in a terminal, log lines otherwise   |
+//! | [`status`]  | the `status` report: JSON contract and human form; monitoring-plugin checks |
+//! | [`metrics`] | watching a node: Prometheus metrics, the status page, sampled history  |
+//! | [`events`]  | event hooks (`--on-event`): JSON on a command's stdin, bounded          |
+//! | [`progress`]| progress of long work: a bar on a terminal, periodic log lines otherwise |
 //! | [`bench`]   | built-in benchmarks (`logship bench wal`, `bench ship`), library side  |
 //! | [`cli`]     | command-line commands; thin glue                                       |
 //! | [`faultproxy`] | a TCP proxy injecting network faults (a testing aid)                |
@@ -25,7 +27,9 @@
 pub mod admin;
 pub mod bench;
 pub mod cli;
+pub mod events;
 pub mod faultproxy;
+pub mod metrics;
 pub mod primary;
 pub mod progress;
 pub mod promote;

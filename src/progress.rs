@@ -1,63 +1,102 @@
-//! Progress of long work: a bar (indicatif) when a person watches stderr, a
-//! log line every few seconds otherwise.
+//! Progress of long work (seeding, catch-up replay): a bar (indicatif) when a
+//! person watches stderr, plain periodic log lines when it is not a terminal
+//! (systemd, cron, CI), so the journal still shows that work advances.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How often the plain form logs.
-const LOG_EVERY: Duration = Duration::from_secs(2);
+/// Default time between progress log lines.
+pub const DEFAULT_LOG_INTERVAL: Duration = Duration::from_secs(2);
+/// Environment variable overriding the log interval, milliseconds (tests).
+pub const LOG_INTERVAL_ENV: &str = "LOGSHIP_PROGRESS_LOG_MS";
 
-/// One piece of long work measured in bytes (or any unit), `done` of `total`.
+/// A progress display for `total` bytes of one job (snapshot bytes, or log
+/// bytes between two LSNs).
 pub struct Progress {
-    label: &'static str,
+    what: &'static str,
+    total: u64,
+    done: u64,
     bar: Option<indicatif::ProgressBar>,
-    last_log: Mutex<Instant>,
+    last_log: Instant,
+    every: Duration,
+}
+
+/// `done` of `total` in whole percent (100 when `total` is 0).
+pub fn percent(done: u64, total: u64) -> u64 {
+    if total == 0 {
+        return 100;
+    }
+    (u128::from(done.min(total)) * 100 / u128::from(total)) as u64
+}
+
+fn log_interval() -> Duration {
+    std::env::var(LOG_INTERVAL_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(DEFAULT_LOG_INTERVAL, Duration::from_millis)
 }
 
 impl Progress {
-    /// A bar when stderr is a terminal and `quiet` is false; log lines otherwise.
-    pub fn new(label: &'static str, quiet: bool) -> Progress {
-        let bar = (!quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
-            let b = indicatif::ProgressBar::new(0);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            ) {
+    /// Starts showing `what` (e.g. `seeding`, `catch-up replay`).
+    pub fn new(what: &'static str, total: u64) -> Progress {
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let b = indicatif::ProgressBar::new(total);
+            let template = "{prefix} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}";
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
                 b.set_style(style);
             }
-            b.set_message(label);
+            b.set_prefix(what);
             b
         });
         Progress {
-            label,
+            what,
+            total,
+            done: 0,
             bar,
-            last_log: Mutex::new(Instant::now()),
+            last_log: Instant::now(),
+            every: log_interval(),
         }
     }
 
-    /// Reports `done` of `total`.
-    pub fn update(&self, done: u64, total: u64) {
+    /// `done` bytes are done; `lsn` (if any) is named in the log line.
+    pub fn set(&mut self, done: u64, lsn: Option<u64>) {
+        self.done = done.min(self.total);
         if let Some(b) = &self.bar {
-            b.set_length(total);
-            b.set_position(done.min(total));
-            return;
-        }
-        let mut last = self.last_log.lock().unwrap_or_else(|p| p.into_inner());
-        if last.elapsed() >= LOG_EVERY && done < total {
+            b.set_position(self.done);
+        } else if self.last_log.elapsed() >= self.every {
             tracing::info!(
-                done,
-                total,
+                done = self.done,
+                total = self.total,
+                lsn = ?lsn,
                 "{}: {}%",
-                self.label,
-                done * 100 / total.max(1)
+                self.what,
+                percent(self.done, self.total)
             );
-            *last = Instant::now();
+            self.last_log = Instant::now();
         }
     }
+}
 
-    /// Removes the bar.
-    pub fn finish(&self) {
+impl Drop for Progress {
+    /// Removes the bar, whatever the outcome (the caller logs it).
+    fn drop(&mut self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_is_whole_bounded_and_safe_for_huge_totals() {
+        assert_eq!(percent(0, 0), 100);
+        assert_eq!(percent(1, 3), 33);
+        assert_eq!(percent(5, 3), 100);
+        assert_eq!(percent(u64::MAX / 2, u64::MAX), 49);
+        let mut p = Progress::new("test", 10);
+        p.set(20, None);
+        assert_eq!(p.done, 10, "never past the total");
     }
 }

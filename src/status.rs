@@ -1,6 +1,8 @@
 //! What `logship status` reports, and how it prints it. The JSON field names are
 //! a public interface (README documents them): add fields freely, never rename.
 
+pub mod check;
+
 use crate::ship::shipper::StandbyStatus;
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +67,13 @@ pub struct NodeStatus {
     /// Standby: true when shipments must arrive over TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ship_tls: Option<bool>,
+    /// When this process started (running nodes): ages of things that never
+    /// happened count from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_ms: Option<u64>,
+    /// Standby: records replayed since this process started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_applied_total: Option<u64>,
 }
 
 /// An LSN the way PostgreSQL users read it (`HIGH/LOW` in hex), with the

@@ -71,6 +71,8 @@ fn every_status_field_is_documented_and_every_documented_field_exists() {
         apply_delay_seconds: Some(0.0),
         keys: Some(0),
         ship_tls: Some(false),
+        started_unix_ms: Some(1),
+        records_applied_total: Some(0),
         ..NodeStatus::default()
     };
     assert_eq!(tables[0], keys(serde_json::to_value(&node).unwrap()));

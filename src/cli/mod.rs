@@ -20,6 +20,7 @@
 //! | `rejoin` | `logship rejoin`: an old primary becomes a standby of the new one |
 //! | `drill`  | `logship drill`: a failover rehearsed on a copy of a standby    |
 //! | `secure` | flags shared by those: TLS files, the RESP password file       |
+//! | `monitor`| `--metrics`, `--on-event` flags of `primary` and `standby`     |
 
 mod bench;
 pub mod demo;
@@ -30,6 +31,7 @@ pub mod dump;
 pub mod exit;
 mod faultproxy;
 mod init;
+mod monitor;
 pub mod parse;
 mod primary;
 pub mod promote;
@@ -51,12 +53,34 @@ Exit codes:
   2  torn tail: recovery would truncate it, after saving a copy (.broken)
   3  corruption: recovery refuses to open the log";
 
+const STATUS_EXIT_CODES_HELP: &str = "\
+With any --warn-* or --crit-* threshold, status is a monitoring plugin: its
+first line is the verdict (LOGSHIP OK|WARNING|CRITICAL|UNKNOWN - ...), --json
+adds it as \"check\", and the exit code is:
+  0  OK: every measure is below its thresholds
+  1  WARNING: a --warn-* threshold was reached
+  2  CRITICAL: a --crit-* threshold was reached
+  3  UNKNOWN: the node is stopped or cannot be read
+Without thresholds: 0, or 1 when the directory cannot be read.";
+
 /// logship: transaction-log shipping for warm standbys.
 #[derive(Debug, Parser)]
 #[command(name = "logship", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Log lines as text (default) or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines (stderr) are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, fields, message).
+    Json,
 }
 
 /// The subcommands.
@@ -103,6 +127,7 @@ pub enum Command {
     Standby(standby::StandbyArgs),
     /// Show a node's role, position and lag (from the running node, or from its
     /// files when it is stopped).
+    #[command(after_help = STATUS_EXIT_CODES_HELP)]
     Status(status::StatusArgs),
     /// Ship a primary's log to a standby, once (--once, for cron) or continuously.
     ///
@@ -154,7 +179,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_logging();
+    init_logging(cli.log_format);
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Dump(a) => dump::run(a),
@@ -221,12 +246,16 @@ fn help_hint() -> String {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGSHIP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => b
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => b.json().flatten_event(true).try_init(),
+    };
 }

@@ -77,6 +77,8 @@ pub struct PrimaryArgs {
     pub requirepass_file: Option<PathBuf>,
     #[command(flatten)]
     pub ship: ShipArgs,
+    #[command(flatten)]
+    pub monitor: super::monitor::MonitorArgs,
 }
 
 /// Shipping flags of `primary`.
@@ -241,5 +243,6 @@ fn config(a: PrimaryArgs) -> anyhow::Result<PrimaryConfig> {
         ship: a.ship.config()?,
         max_retained_wal_bytes: a.ship.max_retained_wal,
         requirepass: super::secure::requirepass(a.requirepass_file.as_deref())?,
+        monitor: a.monitor.config(),
     })
 }

@@ -287,12 +287,17 @@ async fn online(
     }
     // Step 3: the final shipment arrives and everything received is applied.
     let deadline = Instant::now() + a.wait;
-    let progress = crate::progress::Progress::new("applying", steps.json);
+    let start = s0.applied_lsn;
+    let goal = fenced_durable.unwrap_or(0).max(s0.received_lsn);
+    let mut progress = crate::progress::Progress::new("promote: applying", goal - start.min(goal));
     let mut st = first;
     loop {
         let s = standing_of(&st);
         let target = fenced_durable.unwrap_or(0).max(s.received_lsn);
-        progress.update(s.applied_lsn.min(target), target);
+        progress.set(
+            s.applied_lsn.min(target).saturating_sub(start),
+            Some(s.applied_lsn),
+        );
         if (s.received_lsn >= fenced_durable.unwrap_or(0) && s.applied_lsn >= s.received_lsn)
             || a.dry_run
             || Instant::now() >= deadline
@@ -308,7 +313,7 @@ async fn online(
             }
         };
     }
-    progress.finish();
+    drop(progress);
     let mut s = standing_of(&st);
     if let Some(d) = fenced_durable {
         s.primary_durable_lsn = s.primary_durable_lsn.max(d);

@@ -5,8 +5,8 @@ use super::secure::TlsArgs;
 use crate::primary::shipping::ShipConfig;
 use crate::primary::PrimaryConfig;
 use crate::resp::auth::Password;
-use crate::ship::tls::ShipTls;
 use crate::resp::Limits;
+use crate::ship::tls::ShipTls;
 use crate::ship::AuthKey;
 use crate::ship::Compression;
 use crate::standby::node::{run as run_standby, StandbyConfig};
@@ -56,6 +56,8 @@ pub struct StandbyArgs {
     /// trailing newline is ignored; an empty file is an error).
     #[arg(long, value_name = "FILE")]
     pub requirepass_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub monitor: super::monitor::MonitorArgs,
 }
 
 /// How the standby serves once `logship promote` makes it the primary.
@@ -142,6 +144,7 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
         as_primary,
         tls,
         requirepass,
+        monitor: a.monitor.config(),
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,10 @@
 //! `logship status`: a node's position and lag, from its admin socket when it
 //! runs, or from its files when it is stopped.
 
+use super::parse;
 use crate::admin::{request, AdminError};
 use crate::primary::control::{Control, Role};
+use crate::status::check::{evaluate, Limit, Thresholds, Verdict};
 use crate::status::{render_text, NodeStatus};
 use crate::wal::{scan_dir, timeline, StdFs};
 use clap::Args;
@@ -19,27 +21,127 @@ pub struct StatusArgs {
     /// Print one JSON object (field names are documented in README).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// Monitoring thresholds: with any of them, `status` prints a
+/// monitoring-plugin summary line first and exits 0 OK, 1 WARNING,
+/// 2 CRITICAL, 3 UNKNOWN.
+#[derive(Debug, Args, Default)]
+pub struct CheckArgs {
+    /// Standby: WARNING when lag_seconds reaches DURATION.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub warn_lag: Option<Duration>,
+    /// Standby: CRITICAL when lag_seconds reaches DURATION.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub crit_lag: Option<Duration>,
+    /// WARNING when the lag in bytes reaches SIZE (standby; per standby on a primary).
+    #[arg(long, value_name = "SIZE", value_parser = parse::size)]
+    pub warn_lag_bytes: Option<u64>,
+    /// CRITICAL when the lag in bytes reaches SIZE.
+    #[arg(long, value_name = "SIZE", value_parser = parse::size)]
+    pub crit_lag_bytes: Option<u64>,
+    /// Primary: WARNING when a standby's last successful shipment is this old
+    /// (standby: its last contact with the primary).
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub warn_ship_age: Option<Duration>,
+    /// CRITICAL counterpart of --warn-ship-age.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub crit_ship_age: Option<Duration>,
+    /// Standby: WARNING when nothing was applied for DURATION (while records
+    /// wait, or while the primary is out of touch).
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub warn_apply_age: Option<Duration>,
+    /// CRITICAL counterpart of --warn-apply-age.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub crit_apply_age: Option<Duration>,
+    /// Primary: WARNING when a standby's shipments failed N times in a row.
+    #[arg(long, value_name = "N")]
+    pub warn_failures: Option<u32>,
+    /// Primary: CRITICAL when a standby's shipments failed N times in a row.
+    #[arg(long, value_name = "N")]
+    pub crit_failures: Option<u32>,
+}
+
+impl CheckArgs {
+    /// The thresholds given on the command line.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            lag: Limit {
+                warn: self.warn_lag,
+                crit: self.crit_lag,
+            },
+            lag_bytes: Limit {
+                warn: self.warn_lag_bytes,
+                crit: self.crit_lag_bytes,
+            },
+            ship_age: Limit {
+                warn: self.warn_ship_age,
+                crit: self.crit_ship_age,
+            },
+            apply_age: Limit {
+                warn: self.warn_apply_age,
+                crit: self.crit_apply_age,
+            },
+            failures: Limit {
+                warn: self.warn_failures,
+                crit: self.crit_failures,
+            },
+        }
+    }
 }
 
 pub fn run(a: StatusArgs) -> anyhow::Result<ExitCode> {
+    let thresholds = a.check.thresholds();
+    if !thresholds.any() {
+        let status = read(&a.data_dir)?;
+        if a.json {
+            println!("{}", serde_json::to_string(&status)?);
+        } else {
+            print!("{}", render_text(&status, crate::primary::now_unix_ms()));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A monitoring check: whatever goes wrong is UNKNOWN with the reason, on stdout.
+    let now = crate::primary::now_unix_ms();
+    let (status, verdict) = match read(&a.data_dir) {
+        Ok(s) => {
+            let v = evaluate(&s, &thresholds, now);
+            (Some(s), v)
+        }
+        Err(e) => (None, Verdict::unknown(&format!("{e:#}"))),
+    };
+    if a.json {
+        let mut v = match &status {
+            Some(s) => serde_json::to_value(s)?,
+            None => serde_json::json!({"data_dir": a.data_dir.display().to_string()}),
+        };
+        v["check"] = serde_json::to_value(&verdict)?;
+        println!("{v}");
+    } else {
+        println!("{}", verdict.summary);
+        if let Some(s) = &status {
+            print!("{}", render_text(s, now));
+        }
+    }
+    Ok(ExitCode::from(verdict.state.exit_code()))
+}
+
+/// The status from the running node, or from its files when it is stopped.
+fn read(dir: &Path) -> anyhow::Result<NodeStatus> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let status = match rt.block_on(request(
-        &a.data_dir,
+    match rt.block_on(request(
+        dir,
         serde_json::json!({"cmd": "status"}),
         Duration::from_secs(5),
     )) {
-        Ok(v) => serde_json::from_value::<NodeStatus>(v)?,
-        Err(AdminError::NotRunning(_)) => offline(&a.data_dir)?,
-        Err(e) => return Err(e.into()),
-    };
-    if a.json {
-        println!("{}", serde_json::to_string(&status)?);
-    } else {
-        print!("{}", render_text(&status, crate::primary::now_unix_ms()));
+        Ok(v) => Ok(serde_json::from_value::<NodeStatus>(v)?),
+        Err(AdminError::NotRunning(_)) => offline(dir),
+        Err(e) => Err(e.into()),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The status of a stopped node, read from its control file and log.

@@ -22,8 +22,19 @@ pub fn status(shared: &Shared) -> NodeStatus {
         standbys: Some(shared.shipping.standbys(pos.durable_lsn)),
         ship_schedule: shared.shipping.schedule(),
         listen: Some(shared.cfg.listen.clone()),
+        started_unix_ms: Some(shared.monitor.started_unix_ms),
         ..NodeStatus::default()
     }
+}
+
+/// The status as the monitor reads it (a default, not-running status once the
+/// server is gone).
+pub fn status_source(shared: &Arc<Shared>) -> crate::metrics::Source {
+    let weak = Arc::downgrade(shared);
+    Arc::new(move || {
+        weak.upgrade()
+            .map_or_else(NodeStatus::default, |s| status(&s))
+    })
 }
 
 /// The admin socket handler of a running primary.

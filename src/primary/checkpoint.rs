@@ -54,6 +54,8 @@ pub struct CheckpointReport {
     pub path: PathBuf,
     pub removed_segments: usize,
     pub removed_snapshots: usize,
+    /// With `removed_segments > 0`: the WAL below this LSN was removed.
+    pub wal_removed_below_lsn: Option<u64>,
 }
 
 /// WAL segments that hold nothing at or above `keep_from_lsn`: every segment
@@ -151,8 +153,12 @@ pub fn checkpoint(shared: &Shared) -> Result<Option<CheckpointReport>, Checkpoin
     for path in &doomed {
         remove_synced(path)?;
     }
-    if let Some(oldest) = segments.get(doomed.len()).filter(|_| !doomed.is_empty()) {
-        shared.shipping.removed_below(oldest.first_lsn);
+    let removed_below = segments
+        .get(doomed.len())
+        .filter(|_| !doomed.is_empty())
+        .map(|s| s.first_lsn);
+    if let Some(oldest) = removed_below {
+        shared.shipping.removed_below(oldest);
     }
     let took = started.elapsed();
     let report = CheckpointReport {
@@ -163,6 +169,7 @@ pub fn checkpoint(shared: &Shared) -> Result<Option<CheckpointReport>, Checkpoin
         path: written.path,
         removed_segments: doomed.len(),
         removed_snapshots: cut,
+        wal_removed_below_lsn: removed_below,
     };
     let mut s = shared.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
     s.count += 1;
@@ -185,6 +192,7 @@ pub fn checkpoint_logged(shared: &Shared, why: &str) -> bool {
                 pause_us = r.pause.as_micros() as u64,
                 took_ms = r.took.as_millis() as u64,
                 removed_segments = r.removed_segments,
+                wal_removed_below_lsn = ?r.wal_removed_below_lsn,
                 removed_snapshots = r.removed_snapshots,
                 snapshot = %r.path.display(),
                 "checkpoint complete"

@@ -66,9 +66,11 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, mut shutdown: watch::
         client: ClientInfo::new(&shared, peer.clone()),
         control: None,
     };
+    shared.monitor.clients.connected();
     if let Err(e) = conn.run(&shared, &mut shutdown).await {
         tracing::debug!(peer = %peer, error = %e, "connection ended");
     }
+    shared.monitor.clients.disconnected();
 }
 
 impl Conn {
@@ -162,6 +164,7 @@ impl Conn {
         let mut guard: Option<MutexGuard<'_, State>> = None;
         let now = super::now_unix_ms();
         let mut after = After::Read;
+        let mut commands = 0;
         loop {
             if self.out.len() >= shared.cfg.max_output_bytes {
                 after = After::Continue;
@@ -177,6 +180,7 @@ impl Conn {
                 }
             };
             let st = guard.get_or_insert_with(|| shared.lock_db());
+            commands += 1;
             match self.handle(frame, st, shared, now) {
                 After::Read => {}
                 stop => {
@@ -186,6 +190,7 @@ impl Conn {
             }
         }
         let required = guard.map_or(0, |g| g.last_appended_end);
+        shared.monitor.clients.commands(commands);
         (required, after)
     }
 

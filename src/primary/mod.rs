@@ -85,6 +85,8 @@ pub struct PrimaryConfig {
     pub max_retained_wal_bytes: u64,
     /// The password RESP clients must give (`--requirepass-file`).
     pub requirepass: Option<crate::resp::auth::Password>,
+    /// Metrics, status page, event hooks.
+    pub monitor: crate::metrics::MonitorConfig,
 }
 
 /// What every connection and background task shares.
@@ -103,6 +105,8 @@ pub struct Shared {
     pub replayed_records: u64,
     pub shipping: shipping::Shipping,
     pub fencing: fence::Fencing,
+    /// Metrics and event hooks.
+    pub monitor: Arc<crate::metrics::Monitor>,
 }
 
 impl Shared {

@@ -73,11 +73,12 @@ async fn serve(
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("listen on {}", cfg.listen))?;
-    serve_on(listener, dir, control, rec, cfg).await
+    serve_on(listener, dir, control, rec, cfg, None).await
 }
 
 /// Serves a recovered data directory on a bound listener until SIGTERM/SIGINT
-/// (a promoted standby hands over its own listener and state this way).
+/// (a promoted standby hands over its own listener, state and running
+/// monitor this way).
 ///
 /// # Errors
 /// As [`run`], after start-up.
@@ -87,6 +88,7 @@ pub async fn serve_on(
     control: Control,
     rec: Recovered,
     cfg: PrimaryConfig,
+    running_monitor: Option<Arc<crate::metrics::Monitor>>,
 ) -> anyhow::Result<()> {
     let local = listener
         .local_addr()
@@ -107,6 +109,11 @@ pub async fn serve_on(
             crate::admin::socket_path(&dir.path).display()
         )
     })?;
+    let monitor = match &running_monitor {
+        Some(m) => m.clone(),
+        None => crate::metrics::Monitor::new(cfg.monitor.clone(), "primary")
+            .context("start the event hook thread")?,
+    };
     let shipping = match &cfg.ship {
         Some(sc) => Shipping::start(
             sc,
@@ -115,6 +122,7 @@ pub async fn serve_on(
             control.system_id,
             control.timeline,
             cfg.max_retained_wal_bytes,
+            Some(monitor.clone()),
         ),
         None => Shipping::none(cfg.max_retained_wal_bytes),
     };
@@ -135,8 +143,23 @@ pub async fn serve_on(
         replayed_records,
         shipping,
         fencing: Default::default(),
+        monitor: monitor.clone(),
         cfg: cfg.clone(),
     });
+    match running_monitor {
+        Some(m) => m.take_over(
+            format!("primary {local}"),
+            admin_cmds::status_source(&shared),
+        ),
+        None => {
+            monitor
+                .start(
+                    format!("primary {local}"),
+                    admin_cmds::status_source(&shared),
+                )
+                .await?;
+        }
+    }
     let admin = tokio::spawn(crate::admin::serve(
         admin_listener,
         admin_cmds::handler(shared.clone()),

@@ -9,7 +9,7 @@
 
 use super::seed::SnapshotSeeds;
 use crate::ship::schedule::Schedule;
-use crate::ship::shipper::{Shipper, StandbyStatus};
+use crate::ship::shipper::{ShipObserver, Shipper, StandbyStatus};
 use crate::ship::tls::ShipTls;
 use crate::ship::{AuthKey, Compression, LogSource, ShipOptions};
 use crate::wal::{StdFs, Wal};
@@ -115,7 +115,8 @@ impl Shipping {
     }
 
     /// Starts shipping `wal` (and the snapshots in `data_dir`) to every
-    /// configured standby. Must run inside the tokio runtime.
+    /// configured standby, telling `observer` (metrics, hooks) every outcome.
+    /// Must run inside the tokio runtime.
     pub fn start(
         cfg: &ShipConfig,
         wal: &Wal,
@@ -123,6 +124,7 @@ impl Shipping {
         system_id: u64,
         timeline: u32,
         max_retained_wal_bytes: u64,
+        observer: Option<Arc<dyn ShipObserver>>,
     ) -> Shipping {
         let src = log_source(wal, data_dir, system_id, timeline);
         let opts = cfg
@@ -137,7 +139,12 @@ impl Shipping {
             .collect::<Vec<_>>();
         let n = opts.len();
         Shipping {
-            shipper: Some(Shipper::start(src, opts, cfg.schedule.clone())),
+            shipper: Some(Shipper::start_observed(
+                src,
+                opts,
+                cfg.schedule.clone(),
+                observer,
+            )),
             max_retained_wal_bytes,
             cut_at: Mutex::new(vec![None; n]),
         }
@@ -376,7 +383,7 @@ mod tests {
             compression: Compression::None,
             tls: None,
         };
-        let s = Shipping::start(&cfg, &wal, d.path(), 7, 1, 1000);
+        let s = Shipping::start(&cfg, &wal, d.path(), 7, 1, 1000, None);
         assert_eq!(s.schedule().as_deref(), Some("every 1h"));
         // The dead standby holds the floor at 0 until the limit.
         assert_eq!(s.floor(5000, 900).bound, FloorBound::Standby);

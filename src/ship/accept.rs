@@ -55,7 +55,14 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
                         tracing::debug!(peer = %peer, error = %e, "ship link mismatch");
                     }
                 }
-                Err(e) => tracing::warn!(peer = %peer, error = %e, "shipment ended"),
+                Err(e) => {
+                    tracing::warn!(peer = %peer, error = %e, "shipment ended");
+                    if let (ReceiveError::Refused { code, message }, Some(h)) =
+                        (&e, shared.refuse_hook())
+                    {
+                        h(*code, &peer.to_string(), message);
+                    }
+                }
             }
         });
     }

@@ -38,6 +38,9 @@ pub struct Received {
     pub timeline: u32,
 }
 
+/// Called with each refusal: its code, the peer and the message.
+pub type RefuseHook = Arc<dyn Fn(RefuseCode, &str, &str) + Send + Sync>;
+
 /// State shared between the receiver, the replayer and status.
 pub struct ReceiverShared {
     pub mirror: Arc<Mutex<Mirror>>,
@@ -53,6 +56,8 @@ pub struct ReceiverShared {
     /// Set while the node is being promoted, and after: every primary is
     /// refused with this text (or the closed timeline's, when it names one).
     refusing: Mutex<Option<String>>,
+    /// Told of every refusal (code, peer, message): event hooks.
+    refuse_hook: Mutex<Option<RefuseHook>>,
     /// TLS on the link; `None`: plain TCP.
     pub tls: Option<ShipTls>,
     /// Failed handshakes per peer IP.
@@ -64,6 +69,19 @@ pub struct ReceiverShared {
 }
 
 impl ReceiverShared {
+    /// Tells `hook` of every refusal from now on (it must not block).
+    pub fn on_refuse(&self, hook: RefuseHook) {
+        *self.refuse_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+    }
+
+    /// The refusal hook, if one is set.
+    pub(super) fn refuse_hook(&self) -> Option<RefuseHook> {
+        self.refuse_hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Shared state around an opened mirror.
     pub fn new(
         mirror: Mirror,
@@ -97,6 +115,7 @@ impl ReceiverShared {
             seed,
             closed_timelines: Mutex::new(Vec::new()),
             refusing: Mutex::new(None),
+            refuse_hook: Mutex::new(None),
             tls,
             limiter: HandshakeLimiter::new(LimitPolicy::default()),
             busy: tokio::sync::Mutex::new(()),
@@ -161,8 +180,8 @@ pub enum ReceiveError {
     Frame(#[from] FrameError),
     #[error("timed out waiting for the primary")]
     Timeout,
-    #[error("refused the primary: {0}")]
-    Refused(String),
+    #[error("refused the primary: {message}")]
+    Refused { code: RefuseCode, message: String },
     /// One side uses TLS, the other does not.
     #[error("{0}")]
     Mismatch(String),
@@ -189,7 +208,7 @@ pub(super) async fn refuse<S: ShipIo>(
     };
     let _ = write_frame(sock, m.kind(), &m.encode()).await;
     let _ = sock.flush().await;
-    ReceiveError::Refused(message)
+    ReceiveError::Refused { code, message }
 }
 
 pub(super) async fn recv<S: tokio::io::AsyncRead + Unpin>(

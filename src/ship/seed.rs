@@ -92,17 +92,8 @@ pub(super) async fn receive<S: super::tls::ShipIo>(
         .map_err(store_err)?;
     let mut got = 0u64;
     let mut crc = crc32fast::Hasher::new();
-    let mut last_log = std::time::Instant::now();
     // A bar when a person watches; periodic log lines otherwise.
-    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
-        let b = indicatif::ProgressBar::new(total_bytes);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "seeding {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        ) {
-            b.set_style(style);
-        }
-        b
-    });
+    let mut progress = crate::progress::Progress::new("seeding", total_bytes);
     loop {
         let (k, body) = tokio::time::timeout(
             super::receiver::IDLE_TIMEOUT,
@@ -122,22 +113,9 @@ pub(super) async fn receive<S: super::tls::ShipIo>(
                 w = blocking(move || w.write(&d).map(|_| w))
                     .await
                     .map_err(store_err)?;
-                if let Some(b) = &bar {
-                    b.set_position(got);
-                } else if last_log.elapsed().as_secs() >= 2 {
-                    tracing::info!(
-                        received = got,
-                        total = total_bytes,
-                        "seeding: {}%",
-                        got * 100 / total_bytes.max(1)
-                    );
-                    last_log = std::time::Instant::now();
-                }
+                progress.set(got, Some(lsn));
             }
             Message::SnapshotEnd { crc32 } => {
-                if let Some(b) = &bar {
-                    b.finish_and_clear();
-                }
                 if got != total_bytes || crc.clone().finalize() != crc32 {
                     return Err(ReceiveError::Protocol(format!(
                         "snapshot damaged in transit ({got} of {total_bytes} bytes, checksum mismatch or short)"

@@ -59,7 +59,17 @@ pub struct StandbyStatus {
     pub tls: bool,
 }
 
+/// Told the outcome of every shipment (metrics, event hooks). Called on the
+/// shipping task: an implementation must not block.
+pub trait ShipObserver: Send + Sync {
+    /// A shipment to `standby` succeeded.
+    fn shipped(&self, standby: &str, report: &ShipReport);
+    /// A shipment to `standby` failed; `failures_in_row` counts this one.
+    fn failed(&self, standby: &str, error: &ShipError, failures_in_row: u32);
+}
+
 struct Target {
+    observer: Option<Arc<dyn ShipObserver>>,
     opts: ShipOptions,
     status: Mutex<StandbyStatus>,
     acked: watch::Sender<Acked>,
@@ -87,6 +97,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shipper {
     /// Starts one task per standby.
     pub fn start(src: LogSource, standbys: Vec<ShipOptions>, schedule: Schedule) -> Shipper {
+        Shipper::start_observed(src, standbys, schedule, None)
+    }
+
+    /// Starts one task per standby, telling `observer` every outcome.
+    pub fn start_observed(
+        src: LogSource,
+        standbys: Vec<ShipOptions>,
+        schedule: Schedule,
+        observer: Option<Arc<dyn ShipObserver>>,
+    ) -> Shipper {
         let kick = Arc::new(Notify::new());
         let mut targets = Vec::new();
         let mut tasks = Vec::new();
@@ -99,6 +119,7 @@ impl Shipper {
                     ..StandbyStatus::default()
                 }),
                 acked: watch::channel(Acked::default()).0,
+                observer: observer.clone(),
                 opts,
             });
             tracing::info!(standby = %t.opts.addr, schedule = %schedule.describe(), "shipping to standby");
@@ -219,6 +240,17 @@ async fn run_target(src: LogSource, t: Arc<Target>, schedule: Schedule, kick: Ar
 }
 
 fn record(t: &Target, res: &Result<ShipReport, ShipError>) {
+    let failures_in_row = record_status(t, res);
+    if let Some(o) = &t.observer {
+        match res {
+            Ok(r) => o.shipped(&t.opts.addr, r),
+            Err(e) => o.failed(&t.opts.addr, e, failures_in_row),
+        }
+    }
+}
+
+/// Updates the standby's status; returns its failures in a row.
+fn record_status(t: &Target, res: &Result<ShipReport, ShipError>) -> u32 {
     let acked = *t.acked.borrow();
     let mut s = lock(&t.status);
     s.acked_lsn = acked.received_lsn;
@@ -264,4 +296,5 @@ fn record(t: &Target, res: &Result<ShipReport, ShipError>) {
             }
         }
     }
+    s.failures_in_row
 }

@@ -52,6 +52,8 @@ pub struct StandbyConfig {
     pub tls: Option<crate::ship::tls::ShipTls>,
     /// The password RESP clients must give (`--requirepass-file`).
     pub requirepass: Option<crate::resp::auth::Password>,
+    /// Metrics, status page, event hooks.
+    pub monitor: crate::metrics::MonitorConfig,
 }
 
 /// What the standby's tasks share.
@@ -77,6 +79,8 @@ pub struct Node {
     last_position: Mutex<PrimaryPosition>,
     /// The bound addresses: ship listener, RESP.
     bound: std::sync::OnceLock<(String, String)>,
+    /// Metrics and event hooks.
+    pub monitor: Arc<crate::metrics::Monitor>,
 }
 
 impl Node {
@@ -202,6 +206,8 @@ impl Node {
             ship_listen: self.bound.get().map(|b| b.0.clone()),
             listen: self.bound.get().map(|b| b.1.clone()),
             ship_tls: Some(self.cfg.tls.is_some()),
+            started_unix_ms: Some(self.monitor.started_unix_ms),
+            records_applied_total: Some(rs.records_applied_total),
             ..NodeStatus::default()
         }
     }
@@ -460,6 +466,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let tl = timeline::latest_timeline(&StdFs, &wal_dir)?;
     let closed = timeline::closed(&timeline::read_history(&StdFs, &wal_dir, tl)?);
     let (applied_tx, applied_rx) = watch::channel(applied0);
+    let monitor = crate::metrics::Monitor::new(cfg.monitor.clone(), "standby")?;
     let node = Arc::new_cyclic(|weak: &std::sync::Weak<Node>| {
         let seeds: Arc<dyn SeedSink> = Arc::new(LazySeeds(weak.clone()));
         let receiver = ReceiverShared::with_tls(
@@ -488,9 +495,11 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             handover: Mutex::new(None),
             last_position: Mutex::new(PrimaryPosition::read(&cfg.data_dir).unwrap_or_default()),
             bound: std::sync::OnceLock::new(),
+            monitor: monitor.clone(),
             cfg: cfg.clone(),
         }
     });
+    node.receiver.on_refuse(monitor.refuse_hook());
     let mut replayer = Replayer::start(
         StdFs::shared(),
         wal_dir.clone(),
@@ -531,6 +540,13 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         apply_delay_ms = cfg.apply_delay.as_millis() as u64,
         "standby ready"
     );
+    let weak = Arc::downgrade(&node);
+    let status: crate::metrics::Source = Arc::new(move || {
+        weak.upgrade()
+            .map_or_else(NodeStatus::default, |n| n.status())
+    });
+    let name = format!("standby {}", ship_listener.local_addr()?);
+    monitor.start(name, status).await?;
     let ship_task = tokio::spawn(serve_ship(ship_listener, node.receiver.clone()));
     let mut resp_task = tokio::spawn(super::serve::serve(resp_listener.clone(), node.clone()));
     let (handover_tx, mut handover_rx) = tokio::sync::oneshot::channel();
@@ -636,9 +652,15 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let mut pcfg = cfg.as_primary.clone();
     pcfg.listen = listener.local_addr()?.to_string();
     pcfg.data_dir = cfg.data_dir.clone();
-    let served =
-        crate::primary::server::serve_on(listener, dir, handover.control, handover.recovered, pcfg)
-            .await;
+    let served = crate::primary::server::serve_on(
+        listener,
+        dir,
+        handover.control,
+        handover.recovered,
+        pcfg,
+        Some(node.monitor.clone()),
+    )
+    .await;
     ship_task.abort();
     served
 }

@@ -154,6 +154,15 @@ async fn promote_closed(
     report.new_timeline = new_tl;
     report.promotion_lsn = switch_lsn;
     report.took_ms = started.elapsed().as_millis() as u64;
+    node.monitor.record_promotion(serde_json::json!({
+        "old_timeline": report.old_timeline,
+        "new_timeline": new_tl,
+        "promotion_lsn": switch_lsn,
+        "applied_lsn": report.applied_lsn,
+        "loss_bytes": report.verdict.loss_bytes,
+        "forced": req.force && !report.verdict.ready,
+        "took_ms": report.took_ms,
+    }));
     tracing::warn!(
         promotion_lsn = switch_lsn,
         old_timeline = report.old_timeline,

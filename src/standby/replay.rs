@@ -15,6 +15,10 @@ use tokio::sync::watch;
 
 /// Records applied per batch (one lock of the state per batch).
 pub const BATCH_RECORDS: usize = 4096;
+/// A replay pass over at least this much log shows progress (a bar on a
+/// terminal, log lines otherwise) and logs its end: catching up at start, or
+/// after a large shipment.
+pub const CATCH_UP_PROGRESS_BYTES: u64 = 8 << 20;
 
 /// Where replayed records go.
 pub trait ReplayTarget: Send + Sync + 'static {
@@ -182,6 +186,13 @@ impl Loop {
     fn replay_range(&mut self, from: u64, until: u64) -> Result<(), ReplayError> {
         let reader = WalReader::open(self.fs.clone(), &self.wal_dir, from, Some(until))
             .map_err(|e| ReplayError::Read(e.to_string()))?;
+        let mut progress = (until - from >= CATCH_UP_PROGRESS_BYTES).then(|| {
+            tracing::info!(from_lsn = from, to_lsn = until, "catch-up replay started");
+            (
+                crate::progress::Progress::new("catch-up replay", until - from),
+                std::time::Instant::now(),
+            )
+        });
         let mut batch: Vec<Record> = Vec::with_capacity(BATCH_RECORDS);
         for rec in reader {
             let rec = rec.map_err(|e| ReplayError::Read(e.to_string()))?;
@@ -198,12 +209,25 @@ impl Loop {
             batch.push(rec);
             if batch.len() >= BATCH_RECORDS {
                 self.flush(&mut batch)?;
+                if let Some((p, _)) = &mut progress {
+                    let applied = self.target.applied_lsn();
+                    p.set(applied.saturating_sub(from), Some(applied));
+                }
                 if self.stopped() {
                     return Ok(());
                 }
             }
         }
-        self.flush(&mut batch)
+        self.flush(&mut batch)?;
+        if let Some((_, started)) = progress {
+            tracing::info!(
+                from_lsn = from,
+                to_lsn = self.target.applied_lsn(),
+                ms = started.elapsed().as_millis() as u64,
+                "catch-up replay complete"
+            );
+        }
+        Ok(())
     }
 
     fn flush(&mut self, batch: &mut Vec<Record>) -> Result<(), ReplayError> {

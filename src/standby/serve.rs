@@ -57,9 +57,11 @@ pub async fn serve(listener: Arc<TcpListener>, node: Arc<Node>) {
             let id = node.next_client_id.fetch_add(1, Ordering::Relaxed) + 1;
             let mut c = ClientInfo::with_id(id, peer.to_string());
             c.auth = auth::AuthState::initial(node.cfg.requirepass.as_ref());
+            node.monitor.clients.connected();
             if let Err(e) = client(sock, &node, &mut c).await {
                 tracing::debug!(peer = %peer, error = %e, "client connection ended");
             }
+            node.monitor.clients.disconnected();
         });
     }
 }
@@ -87,6 +89,7 @@ async fn client(mut sock: TcpStream, node: &Node, info: &mut ClientInfo) -> std:
                     break;
                 }
             };
+            node.monitor.clients.commands(1);
             if handle(&frame, node, info, &mut out, &mut multi) {
                 close = true;
                 break;

@@ -404,6 +404,14 @@ impl Primary {
         }
     }
 
+    /// Starts a primary on `dir` shipping to `ship_addr` without
+    /// authentication, with `extra` flags (a schedule at least).
+    pub fn start_shipping(dir: &Path, ship_addr: &str, extra: &[&str]) -> Primary {
+        let mut args = vec!["--ship-to", ship_addr, "--insecure-no-auth"];
+        args.extend_from_slice(extra);
+        Primary::start(dir, &args)
+    }
+
     /// A new synchronous client connection.
     pub fn client(&self) -> redis::Connection {
         redis_client(&self.addr)
@@ -617,4 +625,33 @@ pub fn redis_client(addr: &str) -> redis::Connection {
         .unwrap();
     con.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     con
+}
+
+/// A loopback address with a port that was free a moment ago (for flags that
+/// do not print the address they bound).
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local address").to_string()
+}
+
+/// `GET path` over HTTP/1.1 from `addr` (bounded waits): status code and body.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::Write;
+    let mut s =
+        std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read the HTTP answer");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status code");
+    (code, body.to_string())
 }

@@ -1,0 +1,213 @@
+//! The status page (`GET /` on the metrics port): one self-contained HTML page,
+//! inline CSS and SVG, no scripts or external assets. It shows role, timeline,
+//! LSNs, each standby's state, and three charts over the sampled history (the
+//! last hour at the default interval): lag in bytes, lag in seconds, and bytes
+//! shipped (primary) or received (standby) per sample. It reloads itself every
+//! 10 seconds.
+
+use super::history::Sample;
+use super::Monitor;
+use crate::status::{lsn_text, NodeStatus};
+use std::fmt::Write as _;
+
+const CHART_W: f64 = 720.0;
+const CHART_H: f64 = 140.0;
+
+/// Escapes text for HTML.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn ago(now_ms: u64, then_ms: u64) -> String {
+    if then_ms == 0 {
+        return "never".into();
+    }
+    let d = std::time::Duration::from_millis(now_ms.saturating_sub(then_ms));
+    format!("{} ago", crate::status::check::short_duration(d))
+}
+
+/// The page for the monitor's node at `now_ms`.
+pub fn render(m: &Monitor, now_ms: u64) -> String {
+    let samples = m.samples();
+    let Some(s) = m.status() else {
+        return "<!doctype html><title>logship</title><p>starting</p>".into();
+    };
+    page(&s, &samples, now_ms)
+}
+
+/// The page for status `s` and its history (pure: for tests).
+pub fn page(s: &NodeStatus, samples: &[Sample], now_ms: u64) -> String {
+    let tl = s.timeline;
+    let lsn = |v: Option<u64>| v.map_or("-".to_string(), |l| esc(&lsn_text(tl, l)));
+    let mut o = String::with_capacity(16 << 10);
+    let _ = write!(
+        o,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"refresh\" content=\"10\"><title>logship {role}</title>\
+<style>body{{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}}\
+h1{{font-size:20px;margin:0 0 12px}}table{{border-collapse:collapse;margin:8px 0 20px}}\
+td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}th{{background:#eee}}\
+.ok{{color:#176317}}.bad{{color:#a01010;font-weight:bold}}svg{{background:#fff;border:1px solid #ccc;display:block;margin:4px 0 16px}}\
+.grid{{stroke:#eee}}polyline{{fill:none;stroke-width:2}}.lag-bytes{{stroke:#1f5fbf}}.lag-seconds{{stroke:#c0541a}}.shipped-bytes{{stroke:#2a8a2a}}</style></head><body>\n\
+<h1>logship {role}</h1>\n<table>\
+<tr><th>role</th><td id=\"role\">{role}</td></tr>\
+<tr><th>system id</th><td>{sid}</td></tr>\
+<tr><th>timeline</th><td id=\"timeline\">{tl}</td></tr>\
+<tr><th>data directory</th><td>{dir}</td></tr>",
+        role = esc(&s.role),
+        sid = esc(&s.system_id),
+        dir = esc(&s.data_dir),
+    );
+    if s.role == "primary" {
+        let _ = write!(
+            o,
+            "<tr><th>write LSN</th><td>{}</td></tr><tr><th>durable LSN</th><td>{}</td></tr>\
+<tr><th>shipping</th><td>{}</td></tr></table>\n<h2>Standbys</h2>\n<table><tr><th>standby</th>\
+<th>acknowledged LSN</th><th>lag bytes</th><th>last shipment</th><th>result</th><th>failures in a row</th></tr>",
+            lsn(s.write_lsn),
+            lsn(s.durable_lsn),
+            esc(s.ship_schedule.as_deref().unwrap_or("no standbys")),
+        );
+        for sb in s.standbys.iter().flatten() {
+            let class = if sb.failures_in_row == 0 && !sb.needs_reseed {
+                "ok"
+            } else {
+                "bad"
+            };
+            let result = if sb.needs_reseed {
+                format!("{} (needs re-seeding)", sb.last_ship_result)
+            } else {
+                sb.last_ship_result.clone()
+            };
+            let _ = write!(
+                o,
+                "<tr class=\"standby\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
+                esc(&sb.address),
+                esc(&lsn_text(tl, sb.acked_lsn)),
+                sb.lag_bytes,
+                ago(now_ms, sb.last_ship_unix_ms),
+                esc(&result),
+                sb.failures_in_row,
+            );
+        }
+        o.push_str("</table>\n");
+    } else {
+        let _ = write!(
+            o,
+            "<tr><th>received LSN</th><td>{}</td></tr><tr><th>applied LSN</th><td>{}</td></tr>\
+<tr><th>primary durable LSN</th><td>{}</td></tr><tr><th>last receive</th><td>{}</td></tr>\
+<tr><th>last apply</th><td>{}</td></tr><tr><th>lag</th><td>{} bytes, {:.1} s</td></tr></table>",
+            lsn(s.received_lsn),
+            lsn(s.applied_lsn),
+            lsn(s.primary_durable_lsn),
+            ago(now_ms, s.last_receive_unix_ms.unwrap_or(0)),
+            ago(now_ms, s.last_apply_unix_ms.unwrap_or(0)),
+            s.lag_bytes.unwrap_or(0),
+            s.lag_seconds.unwrap_or(0.0),
+        );
+    }
+    let shipped = if s.role == "primary" {
+        "bytes shipped per sample"
+    } else {
+        "bytes received per sample"
+    };
+    let span = match (samples.first(), samples.last()) {
+        (Some(a), Some(b)) => crate::status::check::short_duration(
+            std::time::Duration::from_millis(b.unix_ms.saturating_sub(a.unix_ms)),
+        ),
+        _ => "no samples yet".into(),
+    };
+    let _ = writeln!(o, "<h2>History ({} samples, {span})</h2>", samples.len());
+    chart(&mut o, "lag-bytes", "lag, bytes", samples, |x| {
+        x.lag_bytes as f64
+    });
+    chart(&mut o, "lag-seconds", "lag, seconds", samples, |x| {
+        x.lag_seconds
+    });
+    chart(&mut o, "shipped-bytes", shipped, samples, |x| {
+        x.shipped_bytes as f64
+    });
+    o.push_str("</body></html>\n");
+    o
+}
+
+/// One SVG line chart: the polyline scales to the largest value (at least 1).
+fn chart(o: &mut String, class: &str, title: &str, samples: &[Sample], f: impl Fn(&Sample) -> f64) {
+    let max = samples.iter().map(&f).fold(0.0_f64, f64::max);
+    let top = if max > 0.0 { max } else { 1.0 };
+    let (t0, t1) = match (samples.first(), samples.last()) {
+        (Some(a), Some(b)) => (a.unix_ms, b.unix_ms.max(a.unix_ms + 1)),
+        _ => (0, 1),
+    };
+    let (pad_l, pad_b) = (70.0, 20.0);
+    let w = CHART_W - pad_l - 10.0;
+    let h = CHART_H - pad_b - 10.0;
+    let mut points = String::new();
+    for x in samples {
+        let px = pad_l + w * (x.unix_ms - t0) as f64 / (t1 - t0) as f64;
+        let py = 10.0 + h * (1.0 - f(x) / top);
+        let _ = write!(points, "{px:.1},{py:.1} ");
+    }
+    let _ = write!(
+        o,
+        "<h3>{title}</h3>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{CHART_W}\" height=\"{CHART_H}\" \
+viewBox=\"0 0 {CHART_W} {CHART_H}\" role=\"img\" aria-label=\"{title}\">\
+<line class=\"grid\" x1=\"{pad_l}\" y1=\"10\" x2=\"{x2}\" y2=\"10\"/>\
+<line class=\"grid\" x1=\"{pad_l}\" y1=\"{yb}\" x2=\"{x2}\" y2=\"{yb}\"/>\
+<text x=\"4\" y=\"20\" font-size=\"11\">{top_text}</text><text x=\"4\" y=\"{yb}\" font-size=\"11\">0</text>\
+<text x=\"{pad_l}\" y=\"{yt}\" font-size=\"11\">-{span}</text><text x=\"{xn}\" y=\"{yt}\" font-size=\"11\">now</text>\
+<polyline class=\"{class}\" points=\"{pts}\"/></svg>\n",
+        x2 = pad_l + w,
+        yb = 10.0 + h,
+        yt = CHART_H - 4.0,
+        xn = pad_l + w - 24.0,
+        top_text = if top >= 100.0 { format!("{top:.0}") } else { format!("{top:.2}") },
+        span = crate::status::check::short_duration(std::time::Duration::from_millis(t1 - t0)),
+        pts = points.trim_end(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_escapes_text_and_draws_one_point_per_sample() {
+        let s = NodeStatus {
+            role: "standby".into(),
+            data_dir: "/d/<x>".into(),
+            timeline: 3,
+            received_lsn: Some(4096),
+            applied_lsn: Some(4000),
+            ..NodeStatus::default()
+        };
+        let samples: Vec<Sample> = (0..4u64)
+            .map(|i| Sample {
+                unix_ms: 1000 + i * 5000,
+                lag_bytes: i * 100,
+                lag_seconds: i as f64,
+                shipped_bytes: 10,
+                ..Sample::default()
+            })
+            .collect();
+        let p = page(&s, &samples, 20_000);
+        assert!(p.contains("/d/&lt;x&gt;"), "{p}");
+        assert!(!p.contains("<x>"));
+        assert!(p.contains("0/1000 (tl 3)"), "{p}");
+        let line = p
+            .split("<polyline class=\"lag-bytes\" points=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap();
+        let pts: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(pts.len(), 4, "{line}");
+        // The largest lag is drawn at the top, the first (0) at the bottom.
+        assert!(pts[3].ends_with(",10.0"), "{line}");
+        assert!(pts[0].ends_with(",120.0"), "{line}");
+        assert!(!p.contains("<script"), "no scripts");
+        assert!(!p.contains(" src="), "no external assets");
+    }
+}
