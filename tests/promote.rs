@@ -500,3 +500,45 @@ fn a_partitioned_primary_is_not_promoted_over() {
     assert!(e.to_string().contains("read only standby"), "{e}");
     assert_eq!(status_json(&s.dir)["role"], "standby");
 }
+
+#[test]
+fn promotion_applies_what_the_apply_delay_held_back() {
+    let root = tempfile::tempdir().unwrap();
+    let key = key_file(root.path());
+    let (pdir, sdir) = (root.path().join("p"), root.path().join("s"));
+    init(&pdir, "1MiB");
+    let s = Standby::start_with(&sdir, &["--auth-key-file", &key, "--apply-delay", "1h"]);
+    let mut p = Primary::start(
+        &pdir,
+        &[
+            "--ship-to",
+            &s.ship_addr,
+            "--auth-key-file",
+            &key,
+            "--ship-continuous",
+        ],
+    );
+    let mut c = p.client();
+    for i in 0..100u32 {
+        let _: () = c.set(format!("d{i}"), i).unwrap();
+    }
+    let durable = durable_of(&p);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while status_json(&sdir)["received_lsn"].as_u64().unwrap_or(0) < durable {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let v: Option<u32> = s.client().get("d99").unwrap();
+    assert_eq!(v, None, "held back by the apply delay");
+    p.kill();
+    let out = promote(&sdir, &["--json"]);
+    let j = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{j}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("whatever --apply-delay says"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: u32 = s.client().get("d99").unwrap();
+    assert_eq!(v, 99);
+}

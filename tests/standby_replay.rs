@@ -69,6 +69,7 @@ async fn replay_follows_the_received_lsn_and_applies_each_record_once() {
         rx,
         target.clone(),
         Duration::ZERO,
+        Default::default(),
         watch::channel(0).0,
         tokio::runtime::Handle::current(),
     )
@@ -108,6 +109,7 @@ async fn apply_delay_holds_records_while_receipt_continues() {
         rx,
         target.clone(),
         delay,
+        Default::default(),
         watch::channel(0).0,
         tokio::runtime::Handle::current(),
     )

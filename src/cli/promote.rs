@@ -285,26 +285,14 @@ async fn online(
             "not contacted (no --primary): promoting from what was received",
         );
     }
-    // Step 3: the final shipment arrives and everything received is applied.
+    // Step 3: the final shipment arrives.
     let deadline = Instant::now() + a.wait;
-    let start = s0.applied_lsn;
-    let goal = fenced_durable.unwrap_or(0).max(s0.received_lsn);
-    let mut progress = crate::progress::Progress::new("promote: applying", goal - start.min(goal));
     let mut st = first;
-    loop {
-        let s = standing_of(&st);
-        let target = fenced_durable.unwrap_or(0).max(s.received_lsn);
-        progress.set(
-            s.applied_lsn.min(target).saturating_sub(start),
-            Some(s.applied_lsn),
-        );
-        if (s.received_lsn >= fenced_durable.unwrap_or(0) && s.applied_lsn >= s.received_lsn)
-            || a.dry_run
-            || Instant::now() >= deadline
-        {
+    while let Some(d) = fenced_durable {
+        if st.received_lsn.unwrap_or(0) >= d || Instant::now() >= deadline {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
         st = match status(&a.data_dir).await {
             Ok(s) => s,
             Err(e) => {
@@ -313,24 +301,34 @@ async fn online(
             }
         };
     }
-    drop(progress);
     let mut s = standing_of(&st);
     if let Some(d) = fenced_durable {
         s.primary_durable_lsn = s.primary_durable_lsn.max(d);
     }
+    let unapplied = s.received_lsn.saturating_sub(s.applied_lsn);
     steps.say(
         "apply",
-        &format!(
-            "applied {} of received {}",
-            lsn(s.timeline, s.applied_lsn),
-            lsn(s.timeline, s.received_lsn)
-        ),
+        &if unapplied == 0 {
+            format!("everything received is applied ({})", lsn(s.timeline, s.applied_lsn))
+        } else {
+            format!(
+                "{unapplied} bytes received are not applied yet (applied {}, received {}): the promotion applies them first, whatever --apply-delay says",
+                lsn(s.timeline, s.applied_lsn),
+                lsn(s.timeline, s.received_lsn)
+            )
+        },
     );
     sum.received_lsn = s.received_lsn;
     sum.applied_lsn = s.applied_lsn;
     sum.primary_durable_lsn = s.primary_durable_lsn;
-    // Step 4: the check.
-    let v = check(&s, crate::primary::now_unix_ms());
+    // Step 4: the check (the node repeats it on its final numbers).
+    let v = check(
+        &Standing {
+            applied_lsn: s.received_lsn,
+            ..s
+        },
+        crate::primary::now_unix_ms(),
+    );
     sum.verdict(&v);
     say_verdict(steps, &v);
     if a.dry_run {
@@ -353,25 +351,46 @@ async fn online(
         );
         return finish(&sum, a.json, Outcome::Behind);
     }
-    // Steps 5 and 6: the node switches and serves writes.
+    // Steps 5 and 6: the node applies what is left, switches and serves writes;
+    // meanwhile its status shows the apply progress.
     let req = Request {
         force: a.force,
         reason: a.reason.clone(),
-        wait_ms: a.wait.as_millis() as u64,
+        wait_ms: deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis() as u64,
         primary_durable_lsn: fenced_durable,
     };
     let mut body = serde_json::to_value(&req)?;
     body["cmd"] = json!("promote");
-    let r: Report = match request(&a.data_dir, body, a.wait + Duration::from_secs(30)).await {
-        Ok(v) => serde_json::from_value(v)?,
-        Err(AdminError::Node(e)) => {
+    let dir = a.data_dir.clone();
+    let mut call =
+        tokio::spawn(async move { request(&dir, body, Duration::from_secs(3600)).await });
+    let mut progress =
+        (unapplied > 0).then(|| crate::progress::Progress::new("promote: applying", unapplied));
+    let answer = loop {
+        tokio::select! {
+            r = &mut call => break r,
+            _ = tokio::time::sleep(Duration::from_millis(100)), if progress.is_some() => {
+                if let (Some(p), Ok(now)) = (progress.as_mut(), status(&a.data_dir).await) {
+                    let applied = now.applied_lsn.unwrap_or(0);
+                    p.set(applied.saturating_sub(s.applied_lsn), Some(applied));
+                }
+            }
+        }
+    };
+    drop(progress);
+    let r: Report = match answer {
+        Ok(Ok(v)) => serde_json::from_value(v)?,
+        Ok(Err(AdminError::Node(e))) => {
             unfence(a, key, &fenced);
             return fail(Outcome::Error, format!("promotion failed: {e}"));
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             unfence(a, key, &fenced);
             return fail(Outcome::Unreachable, format!("standby not reachable: {e}"));
         }
+        Err(e) => return fail(Outcome::Error, format!("promotion request failed: {e}")),
     };
     sum.verdict(&r.verdict);
     sum.applied_lsn = r.applied_lsn;

@@ -69,6 +69,8 @@ pub struct Node {
     replay: Mutex<Option<watch::Receiver<ReplayState>>>,
     pub next_client_id: AtomicU64,
     last_checkpoint_lsn: AtomicU64,
+    /// Set while a promotion waits for replay: the apply delay no longer holds.
+    pub(super) hurry: Arc<AtomicBool>,
     /// One promotion at a time.
     pub(super) promote_lock: tokio::sync::Mutex<()>,
     /// Set once the node is promoted: standby clients are sent away.
@@ -490,6 +492,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             replay: Mutex::new(None),
             next_client_id: AtomicU64::new(0),
             last_checkpoint_lsn: AtomicU64::new(applied0),
+            hurry: Arc::new(AtomicBool::new(false)),
             promote_lock: tokio::sync::Mutex::new(()),
             promoted: AtomicBool::new(false),
             handover: Mutex::new(None),
@@ -506,6 +509,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         node.receiver.received.subscribe(),
         Arc::new(Target(node.clone())),
         cfg.apply_delay,
+        node.hurry.clone(),
         applied_tx,
         tokio::runtime::Handle::current(),
     )?;

@@ -78,10 +78,15 @@ pub async fn promote(node: &Arc<Node>, req: Request) -> Result<Report, String> {
     node.receiver
         .close("this standby is being promoted".into(), CLOSE_TIMEOUT)
         .await?;
+    // Everything received is applied now, whatever --apply-delay says.
+    node.hurry.store(true, Ordering::Release);
     let result = promote_closed(node, &req, started).await;
     match &result {
         Ok(r) if r.promoted => {}
-        _ => node.receiver.reopen(),
+        _ => {
+            node.hurry.store(false, Ordering::Release);
+            node.receiver.reopen();
+        }
     }
     result
 }

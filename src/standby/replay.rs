@@ -69,6 +69,7 @@ impl Replayer {
         received: watch::Receiver<Received>,
         target: Arc<dyn ReplayTarget>,
         apply_delay: Duration,
+        hurry: Arc<AtomicBool>,
         applied_tx: watch::Sender<u64>,
         rt: tokio::runtime::Handle,
     ) -> std::io::Result<Replayer> {
@@ -90,6 +91,7 @@ impl Replayer {
                     received,
                     target,
                     apply_delay,
+                    hurry,
                     stop: s,
                     state_tx,
                     applied_tx,
@@ -143,6 +145,8 @@ struct Loop {
     received: watch::Receiver<Received>,
     target: Arc<dyn ReplayTarget>,
     apply_delay: Duration,
+    /// Set by a promotion: apply everything received now, whatever the delay.
+    hurry: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     state_tx: watch::Sender<ReplayState>,
     applied_tx: watch::Sender<u64>,
@@ -196,7 +200,10 @@ impl Loop {
         let mut batch: Vec<Record> = Vec::with_capacity(BATCH_RECORDS);
         for rec in reader {
             let rec = rec.map_err(|e| ReplayError::Read(e.to_string()))?;
-            if rec.kind == RecordKind::Data && !self.apply_delay.is_zero() {
+            if rec.kind == RecordKind::Data
+                && !self.apply_delay.is_zero()
+                && !self.hurry.load(Ordering::Acquire)
+            {
                 let due = rec.timestamp_unix_ms + self.apply_delay.as_millis() as u64;
                 if due > now_ms() {
                     self.flush(&mut batch)?;
@@ -270,7 +277,7 @@ impl Loop {
                 return false;
             }
             let now = now_ms();
-            if now >= due_ms {
+            if now >= due_ms || self.hurry.load(Ordering::Acquire) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis((due_ms - now).min(100)));
