@@ -2,7 +2,7 @@
 //! once in order, and holds records back by the apply delay.
 
 use logship::ship::Received;
-use logship::standby::replay::{ReplayTarget, Replayer};
+use logship::standby::replay::{ApplyDelay, ReplayTarget, Replayer};
 use logship::wal::{self, Mirror, RawReader, Record, RecordKind, StdFs, SyncPolicy, WalOptions};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -68,8 +68,7 @@ async fn replay_follows_the_received_lsn_and_applies_each_record_once() {
         sd.clone(),
         rx,
         target.clone(),
-        Duration::ZERO,
-        Default::default(),
+        ApplyDelay::default(),
         watch::channel(0).0,
         tokio::runtime::Handle::current(),
     )
@@ -108,8 +107,7 @@ async fn apply_delay_holds_records_while_receipt_continues() {
         sd.clone(),
         rx,
         target.clone(),
-        delay,
-        Default::default(),
+        ApplyDelay::new(delay),
         watch::channel(0).0,
         tokio::runtime::Handle::current(),
     )

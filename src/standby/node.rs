@@ -8,7 +8,7 @@
 //! the received log after it.
 
 use super::position::PrimaryPosition;
-use super::replay::{ReplayState, ReplayTarget, Replayer};
+use super::replay::{ApplyDelay, ReplayState, ReplayTarget, Replayer};
 use crate::primary::checkpoint::removable_segments;
 use crate::primary::control::{Control, Role, CONTROL_VERSION};
 use crate::primary::datadir::{sync_dir, DataDir};
@@ -508,8 +508,10 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         wal_dir.clone(),
         node.receiver.received.subscribe(),
         Arc::new(Target(node.clone())),
-        cfg.apply_delay,
-        node.hurry.clone(),
+        ApplyDelay {
+            delay: cfg.apply_delay,
+            hurry: node.hurry.clone(),
+        },
         applied_tx,
         tokio::runtime::Handle::current(),
     )?;

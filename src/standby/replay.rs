@@ -60,6 +60,24 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// How long records are held before they are applied (`--apply-delay`), and
+/// the flag a promotion sets to apply everything now.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyDelay {
+    pub delay: Duration,
+    pub hurry: Arc<AtomicBool>,
+}
+
+impl ApplyDelay {
+    /// Hold each record until it is `delay` old.
+    pub fn new(delay: Duration) -> ApplyDelay {
+        ApplyDelay {
+            delay,
+            hurry: Arc::default(),
+        }
+    }
+}
+
 impl Replayer {
     /// Starts replaying the log in `wal_dir` into `target` as `received` advances,
     /// publishing the applied LSN on `applied_tx`.
@@ -68,8 +86,7 @@ impl Replayer {
         wal_dir: PathBuf,
         received: watch::Receiver<Received>,
         target: Arc<dyn ReplayTarget>,
-        apply_delay: Duration,
-        hurry: Arc<AtomicBool>,
+        delay: ApplyDelay,
         applied_tx: watch::Sender<u64>,
         rt: tokio::runtime::Handle,
     ) -> std::io::Result<Replayer> {
@@ -90,8 +107,8 @@ impl Replayer {
                     wal_dir,
                     received,
                     target,
-                    apply_delay,
-                    hurry,
+                    apply_delay: delay.delay,
+                    hurry: delay.hurry,
                     stop: s,
                     state_tx,
                     applied_tx,
