@@ -115,6 +115,8 @@ struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     primary: Option<Value>,
     took_ms: u64,
+    /// Of which the node spent applying what it had received.
+    apply_ms: u64,
 }
 
 impl Summary {
@@ -404,6 +406,7 @@ async fn online(
         return finish(&sum, a.json, Outcome::Behind);
     }
     sum.promoted = true;
+    sum.apply_ms = r.apply_ms;
     sum.new_timeline = r.new_timeline;
     sum.promotion_lsn = r.promotion_lsn;
     sum.took_ms = steps.started.elapsed().as_millis() as u64;
@@ -563,6 +566,7 @@ fn offline_run(a: &PromoteArgs, steps: &Steps) -> anyhow::Result<ExitCode> {
         ),
     );
     sum.promoted = true;
+    sum.apply_ms = p.replay_ms;
     sum.applied_lsn = s.received_lsn;
     sum.new_timeline = p.new_timeline;
     sum.promotion_lsn = p.promotion_lsn;

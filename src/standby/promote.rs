@@ -53,6 +53,9 @@ pub struct Report {
     pub promotion_lsn: u64,
     /// From the request to serving writes, milliseconds.
     pub took_ms: u64,
+    /// Of which applying what was received but not yet applied.
+    #[serde(default)]
+    pub apply_ms: u64,
 }
 
 /// What the standby hands to the primary server.
@@ -99,6 +102,7 @@ async fn promote_closed(
     let received = node.receiver.received.borrow().received_lsn;
     let mut applied = node.receiver.applied.clone();
     let wait = Duration::from_millis(req.wait_ms.max(1000));
+    let apply_started = Instant::now();
     let caught_up = tokio::time::timeout(wait, async {
         applied.wait_for(|a| *a >= received).await.is_ok()
     })
@@ -117,6 +121,7 @@ async fn promote_closed(
         new_timeline: 0,
         promotion_lsn: 0,
         took_ms: 0,
+        apply_ms: apply_started.elapsed().as_millis() as u64,
     };
     if !caught_up {
         return Err(format!(
