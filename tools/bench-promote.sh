@@ -22,12 +22,6 @@ STEP_TIMEOUT=600
 # shellcheck source=tools/lib.sh
 source "$ROOT/tools/lib.sh"
 
-need() { # need COMMAND PACKAGE
-    if ! command -v "$1" >/dev/null; then
-        echo "installing $2" >&2
-        apt-get update -qq && apt-get install -y -qq "$2" >&2
-    fi
-}
 need redis-benchmark redis-tools
 need redis-cli redis-tools
 need redis-server redis-server

@@ -22,13 +22,9 @@ LAG_SECONDS=${LAG_SECONDS:-10}
 LAG_LOAD_N=${LAG_LOAD_N:-500000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STEP_TIMEOUT=600 # seconds any one step may take
+# shellcheck source=tools/lib.sh
+source "$ROOT/tools/lib.sh"
 
-need() { # need COMMAND PACKAGE
-    if ! command -v "$1" >/dev/null; then
-        echo "installing $2" >&2
-        apt-get update -qq && apt-get install -y -qq "$2" >&2
-    fi
-}
 need fio fio
 need redis-benchmark redis-tools
 need redis-cli redis-tools
@@ -83,8 +79,6 @@ resp_addr() { sed -E 's/.*listening on ([^ ]+).*/\1/' <<<"$1"; }
 ship_addr() { sed -E 's/.*\(shipments on ([^ )]+).*/\1/' <<<"$1"; }
 port_of() { echo "${1##*:}"; }
 
-# shellcheck source=tools/lib.sh
-source "$(dirname "$0")/lib.sh"
 # load PORT N [extra redis-benchmark flags]: prints requests/s.
 load() {
     local port=$1 n=$2

@@ -1,4 +1,12 @@
-# Shared by the benchmark scripts in tools/ (sourced, not run).
+# Shared by the scripts in tools/ (sourced, not run).
+
+# need COMMAND PACKAGE: installs PACKAGE (apt) when COMMAND is missing.
+need() { # need COMMAND PACKAGE
+    if ! command -v "$1" >/dev/null; then
+        echo "installing $2" >&2
+        apt-get update -qq && apt-get install -y -qq "$2" >&2
+    fi
+}
 
 # free_port: prints a loopback port nobody listens on.
 free_port() {

@@ -38,12 +38,6 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=tools/lib.sh
 source "$ROOT/tools/lib.sh"
 
-need() { # need COMMAND PACKAGE
-    if ! command -v "$1" >/dev/null; then
-        echo "installing $2" >&2
-        apt-get update -qq && apt-get install -y -qq "$2" >&2
-    fi
-}
 need redis-cli redis-tools
 if [[ -z "${LOGSHIP_BIN:-}" ]]; then
     (cd "$ROOT" && cargo build --release --quiet)

@@ -3,6 +3,7 @@
 //! a short schedule, `status`, SIGKILL of the primary, `logship promote` with
 //! the LSN check, verification on the new primary, and a report.
 
+use super::demo::{ensure, failed};
 use super::exit::Failure;
 use crate::admin::request;
 use crate::status::{render_text, NodeStatus};
@@ -17,18 +18,6 @@ const SETS_PER_ROUND: u64 = 500;
 const VALUE_BYTES: usize = 64;
 /// Longest wait for a node to start or answer.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn failed(what: String) -> Failure {
-    Failure::usage(format!("demo FAILED: {what}"))
-}
-
-fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
-    if ok {
-        Ok(())
-    } else {
-        Err(failed(what()))
-    }
-}
 
 /// A node process of the demo; killed if the demo stops early.
 struct Node {

@@ -7,6 +7,7 @@
 //! records (after saving a `.broken` copy) and the log carrying on. Every step is
 //! checked; the command exits non-zero if anything did not hold.
 
+use super::demo::{ensure, failed};
 use super::dump::{text_line, walk};
 use super::exit::Failure;
 use super::target::Target;
@@ -25,19 +26,6 @@ const DEMO_SEGMENT_BYTES: u64 = 16 << 10;
 /// Most writers and records the demo accepts (it is a demonstration, not a benchmark).
 pub const MAX_WRITERS: usize = 64;
 pub const MAX_RECORDS_PER_WRITER: u64 = 100_000;
-
-/// A step that did not hold.
-fn failed(what: String) -> Failure {
-    Failure::usage(format!("demo FAILED: {what}"))
-}
-
-fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
-    if ok {
-        Ok(())
-    } else {
-        Err(failed(what()))
-    }
-}
 
 /// Tells the story in `root`.
 ///

@@ -132,18 +132,6 @@ fn lsn(tl: u32, l: u64) -> String {
     crate::status::lsn_text(tl, l)
 }
 
-fn standing_of(s: &NodeStatus) -> Standing {
-    Standing {
-        system_id: u64::from_str_radix(&s.system_id, 16).unwrap_or(0),
-        timeline: s.timeline,
-        received_lsn: s.received_lsn.unwrap_or(0),
-        applied_lsn: s.applied_lsn.unwrap_or(0),
-        primary_durable_lsn: s.primary_durable_lsn.unwrap_or(0),
-        last_receive_unix_ms: s.last_receive_unix_ms.unwrap_or(0),
-        last_record_unix_ms: 0,
-    }
-}
-
 fn finish(summary: &Summary, json: bool, outcome: Outcome) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string(summary)?);
@@ -224,7 +212,7 @@ async fn online(
         ..Summary::default()
     };
     let now = crate::primary::now_unix_ms();
-    let s0 = standing_of(&first);
+    let s0 = Standing::from_status(&first);
     report_position(
         steps,
         &s0,
@@ -303,7 +291,7 @@ async fn online(
             }
         };
     }
-    let mut s = standing_of(&st);
+    let mut s = Standing::from_status(&st);
     if let Some(d) = fenced_durable {
         s.primary_durable_lsn = s.primary_durable_lsn.max(d);
     }
@@ -334,16 +322,7 @@ async fn online(
     sum.verdict(&v);
     say_verdict(steps, &v);
     if a.dry_run {
-        steps.say(
-            "verdict",
-            &format!("ready to promote: {}", if v.ready { "yes" } else { "no" }),
-        );
-        let o = if v.ready {
-            Outcome::Promoted
-        } else {
-            Outcome::Behind
-        };
-        return finish(&sum, a.json, o);
+        return dry_run_verdict(steps, &sum, a.json);
     }
     if !v.ready && !a.force {
         unfence(a, key, &fenced);
@@ -421,6 +400,20 @@ async fn online(
     );
     say_done(steps, &sum);
     finish(&sum, a.json, Outcome::Promoted)
+}
+
+/// Ends a `--dry-run`: the verdict line and its exit code.
+fn dry_run_verdict(steps: &Steps, sum: &Summary, json: bool) -> anyhow::Result<ExitCode> {
+    steps.say(
+        "verdict",
+        &format!("ready to promote: {}", if sum.ready { "yes" } else { "no" }),
+    );
+    let o = if sum.ready {
+        Outcome::Promoted
+    } else {
+        Outcome::Behind
+    };
+    finish(sum, json, o)
 }
 
 fn say_verdict(steps: &Steps, v: &Verdict) {
@@ -523,16 +516,7 @@ fn offline_run(a: &PromoteArgs, steps: &Steps) -> anyhow::Result<ExitCode> {
     sum.verdict(&v);
     say_verdict(steps, &v);
     if a.dry_run {
-        steps.say(
-            "verdict",
-            &format!("ready to promote: {}", if v.ready { "yes" } else { "no" }),
-        );
-        let o = if v.ready {
-            Outcome::Promoted
-        } else {
-            Outcome::Behind
-        };
-        return finish(&sum, a.json, o);
+        return dry_run_verdict(steps, &sum, a.json);
     }
     if !v.ready && !a.force {
         steps.say(

@@ -109,18 +109,6 @@ pub enum DrillError {
     Failed(String),
 }
 
-fn standing_of(s: &NodeStatus) -> Standing {
-    Standing {
-        system_id: u64::from_str_radix(&s.system_id, 16).unwrap_or(0),
-        timeline: s.timeline,
-        received_lsn: s.received_lsn.unwrap_or(0),
-        applied_lsn: s.applied_lsn.unwrap_or(0),
-        primary_durable_lsn: s.primary_durable_lsn.unwrap_or(0),
-        last_receive_unix_ms: s.last_receive_unix_ms.unwrap_or(0),
-        last_record_unix_ms: 0,
-    }
-}
-
 /// The standby's position: from its admin socket, or its files when stopped.
 ///
 /// # Errors
@@ -147,7 +135,7 @@ pub fn position(dir: &Path) -> Result<(Standing, bool), DrillError> {
                     s.role
                 )));
             }
-            let st = standing_of(&s);
+            let st = Standing::from_status(&s);
             if st.system_id == 0 || st.received_lsn == 0 {
                 return Err(DrillError::Failed(format!(
                     "the standby on {} has received nothing from a primary yet: there is nothing to promote",
