@@ -137,6 +137,10 @@ fn a_new_standby_is_seeded_replays_serves_reads_and_survives_kill_9() {
     let off = status(&sdir);
     assert_eq!(off["running"], false);
     assert_eq!(off["received_lsn"], end);
+    assert_eq!(
+        off["primary_durable_lsn"], end,
+        "the primary's last position is kept in primary.position: {off}"
+    );
     let s2 = Standby::start(&sdir, &key_file);
     wait_applied(&sdir, end);
     let mut c = s2.client();

@@ -183,6 +183,13 @@ fn offline(dir: &Path) -> anyhow::Result<NodeStatus> {
             s.received_lsn = Some(end);
             // What a restart would have applied before replaying: the newest checkpoint.
             s.applied_lsn = Some(snap);
+            // The primary's last reported position, kept by the standby.
+            if let Some(p) = crate::standby::position::PrimaryPosition::read(dir) {
+                let primary_durable = p.primary_durable_lsn.max(end);
+                s.primary_durable_lsn = Some(primary_durable);
+                s.last_receive_unix_ms = Some(p.last_receive_unix_ms);
+                s.lag_bytes = Some(primary_durable.saturating_sub(snap));
+            }
         }
     }
     Ok(s)
