@@ -420,7 +420,7 @@ fn behind_is_refused_with_the_loss_stated_then_forced() {
             "--auth-key-file",
             &key,
             "--ship-every",
-            "1s",
+            "1h",
             "--compress",
             "none",
         ],
@@ -433,6 +433,18 @@ fn behind_is_refused_with_the_loss_stated_then_forced() {
     }
     pipe.query::<()>(&mut c).unwrap();
     let durable = durable_of(&p);
+    // One shipment of the whole backlog, now: its first chunk says how far the
+    // primary is.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(logship::admin::request(
+        &pdir,
+        serde_json::json!({"cmd": "ship_now"}),
+        Duration::from_secs(5),
+    ))
+    .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let st = status_json(&sdir);
