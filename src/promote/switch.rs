@@ -2,7 +2,7 @@
 //! history file, durably, then the control file saying primary.
 
 use crate::primary::control::{Control, Role, CONTROL_VERSION};
-use crate::wal::{self, timeline, StdFs};
+use crate::wal::{self, timeline, ScanReport, StdFs};
 use std::path::Path;
 
 /// A timeline just begun.
@@ -16,6 +16,8 @@ pub struct Switched {
     pub switch_lsn: u64,
     /// `(timeline, end_lsn)` of every timeline the new history closes.
     pub closed: Vec<(u32, u64)>,
+    /// The scan of the log made for the switch (for [`wal::recovery::open_after`]).
+    pub scan: ScanReport,
 }
 
 /// Ends the log's timeline in `data_dir/wal` and begins the next free one:
@@ -31,8 +33,9 @@ pub fn begin_timeline(data_dir: &Path, reason: &str) -> Result<Switched, String>
     let fs = StdFs::shared();
     let latest = timeline::latest_timeline(&*fs, &wal_dir).map_err(|e| e.to_string())?;
     let new_timeline = latest + 1;
-    let switch_lsn = wal::recovery::switch_timeline(&fs, &wal_dir, new_timeline, reason)
-        .map_err(|e| format!("write the history of timeline {new_timeline}: {e}"))?;
+    let (switch_lsn, scan) =
+        wal::recovery::switch_timeline_scanned(&fs, &wal_dir, new_timeline, reason)
+            .map_err(|e| format!("write the history of timeline {new_timeline}: {e}"))?;
     let history =
         timeline::read_history(&*fs, &wal_dir, new_timeline).map_err(|e| e.to_string())?;
     let old_timeline = history.last().map_or(latest, |s| s.timeline);
@@ -52,5 +55,6 @@ pub fn begin_timeline(data_dir: &Path, reason: &str) -> Result<Switched, String>
         new_timeline,
         switch_lsn,
         closed: timeline::closed(&history),
+        scan,
     })
 }

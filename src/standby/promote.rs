@@ -192,10 +192,13 @@ async fn promote_closed(
 #[allow(clippy::type_complexity)]
 fn switch(node: &Node, reason: &str) -> Result<(Handover, u32, u64, Vec<(u32, u64)>), String> {
     let wal_dir = node.wal_dir();
+    let t = Instant::now();
     node.ensure_control(node.receiver.received.borrow().timeline)
         .map_err(|e| format!("write the control file: {e:#}"))?;
     let sw = crate::promote::switch::begin_timeline(&node.cfg.data_dir, reason)?;
-    let (control, new_tl, switch_lsn) = (sw.control, sw.new_timeline, sw.switch_lsn);
+    let history_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let (control, new_tl, switch_lsn, closed) =
+        (sw.control, sw.new_timeline, sw.switch_lsn, sw.closed);
     let fs = StdFs::shared();
     let cfg = &node.cfg.as_primary;
     let mut opts = WalOptions::new(&wal_dir, control.system_id, new_tl);
@@ -203,7 +206,13 @@ fn switch(node: &Node, reason: &str) -> Result<(Handover, u32, u64, Vec<(u32, u6
     opts.sync = cfg.sync;
     opts.max_record_bytes = crate::wal::writer::MAX_RECORD_BYTES_LIMIT;
     opts.start_lsn = switch_lsn;
-    let (log, rec) = wal::open(fs, opts).map_err(|e| format!("open the log for writing: {e}"))?;
+    let (log, rec) = wal::recovery::open_after(fs, opts, Some(sw.scan))
+        .map_err(|e| format!("open the log for writing: {e}"))?;
+    tracing::debug!(
+        history_and_control_ms = history_ms,
+        open_log_ms = t.elapsed().as_secs_f64() * 1000.0 - history_ms,
+        "promotion: timeline switched"
+    );
     if rec.next_lsn != switch_lsn {
         let _ = log.close();
         return Err(format!(
@@ -225,10 +234,5 @@ fn switch(node: &Node, reason: &str) -> Result<(Handover, u32, u64, Vec<(u32, u6
         replay_cpu_time: Duration::ZERO,
         next_lsn: switch_lsn,
     };
-    Ok((
-        Handover { control, recovered },
-        new_tl,
-        switch_lsn,
-        sw.closed,
-    ))
+    Ok((Handover { control, recovered }, new_tl, switch_lsn, closed))
 }

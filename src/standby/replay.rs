@@ -48,6 +48,8 @@ pub struct ReplayState {
 /// The running replayer.
 pub struct Replayer {
     stop: Arc<AtomicBool>,
+    /// Wakes the thread from its wait for received data (to stop at once).
+    wake: Arc<tokio::sync::Notify>,
     thread: Option<std::thread::JoinHandle<()>>,
     state: watch::Receiver<ReplayState>,
     applied: watch::Receiver<u64>,
@@ -91,6 +93,8 @@ impl Replayer {
         rt: tokio::runtime::Handle,
     ) -> std::io::Result<Replayer> {
         let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let w = wake.clone();
         let applied0 = target.applied_lsn();
         let (state_tx, state) = watch::channel(ReplayState {
             applied_lsn: applied0,
@@ -110,6 +114,7 @@ impl Replayer {
                     apply_delay: delay.delay,
                     hurry: delay.hurry,
                     stop: s,
+                    wake: w,
                     state_tx,
                     applied_tx,
                 };
@@ -117,6 +122,7 @@ impl Replayer {
             })?;
         Ok(Replayer {
             stop,
+            wake,
             thread: Some(thread),
             state,
             applied,
@@ -136,6 +142,7 @@ impl Replayer {
     /// Stops the thread and waits for it.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        self.wake.notify_one();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -165,6 +172,7 @@ struct Loop {
     /// Set by a promotion: apply everything received now, whatever the delay.
     hurry: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
     state_tx: watch::Sender<ReplayState>,
     applied_tx: watch::Sender<u64>,
 }
@@ -181,8 +189,13 @@ impl Loop {
             if from >= until {
                 self.publish(None);
                 // Wake on new received data, or now and then to notice a stop.
-                let _ = rt.block_on(async {
-                    tokio::time::timeout(Duration::from_millis(200), self.received.changed()).await
+                let wake = self.wake.clone();
+                rt.block_on(async {
+                    tokio::select! {
+                        _ = self.received.changed() => {}
+                        _ = wake.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
                 });
                 continue;
             }

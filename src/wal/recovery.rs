@@ -28,6 +28,20 @@ pub struct Recovery {
 /// that must not be repaired, a log of another system, or a timeline that went
 /// back; [`WalError::Io`] and [`WalError::Config`] otherwise.
 pub fn open(fs: SharedFs, opts: WalOptions) -> Result<(Wal, Recovery)> {
+    open_after(fs, opts, None)
+}
+
+/// [`open`] with the scan of the directory already made (by
+/// [`switch_timeline`], just before, with nothing written in between): a
+/// promotion then reads its log once, not twice.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_after(
+    fs: SharedFs,
+    opts: WalOptions,
+    scanned: Option<ScanReport>,
+) -> Result<(Wal, Recovery)> {
     opts.validate()?;
     let dir = opts.dir.clone();
     if !fs.exists(&dir) {
@@ -38,7 +52,10 @@ pub fn open(fs: SharedFs, opts: WalOptions) -> Result<(Wal, Recovery)> {
                 .map_err(|e| WalError::io("fsync directory", parent, e))?;
         }
     }
-    let report = scan_dir(&*fs, &dir)?;
+    let report = match scanned {
+        Some(r) => r,
+        None => scan_dir(&*fs, &dir)?,
+    };
     check_identity(&report, &opts)?;
     let saved_copy = repair_if_torn(&fs, &report)?;
     let next_lsn = if report.segments.is_empty() {
@@ -95,6 +112,19 @@ pub fn open(fs: SharedFs, opts: WalOptions) -> Result<(Wal, Recovery)> {
 /// Damage in the log (as [`scan_dir`]), a timeline that does not move forward,
 /// I/O errors.
 pub fn switch_timeline(fs: &SharedFs, dir: &Path, new_timeline: u32, reason: &str) -> Result<u64> {
+    switch_timeline_scanned(fs, dir, new_timeline, reason).map(|(lsn, _)| lsn)
+}
+
+/// [`switch_timeline`], also returning the scan it made, for [`open_after`].
+///
+/// # Errors
+/// As [`switch_timeline`].
+pub fn switch_timeline_scanned(
+    fs: &SharedFs,
+    dir: &Path,
+    new_timeline: u32,
+    reason: &str,
+) -> Result<(u64, ScanReport)> {
     let report = scan_dir(&**fs, dir)?;
     let Some(last) = report.segments.last() else {
         return Err(WalError::Empty(dir.to_path_buf()));
@@ -108,7 +138,7 @@ pub fn switch_timeline(fs: &SharedFs, dir: &Path, new_timeline: u32, reason: &st
         report.end_lsn + super::format::SEAL_RECORD_BYTES
     };
     super::timeline::write_switch(&**fs, dir, parent, new_timeline, switch_lsn, reason)?;
-    Ok(switch_lsn)
+    Ok((switch_lsn, report))
 }
 
 /// Cuts off the torn tail a scan found (after saving a copy), logging it, and

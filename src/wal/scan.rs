@@ -179,7 +179,7 @@ impl SegmentCursor {
     pub fn zero_from(&self, offset: u64) -> bool {
         let end = self.space_end() as usize;
         let start = (offset as usize).min(end);
-        self.data[start..end].iter().all(|&b| b == 0)
+        all_zero(&self.data[start..end])
     }
 
     /// Intact records after a damaged `offset`: how many, and the furthest offset.
@@ -400,6 +400,19 @@ pub fn scan_segment(
         });
     }
     Ok((summary, None))
+}
+
+/// True when every byte is zero. Compares 64 bytes at a time (the unused rest
+/// of a preallocated segment is tens of MiB: a byte loop made every open of a
+/// nearly empty segment cost ~50 ms).
+fn all_zero(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(64);
+    let whole = chunks.by_ref().all(|c| {
+        c.chunks_exact(16).fold(0u128, |acc, w| {
+            acc | u128::from_ne_bytes(w.try_into().expect("16 bytes"))
+        }) == 0
+    });
+    whole && chunks.remainder().iter().all(|&b| b == 0)
 }
 
 /// Decides what a stop in the middle of a segment means.
