@@ -22,7 +22,9 @@
 //!
 //! The arrows point one way: `wal` knows nothing of the modules above it;
 //! `store` knows neither `wal` nor `resp`; `resp` uses `store` only; `ship`
-//! uses `wal` only; `primary` and `standby` join them.
+//! uses `wal` only; `primary` and `standby` join them; `promote` holds what
+//! promotion needs of both (the check and the switch, used by the standby's
+//! online promotion too).
 
 pub mod admin;
 pub mod bench;
