@@ -201,10 +201,25 @@ pub fn main() -> ExitCode {
             let status = e
                 .downcast_ref::<exit::Failure>()
                 .map_or(exit::Status::Usage, |f| f.status);
-            eprintln!("logship: error: {e:#}");
+            eprintln!("logship: error: {}", one_line(&e));
             status.into()
         }
     }
+}
+
+/// An error and its causes on one line, each cause once: a message that
+/// already quotes its cause (`key file F: No such file…`) is not followed by
+/// the cause again.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
 }
 
 /// `--help` and `--version` print in full and succeed; a bad command line prints
