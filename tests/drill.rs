@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{init, status_json, wait_applied, Primary, Standby, BIN};
+use common::{init, status_json, tree, wait_applied, Primary, Standby, BIN};
 use redis::Commands;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -204,26 +204,4 @@ fn a_drill_that_cannot_succeed_exits_non_zero() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("logship: error: "), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-}
-
-/// Every file under `dir` with its bytes.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((
-                    p.strip_prefix(dir).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap_or_default(),
-                ));
-            }
-        }
-    }
-    out.sort();
-    out
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{init, status_json, wait_applied, Primary, Standby, BIN};
+use common::{init, status_json, tree, wait_applied, Primary, Standby, BIN};
 use redis::Commands;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -332,28 +332,6 @@ fn after_promotion_the_old_primary_is_refused_and_a_second_standby_follows() {
         v, None,
         "the old primary's write reached the second standby"
     );
-}
-
-/// Every file under `dir` with its bytes (the admin socket aside).
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((
-                    p.strip_prefix(dir).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap_or_default(),
-                ));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// A TCP proxy to `target` that forwards at most `budget` bytes upstream in

@@ -655,3 +655,26 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         .expect("a status code");
     (code, body.to_string())
 }
+
+/// Every file under `dir` with its bytes, sorted by path: compare two calls to
+/// show that a command changed nothing.
+pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
