@@ -121,22 +121,12 @@ impl Proxy {
 
     /// Stops the proxy; returns what it logged.
     pub fn stop(&mut self) -> String {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        self.stderr
-            .take()
-            .map(|t| t.join().unwrap_or_default())
-            .unwrap_or_default()
+        crate::common::kill_child(&mut self.child, &mut self.stderr)
     }
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        crate::common::kill_child(&mut self.child, &mut None);
     }
 }

@@ -453,10 +453,7 @@ impl Primary {
 
 impl Drop for Primary {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        kill_child(&mut self.child, &mut None);
     }
 }
 
@@ -527,23 +524,13 @@ impl Standby {
 
     /// kill -9; returns what it logged.
     pub fn kill(&mut self) -> String {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        self.stderr
-            .take()
-            .map(|t| t.join().unwrap_or_default())
-            .unwrap_or_default()
+        kill_child(&mut self.child, &mut self.stderr)
     }
 }
 
 impl Drop for Standby {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        kill_child(&mut self.child, &mut None);
     }
 }
 
@@ -677,4 +664,20 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     }
     out.sort();
     out
+}
+
+/// kill -9 of a node process the tests started (if it still runs), and what
+/// it logged on stderr (when `stderr` still holds its collector).
+pub fn kill_child(
+    child: &mut Option<Child>,
+    stderr: &mut Option<std::thread::JoinHandle<String>>,
+) -> String {
+    if let Some(mut c) = child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    stderr
+        .take()
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default()
 }
