@@ -369,31 +369,71 @@ fn assert_stopped_then_recovers(mut fs: MemFs, w: Wal, ledger: &Ledger, crash: b
     w.close().unwrap();
 }
 
-/// Room for two segments: the third cannot be prepared, the log stops at the
-/// second segment switch with an error naming the file being prepared.
+/// Room for two segments: the third cannot be prepared, so once the second is
+/// full a write is refused with an error naming the directory and the file being
+/// prepared, the log goes on (nothing stops, nothing acknowledged is lost), and
+/// writes resume by themselves once space is freed.
 #[test]
-fn full_disk_while_preparing_a_segment_stops_the_log_naming_the_file() {
-    for crash in [false, true] {
-        let fs = MemFs::new();
-        fs.set_capacity(Some(2 * SEGMENT_BYTES));
-        let (w, _) = wal::open(shared(&fs), mem_opts(SyncPolicy::Always)).unwrap();
-        let mut ledger = Ledger::default();
-        let e = append_until_stopped(&w, &mut ledger, 3 * SEGMENT_BYTES / 32);
-        match e {
-            WalError::Stopped(msg) => {
-                assert!(msg.contains("preallocate /wal/next-2.prep"), "{msg}");
-                assert!(msg.contains("No space left"), "{msg}");
-            }
-            other => panic!("expected Stopped, got {other}"),
+fn full_disk_while_preparing_a_segment_refuses_writes_until_space_returns() {
+    let fs = MemFs::new();
+    fs.set_capacity(Some(2 * SEGMENT_BYTES));
+    let (w, _) = wal::open(shared(&fs), mem_opts(SyncPolicy::Always)).unwrap();
+    let mut ledger = Ledger::default();
+    match append_until_stopped(&w, &mut ledger, 3 * SEGMENT_BYTES / 32) {
+        WalError::NoSpace { dir, detail } => {
+            assert_eq!(dir, Path::new("/wal"));
+            assert_eq!(detail, "preallocate /wal/next-2.prep");
         }
-        // Both segments were filled before the log stopped.
-        let last_acked = *ledger.acked.iter().last().unwrap();
-        assert!(
-            last_acked > SEGMENT_BYTES,
-            "stopped early at {last_acked:#x}"
-        );
-        assert_stopped_then_recovers(fs, w, &ledger, crash, &format!("crash={crash}"));
+        other => panic!("expected NoSpace, got {other}"),
     }
+    let last_acked = *ledger.acked.iter().last().unwrap();
+    assert!(
+        last_acked > SEGMENT_BYTES,
+        "refused early at {last_acked:#x}"
+    );
+    // Still full: still refused, and the log has not stopped.
+    let refused = w.append(&payload(7, 50)).unwrap_err();
+    assert!(
+        refused.to_string().contains("no space left on device"),
+        "{refused}"
+    );
+    assert!(!w.position().failed);
+
+    fs.set_capacity(None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let resumed = loop {
+        match w.append(&payload(8, 50)) {
+            Ok(a) => break a,
+            Err(WalError::NoSpace { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("writes did not resume once space was freed: {e}"),
+        }
+    };
+    w.wait_acked(resumed.end_lsn).unwrap();
+    ledger.appended.insert(resumed.lsn, payload(8, 50));
+    ledger.acked.insert(resumed.lsn);
+    append_acked(&w, &mut ledger, 10, 9);
+    w.close().unwrap();
+    drop(w);
+    ledger.check_recovered(&fs, SyncPolicy::Always, "after the disk was full");
+}
+
+/// Closing while the disk is full and the next segment is being retried: close
+/// returns at once instead of waiting for space, and nothing acknowledged is lost.
+#[test]
+fn close_on_a_full_disk_does_not_hang() {
+    let fs = MemFs::new();
+    fs.set_capacity(Some(2 * SEGMENT_BYTES));
+    let (w, _) = wal::open(shared(&fs), mem_opts(SyncPolicy::Always)).unwrap();
+    let mut ledger = Ledger::default();
+    append_until_stopped(&w, &mut ledger, 3 * SEGMENT_BYTES / 32);
+    let started = Instant::now();
+    w.close().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "close hung");
+    drop(w);
+    fs.set_capacity(None);
+    ledger.check_recovered(&fs, SyncPolicy::Always, "closed on a full disk");
 }
 
 /// A disk that is full even for writes into allocated space (as copy-on-write

@@ -307,6 +307,21 @@ pub fn init(path: &Path, segment_bytes: u64) -> Result<Control, DataDirError> {
 mod tests {
     use super::*;
 
+    /// Opens `d` once its lock is free. Other tests of this process spawn
+    /// children: between fork and exec a child holds copies of every open file,
+    /// and so for a moment the lock of a directory this test just closed.
+    fn open_unlocked(d: &Path) -> (DataDir, Control) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match DataDir::open(d, Role::Primary) {
+                Err(DataDirError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                other => return other.unwrap(),
+            }
+        }
+    }
+
     #[test]
     fn init_refuses_non_empty_and_lock_is_exclusive() {
         let dir = tempfile::tempdir().unwrap();
@@ -327,7 +342,7 @@ mod tests {
             init(&dir.path().join("x"), 1000),
             Err(DataDirError::SegmentSize(_))
         ));
-        let (open, c2) = DataDir::open(&d, Role::Primary).unwrap();
+        let (open, c2) = open_unlocked(&d);
         assert_eq!(c2, c);
         let err = DataDir::open(&d, Role::Primary).unwrap_err();
         assert!(
@@ -336,7 +351,7 @@ mod tests {
             "{err}"
         );
         drop(open);
-        assert!(DataDir::open(&d, Role::Primary).is_ok());
+        open_unlocked(&d);
         assert!(matches!(
             DataDir::open(&other, Role::Primary),
             Err(DataDirError::NotInitialised { .. })

@@ -17,6 +17,7 @@ pub const MAX_KEYS_PER_SWEEP: usize = 1000;
 /// Sweeps until the WAL stops or `stop` flips.
 pub async fn run(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut next_shard = 0usize;
+    let mut failing = false;
     let mut tick = tokio::time::interval(SWEEP_EVERY);
     loop {
         tokio::select! {
@@ -26,12 +27,14 @@ pub async fn run(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<boo
         if *stop.borrow() || shared.wal.position().failed {
             return;
         }
-        next_shard = sweep(&shared, next_shard);
+        next_shard = sweep(&shared, next_shard, &mut failing);
     }
 }
 
-/// One sweep from shard `from`; returns where the next one starts.
-fn sweep(shared: &Shared, from: usize) -> usize {
+/// One sweep from shard `from`; returns where the next one starts. A failure to
+/// log the delete (a full disk) is logged once, not at every sweep, until a
+/// delete succeeds again; the keys stay and the next sweeps retry.
+fn sweep(shared: &Shared, from: usize, failing: &mut bool) -> usize {
     let now = super::now_unix_ms();
     let mut st = shared.lock_db();
     let mut keys: Vec<Vec<u8>> = Vec::new();
@@ -48,8 +51,16 @@ fn sweep(shared: &Shared, from: usize) -> usize {
         let effect = Effect::Del {
             keys: keys.iter().map(|k| Blob::borrowed(k)).collect(),
         };
-        if let Err(e) = st.commit(&shared.wal, std::slice::from_ref(&effect)) {
-            tracing::error!(error = %e, "active expiry could not log its delete");
+        match st.commit(&shared.wal, std::slice::from_ref(&effect)) {
+            Ok(_) if std::mem::take(failing) => {
+                tracing::info!("active expiry logs its deletes again");
+            }
+            Ok(_) => {}
+            Err(e) if !*failing => {
+                *failing = true;
+                tracing::error!(error = %e, "active expiry could not log its delete; retrying at each sweep");
+            }
+            Err(_) => {}
         }
     }
     shard

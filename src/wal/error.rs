@@ -36,6 +36,11 @@ pub enum WalError {
     /// An earlier fsync or write failed; the log stopped and accepts nothing more.
     #[error("WAL stopped after a fatal error: {0}")]
     Stopped(String),
+    /// The disk is full: the next segment cannot be prepared, so a write that
+    /// needs it is refused (nothing of it was logged). The log carries on and
+    /// such writes succeed again once space is freed.
+    #[error("no space left on device for the next WAL segment in {} ({detail} failed); writes resume once space is freed", dir.display())]
+    NoSpace { dir: PathBuf, detail: String },
     /// The log was closed.
     #[error("WAL is closed")]
     Closed,

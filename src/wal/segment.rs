@@ -9,59 +9,188 @@ use super::format::{segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES};
 use super::fs::{SharedFs, WalFile};
 use super::writer::WalOptions;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Suffix of files being prepared; leftovers are removed when a log opens.
 pub const PREPARED_SUFFIX: &str = ".prep";
 
 type Prepared = std::result::Result<(PathBuf, Box<dyn WalFile>), WalError>;
 
-/// Keeps one zero-filled, synced file ready for the next segment.
+/// How long the preparer waits before trying again on a full disk.
+const NO_SPACE_RETRY: Duration = Duration::from_millis(250);
+
+/// What appenders and the preparer share: whether the disk was found full, and
+/// whether the log is closing.
+pub(crate) struct SpareState {
+    /// The log's directory, named in the full-disk error.
+    dir: PathBuf,
+    /// Set while the next segment cannot be prepared for lack of space: the
+    /// failed operation, named in the error a write that needs a new segment gets.
+    no_space: Mutex<Option<String>>,
+    /// Set by `close`: a writer waiting for space gives up instead.
+    closing: AtomicBool,
+}
+
+impl SpareState {
+    /// The error for a write that needs a new segment, while the disk is full.
+    pub(crate) fn no_space(&self) -> Option<WalError> {
+        let g = self.no_space.lock().unwrap_or_else(|p| p.into_inner());
+        g.as_ref().map(|detail| WalError::NoSpace {
+            dir: self.dir.clone(),
+            detail: detail.clone(),
+        })
+    }
+
+    /// Records the outcome of a preparation; true when it changed.
+    fn set(&self, detail: Option<String>) -> bool {
+        let mut g = self.no_space.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = g.is_some() != detail.is_some();
+        *g = detail;
+        changed
+    }
+
+    /// Tells a writer waiting for space to give up (the log is closing).
+    pub(crate) fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+}
+
+/// True for the errors of a full disk or an exhausted quota.
+fn is_no_space(e: &WalError) -> bool {
+    matches!(e, WalError::Io { source, .. }
+        if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)))
+}
+
+/// Keeps one zero-filled, synced file ready for the next segment. On a full disk
+/// it says so through [`SpareState`] and tries again every [`NO_SPACE_RETRY`], so
+/// writes resume by themselves once space is freed; any other error is fatal.
 pub(crate) struct Preparer {
     rx: Option<Receiver<Prepared>>,
     thread: Option<JoinHandle<()>>,
+    state: Arc<SpareState>,
 }
 
 impl Preparer {
     /// Removes leftover prepared files in `dir` and starts preparing the first one.
-    pub(crate) fn start(fs: SharedFs, dir: PathBuf, segment_bytes: u64) -> Result<Preparer> {
+    /// With [`FirstFile::Needed`] the first file is needed at once (a log without
+    /// a segment to continue), so a full disk fails it instead of being retried.
+    pub(crate) fn start(
+        fs: SharedFs,
+        dir: PathBuf,
+        segment_bytes: u64,
+        first: FirstFile,
+    ) -> Result<Preparer> {
         remove_leftovers(&*fs, &dir)?;
         let (tx, rx) = sync_channel::<Prepared>(0);
+        let state = Arc::new(SpareState {
+            dir: dir.clone(),
+            no_space: Mutex::new(None),
+            closing: AtomicBool::new(false),
+        });
+        let st = state.clone();
         let thread = std::thread::Builder::new()
             .name("wal-prepare".into())
-            .spawn(move || {
-                for n in 0u64.. {
-                    let path = dir.join(format!("next-{n}{PREPARED_SUFFIX}"));
-                    let prepared = prepare(&*fs, &path, segment_bytes).map(|f| (path.clone(), f));
-                    let failed = prepared.is_err();
-                    if tx.send(prepared).is_err() {
-                        let _ = fs.remove(&path);
-                        return;
-                    }
-                    if failed {
-                        return;
-                    }
-                }
-            })
+            .spawn(move || prepare_loop(&*fs, &dir, segment_bytes, first, &tx, &st))
             .map_err(|e| WalError::io("spawn thread", "wal-prepare", e))?;
         Ok(Preparer {
             rx: Some(rx),
             thread: Some(thread),
+            state,
         })
     }
 
-    /// Takes the prepared file, waiting if it is not ready yet.
+    /// The state appenders consult before a write that needs a new segment.
+    pub(crate) fn state(&self) -> Arc<SpareState> {
+        self.state.clone()
+    }
+
+    /// Takes the prepared file, waiting if it is not ready yet (also while the
+    /// disk is full, unless the log is closing).
     fn take(&self) -> Prepared {
-        match self.rx.as_ref().map(|rx| rx.recv()) {
-            Some(Ok(p)) => p,
-            _ => Err(WalError::Stopped("segment preparation stopped".into())),
+        let Some(rx) = self.rx.as_ref() else {
+            return Err(WalError::Stopped("segment preparation stopped".into()));
+        };
+        loop {
+            match rx.recv_timeout(NO_SPACE_RETRY) {
+                Ok(p) => return p,
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.state.closing.load(Ordering::Acquire) {
+                        if let Some(e) = self.state.no_space() {
+                            return Err(e);
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(WalError::Stopped("segment preparation stopped".into()))
+                }
+            }
+        }
+    }
+}
+
+/// Whether the log needs its first prepared file at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstFile {
+    /// The log has no segment to continue: the first file becomes one now.
+    Needed,
+    /// The log continues a segment: the first file is for the next switch.
+    Ahead,
+}
+
+/// The preparer thread: one file after another, each handed over when taken.
+fn prepare_loop(
+    fs: &dyn super::fs::WalFs,
+    dir: &Path,
+    segment_bytes: u64,
+    first: FirstFile,
+    tx: &SyncSender<Prepared>,
+    state: &SpareState,
+) {
+    for n in 0u64.. {
+        let path = dir.join(format!("next-{n}{PREPARED_SUFFIX}"));
+        loop {
+            match prepare(fs, &path, segment_bytes) {
+                Ok(f) => {
+                    if state.set(None) {
+                        tracing::info!(dir = %dir.display(), "space is back: the next WAL segment is ready and writes resume");
+                    }
+                    if tx.send(Ok((path.clone(), f))).is_err() {
+                        let _ = fs.remove(&path);
+                        return;
+                    }
+                    break;
+                }
+                Err(e) if is_no_space(&e) && !(n == 0 && first == FirstFile::Needed) => {
+                    // Free whatever the failed allocation took.
+                    let _ = fs.remove(&path);
+                    let detail = match &e {
+                        WalError::Io { op, path, .. } => format!("{op} {}", path.display()),
+                        other => other.to_string(),
+                    };
+                    if state.set(Some(detail)) {
+                        tracing::error!(error = %e, "the disk is full: writes that need a new WAL segment are refused until space is freed");
+                    }
+                    std::thread::sleep(NO_SPACE_RETRY);
+                    if state.closing.load(Ordering::Acquire) {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
         }
     }
 }
 
 impl Drop for Preparer {
     fn drop(&mut self) {
+        self.state.close();
         self.rx.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();

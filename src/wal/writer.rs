@@ -8,7 +8,11 @@
 //! position their record ends at (blocking, or `async` through a watch channel).
 //!
 //! A failed write or fsync is fatal: the writer publishes the failure, every
-//! waiter returns an error at once, and nothing more is accepted.
+//! waiter returns an error at once, and nothing more is accepted. A full disk is
+//! not: segments are allocated ahead of use, so a disk that fills up shows up
+//! while the next segment is prepared, before any record is written into it. A
+//! record that would need that segment is refused ([`WalError::NoSpace`]), the
+//! log goes on in the current segment, and writes resume once space is freed.
 
 use super::error::{Result, WalError};
 use super::format::{
@@ -16,7 +20,7 @@ use super::format::{
     MIN_SEGMENT_BYTES, RECORD_HEADER_BYTES, SEAL_RECORD_BYTES, SEGMENT_HEADER_BYTES,
 };
 use super::fs::{SharedFs, WalFile};
-use super::segment::{Preparer, SegmentWriter};
+use super::segment::{FirstFile, Preparer, SegmentWriter, SpareState};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -186,6 +190,9 @@ struct Inner {
     watch: watch::Sender<Position>,
     fsyncs: AtomicU64,
     batches: AtomicU64,
+    /// Whether the next segment can be prepared (a full disk refuses writes
+    /// that need it, without stopping the log).
+    spare: Arc<SpareState>,
 }
 
 /// A write-ahead log open for appending. Cheap to share behind an `Arc`.
@@ -224,7 +231,12 @@ impl Wal {
     ) -> Result<Wal> {
         opts.validate()?;
         let max_record = opts.effective_max_record_bytes();
-        let preparer = Preparer::start(fs.clone(), opts.dir.clone(), opts.segment_bytes)?;
+        let first = match open {
+            Some(_) => FirstFile::Ahead,
+            None => FirstFile::Needed,
+        };
+        let preparer = Preparer::start(fs.clone(), opts.dir.clone(), opts.segment_bytes, first)?;
+        let spare = preparer.state();
         let mut seg = SegmentWriter::new(fs, opts.clone(), preparer)?;
         let (first, capacity_end) = match open {
             Some((header, file)) => {
@@ -268,6 +280,7 @@ impl Wal {
             watch,
             fsyncs: AtomicU64::new(0),
             batches: AtomicU64::new(0),
+            spare,
             opts,
         });
         let thread_inner = inner.clone();
@@ -294,7 +307,9 @@ impl Wal {
     ///
     /// # Errors
     /// [`WalError::RecordTooLarge`] (checked before anything is copied),
-    /// [`WalError::Stopped`] after a fatal error, [`WalError::Closed`].
+    /// [`WalError::NoSpace`] when the record needs a new segment and the disk is
+    /// full (the log goes on), [`WalError::Stopped`] after a fatal error,
+    /// [`WalError::Closed`].
     pub fn append(&self, payload: &[u8]) -> Result<Appended> {
         self.append_kind(RecordKind::Data, payload)
     }
@@ -330,6 +345,9 @@ impl Wal {
             q = inner.space_cv.wait(q).unwrap_or_else(|p| p.into_inner());
         }
         if q.next_lsn + footprint + SEAL_RECORD_BYTES > q.segment_capacity_end {
+            if let Some(e) = inner.spare.no_space() {
+                return Err(e);
+            }
             seal_and_switch(&mut q, inner, timestamp);
         }
         let lsn = q.next_lsn;
@@ -488,6 +506,7 @@ impl Wal {
             let mut q = lock(&self.inner.queue);
             q.closed = true;
         }
+        self.inner.spare.close();
         self.inner.work_cv.notify_one();
         if let Some(t) = lock(&self.thread).take() {
             let _ = t.join();
