@@ -185,11 +185,15 @@ async fn continuous_shipping_reaches_the_durable_lsn() {
 }
 
 fn wait_cmd(p: &Primary, timeout_ms: u64) -> (i64, Duration) {
+    wait_for(p, 1, timeout_ms)
+}
+
+fn wait_for(p: &Primary, numstandbys: u64, timeout_ms: u64) -> (i64, Duration) {
     let mut c = p.client();
     let _: () = redis::cmd("SET").arg("w").arg("1").query(&mut c).unwrap();
     let t0 = Instant::now();
     let n: i64 = redis::cmd("WAIT")
-        .arg(1)
+        .arg(numstandbys)
         .arg(timeout_ms)
         .query(&mut c)
         .unwrap();
@@ -217,14 +221,22 @@ async fn wait_counts_the_standbys_that_have_the_write() {
             "200ms",
         ],
     );
-    let (n, took) = blocking(move || {
-        let r = wait_cmd(&p, 10_000);
+    let (n, took, more) = blocking(move || {
+        let (n, took) = wait_cmd(&p, 10_000);
+        // More standbys than there are: the one that has it, after the timeout.
+        let more = wait_for(&p, 2, 400);
         drop(p);
-        r
+        (n, took, more)
     })
     .await;
     assert_eq!(n, 1);
     assert!(took < Duration::from_secs(5), "WAIT took {took:?}");
+    assert_eq!(more.0, 1);
+    assert!(
+        more.1 >= Duration::from_millis(400),
+        "WAIT 2 400 with one standby returned after {:?}",
+        more.1
+    );
 
     // A standby that is down: 0 after the timeout.
     let dead = dead_address().await;

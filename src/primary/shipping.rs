@@ -274,8 +274,33 @@ impl Shipping {
     }
 
     /// `WAIT`: waits until `numstandbys` standbys acknowledged everything below
-    /// `lsn`, or `timeout` passed (`None`: no limit); returns how many did.
+    /// `lsn`, or `timeout` passed (`None`: no limit); returns how many did. As in
+    /// Redis, asking for more standbys than there are waits for the whole
+    /// timeout, and `numstandbys` 0 answers at once. Without standbys
+    /// (no `--ship-to`) the answer is 0 at once.
     pub async fn wait(&self, lsn: u64, numstandbys: usize, timeout: Option<Duration>) -> usize {
+        if self.shipper.is_none() {
+            return 0;
+        }
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let count = self.count_acks(lsn, numstandbys, deadline).await;
+        if count < numstandbys {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        }
+        count
+    }
+
+    /// How many standbys acknowledged `lsn`, waiting for up to `numstandbys` of
+    /// them until `deadline`, or until every standby that could has.
+    async fn count_acks(
+        &self,
+        lsn: u64,
+        numstandbys: usize,
+        deadline: Option<tokio::time::Instant>,
+    ) -> usize {
         let Some(sh) = &self.shipper else { return 0 };
         let mut count = 0;
         let mut waiting = JoinSet::new();
@@ -286,7 +311,6 @@ impl Shipping {
                 waiting.spawn(async move { rx.wait_for(|a| a.received_lsn >= lsn).await.is_ok() });
             }
         }
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         while count < numstandbys && !waiting.is_empty() {
             let next = async {
                 match deadline {
