@@ -45,7 +45,16 @@ pub async fn bind(data_dir: &Path) -> io::Result<UnixListener> {
         }
         std::fs::remove_file(&path)?;
     }
-    let l = UnixListener::bind(&path)?;
+    // The socket is made 0600 from the start: a umask that leaves nothing for
+    // group and others while it is bound (set_permissions alone would leave a
+    // moment in which a permissive umask lets anyone connect). A file another
+    // thread creates in that instant is owner-only too, which does no harm.
+    // SAFETY: umask only swaps the process's file-creation mask.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixListener::bind(&path);
+    // SAFETY: as above; this puts the previous mask back.
+    unsafe { libc::umask(old) };
+    let l = bound?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     Ok(l)
 }
