@@ -178,7 +178,8 @@ struct Loop {
     wake: Arc<tokio::sync::Notify>,
     state_tx: watch::Sender<ReplayState>,
     applied_tx: watch::Sender<u64>,
-    /// The reader of the last pass, kept open for the next one.
+    /// The reader of the last pass, kept open for the next one while passes
+    /// follow each other without a wait.
     reader: Option<WalReader>,
 }
 
@@ -192,6 +193,10 @@ impl Loop {
             let from = self.target.applied_lsn();
             let until = self.received.borrow_and_update().replayable_lsn();
             if from >= until {
+                // Caught up: let go of the segment's mapping while idle (the
+                // pages a reader touched count in the process's RSS); the next
+                // pass opens at the applied LSN without rescanning.
+                self.reader = None;
                 self.publish(None);
                 // Wake on new received data, or now and then to notice a stop.
                 let wake = self.wake.clone();
