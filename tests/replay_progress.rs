@@ -38,6 +38,9 @@ fn catch_up_replay_at_start_logs_its_progress() {
 
     let mut standby = Standby::start_with(&sdir, &standby_flags);
     wait_applied(&sdir, durable, Duration::from_secs(60));
+    // The end of catch-up is logged right after its last batch is applied,
+    // which status shows at once: give the line time to be written.
+    std::thread::sleep(Duration::from_millis(300));
     let log = standby.kill();
     assert!(
         log.contains("catch-up replay started") && log.contains("from_lsn=0"),

@@ -138,13 +138,20 @@ impl Shipping {
             })
             .collect::<Vec<_>>();
         let n = opts.len();
+        let shipper = match Shipper::start_on_own_thread(
+            src.clone(),
+            opts.clone(),
+            cfg.schedule.clone(),
+            observer.clone(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the shipping thread; shipping from the client runtime");
+                Shipper::start_observed(src, opts, cfg.schedule.clone(), observer)
+            }
+        };
         Shipping {
-            shipper: Some(Shipper::start_observed(
-                src,
-                opts,
-                cfg.schedule.clone(),
-                observer,
-            )),
+            shipper: Some(shipper),
             max_retained_wal_bytes,
             cut_at: Mutex::new(vec![None; n]),
         }

@@ -104,7 +104,7 @@ pub(super) fn handshake_failed(shared: &ReceiverShared, peer: SocketAddr) {
 async fn connection(
     sock: tokio::net::TcpStream,
     peer: SocketAddr,
-    shared: &ReceiverShared,
+    shared: &Arc<ReceiverShared>,
 ) -> Result<(), ReceiveError> {
     let _ = sock.set_nodelay(true);
     let mut stream: ShipStream = match &shared.tls {

@@ -8,6 +8,7 @@
 //!
 //! The length is checked against [`MAX_FRAME_BYTES`] before anything is allocated.
 
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Largest frame accepted (type + body).
@@ -54,6 +55,62 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<(u8, Vec<u8>)
     })?;
     let body = buf.split_off(1);
     Ok((buf[0], body))
+}
+
+/// Reads frames from a stream and keeps what it has read of an unfinished
+/// frame between calls, so that [`FrameReader::read`] may be cancelled (one
+/// branch of a `select!`) without losing a byte.
+pub struct FrameReader<R> {
+    r: R,
+    buf: BytesMut,
+}
+
+/// Bytes asked of the stream at least per read.
+const READ_AHEAD_BYTES: usize = 64 << 10;
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Reads frames from `r`.
+    pub fn new(r: R) -> FrameReader<R> {
+        FrameReader {
+            r,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Reads one frame: `(type, body)`. Cancel-safe: a call dropped before it
+    /// returns leaves the bytes it read for the next call.
+    ///
+    /// # Errors
+    /// As [`read_frame`].
+    pub async fn read(&mut self) -> Result<(u8, Vec<u8>), FrameError> {
+        loop {
+            let mut want = 4;
+            if self.buf.len() >= 4 {
+                let len = u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
+                    as usize;
+                if len == 0 {
+                    return Err(FrameError::Empty);
+                }
+                if len > MAX_FRAME_BYTES {
+                    return Err(FrameError::TooLarge(len));
+                }
+                if self.buf.len() >= 4 + len {
+                    self.buf.advance(4);
+                    let frame = self.buf.split_to(len);
+                    return Ok((frame[0], frame[1..].to_vec()));
+                }
+                want = 4 + len;
+            }
+            // The length was checked above: at most one frame's worth is reserved.
+            self.buf
+                .reserve((want - self.buf.len()).max(READ_AHEAD_BYTES.min(want)));
+            match self.r.read_buf(&mut self.buf).await {
+                Ok(0) => return Err(FrameError::Closed),
+                Ok(_) => {}
+                Err(e) => return Err(FrameError::Io(e)),
+            }
+        }
+    }
 }
 
 /// Writes one frame (without flushing).
@@ -103,5 +160,47 @@ mod tests {
             read_frame(&mut &[][..]).await,
             Err(FrameError::Closed)
         ));
+    }
+
+    #[tokio::test]
+    async fn frame_reader_reads_back_to_back_frames_and_checks_limits() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, 7, b"hello").await.unwrap();
+        write_frame(&mut buf, 9, &vec![3u8; 100_000]).await.unwrap();
+        write_frame(&mut buf, 2, b"").await.unwrap();
+        let mut fr = FrameReader::new(&buf[..]);
+        assert_eq!(fr.read().await.unwrap(), (7, b"hello".to_vec()));
+        assert_eq!(fr.read().await.unwrap(), (9, vec![3u8; 100_000]));
+        assert_eq!(fr.read().await.unwrap(), (2, Vec::new()));
+        assert!(matches!(fr.read().await, Err(FrameError::Closed)));
+        let huge = ((MAX_FRAME_BYTES + 1) as u32).to_le_bytes();
+        assert!(matches!(
+            FrameReader::new(&huge[..]).read().await,
+            Err(FrameError::TooLarge(_))
+        ));
+        assert!(matches!(
+            FrameReader::new(&[0u8, 0, 0, 0][..]).read().await,
+            Err(FrameError::Empty)
+        ));
+        assert!(matches!(
+            FrameReader::new(&buf[..7]).read().await,
+            Err(FrameError::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_frame_read_loses_nothing() {
+        let (mut tx, rx) = tokio::io::duplex(1 << 16);
+        let mut body = vec![0u8; 5000];
+        body[4999] = 42;
+        let mut wire = Vec::new();
+        write_frame(&mut wire, 5, &body).await.unwrap();
+        let mut fr = FrameReader::new(rx);
+        // Half a frame arrives; the read is abandoned before the rest does.
+        tx.write_all(&wire[..2500]).await.unwrap();
+        let r = tokio::time::timeout(std::time::Duration::from_millis(20), fr.read()).await;
+        assert!(r.is_err(), "a half frame must not be returned");
+        tx.write_all(&wire[2500..]).await.unwrap();
+        assert_eq!(fr.read().await.unwrap(), (5, body));
     }
 }

@@ -10,6 +10,7 @@
 //! | `sender`   | the primary's side: connect, seed, stream, track acks      |
 //! | `accept`   | the standby's listener: TLS or plain, the handshake limit  |
 //! | `receiver` | the standby's side: authenticate, check, write, acknowledge |
+//! | `commit`   | the standby's group commit: one fsync and one ack per batch |
 //! | `seed`     | moving a snapshot to a standby that is too far behind      |
 //! | `schedule` | every N / cron / continuous                                |
 //! | `shipper`  | the primary's per-standby shipping tasks and their status |
@@ -18,6 +19,7 @@
 
 pub mod accept;
 pub mod auth;
+pub mod commit;
 pub mod frame;
 pub mod limit;
 pub mod message;

@@ -4,7 +4,8 @@
 
 pub use super::accept::serve;
 use super::auth::{nonce, AuthKey, Challenge, Side};
-use super::frame::{read_frame, write_frame, FrameError};
+use super::commit::{Fatal, GroupCommit, Outcome, PendingChunk};
+use super::frame::{read_frame, write_frame, FrameError, FrameReader};
 use super::limit::{HandshakeLimiter, LimitPolicy};
 use super::message::{decompress, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::SeedSink;
@@ -13,7 +14,7 @@ use crate::wal::{ChunkError, Mirror};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 /// How long a handshake step may take.
@@ -26,6 +27,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Received {
     /// Everything below is durable on the standby.
     pub received_lsn: u64,
+    /// Everything below is verified and written (`>= received_lsn`; the bytes
+    /// above `received_lsn` are being fsynced): replay applies up to here.
+    pub written_lsn: u64,
     /// The primary's durable LSN at the last message from it.
     pub primary_durable_lsn: u64,
     /// When the last chunk or status arrived.
@@ -36,6 +40,14 @@ pub struct Received {
     pub system_id: u64,
     /// Timeline of the newest received segment (0 while empty).
     pub timeline: u32,
+}
+
+impl Received {
+    /// Where replay may apply up to: everything verified and written, durable
+    /// or being fsynced.
+    pub fn replayable_lsn(&self) -> u64 {
+        self.written_lsn.max(self.received_lsn)
+    }
 }
 
 /// Called with each refusal: its code, the peer and the message.
@@ -102,6 +114,7 @@ impl ReceiverShared {
     ) -> Arc<ReceiverShared> {
         let r = Received {
             received_lsn: mirror.durable_lsn(),
+            written_lsn: mirror.durable_lsn(),
             last_record_unix_ms: mirror.last_timestamp_unix_ms(),
             system_id: mirror.system_id().unwrap_or(0),
             timeline: mirror.timeline().unwrap_or(0),
@@ -197,7 +210,7 @@ pub enum ReceiveError {
     Fatal(String),
 }
 
-pub(super) async fn refuse<S: ShipIo>(
+pub(super) async fn refuse<S: AsyncWrite + Unpin>(
     sock: &mut S,
     code: RefuseCode,
     message: String,
@@ -221,7 +234,18 @@ pub(super) async fn recv<S: tokio::io::AsyncRead + Unpin>(
     Message::decode(k, &body).map_err(|e| ReceiveError::Protocol(e.to_string()))
 }
 
-async fn send<S: ShipIo>(sock: &mut S, m: &Message) -> Result<(), ReceiveError> {
+/// [`recv`] through a [`FrameReader`]: cancel-safe.
+async fn recv_frame<R: tokio::io::AsyncRead + Unpin>(
+    frames: &mut FrameReader<R>,
+    timeout: Duration,
+) -> Result<Message, ReceiveError> {
+    let (k, body) = tokio::time::timeout(timeout, frames.read())
+        .await
+        .map_err(|_| ReceiveError::Timeout)??;
+    Message::decode(k, &body).map_err(|e| ReceiveError::Protocol(e.to_string()))
+}
+
+async fn send<S: AsyncWrite + Unpin>(sock: &mut S, m: &Message) -> Result<(), ReceiveError> {
     write_frame(sock, m.kind(), &m.encode())
         .await
         .map_err(|e| ReceiveError::Frame(FrameError::Io(e)))?;
@@ -238,10 +262,10 @@ fn now_ms() -> u64 {
 }
 
 /// One connection from a primary.
-pub(super) async fn handle<S: ShipIo>(
+pub(super) async fn handle<S: ShipIo + 'static>(
     mut sock: S,
     peer: SocketAddr,
-    shared: &ReceiverShared,
+    shared: &Arc<ReceiverShared>,
 ) -> Result<(), ReceiveError> {
     let ns = nonce();
     send(
@@ -353,15 +377,104 @@ pub(super) async fn handle<S: ShipIo>(
         from_lsn = state.received_lsn,
         "primary connected"
     );
+    let (rd, mut wr) = tokio::io::split(sock);
+    let mut frames = FrameReader::new(rd);
+    let mut commit = GroupCommit::new(shared.clone());
+    let res = receive(
+        &mut frames,
+        &mut wr,
+        shared,
+        &mut commit,
+        &mut stop_rx,
+        system_id,
+        timeline,
+    )
+    .await;
+    // However the connection ends, what it wrote is durable before the next
+    // one (which resumes from the durable LSN) may start.
+    commit.abandon().await;
+    res
+}
+
+/// Sends the acknowledgement of `durable_lsn`.
+async fn ack<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    shared: &ReceiverShared,
+    durable_lsn: u64,
+) -> Result<(), ReceiveError> {
+    let applied = *shared.applied.borrow();
+    send(
+        wr,
+        &Message::Ack {
+            received_lsn: durable_lsn,
+            applied_lsn: applied,
+        },
+    )
+    .await
+}
+
+/// Acknowledges a finished batch, or refuses its refused chunk.
+async fn batch_done<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    shared: &ReceiverShared,
+    out: Result<Outcome, Fatal>,
+) -> Result<(), ReceiveError> {
+    let out = match out {
+        Ok(o) => o,
+        Err(Fatal(m)) => {
+            let _ = refuse(wr, RefuseCode::Internal, m.clone()).await;
+            return Err(ReceiveError::Fatal(m));
+        }
+    };
+    if let Some(e) = out.refused {
+        let code = match e {
+            ChunkError::Gap { .. } => RefuseCode::Gap,
+            ChunkError::SystemId { .. } => RefuseCode::SystemId,
+            _ => RefuseCode::Corrupt,
+        };
+        return Err(refuse(wr, code, e.to_string()).await);
+    }
+    ack(wr, shared, out.durable_lsn).await
+}
+
+/// The messages after the handshake, until the link ends or a newer
+/// connection takes over. Chunks are checked as they arrive and written in
+/// batches by `commit`; any other message waits until the chunks before it are
+/// durable and acknowledged.
+async fn receive<R, W>(
+    frames: &mut FrameReader<R>,
+    wr: &mut W,
+    shared: &Arc<ReceiverShared>,
+    commit: &mut GroupCommit,
+    stop_rx: &mut tokio::sync::oneshot::Receiver<()>,
+    system_id: u64,
+    timeline: u32,
+) -> Result<(), ReceiveError>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     loop {
+        if let Err(f) = commit.start() {
+            return batch_done(wr, shared, Err(f)).await;
+        }
         let msg = tokio::select! {
-            m = recv(&mut sock, IDLE_TIMEOUT) => m?,
-            _ = &mut stop_rx => {
+            biased;
+            _ = &mut *stop_rx => {
                 tracing::info!("a newer connection from the primary took over");
                 return Ok(());
             }
+            out = commit.finished(), if commit.busy() => {
+                match out {
+                    Ok(None) => {}
+                    Ok(Some(o)) => batch_done(wr, shared, Ok(o)).await?,
+                    Err(f) => return batch_done(wr, shared, Err(f)).await,
+                }
+                continue;
+            }
+            m = recv_frame(frames, IDLE_TIMEOUT), if commit.has_room() => m?,
         };
-        match msg {
+        let msg = match msg {
             Message::Chunk {
                 compressed,
                 header,
@@ -373,7 +486,7 @@ pub(super) async fn handle<S: ShipIo>(
                 ..
             } => {
                 if header.system_id != system_id || header.timeline > timeline {
-                    return Err(refuse(&mut sock, RefuseCode::Protocol, format!("chunk of system {:016x} timeline {} on a link of system {system_id:016x} timeline {timeline}", header.system_id, header.timeline)).await);
+                    return Err(refuse(wr, RefuseCode::Protocol, format!("chunk of system {:016x} timeline {} on a link of system {system_id:016x} timeline {timeline}", header.system_id, header.timeline)).await);
                 }
                 if header.timeline != timeline {
                     let closed = shared
@@ -390,64 +503,45 @@ pub(super) async fn handle<S: ShipIo>(
                             "chunk of timeline {} up to LSN {end_lsn:#x} is not part of the history of timeline {timeline}",
                             header.timeline
                         );
-                        return Err(refuse(&mut sock, RefuseCode::Timeline, m).await);
+                        return Err(refuse(wr, RefuseCode::Timeline, m).await);
                     }
                 }
                 let bytes = match decompress(compressed, data, raw_len) {
                     Ok(b) => b,
                     Err(e) => {
                         return Err(refuse(
-                            &mut sock,
+                            wr,
                             RefuseCode::Corrupt,
                             format!("chunk at LSN {start_lsn:#x}: {e}"),
                         )
                         .await)
                     }
                 };
-                debug_assert_eq!(bytes.len() as u64, end_lsn - start_lsn);
-                let mirror = shared.mirror.clone();
-                let res = tokio::task::spawn_blocking(move || {
-                    let mut m = mirror.lock().unwrap_or_else(|p| p.into_inner());
-                    let r = m.append(&header, start_lsn, &bytes)?;
-                    m.sync().map_err(ChunkError::Wal)?;
-                    Ok::<_, ChunkError>((r, m.durable_lsn(), m.last_timestamp_unix_ms()))
-                })
-                .await
-                .map_err(|e| ReceiveError::Fatal(format!("receive task failed: {e}")))?;
-                let (_, durable, last_ts) = match res {
-                    Ok(v) => v,
-                    Err(ChunkError::Wal(e)) => {
-                        let m = format!("cannot write the received log: {e}");
-                        let _ = refuse(&mut sock, RefuseCode::Internal, m.clone()).await;
-                        return Err(ReceiveError::Fatal(m));
-                    }
-                    Err(e) => {
-                        let code = match e {
-                            ChunkError::Gap { .. } => RefuseCode::Gap,
-                            ChunkError::SystemId { .. } => RefuseCode::SystemId,
-                            _ => RefuseCode::Corrupt,
-                        };
-                        return Err(refuse(&mut sock, code, e.to_string()).await);
-                    }
-                };
-                shared.received.send_modify(|r| {
-                    r.received_lsn = durable;
-                    r.primary_durable_lsn = r.primary_durable_lsn.max(primary_durable_lsn);
-                    r.last_receive_unix_ms = now_ms();
-                    r.last_record_unix_ms = last_ts;
-                    r.system_id = header.system_id;
-                    r.timeline = header.timeline;
+                if bytes.len() as u64 != end_lsn.saturating_sub(start_lsn) {
+                    let m = format!(
+                        "chunk at LSN {start_lsn:#x} holds {} bytes, its LSN range {}",
+                        bytes.len(),
+                        end_lsn.saturating_sub(start_lsn)
+                    );
+                    return Err(refuse(wr, RefuseCode::Corrupt, m).await);
+                }
+                commit.push(PendingChunk {
+                    header,
+                    start_lsn,
+                    bytes,
+                    primary_durable_lsn,
                 });
-                let applied = *shared.applied.borrow();
-                send(
-                    &mut sock,
-                    &Message::Ack {
-                        received_lsn: durable,
-                        applied_lsn: applied,
-                    },
-                )
-                .await?;
+                continue;
             }
+            other => other,
+        };
+        // Everything before this message is written and acknowledged first.
+        match commit.settle().await {
+            Ok(Some(out)) => batch_done(wr, shared, Ok(out)).await?,
+            Ok(None) => {}
+            Err(fatal) => return batch_done(wr, shared, Err(fatal)).await,
+        }
+        match msg {
             Message::Status {
                 primary_durable_lsn,
                 done,
@@ -459,20 +553,12 @@ pub(super) async fn handle<S: ShipIo>(
                 });
                 if done {
                     let r = *shared.received.borrow();
-                    let applied = *shared.applied.borrow();
-                    send(
-                        &mut sock,
-                        &Message::Ack {
-                            received_lsn: r.received_lsn,
-                            applied_lsn: applied,
-                        },
-                    )
-                    .await?;
+                    ack(wr, shared, r.received_lsn).await?;
                 }
             }
             Message::History { timeline: tl, text } => {
                 if let Err(m) = accept_history(shared, timeline, tl, &text).await {
-                    return Err(refuse(&mut sock, RefuseCode::Timeline, m).await);
+                    return Err(refuse(wr, RefuseCode::Timeline, m).await);
                 }
             }
             Message::SnapshotBegin {
@@ -482,7 +568,7 @@ pub(super) async fn handle<S: ShipIo>(
                 system_id: sid,
                 timeline: tl,
             } => {
-                super::seed::receive(&mut sock, shared, lsn, wal_start_lsn, total_bytes, sid, tl)
+                super::seed::receive(frames, shared, lsn, wal_start_lsn, total_bytes, sid, tl)
                     .await?;
             }
             other => {

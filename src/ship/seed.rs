@@ -66,8 +66,8 @@ pub trait SeedWriter: Send {
 
 /// Receives a snapshot after `SnapshotBegin`, installs it, and restarts the
 /// received log at `wal_start_lsn`.
-pub(super) async fn receive<S: super::tls::ShipIo>(
-    sock: &mut S,
+pub(super) async fn receive<R: tokio::io::AsyncRead + Unpin>(
+    frames: &mut super::frame::FrameReader<R>,
     shared: &ReceiverShared,
     lsn: u64,
     wal_start_lsn: u64,
@@ -95,12 +95,9 @@ pub(super) async fn receive<S: super::tls::ShipIo>(
     // A bar when a person watches; periodic log lines otherwise.
     let mut progress = crate::progress::Progress::new("seeding", total_bytes);
     loop {
-        let (k, body) = tokio::time::timeout(
-            super::receiver::IDLE_TIMEOUT,
-            super::frame::read_frame(sock),
-        )
-        .await
-        .map_err(|_| ReceiveError::Timeout)??;
+        let (k, body) = tokio::time::timeout(super::receiver::IDLE_TIMEOUT, frames.read())
+            .await
+            .map_err(|_| ReceiveError::Timeout)??;
         match Message::decode(k, &body).map_err(|e| ReceiveError::Protocol(e.to_string()))? {
             Message::SnapshotData(d) => {
                 got += d.len() as u64;
@@ -143,6 +140,7 @@ pub(super) async fn receive<S: super::tls::ShipIo>(
     .map_err(|e| ReceiveError::Fatal(format!("cannot restart the received log: {e}")))?;
     shared.received.send_modify(|r| {
         r.received_lsn = wal_start_lsn;
+        r.written_lsn = wal_start_lsn;
         r.system_id = system_id;
         r.timeline = timeline;
     });

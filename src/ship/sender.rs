@@ -19,6 +19,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
+/// Chunks of at most this many bytes are read and compressed on the shipping
+/// task itself; larger ones on a blocking thread.
+pub const INLINE_CHUNK_BYTES: u64 = 64 << 10;
+
 /// The log a shipper reads.
 #[derive(Clone)]
 pub struct LogSource {
@@ -452,7 +456,7 @@ pub async fn ship(
             let (raw2, chunk_bytes, compression) =
                 (raw.clone(), opts.chunk_bytes, opts.compression);
             let from = next;
-            let built = tokio::task::spawn_blocking(move || {
+            let build = move || {
                 let mut r = raw2.lock().unwrap_or_else(|p| p.into_inner());
                 r.chunk(from, until, chunk_bytes).map(|c| {
                     c.map(|c| {
@@ -460,12 +464,20 @@ pub async fn ship(
                         (c, z, data)
                     })
                 })
-            })
-            .await
-            .map_err(|e| ShipError::Protocol {
-                addr: addr.clone(),
-                reason: format!("chunk task failed: {e}"),
-            })?
+            };
+            // A few freshly durable records (continuous shipping) are read from
+            // the page cache and compressed in microseconds: here, rather than
+            // after a hand-over to a blocking thread and back.
+            let built = if until - from <= INLINE_CHUNK_BYTES {
+                build()
+            } else {
+                tokio::task::spawn_blocking(build)
+                    .await
+                    .map_err(|e| ShipError::Protocol {
+                        addr: addr.clone(),
+                        reason: format!("chunk task failed: {e}"),
+                    })?
+            }
             .map_err(wal_err)?;
             let Some((c, compressed, data)) = built else {
                 break;

@@ -81,6 +81,8 @@ pub struct Shipper {
     tasks: Vec<JoinHandle<()>>,
     kick: Arc<Notify>,
     schedule: Schedule,
+    /// The shipper's own runtime, when it has one.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 fn now_ms() -> u64 {
@@ -136,7 +138,34 @@ impl Shipper {
             tasks,
             kick,
             schedule,
+            runtime: None,
         }
+    }
+
+    /// Like [`start_observed`](Self::start_observed), with the shipping tasks
+    /// on a thread of their own: on a primary busy serving clients, a task
+    /// woken by a newly durable LSN would otherwise wait behind the client
+    /// connections' tasks before it ships (continuous shipping's lag).
+    ///
+    /// # Errors
+    /// The thread or its runtime cannot be started.
+    pub fn start_on_own_thread(
+        src: LogSource,
+        standbys: Vec<ShipOptions>,
+        schedule: Schedule,
+        observer: Option<Arc<dyn ShipObserver>>,
+    ) -> std::io::Result<Shipper> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("shipper")
+            .enable_all()
+            .build()?;
+        let mut shipper = {
+            let _in = rt.enter();
+            Shipper::start_observed(src, standbys, schedule, observer)
+        };
+        shipper.runtime = Some(rt);
+        Ok(shipper)
     }
 
     /// The schedule in force.
@@ -193,6 +222,10 @@ impl Shipper {
 impl Drop for Shipper {
     fn drop(&mut self) {
         self.stop();
+        if let Some(rt) = self.runtime.take() {
+            // Dropping a runtime may block; this may run on another runtime.
+            rt.shutdown_background();
+        }
     }
 }
 

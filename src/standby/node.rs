@@ -171,7 +171,7 @@ impl Node {
             0.0
         } else if applied < r.received_lsn {
             // The oldest record received but not applied yet: how stale reads are.
-            let ts = WalReader::open(
+            let ts = WalReader::open_at_record(
                 StdFs::shared(),
                 &self.wal_dir,
                 applied,
@@ -268,6 +268,22 @@ impl Node {
         };
         if lsn <= self.last_checkpoint_lsn.load(Ordering::Acquire) {
             return Ok(());
+        }
+        // Replay applies received log as soon as it is written, while its fsync
+        // may still be under way: the snapshot must not cover records that a
+        // crash could take from the received log, or the log after it would
+        // resume below the snapshot. (The receiver holds the mirror from a
+        // batch's first write to its fsync, so this mostly waits for that.)
+        {
+            let mut m = self
+                .receiver
+                .mirror
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if m.durable_lsn() < lsn {
+                m.sync()
+                    .context("fsync the received log before a checkpoint")?;
+            }
         }
         let tl = self.receiver.received.borrow().timeline.max(1);
         let w = snapshot::write(&self.snap_dir, &keyspace, sid, lsn, tl)?;

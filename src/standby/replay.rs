@@ -1,4 +1,6 @@
-//! Continuous replay on a standby: follows the durable received LSN, reads the
+//! Continuous replay on a standby: follows the written received LSN (verified
+//! and written; its fsync may still be under way — see
+//! [`crate::ship::commit`]), reads the
 //! received log and applies its records in LSN order through a [`ReplayTarget`]
 //! (the same apply code the primary uses for crash recovery), optionally holding
 //! each record until it is `apply_delay` old.
@@ -117,6 +119,7 @@ impl Replayer {
                     wake: w,
                     state_tx,
                     applied_tx,
+                    reader: None,
                 };
                 r.run(&rt);
             })?;
@@ -175,6 +178,9 @@ struct Loop {
     wake: Arc<tokio::sync::Notify>,
     state_tx: watch::Sender<ReplayState>,
     applied_tx: watch::Sender<u64>,
+    /// The reader of the last pass, kept open for the next one while passes
+    /// follow each other without a wait.
+    reader: Option<WalReader>,
 }
 
 impl Loop {
@@ -185,8 +191,12 @@ impl Loop {
     fn run(mut self, rt: &tokio::runtime::Handle) {
         while !self.stopped() {
             let from = self.target.applied_lsn();
-            let until = self.received.borrow_and_update().received_lsn;
+            let until = self.received.borrow_and_update().replayable_lsn();
             if from >= until {
+                // Caught up: let go of the segment's mapping while idle (the
+                // pages a reader touched count in the process's RSS); the next
+                // pass opens at the applied LSN without rescanning.
+                self.reader = None;
                 self.publish(None);
                 // Wake on new received data, or now and then to notice a stop.
                 let wake = self.wake.clone();
@@ -218,8 +228,17 @@ impl Loop {
 
     /// Applies `[from, until)` in batches, honouring the apply delay.
     fn replay_range(&mut self, from: u64, until: u64) -> Result<(), ReplayError> {
-        let reader = WalReader::open(self.fs.clone(), &self.wal_dir, from, Some(until))
-            .map_err(|e| ReplayError::Read(e.to_string()))?;
+        // The reader of the previous pass continues where it stopped; a new one
+        // (at start, after a re-seed, a held record or a read error) starts at
+        // the applied LSN, which is always where a record starts.
+        let mut reader = match self.reader.take() {
+            Some(mut r) if r.next_lsn() == from => {
+                r.extend_until(until);
+                r
+            }
+            _ => WalReader::open_at_record(self.fs.clone(), &self.wal_dir, from, Some(until))
+                .map_err(|e| ReplayError::Read(e.to_string()))?,
+        };
         let mut progress = (until - from >= CATCH_UP_PROGRESS_BYTES).then(|| {
             tracing::info!(from_lsn = from, to_lsn = until, "catch-up replay started");
             (
@@ -228,7 +247,7 @@ impl Loop {
             )
         });
         let mut batch: Vec<Record> = Vec::with_capacity(BATCH_RECORDS);
-        for rec in reader {
+        for rec in reader.by_ref() {
             let rec = rec.map_err(|e| ReplayError::Read(e.to_string()))?;
             if rec.kind == RecordKind::Data
                 && !self.apply_delay.is_zero()
@@ -256,6 +275,7 @@ impl Loop {
             }
         }
         self.flush(&mut batch)?;
+        self.reader = Some(reader);
         if let Some((_, started)) = progress {
             tracing::info!(
                 from_lsn = from,

@@ -118,7 +118,8 @@ impl WalFs for StdFs {
             return Ok(Bytes::new());
         }
         // SAFETY: segment files are never truncated or written through a map; a
-        // region that is being appended to is only read below the durable LSN.
+        // region that is being appended to is only read below the LSN its
+        // writer has finished writing (durable, or written and being fsynced).
         let map = unsafe { memmap2::Mmap::map(&f)? };
         Ok(Bytes::from_owner(map))
     }

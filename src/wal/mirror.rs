@@ -243,6 +243,27 @@ impl Mirror {
         Ok(())
     }
 
+    /// The segment file holding the last written byte and the LSN everything
+    /// written reaches, when some of it is not durable yet: fsyncing that file
+    /// (through a handle of its own, without holding the mirror, so that writes
+    /// go on meanwhile) and then calling [`mark_durable`](Self::mark_durable)
+    /// with that LSN makes it durable. Earlier segments are made durable when
+    /// the next one starts.
+    pub fn sync_point(&self) -> Option<(PathBuf, u64)> {
+        if self.durable_lsn >= self.end_lsn {
+            return None;
+        }
+        self.current
+            .as_ref()
+            .map(|(_, path, _)| (path.clone(), self.end_lsn))
+    }
+
+    /// Records that everything below `lsn` (a [`sync_point`](Self::sync_point)
+    /// LSN whose file the caller has fsynced) is durable.
+    pub fn mark_durable(&mut self, lsn: u64) {
+        self.durable_lsn = self.durable_lsn.max(lsn.min(self.end_lsn));
+    }
+
     /// Makes everything written durable and returns the durable LSN.
     ///
     /// # Errors

@@ -82,6 +82,44 @@ impl WalReader {
         })
     }
 
+    /// Opens a reader at `record_lsn`, which the caller knows to be where a
+    /// record starts (an applied or end LSN, never one from outside): unlike
+    /// [`open`](Self::open) it does not read the segment from its start to get
+    /// there. Should `record_lsn` fall inside a record after all, the next read
+    /// fails its checksum and returns a corruption error.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_at_record(
+        fs: SharedFs,
+        dir: impl Into<PathBuf>,
+        record_lsn: u64,
+        until_lsn: Option<u64>,
+    ) -> Result<WalReader> {
+        let mut r = WalReader::open(fs, dir, record_lsn, until_lsn)?;
+        if record_lsn >= r.file.first_lsn
+            && r.cursor.offset_of(record_lsn) <= r.cursor.header.segment_bytes
+        {
+            r.cursor.lsn = record_lsn;
+        }
+        Ok(r)
+    }
+
+    /// Moves the bound up to `until_lsn` (never down), so that a reader that
+    /// stopped at its bound continues as the log grows, without being reopened
+    /// (a reader that stopped on an error stays stopped).
+    pub fn extend_until(&mut self, until_lsn: u64) {
+        if let Some(u) = self.until_lsn {
+            if until_lsn > u {
+                let at_bound = self.cursor.lsn >= u;
+                self.until_lsn = Some(until_lsn);
+                if at_bound && self.cursor.lsn < until_lsn {
+                    self.done = false;
+                }
+            }
+        }
+    }
+
     /// LSN of the next record the reader will look at.
     pub fn next_lsn(&self) -> u64 {
         self.cursor.lsn

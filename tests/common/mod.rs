@@ -549,12 +549,16 @@ pub fn status_json(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("status JSON")
 }
 
-/// Waits (at most `within`) until the standby on `dir` has applied up to `lsn`.
+/// Waits (at most `within`) until the standby on `dir` has applied and durably
+/// received up to `lsn`.
 pub fn wait_applied(dir: &Path, lsn: u64, within: Duration) -> serde_json::Value {
     let deadline = Instant::now() + within;
     loop {
         let s = status_json(dir);
-        if s["applied_lsn"].as_u64().unwrap_or(0) >= lsn {
+        // Replay may run ahead of the durable received LSN by an fsync.
+        if s["applied_lsn"].as_u64().unwrap_or(0) >= lsn
+            && s["received_lsn"].as_u64().unwrap_or(0) >= lsn
+        {
             return s;
         }
         assert!(

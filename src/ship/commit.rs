@@ -1,0 +1,327 @@
+//! The standby's group commit of received chunks.
+//!
+//! Chunks arrive pipelined (the primary keeps sending up to its window while
+//! earlier chunks await their acknowledgement). Writing one chunk, fsyncing it
+//! and acknowledging it before looking at the next would make every chunk
+//! queue behind the fsyncs of all those before it. Instead two jobs run side by
+//! side on blocking threads:
+//!
+//! - the **writer** checks each chunk record by record ([`Mirror::append`])
+//!   and writes it as soon as it arrives (everything that arrived while it was
+//!   busy goes in its next run);
+//! - the **syncer** fsyncs the segment up to what was written when it started,
+//!   through a file handle of its own, while the writer goes on; when it ends,
+//!   one acknowledgement covers everything it made durable, and it starts again
+//!   if more was written meanwhile.
+//!
+//! As soon as a chunk is written its end becomes the `written_lsn` of
+//! [`Received`], which replay follows: the standby's reads never wait for its
+//! own fsync, and everything it serves is verified here and durable on the
+//! primary (only durable log is shipped). The acknowledgements, and
+//! `received_lsn`, only ever cover fsynced bytes.
+//!
+//! A refused chunk stops the writing; the refusal is sent once everything
+//! written before it is durable. When a connection ends, whatever it wrote is
+//! made durable before the next one may start, so that one resumes exactly at
+//! the acknowledged LSN.
+//!
+//! [`Mirror::append`]: crate::wal::Mirror::append
+
+use super::receiver::{Received, ReceiverShared};
+use crate::wal::format::SegmentHeader;
+use crate::wal::{ChunkError, WalFile};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// Raw bytes of received chunks held while a batch is being written; reading
+/// from the link pauses beyond it (the primary's window bounds it too).
+pub const PENDING_LIMIT_BYTES: usize = 8 << 20;
+/// Queued chunks of at most this many bytes are written on the connection's
+/// task itself.
+pub const INLINE_WRITE_BYTES: usize = 64 << 10;
+
+/// A checked, decompressed chunk waiting to be written.
+pub(super) struct PendingChunk {
+    pub header: SegmentHeader,
+    pub start_lsn: u64,
+    pub bytes: Vec<u8>,
+    pub primary_durable_lsn: u64,
+}
+
+/// A step of the group commit the connection must answer.
+pub(super) struct Outcome {
+    /// The durable received LSN: acknowledge it.
+    pub durable_lsn: u64,
+    /// A chunk was refused (everything before it is durable): refuse the link.
+    pub refused: Option<ChunkError>,
+}
+
+/// The received log cannot be written: the standby must stop.
+#[derive(Debug)]
+pub(super) struct Fatal(pub String);
+
+/// What a run of the writer did.
+struct Written {
+    refused: Option<ChunkError>,
+}
+
+/// A handle on a segment file kept for fsyncing it.
+type SyncFile = Option<(PathBuf, Box<dyn WalFile>)>;
+
+/// Chunks written as they come and fsynced in groups, in LSN order.
+pub(super) struct GroupCommit {
+    shared: Arc<ReceiverShared>,
+    pending: Vec<PendingChunk>,
+    pending_bytes: usize,
+    writer: Option<JoinHandle<Result<Written, Fatal>>>,
+    syncer: Option<JoinHandle<Result<(bool, SyncFile), Fatal>>>,
+    sync_file: SyncFile,
+    /// Set when the writer ran since the syncer last started: more may need
+    /// fsyncing.
+    unsynced: bool,
+    refused: Option<ChunkError>,
+}
+
+impl GroupCommit {
+    pub fn new(shared: Arc<ReceiverShared>) -> GroupCommit {
+        GroupCommit {
+            shared,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            writer: None,
+            syncer: None,
+            sync_file: None,
+            unsynced: false,
+            refused: None,
+        }
+    }
+
+    /// Queues a chunk for the writer.
+    pub fn push(&mut self, c: PendingChunk) {
+        if self.refused.is_none() {
+            self.pending_bytes += c.bytes.len();
+            self.pending.push(c);
+        }
+    }
+
+    /// True while more chunks may be read from the link.
+    pub fn has_room(&self) -> bool {
+        self.pending_bytes < PENDING_LIMIT_BYTES
+    }
+
+    /// True while the writer or the syncer runs.
+    pub fn busy(&self) -> bool {
+        self.writer.is_some() || self.syncer.is_some()
+    }
+
+    /// Starts the writer on the queued chunks and the syncer on what was
+    /// written, each when it is idle and has work. A few kilobytes (continuous
+    /// shipping) are written right here when the mirror is free: a write to
+    /// the page cache takes microseconds, a hand-over to a blocking thread
+    /// and back may take longer on a busy machine.
+    ///
+    /// # Errors
+    /// [`Fatal`] when writing failed.
+    pub fn start(&mut self) -> Result<(), Fatal> {
+        if self.writer.is_none() && self.refused.is_none() && !self.pending.is_empty() {
+            let chunks = std::mem::take(&mut self.pending);
+            let bytes = std::mem::take(&mut self.pending_bytes);
+            let shared = self.shared.clone();
+            let inline = if bytes <= INLINE_WRITE_BYTES {
+                shared.mirror.try_lock().ok()
+            } else {
+                None
+            };
+            match inline {
+                Some(mut m) => {
+                    let w = write_locked(&mut m, &shared, chunks);
+                    drop(m);
+                    self.wrote(w?);
+                }
+                None => {
+                    let shared = shared.clone();
+                    self.writer = Some(tokio::task::spawn_blocking(move || {
+                        write_locked(&mut lock(&shared), &shared, chunks)
+                    }));
+                }
+            }
+        }
+        if self.syncer.is_none() && self.unsynced {
+            self.unsynced = false;
+            let shared = self.shared.clone();
+            let file = self.sync_file.take();
+            self.syncer = Some(tokio::task::spawn_blocking(move || {
+                sync_written(&shared, file)
+            }));
+        }
+        Ok(())
+    }
+
+    /// Takes note of a run of the writer.
+    fn wrote(&mut self, w: Written) {
+        self.unsynced = true;
+        if let Some(e) = w.refused {
+            self.refused = Some(e);
+            self.pending.clear();
+            self.pending_bytes = 0;
+        }
+    }
+
+    /// Waits for the writer or the syncer to finish a run (never returns while
+    /// neither runs: use it in a `select!` branch guarded by
+    /// [`busy`](Self::busy)), starts what has work next, and returns what the
+    /// connection must answer, if anything. Cancel-safe.
+    pub async fn finished(&mut self) -> Result<Option<Outcome>, Fatal> {
+        async fn join<T>(j: &mut Option<JoinHandle<Result<T, Fatal>>>) -> Result<T, Fatal> {
+            match j.as_mut() {
+                Some(h) => h
+                    .await
+                    .map_err(|e| Fatal(format!("receive task failed: {e}")))?,
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            w = join(&mut self.writer) => {
+                self.writer = None;
+                self.wrote(w?);
+            }
+            s = join(&mut self.syncer) => {
+                self.syncer = None;
+                let (synced, file) = s?;
+                self.sync_file = file;
+                self.start()?;
+                if synced && self.refused.is_none() {
+                    return Ok(Some(Outcome { durable_lsn: self.durable_lsn(), refused: None }));
+                }
+            }
+        }
+        self.start()?;
+        if self.refused.is_some() && !self.busy() {
+            return Ok(Some(Outcome {
+                durable_lsn: self.durable_lsn(),
+                refused: self.refused.take(),
+            }));
+        }
+        Ok(None)
+    }
+
+    fn durable_lsn(&self) -> u64 {
+        self.shared.received.borrow().received_lsn
+    }
+
+    /// Writes everything queued and waits until it is durable; returns the
+    /// last step to answer (`None` when there was nothing to do).
+    pub async fn settle(&mut self) -> Result<Option<Outcome>, Fatal> {
+        let mut last = None;
+        loop {
+            self.start()?;
+            if !self.busy() {
+                return Ok(last);
+            }
+            if let Some(o) = self.finished().await? {
+                if o.refused.is_some() {
+                    return Ok(Some(o));
+                }
+                last = Some(o);
+            }
+        }
+    }
+
+    /// Drops what is queued and waits until what was written is durable: the
+    /// connection is ending, and the next one resumes from the durable LSN.
+    pub async fn abandon(&mut self) {
+        self.pending.clear();
+        self.pending_bytes = 0;
+        if let Err(Fatal(m)) = self.settle().await {
+            tracing::error!(error = %m, "writing the received log failed");
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn lock(shared: &ReceiverShared) -> std::sync::MutexGuard<'_, crate::wal::Mirror> {
+    shared.mirror.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Writes `chunks` in order into the locked mirror `m`, stopping at the first
+/// refused one, and publishes each written end as `written_lsn`.
+fn write_locked(
+    m: &mut crate::wal::Mirror,
+    shared: &ReceiverShared,
+    chunks: Vec<PendingChunk>,
+) -> Result<Written, Fatal> {
+    for c in chunks {
+        match m.append(&c.header, c.start_lsn, &c.bytes) {
+            Ok(_) => {
+                let (end, ts) = (m.end_lsn(), m.last_timestamp_unix_ms());
+                shared.received.send_modify(|r: &mut Received| {
+                    r.written_lsn = end;
+                    r.primary_durable_lsn = r.primary_durable_lsn.max(c.primary_durable_lsn);
+                    r.last_receive_unix_ms = now_ms();
+                    r.last_record_unix_ms = ts;
+                    r.system_id = c.header.system_id;
+                    r.timeline = c.header.timeline;
+                });
+            }
+            Err(ChunkError::Wal(e)) => {
+                return Err(Fatal(format!("cannot write the received log: {e}")));
+            }
+            Err(e) => return Ok(Written { refused: Some(e) }),
+        }
+    }
+    Ok(Written { refused: None })
+}
+
+/// Fsyncs what is written but not durable (through `file` when it is the
+/// segment's) and publishes the durable LSN as `received_lsn`. Returns whether
+/// the durable LSN moved, and the handle to reuse.
+fn sync_written(shared: &ReceiverShared, file: SyncFile) -> Result<(bool, SyncFile), Fatal> {
+    let fatal = |e: String| Fatal(format!("cannot write the received log: {e}"));
+    let (point, fs, durable) = {
+        let m = lock(shared);
+        (m.sync_point(), m.fs().clone(), m.durable_lsn())
+    };
+    let Some((path, end)) = point else {
+        // Nothing to fsync (a checkpoint may have fsynced the mirror itself):
+        // what is durable may still need acknowledging.
+        return Ok((publish_durable(shared, durable), file));
+    };
+    let mut file = match file {
+        Some((p, f)) if p == path => (p, f),
+        _ => {
+            let f = fs
+                .open_write(&path)
+                .map_err(|e| fatal(format!("open {}: {e}", path.display())))?;
+            (path, f)
+        }
+    };
+    file.1
+        .sync_data()
+        .map_err(|e| fatal(format!("fdatasync {}: {e}", file.0.display())))?;
+    let durable = {
+        let mut m = lock(shared);
+        m.mark_durable(end);
+        m.durable_lsn()
+    };
+    publish_durable(shared, durable);
+    Ok((true, Some(file)))
+}
+
+/// Publishes `durable` as `received_lsn`; true when that moved it.
+fn publish_durable(shared: &ReceiverShared, durable: u64) -> bool {
+    shared.received.send_if_modified(|r| {
+        if durable <= r.received_lsn {
+            return false;
+        }
+        r.received_lsn = durable;
+        r.written_lsn = r.written_lsn.max(durable);
+        true
+    })
+}
