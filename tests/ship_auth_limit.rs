@@ -1,6 +1,7 @@
 //! Failed ship handshakes are limited per IP on a real standby: after 5 wrong
 //! proofs the IP is refused for a while (logged once, without key material),
-//! and the legitimate primary gets through once the block expires.
+//! and the legitimate primary gets through once the block expires. An
+//! unauthenticated peer cannot announce a frame over the handshake limit.
 
 mod common;
 
@@ -128,4 +129,47 @@ async fn wrong_proofs_block_the_ip_then_the_right_key_gets_through() {
     for raw in [KEY, WRONG] {
         assert!(!log.contains(std::str::from_utf8(raw).unwrap()), "{log}");
     }
+}
+
+/// A first frame that claims more than the handshake limit is refused from its
+/// length alone: the standby does not wait for (or allocate) its body, ends the
+/// link, names the limit in its log, and carries on for everyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_first_frame_ends_the_link_before_any_allocation() {
+    let t = tempfile::tempdir().unwrap();
+    let key_file = t.path().join("ship.key");
+    std::fs::write(&key_file, KEY).unwrap();
+    let dir = t.path().join("s");
+    let mut standby = tokio::task::spawn_blocking(move || {
+        Standby::start_with(&dir, &["--auth-key-file", key_file.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    let addr = standby.ship_addr.clone();
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    assert!(matches!(read(&mut s).await, Message::Hello { .. }));
+    // 10 MiB announced (below the 20 MiB general limit), 16 bytes sent.
+    let claimed: u32 = 10 << 20;
+    s.write_all(&claimed.to_le_bytes()).await.unwrap();
+    s.write_all(&[0x02; 16]).await.unwrap();
+    s.flush().await.unwrap();
+    // The standby ends the link without waiting for the announced bytes.
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(&mut s, &mut rest),
+    )
+    .await;
+    assert!(ended.is_ok(), "the standby waited for the announced body");
+    // Everyone else is still served.
+    let (m, _) = attempt(&addr, KEY).await;
+    assert!(matches!(m, Message::Welcome { .. }), "{m:?}");
+    let log = tokio::task::spawn_blocking(move || standby.kill())
+        .await
+        .unwrap();
+    assert!(
+        log.contains("frame of 10485760 bytes exceeds the 65536-byte limit"),
+        "{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
 }

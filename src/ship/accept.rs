@@ -4,7 +4,9 @@
 
 use super::frame::FrameError;
 use super::message::{Message, RefuseCode};
-use super::receiver::{handle, recv, refuse, ReceiveError, ReceiverShared, HANDSHAKE_TIMEOUT};
+use super::receiver::{
+    handle, recv_handshake, refuse, ReceiveError, ReceiverShared, HANDSHAKE_TIMEOUT,
+};
 use super::tls::{accept_tls, looks_like_tls, Accepted, ShipIo, ShipStream};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,7 +86,7 @@ pub(super) async fn recv_auth<S: ShipIo>(sock: &mut S) -> Result<Message, Receiv
         ));
     }
     let mut whole = (&head[..]).chain(&mut *sock);
-    recv(&mut whole, HANDSHAKE_TIMEOUT).await
+    recv_handshake(&mut whole, HANDSHAKE_TIMEOUT).await
 }
 
 /// Records a failed handshake from `peer`; logs once when it starts a block.

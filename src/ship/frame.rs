@@ -19,19 +19,39 @@ pub const MAX_FRAME_BYTES: usize = 20 << 20;
 pub enum FrameError {
     #[error("connection closed by the peer")]
     Closed,
-    #[error("frame of {0} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")]
-    TooLarge(usize),
+    #[error("frame of {len} bytes exceeds the {limit}-byte limit")]
+    TooLarge { len: usize, limit: usize },
     #[error("empty frame")]
     Empty,
     #[error("I/O error on the ship link: {0}")]
     Io(#[from] std::io::Error),
 }
 
+/// Largest frame a standby accepts before the primary has authenticated (its
+/// `Auth` message is well under a hundred bytes): a peer that has not proved
+/// the key cannot make the standby allocate more than this.
+pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 64 << 10;
+/// Largest frame a primary accepts from a standby (greetings, acknowledgements
+/// and refusals: all small).
+pub const MAX_STANDBY_FRAME_BYTES: usize = 1 << 20;
+
 /// Reads one frame: `(type, body)`.
 ///
 /// # Errors
 /// [`FrameError`] for a closed link, an oversized or empty frame, or I/O errors.
 pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<(u8, Vec<u8>), FrameError> {
+    read_frame_limited(r, MAX_FRAME_BYTES).await
+}
+
+/// Reads one frame of at most `limit` bytes (type + body); the length is
+/// checked before anything is allocated for it.
+///
+/// # Errors
+/// As [`read_frame`].
+pub async fn read_frame_limited<R: AsyncRead + Unpin>(
+    r: &mut R,
+    limit: usize,
+) -> Result<(u8, Vec<u8>), FrameError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -42,8 +62,8 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<(u8, Vec<u8>)
     if len == 0 {
         return Err(FrameError::Empty);
     }
-    if len > MAX_FRAME_BYTES {
-        return Err(FrameError::TooLarge(len));
+    if len > limit {
+        return Err(FrameError::TooLarge { len, limit });
     }
     let mut buf = vec![0u8; len];
     r.read_exact(&mut buf).await.map_err(|e| {
@@ -92,7 +112,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     return Err(FrameError::Empty);
                 }
                 if len > MAX_FRAME_BYTES {
-                    return Err(FrameError::TooLarge(len));
+                    return Err(FrameError::TooLarge {
+                        len,
+                        limit: MAX_FRAME_BYTES,
+                    });
                 }
                 if self.buf.len() >= 4 + len {
                     self.buf.advance(4);
@@ -146,7 +169,7 @@ mod tests {
         let huge = ((MAX_FRAME_BYTES + 1) as u32).to_le_bytes();
         assert!(matches!(
             read_frame(&mut &huge[..]).await,
-            Err(FrameError::TooLarge(_))
+            Err(FrameError::TooLarge { .. })
         ));
         assert!(matches!(
             read_frame(&mut &[0u8, 0, 0, 0][..]).await,
@@ -176,7 +199,7 @@ mod tests {
         let huge = ((MAX_FRAME_BYTES + 1) as u32).to_le_bytes();
         assert!(matches!(
             FrameReader::new(&huge[..]).read().await,
-            Err(FrameError::TooLarge(_))
+            Err(FrameError::TooLarge { .. })
         ));
         assert!(matches!(
             FrameReader::new(&[0u8, 0, 0, 0][..]).read().await,

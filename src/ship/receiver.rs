@@ -5,7 +5,9 @@
 pub use super::accept::serve;
 use super::auth::{nonce, AuthKey, Challenge, Side};
 use super::commit::{Fatal, GroupCommit, Outcome, PendingChunk};
-use super::frame::{read_frame, write_frame, FrameError, FrameReader};
+use super::frame::{
+    read_frame_limited, write_frame, FrameError, FrameReader, MAX_HANDSHAKE_FRAME_BYTES,
+};
 use super::limit::{HandshakeLimiter, LimitPolicy};
 use super::message::{decompress, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::SeedSink;
@@ -224,17 +226,20 @@ pub(super) async fn refuse<S: AsyncWrite + Unpin>(
     ReceiveError::Refused { code, message }
 }
 
-pub(super) async fn recv<S: tokio::io::AsyncRead + Unpin>(
+/// Reads the first message of a link, before the peer is authenticated: its
+/// frame may be at most [`MAX_HANDSHAKE_FRAME_BYTES`].
+pub(super) async fn recv_handshake<S: tokio::io::AsyncRead + Unpin>(
     sock: &mut S,
     timeout: Duration,
 ) -> Result<Message, ReceiveError> {
-    let (k, body) = tokio::time::timeout(timeout, read_frame(sock))
-        .await
-        .map_err(|_| ReceiveError::Timeout)??;
+    let (k, body) =
+        tokio::time::timeout(timeout, read_frame_limited(sock, MAX_HANDSHAKE_FRAME_BYTES))
+            .await
+            .map_err(|_| ReceiveError::Timeout)??;
     Message::decode(k, &body).map_err(|e| ReceiveError::Protocol(e.to_string()))
 }
 
-/// [`recv`] through a [`FrameReader`]: cancel-safe.
+/// Reads a message through a [`FrameReader`]: cancel-safe.
 async fn recv_frame<R: tokio::io::AsyncRead + Unpin>(
     frames: &mut FrameReader<R>,
     timeout: Duration,

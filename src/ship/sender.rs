@@ -4,7 +4,7 @@
 //! tracks the standby's acknowledgements.
 
 use super::auth::{nonce, AuthKey, Challenge, Side};
-use super::frame::{read_frame, write_frame, FrameError};
+use super::frame::{read_frame_limited, write_frame, FrameError, MAX_STANDBY_FRAME_BYTES};
 use super::message::{compress, Compression, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::{self, SeedSource};
 use super::tls::{self, ShipTls, ShipWriter};
@@ -267,7 +267,7 @@ async fn connect(src: &LogSource, opts: &ShipOptions) -> Result<(Link, Message),
     let (tx, rx) = mpsc::channel(64);
     let reader = tokio::spawn(async move {
         loop {
-            let m = match read_frame(&mut r).await {
+            let m = match read_frame_limited(&mut r, MAX_STANDBY_FRAME_BYTES).await {
                 Ok((k, body)) => Message::decode(k, &body).map_err(|e| e.to_string()),
                 Err(FrameError::Closed) => return,
                 Err(e) => Err(e.to_string()),
