@@ -247,8 +247,10 @@ impl Loop {
             )
         });
         let mut batch: Vec<Record> = Vec::with_capacity(BATCH_RECORDS);
+        let mut records = 0u64;
         for rec in reader.by_ref() {
             let rec = rec.map_err(|e| ReplayError::Read(e.to_string()))?;
+            records += 1;
             if rec.kind == RecordKind::Data
                 && !self.apply_delay.is_zero()
                 && !self.hurry.load(Ordering::Acquire)
@@ -277,10 +279,13 @@ impl Loop {
         self.flush(&mut batch)?;
         self.reader = Some(reader);
         if let Some((_, started)) = progress {
+            let secs = started.elapsed().as_secs_f64();
             tracing::info!(
                 from_lsn = from,
                 to_lsn = self.target.applied_lsn(),
-                ms = started.elapsed().as_millis() as u64,
+                records,
+                ms = (secs * 1000.0) as u64,
+                records_per_second = (records as f64 / secs.max(1e-6)) as u64,
                 "catch-up replay complete"
             );
         }
