@@ -97,13 +97,14 @@ start_proxy() { # start_proxy FAULTS
 }
 
 # The writer: batches of SET (100000 keys) + INCR through redis-cli --pipe; each
-# batch's "errors: E, replies: R" line goes to writes.log.
+# batch's "errors: E, replies: R" line goes to writes.log. Values have a fixed
+# width, so that the dataset does not grow during the run (the RSS check).
 writer() {
     local batch=0
     while [[ ! -e "$TMP/stop" ]]; do
         awk -v n="$WRITES_PER_BATCH" -v b="$batch" 'BEGIN {
             for (i = 0; i < n; i++) {
-                k = "key:" ((b * n + i) % 100000); v = "v" b "-" i
+                k = "key:" ((b * n + i) % 100000); v = sprintf("v%09d-%06d", b, i)
                 printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v
                 if (i % 10 == 0) printf "*2\r\n$4\r\nINCR\r\n$7\r\ncounter\r\n"
             }
