@@ -246,7 +246,7 @@ impl Shipping {
         let Some(sh) = &self.shipper else { return };
         let n = sh.acked().len();
         let deadline = tokio::time::Instant::now() + timeout;
-        // Re-kick now and then: a kick reaches only tasks that are between runs.
+        // Re-kick now and then: a standby that was down may be back.
         while self.acked_count(durable_lsn) < n {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {

@@ -73,13 +73,15 @@ struct Target {
     opts: ShipOptions,
     status: Mutex<StandbyStatus>,
     acked: watch::Sender<Acked>,
+    /// `ship_now`: a permit is kept when the task is busy shipping, so a
+    /// request made during a shipment starts another one right after it.
+    kick: Notify,
 }
 
 /// The running shipper.
 pub struct Shipper {
     targets: Vec<Arc<Target>>,
     tasks: Vec<JoinHandle<()>>,
-    kick: Arc<Notify>,
     schedule: Schedule,
     /// The shipper's own runtime, when it has one.
     runtime: Option<tokio::runtime::Runtime>,
@@ -109,7 +111,6 @@ impl Shipper {
         schedule: Schedule,
         observer: Option<Arc<dyn ShipObserver>>,
     ) -> Shipper {
-        let kick = Arc::new(Notify::new());
         let mut targets = Vec::new();
         let mut tasks = Vec::new();
         for opts in standbys {
@@ -122,6 +123,7 @@ impl Shipper {
                 }),
                 acked: watch::channel(Acked::default()).0,
                 observer: observer.clone(),
+                kick: Notify::new(),
                 opts,
             });
             tracing::info!(standby = %t.opts.addr, schedule = %schedule.describe(), "shipping to standby");
@@ -129,14 +131,12 @@ impl Shipper {
                 src.clone(),
                 t.clone(),
                 schedule.clone(),
-                kick.clone(),
             )));
             targets.push(t);
         }
         Shipper {
             targets,
             tasks,
-            kick,
             schedule,
             runtime: None,
         }
@@ -208,7 +208,9 @@ impl Shipper {
 
     /// Ships to every standby now, whatever the schedule.
     pub fn ship_now(&self) {
-        self.kick.notify_waiters();
+        for t in &self.targets {
+            t.kick.notify_one();
+        }
     }
 
     /// Stops all shipping tasks.
@@ -229,7 +231,7 @@ impl Drop for Shipper {
     }
 }
 
-async fn run_target(src: LogSource, t: Arc<Target>, schedule: Schedule, kick: Arc<Notify>) {
+async fn run_target(src: LogSource, t: Arc<Target>, schedule: Schedule) {
     let mut backoff = Duration::from_millis(100);
     let mut first = true;
     loop {
@@ -244,7 +246,7 @@ async fn run_target(src: LogSource, t: Arc<Target>, schedule: Schedule, kick: Ar
                     };
                     tokio::select! {
                         _ = tokio::time::sleep(d) => {}
-                        _ = kick.notified() => {}
+                        _ = t.kick.notified() => {}
                     }
                 }
                 ShipMode::Once
@@ -263,7 +265,7 @@ async fn run_target(src: LogSource, t: Arc<Target>, schedule: Schedule, kick: Ar
                 if mode == ShipMode::Continuous {
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
-                        _ = kick.notified() => {}
+                        _ = t.kick.notified() => {}
                     }
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
