@@ -13,6 +13,13 @@ fn main() -> std::process::ExitCode {
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read before `main`: a background thread returns freed
+/// pages to the system after a second (as Redis's `jemalloc-bg-thread`), so
+/// the buffers of a burst (a standby catching up after a restart) do not stay
+/// resident for the default ten seconds or until the next allocation.
+#[export_name = "_rjem_malloc_conf"]
+pub static MALLOC_CONF: &[u8; 60] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 /// Transparent huge pages turn every touched byte of the allocator's regions
 /// into a resident 2 MiB page: with them a primary under a steady write load
 /// grew from 47 to 130 MB of RSS in 15 minutes (tools/soak.sh). Like Redis
