@@ -18,7 +18,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// the buffers of a burst (a standby catching up after a restart) do not stay
 /// resident for the default ten seconds or until the next allocation.
 #[export_name = "_rjem_malloc_conf"]
-pub static MALLOC_CONF: &[u8; 60] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+pub static MALLOC_CONF: &[u8; 60] =
+    b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
 /// Transparent huge pages turn every touched byte of the allocator's regions
 /// into a resident 2 MiB page: with them a primary under a steady write load
