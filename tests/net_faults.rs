@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 /// How long writes run through the faults.
 const WRITE_FOR: Duration = Duration::from_millis(1500);
+/// How long writes may go on waiting for the faults under test to happen.
+const FAULTS_WITHIN: Duration = Duration::from_secs(30);
 /// How long the standby may take to catch up once writes stop.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
 
@@ -27,8 +29,23 @@ struct Written {
     transactions: u64,
 }
 
-/// SETs, INCRs of one counter and two-key transactions for `WRITE_FOR`.
-fn write_load(p: &Primary) -> Written {
+/// What the proxy logs when it injects each fault that happens only now and
+/// then (the others act on every frame).
+const OCCASIONAL: [(&str, &str); 3] = [
+    ("drop", "dropped the connection"),
+    ("cut", "cut the stream"),
+    ("duplicate", "duplicated a chunk frame"),
+];
+
+/// SETs, INCRs of one counter and two-key transactions for `WRITE_FOR`, and
+/// on (up to `FAULTS_WITHIN`) until the proxy has injected each occasional
+/// fault of `faults` at least once, however fast the link keeps up.
+fn write_load(p: &Primary, proxy: &Proxy, faults: &str) -> Written {
+    let awaited: Vec<&str> = OCCASIONAL
+        .iter()
+        .filter(|(f, _)| faults.split(',').any(|x| x == *f))
+        .map(|(_, line)| *line)
+        .collect();
     let mut c = p.client();
     let mut w = Written {
         sets: 0,
@@ -37,7 +54,9 @@ fn write_load(p: &Primary) -> Written {
     };
     let start = Instant::now();
     let mut i = 0u64;
-    while start.elapsed() < WRITE_FOR {
+    while start.elapsed() < WRITE_FOR
+        || (start.elapsed() < FAULTS_WITHIN && !awaited.iter().all(|l| proxy.has_logged(l)))
+    {
         i += 1;
         let () = redis::cmd("SET")
             .arg(format!("k{i}"))
@@ -89,7 +108,7 @@ fn run_with(faults: &str, seed: u64) -> (String, String) {
         "--ship-continuous",
     ];
     let mut p = Primary::start(&pdir, &flags);
-    let w = write_load(&p);
+    let w = write_load(&p, &proxy, faults);
     assert!(w.sets > 50, "only {} writes acknowledged", w.sets);
     let (lsn, _) = assert_converged(&pdir, &mut p.client(), &s, CONVERGE_WITHIN);
     assert!(lsn > 0);

@@ -35,12 +35,17 @@ pub struct FaultProxyArgs {
     /// A drop happens within this long after a connection starts.
     #[arg(long, default_value = "1500ms", value_parser = parse::duration)]
     pub drop_within: Duration,
+    /// With the cut fault, the stream carrying chunks is cut at a random byte
+    /// offset within this many bytes of each connection.
+    #[arg(long, default_value = "256KiB", value_parser = parse::size)]
+    pub cut_within: u64,
 }
 
 pub fn run(a: FaultProxyArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = FaultConfig::new(a.seed, a.faults);
     cfg.throttle_bytes_per_sec = a.throttle_per_sec.max(1);
     cfg.drop_within_ms = (a.drop_within.as_millis() as u64).max(1);
+    cfg.cut_within_bytes = a.cut_within.max(1);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -4,9 +4,10 @@
 //! and the convergence check (applied LSN = durable LSN, equal `DEBUG DIGEST`).
 #![allow(dead_code)]
 
-use crate::common::{spawn_until_first_line, status_json, Standby, BIN};
+use crate::common::{spawn_until_first_line_into, status_json, Standby, BIN};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The shared ship key every run uses.
@@ -97,6 +98,8 @@ pub struct Proxy {
     /// Where it accepts connections.
     pub addr: String,
     stderr: Option<std::thread::JoinHandle<String>>,
+    /// What it has logged so far.
+    log: Arc<Mutex<String>>,
 }
 
 impl Proxy {
@@ -105,7 +108,8 @@ impl Proxy {
         let mut cmd = Command::new(BIN);
         cmd.args(["fault-proxy", "--listen", "127.0.0.1:0", "--to", to])
             .args(["--faults", faults, "--seed", &seed.to_string()]);
-        let (child, line, err) = spawn_until_first_line(cmd, "fault-proxy");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (child, line, err) = spawn_until_first_line_into(cmd, "fault-proxy", Some(log.clone()));
         let addr = line
             .split("listening on ")
             .nth(1)
@@ -116,7 +120,16 @@ impl Proxy {
             child: Some(child),
             addr,
             stderr: Some(err),
+            log,
         }
+    }
+
+    /// True once the proxy has logged `what` (while it runs).
+    pub fn has_logged(&self, what: &str) -> bool {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(what)
     }
 
     /// Stops the proxy; returns what it logged.

@@ -573,8 +573,18 @@ pub fn wait_applied(dir: &Path, lsn: u64, within: Duration) -> serde_json::Value
 /// waits (at most 30 s) for its first stdout line, which names its addresses.
 /// Returns the child, that line, and the thread that yields the stderr text.
 pub fn spawn_until_first_line(
+    cmd: Command,
+    what: &str,
+) -> (Child, String, std::thread::JoinHandle<String>) {
+    spawn_until_first_line_into(cmd, what, None)
+}
+
+/// [`spawn_until_first_line`], also copying each stderr line into `sink` as it
+/// comes (for a test that watches a running process's log).
+pub fn spawn_until_first_line_into(
     mut cmd: Command,
     what: &str,
+    sink: Option<std::sync::Arc<std::sync::Mutex<String>>>,
 ) -> (Child, String, std::thread::JoinHandle<String>) {
     let mut child = cmd
         .env("LOGSHIP_LOG", "info")
@@ -589,6 +599,11 @@ pub fn spawn_until_first_line(
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             s.push_str(&line);
             s.push('\n');
+            if let Some(sink) = &sink {
+                let mut g = sink.lock().unwrap_or_else(|p| p.into_inner());
+                g.push_str(&line);
+                g.push('\n');
+            }
         }
         s
     });
