@@ -61,6 +61,18 @@ fn refusal(m: &Message) -> Option<(RefuseCode, &str)> {
     }
 }
 
+/// A standby in `dir/s` holding `KEY`.
+async fn start_standby(dir: &std::path::Path) -> Standby {
+    let key_file = dir.join("ship.key");
+    std::fs::write(&key_file, KEY).unwrap();
+    let dir = dir.join("s");
+    tokio::task::spawn_blocking(move || {
+        Standby::start_with(&dir, &["--auth-key-file", key_file.to_str().unwrap()])
+    })
+    .await
+    .unwrap()
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -68,14 +80,7 @@ fn hex(b: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_proofs_block_the_ip_then_the_right_key_gets_through() {
     let t = tempfile::tempdir().unwrap();
-    let key_file = t.path().join("ship.key");
-    std::fs::write(&key_file, KEY).unwrap();
-    let dir = t.path().join("s");
-    let mut standby = tokio::task::spawn_blocking(move || {
-        Standby::start_with(&dir, &["--auth-key-file", key_file.to_str().unwrap()])
-    })
-    .await
-    .unwrap();
+    let mut standby = start_standby(t.path()).await;
     let addr = standby.ship_addr.clone();
     let mut proofs = Vec::new();
     for i in 0..5 {
@@ -137,14 +142,7 @@ async fn wrong_proofs_block_the_ip_then_the_right_key_gets_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_first_frame_ends_the_link_before_any_allocation() {
     let t = tempfile::tempdir().unwrap();
-    let key_file = t.path().join("ship.key");
-    std::fs::write(&key_file, KEY).unwrap();
-    let dir = t.path().join("s");
-    let mut standby = tokio::task::spawn_blocking(move || {
-        Standby::start_with(&dir, &["--auth-key-file", key_file.to_str().unwrap()])
-    })
-    .await
-    .unwrap();
+    let mut standby = start_standby(t.path()).await;
     let addr = standby.ship_addr.clone();
     let mut s = TcpStream::connect(&addr).await.unwrap();
     assert!(matches!(read(&mut s).await, Message::Hello { .. }));
