@@ -1,11 +1,16 @@
 //! Shipping's WAL side: chunks cut by `RawReader` and written by `Mirror` give a
-//! byte-identical copy; bad chunks are refused without writing anything.
+//! byte-identical copy; bad chunks are refused without writing anything;
+//! chunks read ahead of the link follow each other exactly.
 
+use logship::ship::ahead::{ReadAhead, INLINE_CHUNK_BYTES};
+use logship::ship::message::decompress;
+use logship::ship::Compression;
 use logship::wal::{
     self, format::SegmentHeader, ChunkError, Mirror, RawReader, StdFs, SyncPolicy, WalOptions,
     WalReader,
 };
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 fn write_log(dir: &Path, n: usize) -> u64 {
     let mut o = WalOptions::new(dir, 7, 1);
@@ -168,4 +173,76 @@ fn a_reader_opened_at_a_record_reads_what_a_scan_from_the_start_reads() {
         .next()
         .unwrap();
     assert!(first.is_err(), "{first:?}");
+}
+
+// ---- Chunks read ahead of the link (`ReadAhead`) ----
+
+fn ahead(dir: &Path, chunk_bytes: usize) -> ReadAhead {
+    let raw = Arc::new(Mutex::new(RawReader::new(StdFs::shared(), dir)));
+    ReadAhead::new(raw, chunk_bytes, Compression::Zstd { level: 1 })
+}
+
+/// Reads `[from, until)` through `a` chunk by chunk; checks that each
+/// chunk starts where the one before ended and decompresses to its bytes.
+async fn read_all(a: &mut ReadAhead, from: u64, until: u64) -> Vec<u8> {
+    let (mut next, mut out) = (from, Vec::new());
+    while next < until {
+        let p = a.next(next, until).await.unwrap().expect("a chunk");
+        assert_eq!(p.chunk.start_lsn, next);
+        let raw_len = p.chunk.bytes.len() as u32;
+        assert_eq!(
+            decompress(p.compressed, p.data, raw_len).unwrap(),
+            p.chunk.bytes
+        );
+        out.extend_from_slice(&p.chunk.bytes);
+        next = p.chunk.end_lsn;
+    }
+    assert_eq!(next, until);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_read_ahead_follow_each_other_and_match_a_plain_read() {
+    let t = tempfile::tempdir().unwrap();
+    let end = write_log(t.path(), 3000);
+    // Small chunks, so that the log is far more than the inline size and
+    // several jobs are queued at once.
+    let got = read_all(&mut ahead(t.path(), 1000), 0, end).await;
+    let mut plain = RawReader::new(StdFs::shared(), t.path());
+    let (mut next, mut want) = (0, Vec::new());
+    while let Some(c) = plain.chunk(next, end, 1000).unwrap() {
+        want.extend_from_slice(&c.bytes);
+        next = c.end_lsn;
+    }
+    assert!(end > INLINE_CHUNK_BYTES);
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "read-ahead bytes differ from a plain read");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_elsewhere_drops_what_was_read_ahead() {
+    let t = tempfile::tempdir().unwrap();
+    let end = write_log(t.path(), 3000);
+    let mut a = ahead(t.path(), 1000);
+    let first = a.next(0, end).await.unwrap().unwrap();
+    assert!(a.queued() > 0, "later chunks are queued");
+    // A new connection resumes at the start again (its acknowledged LSN).
+    let again = a.next(0, end).await.unwrap().unwrap();
+    assert_eq!(again.chunk, first.chunk);
+    // Reading on from there takes what was queued after it.
+    let mid = first.chunk.end_lsn;
+    let rest = read_all(&mut a, mid, end).await;
+    assert_eq!(rest.len() as u64, end - mid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_past_the_log_and_small_ranges_are_read_inline() {
+    let t = tempfile::tempdir().unwrap();
+    let end = write_log(t.path(), 50);
+    assert!(end <= INLINE_CHUNK_BYTES);
+    let mut a = ahead(t.path(), 1 << 20);
+    let p = a.next(0, end).await.unwrap().unwrap();
+    assert_eq!((p.chunk.start_lsn, p.chunk.end_lsn), (0, end));
+    assert!(a.queued() == 0, "a small range is read on the task");
+    assert!(a.next(end, end).await.unwrap().is_none());
 }

@@ -8,6 +8,7 @@
 //! | `message`  | the protocol's messages and their byte layouts             |
 //! | `auth`     | the shared key and the challenge–response proofs           |
 //! | `sender`   | the primary's side: connect, seed, stream, track acks      |
+//! | `ahead`    | chunks read and compressed ahead of the link, on all cores |
 //! | `accept`   | the standby's listener: TLS or plain, the handshake limit  |
 //! | `receiver` | the standby's side: authenticate, check, write, acknowledge |
 //! | `commit`   | the standby's group commit: one fsync and one ack per batch |
@@ -18,6 +19,7 @@
 //! | `limit`    | the standby's per-IP limit on failed handshakes           |
 
 pub mod accept;
+pub mod ahead;
 pub mod auth;
 pub mod commit;
 pub mod frame;

@@ -3,9 +3,10 @@
 //! lacks as compressed chunks of whole records, pipelined up to a window, and
 //! tracks the standby's acknowledgements.
 
+use super::ahead::{Prepared, ReadAhead};
 use super::auth::{nonce, AuthKey, Challenge, Side};
 use super::frame::{read_frame_limited, write_frame, FrameError, MAX_STANDBY_FRAME_BYTES};
-use super::message::{compress, Compression, Message, RefuseCode, PROTOCOL_VERSION};
+use super::message::{Compression, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::{self, SeedSource};
 use super::tls::{self, ShipTls, ShipWriter};
 use crate::wal::raw::RawReader;
@@ -18,10 +19,6 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-
-/// Chunks of at most this many bytes are read and compressed on the shipping
-/// task itself; larger ones on a blocking thread.
-pub const INLINE_CHUNK_BYTES: u64 = 64 << 10;
 
 /// The log a shipper reads.
 #[derive(Clone)]
@@ -56,14 +53,16 @@ pub struct ShipOptions {
 }
 
 impl ShipOptions {
-    /// Defaults: zstd level 1, 1 MiB chunks, 8 MiB window, 5 s connect, 30 s ack.
+    /// Defaults: zstd level 1, 1 MiB chunks, 16 MiB window, 5 s connect, 30 s ack.
+    /// The window covers the standby's fsync: its acknowledgements come after
+    /// one, and a backlog flows at up to window / (fsync + round trip).
     pub fn new(addr: impl Into<String>, key: Option<AuthKey>) -> ShipOptions {
         ShipOptions {
             addr: addr.into(),
             key,
             compression: Compression::Zstd { level: 1 },
             chunk_bytes: 1 << 20,
-            window_bytes: 8 << 20,
+            window_bytes: 16 << 20,
             connect_timeout: Duration::from_secs(5),
             ack_timeout: Duration::from_secs(30),
             tls: None,
@@ -448,38 +447,19 @@ pub async fn ship(
         report.seeded_at_lsn = Some(next);
         report.from_lsn = next;
     }
+    let mut ahead = ReadAhead::new(raw.clone(), opts.chunk_bytes, opts.compression);
     let mut in_flight: VecDeque<(u64, u64)> = VecDeque::new();
     let mut in_flight_bytes = 0u64;
     let mut last_status = Instant::now();
     loop {
         while next < until && in_flight_bytes < opts.window_bytes {
-            let (raw2, chunk_bytes, compression) =
-                (raw.clone(), opts.chunk_bytes, opts.compression);
-            let from = next;
-            let build = move || {
-                let mut r = raw2.lock().unwrap_or_else(|p| p.into_inner());
-                r.chunk(from, until, chunk_bytes).map(|c| {
-                    c.map(|c| {
-                        let (z, data) = compress(&c.bytes, compression);
-                        (c, z, data)
-                    })
-                })
-            };
-            // A few freshly durable records (continuous shipping) are read from
-            // the page cache and compressed in microseconds: here, rather than
-            // after a hand-over to a blocking thread and back.
-            let built = if until - from <= INLINE_CHUNK_BYTES {
-                build()
-            } else {
-                tokio::task::spawn_blocking(build)
-                    .await
-                    .map_err(|e| ShipError::Protocol {
-                        addr: addr.clone(),
-                        reason: format!("chunk task failed: {e}"),
-                    })?
-            }
-            .map_err(wal_err)?;
-            let Some((c, compressed, data)) = built else {
+            let built = ahead.next(next, until).await.map_err(wal_err)?;
+            let Some(Prepared {
+                chunk: c,
+                compressed,
+                data,
+            }) = built
+            else {
                 break;
             };
             report.records += c.records;

@@ -257,11 +257,18 @@ async fn run_target(src: LogSource, t: Arc<Target>, schedule: Schedule) {
         if mode == ShipMode::Continuous {
             lock(&t.status).connected = true;
         }
+        let acked_before = t.acked.borrow().received_lsn;
         let res = ship(&src, &t.opts, mode, &t.acked).await;
         record(&t, &res);
         match res {
             Ok(_) => backoff = Duration::from_millis(100),
             Err(_) => {
+                // A link that carried log before it failed (a continuous link
+                // that ran for hours, say) is retried promptly: the backoff
+                // grows only while attempts make no progress.
+                if t.acked.borrow().received_lsn > acked_before {
+                    backoff = Duration::from_millis(100);
+                }
                 if mode == ShipMode::Continuous {
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
