@@ -1,5 +1,6 @@
 //! The standby's replay thread follows the received LSN, applies every record
-//! once in order, and holds records back by the apply delay.
+//! once in order, and holds records back by the apply delay; chunks handed to
+//! replay on arrival are applied once, in order, alongside the thread.
 
 use logship::ship::Received;
 use logship::standby::replay::{ApplyDelay, ReplayTarget, Replayer};
@@ -21,26 +22,68 @@ impl ReplayTarget for Collect {
         self.applied.lock().unwrap().0
     }
     fn apply_batch(&self, records: &[Record]) -> Result<(), String> {
+        apply_locked(&mut self.applied.lock().unwrap(), records)
+    }
+    fn apply_batch_at(&self, start_lsn: u64, records: &[Record]) -> Result<bool, String> {
         let mut g = self.applied.lock().unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        for r in records {
-            if r.lsn < g.0 {
-                continue;
-            }
-            if r.kind == RecordKind::Data {
-                g.1.push((r.payload.to_vec(), now.saturating_sub(r.timestamp_unix_ms)));
-            }
-            g.0 = r.end_lsn;
+        if g.0 != start_lsn {
+            return Ok(false);
         }
-        Ok(())
+        apply_locked(&mut g, records).map(|()| true)
     }
 }
 
-/// Writes `n` records on the "primary" and copies them into the mirror.
-fn ship(pd: &std::path::Path, m: &mut Mirror, tag: &str, n: usize) -> u64 {
+fn apply_locked(g: &mut Applied, records: &[Record]) -> Result<(), String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    for r in records {
+        if r.lsn < g.0 {
+            continue;
+        }
+        if r.kind == RecordKind::Data {
+            g.1.push((r.payload.to_vec(), now.saturating_sub(r.timestamp_unix_ms)));
+        }
+        g.0 = r.end_lsn;
+    }
+    Ok(())
+}
+
+/// A standby's received log (in `dir/s`) with a replayer into a [`Collect`].
+struct Rig {
+    m: Mirror,
+    rx_tx: watch::Sender<Received>,
+    target: Arc<Collect>,
+    rep: Replayer,
+}
+
+fn rig(dir: &std::path::Path, delay: ApplyDelay) -> Rig {
+    let sd = dir.join("s");
+    let (m, _) = Mirror::open(StdFs::shared(), &sd).unwrap();
+    let (rx_tx, rx) = watch::channel(Received::default());
+    let target = Arc::new(Collect::default());
+    let handle = tokio::runtime::Handle::current();
+    let rep = Replayer::start(
+        StdFs::shared(),
+        sd,
+        rx,
+        target.clone(),
+        delay,
+        watch::channel(0).0,
+        handle,
+    )
+    .unwrap();
+    Rig {
+        m,
+        rx_tx,
+        target,
+        rep,
+    }
+}
+
+/// Writes `n` records on the "primary"; returns its end LSN.
+fn write_primary(pd: &std::path::Path, tag: &str, n: usize) -> u64 {
     let mut o = WalOptions::new(pd, 1, 1);
     o.segment_bytes = 16 << 10;
     o.sync = SyncPolicy::Never;
@@ -48,7 +91,12 @@ fn ship(pd: &std::path::Path, m: &mut Mirror, tag: &str, n: usize) -> u64 {
     for i in 0..n {
         w.append(format!("{tag}{i}").as_bytes()).unwrap();
     }
-    let end = w.close().unwrap().durable_lsn;
+    w.close().unwrap().durable_lsn
+}
+
+/// Writes `n` records on the "primary" and copies them into the mirror.
+fn ship(pd: &std::path::Path, m: &mut Mirror, tag: &str, n: usize) -> u64 {
+    let end = write_primary(pd, tag, n);
     let mut r = RawReader::new(StdFs::shared(), pd);
     while let Some(c) = r.chunk(m.end_lsn(), end, 4096).unwrap() {
         m.append(&c.header, c.start_lsn, &c.bytes).unwrap();
@@ -59,20 +107,13 @@ fn ship(pd: &std::path::Path, m: &mut Mirror, tag: &str, n: usize) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_follows_the_received_lsn_and_applies_each_record_once() {
     let t = tempfile::tempdir().unwrap();
-    let (pd, sd) = (t.path().join("p"), t.path().join("s"));
-    let (mut m, _) = Mirror::open(StdFs::shared(), &sd).unwrap();
-    let (rx_tx, rx) = watch::channel(Received::default());
-    let target = Arc::new(Collect::default());
-    let mut rep = Replayer::start(
-        StdFs::shared(),
-        sd.clone(),
-        rx,
-        target.clone(),
-        ApplyDelay::default(),
-        watch::channel(0).0,
-        tokio::runtime::Handle::current(),
-    )
-    .unwrap();
+    let pd = t.path().join("p");
+    let Rig {
+        mut m,
+        rx_tx,
+        target,
+        mut rep,
+    } = rig(t.path(), ApplyDelay::default());
     let mut applied = rep.applied();
     for round in 0..3 {
         let end = ship(&pd, &mut m, &format!("r{round}-"), 700);
@@ -97,21 +138,14 @@ async fn replay_follows_the_received_lsn_and_applies_each_record_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_delay_holds_records_while_receipt_continues() {
     let t = tempfile::tempdir().unwrap();
-    let (pd, sd) = (t.path().join("p"), t.path().join("s"));
-    let (mut m, _) = Mirror::open(StdFs::shared(), &sd).unwrap();
-    let (rx_tx, rx) = watch::channel(Received::default());
-    let target = Arc::new(Collect::default());
+    let pd = t.path().join("p");
     let delay = Duration::from_millis(600);
-    let _rep = Replayer::start(
-        StdFs::shared(),
-        sd.clone(),
-        rx,
-        target.clone(),
-        ApplyDelay::new(delay),
-        watch::channel(0).0,
-        tokio::runtime::Handle::current(),
-    )
-    .unwrap();
+    let Rig {
+        mut m,
+        rx_tx,
+        target,
+        rep: _rep,
+    } = rig(t.path(), ApplyDelay::new(delay));
     let started = Instant::now();
     let end = ship(&pd, &mut m, "d", 50);
     rx_tx.send_modify(|r| r.received_lsn = end);
@@ -130,4 +164,59 @@ async fn apply_delay_holds_records_while_receipt_continues() {
         g.1.iter().all(|(_, age)| *age >= 600),
         "every record was at least 600 ms old when applied"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_applied_on_arrival_are_applied_once_in_order_beside_the_thread() {
+    let t = tempfile::tempdir().unwrap();
+    let pd = t.path().join("p");
+    let Rig {
+        mut m,
+        rx_tx,
+        target,
+        mut rep,
+    } = rig(t.path(), ApplyDelay::default());
+    let inline = rep
+        .inline()
+        .expect("no apply delay: chunks may apply on arrival");
+    let end = write_primary(&pd, "c", 2000);
+    let mut r = RawReader::new(StdFs::shared(), &pd);
+    let mut chunks = Vec::new();
+    while let Some(c) = r.chunk(m.end_lsn(), end, 512).unwrap() {
+        m.append(&c.header, c.start_lsn, &c.bytes).unwrap();
+        chunks.push(c);
+    }
+    // A chunk past the applied LSN is left alone: nothing may skip a record.
+    inline.offer(&chunks[1].header, chunks[1].start_lsn, &chunks[1].bytes);
+    assert_eq!(target.applied_lsn(), 0, "a chunk after a gap was applied");
+    // The chunk at the applied LSN applies at once: the thread cannot have
+    // read it (the written LSN has not moved).
+    inline.offer(&chunks[0].header, chunks[0].start_lsn, &chunks[0].bytes);
+    assert_eq!(target.applied_lsn(), chunks[0].end_lsn);
+    // Then each chunk reaches both the thread (as the written LSN moves) and
+    // the inline path, as the receiver does; they race for every one.
+    for c in &chunks {
+        rx_tx.send_modify(|r| r.written_lsn = c.end_lsn);
+        inline.offer(&c.header, c.start_lsn, &c.bytes);
+    }
+    let mut applied = rep.applied();
+    tokio::time::timeout(Duration::from_secs(10), applied.wait_for(|a| *a >= end))
+        .await
+        .unwrap()
+        .unwrap();
+    let g = target.applied.lock().unwrap();
+    let got: Vec<_> = g.1.iter().map(|(p, _)| p.clone()).collect();
+    let want: Vec<_> = (0..2000).map(|i| format!("c{i}").into_bytes()).collect();
+    assert_eq!(got.len(), want.len(), "some record applied twice or never");
+    assert!(got == want, "records applied out of order");
+    drop(g);
+    rep.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_apply_delay_nothing_applies_on_arrival() {
+    let t = tempfile::tempdir().unwrap();
+    let rig = rig(t.path(), ApplyDelay::new(Duration::from_secs(60)));
+    let rep = rig.rep;
+    assert!(rep.inline().is_none());
 }

@@ -17,7 +17,10 @@
 //! As soon as a chunk is written its end becomes the `written_lsn` of
 //! [`Received`], which replay follows: the standby's reads never wait for its
 //! own fsync, and everything it serves is verified here and durable on the
-//! primary (only durable log is shipped). The acknowledgements, and
+//! primary (only durable log is shipped). A small chunk written on the
+//! connection's task is also offered to replay right there
+//! ([`InlineApply`](super::InlineApply)), which applies it at once when it is
+//! caught up. The acknowledgements, and
 //! `received_lsn`, only ever cover fsynced bytes.
 //!
 //! A refused chunk stops the writing; the refusal is sent once everything
@@ -30,6 +33,7 @@
 use super::receiver::{Received, ReceiverShared};
 use crate::wal::format::SegmentHeader;
 use crate::wal::{ChunkError, WalFile};
+use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
@@ -45,7 +49,7 @@ pub const INLINE_WRITE_BYTES: usize = 64 << 10;
 pub(super) struct PendingChunk {
     pub header: SegmentHeader,
     pub start_lsn: u64,
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
     pub primary_durable_lsn: u64,
 }
 
@@ -63,6 +67,8 @@ pub(super) struct Fatal(pub String);
 
 /// What a run of the writer did.
 struct Written {
+    /// Chunks written (all of them, or those before the refused one).
+    count: usize,
     refused: Option<ChunkError>,
 }
 
@@ -135,14 +141,20 @@ impl GroupCommit {
             };
             match inline {
                 Some(mut m) => {
-                    let w = write_locked(&mut m, &shared, chunks);
+                    let w = write_locked(&mut m, &shared, &chunks);
                     drop(m);
-                    self.wrote(w?);
+                    let w = w?;
+                    if let Some(apply) = shared.inline_apply() {
+                        for c in &chunks[..w.count] {
+                            apply.offer(&c.header, c.start_lsn, &c.bytes);
+                        }
+                    }
+                    self.wrote(w);
                 }
                 None => {
                     let shared = shared.clone();
                     self.writer = Some(tokio::task::spawn_blocking(move || {
-                        write_locked(&mut lock(&shared), &shared, chunks)
+                        write_locked(&mut lock(&shared), &shared, &chunks)
                     }));
                 }
             }
@@ -255,9 +267,9 @@ fn lock(shared: &ReceiverShared) -> std::sync::MutexGuard<'_, crate::wal::Mirror
 fn write_locked(
     m: &mut crate::wal::Mirror,
     shared: &ReceiverShared,
-    chunks: Vec<PendingChunk>,
+    chunks: &[PendingChunk],
 ) -> Result<Written, Fatal> {
-    for c in chunks {
+    for (count, c) in chunks.iter().enumerate() {
         match m.append(&c.header, c.start_lsn, &c.bytes) {
             Ok(_) => {
                 let (end, ts) = (m.end_lsn(), m.last_timestamp_unix_ms());
@@ -273,10 +285,18 @@ fn write_locked(
             Err(ChunkError::Wal(e)) => {
                 return Err(Fatal(format!("cannot write the received log: {e}")));
             }
-            Err(e) => return Ok(Written { refused: Some(e) }),
+            Err(e) => {
+                return Ok(Written {
+                    count,
+                    refused: Some(e),
+                })
+            }
         }
     }
-    Ok(Written { refused: None })
+    Ok(Written {
+        count: chunks.len(),
+        refused: None,
+    })
 }
 
 /// Fsyncs what is written but not durable (through `file` when it is the

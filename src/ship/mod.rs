@@ -34,5 +34,5 @@ pub mod tls;
 
 pub use auth::{AuthKey, CommandProof};
 pub use message::Compression;
-pub use receiver::{Received, ReceiverShared};
+pub use receiver::{InlineApply, Received, ReceiverShared};
 pub use sender::{ship, Acked, LogSource, ShipError, ShipMode, ShipOptions, ShipReport};

@@ -12,7 +12,9 @@ use super::limit::{HandshakeLimiter, LimitPolicy};
 use super::message::{decompress, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::SeedSink;
 use super::tls::{ShipIo, ShipTls};
+use crate::wal::format::SegmentHeader;
 use crate::wal::{ChunkError, Mirror};
+use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,6 +54,16 @@ impl Received {
     }
 }
 
+/// Takes freshly received chunks straight to replay (see
+/// [`ReceiverShared::set_inline_apply`]).
+pub trait InlineApply: Send + Sync {
+    /// Offered each small chunk once it is checked and written (its fsync may
+    /// still be under way), on the receiving task: applies its records now if
+    /// replay is exactly at `start_lsn` and nothing holds them back, and
+    /// otherwise leaves them to replay, which reads them from the log.
+    fn offer(&self, header: &SegmentHeader, start_lsn: u64, bytes: &Bytes);
+}
+
 /// Called with each refusal: its code, the peer and the message.
 pub type RefuseHook = Arc<dyn Fn(RefuseCode, &str, &str) + Send + Sync>;
 
@@ -78,6 +90,8 @@ pub struct ReceiverShared {
     pub limiter: HandshakeLimiter,
     /// Held by the connection that is receiving.
     busy: tokio::sync::Mutex<()>,
+    /// Where small chunks go once written, besides the log.
+    inline_apply: std::sync::OnceLock<Arc<dyn InlineApply>>,
     /// Tells the receiving connection to give way to a newer one.
     preempt: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
@@ -134,8 +148,22 @@ impl ReceiverShared {
             tls,
             limiter: HandshakeLimiter::new(LimitPolicy::default()),
             busy: tokio::sync::Mutex::new(()),
+            inline_apply: std::sync::OnceLock::new(),
             preempt: Mutex::new(None),
         })
+    }
+
+    /// Hands each small chunk, once written, to `apply` as well: when replay
+    /// is caught up it applies the records right away, which spares a
+    /// freshly shipped write the hand-over to the replay thread (continuous
+    /// shipping). Set once.
+    pub fn set_inline_apply(&self, apply: Arc<dyn InlineApply>) {
+        let _ = self.inline_apply.set(apply);
+    }
+
+    /// The inline applier, if one is set.
+    pub(super) fn inline_apply(&self) -> Option<&Arc<dyn InlineApply>> {
+        self.inline_apply.get()
     }
 }
 
@@ -533,7 +561,7 @@ where
                 commit.push(PendingChunk {
                     header,
                     start_lsn,
-                    bytes,
+                    bytes: Bytes::from(bytes),
                     primary_durable_lsn,
                 });
                 continue;

@@ -342,17 +342,30 @@ impl ReplayTarget for Target {
     }
 
     fn apply_batch(&self, records: &[Record]) -> Result<(), String> {
-        let mut st = self.0.lock_state();
-        for r in records {
-            if r.kind == RecordKind::Data {
-                st.apply(r.lsn, r.end_lsn, &r.payload)
-                    .map_err(|e| e.to_string())?;
-            } else if r.lsn >= st.applied_lsn() {
-                st.advance_to(r.end_lsn);
-            }
-        }
-        Ok(())
+        apply_locked(&mut self.0.lock_state(), records)
     }
+
+    fn apply_batch_at(&self, start_lsn: u64, records: &[Record]) -> Result<bool, String> {
+        let mut st = self.0.lock_state();
+        if st.applied_lsn() != start_lsn {
+            return Ok(false);
+        }
+        apply_locked(&mut st, records).map(|()| true)
+    }
+}
+
+/// Applies `records` to the locked state (records below its applied LSN are
+/// skipped).
+fn apply_locked(st: &mut KvState, records: &[Record]) -> Result<(), String> {
+    for r in records {
+        if r.kind == RecordKind::Data {
+            st.apply(r.lsn, r.end_lsn, &r.payload)
+                .map_err(|e| e.to_string())?;
+        } else if r.lsn >= st.applied_lsn() {
+            st.advance_to(r.end_lsn);
+        }
+    }
+    Ok(())
 }
 
 /// Receives a seeding snapshot into `snapshots/` and makes it the state.
@@ -532,6 +545,9 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         tokio::runtime::Handle::current(),
     )?;
     *node.replay.lock().unwrap_or_else(|p| p.into_inner()) = Some(replayer.state());
+    if let Some(inline) = replayer.inline() {
+        node.receiver.set_inline_apply(inline);
+    }
 
     let ship_listener = tokio::net::TcpListener::bind(&cfg.ship_listen)
         .await

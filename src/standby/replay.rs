@@ -6,9 +6,15 @@
 //! each record until it is `apply_delay` old.
 //!
 //! It runs on its own thread: reading segments and applying are blocking work.
+//! When it is caught up (and no delay applies), a small freshly received chunk
+//! is applied on the receiving task instead, straight from the chunk's bytes
+//! ([`InlineReplay`]): one thread hand-over less between a write on the
+//! primary and its value on the standby.
 
-use crate::ship::Received;
-use crate::wal::{Record, RecordKind, SharedFs, WalReader};
+use crate::ship::{InlineApply, Received};
+use crate::wal::format::SegmentHeader;
+use crate::wal::{chunk_records, Record, RecordKind, SharedFs, WalReader};
+use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,6 +38,12 @@ pub trait ReplayTarget: Send + Sync + 'static {
     /// # Errors
     /// A description of a record that cannot be applied; replay stops.
     fn apply_batch(&self, records: &[Record]) -> Result<(), String>;
+    /// Applies `records` if they start exactly at the applied LSN, checking
+    /// and applying in one step; false (nothing applied) otherwise.
+    ///
+    /// # Errors
+    /// As [`apply_batch`](Self::apply_batch).
+    fn apply_batch_at(&self, start_lsn: u64, records: &[Record]) -> Result<bool, String>;
 }
 
 /// What replay has done, for status.
@@ -47,6 +59,53 @@ pub struct ReplayState {
     pub failed: bool,
 }
 
+/// What replay publishes: its progress for status, and the applied LSN.
+struct Published {
+    state: watch::Sender<ReplayState>,
+    applied: watch::Sender<u64>,
+}
+
+impl Published {
+    /// Records that `n` more records were applied, up to `applied`.
+    fn applied(&self, n: u64, applied: u64) {
+        self.state.send_modify(|s| {
+            s.records_applied_total += n;
+            s.last_apply_unix_ms = now_ms();
+            s.applied_lsn = applied;
+        });
+        self.applied.send_replace(applied);
+    }
+}
+
+/// Replay of freshly received chunks on the receiving task
+/// ([`InlineApply`]): when replay is caught up and no apply
+/// delay holds records back, a small chunk's records are applied as soon as
+/// they are written, without waking the replay thread to read them back from
+/// the log. The replay thread stays in charge of everything else; it finds
+/// them applied.
+struct InlineReplay {
+    target: Arc<dyn ReplayTarget>,
+    published: Arc<Published>,
+    stop: Arc<AtomicBool>,
+}
+
+impl InlineApply for InlineReplay {
+    fn offer(&self, header: &SegmentHeader, start_lsn: u64, bytes: &Bytes) {
+        if self.stop.load(Ordering::Acquire) || self.target.applied_lsn() != start_lsn {
+            return;
+        }
+        // The chunk was checked before it was written; a failure here leaves
+        // it to the replay thread, which reports it.
+        let Ok(records) = chunk_records(header, start_lsn, bytes) else {
+            return;
+        };
+        if let Ok(true) = self.target.apply_batch_at(start_lsn, &records) {
+            let applied = self.target.applied_lsn();
+            self.published.applied(records.len() as u64, applied);
+        }
+    }
+}
+
 /// The running replayer.
 pub struct Replayer {
     stop: Arc<AtomicBool>,
@@ -55,6 +114,7 @@ pub struct Replayer {
     thread: Option<std::thread::JoinHandle<()>>,
     state: watch::Receiver<ReplayState>,
     applied: watch::Receiver<u64>,
+    inline: Option<Arc<dyn InlineApply>>,
 }
 
 fn now_ms() -> u64 {
@@ -104,6 +164,17 @@ impl Replayer {
         });
         applied_tx.send_replace(applied0);
         let applied = applied_tx.subscribe();
+        let published = Arc::new(Published {
+            state: state_tx,
+            applied: applied_tx,
+        });
+        let inline = delay.delay.is_zero().then(|| {
+            Arc::new(InlineReplay {
+                target: target.clone(),
+                published: published.clone(),
+                stop: stop.clone(),
+            }) as Arc<dyn InlineApply>
+        });
         let s = stop.clone();
         let thread = std::thread::Builder::new()
             .name("replay".into())
@@ -117,8 +188,7 @@ impl Replayer {
                     hurry: delay.hurry,
                     stop: s,
                     wake: w,
-                    state_tx,
-                    applied_tx,
+                    published,
                     reader: None,
                 };
                 r.run(&rt);
@@ -129,7 +199,15 @@ impl Replayer {
             thread: Some(thread),
             state,
             applied,
+            inline,
         })
+    }
+
+    /// Replay of freshly received chunks on the receiving task, for
+    /// [`crate::ship::ReceiverShared::set_inline_apply`]; `None` with an apply
+    /// delay (records are held back, never applied on arrival).
+    pub fn inline(&self) -> Option<Arc<dyn InlineApply>> {
+        self.inline.clone()
     }
 
     /// Replay progress.
@@ -176,8 +254,7 @@ struct Loop {
     hurry: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     wake: Arc<tokio::sync::Notify>,
-    state_tx: watch::Sender<ReplayState>,
-    applied_tx: watch::Sender<u64>,
+    published: Arc<Published>,
     /// The reader of the last pass, kept open for the next one while passes
     /// follow each other without a wait.
     reader: Option<WalReader>,
@@ -219,7 +296,7 @@ impl Loop {
                 }
                 Err(ReplayError::Apply(e)) => {
                     tracing::error!(error = %e, "replay stopped: a received record cannot be applied");
-                    self.state_tx.send_modify(|s| s.failed = true);
+                    self.published.state.send_modify(|s| s.failed = true);
                     return;
                 }
             }
@@ -299,26 +376,20 @@ impl Loop {
         self.target.apply_batch(batch).map_err(ReplayError::Apply)?;
         let n = batch.len() as u64;
         batch.clear();
-        let applied = self.target.applied_lsn();
-        self.state_tx.send_modify(|s| {
-            s.records_applied_total += n;
-            s.last_apply_unix_ms = now_ms();
-            s.applied_lsn = applied;
-        });
-        self.applied_tx.send_replace(applied);
+        self.published.applied(n, self.target.applied_lsn());
         Ok(())
     }
 
     fn publish(&self, oldest_unapplied: Option<u64>) {
         let applied = self.target.applied_lsn();
-        self.state_tx.send_if_modified(|s| {
+        self.published.state.send_if_modified(|s| {
             let changed =
                 s.applied_lsn != applied || s.oldest_unapplied_unix_ms != oldest_unapplied;
             s.applied_lsn = applied;
             s.oldest_unapplied_unix_ms = oldest_unapplied;
             changed
         });
-        self.applied_tx.send_if_modified(|a| {
+        self.published.applied.send_if_modified(|a| {
             let c = *a != applied;
             *a = applied;
             c

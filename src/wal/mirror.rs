@@ -3,11 +3,13 @@
 //! same scanner, reader and recovery serve both sides.
 
 use super::error::{Result, WalError};
-use super::format::{check_record, RecordKind, SegmentHeader, SEGMENT_HEADER_BYTES};
+use super::format::{check_record, CheckedRecord, RecordKind, SegmentHeader, SEGMENT_HEADER_BYTES};
 use super::fs::{SharedFs, WalFile};
+use super::reader::Record;
 use super::recovery::repair_if_torn;
 use super::scan::{scan_dir, ScanReport};
 use super::segment::{install, prepare};
+use bytes::Bytes;
 use std::path::PathBuf;
 
 /// A log being received.
@@ -282,10 +284,50 @@ impl Mirror {
 
 /// Checks every record of a chunk: continuity, checksum, timeline, that it fits
 /// the segment, and that nothing follows a seal.
+/// The records of a chunk, checked as [`Mirror::append`] checks them, with
+/// their payloads sliced out of `bytes` (no copy): what replay applies from a
+/// chunk it is handed directly.
+///
+/// # Errors
+/// [`ChunkError::Record`] naming the first record that fails a check.
+pub fn chunk_records(
+    header: &SegmentHeader,
+    start_lsn: u64,
+    bytes: &Bytes,
+) -> std::result::Result<Vec<Record>, ChunkError> {
+    let mut out = Vec::new();
+    walk_chunk(header, start_lsn, bytes, |lsn, pos, r| {
+        let payload = pos + r.payload_offset;
+        out.push(Record {
+            lsn,
+            end_lsn: lsn + r.footprint,
+            timeline: header.timeline,
+            timestamp_unix_ms: r.header.timestamp_unix_ms,
+            kind: r.kind(),
+            payload: bytes.slice(payload..payload + r.header.payload_len as usize),
+            crc: r.header.crc,
+        });
+    })?;
+    Ok(out)
+}
+
+/// Checks a chunk's records; returns their number, the end LSN, whether the
+/// last one seals the segment, and its timestamp.
 fn check_chunk(
     header: &SegmentHeader,
     start_lsn: u64,
     bytes: &[u8],
+) -> std::result::Result<(u64, u64, bool, u64), ChunkError> {
+    walk_chunk(header, start_lsn, bytes, |_, _, _| {})
+}
+
+/// Checks each record of a chunk in turn and hands it to `each` with its LSN
+/// and its offset in `bytes`.
+fn walk_chunk(
+    header: &SegmentHeader,
+    start_lsn: u64,
+    bytes: &[u8],
+    mut each: impl FnMut(u64, usize, &CheckedRecord),
 ) -> std::result::Result<(u64, u64, bool, u64), ChunkError> {
     let cap_end = header.end_capacity_lsn();
     let mut lsn = start_lsn;
@@ -316,6 +358,7 @@ fn check_chunk(
                 "record runs past the end of the chunk or segment".into(),
             ));
         }
+        each(lsn, pos, &r);
         sealed = r.kind() == RecordKind::Seal;
         last_ts = r.header.timestamp_unix_ms;
         lsn += r.footprint;
