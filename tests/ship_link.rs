@@ -421,3 +421,70 @@ async fn delays_and_odd_chunk_boundaries_change_nothing() {
     task.abort();
     same_files(&pd, &sd);
 }
+
+/// Forwards one connection; every Ack from the standby reaches the primary
+/// twice (as when a checkpoint's fsync makes the standby acknowledge the same
+/// LSN again while nothing is in flight).
+async fn repeating_proxy(listener: &TcpListener, target: &str) {
+    use logship::ship::frame::{read_frame, write_frame};
+    use logship::ship::message::Message;
+    let (inbound, _) = listener.accept().await.unwrap();
+    let outbound = TcpStream::connect(target).await.unwrap();
+    let (mut pr, mut pw) = inbound.into_split();
+    let (mut sr, mut sw) = outbound.into_split();
+    let up = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut pr, &mut sw).await;
+    });
+    while let Ok((kind, body)) = read_frame(&mut sr).await {
+        let times = match Message::decode(kind, &body) {
+            Ok(Message::Ack { .. }) => 2,
+            _ => 1,
+        };
+        for _ in 0..times {
+            if write_frame(&mut pw, kind, &body).await.is_err() {
+                up.abort();
+                return;
+            }
+        }
+    }
+    up.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_ack_while_idle_keeps_a_continuous_link() {
+    let t = tempfile::tempdir().unwrap();
+    let (pd, sd) = (t.path().join("p"), t.path().join("s"));
+    let w = Arc::new(primary(&pd, 13));
+    fill(&w, 100, "a");
+    let (addr, shared) = standby(&sd, Some(KEY)).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let via = listener.local_addr().unwrap().to_string();
+    let proxy = tokio::spawn(async move { repeating_proxy(&listener, &addr).await });
+    let src = source(&pd, &w, 13);
+    let opts = ShipOptions::new(&via, Some(AuthKey::from_bytes(KEY)));
+    let (acked, _) = watch::channel(Acked::default());
+    let link = tokio::spawn(async move { ship(&src, &opts, ShipMode::Continuous, &acked).await });
+    let mut rx = shared.received.subscribe();
+    // Rounds of writes with idle time between them: each round's Acks come
+    // twice, the second while nothing is in flight. The proxy forwards one
+    // connection only, so every round must cross the first link.
+    for round in 0..5 {
+        let end = tokio::task::spawn_blocking({
+            let w = w.clone();
+            move || fill(&w, 50, &format!("r{round}-"))
+        })
+        .await
+        .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            rx.wait_for(|r| r.received_lsn >= end),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("round {round} did not arrive on the first link"))
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!link.is_finished(), "the link ended: {:?}", link.await);
+    }
+    link.abort();
+    proxy.abort();
+}

@@ -481,6 +481,7 @@ pub async fn ship(
             in_flight_bytes += c.end_lsn - c.start_lsn;
             next = c.end_lsn;
         }
+        let mut idle_msg = None;
         if in_flight.is_empty() && next >= until {
             match mode {
                 ShipMode::Once => {
@@ -526,26 +527,30 @@ pub async fn ship(
                             }
                             until = p.durable_lsn;
                         }
-                        m = link.recv(Duration::from_secs(3600), "a message") => {
-                            return Err(ShipError::Protocol { addr, reason: format!("unexpected {:?} while idle", m.map(|m| m.name())) });
-                        }
+                        // An Ack may come while nothing is in flight (one
+                        // that repeats the durable LSN after a checkpoint's
+                        // fsync, say): it is handled below like any other.
+                        m = link.recv(Duration::from_secs(3600), "a message") => idle_msg = Some(m?),
                         _ = tokio::time::sleep(Duration::from_secs(1).saturating_sub(last_status.elapsed())) => {
                             let p = *position.borrow();
                             link.send(&Message::Status { primary_durable_lsn: p.durable_lsn, primary_write_lsn: p.written_lsn, unix_ms: now_ms(), done: false }).await?;
                             last_status = Instant::now();
                         }
                     }
-                    continue;
+                    if idle_msg.is_none() {
+                        continue;
+                    }
                 }
             }
-        }
-        if in_flight.is_empty() {
-            continue;
         }
         // Continuous shipping keeps the pipe full: newly durable records go out
         // while earlier chunks await their acknowledgement (up to the window),
         // rather than queueing behind a round trip and the standby's fsync.
-        let msg = if mode == ShipMode::Continuous {
+        let msg = if let Some(m) = idle_msg.take() {
+            m
+        } else if in_flight.is_empty() {
+            continue;
+        } else if mode == ShipMode::Continuous {
             tokio::select! {
                 m = link.recv(opts.ack_timeout, "an acknowledgement") => m?,
                 changed = position.changed() => {
