@@ -108,6 +108,48 @@ fn bad_chunks_are_refused_and_nothing_is_written() {
 }
 
 #[test]
+fn a_record_that_leaves_no_room_for_the_seal_is_refused() {
+    use logship::wal::format::{encode_record, RecordKind, RECORD_HEADER_BYTES, SEAL_RECORD_BYTES};
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("p"), t.path().join("s"));
+    let end = write_log(&src, 1);
+    let header = RawReader::new(StdFs::shared(), &src)
+        .chunk(0, end, 1024)
+        .unwrap()
+        .unwrap()
+        .header;
+    let cap = header.end_capacity_lsn() - header.first_lsn;
+    // One data record of `footprint` bytes at the segment's start.
+    let chunk = |footprint: u64| {
+        let mut b = Vec::new();
+        let payload = vec![7u8; (footprint - RECORD_HEADER_BYTES as u64) as usize];
+        encode_record(
+            &mut b,
+            header.first_lsn,
+            header.timeline,
+            1,
+            RecordKind::Data,
+            &payload,
+        );
+        assert_eq!(b.len() as u64, footprint);
+        b
+    };
+    let (mut m, _) = Mirror::open(StdFs::shared(), &dst).unwrap();
+    let e = m
+        .append(&header, header.first_lsn, &chunk(cap))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("no room for the segment's seal"),
+        "{e}"
+    );
+    assert_eq!(m.end_lsn(), 0, "nothing written");
+    // Exactly the seal's room left: accepted, as the writer would write it.
+    m.append(&header, header.first_lsn, &chunk(cap - SEAL_RECORD_BYTES))
+        .unwrap();
+    assert_eq!(m.end_lsn(), header.first_lsn + cap - SEAL_RECORD_BYTES);
+}
+
+#[test]
 fn a_reader_follows_a_growing_mirror_across_segments_without_reopening() {
     let t = tempfile::tempdir().unwrap();
     let (src, dst) = (t.path().join("p"), t.path().join("s"));

@@ -3,7 +3,9 @@
 //! same scanner, reader and recovery serve both sides.
 
 use super::error::{Result, WalError};
-use super::format::{check_record, CheckedRecord, RecordKind, SegmentHeader, SEGMENT_HEADER_BYTES};
+use super::format::{
+    check_record, CheckedRecord, RecordKind, SegmentHeader, SEAL_RECORD_BYTES, SEGMENT_HEADER_BYTES,
+};
 use super::fs::{SharedFs, WalFile};
 use super::reader::Record;
 use super::recovery::repair_if_torn;
@@ -356,6 +358,13 @@ fn walk_chunk(
             return Err(bad(
                 lsn,
                 "record runs past the end of the chunk or segment".into(),
+            ));
+        }
+        // As the writer does: every record but the seal leaves room for one.
+        if r.kind() != RecordKind::Seal && lsn + r.footprint + SEAL_RECORD_BYTES > cap_end {
+            return Err(bad(
+                lsn,
+                "record leaves no room for the segment's seal record".into(),
             ));
         }
         each(lsn, pos, &r);
