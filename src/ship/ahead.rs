@@ -93,7 +93,7 @@ impl ReadAhead {
             .expect("fill queues at least one job");
         let out = job
             .await
-            .map_err(|e| WalError::Stopped(format!("reading a chunk failed: {e}")))?;
+            .unwrap_or_else(|e| Err(WalError::Stopped(format!("reading a chunk failed: {e}"))));
         match &out {
             Ok(Some(p)) => self.queued_from = p.chunk.end_lsn,
             _ => self.queue.clear(),

@@ -60,6 +60,8 @@ pub struct ReplayState {
 }
 
 /// What replay publishes: its progress for status, and the applied LSN.
+/// Both the replay thread and the receiving task publish; an applied LSN read
+/// before the other's apply never moves it back.
 struct Published {
     state: watch::Sender<ReplayState>,
     applied: watch::Sender<u64>,
@@ -71,9 +73,18 @@ impl Published {
         self.state.send_modify(|s| {
             s.records_applied_total += n;
             s.last_apply_unix_ms = now_ms();
-            s.applied_lsn = applied;
+            s.applied_lsn = s.applied_lsn.max(applied);
         });
-        self.applied.send_replace(applied);
+        self.advance(applied);
+    }
+
+    /// Moves the applied LSN to `applied` if that is further.
+    fn advance(&self, applied: u64) {
+        self.applied.send_if_modified(|a| {
+            let further = applied > *a;
+            *a = (*a).max(applied);
+            further
+        });
     }
 }
 
@@ -383,17 +394,12 @@ impl Loop {
     fn publish(&self, oldest_unapplied: Option<u64>) {
         let applied = self.target.applied_lsn();
         self.published.state.send_if_modified(|s| {
-            let changed =
-                s.applied_lsn != applied || s.oldest_unapplied_unix_ms != oldest_unapplied;
-            s.applied_lsn = applied;
+            let changed = s.applied_lsn < applied || s.oldest_unapplied_unix_ms != oldest_unapplied;
+            s.applied_lsn = s.applied_lsn.max(applied);
             s.oldest_unapplied_unix_ms = oldest_unapplied;
             changed
         });
-        self.published.applied.send_if_modified(|a| {
-            let c = *a != applied;
-            *a = applied;
-            c
-        });
+        self.published.advance(applied);
     }
 
     /// Sleeps until `due_ms` (wall clock); false if stopped meanwhile.
