@@ -288,3 +288,82 @@ async fn nothing_past_the_log_and_small_ranges_are_read_inline() {
     assert!(a.queued() == 0, "a small range is read on the task");
     assert!(a.next(end, end).await.unwrap().is_none());
 }
+
+/// Flips one payload byte of the record at `lsn` in the segment that holds it
+/// (its header stays intact, so only its checksum shows the damage). Returns
+/// the segment's path and the record's offset in it.
+fn damage_payload(dir: &Path, lsn: u64) -> (std::path::PathBuf, u64) {
+    let seg = wal::scan_dir(&StdFs, dir)
+        .unwrap()
+        .segments
+        .into_iter()
+        .rev()
+        .find(|s| s.header.first_lsn <= lsn)
+        .unwrap();
+    let offset = wal::format::SEGMENT_HEADER_BYTES as u64 + (lsn - seg.header.first_lsn);
+    let mut bytes = std::fs::read(&seg.file.path).unwrap();
+    bytes[offset as usize + wal::format::RECORD_HEADER_BYTES] ^= 0x20;
+    std::fs::write(&seg.file.path, bytes).unwrap();
+    (seg.file.path, offset)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_whose_checksum_fails_is_never_handed_out_for_shipping() {
+    let t = tempfile::tempdir().unwrap();
+    let end = write_log(t.path(), 3000);
+    // A record a few chunks in, so that read-ahead jobs are queued around it.
+    let mut plain = RawReader::new(StdFs::shared(), t.path());
+    let mut bad = 0;
+    for _ in 0..4 {
+        bad = plain.chunk(bad, end, 1000).unwrap().unwrap().end_lsn;
+    }
+    let (segment, offset) = damage_payload(t.path(), bad);
+    let names_it = |e: &wal::WalError| {
+        let s = e.to_string();
+        assert!(
+            matches!(e, wal::WalError::Corruption { lsn, .. } if *lsn == bad),
+            "{s}"
+        );
+        assert!(s.contains(&segment.display().to_string()), "{s}");
+        assert!(s.contains(&format!("byte offset {offset} ")), "{s}");
+        assert!(s.contains("checksum"), "{s}");
+    };
+
+    // Cutting by the headers alone passes over it; checking the chunk does not.
+    let mut r = RawReader::new(StdFs::shared(), t.path());
+    let c = r.cut(bad, end, 1000).unwrap().unwrap();
+    assert_eq!(c.start_lsn, bad);
+    names_it(&c.verify().unwrap_err());
+    names_it(&r.chunk(bad, end, 1000).unwrap_err());
+    // The chunk before it is whole and ships.
+    let before = RawReader::new(StdFs::shared(), t.path())
+        .chunk(0, bad, 1 << 20)
+        .unwrap()
+        .unwrap();
+    assert!(before.end_lsn <= bad);
+
+    // Read ahead: the chunks before it come out, then the error, never its bytes.
+    let mut a = ahead(t.path(), 1000);
+    let mut next = 0;
+    let err = loop {
+        match a.next(next, end).await {
+            Ok(Some(p)) => {
+                assert!(
+                    p.chunk.end_lsn <= bad,
+                    "a chunk holding the damaged record came out"
+                );
+                next = p.chunk.end_lsn;
+            }
+            Ok(None) => panic!("the log ended before the damaged record"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(next, bad);
+    names_it(&err);
+    // Small ranges are read on the task: checked just the same.
+    let mut a = ahead(t.path(), 1 << 20);
+    match a.next(bad, bad + 512).await {
+        Err(e) => names_it(&e),
+        Ok(_) => panic!("a small range holding the damaged record was handed out"),
+    }
+}

@@ -9,6 +9,12 @@
 //! one being sent, so compression runs on every core while the link carries
 //! what is ready.
 //!
+//! Finding where each chunk ends has to happen in order, so it follows the
+//! record headers alone ([`RawReader::cut`]); the checksums, which cost as much
+//! as the rest of the reading, are checked by each chunk's job
+//! ([`RawChunk::verify`]) before it compresses, on every core as well. A chunk
+//! that fails them is never sent.
+//!
 //! A few freshly durable records (continuous shipping) are read and compressed
 //! on the shipping task itself: that takes microseconds, where a hand-over to a
 //! blocking thread and back may take longer on a busy machine.
@@ -117,7 +123,7 @@ impl ReadAhead {
                 let chunk =
                     raw.lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .chunk(from, until, chunk_bytes);
+                        .cut(from, until, chunk_bytes);
                 let _ = end_tx.send(
                     chunk
                         .as_ref()
@@ -125,7 +131,7 @@ impl ReadAhead {
                         .and_then(|c| c.as_ref())
                         .map(|c| c.end_lsn),
                 );
-                Ok(chunk?.map(|c| finish(c, compression)))
+                chunk?.map(|c| finish(c, compression)).transpose()
             }));
             // Nothing more, or an error the job will report: queue no further.
             self.queued_until = end_rx.await.ok().flatten();
@@ -144,15 +150,17 @@ fn prepare(
     let chunk = raw
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .chunk(from, until, chunk_bytes)?;
-    Ok(chunk.map(|c| finish(c, compression)))
+        .cut(from, until, chunk_bytes)?;
+    chunk.map(|c| finish(c, compression)).transpose()
 }
 
-fn finish(chunk: RawChunk, compression: Compression) -> Prepared {
+/// Checks a chunk cut by [`RawReader::cut`] and compresses it.
+fn finish(chunk: RawChunk, compression: Compression) -> Result<Prepared, WalError> {
+    chunk.verify()?;
     let (compressed, data) = compress(&chunk.bytes, compression);
-    Prepared {
+    Ok(Prepared {
         chunk,
         compressed,
         data,
-    }
+    })
 }

@@ -315,7 +315,7 @@ pub fn chunk_records(
 
 /// Checks a chunk's records; returns their number, the end LSN, whether the
 /// last one seals the segment, and its timestamp.
-fn check_chunk(
+pub(crate) fn check_chunk(
     header: &SegmentHeader,
     start_lsn: u64,
     bytes: &[u8],

@@ -1,12 +1,16 @@
 //! Reading the log as raw, already-encoded record bytes for shipping: chunks of
 //! whole records, each within one segment, zero-copy from the segment file.
 //!
-//! The records are checked as they are cut out (a corrupt byte on the primary is
+//! The records are checked before they leave (a corrupt byte on the primary is
 //! never shipped silently); the standby checks them again before writing.
+//! [`RawReader::chunk`] cuts and checks in one go; a shipper that checks chunks
+//! on several threads cuts them with [`RawReader::cut`], which follows the
+//! record headers only, and checks each with [`RawChunk::verify`].
 
 use super::error::{Result, WalError};
-use super::format::SegmentHeader;
+use super::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use super::fs::SharedFs;
+use super::mirror::{check_chunk, ChunkError};
 use super::scan::{list_segments, SegmentCursor, SegmentFile, Step};
 use bytes::Bytes;
 use std::path::PathBuf;
@@ -23,6 +27,33 @@ pub struct RawChunk {
     pub last_timestamp_unix_ms: u64,
     /// The encoded records, exactly as on disk.
     pub bytes: Bytes,
+    /// The segment file they come from.
+    pub segment: PathBuf,
+}
+
+impl RawChunk {
+    /// Checks every record of the chunk, checksums included.
+    ///
+    /// # Errors
+    /// [`WalError::Corruption`] naming the segment, offset and LSN of the first
+    /// damaged record.
+    pub fn verify(&self) -> Result<()> {
+        match check_chunk(&self.header, self.start_lsn, &self.bytes) {
+            Ok(_) => Ok(()),
+            Err(ChunkError::Record { lsn, reason }) => Err(WalError::Corruption {
+                segment: self.segment.clone(),
+                offset: SEGMENT_HEADER_BYTES as u64 + (lsn - self.header.first_lsn),
+                lsn,
+                reason,
+            }),
+            Err(e) => Err(WalError::Corruption {
+                segment: self.segment.clone(),
+                offset: SEGMENT_HEADER_BYTES as u64 + (self.start_lsn - self.header.first_lsn),
+                lsn: self.start_lsn,
+                reason: e.to_string(),
+            }),
+        }
+    }
 }
 
 /// Cuts chunks out of a log directory, keeping the current segment mapped.
@@ -62,6 +93,25 @@ impl RawReader {
     /// [`WalError::Corruption`] when a record below `until_lsn` is damaged or
     /// `from_lsn` is not a record boundary.
     pub fn chunk(
+        &mut self,
+        from_lsn: u64,
+        until_lsn: u64,
+        max_bytes: usize,
+    ) -> Result<Option<RawChunk>> {
+        let chunk = self.cut(from_lsn, until_lsn, max_bytes)?;
+        if let Some(c) = &chunk {
+            c.verify()?;
+        }
+        Ok(chunk)
+    }
+
+    /// As [`chunk`](Self::chunk), but finding the records by their headers
+    /// alone: the chunk's checksums are still to be checked
+    /// ([`RawChunk::verify`]) before it may be shipped.
+    ///
+    /// # Errors
+    /// As [`chunk`](Self::chunk), for damage a record's header shows.
+    pub fn cut(
         &mut self,
         from_lsn: u64,
         until_lsn: u64,
@@ -115,7 +165,7 @@ impl RawReader {
                             .fs
                             .read(&file.path)
                             .map_err(|e| WalError::io("read", &file.path, e))?;
-                        *cur = SegmentCursor::new(file, data)?;
+                        *cur = SegmentCursor::new(file, data)?.without_checksums();
                         continue;
                     }
                     return Err(WalError::Corruption {
@@ -137,6 +187,7 @@ impl RawReader {
                 records,
                 last_timestamp_unix_ms: last_ts,
                 bytes: cur.data.slice(start_off..end_off),
+                segment: file.path.clone(),
             }));
         }
     }
@@ -168,7 +219,7 @@ impl RawReader {
             .fs
             .read(&file.path)
             .map_err(|e| WalError::io("read", &file.path, e))?;
-        let cur = SegmentCursor::new(&file, data)?;
+        let cur = SegmentCursor::new(&file, data)?.without_checksums();
         if lsn >= cur.header.end_capacity_lsn() {
             return Err(WalError::Gap {
                 reason: format!("no segment holds LSN {lsn:#x} in {}", self.dir.display()),
