@@ -21,7 +21,7 @@ impl ReplayTarget for Collect {
     fn applied_lsn(&self) -> u64 {
         self.applied.lock().unwrap().0
     }
-    fn apply_batch(&self, records: &[Record]) -> Result<(), String> {
+    fn apply_batch(&self, records: &[Record]) -> Result<u64, String> {
         apply_locked(&mut self.applied.lock().unwrap(), records)
     }
     fn apply_batch_at(&self, start_lsn: u64, records: &[Record]) -> Result<bool, String> {
@@ -29,25 +29,27 @@ impl ReplayTarget for Collect {
         if g.0 != start_lsn {
             return Ok(false);
         }
-        apply_locked(&mut g, records).map(|()| true)
+        apply_locked(&mut g, records).map(|_| true)
     }
 }
 
-fn apply_locked(g: &mut Applied, records: &[Record]) -> Result<(), String> {
+fn apply_locked(g: &mut Applied, records: &[Record]) -> Result<u64, String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
+    let mut applied = 0;
     for r in records {
         if r.lsn < g.0 {
             continue;
         }
+        applied += 1;
         if r.kind == RecordKind::Data {
             g.1.push((r.payload.to_vec(), now.saturating_sub(r.timestamp_unix_ms)));
         }
         g.0 = r.end_lsn;
     }
-    Ok(())
+    Ok(applied)
 }
 
 /// A standby's received log (in `dir/s`) with a replayer into a [`Collect`].
@@ -204,12 +206,26 @@ async fn chunks_applied_on_arrival_are_applied_once_in_order_beside_the_thread()
         .await
         .unwrap()
         .unwrap();
-    let g = target.applied.lock().unwrap();
-    let got: Vec<_> = g.1.iter().map(|(p, _)| p.clone()).collect();
+    let got: Vec<_> = {
+        let g = target.applied.lock().unwrap();
+        g.1.iter().map(|(p, _)| p.clone()).collect()
+    };
     let want: Vec<_> = (0..2000).map(|i| format!("c{i}").into_bytes()).collect();
     assert_eq!(got.len(), want.len(), "some record applied twice or never");
     assert!(got == want, "records applied out of order");
-    drop(g);
+    // The count of applied records (status, metrics) counts each one once,
+    // whichever path applied it; the two paths publish after they apply.
+    let records: u64 = chunks.iter().map(|c| c.records).sum();
+    let mut state = rep.state();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        state.wait_for(|s| s.records_applied_total >= records),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(state.borrow().records_applied_total, records);
     rep.stop();
 }
 

@@ -341,7 +341,7 @@ impl ReplayTarget for Target {
         self.0.lock_state().applied_lsn()
     }
 
-    fn apply_batch(&self, records: &[Record]) -> Result<(), String> {
+    fn apply_batch(&self, records: &[Record]) -> Result<u64, String> {
         apply_locked(&mut self.0.lock_state(), records)
     }
 
@@ -350,22 +350,27 @@ impl ReplayTarget for Target {
         if st.applied_lsn() != start_lsn {
             return Ok(false);
         }
-        apply_locked(&mut st, records).map(|()| true)
+        apply_locked(&mut st, records).map(|_| true)
     }
 }
 
 /// Applies `records` to the locked state (records below its applied LSN are
-/// skipped).
-fn apply_locked(st: &mut KvState, records: &[Record]) -> Result<(), String> {
+/// skipped); returns how many were applied.
+fn apply_locked(st: &mut KvState, records: &[Record]) -> Result<u64, String> {
+    let mut applied = 0;
     for r in records {
+        if r.lsn < st.applied_lsn() {
+            continue;
+        }
+        applied += 1;
         if r.kind == RecordKind::Data {
             st.apply(r.lsn, r.end_lsn, &r.payload)
                 .map_err(|e| e.to_string())?;
-        } else if r.lsn >= st.applied_lsn() {
+        } else {
             st.advance_to(r.end_lsn);
         }
     }
-    Ok(())
+    Ok(applied)
 }
 
 /// Receives a seeding snapshot into `snapshots/` and makes it the state.

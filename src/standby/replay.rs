@@ -33,11 +33,13 @@ pub trait ReplayTarget: Send + Sync + 'static {
     /// Every record below this LSN is applied.
     fn applied_lsn(&self) -> u64;
     /// Applies records in LSN order (data records and others; a target skips
-    /// what it does not need and records below its applied LSN).
+    /// what it does not need and records below its applied LSN). Returns how
+    /// many were applied, those below the applied LSN not counted (the other
+    /// path of replay may have applied them already).
     ///
     /// # Errors
     /// A description of a record that cannot be applied; replay stops.
-    fn apply_batch(&self, records: &[Record]) -> Result<(), String>;
+    fn apply_batch(&self, records: &[Record]) -> Result<u64, String>;
     /// Applies `records` if they start exactly at the applied LSN, checking
     /// and applying in one step; false (nothing applied) otherwise.
     ///
@@ -384,8 +386,7 @@ impl Loop {
         if batch.is_empty() {
             return Ok(());
         }
-        self.target.apply_batch(batch).map_err(ReplayError::Apply)?;
-        let n = batch.len() as u64;
+        let n = self.target.apply_batch(batch).map_err(ReplayError::Apply)?;
         batch.clear();
         self.published.applied(n, self.target.applied_lsn());
         Ok(())
