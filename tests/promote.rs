@@ -73,7 +73,9 @@ fn online_promotion_when_caught_up_serves_writes_in_place() {
     let (mut p, s, _) = pair(root.path(), 200, &[]);
     wait_applied(&s.dir, durable_of(&p), Duration::from_secs(30));
     p.kill();
-    let out = promote(&s.dir, &["--json"]);
+    let events = root.path().join("events.json");
+    let hook = format!("cat >> '{}'", events.display());
+    let out = promote(&s.dir, &["--json", "--on-event", &hook]);
     let j = json_of(&out);
     assert_eq!(
         out.status.code(),
@@ -83,6 +85,14 @@ fn online_promotion_when_caught_up_serves_writes_in_place() {
     );
     assert_eq!(j["promoted"], true);
     assert_eq!(j["mode"], "online");
+    let ev: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&events).expect("the hook ran")).unwrap();
+    assert_eq!(
+        (ev["event"].as_str(), ev["details"]["mode"].as_str()),
+        (Some("promotion"), Some("online")),
+        "{ev}"
+    );
+    assert_eq!(ev["details"]["promotion_lsn"], j["promotion_lsn"], "{ev}");
     assert_eq!(j["old_timeline"], 1);
     assert_eq!(j["new_timeline"], 2);
     assert_eq!(j["loss_bytes"], 0);
@@ -193,11 +203,32 @@ fn offline_promotion_leaves_a_directory_the_primary_serves() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("ready to promote: yes"), "{text}");
     assert_eq!(tree(&s.dir), before, "--dry-run changed the directory");
-    let out = promote(&s.dir, &["--json"]);
+    // The promotion is reported to the command's own --on-event hook.
+    let events = root.path().join("events.json");
+    let hook = format!("cat >> '{}'", events.display());
+    let out = promote(&s.dir, &["--json", "--on-event", &hook]);
     let j = json_of(&out);
     assert_eq!(out.status.code(), Some(0), "{j}");
     assert_eq!(j["mode"], "offline");
     assert_eq!(j["new_timeline"], 2);
+    let text = std::fs::read_to_string(&events).expect("the hook ran");
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let ev: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(ev["event"], "promotion", "{ev}");
+    assert!(ev["node"].as_str().unwrap().contains("offline"), "{ev}");
+    let d = &ev["details"];
+    assert_eq!(
+        (
+            d["mode"].as_str(),
+            d["old_timeline"].as_u64(),
+            d["new_timeline"].as_u64()
+        ),
+        (Some("offline"), Some(1), Some(2)),
+        "{ev}"
+    );
+    assert_eq!(d["promotion_lsn"], j["promotion_lsn"], "{ev}");
+    assert_eq!(d["forced"], false, "{ev}");
     let np = Primary::start(&s.dir, &[]);
     let mut c = np.client();
     let v: String = c.get("k149").unwrap();

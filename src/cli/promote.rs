@@ -6,6 +6,7 @@
 //! `logship primary` serves on the new timeline.
 
 use crate::admin::{request, AdminError};
+use crate::events::{run_hook, Event, EventKind, HookOutcome};
 use crate::promote::check::{check, Standing, Verdict};
 use crate::promote::offline::{self, OfflineError};
 use crate::promote::remote::{Primary, RemoteError};
@@ -74,6 +75,14 @@ pub struct PromoteArgs {
     /// Print one JSON object instead of the steps.
     #[arg(long)]
     pub json: bool,
+    /// Run CMD (through sh -c) with a `promotion` event on stdin once this
+    /// command has promoted the standby, online or offline (a running
+    /// standby's own --on-event reports an online promotion as well).
+    #[arg(long, value_name = "CMD")]
+    pub on_event: Option<String>,
+    /// Kill the --on-event hook still running after DURATION.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::parse::duration)]
+    pub on_event_timeout: Duration,
 }
 
 /// The steps as they happen (on stderr with --json, so stdout is one object).
@@ -130,6 +139,43 @@ impl Summary {
 
 fn lsn(tl: u32, l: u64) -> String {
     crate::status::lsn_text(tl, l)
+}
+
+/// Runs the `--on-event` hook, if any, with the `promotion` event of what
+/// this command did; a failing hook is reported, the promotion stands.
+fn promotion_event(a: &PromoteArgs, steps: &Steps, sum: &Summary) {
+    let Some(command) = &a.on_event else { return };
+    let ev = Event {
+        event: EventKind::Promotion,
+        unix_ms: crate::primary::now_unix_ms(),
+        node: format!("standby {} ({})", a.data_dir.display(), sum.mode),
+        details: json!({
+            "mode": sum.mode,
+            "old_timeline": sum.old_timeline,
+            "new_timeline": sum.new_timeline,
+            "promotion_lsn": sum.promotion_lsn,
+            "applied_lsn": sum.applied_lsn,
+            "loss_bytes": sum.loss_bytes,
+            "forced": a.force && !sum.ready,
+            "took_ms": sum.took_ms,
+        }),
+    };
+    let json = serde_json::to_string(&ev).unwrap_or_default();
+    let said = match run_hook(command, &json, a.on_event_timeout) {
+        HookOutcome::Exited(Some(0)) => "--on-event hook ran (promotion)".to_string(),
+        HookOutcome::Exited(code) => format!(
+            "--on-event hook failed (exit {}); the promotion stands",
+            code.map_or("by a signal".into(), |c| c.to_string())
+        ),
+        HookOutcome::TimedOut => format!(
+            "--on-event hook ran past {} ms and was killed; the promotion stands",
+            a.on_event_timeout.as_millis()
+        ),
+        HookOutcome::Failed(e) => {
+            format!("--on-event hook could not run: {e}; the promotion stands")
+        }
+    };
+    steps.say("event", &said);
 }
 
 fn finish(summary: &Summary, json: bool, outcome: Outcome) -> anyhow::Result<ExitCode> {
@@ -399,6 +445,7 @@ async fn online(
         ),
     );
     say_done(steps, &sum);
+    tokio::task::block_in_place(|| promotion_event(a, steps, &sum));
     finish(&sum, a.json, Outcome::Promoted)
 }
 
@@ -563,5 +610,6 @@ fn offline_run(a: &PromoteArgs, steps: &Steps) -> anyhow::Result<ExitCode> {
             a.data_dir.display()
         ),
     );
+    promotion_event(a, steps, &sum);
     finish(&sum, a.json, Outcome::Promoted)
 }
