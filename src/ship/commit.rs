@@ -18,9 +18,11 @@
 //! [`Received`], which replay follows: the standby's reads never wait for its
 //! own fsync, and everything it serves is verified here and durable on the
 //! primary (only durable log is shipped). A small chunk written on the
-//! connection's task is also offered to replay right there
+//! connection's task is first offered to replay right there
 //! ([`InlineApply`](super::InlineApply)), which applies it at once when it is
-//! caught up. The acknowledgements, and
+//! caught up, and only then becomes the `written_lsn` (so the replay thread,
+//! which follows it, finds it applied rather than reading it back from the
+//! log at the same moment). The acknowledgements, and
 //! `received_lsn`, only ever cover fsynced bytes.
 //!
 //! A refused chunk stops the writing; the refusal is sent once everything
@@ -141,7 +143,11 @@ impl GroupCommit {
             };
             match inline {
                 Some(mut m) => {
-                    let w = write_locked(&mut m, &shared, &chunks);
+                    // The written LSN moves only once the chunks were offered
+                    // to replay: the replay thread, woken by it, then finds
+                    // them applied instead of racing to read them back.
+                    let w = write_locked(&mut m, &shared, &chunks, false);
+                    let written = (m.end_lsn(), m.last_timestamp_unix_ms());
                     drop(m);
                     let w = w?;
                     if let Some(apply) = shared.inline_apply() {
@@ -149,12 +155,15 @@ impl GroupCommit {
                             apply.offer(&c.header, c.start_lsn, &c.bytes);
                         }
                     }
+                    if let Some(last) = w.count.checked_sub(1).map(|i| &chunks[i]) {
+                        publish_written(&shared, last, written);
+                    }
                     self.wrote(w);
                 }
                 None => {
                     let shared = shared.clone();
                     self.writer = Some(tokio::task::spawn_blocking(move || {
-                        write_locked(&mut lock(&shared), &shared, &chunks)
+                        write_locked(&mut lock(&shared), &shared, &chunks, true)
                     }));
                 }
             }
@@ -263,24 +272,20 @@ fn lock(shared: &ReceiverShared) -> std::sync::MutexGuard<'_, crate::wal::Mirror
 }
 
 /// Writes `chunks` in order into the locked mirror `m`, stopping at the first
-/// refused one, and publishes each written end as `written_lsn`.
+/// refused one; with `publish`, publishes each written end as `written_lsn`
+/// (otherwise the caller publishes the last one, [`publish_written`]).
 fn write_locked(
     m: &mut crate::wal::Mirror,
     shared: &ReceiverShared,
     chunks: &[PendingChunk],
+    publish: bool,
 ) -> Result<Written, Fatal> {
     for (count, c) in chunks.iter().enumerate() {
         match m.append(&c.header, c.start_lsn, &c.bytes) {
             Ok(_) => {
-                let (end, ts) = (m.end_lsn(), m.last_timestamp_unix_ms());
-                shared.received.send_modify(|r: &mut Received| {
-                    r.written_lsn = end;
-                    r.primary_durable_lsn = r.primary_durable_lsn.max(c.primary_durable_lsn);
-                    r.last_receive_unix_ms = now_ms();
-                    r.last_record_unix_ms = ts;
-                    r.system_id = c.header.system_id;
-                    r.timeline = c.header.timeline;
-                });
+                if publish {
+                    publish_written(shared, c, (m.end_lsn(), m.last_timestamp_unix_ms()));
+                }
             }
             Err(ChunkError::Wal(e)) => {
                 return Err(Fatal(format!("cannot write the received log: {e}")));
@@ -297,6 +302,20 @@ fn write_locked(
         count: chunks.len(),
         refused: None,
     })
+}
+
+/// Publishes that the log is written up to `end` (`written.0`, the last
+/// record's timestamp `written.1`), `c` being the last chunk written.
+fn publish_written(shared: &ReceiverShared, c: &PendingChunk, written: (u64, u64)) {
+    let (end, ts) = written;
+    shared.received.send_modify(|r: &mut Received| {
+        r.written_lsn = end;
+        r.primary_durable_lsn = r.primary_durable_lsn.max(c.primary_durable_lsn);
+        r.last_receive_unix_ms = now_ms();
+        r.last_record_unix_ms = ts;
+        r.system_id = c.header.system_id;
+        r.timeline = c.header.timeline;
+    });
 }
 
 /// Fsyncs what is written but not durable (through `file` when it is the
