@@ -108,8 +108,16 @@ impl Preparer {
         self.state.clone()
     }
 
-    /// Takes the prepared file, waiting if it is not ready yet (also while the
-    /// disk is full, unless the log is closing).
+    /// Takes the prepared file, waiting while it is being prepared.
+    ///
+    /// # Errors
+    /// [`WalError::Stopped`] when the disk is found full meanwhile. Appenders
+    /// check for a full disk before they start a segment, but the disk may
+    /// fill between their check and this preparation: the records already
+    /// queued for the new segment then have nowhere to go, and waiting for
+    /// space would hold every waiting writer (and `close`) until it is freed.
+    /// The writer stops instead, with this error; nothing it acknowledged
+    /// is lost.
     fn take(&self) -> Prepared {
         let Some(rx) = self.rx.as_ref() else {
             return Err(WalError::Stopped("segment preparation stopped".into()));
@@ -118,10 +126,11 @@ impl Preparer {
             match rx.recv_timeout(NO_SPACE_RETRY) {
                 Ok(p) => return p,
                 Err(RecvTimeoutError::Timeout) => {
-                    if self.state.closing.load(Ordering::Acquire) {
-                        if let Some(e) = self.state.no_space() {
-                            return Err(e);
-                        }
+                    if let Some(WalError::NoSpace { dir, detail }) = self.state.no_space() {
+                        return Err(WalError::Stopped(format!(
+                            "no space left on device for the next WAL segment in {} ({detail} failed), with writes already queued for it: the log stops; free space and restart",
+                            dir.display()
+                        )));
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => {
