@@ -190,6 +190,14 @@ impl Mirror {
         };
         let (records, end, sealed, last_ts) = check_chunk(header, start_lsn, bytes)?;
         if new_segment {
+            // The segment before is sealed: its end must be durable before the
+            // new segment's name is, or a power failure in between would leave
+            // an unsealed segment followed by another (a log that refuses to
+            // open) rather than a torn tail.
+            if let Some((_, old_path, old)) = self.current.as_mut() {
+                old.sync_data()
+                    .map_err(|e| WalError::io("fdatasync", old_path.as_path(), e))?;
+            }
             let tmp = self.dir.join("receive.prep");
             if self.fs.exists(&tmp) {
                 self.fs
@@ -198,11 +206,7 @@ impl Mirror {
             }
             let mut f = prepare(&*self.fs, &tmp, header.segment_bytes)?;
             let path = install(&*self.fs, &self.dir, &tmp, &mut *f, header)?;
-            if let Some((_, old_path, mut old)) = self.current.replace((*header, path, f)) {
-                // The previous segment is sealed: make it durable before moving on.
-                old.sync_data()
-                    .map_err(|e| WalError::io("fdatasync", &old_path, e))?;
-            }
+            self.current = Some((*header, path, f));
             self.system_id = Some(header.system_id);
         }
         let (h, path, f) = self.current.as_mut().expect("segment open");
