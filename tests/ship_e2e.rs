@@ -382,3 +382,46 @@ fn bad_standby_input_is_one_clear_line() {
     assert!(line.contains(pdir.to_str().unwrap()), "{line}");
     assert!(line.contains("primary"), "{line}");
 }
+
+#[test]
+fn swapped_ports_are_named_on_both_sides() {
+    let t = tempfile::tempdir().unwrap();
+    let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
+    let key = key_file(t.path(), KEY);
+    init(&pdir, "64KiB");
+    let mut s = Standby::start(&sdir, &key);
+
+    // Shipping to the standby's RESP address: a Redis server never greets.
+    let out = logship(&[
+        "ship",
+        "--data-dir",
+        pdir.to_str().unwrap(),
+        "--to",
+        &s.addr,
+        "--auth-key-file",
+        key.to_str().unwrap(),
+        "--once",
+    ]);
+    let line = out.assert_one_line_error(1);
+    assert!(line.contains(&s.addr), "{line}");
+    assert!(line.contains("greeting"), "{line}");
+    assert!(line.contains("--ship-listen"), "{line}");
+
+    // A Redis client on the ship address gets no answer, and the standby
+    // says what came in.
+    let ping: redis::RedisResult<String> = redis::Client::open(format!("redis://{}/", s.ship_addr))
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+        .and_then(|mut c| redis::cmd("PING").query(&mut c));
+    assert!(ping.is_err(), "{ping:?}");
+    // The standby still serves its own clients.
+    let n: i64 = redis::cmd("DBSIZE").query(&mut s.client()).unwrap();
+    assert_eq!(n, 0);
+    // It logs the refusal as soon as it has read the client's first bytes,
+    // which were sent before the client read the greeting it choked on.
+    std::thread::sleep(Duration::from_millis(300));
+    let log = s.kill();
+    assert!(
+        log.contains("the peer sent text") && log.contains("not a ship frame"),
+        "{log}"
+    );
+}

@@ -23,6 +23,10 @@ pub enum FrameError {
     TooLarge { len: usize, limit: usize },
     #[error("empty frame")]
     Empty,
+    /// The peer sent text where a frame was expected: it speaks another
+    /// protocol (a Redis client or server, most likely, on the wrong port).
+    #[error("the peer sent text ({start:?}…), not a ship frame: it speaks another protocol — a Redis client or server on the wrong port? Shipments go to a standby's --ship-listen address, Redis clients to its --listen address")]
+    Text { start: String },
     #[error("I/O error on the ship link: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -34,6 +38,31 @@ pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 64 << 10;
 /// Largest frame a primary accepts from a standby (greetings, acknowledgements
 /// and refusals: all small).
 pub const MAX_STANDBY_FRAME_BYTES: usize = 1 << 20;
+
+/// The length of the frame whose first four bytes are `head`, checked against
+/// `limit`.
+fn frame_len(head: [u8; 4], limit: usize) -> Result<usize, FrameError> {
+    let len = u32::from_le_bytes(head) as usize;
+    if len == 0 {
+        return Err(FrameError::Empty);
+    }
+    if len > limit {
+        // Four bytes of text read as a length are always far over any limit:
+        // RESP starts with one of `+-:$*`, an inline command with a letter.
+        let text = head
+            .iter()
+            .all(|b| b.is_ascii_graphic() || matches!(b, b' ' | b'\r' | b'\n'));
+        let opens =
+            matches!(head[0], b'+' | b'-' | b':' | b'$' | b'*') || head[0].is_ascii_alphabetic();
+        if text && opens {
+            return Err(FrameError::Text {
+                start: String::from_utf8_lossy(&head).into_owned(),
+            });
+        }
+        return Err(FrameError::TooLarge { len, limit });
+    }
+    Ok(len)
+}
 
 /// Reads one frame: `(type, body)`.
 ///
@@ -58,13 +87,7 @@ pub async fn read_frame_limited<R: AsyncRead + Unpin>(
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
         Err(e) => return Err(FrameError::Io(e)),
     }
-    let len = u32::from_le_bytes(len) as usize;
-    if len == 0 {
-        return Err(FrameError::Empty);
-    }
-    if len > limit {
-        return Err(FrameError::TooLarge { len, limit });
-    }
+    let len = frame_len(len, limit)?;
     let mut buf = vec![0u8; len];
     r.read_exact(&mut buf).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -106,17 +129,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         loop {
             let mut want = 4;
             if self.buf.len() >= 4 {
-                let len = u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
-                    as usize;
-                if len == 0 {
-                    return Err(FrameError::Empty);
-                }
-                if len > MAX_FRAME_BYTES {
-                    return Err(FrameError::TooLarge {
-                        len,
-                        limit: MAX_FRAME_BYTES,
-                    });
-                }
+                let len = frame_len(
+                    [self.buf[0], self.buf[1], self.buf[2], self.buf[3]],
+                    MAX_FRAME_BYTES,
+                )?;
                 if self.buf.len() >= 4 + len {
                     self.buf.advance(4);
                     let frame = self.buf.split_to(len);
@@ -208,6 +224,31 @@ mod tests {
         assert!(matches!(
             FrameReader::new(&buf[..7]).read().await,
             Err(FrameError::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn text_from_another_protocol_is_named_as_such() {
+        // What redis-cli sends, what a Redis server answers, an inline command.
+        for wire in [
+            &b"*1\r\n$4\r\nPING\r\n"[..],
+            b"-ERR unknown command\r\n",
+            b"PING\r\n",
+        ] {
+            match read_frame_limited(&mut &wire[..], MAX_HANDSHAKE_FRAME_BYTES).await {
+                Err(FrameError::Text { start }) => assert_eq!(start.as_bytes(), &wire[..4]),
+                other => panic!("{wire:?}: {other:?}"),
+            }
+            assert!(matches!(
+                FrameReader::new(wire).read().await,
+                Err(FrameError::Text { .. })
+            ));
+        }
+        // A binary length over the limit is still just too large.
+        let huge = [0xff, 0xff, 0xff, 0x7f];
+        assert!(matches!(
+            read_frame(&mut &huge[..]).await,
+            Err(FrameError::TooLarge { .. })
         ));
     }
 

@@ -283,8 +283,13 @@ async fn connect(src: &LogSource, opts: &ShipOptions) -> Result<(Link, Message),
         rx,
         reader,
     };
+    // A standby greets as soon as it accepts: a silent peer is something else
+    // (a Redis server waits for a command), so this wait is short.
     let ns = match link
-        .recv(opts.ack_timeout, "the standby's greeting")
+        .recv(
+            opts.connect_timeout,
+            "the standby's greeting, which a standby sends as soon as it accepts a connection (is this its --ship-listen address, not its --listen one?)",
+        )
         .await?
     {
         Message::Hello { version, nonce } if version == PROTOCOL_VERSION => nonce,
