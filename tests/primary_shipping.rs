@@ -392,7 +392,7 @@ fn shipping_flags_are_checked() {
     let pd = t.path().join("p");
     init(&pd, "64KiB");
     let d = pd.display().to_string();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["--ship-to", "127.0.0.1:9", "--insecure-no-auth"],
             "needs a schedule",
@@ -411,6 +411,16 @@ fn shipping_flags_are_checked() {
                 "every day",
             ],
             "cron expression",
+        ),
+        (
+            &[
+                "--ship-to",
+                "127.0.0.1:9",
+                "--insecure-no-auth",
+                "--ship-cron",
+                "0 0 31 2 *",
+            ],
+            "never fires",
         ),
         (
             &[

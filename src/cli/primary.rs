@@ -90,7 +90,8 @@ pub struct ShipArgs {
     /// Ship every DURATION (e.g. 30s, 5m).
     #[arg(long, value_name = "DURATION", value_parser = parse::duration, group = "ship_schedule")]
     pub ship_every: Option<Duration>,
-    /// Ship at the times of a 5-field cron expression, UTC (e.g. "*/5 * * * *").
+    /// Ship at the times of a 5-field cron expression, UTC (e.g. "*/5 * * * *"),
+    /// or of @hourly, @daily, @weekly, @monthly, @yearly.
     #[arg(long, value_name = "EXPR", group = "ship_schedule")]
     pub ship_cron: Option<String>,
     /// Keep a link open to each standby and ship as soon as records are durable.

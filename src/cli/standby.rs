@@ -73,7 +73,8 @@ pub struct PromotedArgs {
     /// Once promoted: ship every DURATION.
     #[arg(long, value_name = "DURATION", value_parser = parse::duration, group = "promoted_schedule")]
     pub ship_every: Option<Duration>,
-    /// Once promoted: ship at the times of a 5-field cron expression, UTC.
+    /// Once promoted: ship at the times of a 5-field cron expression, UTC, or
+    /// of @hourly, @daily, @weekly, @monthly, @yearly.
     #[arg(long, value_name = "EXPR", group = "promoted_schedule")]
     pub ship_cron: Option<String>,
     /// Once promoted: ship as soon as records are durable.

@@ -5,6 +5,12 @@ use croner::Cron;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// What a cron expression may hold, appended to a parse error.
+const CRON_FORMS: &str = " (minute 0-59, hour 0-23, day-of-month 1-31, month 1-12 or JAN-DEC, day-of-week 0-7 or SUN-SAT, each a value, range, list or */step; or @hourly, @daily, @weekly, @monthly, @yearly)";
+
+/// How long a cron schedule with no next occurrence waits before it looks again.
+const CRON_RETRY: Duration = Duration::from_secs(3600);
+
 /// A shipping schedule.
 #[derive(Debug, Clone)]
 pub enum Schedule {
@@ -18,17 +24,27 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    /// Parses a 5-field cron expression (minute hour day-of-month month day-of-week).
+    /// Parses a 5-field cron expression (minute hour day-of-month month
+    /// day-of-week), or one of the nicknames `@hourly`, `@daily`, `@weekly`,
+    /// `@monthly`, `@yearly` (`@annually`). An expression that never fires
+    /// (`0 0 31 2 *`) is refused.
     ///
     /// # Errors
     /// A message naming the expression and what is wrong with it.
     pub fn cron(expr: &str) -> Result<Schedule, String> {
-        if expr.split_whitespace().count() != 5 {
+        let e = expr.trim();
+        if !e.starts_with('@') && e.split_whitespace().count() != 5 {
             return Err(format!(
-                "cron expression '{expr}' must have 5 fields: minute hour day-of-month month day-of-week"
+                "cron expression '{expr}' must have 5 fields: minute hour day-of-month month day-of-week{CRON_FORMS}"
             ));
         }
-        let c = Cron::from_str(expr).map_err(|e| format!("cron expression '{expr}': {e}"))?;
+        let c = Cron::from_str(e)
+            .map_err(|err| format!("cron expression '{expr}': {err}{CRON_FORMS}"))?;
+        if c.find_next_occurrence(&Utc::now(), false).is_err() {
+            return Err(format!(
+                "cron expression '{expr}' never fires: no date matches it"
+            ));
+        }
         Ok(Schedule::Cron(Box::new(c)))
     }
 
@@ -38,10 +54,12 @@ impl Schedule {
         match self {
             Schedule::Every(d) => Some(*d),
             Schedule::Continuous => None,
-            Schedule::Cron(c) => {
-                let next = c.find_next_occurrence(&now, false).ok()?;
-                Some((next - now).to_std().unwrap_or(Duration::ZERO))
-            }
+            Schedule::Cron(c) => match c.find_next_occurrence(&now, false) {
+                Ok(next) => Some((next - now).to_std().unwrap_or(Duration::ZERO)),
+                // Refused at parsing; should the search still find nothing,
+                // look again later (never fall back to continuous shipping).
+                Err(_) => Some(CRON_RETRY),
+            },
         }
     }
 
@@ -101,6 +119,25 @@ mod tests {
             Some((monday - at).to_std().unwrap())
         );
         assert!(Schedule::cron("*/5 * * *").is_err());
+        // Nicknames, as crontab takes them.
+        let hourly = Schedule::cron("@hourly").unwrap();
+        assert_eq!(
+            hourly.wait_from(at),
+            Some(Duration::from_secs(56 * 60 + 40))
+        );
+        let daily = Schedule::cron("@daily").unwrap();
+        assert_eq!(
+            daily.wait_from(at),
+            Some(Duration::from_secs(9 * 3600 + 56 * 60 + 40))
+        );
+        assert!(Schedule::cron("@reboot").is_err());
+        // An expression that never fires is refused, not run continuously.
+        let never = Schedule::cron("0 0 31 2 *").unwrap_err();
+        assert!(never.contains("never fires"), "{never}");
+        // A leap day fires (every four years).
+        assert!(Schedule::cron("0 0 29 2 *").is_ok());
+        let bad = Schedule::cron("61 * * * *").unwrap_err();
+        assert!(bad.contains("minute 0-59"), "{bad}");
         assert!(Schedule::cron("61 * * * *").is_err());
         assert!(Schedule::cron("every five minutes please").is_err());
         assert_eq!(Schedule::Continuous.wait_from(at), None);
