@@ -3,11 +3,15 @@
 //! a clear error reply naming the lack of space, and the server must keep
 //! running and serving reads; once a filler file on the same tmpfs is deleted,
 //! writes succeed again without a restart, and every acknowledged write is there
-//! after a restart. Needs root (to mount); skipped with a printed reason otherwise.
+//! after a restart. A standby on such a disk refuses what it has no room for,
+//! goes on serving reads, and catches up by itself once space is freed. Needs
+//! root (to mount); skipped with a printed reason otherwise.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 
-use common::{init, Primary};
+use common::{init, status_json, Primary, Standby};
 use redis::cmd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -180,4 +184,79 @@ fn a_full_disk_gives_a_clear_error_loses_nothing_and_writes_resume_once_space_re
     eprintln!(
         "disk full: {acked} writes before the disk filled, {more} acknowledged in all, none lost"
     );
+}
+
+/// Bytes free on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> u64 {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: statvfs fills the struct it is given; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    st.f_bavail as u64 * st.f_frsize as u64
+}
+
+#[test]
+fn a_standby_on_a_full_disk_refuses_keeps_serving_and_catches_up_once_space_returns() {
+    let fs = match Tmpfs::mount() {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let t = tempfile::tempdir().unwrap();
+    let pd = t.path().join("p");
+    init(&pd, "256KiB");
+    let key = cluster::key_file(t.path());
+    let sd = fs.dir.join("standby");
+    let s = Standby::start(&sd, &key);
+    let mut p = Primary::start(
+        &pd,
+        &[
+            "--ship-to",
+            &s.ship_addr,
+            "--auth-key-file",
+            key.to_str().unwrap(),
+            "--ship-continuous",
+        ],
+    );
+    // Leave the standby room for a few segments, then write many more.
+    let filler = fs.dir.join("filler");
+    let room = 1 << 20;
+    std::fs::write(&filler, vec![0x5au8; (free_bytes(&fs.dir) - room) as usize]).unwrap();
+    let (written, err) = fill(&p.addr, 1, 1200);
+    assert!(err.is_none(), "the primary refused a write: {err:?}");
+    assert_eq!(written, 1200);
+
+    // The primary reports the refusal by its reason.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sb = loop {
+        let sb = status_json(&pd)["standbys"][0].clone();
+        if sb["last_error_reason"] == "no_space" {
+            break sb;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no no_space failure reported: {sb}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let result = sb["last_ship_result"].as_str().unwrap();
+    assert!(result.contains("no space left on device"), "{sb}");
+    assert!(sb["lag_bytes"].as_u64().unwrap() > 0, "{sb}");
+
+    // The standby runs on and answers reads from what it could receive.
+    let mut c = s.client();
+    let v: Option<String> = cmd("GET").arg("k1").query(&mut c).unwrap();
+    assert_eq!(v.as_deref(), Some(value(1).as_str()));
+    let n: u64 = cmd("DBSIZE").query(&mut c).unwrap();
+    assert!(n < written, "the standby holds {n} of {written} keys");
+
+    // Space comes back: the next shipment resumes, and everything arrives.
+    std::fs::remove_file(&filler).unwrap();
+    cluster::assert_converged(&pd, &mut p.client(), &s, Duration::from_secs(60));
+    let sb = status_json(&pd)["standbys"][0].clone();
+    assert_eq!(sb["failures_in_row"], 0, "{sb}");
+    assert_eq!(sb["connected"], true, "{sb}");
+    p.stop();
 }

@@ -77,7 +77,7 @@ fn one_of_each() -> Vec<Message> {
     ]
 }
 
-const REFUSE_CODES: [(&str, RefuseCode); 9] = [
+const REFUSE_CODES: [(&str, RefuseCode); 10] = [
     ("Version", RefuseCode::Version),
     ("Auth", RefuseCode::Auth),
     ("SystemId", RefuseCode::SystemId),
@@ -87,6 +87,7 @@ const REFUSE_CODES: [(&str, RefuseCode); 9] = [
     ("Busy", RefuseCode::Busy),
     ("Internal", RefuseCode::Internal),
     ("Protocol", RefuseCode::Protocol),
+    ("NoSpace", RefuseCode::NoSpace),
 ];
 
 /// The data rows of the table between `<!-- NAME:begin -->` and

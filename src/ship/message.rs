@@ -41,6 +41,7 @@ pub enum RefuseCode {
     Busy = 7,
     Internal = 8,
     Protocol = 9,
+    NoSpace = 10,
     Unknown = 0xFFFF,
 }
 
@@ -56,6 +57,7 @@ impl RefuseCode {
             7 => RefuseCode::Busy,
             8 => RefuseCode::Internal,
             9 => RefuseCode::Protocol,
+            10 => RefuseCode::NoSpace,
             _ => RefuseCode::Unknown,
         }
     }

@@ -463,6 +463,7 @@ async fn batch_done<W: AsyncWrite + Unpin>(
         let code = match e {
             ChunkError::Gap { .. } => RefuseCode::Gap,
             ChunkError::SystemId { .. } => RefuseCode::SystemId,
+            ChunkError::NoSpace { .. } => RefuseCode::NoSpace,
             _ => RefuseCode::Corrupt,
         };
         return Err(refuse(wr, code, e.to_string()).await);

@@ -166,6 +166,7 @@ impl ShipError {
                 RefuseCode::Timeline => "timeline",
                 RefuseCode::Gap => "gap",
                 RefuseCode::Corrupt => "corrupt",
+                RefuseCode::NoSpace => "no_space",
                 _ => "refused",
             },
             ShipError::Auth { .. } => "auth",

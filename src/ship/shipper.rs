@@ -41,7 +41,7 @@ pub struct StandbyStatus {
     pub shipped_records_total: u64,
     /// Set when the standby was (or must be) re-seeded from a snapshot.
     pub seeded_total: u64,
-    /// True while a continuous link is up.
+    /// True while a continuous link is up (the standby has answered on it).
     pub connected: bool,
     /// Duration of the last successful shipment, milliseconds.
     pub last_ship_duration_ms: u64,
@@ -182,9 +182,15 @@ impl Shipper {
                 let a = *t.acked.borrow();
                 s.acked_lsn = a.received_lsn;
                 s.applied_lsn = a.applied_lsn;
-                if s.connected && a.unix_ms > s.last_ship_unix_ms {
-                    s.last_ship_unix_ms = a.unix_ms;
+                // A continuous link is up once the standby has answered on it
+                // (its Welcome counts); until then it is only being tried.
+                // Once up, the failures before it are over.
+                s.connected = s.connected && a.unix_ms >= s.last_attempt_unix_ms;
+                if s.connected {
+                    s.failures_in_row = 0;
+                    s.last_error_reason = None;
                     s.last_ship_result = "ok".into();
+                    s.last_ship_unix_ms = s.last_ship_unix_ms.max(a.unix_ms);
                 }
                 s.lag_bytes = durable_lsn.saturating_sub(s.acked_lsn);
                 s

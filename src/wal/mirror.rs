@@ -10,7 +10,7 @@ use super::fs::{SharedFs, WalFile};
 use super::reader::Record;
 use super::recovery::repair_if_torn;
 use super::scan::{scan_dir, ScanReport};
-use super::segment::{install, prepare};
+use super::segment::{install, is_no_space, prepare};
 use bytes::Bytes;
 use std::path::PathBuf;
 
@@ -45,6 +45,11 @@ pub enum ChunkError {
     /// A record failed its check.
     #[error("bad record at LSN {lsn:#x}: {reason}")]
     Record { lsn: u64, reason: String },
+    /// The disk has no room for the segment the chunk starts. Nothing of the
+    /// chunk was written and the log is as it was: the same chunk can be
+    /// received again once space is freed.
+    #[error("no space left on device for the received segment starting at LSN {lsn:#x} ({detail}): free space on the standby; receipt resumes with the primary's next shipment")]
+    NoSpace { lsn: u64, detail: String },
     /// Writing failed (fatal for the receiver).
     #[error(transparent)]
     Wal(#[from] WalError),
@@ -204,7 +209,18 @@ impl Mirror {
                     .remove(&tmp)
                     .map_err(|e| WalError::io("remove", &tmp, e))?;
             }
-            let mut f = prepare(&*self.fs, &tmp, header.segment_bytes)?;
+            let mut f = match prepare(&*self.fs, &tmp, header.segment_bytes) {
+                Ok(f) => f,
+                Err(e) if is_no_space(&e) => {
+                    // Free what the failed allocation took.
+                    let _ = self.fs.remove(&tmp);
+                    return Err(ChunkError::NoSpace {
+                        lsn: start_lsn,
+                        detail: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
             let path = install(&*self.fs, &self.dir, &tmp, &mut *f, header)?;
             self.current = Some((*header, path, f));
             self.system_id = Some(header.system_id);

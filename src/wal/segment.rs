@@ -60,12 +60,12 @@ impl SpareState {
 }
 
 /// True for the errors of a full disk or an exhausted quota.
-fn is_no_space(e: &WalError) -> bool {
+pub(crate) fn is_no_space(e: &WalError) -> bool {
     matches!(e, WalError::Io { source, .. }
         if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)))
 }
 
-/// Keeps one zero-filled, synced file ready for the next segment. On a full disk
+/// Keeps one allocated, synced file ready for the next segment. On a full disk
 /// it says so through [`SpareState`] and tries again every [`NO_SPACE_RETRY`], so
 /// writes resume by themselves once space is freed; any other error is fatal.
 pub(crate) struct Preparer {
