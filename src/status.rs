@@ -74,6 +74,13 @@ pub struct NodeStatus {
     /// Standby: records replayed since this process started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records_applied_total: Option<u64>,
+    /// Standby: how the last shipment that ended badly ended (a refusal and
+    /// its reason, a cut link), since this process started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_receive_error: Option<String>,
+    /// Standby: when that was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_receive_error_unix_ms: Option<u64>,
 }
 
 /// An LSN the way PostgreSQL users read it (`HIGH/LOW` in hex), with the
@@ -162,6 +169,12 @@ pub fn render_text(s: &NodeStatus, now_ms: u64) -> String {
         if let Some(d) = s.apply_delay_seconds.filter(|d| *d > 0.0) {
             o += &format!("apply delay:    {d} s\n");
         }
+        // Shown while nothing was received since: the reason receipt stalls.
+        if let (Some(e), Some(at)) = (&s.last_receive_error, s.last_receive_error_unix_ms) {
+            if at >= s.last_receive_unix_ms.unwrap_or(0) {
+                o += &format!("receive error:  {} ({e})\n", ago(now_ms, at));
+            }
+        }
     }
     o
 }
@@ -211,5 +224,22 @@ mod tests {
         assert!(t.contains("0/5A3F20 (tl 2) = 5914400"), "{t}");
         assert!(t.contains("last receive:   1m0s ago"), "{t}");
         assert!(t.contains("last apply:     never"), "{t}");
+        assert!(!t.contains("receive error"), "{t}");
+        assert!(v.get("last_receive_error").is_none());
+
+        // A refusal after the last receipt is the reason receipt stalls: shown.
+        let mut failing = s.clone();
+        failing.last_receive_error = Some("from 127.0.0.1:5: no space left on device".into());
+        failing.last_receive_error_unix_ms = Some(31_000);
+        let t = render_text(&failing, 61_000);
+        assert!(
+            t.contains("receive error:  30s ago (from 127.0.0.1:5: no space left on device)"),
+            "{t}"
+        );
+        // Once something was received after it, it is history: JSON only.
+        failing.last_receive_unix_ms = Some(41_000);
+        assert!(!render_text(&failing, 61_000).contains("receive error"));
+        let v = serde_json::to_value(&failing).unwrap();
+        assert_eq!(v["last_receive_error_unix_ms"], 31_000);
     }
 }

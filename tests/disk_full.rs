@@ -251,6 +251,10 @@ fn a_standby_on_a_full_disk_refuses_keeps_serving_and_catches_up_once_space_retu
     assert_eq!(v.as_deref(), Some(value(1).as_str()));
     let n: u64 = cmd("DBSIZE").query(&mut c).unwrap();
     assert!(n < written, "the standby holds {n} of {written} keys");
+    // Its own status says why it lags.
+    let st = status_json(&sd);
+    let why = st["last_receive_error"].as_str().unwrap_or_default();
+    assert!(why.contains("no space left on device"), "{st}");
 
     // Space comes back: the next shipment resumes, and everything arrives.
     std::fs::remove_file(&filler).unwrap();

@@ -73,6 +73,8 @@ fn every_status_field_is_documented_and_every_documented_field_exists() {
         ship_tls: Some(false),
         started_unix_ms: Some(1),
         records_applied_total: Some(0),
+        last_receive_error: Some("x".into()),
+        last_receive_error_unix_ms: Some(1),
         ..NodeStatus::default()
     };
     assert_eq!(tables[0], keys(serde_json::to_value(&node).unwrap()));

@@ -40,6 +40,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
                 Ok(()) => {}
                 Err(ReceiveError::Fatal(m)) => {
                     tracing::error!(peer = %peer, error = %m, "received log cannot be written; stopping");
+                    shared.record_error(format!("from {peer}: {m}"));
                     let _ = fatal_tx.send(m).await;
                 }
                 Err(ReceiveError::Frame(FrameError::Closed)) => {
@@ -51,6 +52,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
                 // Once per peer until it gets through: a primary retrying with
                 // the wrong transport would fill the log otherwise.
                 Err(e @ ReceiveError::Mismatch(_)) => {
+                    shared.record_error(format!("from {peer}: {e}"));
                     if shared.limiter.first_mismatch(peer.ip()) {
                         tracing::error!(peer = %peer, error = %e, "ship link mismatch (logged once until this peer connects)");
                     } else {
@@ -59,6 +61,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
                 }
                 Err(e) => {
                     tracing::warn!(peer = %peer, error = %e, "shipment ended");
+                    shared.record_error(format!("from {peer}: {e}"));
                     if let (ReceiveError::Refused { code, message }, Some(h)) =
                         (&e, shared.refuse_hook())
                     {

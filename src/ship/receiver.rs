@@ -94,9 +94,24 @@ pub struct ReceiverShared {
     inline_apply: std::sync::OnceLock<Arc<dyn InlineApply>>,
     /// Tells the receiving connection to give way to a newer one.
     preempt: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// How the last shipment that ended badly ended: when (Unix ms) and why.
+    last_error: Mutex<Option<(u64, String)>>,
 }
 
 impl ReceiverShared {
+    /// Records how a shipment ended badly (for status).
+    pub(super) fn record_error(&self, what: String) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some((now_ms(), what));
+    }
+
+    /// When (Unix ms) and how the last shipment that ended badly ended.
+    pub fn last_error(&self) -> Option<(u64, String)> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Tells `hook` of every refusal from now on (it must not block).
     pub fn on_refuse(&self, hook: RefuseHook) {
         *self.refuse_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
@@ -150,6 +165,7 @@ impl ReceiverShared {
             busy: tokio::sync::Mutex::new(()),
             inline_apply: std::sync::OnceLock::new(),
             preempt: Mutex::new(None),
+            last_error: Mutex::new(None),
         })
     }
 

@@ -159,6 +159,7 @@ impl Node {
     fn status_of(&self, applied: u64, keys: usize) -> NodeStatus {
         let r: Received = *self.receiver.received.borrow();
         let rs = self.replay_state();
+        let last_error = self.receiver.last_error();
         let now = crate::primary::now_unix_ms();
         // The receiver knows the cluster as soon as a chunk arrives; the node
         // learns it at its next housekeeping tick.
@@ -210,6 +211,8 @@ impl Node {
             ship_tls: Some(self.cfg.tls.is_some()),
             started_unix_ms: Some(self.monitor.started_unix_ms),
             records_applied_total: Some(rs.records_applied_total),
+            last_receive_error: last_error.as_ref().map(|e| e.1.clone()),
+            last_receive_error_unix_ms: last_error.as_ref().map(|e| e.0),
             ..NodeStatus::default()
         }
     }
