@@ -423,3 +423,29 @@ fn a_power_failure_at_any_step_of_a_segment_switch_leaves_a_mirror_that_opens() 
         assert_eq!(last, Some(m.end_lsn()));
     }
 }
+
+#[test]
+fn a_segment_switch_on_the_receiving_side_costs_three_syncs() {
+    // The sealed segment's data, the new segment's header (with its
+    // allocation), and its name: each sync holds up the chunks behind it.
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("p");
+    let end = write_log(&src, 600);
+    let fs = wal::memfs::MemFs::new();
+    let dst = Path::new("/standby/wal");
+    let (mut m, _) = Mirror::open(Arc::new(fs.clone()), dst).unwrap();
+    let mut r = RawReader::new(StdFs::shared(), &src);
+    let mut switches = 0;
+    while let Some(c) = r.chunk(m.end_lsn(), end, 1000).unwrap() {
+        let before = fs.syncs();
+        m.append(&c.header, c.start_lsn, &c.bytes).unwrap();
+        let syncs = fs.syncs() - before;
+        if c.start_lsn == c.header.first_lsn && c.start_lsn > 0 {
+            assert_eq!(syncs, 3, "switch at LSN {:#x}", c.start_lsn);
+            switches += 1;
+        } else if c.start_lsn > 0 {
+            assert_eq!(syncs, 0, "a chunk within a segment syncs nothing itself");
+        }
+    }
+    assert!(switches >= 2, "{switches}");
+}

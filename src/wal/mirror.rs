@@ -10,7 +10,7 @@ use super::fs::{SharedFs, WalFile};
 use super::reader::Record;
 use super::recovery::repair_if_torn;
 use super::scan::{scan_dir, ScanReport};
-use super::segment::{install, is_no_space, prepare};
+use super::segment::{allocate, install, is_no_space};
 use bytes::Bytes;
 use std::path::PathBuf;
 
@@ -209,7 +209,10 @@ impl Mirror {
                     .remove(&tmp)
                     .map_err(|e| WalError::io("remove", &tmp, e))?;
             }
-            let mut f = match prepare(&*self.fs, &tmp, header.segment_bytes) {
+            // Allocated, then the header written and synced with the
+            // allocation, named, and the name synced: three syncs in all with
+            // the sealed segment's above.
+            let mut f = match allocate(&*self.fs, &tmp, header.segment_bytes) {
                 Ok(f) => f,
                 Err(e) if is_no_space(&e) => {
                     // Free what the failed allocation took.

@@ -238,13 +238,24 @@ pub(crate) fn prepare(
     path: &Path,
     segment_bytes: u64,
 ) -> Result<Box<dyn WalFile>> {
+    let mut f = allocate(fs, path, segment_bytes)?;
+    f.sync_data()
+        .map_err(|e| WalError::io("fdatasync", path, e))?;
+    Ok(f)
+}
+
+/// Creates `path` allocated to `segment_bytes`, not synced: the sync of the
+/// header written next ([`install`]) makes the allocation durable with it.
+pub(crate) fn allocate(
+    fs: &dyn super::fs::WalFs,
+    path: &Path,
+    segment_bytes: u64,
+) -> Result<Box<dyn WalFile>> {
     let mut f = fs
         .create(path)
         .map_err(|e| WalError::io("create", path, e))?;
     f.allocate(segment_bytes)
         .map_err(|e| WalError::io("preallocate", path, e))?;
-    f.sync_data()
-        .map_err(|e| WalError::io("fdatasync", path, e))?;
     Ok(f)
 }
 
