@@ -449,3 +449,18 @@ fn a_segment_switch_on_the_receiving_side_costs_three_syncs() {
     }
     assert!(switches >= 2, "{switches}");
 }
+
+#[test]
+fn a_segment_left_unnamed_is_removed_when_the_mirror_opens() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("p"), t.path().join("s"));
+    let end = write_log(&src, 200);
+    let m = ship_all(&src, &dst, end, 1000);
+    drop(m);
+    // A standby stopped while it prepared its next segment.
+    let tmp = dst.join("receive.prep");
+    std::fs::write(&tmp, vec![0u8; 8192]).unwrap();
+    let (m, _) = Mirror::open(StdFs::shared(), &dst).unwrap();
+    assert!(!tmp.exists(), "the unnamed segment is still there");
+    assert_eq!(m.end_lsn(), end);
+}

@@ -14,6 +14,9 @@ use super::segment::{allocate, install, is_no_space};
 use bytes::Bytes;
 use std::path::PathBuf;
 
+/// The file a new received segment is prepared in before it is named.
+const PREPARING: &str = "receive.prep";
+
 /// A log being received.
 pub struct Mirror {
     fs: SharedFs,
@@ -69,6 +72,12 @@ impl Mirror {
         }
         let report = scan_dir(&*fs, &dir)?;
         repair_if_torn(&fs, &report)?;
+        // A segment being prepared when the standby stopped never got its name.
+        let tmp = dir.join(PREPARING);
+        if fs.exists(&tmp) {
+            fs.remove(&tmp)
+                .map_err(|e| WalError::io("remove", &tmp, e))?;
+        }
         let mut m = Mirror {
             fs: fs.clone(),
             dir,
@@ -203,7 +212,7 @@ impl Mirror {
                 old.sync_data()
                     .map_err(|e| WalError::io("fdatasync", old_path.as_path(), e))?;
             }
-            let tmp = self.dir.join("receive.prep");
+            let tmp = self.dir.join(PREPARING);
             if self.fs.exists(&tmp) {
                 self.fs
                     .remove(&tmp)
