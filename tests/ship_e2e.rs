@@ -424,4 +424,22 @@ fn swapped_ports_are_named_on_both_sides() {
         log.contains("the peer sent text") && log.contains("not a ship frame"),
         "{log}"
     );
+
+    // One address for both is refused before anything starts.
+    let out = logship(&[
+        "standby",
+        "--data-dir",
+        sdir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:7",
+        "--ship-listen",
+        "127.0.0.1:7",
+        "--auth-key-file",
+        key.to_str().unwrap(),
+    ]);
+    let line = out.assert_one_line_error(1);
+    assert!(
+        line.contains("--listen and --ship-listen are both 127.0.0.1:7"),
+        "{line}"
+    );
 }

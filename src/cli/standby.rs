@@ -123,6 +123,12 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
         Some(p) => Some(AuthKey::from_file(p)?),
         None => None,
     };
+    if a.listen == a.ship_listen && !a.listen.ends_with(":0") {
+        anyhow::bail!(
+            "--listen and --ship-listen are both {}: Redis clients and shipments need an address each",
+            a.listen
+        );
+    }
     let tls = a.tls.load(None)?;
     let requirepass = super::secure::requirepass(a.requirepass_file.as_deref())?;
     let as_primary = a.promoted.config(
