@@ -642,3 +642,60 @@ async fn ship_now_and_a_clean_shutdown_ship_outside_the_schedule() {
     blocking(move || p.stop()).await;
     assert_eq!(r.received.borrow().received_lsn, durable);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continuous_link_counts_as_up_only_once_the_standby_answers() {
+    let t = tempfile::tempdir().unwrap();
+    let pd = t.path().join("p");
+    init(&pd, "64KiB");
+    // Something that accepts connections and never speaks: each attempt
+    // waits for a greeting that does not come.
+    let (l, addr) = bound().await;
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    let key = key_file(t.path());
+    let p = start(
+        &pd,
+        &[
+            "--ship-to",
+            &addr,
+            "--auth-key-file",
+            &key,
+            "--ship-continuous",
+        ],
+    );
+    // Well inside the first attempt's wait for a greeting.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sb = status(&pd).await["standbys"][0].clone();
+    assert_eq!(sb["connected"], false, "{sb}");
+    assert_eq!(sb["last_ship_result"], "never", "{sb}");
+    let resp = p.addr.clone();
+    let info: String = blocking(move || {
+        redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut common::redis_client(&resp))
+            .unwrap()
+    })
+    .await;
+    assert!(info.contains("connected_slaves:0"), "{info}");
+    assert!(info.contains("state=waiting"), "{info}");
+    // Then the attempt fails, by its reason.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let sb = status(&pd).await["standbys"][0].clone();
+        if sb["last_error_reason"] == "timeout" {
+            assert_eq!(sb["connected"], false, "{sb}");
+            let r = sb["last_ship_result"].as_str().unwrap();
+            assert!(r.contains("--ship-listen"), "{sb}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no timeout reported: {sb}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    silent.abort();
+    drop(p);
+}
