@@ -62,6 +62,15 @@ impl Tmpfs {
     }
 }
 
+impl Tmpfs {
+    /// [`mount`](Self::mount), or `None` after printing why the test is skipped.
+    fn mount_or_skip() -> Option<Tmpfs> {
+        Tmpfs::mount()
+            .map_err(|why| eprintln!("skipped: {why}"))
+            .ok()
+    }
+}
+
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let ok = Command::new("umount")
@@ -127,12 +136,8 @@ fn make_filler(path: &Path) {
 
 #[test]
 fn a_full_disk_gives_a_clear_error_loses_nothing_and_writes_resume_once_space_returns() {
-    let fs = match Tmpfs::mount() {
-        Ok(fs) => fs,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(fs) = Tmpfs::mount_or_skip() else {
+        return;
     };
     let d = fs.dir.join("data");
     init(&d, "1MiB");
@@ -197,12 +202,8 @@ fn free_bytes(dir: &Path) -> u64 {
 
 #[test]
 fn a_standby_on_a_full_disk_refuses_keeps_serving_and_catches_up_once_space_returns() {
-    let fs = match Tmpfs::mount() {
-        Ok(fs) => fs,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(fs) = Tmpfs::mount_or_skip() else {
+        return;
     };
     let t = tempfile::tempdir().unwrap();
     let pd = t.path().join("p");
@@ -263,4 +264,53 @@ fn a_standby_on_a_full_disk_refuses_keeps_serving_and_catches_up_once_space_retu
     assert_eq!(sb["failures_in_row"], 0, "{sb}");
     assert_eq!(sb["connected"], true, "{sb}");
     p.stop();
+}
+
+#[test]
+fn a_checkpoint_that_fails_on_a_full_disk_leaves_no_partial_snapshot_behind() {
+    use rand::RngCore;
+    let Some(fs) = Tmpfs::mount_or_skip() else {
+        return;
+    };
+    let d = fs.dir.join("data");
+    init(&d, "1MiB");
+    let mut p = Primary::start(&d, &["--checkpoint-interval", "1s"]);
+    // Values that do not compress: the snapshot needs about as much room as
+    // the data, which the disk does not have once it is full.
+    let mut c = p.client();
+    let mut rng = rand::thread_rng();
+    let mut value = vec![0u8; 64 << 10];
+    let mut full = false;
+    for i in 0..400u32 {
+        rng.fill_bytes(&mut value);
+        let r: redis::RedisResult<()> = cmd("SET")
+            .arg(format!("k{}", i % 150))
+            .arg(&value)
+            .query(&mut c);
+        if r.is_err() {
+            full = true;
+            break;
+        }
+    }
+    assert!(full, "the disk never filled up");
+    let snapshots = d.join("snapshots");
+    let partial = || -> Vec<String> {
+        std::fs::read_dir(&snapshots)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect()
+    };
+    // Checkpoints run every second meanwhile and fail for lack of space.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(partial(), Vec::<String>::new());
+    if let Some((status, log)) = wait_exit(&mut p, Duration::from_millis(10)) {
+        panic!("the primary stopped on a full disk ({status}): {log}");
+    }
+    let log = p.kill();
+    assert!(
+        log.contains("checkpoint failed"),
+        "no checkpoint failed: {log}"
+    );
+    assert_eq!(partial(), Vec::<String>::new());
 }

@@ -238,8 +238,27 @@ pub fn write(
     lsn: u64,
     timeline: u32,
 ) -> Result<Written, SnapshotError> {
-    let path = dir.join(file_name(lsn));
     let tmp = dir.join(format!("{}.tmp", file_name(lsn)));
+    let written = write_via(dir, &tmp, keyspace, system_id, lsn, timeline);
+    if written.is_err() {
+        // A full disk, say: what was written of it would hold that space
+        // until the next start.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// [`write`] through the temporary file `tmp`.
+fn write_via(
+    dir: &Path,
+    tmp: &Path,
+    keyspace: &Keyspace,
+    system_id: u64,
+    lsn: u64,
+    timeline: u32,
+) -> Result<Written, SnapshotError> {
+    let path = dir.join(file_name(lsn));
+    let tmp = tmp.to_path_buf();
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
