@@ -258,21 +258,20 @@ fn write_via(
     timeline: u32,
 ) -> Result<Written, SnapshotError> {
     let path = dir.join(file_name(lsn));
-    let tmp = tmp.to_path_buf();
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .open(&tmp)
-        .map_err(io_err("create", &tmp))?;
+        .open(tmp)
+        .map_err(io_err("create", tmp))?;
     file.write_all(&[0u8; SNAPSHOT_HEADER_BYTES])
-        .map_err(io_err("write", &tmp))?;
+        .map_err(io_err("write", tmp))?;
     let counter = CrcWriter {
         inner: BufWriter::with_capacity(1 << 20, &mut file),
         crc: crc32fast::Hasher::new(),
         bytes: 0,
     };
-    let mut enc = zstd::Encoder::new(counter, ZSTD_LEVEL).map_err(io_err("compress", &tmp))?;
+    let mut enc = zstd::Encoder::new(counter, ZSTD_LEVEL).map_err(io_err("compress", tmp))?;
     let mut items = 0u64;
     let mut buf = Vec::with_capacity(1 << 16);
     for item in keyspace.iter() {
@@ -284,13 +283,13 @@ fn write_via(
         buf.extend_from_slice(v);
         items += 1;
         if buf.len() >= 1 << 16 {
-            enc.write_all(&buf).map_err(io_err("write", &tmp))?;
+            enc.write_all(&buf).map_err(io_err("write", tmp))?;
             buf.clear();
         }
     }
-    enc.write_all(&buf).map_err(io_err("write", &tmp))?;
-    let mut counter = enc.finish().map_err(io_err("compress", &tmp))?;
-    counter.flush().map_err(io_err("write", &tmp))?;
+    enc.write_all(&buf).map_err(io_err("write", tmp))?;
+    let mut counter = enc.finish().map_err(io_err("compress", tmp))?;
+    counter.flush().map_err(io_err("write", tmp))?;
     let header = SnapshotHeader {
         system_id,
         lsn,
@@ -302,10 +301,10 @@ fn write_via(
     drop(counter);
     file.seek(SeekFrom::Start(0))
         .and_then(|_| file.write_all(&header.encode()))
-        .map_err(io_err("write header", &tmp))?;
-    file.sync_all().map_err(io_err("fsync", &tmp))?;
+        .map_err(io_err("write header", tmp))?;
+    file.sync_all().map_err(io_err("fsync", tmp))?;
     drop(file);
-    std::fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
+    std::fs::rename(tmp, &path).map_err(io_err("rename", tmp))?;
     sync_dir(dir)?;
     Ok(Written { path, header })
 }

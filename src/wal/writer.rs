@@ -14,8 +14,8 @@
 //! record that would need that segment is refused ([`WalError::NoSpace`]), the
 //! log goes on in the current segment, and writes resume once space is freed.
 //! Only when the disk fills between that check and the preparation (records
-//! are already queued for the new segment) does the writer stop, with the
-//! same error: those records are never acknowledged.
+//! are already queued for the new segment) does the writer stop, with an
+//! error that says so: those records are never acknowledged.
 
 use super::error::{Result, WalError};
 use super::format::{
