@@ -26,6 +26,27 @@
 //! promotion needs of both (the check and the switch, used by the standby's
 //! online promotion too).
 
+/// `println!` that does not panic when stdout is closed (`logship … | head`):
+/// the line is lost and the command carries on with its work (a demo stops
+/// its processes, a promotion finishes). Every line logship prints goes
+/// through it.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that does not panic when stdout is closed; see [`say!`].
+#[macro_export]
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod admin;
 pub mod bench;
 pub mod cli;

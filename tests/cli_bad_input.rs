@@ -1,5 +1,6 @@
 //! Bad input to `dump` and `verify` ends in one clear error line and a non-zero
-//! exit code, never a panic; `--help` works on every command.
+//! exit code, never a panic; `--help` works on every command; a closed stdout
+//! (`logship … | head`) is no panic either.
 
 mod common;
 use common::{logship, logship_p};
@@ -147,4 +148,68 @@ fn every_command_has_help() {
         assert!(out.stdout.contains("Usage:"), "{args:?}: {out:#?}");
         assert!(out.stdout.contains(expect), "{args:?}: {out:#?}");
     }
+}
+
+/// Runs `logship ARGS` with its stdout a pipe nobody reads (`logship … | head`
+/// once head has gone): returns the exit code and stderr.
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe() fills the two descriptors, each then owned exactly once.
+    let (reader, writer) = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0, "pipe");
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logship"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(writer))
+        .output()
+        .expect("run logship");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_panic_and_the_work_is_done() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let wal = d.path().join("wal");
+    let data_s = data.to_str().unwrap();
+    let wal_s = wal.to_str().unwrap();
+    let cases: [&[&str]; 5] = [
+        &["init", "--data-dir", data_s],
+        &["status", "--data-dir", data_s],
+        &["status", "--data-dir", data_s, "--json"],
+        &[
+            "bench",
+            "wal",
+            "--dir",
+            wal_s,
+            "--records",
+            "100",
+            "--sync",
+            "never",
+        ],
+        &["verify", wal_s],
+    ];
+    for args in cases {
+        let (code, stderr) = with_closed_stdout(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    // What the commands were asked to do was done, output or not.
+    let status = logship(&["status", "--data-dir", data_s, "--json"]);
+    assert_eq!(status.code, Some(0), "{status:#?}");
+    assert!(
+        status.stdout.contains("\"role\":\"primary\""),
+        "{status:#?}"
+    );
+    let verified = logship_p(&["verify", "--json"], &wal);
+    assert_eq!(verified.code, Some(0), "{verified:#?}");
+    assert!(verified.stdout.contains("\"records\":100"), "{verified:#?}");
 }

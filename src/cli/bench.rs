@@ -105,9 +105,9 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
                 sample_timeout: a.sample_timeout,
             })?;
             if a.json {
-                println!("{}", serde_json::to_string(&r)?);
+                crate::say!("{}", serde_json::to_string(&r)?);
             } else {
-                println!(
+                crate::say!(
                     "bench lag: {} samples in {:.3} s: p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, max {:.0} us (mean {:.0} us, {:.1} GETs per sample)",
                     r.samples, r.elapsed_seconds, r.p50_us, r.p90_us, r.p99_us, r.max_us, r.mean_us, r.polls_per_sample
                 );
@@ -128,9 +128,9 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
                 chunk_bytes: a.chunk_bytes as usize,
             })?;
             if a.json {
-                println!("{}", serde_json::to_string(&r)?);
+                crate::say!("{}", serde_json::to_string(&r)?);
             } else {
-                println!(
+                crate::say!(
                     "bench ship: {} bytes, {} records in {:.3} s: {:.1} MB/s end to end, {} bytes on the wire (ratio {:.2}x)",
                     r.bytes, r.records, r.elapsed_seconds, r.mb_per_second, r.wire_bytes, r.compression_ratio
                 );
@@ -148,9 +148,9 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
                 segment_bytes: a.segment_bytes,
             })?;
             if a.json {
-                println!("{}", serde_json::to_string(&report)?);
+                crate::say!("{}", serde_json::to_string(&report)?);
             } else {
-                println!(
+                crate::say!(
                     "bench wal: {} records of {} bytes, {} writers (pipeline {}), sync {}",
                     report.records,
                     report.record_bytes,
@@ -158,14 +158,14 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
                     report.pipeline,
                     report.sync
                 );
-                println!(
+                crate::say!(
                     "  {:.0} records/s   {:.1} MB/s payload   {:.1} MB/s log   {:.3} s",
                     report.records_per_second,
                     report.payload_mb_per_second,
                     report.log_mb_per_second,
                     report.elapsed_seconds
                 );
-                println!(
+                crate::say!(
                     "  {} fsyncs   {} write batches   {:.1} records/batch   LSN {} .. {}",
                     report.fsyncs,
                     report.batches,

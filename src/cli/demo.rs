@@ -63,7 +63,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     if a.keep {
         let kept = tmp.keep();
-        println!("(kept {})", kept.display());
+        crate::say!("(kept {})", kept.display());
     }
     result?;
     Ok(ExitCode::SUCCESS)

@@ -108,7 +108,7 @@ struct Clock(Instant);
 
 impl Clock {
     fn say(&self, step: &str, text: &str) {
-        println!(
+        crate::say!(
             "[{:>5.1}s] {step:<9} {text}",
             self.0.elapsed().as_secs_f64()
         );
@@ -178,9 +178,9 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
         .map_err(|e| failed(e.to_string()))?;
     let key_s = key.display().to_string();
     let every = format!("{}ms", ship_every.as_millis().max(1));
-    println!("logship demo: a primary, a warm standby, a crash and a promotion, on loopback");
-    println!("  directory: {}", root.display());
-    println!();
+    crate::say!("logship demo: a primary, a warm standby, a crash and a promotion, on loopback");
+    crate::say!("  directory: {}", root.display());
+    crate::say!();
 
     let control =
         crate::primary::datadir::init(&pdir, 4 << 20).map_err(|e| failed(format!("init: {e}")))?;
@@ -282,15 +282,15 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
         std::thread::sleep(Duration::from_millis(20));
     };
     let now = crate::primary::now_unix_ms();
-    println!();
+    crate::say!();
     for line in render_text(&ps, now).lines() {
-        println!("          | {line}");
+        crate::say!("          | {line}");
     }
     let ss = status(&rt, &sdir)?;
     for line in render_text(&ss, now).lines() {
-        println!("          | {line}");
+        crate::say!("          | {line}");
     }
-    println!();
+    crate::say!();
 
     // One more round, acknowledged just before the crash: shipped or not,
     // depending on where the schedule stands (the RPO is bounded by it).
@@ -334,7 +334,7 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
         .output()
         .map_err(|e| failed(format!("running promote: {e}")))?;
     for line in String::from_utf8_lossy(&out.stderr).lines() {
-        println!("          > {line}");
+        crate::say!("          > {line}");
     }
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
         failed(format!(
@@ -418,17 +418,17 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
         _ => 0.0,
     };
     let ratio = sb.shipped_bytes_total as f64 / sb.shipped_wire_bytes_total.max(1) as f64;
-    println!();
-    println!("report");
-    println!(
+    crate::say!();
+    crate::say!("report");
+    crate::say!(
         "  RPO  {lost} SETs lost: {lost_bytes} bytes of log, the last {lost_window:.1} s of writes, made after the last completed shipment (the bound is the ship interval, {every}); promote's check saw {known_loss} bytes missing from what the primary had reported"
     );
-    println!(
+    crate::say!(
         "  RTO  {} ms from kill -9 to the first write on the new primary (promote: {} ms, {promoted_ms} ms until it returned)",
         rto.as_millis(),
         report["took_ms"]
     );
-    println!(
+    crate::say!(
         "  shipped  {} records, {} bytes of log in {} shipments; {} bytes on the wire (zstd: {ratio:.1}x)",
         sb.shipped_records_total,
         sb.shipped_bytes_total,
@@ -446,8 +446,8 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
             std::fs::read_to_string(&standby.log).unwrap_or_default()
         )
     })?;
-    println!();
-    println!(
+    crate::say!();
+    crate::say!(
         "OK: every write acknowledged before the last completed shipment survived the failover"
     );
     Ok(())

@@ -37,12 +37,12 @@ pub fn story(root: &Path, writers: usize, records: u64) -> Result<(), Failure> {
     opts.segment_bytes = DEMO_SEGMENT_BYTES;
     opts.sync = SyncPolicy::Always;
     let wal_err = |e: wal::WalError| failed(e.to_string());
-    println!("logship demo: a write-ahead log that survives a crash");
-    println!("  log directory: {}", dir.display());
+    crate::say!("logship demo: a write-ahead log that survives a crash");
+    crate::say!("  log directory: {}", dir.display());
 
     // 1. Concurrent writers, every record durable before it counts.
-    println!();
-    println!(
+    crate::say!();
+    crate::say!(
         "1. {writers} writers append {records} records each (sync always: a record counts once fdatasync returned; {} KiB segments)",
         DEMO_SEGMENT_BYTES >> 10
     );
@@ -71,43 +71,43 @@ pub fn story(root: &Path, writers: usize, records: u64) -> Result<(), Failure> {
     log.close().map_err(wal_err)?;
     drop(log);
     let total = writers as u64 * records;
-    println!(
+    crate::say!(
         "   {total} records acknowledged in {:.2} s with {fsyncs} fsyncs ({:.1} records per fsync: group commit)",
         elapsed.as_secs_f64(),
         total as f64 / fsyncs.max(1) as f64
     );
 
     // 2. Verify, and read every record back.
-    println!();
-    println!("2. Verify the log (the same check as 'logship verify'):");
+    crate::say!();
+    crate::say!("2. Verify the log (the same check as 'logship verify'):");
     let target = Target::Dir(dir.clone());
     let before = check(&target).map_err(|e| failed(Failure::from_wal(e).message))?;
-    println!("   {}", before.summary_line());
+    crate::say!("   {}", before.summary_line());
     ensure(before.torn_tail.is_none(), || {
         "the fresh log has a torn tail".into()
     })?;
     let all = read_all(&target)?;
     check_writers(&all, writers, records)?;
-    println!(
+    crate::say!(
         "   read back: all {total} records, each writer's in the order it wrote them (plus {} seal records ending full segments)",
         before.records - total
     );
 
     // 3. Show a few records.
-    println!();
-    println!("3. A few records (as 'logship dump' prints them):");
+    crate::say!();
+    crate::say!("3. A few records (as 'logship dump' prints them):");
     for r in all.iter().take(3) {
-        println!("   {}", text_line(r));
+        crate::say!("   {}", text_line(r));
     }
-    println!("   ...");
+    crate::say!("   ...");
     if let Some(r) = all.last() {
-        println!("   {}", text_line(r));
+        crate::say!("   {}", text_line(r));
     }
 
     // 4. Crash in the middle of a write.
-    println!();
+    crate::say!();
     let (segment, offset) = tear_tail(&dir, before.end_lsn)?;
-    println!(
+    crate::say!(
         "4. Simulated crash: half of a record left at end LSN {} (byte offset {offset} of {})",
         format_lsn(before.end_lsn),
         file_name(&segment)
@@ -116,7 +116,7 @@ pub fn story(root: &Path, writers: usize, records: u64) -> Result<(), Failure> {
     let torn_line = torn
         .torn_tail_line()
         .ok_or_else(|| failed("verify did not see the torn tail".into()))?;
-    println!("   verify now says (exit code 2): {torn_line}");
+    crate::say!("   verify now says (exit code 2): {torn_line}");
     ensure(torn.records == before.records, || {
         format!(
             "verify counts {} intact records, {} were written",
@@ -125,8 +125,10 @@ pub fn story(root: &Path, writers: usize, records: u64) -> Result<(), Failure> {
     })?;
 
     // 5. Recovery.
-    println!();
-    println!("5. Reopen the log (recovery; it also logs a warning on stderr, as a server would):");
+    crate::say!();
+    crate::say!(
+        "5. Reopen the log (recovery; it also logs a warning on stderr, as a server would):"
+    );
     let (log, recovery) = wal::open(StdFs::shared(), opts.clone()).map_err(wal_err)?;
     log.close().map_err(wal_err)?;
     drop(log);
@@ -146,18 +148,18 @@ pub fn story(root: &Path, writers: usize, records: u64) -> Result<(), Failure> {
         )
     })?;
     ensure(copy.is_file(), || format!("{} is missing", copy.display()))?;
-    println!(
+    crate::say!(
         "   truncated the torn tail at LSN {} and saved the segment as it was in {}",
         format_lsn(cut.lsn),
         file_name(&copy)
     );
     let after = check(&target).map_err(|e| failed(Failure::from_wal(e).message))?;
-    println!("   {}", after.summary_line());
+    crate::say!("   {}", after.summary_line());
     compare(&before, &after)?;
     ensure(read_all(&target)? == all, || {
         "the records after recovery differ from those written".into()
     })?;
-    println!(
+    crate::say!(
         "   records: {} before the crash, {} after recovery; last LSN {} before, {} after",
         before.records,
         after.records,
@@ -188,14 +190,14 @@ pub fn story(root: &Path, writers: usize, records: u64) -> Result<(), Failure> {
         last.torn_tail.is_none() && last.records == before.records + 1,
         || format!("after one more append verify counts {}", last.records),
     )?;
-    println!();
-    println!(
+    crate::say!();
+    crate::say!(
         "6. Writing again: the next record went to LSN {}; verify: sound, {} records",
         format_lsn(a.lsn),
         last.records
     );
-    println!();
-    println!(
+    crate::say!();
+    crate::say!(
         "OK: all {total} acknowledged records survived the crash; only the half-written record was cut off (its bytes are kept in {}).",
         file_name(&copy)
     );

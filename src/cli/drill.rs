@@ -60,7 +60,7 @@ pub fn run(a: DrillArgs) -> anyhow::Result<ExitCode> {
         if json {
             eprintln!("{line}");
         } else {
-            println!("{line}");
+            crate::say!("{line}");
         }
     };
     let rep = match drill::run(&opts, say) {
@@ -71,10 +71,10 @@ pub fn run(a: DrillArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if json {
-        println!("{}", serde_json::to_string(&rep)?);
+        crate::say!("{}", serde_json::to_string(&rep)?);
     } else {
         let verdict = if rep.ok { "PASSED" } else { "FAILED" };
-        println!(
+        crate::say!(
             "drill {verdict}: RTO {} ms (promote {} ms, start {} ms); RPO {} bytes, {:.1} s; copy {} files, {} bytes in {} ms; digest {}",
             rep.rto_ms,
             rep.promote_ms,
@@ -87,7 +87,7 @@ pub fn run(a: DrillArgs) -> anyhow::Result<ExitCode> {
             if rep.digest_equal { "equal" } else { "NOT equal" }
         );
         if rep.kept {
-            println!("scratch copy kept in {}", rep.scratch_dir);
+            crate::say!("scratch copy kept in {}", rep.scratch_dir);
         }
     }
     Ok(ExitCode::from(if rep.ok {

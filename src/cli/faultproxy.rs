@@ -55,7 +55,7 @@ pub fn run(a: FaultProxyArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("listen on {}", a.listen))?;
         let addr = listener.local_addr().context("read the bound address")?;
-        println!("logship fault-proxy listening on {addr} (to {})", a.to);
+        crate::say!("logship fault-proxy listening on {addr} (to {})", a.to);
         let names: Vec<&str> = cfg.faults.iter().map(|f| f.name()).collect();
         tracing::info!(seed = cfg.seed, faults = %names.join(","), "fault proxy started");
         let stats = Arc::new(FaultStats::default());

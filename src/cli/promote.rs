@@ -100,7 +100,7 @@ impl Steps {
         if self.json {
             eprintln!("{line}");
         } else {
-            println!("{line}");
+            crate::say!("{line}");
         }
     }
 }
@@ -180,7 +180,7 @@ fn promotion_event(a: &PromoteArgs, steps: &Steps, sum: &Summary) {
 
 fn finish(summary: &Summary, json: bool, outcome: Outcome) -> anyhow::Result<ExitCode> {
     if json {
-        println!("{}", serde_json::to_string(summary)?);
+        crate::say!("{}", serde_json::to_string(summary)?);
     }
     Ok(ExitCode::from(outcome as u8))
 }

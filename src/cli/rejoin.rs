@@ -77,7 +77,7 @@ impl Steps {
         if self.json {
             eprintln!("{line}");
         } else {
-            println!("{line}");
+            crate::say!("{line}");
         }
     }
 }
@@ -236,7 +236,7 @@ pub fn run(a: RejoinArgs) -> anyhow::Result<ExitCode> {
     sum.done = Some(done);
     sum.took_ms = steps.started.elapsed().as_millis() as u64;
     if a.json {
-        println!("{}", serde_json::to_string(&sum)?);
+        crate::say!("{}", serde_json::to_string(&sum)?);
     }
     Ok(ExitCode::from(Outcome::Rejoined as u8))
 }

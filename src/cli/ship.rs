@@ -214,7 +214,7 @@ pub fn run(a: ShipArgs) -> anyhow::Result<ExitCode> {
             let seeded = r.seeded_at_lsn.map_or(String::new(), |l| {
                 format!(", seeded with the snapshot first (WAL from {})", format_lsn(l))
             });
-            println!(
+            crate::say!(
                 "shipped {} .. {} ({} .. {}) to {}: {} records, {} bytes ({} on the wire){seeded}, {} ms",
                 format_lsn(r.from_lsn),
                 format_lsn(r.to_lsn),
@@ -272,7 +272,7 @@ async fn continuous(
     let s = shipper.status(pos_tx.borrow().durable_lsn);
     shipper.stop();
     if let Some(s) = s.first() {
-        println!(
+        crate::say!(
             "stopped: standby {} acknowledged {} ({}), {} shipments, {} records, {} bytes",
             s.address,
             format_lsn(s.acked_lsn),

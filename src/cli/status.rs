@@ -97,9 +97,9 @@ pub fn run(a: StatusArgs) -> anyhow::Result<ExitCode> {
     if !thresholds.any() {
         let status = read(&a.data_dir)?;
         if a.json {
-            println!("{}", serde_json::to_string(&status)?);
+            crate::say!("{}", serde_json::to_string(&status)?);
         } else {
-            print!("{}", render_text(&status, crate::primary::now_unix_ms()));
+            crate::say_raw!("{}", render_text(&status, crate::primary::now_unix_ms()));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -118,11 +118,11 @@ pub fn run(a: StatusArgs) -> anyhow::Result<ExitCode> {
             None => serde_json::json!({"data_dir": a.data_dir.display().to_string()}),
         };
         v["check"] = serde_json::to_value(&verdict)?;
-        println!("{v}");
+        crate::say!("{v}");
     } else {
-        println!("{}", verdict.summary);
+        crate::say!("{}", verdict.summary);
         if let Some(s) = &status {
-            print!("{}", render_text(s, now));
+            crate::say_raw!("{}", render_text(s, now));
         }
     }
     Ok(ExitCode::from(verdict.state.exit_code()))

@@ -174,9 +174,9 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     match check(&target) {
         Ok(v) => {
             if a.json {
-                println!("{}", json(&v));
+                crate::say!("{}", json(&v));
             } else {
-                println!("{}", v.summary_line());
+                crate::say!("{}", v.summary_line());
             }
             match v.torn_tail_line() {
                 Some(line) => Err(Failure {
@@ -200,7 +200,7 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<ExitCode> {
                     "exit_code": failure.status.code(),
                     "problem": failure.message,
                 });
-                println!("{obj}");
+                crate::say!("{obj}");
             }
             Err(failure.into())
         }

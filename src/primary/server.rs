@@ -164,7 +164,7 @@ pub async fn serve_on(
         admin_listener,
         admin_cmds::handler(shared.clone()),
     ));
-    println!(
+    crate::say!(
         "logship primary listening on {local} (system id {:016x}, timeline {}, recovered LSN {next_lsn}, {replayed_records} records replayed)",
         control.system_id, control.timeline
     );

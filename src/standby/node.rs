@@ -572,7 +572,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         ship_listener.local_addr()?.to_string(),
         resp_listener.local_addr()?.to_string(),
     ));
-    println!(
+    crate::say!(
         "logship standby listening on {} (shipments on {})",
         resp_listener.local_addr()?,
         ship_listener.local_addr()?
