@@ -16,7 +16,7 @@
 //! | [`metrics`] | watching a node: Prometheus metrics, the status page, sampled history  |
 //! | [`events`]  | event hooks (`--on-event`): JSON on a command's stdin, bounded          |
 //! | [`progress`]| progress of long work: a bar on a terminal, periodic log lines otherwise |
-//! | [`bench`]   | built-in benchmarks (`logship bench wal`, `bench ship`), library side  |
+//! | [`bench`]   | built-in benchmarks (`logship bench wal`, `ship`, `lag`), library side |
 //! | [`cli`]     | command-line commands; thin glue                                       |
 //! | [`faultproxy`] | a TCP proxy injecting network faults (a testing aid)                |
 //!

@@ -161,3 +161,64 @@ fn a_new_standby_is_seeded_replays_serves_reads_and_survives_kill_9() {
     wait_applied(&sdir, end2);
     assert_eq!(c.get::<_, i64>("counter").unwrap(), 35);
 }
+
+/// `logship bench lag` against a continuous standby, with its background
+/// load: every sample is a value read back on the standby, the load is held
+/// at the rate asked (never above it), and what it wrote reaches the standby.
+#[test]
+fn bench_lag_samples_a_continuous_standby_under_a_held_load() {
+    let d = tempfile::tempdir().unwrap();
+    let (pdir, sdir) = (d.path().join("p"), d.path().join("s"));
+    init(&pdir, "4MiB");
+    let standby = Standby::start_with(&sdir, &["--insecure-no-auth"]);
+    let primary = Primary::start_shipping(&pdir, &standby.ship_addr, &["--ship-continuous"]);
+    let rate = 2000.0;
+    let out = common::logship(&[
+        "bench",
+        "lag",
+        "--primary",
+        &primary.addr,
+        "--standby",
+        &standby.addr,
+        "--samples",
+        "300",
+        "--duration",
+        "60s",
+        "--load-rate",
+        "2000",
+        "--load-connections",
+        "4",
+        "--load-keyspace",
+        "1000",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let r = &out.json_lines()[0];
+    assert_eq!(r["samples"], 300, "{r}");
+    let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+    assert!(f("p50_us") > 0.0 && f("p50_us") <= f("p99_us"), "{r}");
+    assert!(f("p99_us") <= f("max_us"), "{r}");
+    assert!(f("get_rtt_p50_us") > 0.0, "{r}");
+    assert!(f("get_rtt_p50_us") <= f("get_rtt_p99_us"), "{r}");
+    let load = &r["load"];
+    let achieved = load["writes_per_second"].as_f64().unwrap();
+    assert!(achieved <= rate * 1.01, "faster than asked: {load}");
+    assert!(achieved >= rate * 0.5, "far slower than asked: {load}");
+    // 300 sample keys and up to 1000 load keys, on both sides.
+    let mut p = primary.client();
+    let keys: u64 = redis::cmd("DBSIZE").query(&mut p).unwrap();
+    assert!(keys > 300 + 300, "the load wrote few keys: {keys}");
+    let mut s = standby.client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let on_standby: u64 = redis::cmd("DBSIZE").query(&mut s).unwrap();
+        if on_standby == keys {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "standby holds {on_standby} keys, the primary {keys}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

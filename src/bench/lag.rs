@@ -5,10 +5,16 @@
 //! Each sample SETs a unique key to a unique value on the primary (the reply
 //! means durable, with `--fsync always`), then GETs it on the standby in a tight
 //! loop until the value appears; the delay from the SET's reply to the matching
-//! GET reply is the sample. Samples are taken one after another.
+//! GET reply is the sample. Samples are taken one after another, optionally
+//! under a steady background write load on the primary ([`super::load`]),
+//! which starts [`LOAD_WARMUP`] before the first sample.
 
+use super::load::{Load, LoadError, LoadOptions, LoadReport};
 use redis::{Client, Connection, RedisError};
 use std::time::{Duration, Instant};
+
+/// How long the background load runs before the first sample.
+pub const LOAD_WARMUP: Duration = Duration::from_millis(500);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -23,6 +29,8 @@ pub struct LagBenchOptions {
     pub duration: Duration,
     /// Give up on one sample (and the run) if the value is not readable by then.
     pub sample_timeout: Duration,
+    /// A background write load on the primary while sampling.
+    pub load: Option<LoadOptions>,
 }
 
 /// What it measured (microseconds).
@@ -37,6 +45,13 @@ pub struct LagBenchReport {
     pub mean_us: f64,
     /// GETs sent to the standby per sample, on average.
     pub polls_per_sample: f64,
+    /// One GET round trip to the standby (of a key never set), timed before
+    /// each sample: no sample can be shorter than the GET that reads the value,
+    /// so this is the floor of the lag on this machine under this load.
+    pub get_rtt_p50_us: f64,
+    pub get_rtt_p99_us: f64,
+    /// What the background load achieved (over its warm-up and the samples).
+    pub load: Option<LoadReport>,
 }
 
 /// Why the run stopped.
@@ -63,6 +78,8 @@ pub enum LagBenchError {
         addr: String,
         timeout_ms: u128,
     },
+    #[error("bench lag: background {0}")]
+    Load(#[from] LoadError),
 }
 
 fn connect(role: &'static str, addr: &str) -> Result<Connection, LagBenchError> {
@@ -89,9 +106,19 @@ pub fn run(opts: &LagBenchOptions) -> Result<LagBenchReport, LagBenchError> {
     }
     let mut primary = connect("primary", &opts.primary)?;
     let mut standby = connect("standby", &opts.standby)?;
+    let load = match &opts.load {
+        Some(l) => {
+            let load = Load::start(l)?;
+            std::thread::sleep(LOAD_WARMUP);
+            Some(load)
+        }
+        None => None,
+    };
     let run_id = rand::random::<u32>();
     let cap = usize::try_from(opts.samples.min(10_000_000)).unwrap_or(10_000_000);
     let mut lags_us: Vec<f64> = Vec::with_capacity(cap);
+    let mut rtts_us: Vec<f64> = Vec::with_capacity(cap);
+    let absent = format!("lag:{run_id:08x}:absent");
     let mut polls: u64 = 0;
     let started = Instant::now();
     for i in 0..opts.samples {
@@ -100,6 +127,9 @@ pub fn run(opts: &LagBenchOptions) -> Result<LagBenchReport, LagBenchError> {
         }
         let key = format!("lag:{run_id:08x}:{i}");
         let value = format!("{run_id:08x}-{i}");
+        let t = Instant::now();
+        get(&mut standby, &absent, &opts.standby)?;
+        rtts_us.push(t.elapsed().as_secs_f64() * 1e6);
         redis::cmd("SET")
             .arg(&key)
             .arg(&value)
@@ -113,16 +143,7 @@ pub fn run(opts: &LagBenchOptions) -> Result<LagBenchReport, LagBenchError> {
         let acked = Instant::now();
         loop {
             polls += 1;
-            let got: Option<String> =
-                redis::cmd("GET")
-                    .arg(&key)
-                    .query(&mut standby)
-                    .map_err(|source| LagBenchError::Command {
-                        op: "GET",
-                        role: "standby",
-                        addr: opts.standby.clone(),
-                        source,
-                    })?;
+            let got = get(&mut standby, &key, &opts.standby)?;
             if got.as_deref() == Some(value.as_str()) {
                 lags_us.push(acked.elapsed().as_secs_f64() * 1e6);
                 break;
@@ -137,26 +158,36 @@ pub fn run(opts: &LagBenchOptions) -> Result<LagBenchReport, LagBenchError> {
         }
     }
     let elapsed_seconds = started.elapsed().as_secs_f64();
-    Ok(summarize(lags_us, polls, elapsed_seconds))
+    let load = load.map(Load::finish).transpose()?;
+    rtts_us.sort_by(f64::total_cmp);
+    Ok(LagBenchReport {
+        load,
+        get_rtt_p50_us: percentile(&rtts_us, 50.0),
+        get_rtt_p99_us: percentile(&rtts_us, 99.0),
+        ..summarize(lags_us, polls, elapsed_seconds)
+    })
 }
 
-/// Percentiles (nearest rank) of the samples.
+/// The `p`th percentile (nearest rank) of `sorted`; 0 when empty.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * n as f64).ceil() as usize;
+    sorted[rank.clamp(1, n) - 1]
+}
+
+/// Percentiles of the lag samples.
 fn summarize(mut lags_us: Vec<f64>, polls: u64, elapsed_seconds: f64) -> LagBenchReport {
     lags_us.sort_by(f64::total_cmp);
     let n = lags_us.len();
-    let pct = |p: f64| -> f64 {
-        if n == 0 {
-            return 0.0;
-        }
-        let rank = ((p / 100.0) * n as f64).ceil() as usize;
-        lags_us[rank.clamp(1, n) - 1]
-    };
     LagBenchReport {
         samples: n as u64,
         elapsed_seconds,
-        p50_us: pct(50.0),
-        p90_us: pct(90.0),
-        p99_us: pct(99.0),
+        p50_us: percentile(&lags_us, 50.0),
+        p90_us: percentile(&lags_us, 90.0),
+        p99_us: percentile(&lags_us, 99.0),
         max_us: lags_us.last().copied().unwrap_or(0.0),
         mean_us: if n == 0 {
             0.0
@@ -164,7 +195,23 @@ fn summarize(mut lags_us: Vec<f64>, polls: u64, elapsed_seconds: f64) -> LagBenc
             lags_us.iter().sum::<f64>() / n as f64
         },
         polls_per_sample: if n == 0 { 0.0 } else { polls as f64 / n as f64 },
+        get_rtt_p50_us: 0.0,
+        get_rtt_p99_us: 0.0,
+        load: None,
     }
+}
+
+/// GET `key` on the standby.
+fn get(standby: &mut Connection, key: &str, addr: &str) -> Result<Option<String>, LagBenchError> {
+    redis::cmd("GET")
+        .arg(key)
+        .query(standby)
+        .map_err(|source| LagBenchError::Command {
+            op: "GET",
+            role: "standby",
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -192,6 +239,7 @@ mod tests {
             samples: 0,
             duration: Duration::from_secs(1),
             sample_timeout: Duration::from_secs(1),
+            load: None,
         })
         .unwrap_err();
         assert!(matches!(e, LagBenchError::NoSamples));

@@ -40,6 +40,19 @@ pub struct LagArgs {
     /// Fail if one value is not readable on the standby within this long.
     #[arg(long, default_value = "10s", value_parser = parse::duration)]
     pub sample_timeout: std::time::Duration,
+    /// Background load on the primary while sampling, in SETs per second
+    /// (held steady, not flat out); 0: none.
+    #[arg(long, default_value_t = 0)]
+    pub load_rate: u64,
+    /// Connections sharing the background load.
+    #[arg(long, default_value_t = 20)]
+    pub load_connections: usize,
+    /// The background load's keys are drawn from this many.
+    #[arg(long, default_value_t = 100_000)]
+    pub load_keyspace: u64,
+    /// Bytes per value of the background load.
+    #[arg(long, default_value_t = 100)]
+    pub load_value_bytes: usize,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -98,11 +111,18 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Lag(a) => {
             let r = crate::bench::lag::run(&crate::bench::lag::LagBenchOptions {
-                primary: a.primary,
+                primary: a.primary.clone(),
                 standby: a.standby,
                 samples: a.samples,
                 duration: a.duration,
                 sample_timeout: a.sample_timeout,
+                load: (a.load_rate > 0).then(|| crate::bench::load::LoadOptions {
+                    addr: a.primary.clone(),
+                    rate: a.load_rate,
+                    connections: a.load_connections,
+                    keyspace: a.load_keyspace,
+                    value_bytes: a.load_value_bytes,
+                }),
             })?;
             if a.json {
                 crate::say!("{}", serde_json::to_string(&r)?);
@@ -111,6 +131,19 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
                     "bench lag: {} samples in {:.3} s: p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, max {:.0} us (mean {:.0} us, {:.1} GETs per sample)",
                     r.samples, r.elapsed_seconds, r.p50_us, r.p90_us, r.p99_us, r.max_us, r.mean_us, r.polls_per_sample
                 );
+                crate::say!(
+                    "one GET round trip to the standby (the floor of any sample): p50 {:.0} us, p99 {:.0} us",
+                    r.get_rtt_p50_us, r.get_rtt_p99_us
+                );
+                if let Some(l) = r.load {
+                    crate::say!(
+                        "background load: {} SETs in {:.3} s ({:.0} SET/s; asked for {})",
+                        l.writes,
+                        l.seconds,
+                        l.writes_per_second,
+                        a.load_rate
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
