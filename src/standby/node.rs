@@ -14,7 +14,7 @@ use crate::primary::control::{Control, Role, CONTROL_VERSION};
 use crate::primary::datadir::{sync_dir, DataDir};
 use crate::promote::check::Standing;
 use crate::resp::Limits;
-use crate::ship::receiver::{serve as serve_ship, ReceiverShared};
+use crate::ship::receiver::{serve as serve_ship, ReceiveError, ReceiverShared};
 use crate::ship::seed::{SeedSink, SeedWriter};
 use crate::ship::{AuthKey, Received};
 use crate::status::NodeStatus;
@@ -593,7 +593,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     });
     let name = format!("standby {}", ship_listener.local_addr()?);
     monitor.start(name, status).await?;
-    let ship_task = tokio::spawn(serve_ship(ship_listener, node.receiver.clone()));
+    let (_receiving, ship_task) = Receiving::start(ship_listener, node.receiver.clone())?;
     let mut resp_task = tokio::spawn(super::serve::serve(resp_listener.clone(), node.clone()));
     let (handover_tx, mut handover_rx) = tokio::sync::oneshot::channel();
     *node.handover.lock().unwrap_or_else(|p| p.into_inner()) = Some(handover_tx);
@@ -709,6 +709,52 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     .await;
     ship_task.abort();
     served
+}
+
+/// The ship listener and its connections, on a runtime of their own.
+///
+/// A chunk arriving wakes the task receiving it; on the client runtime that
+/// wake queues behind whatever the clients' tasks are doing, and a client's GET
+/// queues behind the decompression, checks and write of a chunk. On a thread
+/// of its own, receiving and serving reads run side by side.
+struct Receiving {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+type ShipTask = tokio::task::JoinHandle<Result<(), ReceiveError>>;
+
+impl Receiving {
+    fn start(
+        listener: tokio::net::TcpListener,
+        receiver: Arc<ReceiverShared>,
+    ) -> anyhow::Result<(Receiving, ShipTask)> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("receiver")
+            .enable_all()
+            .build()
+            .context("start the receiving thread")?;
+        // A listener belongs to the runtime it was made on: move it over.
+        let listener = listener.into_std().context("hand over the ship listener")?;
+        let task = runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| ReceiveError::Fatal(format!("ship listener: {e}")))?;
+            serve_ship(listener, receiver).await
+        });
+        let guard = Receiving {
+            runtime: Some(runtime),
+        };
+        Ok((guard, task))
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            // Dropping a runtime may block; this runs on another runtime.
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// The seed sink, reaching the node once it exists.
