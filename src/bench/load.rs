@@ -9,11 +9,14 @@
 //! [`MAX_PIPELINE`]), then sleeps until the next one is due. A server that
 //! cannot keep up shows as an achieved rate below the target.
 //!
+//! Like `redis-benchmark`, all connections share one thread (an event loop),
+//! so the load adds no crowd of threads to the machine it measures.
 //! Keys and values are those of `redis-benchmark -t set -r KEYSPACE -d BYTES`:
 //! `key:` and a random 12-digit number below the keyspace, a value of `x`s.
 
 use rand::Rng;
-use redis::{Client, Connection, RedisError};
+use redis::aio::MultiplexedConnection;
+use redis::{Client, RedisError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,6 +24,8 @@ use std::time::{Duration, Instant};
 
 /// SETs sent in one pipeline at most, when a connection has fallen behind.
 pub const MAX_PIPELINE: u64 = 64;
+/// A connection checks for the end of the load at least this often.
+const MAX_SLEEP: Duration = Duration::from_millis(100);
 
 /// The load to apply.
 #[derive(Debug, Clone)]
@@ -48,10 +53,10 @@ pub enum LoadError {
     Connect { addr: String, source: RedisError },
     #[error("load: SET on {addr}: {source}")]
     Set { addr: String, source: RedisError },
-    #[error("load: a load thread cannot be started: {0}")]
+    #[error("load: the load thread cannot be started: {0}")]
     Thread(std::io::Error),
-    #[error("load: a load thread panicked")]
-    Panicked,
+    #[error("load: the load thread stopped unexpectedly")]
+    Lost,
 }
 
 /// What the load achieved.
@@ -65,26 +70,15 @@ pub struct LoadReport {
 /// A running load; [`finish`](Load::finish) stops it.
 pub struct Load {
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<Result<u64, LoadError>>>,
+    thread: Option<JoinHandle<Result<u64, LoadError>>>,
     started: Instant,
-}
-
-fn connect(addr: &str) -> Result<Connection, LoadError> {
-    let err = |source| LoadError::Connect {
-        addr: addr.to_string(),
-        source,
-    };
-    Client::open(format!("redis://{addr}/"))
-        .map_err(err)?
-        .get_connection_with_timeout(Duration::from_secs(5))
-        .map_err(err)
 }
 
 impl Load {
     /// Connects every connection, then starts sending.
     ///
     /// # Errors
-    /// [`LoadError`] when a connection cannot be made or a thread started.
+    /// [`LoadError`] when a connection cannot be made or the thread started.
     pub fn start(opts: &LoadOptions) -> Result<Load, LoadError> {
         if opts.connections == 0 {
             return Err(LoadError::NoConnections);
@@ -92,31 +86,26 @@ impl Load {
         if opts.rate == 0 {
             return Err(LoadError::NoRate);
         }
-        let conns = (0..opts.connections)
-            .map(|_| connect(&opts.addr))
-            .collect::<Result<Vec<_>, _>>()?;
         let stop = Arc::new(AtomicBool::new(false));
-        let started = Instant::now();
-        let per_conn = opts.rate as f64 / opts.connections as f64;
-        let mut threads = Vec::new();
-        for (i, conn) in conns.into_iter().enumerate() {
-            let (stop2, opts2) = (stop.clone(), opts.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("load-{i}"))
-                .spawn(move || send(conn, &opts2, per_conn, started, &stop2));
-            match spawned {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    return Err(LoadError::Thread(e));
-                }
-            }
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop2, opts2) = (stop.clone(), opts.clone());
+        let thread = std::thread::Builder::new()
+            .name("load".into())
+            .spawn(move || run(&opts2, stop2, ready_tx))
+            .map_err(LoadError::Thread)?;
+        match ready_rx.recv() {
+            Ok(started) => Ok(Load {
+                stop,
+                thread: Some(thread),
+                started,
+            }),
+            // The thread ended before it was connected: its error says why.
+            Err(_) => Err(thread
+                .join()
+                .map_err(|_| LoadError::Lost)
+                .and_then(|r| r.err().ok_or(LoadError::Lost))
+                .unwrap_or_else(|e| e)),
         }
-        Ok(Load {
-            stop,
-            threads,
-            started,
-        })
     }
 
     /// Stops the load and reports what it sent.
@@ -126,22 +115,8 @@ impl Load {
     pub fn finish(mut self) -> Result<LoadReport, LoadError> {
         self.stop.store(true, Ordering::Relaxed);
         let seconds = self.started.elapsed().as_secs_f64();
-        let mut writes = 0;
-        let mut first_err = None;
-        for t in std::mem::take(&mut self.threads) {
-            match t.join() {
-                Ok(Ok(n)) => writes += n,
-                Ok(Err(e)) => {
-                    first_err.get_or_insert(e);
-                }
-                Err(_) => {
-                    first_err.get_or_insert(LoadError::Panicked);
-                }
-            }
-        }
-        if let Some(e) = first_err {
-            return Err(e);
-        }
+        let thread = self.thread.take().ok_or(LoadError::Lost)?;
+        let writes = thread.join().map_err(|_| LoadError::Lost)??;
         Ok(LoadReport {
             writes,
             seconds,
@@ -156,16 +131,61 @@ impl Drop for Load {
     }
 }
 
+/// The load thread: connects, reports the start on `ready`, then runs every
+/// connection's share until `stop`; returns the SETs sent.
+fn run(
+    opts: &LoadOptions,
+    stop: Arc<AtomicBool>,
+    ready: std::sync::mpsc::Sender<Instant>,
+) -> Result<u64, LoadError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(LoadError::Thread)?;
+    rt.block_on(async {
+        let err = |source| LoadError::Connect {
+            addr: opts.addr.clone(),
+            source,
+        };
+        let client = Client::open(format!("redis://{}/", opts.addr)).map_err(err)?;
+        let mut conns = Vec::new();
+        for _ in 0..opts.connections {
+            let connect = client.get_multiplexed_tokio_connection();
+            let conn = tokio::time::timeout(Duration::from_secs(5), connect)
+                .await
+                .map_err(|_| {
+                    err(RedisError::from(std::io::Error::from(
+                        std::io::ErrorKind::TimedOut,
+                    )))
+                })?
+                .map_err(err)?;
+            conns.push(conn);
+        }
+        let started = Instant::now();
+        let _ = ready.send(started);
+        let per_conn = opts.rate as f64 / opts.connections as f64;
+        let mut tasks = tokio::task::JoinSet::new();
+        for conn in conns {
+            let (opts, stop) = (opts.clone(), stop.clone());
+            tasks.spawn(async move { send(conn, &opts, per_conn, started, &stop).await });
+        }
+        let mut sent = 0;
+        while let Some(r) = tasks.join_next().await {
+            sent += r.map_err(|_| LoadError::Lost)??;
+        }
+        Ok(sent)
+    })
+}
+
 /// One connection's share: `per_second` SETs a second since `started`.
-fn send(
-    mut conn: Connection,
+async fn send(
+    mut conn: MultiplexedConnection,
     opts: &LoadOptions,
     per_second: f64,
     started: Instant,
     stop: &AtomicBool,
 ) -> Result<u64, LoadError> {
     let value = vec![b'x'; opts.value_bytes];
-    let mut rng = rand::thread_rng();
     let mut sent: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         let owed = (started.elapsed().as_secs_f64() * per_second) as u64;
@@ -173,15 +193,19 @@ fn send(
         if n == 0 {
             // Sleep until the next SET is due.
             let due = Duration::from_secs_f64((sent + 1) as f64 / per_second);
-            std::thread::sleep(due.saturating_sub(started.elapsed()));
+            tokio::time::sleep(due.saturating_sub(started.elapsed()).min(MAX_SLEEP)).await;
             continue;
         }
         let mut pipe = redis::pipe();
-        for _ in 0..n {
-            let key = format!("key:{:012}", rng.gen_range(0..opts.keyspace.max(1)));
-            pipe.cmd("SET").arg(key).arg(&value).ignore();
+        {
+            let mut rng = rand::thread_rng();
+            for _ in 0..n {
+                let key = format!("key:{:012}", rng.gen_range(0..opts.keyspace.max(1)));
+                pipe.cmd("SET").arg(key).arg(&value).ignore();
+            }
         }
-        pipe.query::<()>(&mut conn)
+        pipe.query_async::<()>(&mut conn)
+            .await
             .map_err(|source| LoadError::Set {
                 addr: opts.addr.clone(),
                 source,
