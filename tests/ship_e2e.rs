@@ -277,7 +277,20 @@ fn a_standby_with_the_wrong_key_is_reported_and_receives_nothing() {
     assert_eq!(st["system_id"], "", "{st}");
     let n: i64 = redis::cmd("DBSIZE").query(&mut s.client()).unwrap();
     assert_eq!(n, 0);
-    p.stop();
+    // Stopping, the primary tries its final shipment once more, and does not
+    // wait out the final shipment's 10 s for a standby a retry cannot win over.
+    let stopping = Instant::now();
+    let log = p.stop();
+    assert!(
+        log.contains("not waiting for the standby's final shipment")
+            && log.contains("reason=\"auth\""),
+        "{log}"
+    );
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "stopping took {:?}:\n{log}",
+        stopping.elapsed()
+    );
 }
 
 #[test]

@@ -18,6 +18,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
 
+/// Failure reasons (`last_error_reason`) that no retry within seconds can
+/// change: they wait for a DBA (the key files, a re-seed, a rejoin). A stopping
+/// or fencing primary does not hold its final shipment open for them.
+pub const PERMANENT_REFUSALS: [&str; 6] = [
+    "auth",
+    "system_id",
+    "timeline",
+    "diverged",
+    "standby_ahead",
+    "tls",
+];
+
 /// Default of `--max-retained-wal`.
 pub const DEFAULT_MAX_RETAINED_WAL_BYTES: u64 = 8 << 30;
 
@@ -241,15 +253,25 @@ impl Shipping {
     /// At clean shutdown: ships to every standby that lacks anything below
     /// `durable_lsn`, waiting up to `timeout`, so a scheduled standby does not
     /// stay an interval behind while the primary is down. Standbys that did not
-    /// get it are named in a warning.
+    /// get it are named in a warning. A standby that refuses for a reason no
+    /// retry can change ([`PERMANENT_REFUSALS`]: a wrong key, another system…)
+    /// is not waited for once it has refused again during this call.
     pub async fn final_shipment(&self, durable_lsn: u64, timeout: Duration) {
         let Some(sh) = &self.shipper else { return };
         let n = sh.acked().len();
         let deadline = tokio::time::Instant::now() + timeout;
+        let failures_before: Vec<u64> = self
+            .standbys(durable_lsn)
+            .iter()
+            .map(|s| s.failures_total)
+            .collect();
         // Re-kick now and then: a standby that was down may be back.
         while self.acked_count(durable_lsn) < n {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
+                break;
+            }
+            if self.only_permanent_refusals_left(durable_lsn, &failures_before) {
                 break;
             }
             sh.ship_now();
@@ -268,6 +290,35 @@ impl Shipping {
                 );
             }
         }
+    }
+
+    /// True when every standby lacking log below `durable_lsn` has failed
+    /// again since `failures_before` was taken (its `failures_total` then), for
+    /// a reason in [`PERMANENT_REFUSALS`]; each is named in a warning.
+    fn only_permanent_refusals_left(&self, durable_lsn: u64, failures_before: &[u64]) -> bool {
+        let standbys = self.standbys(durable_lsn);
+        let lacking: Vec<_> = standbys
+            .iter()
+            .zip(failures_before)
+            .filter(|(s, _)| s.acked_lsn < durable_lsn)
+            .collect();
+        let hopeless = lacking.iter().all(|(s, before)| {
+            s.failures_total > **before
+                && s.last_error_reason
+                    .as_deref()
+                    .is_some_and(|r| PERMANENT_REFUSALS.contains(&r))
+        });
+        if hopeless {
+            for (s, _) in &lacking {
+                tracing::warn!(
+                    standby = %s.address,
+                    reason = s.last_error_reason.as_deref().unwrap_or(""),
+                    "not waiting for the standby's final shipment: it refused for a reason a retry cannot change ({})",
+                    s.last_ship_result
+                );
+            }
+        }
+        hopeless
     }
 
     /// How many standbys acknowledged everything below `lsn`, now.
