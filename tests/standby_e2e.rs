@@ -222,3 +222,105 @@ fn bench_lag_samples_a_continuous_standby_under_a_held_load() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+fn digest(c: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
+}
+
+/// A standby that stopped in the middle of being re-seeded — the primary's
+/// snapshot already installed in its snapshots/ (and part of a second one in
+/// the seed's temporary file), its received log still the old one from before
+/// the gap — starts, is seeded again, and ends with the primary's keyspace.
+#[test]
+fn a_standby_stopped_between_installing_a_seed_and_restarting_its_log_recovers() {
+    let d = tempfile::tempdir().unwrap();
+    let (pdir, sdir) = (d.path().join("p"), d.path().join("s"));
+    init(&pdir, "64KiB");
+    let mut standby = Standby::start_with(&sdir, &["--insecure-no-auth"]);
+    let ship_addr = standby.ship_addr.clone();
+    let mut primary = Primary::start_shipping(
+        &pdir,
+        &ship_addr,
+        &[
+            "--ship-every",
+            "200ms",
+            "--max-retained-wal",
+            "256KiB",
+            "--checkpoint-wal-bytes",
+            "128KiB",
+            "--checkpoint-interval",
+            "1s",
+            "--keep-snapshots",
+            "1",
+        ],
+    );
+    let mut c = primary.client();
+    for i in 0..200 {
+        let _: () = c.set(format!("early:{i}"), i).unwrap();
+    }
+    let durable = status(&pdir)["durable_lsn"].as_u64().unwrap();
+    wait_applied(&sdir, durable);
+    standby.kill();
+    let received = status(&sdir)["received_lsn"].as_u64().unwrap();
+
+    // The standby falls out of the retained WAL.
+    let value = "v".repeat(400);
+    for i in 0..2000 {
+        let _: () = c.set(format!("late:{i}"), &value).unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = status(&pdir);
+        if st["standbys"][0]["needs_reseed"] == true {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never flagged: {st}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let oldest = scan_dir(&StdFs, &pdir.join("wal"))
+        .unwrap()
+        .first_lsn
+        .unwrap();
+    assert!(received < oldest, "{received:#x} vs oldest {oldest:#x}");
+
+    // What a seed leaves when the standby stops after installing the snapshot
+    // and before restarting its received log there.
+    let snaps = logship::store::snapshot::list(&pdir.join("snapshots")).unwrap();
+    let (snap_lsn, snap) = snaps.last().cloned().expect("a snapshot");
+    let bytes = std::fs::read(&snap).unwrap();
+    std::fs::write(
+        sdir.join("snapshots").join(snap.file_name().unwrap()),
+        &bytes,
+    )
+    .unwrap();
+    std::fs::write(
+        sdir.join("snapshots").join("incoming.seed.tmp"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    assert!(snap_lsn > received);
+
+    let mut standby = Standby::start_on(&sdir, &ship_addr, &["--insecure-no-auth"]);
+    for i in 0..50 {
+        let _: () = c.set(format!("after:{i}"), i).unwrap();
+    }
+    let durable = status(&pdir)["durable_lsn"].as_u64().unwrap();
+    wait_applied(&sdir, durable);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while status(&sdir)["received_lsn"].as_u64() != Some(durable) {
+        assert!(std::time::Instant::now() < deadline, "{}", status(&sdir));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut s = standby.client();
+    assert_eq!(digest(&mut s), digest(&mut c));
+    let n: u64 = redis::cmd("DBSIZE").query(&mut s).unwrap();
+    assert_eq!(n, 200 + 2000 + 50);
+    let pst = status(&pdir);
+    assert!(
+        pst["standbys"][0]["seeded_total"].as_u64().unwrap() >= 1,
+        "{pst}"
+    );
+    primary.stop();
+    let log = standby.kill();
+    assert!(log.contains("seeded from the primary's snapshot"), "{log}");
+}
