@@ -451,25 +451,15 @@ async fn past_the_retained_wal_limit_a_dead_standby_is_flagged_for_reseeding() {
     let (l, addr) = bound().await;
     drop(l);
     let key = key_file(t.path());
-    let p = start(
-        &pd,
-        &[
-            "--ship-to",
-            &addr,
-            "--auth-key-file",
-            &key,
-            "--ship-every",
-            "300ms",
-            "--max-retained-wal",
-            "256KiB",
-            "--checkpoint-wal-bytes",
-            "128KiB",
-            "--checkpoint-interval",
-            "1s",
-            "--keep-snapshots",
-            "1",
-        ],
-    );
+    let ship: [&str; 6] = [
+        "--ship-to",
+        &addr,
+        "--auth-key-file",
+        &key,
+        "--ship-every",
+        "300ms",
+    ];
+    let p = start(&pd, &[&ship[..], &common::SMALL_RETENTION].concat());
     let p = Arc::new(p);
     let p2 = p.clone();
     blocking(move || write_keys(&p2, 1000, 1000)).await;

@@ -238,22 +238,8 @@ fn a_standby_stopped_between_installing_a_seed_and_restarting_its_log_recovers()
     init(&pdir, "64KiB");
     let mut standby = Standby::start_with(&sdir, &["--insecure-no-auth"]);
     let ship_addr = standby.ship_addr.clone();
-    let mut primary = Primary::start_shipping(
-        &pdir,
-        &ship_addr,
-        &[
-            "--ship-every",
-            "200ms",
-            "--max-retained-wal",
-            "256KiB",
-            "--checkpoint-wal-bytes",
-            "128KiB",
-            "--checkpoint-interval",
-            "1s",
-            "--keep-snapshots",
-            "1",
-        ],
-    );
+    let flags = [&["--ship-every", "200ms"][..], &common::SMALL_RETENTION].concat();
+    let mut primary = Primary::start_shipping(&pdir, &ship_addr, &flags);
     let mut c = primary.client();
     for i in 0..200 {
         let _: () = c.set(format!("early:{i}"), i).unwrap();

@@ -700,3 +700,16 @@ pub fn kill_child(
         .map(|t| t.join().unwrap_or_default())
         .unwrap_or_default()
 }
+
+/// Primary flags under which a stopped standby soon falls out of the retained
+/// WAL: 256 KiB kept, a checkpoint every 128 KiB (or second), one snapshot.
+pub const SMALL_RETENTION: [&str; 8] = [
+    "--max-retained-wal",
+    "256KiB",
+    "--checkpoint-wal-bytes",
+    "128KiB",
+    "--checkpoint-interval",
+    "1s",
+    "--keep-snapshots",
+    "1",
+];
