@@ -38,6 +38,16 @@ macro_rules! say {
     }};
 }
 
+/// `eprintln!` that does not panic when stderr is closed: the exit code
+/// still tells what happened.
+#[macro_export]
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// `print!` that does not panic when stdout is closed; see [`say!`].
 #[macro_export]
 macro_rules! say_raw {

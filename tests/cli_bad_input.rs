@@ -150,9 +150,9 @@ fn every_command_has_help() {
     }
 }
 
-/// Runs `logship ARGS` with its stdout a pipe nobody reads (`logship … | head`
-/// once head has gone): returns the exit code and stderr.
-fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+/// The writing end of a pipe whose reader is gone (`… | head` once head has
+/// exited).
+fn closed_pipe() -> std::process::Stdio {
     use std::os::fd::{FromRawFd, OwnedFd};
     let mut fds = [0; 2];
     // SAFETY: pipe() fills the two descriptors, each then owned exactly once.
@@ -161,11 +161,17 @@ fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
         (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
     };
     drop(reader);
+    std::process::Stdio::from(writer)
+}
+
+/// Runs `logship ARGS` with its stdout a pipe nobody reads: returns the exit
+/// code and stderr.
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_logship"))
         .args(args)
         .env_remove("RUST_BACKTRACE")
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::from(writer))
+        .stdout(closed_pipe())
         .output()
         .expect("run logship");
     (
@@ -212,4 +218,21 @@ fn a_closed_stdout_is_not_a_panic_and_the_work_is_done() {
     let verified = logship_p(&["verify", "--json"], &wal);
     assert_eq!(verified.code, Some(0), "{verified:#?}");
     assert!(verified.stdout.contains("\"records\":100"), "{verified:#?}");
+}
+
+#[test]
+fn a_closed_stderr_keeps_the_exit_code_of_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("no-such-wal");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_logship"))
+        .arg("verify")
+        .arg(&missing)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(std::process::Stdio::null())
+        .stdout(closed_pipe())
+        .stderr(closed_pipe())
+        .status()
+        .expect("run logship");
+    // 1 (usage/I-O error, as with a stderr to read), not 101 (a panic).
+    assert_eq!(status.code(), Some(1));
 }

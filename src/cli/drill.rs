@@ -58,7 +58,7 @@ pub fn run(a: DrillArgs) -> anyhow::Result<ExitCode> {
             s.detail
         );
         if json {
-            eprintln!("{line}");
+            crate::say_err!("{line}");
         } else {
             crate::say!("{line}");
         }
@@ -66,7 +66,7 @@ pub fn run(a: DrillArgs) -> anyhow::Result<ExitCode> {
     let rep = match drill::run(&opts, say) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("logship: error: {e}");
+            crate::say_err!("logship: error: {e}");
             return Ok(ExitCode::from(Outcome::Error as u8));
         }
     };

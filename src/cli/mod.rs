@@ -201,7 +201,7 @@ pub fn main() -> ExitCode {
             let status = e
                 .downcast_ref::<exit::Failure>()
                 .map_or(exit::Status::Usage, |f| f.status);
-            eprintln!("logship: error: {}", one_line(&e));
+            crate::say_err!("logship: error: {}", one_line(&e));
             status.into()
         }
     }
@@ -241,7 +241,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
             let first = text.split("\n\n").next().unwrap_or("invalid command line");
             let first = first.strip_prefix("error: ").unwrap_or(first);
             let first = first.split_whitespace().collect::<Vec<_>>().join(" ");
-            eprintln!("logship: error: {first} (see '{}')", help_hint());
+            crate::say_err!("logship: error: {first} (see '{}')", help_hint());
             exit::Status::Usage.into()
         }
     }

@@ -98,7 +98,7 @@ impl Steps {
             self.started.elapsed().as_secs_f64()
         );
         if self.json {
-            eprintln!("{line}");
+            crate::say_err!("{line}");
         } else {
             crate::say!("{line}");
         }
@@ -187,7 +187,7 @@ fn finish(summary: &Summary, json: bool, outcome: Outcome) -> anyhow::Result<Exi
 
 /// Ends with one error line and an exit code.
 fn fail(outcome: Outcome, msg: String) -> anyhow::Result<ExitCode> {
-    eprintln!("logship: error: {msg}");
+    crate::say_err!("logship: error: {msg}");
     Ok(ExitCode::from(outcome as u8))
 }
 
@@ -501,8 +501,10 @@ fn unfence(a: &PromoteArgs, key: Option<&AuthKey>, fenced: &Option<String>) {
     let Some(addr) = fenced else { return };
     let r = tokio::task::block_in_place(|| Primary::connect(addr, a.wait)?.unfence(key));
     match r {
-        Ok(_) => eprintln!("logship: the primary at {addr} was unfenced: it serves writes again"),
-        Err(e) => eprintln!(
+        Ok(_) => {
+            crate::say_err!("logship: the primary at {addr} was unfenced: it serves writes again")
+        }
+        Err(e) => crate::say_err!(
             "logship: warning: the primary at {addr} stays fenced ({e}); {} was not promoted",
             a.data_dir.display()
         ),

@@ -75,7 +75,7 @@ impl Steps {
             self.started.elapsed().as_secs_f64()
         );
         if self.json {
-            eprintln!("{line}");
+            crate::say_err!("{line}");
         } else {
             crate::say!("{line}");
         }
@@ -89,7 +89,7 @@ fn fail(e: RejoinError) -> anyhow::Result<ExitCode> {
         RejoinError::OtherSystem(_) => Outcome::OtherSystem,
         RejoinError::Failed(_) => Outcome::Error,
     };
-    eprintln!("logship: error: {e}");
+    crate::say_err!("logship: error: {e}");
     Ok(ExitCode::from(code as u8))
 }
 
