@@ -723,7 +723,13 @@ fn write_batch(
         SyncPolicy::Never => false,
     };
     if sync_now {
-        publish(inner, end, false);
+        if inner.opts.sync == SyncPolicy::Always {
+            // Nobody waits for a written LSN under `always` (clients and
+            // shippers wait for durable ones): wake them once, after the sync.
+            note_written(inner, end);
+        } else {
+            publish(inner, end, false);
+        }
         seg.sync()?;
         inner.fsyncs.fetch_add(1, Ordering::Relaxed);
         *last_sync = Instant::now();
@@ -732,6 +738,17 @@ fn write_batch(
         publish(inner, end, false);
     }
     Ok(())
+}
+
+/// Records a new written LSN in the position without waking its watchers.
+fn note_written(inner: &Inner, written: Option<u64>) {
+    if let Some(w) = written {
+        inner.written.store(w, Ordering::Release);
+        inner.watch.send_if_modified(|p| {
+            p.written_lsn = w;
+            false
+        });
+    }
 }
 
 /// Publishes a new written LSN and, with `durable`, marks everything written durable.
