@@ -183,7 +183,6 @@ pub async fn serve_on(
     let expiry = tokio::spawn(expire::run(shared.clone(), stop_rx.clone()));
     let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
-    let mut wal_pos = shared.wal.subscribe();
     let mut conns = JoinSet::new();
     let stop = loop {
         tokio::select! {
@@ -208,7 +207,7 @@ pub async fn serve_on(
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             _ = sigterm.recv() => break Stop::Signal("SIGTERM"),
             _ = sigint.recv() => break Stop::Signal("SIGINT"),
-            _ = wal_pos.wait_for(|p| p.failed) => break Stop::WalFailed,
+            _ = shared.wal.failed() => break Stop::WalFailed,
         }
     };
     drop(listener);

@@ -188,6 +188,8 @@ struct Inner {
     written: AtomicU64,
     durable: AtomicU64,
     failed: AtomicBool,
+    /// Woken once, when `failed` is set.
+    failed_notify: tokio::sync::Notify,
     /// Set when the writer thread has finished after a close.
     finished: AtomicBool,
     watch: watch::Sender<Position>,
@@ -279,6 +281,7 @@ impl Wal {
             written: AtomicU64::new(next_lsn),
             durable: AtomicU64::new(next_lsn),
             failed: AtomicBool::new(false),
+            failed_notify: tokio::sync::Notify::new(),
             finished: AtomicBool::new(false),
             watch,
             fsyncs: AtomicU64::new(0),
@@ -463,6 +466,19 @@ impl Wal {
         match &q.failed {
             Some(e) => WalError::Stopped(e.clone()),
             None => WalError::Closed,
+        }
+    }
+
+    /// Resolves once the writer has stopped on an I/O error (at once if it
+    /// has). Unlike a position receiver, it is not woken by every batch.
+    pub async fn failed(&self) {
+        loop {
+            // Created before the check: a failure in between still wakes it.
+            let woken = self.inner.failed_notify.notified();
+            if self.inner.failed.load(Ordering::Acquire) {
+                return;
+            }
+            woken.await;
         }
     }
 
@@ -790,6 +806,7 @@ fn fail(inner: &Inner, e: WalError) {
         q.chunks.clear();
     }
     inner.failed.store(true, Ordering::Release);
+    inner.failed_notify.notify_waiters();
     inner.watch.send_modify(|p| p.failed = true);
     inner.space_cv.notify_all();
     let _g = lock(&inner.progress);
