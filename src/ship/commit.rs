@@ -308,14 +308,25 @@ fn write_locked(
 /// record's timestamp `written.1`), `c` being the last chunk written.
 fn publish_written(shared: &ReceiverShared, c: &PendingChunk, written: (u64, u64)) {
     let (end, ts) = written;
-    shared.received.send_modify(|r: &mut Received| {
+    let applied = *shared.applied.borrow();
+    shared.received.send_if_modified(|r: &mut Received| {
         r.written_lsn = end;
         r.primary_durable_lsn = r.primary_durable_lsn.max(c.primary_durable_lsn);
         r.last_receive_unix_ms = now_ms();
         r.last_record_unix_ms = ts;
         r.system_id = c.header.system_id;
         r.timeline = c.header.timeline;
+        needs_replay(r, applied)
     });
+}
+
+/// Whether an update of [`Received`] wakes its watcher, the replay thread:
+/// only when there is something for it to apply. A chunk applied on arrival
+/// ([`InlineApply`](super::InlineApply)) leaves it asleep; everyone else reads
+/// the values as they need them. `applied` may be stale, never ahead: a stale
+/// one only wakes the thread for nothing.
+fn needs_replay(r: &Received, applied: u64) -> bool {
+    r.replayable_lsn() > applied
 }
 
 /// Fsyncs what is written but not durable (through `file` when it is the
@@ -355,12 +366,16 @@ fn sync_written(shared: &ReceiverShared, file: SyncFile) -> Result<(bool, SyncFi
 
 /// Publishes `durable` as `received_lsn`; true when that moved it.
 fn publish_durable(shared: &ReceiverShared, durable: u64) -> bool {
+    let applied = *shared.applied.borrow();
+    let mut moved = false;
     shared.received.send_if_modified(|r| {
         if durable <= r.received_lsn {
             return false;
         }
+        moved = true;
         r.received_lsn = durable;
         r.written_lsn = r.written_lsn.max(durable);
-        true
-    })
+        needs_replay(r, applied)
+    });
+    moved
 }
