@@ -100,11 +100,10 @@ impl Load {
                 started,
             }),
             // The thread ended before it was connected: its error says why.
-            Err(_) => Err(thread
-                .join()
-                .map_err(|_| LoadError::Lost)
-                .and_then(|r| r.err().ok_or(LoadError::Lost))
-                .unwrap_or_else(|e| e)),
+            Err(_) => Err(match thread.join() {
+                Ok(Err(e)) => e,
+                _ => LoadError::Lost,
+            }),
         }
     }
 
