@@ -19,14 +19,15 @@ use crate::ship::seed::{SeedSink, SeedWriter};
 use crate::ship::{AuthKey, Received};
 use crate::status::NodeStatus;
 use crate::store::snapshot;
-use crate::store::{KvState, StateMachine};
+use crate::store::{Decoded, KvState, StateMachine};
 use crate::wal::scan::list_segments;
 use crate::wal::{timeline, Mirror, Record, RecordKind, StdFs, WalReader};
 use anyhow::Context as _;
+use parking_lot::MutexGuard;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -61,7 +62,9 @@ pub struct Node {
     pub cfg: StandbyConfig,
     wal_dir: PathBuf,
     snap_dir: PathBuf,
-    state: Mutex<KvState>,
+    /// The replayed keyspace. A fair lock: replay hands it to a waiting reader
+    /// between slices of a batch ([`APPLY_SLICE_RECORDS`]).
+    state: parking_lot::Mutex<KvState>,
     /// 0 until the first shipment names the cluster.
     system_id: AtomicU64,
     control_written: AtomicBool,
@@ -133,7 +136,7 @@ impl Node {
 
     /// Locks the replayed keyspace.
     pub fn lock_state(&self) -> MutexGuard<'_, KvState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     fn replay_state(&self) -> ReplayState {
@@ -345,35 +348,60 @@ impl ReplayTarget for Target {
     }
 
     fn apply_batch(&self, records: &[Record]) -> Result<u64, String> {
-        apply_locked(&mut self.0.lock_state(), records)
+        let (decoded, bad) = decode_all(records);
+        let applied = apply_locked(&mut self.0.lock_state(), &decoded);
+        bad.map_or(Ok(applied), Err)
     }
 
     fn apply_batch_at(&self, start_lsn: u64, records: &[Record]) -> Result<bool, String> {
+        let (decoded, bad) = decode_all(records);
         let mut st = self.0.lock_state();
         if st.applied_lsn() != start_lsn {
             return Ok(false);
         }
-        apply_locked(&mut st, records).map(|_| true)
+        apply_locked(&mut st, &decoded);
+        bad.map_or(Ok(true), Err)
     }
 }
 
-/// Applies `records` to the locked state (records below its applied LSN are
-/// skipped); returns how many were applied.
-fn apply_locked(st: &mut KvState, records: &[Record]) -> Result<u64, String> {
-    let mut applied = 0;
+/// Decodes `records` (before the state is locked) up to the first whose
+/// payload cannot be decoded, and names that one.
+fn decode_all(records: &[Record]) -> (Vec<Decoded<'_>>, Option<String>) {
+    let mut out = Vec::with_capacity(records.len());
     for r in records {
-        if r.lsn < st.applied_lsn() {
+        if r.kind != RecordKind::Data {
+            out.push(Decoded::other(r.lsn, r.end_lsn));
             continue;
         }
-        applied += 1;
-        if r.kind == RecordKind::Data {
-            st.apply(r.lsn, r.end_lsn, &r.payload)
-                .map_err(|e| e.to_string())?;
-        } else {
-            st.advance_to(r.end_lsn);
+        match Decoded::data(r.lsn, r.end_lsn, &r.payload) {
+            Ok(d) => out.push(d),
+            Err(e) => return (out, Some(e.to_string())),
         }
     }
-    Ok(applied)
+    (out, None)
+}
+
+/// Records applied per hold of the state's lock. Between two slices a reader
+/// waiting for the lock is handed it (a fair hand-over, then replay queues
+/// again), so a GET waits for one slice at most, never for a whole chunk or
+/// batch: under a write load a chunk holds dozens of records, each costing a
+/// few cache misses, and a thread preempted while holding the lock would make
+/// every reader wait for it to be scheduled again.
+pub const APPLY_SLICE_RECORDS: usize = 16;
+
+/// Applies decoded records to the locked state, a slice at a time (records
+/// below its applied LSN are skipped: already applied, or covered by a seed
+/// installed while the lock was handed over between slices); returns how many
+/// were applied.
+fn apply_locked(st: &mut MutexGuard<'_, KvState>, records: &[Decoded<'_>]) -> u64 {
+    let mut applied = 0;
+    for (i, slice) in records.chunks(APPLY_SLICE_RECORDS).enumerate() {
+        if i > 0 {
+            MutexGuard::bump(st);
+        }
+        applied += st.apply_decoded(slice);
+    }
+    applied
 }
 
 /// Receives a seeding snapshot into `snapshots/` and makes it the state.
@@ -522,7 +550,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         Node {
             wal_dir: wal_dir.clone(),
             snap_dir: snap_dir.clone(),
-            state: Mutex::new(state),
+            state: parking_lot::Mutex::new(state),
             system_id: AtomicU64::new(system_id),
             control_written: AtomicBool::new(control.is_some()),
             receiver,
@@ -773,5 +801,86 @@ impl SeedSink for LazySeeds {
             .upgrade()
             .ok_or_else(|| std::io::Error::other("standby is shutting down"))?;
         Seeds(node).begin(lsn, total, system_id, timeline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::effect::{encode, Blob, Effect};
+    use bytes::Bytes;
+
+    /// Data records SETting `k{i}` to `v{i}`, 64 bytes apart from LSN 0.
+    fn sets(n: u64) -> Vec<Record> {
+        (0..n)
+            .map(|i| {
+                let (k, v) = (format!("k{i}"), format!("v{i}"));
+                let mut payload = Vec::new();
+                encode(
+                    &[Effect::Set {
+                        key: Blob::borrowed(k.as_bytes()),
+                        value: Blob::borrowed(v.as_bytes()),
+                        expire_at_unix_ms: None,
+                    }],
+                    &mut payload,
+                );
+                Record {
+                    lsn: i * 64,
+                    end_lsn: (i + 1) * 64,
+                    timeline: 1,
+                    timestamp_unix_ms: 0,
+                    kind: RecordKind::Data,
+                    payload: Bytes::from(payload),
+                    crc: 0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reader_waiting_for_the_state_gets_it_between_two_slices_of_a_batch() {
+        let records = sets(3 * APPLY_SLICE_RECORDS as u64);
+        let (decoded, bad) = decode_all(&records);
+        assert!(bad.is_none());
+        // The reader must be parked on the lock when the first slice ends;
+        // a loaded machine may start it late, so the scene is replayed.
+        for _ in 0..20 {
+            let state = Arc::new(parking_lot::Mutex::new(KvState::default()));
+            let mut st = state.lock();
+            let s = state.clone();
+            let reader = std::thread::spawn(move || s.lock().applied_lsn());
+            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(apply_locked(&mut st, &decoded), records.len() as u64);
+            assert_eq!(st.applied_lsn(), records.last().unwrap().end_lsn);
+            assert_eq!(st.keyspace.len(), records.len());
+            drop(st);
+            let seen = reader.join().unwrap();
+            if seen == records[APPLY_SLICE_RECORDS - 1].end_lsn {
+                return;
+            }
+            assert_eq!(
+                seen,
+                records.last().unwrap().end_lsn,
+                "only slice ends are seen"
+            );
+        }
+        panic!("the waiting reader never got the state between two slices");
+    }
+
+    #[test]
+    fn records_already_applied_are_skipped_and_a_bad_payload_stops_the_batch_there() {
+        let mut records = sets(5);
+        records[3].payload = Bytes::from_static(&[0xEE, 1, 2]);
+        let (decoded, bad) = decode_all(&records);
+        assert_eq!(decoded.len(), 3, "the records before the bad one");
+        let bad = bad.unwrap();
+        assert!(bad.contains("LSN 0xc0"), "{bad}");
+        let state = parking_lot::Mutex::new(KvState::default());
+        let mut st = state.lock();
+        assert_eq!(apply_locked(&mut st, &decoded[..1]), 1);
+        assert_eq!(apply_locked(&mut st, &decoded), 2, "k0 was applied already");
+        assert_eq!(st.applied_lsn(), 3 * 64);
+        assert_eq!(st.keyspace.get(b"k2").unwrap().value(), b"v2");
+        assert!(st.keyspace.get(b"k3").is_none());
     }
 }

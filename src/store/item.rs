@@ -125,6 +125,11 @@ impl Item {
         true
     }
 
+    /// Starts loading the item's header and key into the CPU cache.
+    pub fn prefetch(&self) {
+        super::prefetch(self.0.as_ptr());
+    }
+
     /// Heap bytes this item occupies (for memory estimates).
     pub fn heap_bytes(&self) -> usize {
         self.0.len() + 2 * std::mem::size_of::<usize>()

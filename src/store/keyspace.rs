@@ -60,6 +60,23 @@ impl Keyspace {
         (hash >> 32) as usize & (SHARDS - 1)
     }
 
+    /// Starts loading into the CPU cache what a write of `key` touches: its
+    /// shard's table, the slots its probe reads, the item stored under it.
+    /// Called for each key of a run of writes before making them, it lets
+    /// the cache misses of all of them overlap instead of following one
+    /// another (each write otherwise waits for three or four in a row).
+    pub fn prefetch(&self, key: &[u8]) {
+        let h = self.hash(key);
+        let shard = &self.shards[Self::shard_of(h)];
+        // The probe reads the control bytes and slots; `eq` prefetches each
+        // candidate item without reading it and answers no, so the probe ends
+        // at the first empty slot.
+        let _ = shard.find(h, |i| {
+            i.prefetch();
+            false
+        });
+    }
+
     /// Number of items (expired ones included until they are deleted).
     pub fn len(&self) -> usize {
         self.len

@@ -16,7 +16,21 @@ pub mod item;
 pub mod keyspace;
 pub mod snapshot;
 
-pub use apply::{apply_effect, Applied, ApplyError, KvState, StateMachine};
+pub use apply::{apply_effect, Applied, ApplyError, Decoded, KvState, StateMachine};
 pub use effect::{Blob, DecodeError, Effect};
 pub use item::Item;
 pub use keyspace::Keyspace;
+
+/// Starts loading the cache line at `p` into the CPU cache without waiting for
+/// it (a hint: it never faults, and does nothing on other architectures).
+#[inline]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and cannot fault,
+    // whatever the address; SSE is part of the x86_64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
