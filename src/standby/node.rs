@@ -9,6 +9,7 @@
 
 use super::position::PrimaryPosition;
 use super::replay::{ApplyDelay, ReplayState, ReplayTarget, Replayer};
+use super::state_lock::StateLock;
 use crate::primary::checkpoint::removable_segments;
 use crate::primary::control::{Control, Role, CONTROL_VERSION};
 use crate::primary::datadir::{sync_dir, DataDir};
@@ -62,9 +63,9 @@ pub struct Node {
     pub cfg: StandbyConfig,
     wal_dir: PathBuf,
     snap_dir: PathBuf,
-    /// The replayed keyspace. A fair lock: replay hands it to a waiting reader
-    /// between slices of a batch ([`APPLY_SLICE_RECORDS`]).
-    state: parking_lot::Mutex<KvState>,
+    /// The replayed keyspace. Replay lets waiting readers in between slices
+    /// of a batch ([`APPLY_SLICE_RECORDS`]).
+    state: StateLock<KvState>,
     /// 0 until the first shipment names the cluster.
     system_id: AtomicU64,
     control_written: AtomicBool,
@@ -349,17 +350,19 @@ impl ReplayTarget for Target {
 
     fn apply_batch(&self, records: &[Record]) -> Result<u64, String> {
         let (decoded, bad) = decode_all(records);
-        let applied = apply_locked(&mut self.0.lock_state(), &decoded);
+        let state = &self.0.state;
+        let applied = apply_locked(state, &mut state.lock(), &decoded);
         bad.map_or(Ok(applied), Err)
     }
 
     fn apply_batch_at(&self, start_lsn: u64, records: &[Record]) -> Result<bool, String> {
         let (decoded, bad) = decode_all(records);
-        let mut st = self.0.lock_state();
+        let state = &self.0.state;
+        let mut st = state.lock();
         if st.applied_lsn() != start_lsn {
             return Ok(false);
         }
-        apply_locked(&mut st, &decoded);
+        apply_locked(state, &mut st, &decoded);
         bad.map_or(Ok(true), Err)
     }
 }
@@ -381,23 +384,25 @@ fn decode_all(records: &[Record]) -> (Vec<Decoded<'_>>, Option<String>) {
     (out, None)
 }
 
-/// Records applied per hold of the state's lock. Between two slices a reader
-/// waiting for the lock is handed it (a fair hand-over, then replay queues
-/// again), so a GET waits for one slice at most, never for a whole chunk or
-/// batch: under a write load a chunk holds dozens of records, each costing a
-/// few cache misses, and a thread preempted while holding the lock would make
-/// every reader wait for it to be scheduled again.
+/// Records applied per hold of the state's lock. Between two slices readers
+/// waiting for the lock get it ([`StateLock::between_slices`]), so a GET waits
+/// for one slice at most, never for a whole chunk or batch: under a write load
+/// a chunk holds dozens of records, each costing a few cache misses.
 pub const APPLY_SLICE_RECORDS: usize = 16;
 
 /// Applies decoded records to the locked state, a slice at a time (records
 /// below its applied LSN are skipped: already applied, or covered by a seed
 /// installed while the lock was handed over between slices); returns how many
 /// were applied.
-fn apply_locked(st: &mut MutexGuard<'_, KvState>, records: &[Decoded<'_>]) -> u64 {
+fn apply_locked(
+    lock: &StateLock<KvState>,
+    st: &mut MutexGuard<'_, KvState>,
+    records: &[Decoded<'_>],
+) -> u64 {
     let mut applied = 0;
     for (i, slice) in records.chunks(APPLY_SLICE_RECORDS).enumerate() {
         if i > 0 {
-            MutexGuard::bump(st);
+            lock.between_slices(st);
         }
         applied += st.apply_decoded(slice);
     }
@@ -550,7 +555,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         Node {
             wal_dir: wal_dir.clone(),
             snap_dir: snap_dir.clone(),
-            state: parking_lot::Mutex::new(state),
+            state: StateLock::new(state),
             system_id: AtomicU64::new(system_id),
             control_written: AtomicBool::new(control.is_some()),
             receiver,
@@ -845,12 +850,15 @@ mod tests {
         // The reader must be parked on the lock when the first slice ends;
         // a loaded machine may start it late, so the scene is replayed.
         for _ in 0..20 {
-            let state = Arc::new(parking_lot::Mutex::new(KvState::default()));
+            let state = Arc::new(StateLock::new(KvState::default()));
             let mut st = state.lock();
             let s = state.clone();
             let reader = std::thread::spawn(move || s.lock().applied_lsn());
             std::thread::sleep(Duration::from_millis(100));
-            assert_eq!(apply_locked(&mut st, &decoded), records.len() as u64);
+            assert_eq!(
+                apply_locked(&state, &mut st, &decoded),
+                records.len() as u64
+            );
             assert_eq!(st.applied_lsn(), records.last().unwrap().end_lsn);
             assert_eq!(st.keyspace.len(), records.len());
             drop(st);
@@ -875,10 +883,14 @@ mod tests {
         assert_eq!(decoded.len(), 3, "the records before the bad one");
         let bad = bad.unwrap();
         assert!(bad.contains("LSN 0xc0"), "{bad}");
-        let state = parking_lot::Mutex::new(KvState::default());
+        let state = StateLock::new(KvState::default());
         let mut st = state.lock();
-        assert_eq!(apply_locked(&mut st, &decoded[..1]), 1);
-        assert_eq!(apply_locked(&mut st, &decoded), 2, "k0 was applied already");
+        assert_eq!(apply_locked(&state, &mut st, &decoded[..1]), 1);
+        assert_eq!(
+            apply_locked(&state, &mut st, &decoded),
+            2,
+            "k0 was applied already"
+        );
         assert_eq!(st.applied_lsn(), 3 * 64);
         assert_eq!(st.keyspace.get(b"k2").unwrap().value(), b"v2");
         assert!(st.keyspace.get(b"k3").is_none());
