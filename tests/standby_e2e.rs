@@ -308,5 +308,6 @@ fn a_standby_stopped_between_installing_a_seed_and_restarting_its_log_recovers()
     );
     primary.stop();
     let log = standby.kill();
+    assert!(log.contains("removed the partial seed snapshot"), "{log}");
     assert!(log.contains("seeded from the primary's snapshot"), "{log}");
 }

@@ -434,7 +434,7 @@ impl SeedSink for Seeds {
                 "snapshot of system {system_id:016x}, this standby belongs to {known:016x}"
             )));
         }
-        let tmp = self.0.snap_dir.join("incoming.seed.tmp");
+        let tmp = self.0.snap_dir.join(SEED_TMP);
         let file = std::fs::File::create(&tmp)?;
         Ok(Box::new(SeedFile {
             node: self.0.clone(),
@@ -475,6 +475,24 @@ impl SeedWriter for SeedFile {
             "seeded from the primary's snapshot"
         );
         Ok(())
+    }
+}
+
+/// Where a seed's snapshot is written before it is checked and renamed.
+const SEED_TMP: &str = "incoming.seed.tmp";
+
+/// Removes what an interrupted seeding left of a snapshot: it was never
+/// checked nor installed, and the next seed starts over.
+fn discard_partial_seed(snap_dir: &Path) -> anyhow::Result<()> {
+    let tmp = snap_dir.join(SEED_TMP);
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {
+            sync_dir(snap_dir)?;
+            tracing::info!(path = %tmp.display(), "removed the partial seed snapshot an interrupted seeding left");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("remove {}", tmp.display())),
     }
 }
 
@@ -524,6 +542,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         .map(|c| c.system_id)
         .or(report.system_id)
         .unwrap_or(0);
+    discard_partial_seed(&snap_dir)?;
     let state = load_state(&snap_dir, system_id)?;
     let applied0 = state.applied_lsn();
     if let Some(first) = report.first_lsn {
