@@ -866,7 +866,7 @@ mod tests {
         let records = sets(3 * APPLY_SLICE_RECORDS as u64);
         let (decoded, bad) = decode_all(&records);
         assert!(bad.is_none());
-        // The reader must be parked on the lock when the first slice ends;
+        // The reader must be waiting for the lock when the first slice ends;
         // a loaded machine may start it late, so the scene is replayed.
         for _ in 0..20 {
             let state = Arc::new(StateLock::new(KvState::default()));

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Records applied per batch (one lock of the state per batch).
+/// Records read and handed to the target per batch (the standby decodes them,
+/// then applies them under its state's lock a slice at a time).
 pub const BATCH_RECORDS: usize = 4096;
 /// A replay pass over at least this much log shows progress (a bar on a
 /// terminal, log lines otherwise) and logs its end: catching up at start, or

@@ -45,28 +45,30 @@ impl<T> StateLock<T> {
         }
         self.spinning.fetch_add(1, Ordering::SeqCst);
         let since = Instant::now();
-        let g = loop {
+        loop {
             if let Some(g) = self.inner.try_lock() {
-                break g;
+                self.spinning.fetch_sub(1, Ordering::SeqCst);
+                return g;
             }
             if since.elapsed() >= READER_SPIN {
-                break self.inner.lock();
+                // A sleeping reader no longer counts as spinning: the writer
+                // hands it the lock instead of waiting for it.
+                self.spinning.fetch_sub(1, Ordering::SeqCst);
+                return self.inner.lock();
             }
             std::hint::spin_loop();
-        };
-        self.spinning.fetch_sub(1, Ordering::SeqCst);
-        g
+        }
     }
 
-    /// Between two slices of a writer's work: lets spinning readers take the
-    /// lock (waiting at most [`WRITER_PAUSE`] for them), hands it to a
-    /// sleeping one if there is one, and returns with it held again.
+    /// Between two slices of a writer's work: hands the lock to a sleeping
+    /// reader if there is one, lets spinning readers take it (waiting at most
+    /// [`WRITER_PAUSE`] for them), and returns with it held again.
     pub fn between_slices(&self, g: &mut MutexGuard<'_, T>) {
         if self.spinning.load(Ordering::SeqCst) == 0 {
             MutexGuard::bump(g);
             return;
         }
-        MutexGuard::unlocked(g, || {
+        MutexGuard::unlocked_fair(g, || {
             let since = Instant::now();
             while self.spinning.load(Ordering::SeqCst) > 0 && since.elapsed() < WRITER_PAUSE {
                 std::hint::spin_loop();
@@ -78,30 +80,58 @@ impl<T> StateLock<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
-    #[test]
-    fn a_spinning_reader_gets_in_between_two_slices() {
-        // The writer holds the lock through slices of 2 ms each; a reader
-        // that arrives during one gets it at that slice's end, never after
-        // the writer's whole run (50 slices). A reader
-        // scheduled late on a loaded machine may sleep instead, and is then
-        // handed the lock between two slices: either way it gets in early.
+    /// A writer holds the lock through slices of `slice` each, until a reader
+    /// has started waiting and 100 ms more (time for a busy machine to run
+    /// the reader at all); returns the slice the reader saw and the writer's
+    /// last.
+    fn reader_during_slices(slice: Duration) -> (u32, u32) {
         let lock = Arc::new(StateLock::new(0u32));
+        let started = Arc::new(AtomicBool::new(false));
         let mut g = lock.lock();
-        let l = lock.clone();
-        let reader = std::thread::spawn(move || *l.lock());
-        for slice in 1..=50 {
+        let (l, s) = (lock.clone(), started.clone());
+        let reader = std::thread::spawn(move || {
+            s.store(true, Ordering::SeqCst);
+            *l.lock()
+        });
+        let mut until = None;
+        loop {
             let t = Instant::now();
-            while t.elapsed() < Duration::from_millis(2) {
+            while t.elapsed() < slice {
                 std::hint::spin_loop();
             }
-            *g = slice;
+            *g += 1;
+            if until.is_none() && started.load(Ordering::SeqCst) {
+                until = Some(Instant::now() + Duration::from_millis(100));
+            }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                break;
+            }
             lock.between_slices(&mut g);
         }
+        let last = *g;
         drop(g);
-        let seen = reader.join().unwrap();
-        assert!(seen < 50, "the reader waited for the writer's whole run");
+        (reader.join().unwrap(), last)
+    }
+
+    #[test]
+    fn a_reader_spinning_for_the_lock_gets_in_between_two_short_slices() {
+        let (seen, last) = reader_during_slices(Duration::from_micros(10));
+        assert!(
+            seen < last,
+            "the reader waited for the writer's whole run ({last} slices)"
+        );
+    }
+
+    #[test]
+    fn a_reader_asleep_on_the_lock_is_handed_it_between_two_long_slices() {
+        let (seen, last) = reader_during_slices(Duration::from_millis(1));
+        assert!(
+            seen < last,
+            "the reader waited for the writer's whole run ({last} slices)"
+        );
     }
 
     #[test]
