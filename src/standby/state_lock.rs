@@ -9,7 +9,8 @@
 //! (spinning too, at most [`WRITER_PAUSE`]) until they have taken the lock.
 //! A reader that spun in vain — the writer was preempted holding the lock —
 //! sleeps, and replay hands it the lock between two slices (a fair hand-over).
-//! Neither side ever sleeps while the other runs a slice or a read.
+//! Unless the holder is preempted, neither side sleeps while the other runs
+//! a slice or a read.
 
 use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicUsize, Ordering};
