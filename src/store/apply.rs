@@ -147,9 +147,8 @@ impl StateMachine for KvState {
         if lsn < self.applied_lsn {
             return Ok(Applied::Skipped);
         }
-        let effects =
-            effect::decode(payload).map_err(|source| ApplyError::Decode { lsn, source })?;
-        self.apply_effects(&effects, end_lsn);
+        let d = Decoded::data(lsn, end_lsn, payload)?;
+        self.apply_effects(&d.effects, end_lsn);
         Ok(Applied::Applied)
     }
 
