@@ -44,6 +44,7 @@ fn source(dir: &Path, w: &Wal, system_id: u64) -> LogSource {
         timeline: 1,
         position: w.subscribe(),
         seed: None,
+        taps: Some(w.taps()),
     }
 }
 
@@ -233,19 +234,46 @@ async fn proxy_once(listener: &TcpListener, target: &str, cut_after: usize) {
     }
 }
 
+/// A standby behind a proxy that cuts links ([`proxy_once`]): the proxy, the
+/// standby's own address, the standby, the log and options to ship to the
+/// proxy in small uncompressed chunks (well under the cuts, so that every
+/// connection can get some through).
+async fn cutting(
+    pd: &Path,
+    sd: &Path,
+    w: &Wal,
+    system_id: u64,
+) -> (
+    Arc<TcpListener>,
+    String,
+    Arc<ReceiverShared>,
+    LogSource,
+    ShipOptions,
+) {
+    let (addr, shared) = standby(sd, Some(KEY)).await;
+    let proxy = Arc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let paddr = proxy.local_addr().unwrap().to_string();
+    let mut opts = ShipOptions::new(&paddr, Some(AuthKey::from_bytes(KEY)));
+    opts.chunk_bytes = 4096;
+    opts.compression = logship::ship::Compression::None;
+    (proxy, addr, shared, source(pd, w, system_id), opts)
+}
+
+/// Data records in the received log up to `end`.
+fn data_records(dir: &Path, end: u64) -> usize {
+    logship::wal::WalReader::open(StdFs::shared(), dir, 0, Some(end))
+        .unwrap()
+        .filter(|r| r.as_ref().unwrap().kind == logship::wal::RecordKind::Data)
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cuts_at_random_offsets_resume_without_loss_or_duplicates() {
     let t = tempfile::tempdir().unwrap();
     let (pd, sd) = (t.path().join("p"), t.path().join("s"));
     let w = primary(&pd, 5);
     let end = fill(&w, 3000, "c");
-    let (addr, shared) = standby(&sd, Some(KEY)).await;
-    let proxy = Arc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
-    let paddr = proxy.local_addr().unwrap().to_string();
-    let src = source(&pd, &w, 5);
-    let mut opts = ShipOptions::new(&paddr, Some(AuthKey::from_bytes(KEY)));
-    opts.chunk_bytes = 4096;
-    opts.compression = logship::ship::Compression::None;
+    let (proxy, addr, shared, src, opts) = cutting(&pd, &sd, &w, 5).await;
     let (acked, _) = watch::channel(Acked::default());
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let mut cuts = 0;
@@ -274,17 +302,87 @@ async fn cuts_at_random_offsets_resume_without_loss_or_duplicates() {
                 assert_eq!(r, end);
                 assert!(cuts > 3, "the proxy cut too rarely ({cuts})");
                 same_files(&pd, &sd);
-                let n = logship::wal::WalReader::open(StdFs::shared(), &sd, 0, Some(end))
-                    .unwrap()
-                    .filter(|r| r.as_ref().unwrap().kind == logship::wal::RecordKind::Data)
-                    .count();
-                assert_eq!(n, 3000, "every record exactly once");
+                assert_eq!(data_records(&sd, end), 3000, "every record exactly once");
                 return;
             }
             Err(_) => cuts += 1,
         }
     }
     panic!("did not converge within 300 attempts ({cuts} cuts)");
+}
+
+/// A caught-up continuous link is fed from the WAL writer's thread (a tap on
+/// the log). Cut at random offsets while records keep coming, it resumes
+/// without loss or duplicates, and a link that ends leaves no tap behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continuous_link_fed_by_the_writer_resumes_after_cuts() {
+    let t = tempfile::tempdir().unwrap();
+    let (pd, sd) = (t.path().join("p"), t.path().join("s"));
+    let w = Arc::new(primary(&pd, 6));
+    let (proxy, addr, shared, src, opts) = cutting(&pd, &sd, &w, 6).await;
+    // Small groups, each durable before the next: every fsync's batch is one
+    // the tap can send.
+    let writer = std::thread::spawn({
+        let w = w.clone();
+        move || {
+            let mut end = 0;
+            for i in 0..3000 {
+                end = w
+                    .append(format!("t-{i}-{}", "v".repeat(i % 200)).as_bytes())
+                    .unwrap()
+                    .end_lsn;
+                if i % 10 == 9 {
+                    w.wait_durable(end).unwrap();
+                }
+            }
+            w.wait_durable(end).unwrap();
+            end
+        }
+    });
+    let (acked, _) = watch::channel(Acked::default());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let (mut cuts, mut last, mut tapped) = (0, 0, false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let end = 'attempts: loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no convergence ({cuts} cuts)"
+        );
+        let cut = rng.gen_range(1..40_000);
+        let (px, target) = (proxy.clone(), addr.clone());
+        let p = tokio::spawn(async move { proxy_once(&px, &target, cut).await });
+        let task = tokio::spawn({
+            let (src, opts, acked) = (src.clone(), opts.clone(), acked.clone());
+            async move { ship(&src, &opts, ShipMode::Continuous, &acked).await }
+        });
+        loop {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            tapped |= w.taps().any();
+            let r = shared.received.borrow().received_lsn;
+            assert!(r >= last, "received {r:#x} after {last:#x}");
+            last = r;
+            if task.is_finished() {
+                let res = task.await.unwrap();
+                assert!(res.is_err(), "a continuous link ends only on error");
+                cuts += 1;
+                p.abort();
+                break;
+            }
+            if writer.is_finished() && r == w.position().durable_lsn {
+                task.abort();
+                let _ = task.await;
+                p.abort();
+                break 'attempts r;
+            }
+        }
+    };
+    assert_eq!(writer.join().unwrap(), end);
+    assert!(tapped, "a caught-up continuous link registers a tap");
+    assert!(!w.taps().any(), "an ended link leaves no tap behind");
+    assert!(cuts > 3, "the proxy cut too rarely ({cuts})");
+    w.close().unwrap();
+    same_files(&pd, &sd);
+    assert_eq!(data_records(&sd, end), 3000, "every record exactly once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

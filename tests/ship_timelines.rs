@@ -55,6 +55,7 @@ async fn ship_to(dir: &Path, w: &Wal, tl: u32, addr: &str) -> Result<u64, ShipEr
         timeline: tl,
         position: w.subscribe(),
         seed: None,
+        taps: Some(w.taps()),
     };
     let (acked, _) = watch::channel(Acked::default());
     ship(

@@ -50,6 +50,7 @@ fn ship_all(pdir: &Path, addr: &str) -> u64 {
         timeline: report.timeline().unwrap(),
         position,
         seed: Some(Arc::new(Snapshots(pdir.join("snapshots")))),
+        taps: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -75,6 +75,7 @@ pub fn run(opts: &ShipBenchOptions) -> anyhow::Result<ShipBenchReport> {
             timeline,
             position,
             seed: None,
+            taps: None,
         };
         let mut o = ShipOptions::new(addr, Some(key));
         o.compression = opts.compression;

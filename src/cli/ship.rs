@@ -193,6 +193,7 @@ pub fn run(a: ShipArgs) -> anyhow::Result<ExitCode> {
             seed: snap_dir
                 .is_dir()
                 .then(|| Arc::new(SnapshotSeeds::new(snap_dir, o.system_id)) as _),
+            taps: None,
         };
         let mut opts = ShipOptions::new(&a.to, key);
         opts.compression = a.compress;

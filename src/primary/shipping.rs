@@ -46,6 +46,7 @@ pub fn log_source(wal: &Wal, data_dir: &Path, system_id: u64, timeline: u32) -> 
             data_dir.join(super::datadir::SNAPSHOT_DIR),
             system_id,
         ))),
+        taps: Some(wal.taps()),
     }
 }
 

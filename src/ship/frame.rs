@@ -170,18 +170,31 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
     kind: u8,
     body: &[u8],
 ) -> std::io::Result<()> {
+    if body.len() > COALESCE_BYTES {
+        w.write_all(&frame_head(kind, body)).await?;
+        return w.write_all(body).await;
+    }
+    w.write_all(&frame_bytes(kind, body)).await
+}
+
+/// The 5 bytes in front of `body`.
+fn frame_head(kind: u8, body: &[u8]) -> [u8; 5] {
     assert!(body.len() < MAX_FRAME_BYTES, "frame body over the limit");
     let mut head = [0u8; 5];
     head[..4].copy_from_slice(&((body.len() + 1) as u32).to_le_bytes());
     head[4] = kind;
-    if body.len() > COALESCE_BYTES {
-        w.write_all(&head).await?;
-        return w.write_all(body).await;
-    }
-    let mut frame = Vec::with_capacity(head.len() + body.len());
-    frame.extend_from_slice(&head);
+    head
+}
+
+/// One whole frame, header and body, as it goes on the wire.
+///
+/// # Panics
+/// If the body exceeds [`MAX_FRAME_BYTES`].
+pub fn frame_bytes(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(5 + body.len());
+    frame.extend_from_slice(&frame_head(kind, body));
     frame.extend_from_slice(body);
-    w.write_all(&frame).await
+    frame
 }
 
 #[cfg(test)]

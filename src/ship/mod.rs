@@ -15,6 +15,7 @@
 //! | `seed`     | moving a snapshot to a standby that is too far behind      |
 //! | `schedule` | every N / cron / continuous                                |
 //! | `shipper`  | the primary's per-standby shipping tasks and their status |
+//! | `tap`      | continuous chunks sent from the WAL writer's thread       |
 //! | `tls`      | TLS on the link (rustls, mutual) and the stream type      |
 //! | `limit`    | the standby's per-IP limit on failed handshakes           |
 
@@ -30,6 +31,7 @@ pub mod schedule;
 pub mod seed;
 pub mod sender;
 pub mod shipper;
+pub mod tap;
 pub mod tls;
 
 pub use auth::{AuthKey, CommandProof};

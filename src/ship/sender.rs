@@ -8,9 +8,11 @@ use super::auth::{nonce, AuthKey, Challenge, Side};
 use super::frame::{read_frame_limited, write_frame, FrameError, MAX_STANDBY_FRAME_BYTES};
 use super::message::{Compression, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::{self, SeedSource};
+use super::tap::{LinkTap, Taken};
 use super::tls::{self, ShipTls, ShipWriter};
 use crate::wal::raw::RawReader;
 use crate::wal::scan::list_segments;
+use crate::wal::tap::{TapGuard, Taps};
 use crate::wal::{Position, SharedFs, WalError};
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -31,6 +33,9 @@ pub struct LogSource {
     pub position: watch::Receiver<Position>,
     /// Snapshots for seeding.
     pub seed: Option<Arc<dyn SeedSource>>,
+    /// The running log's taps: a caught-up continuous link is fed from the
+    /// WAL writer's thread ([`super::tap`]). `None` for a log on disk only.
+    pub taps: Option<Arc<Taps>>,
 }
 
 /// How to ship to one standby.
@@ -193,36 +198,95 @@ struct Link {
     w: ShipWriter,
     rx: mpsc::Receiver<Result<Message, String>>,
     reader: tokio::task::JoinHandle<()>,
+    /// A duplicate of a plain link's socket, for a tap.
+    dup: Option<std::net::TcpStream>,
+    tap: Option<Arc<LinkTap>>,
+    tap_guard: Option<TapGuard>,
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
+        self.tap_guard.take();
+        if let Some(tap) = &self.tap {
+            tap.close();
+        }
         self.reader.abort();
     }
 }
 
 impl Link {
+    /// Registers a tap on the log for this link, when both allow it.
+    fn attach_tap(&mut self, src: &LogSource, opts: &ShipOptions) {
+        if let (Some(taps), Some(sock)) = (&src.taps, self.dup.take()) {
+            let tap = Arc::new(LinkTap::new(sock, opts.compression, opts.chunk_bytes));
+            self.tap_guard = Some(taps.add(tap.clone()));
+            self.tap = Some(tap);
+        }
+    }
+
+    /// Books what the tap sent as in flight and sends the rest of its last
+    /// frame; returns whether the tap still runs.
+    async fn absorb(
+        &mut self,
+        t: Taken,
+        next: &mut u64,
+        until: &mut u64,
+        flight: &mut InFlight,
+        report: &mut ShipReport,
+    ) -> Result<bool, ShipError> {
+        for s in &t.sent {
+            report.records += s.records;
+            report.raw_bytes += s.end_lsn - s.start_lsn;
+            report.wire_bytes += s.wire_bytes;
+            flight.push(s.end_lsn, s.end_lsn - s.start_lsn);
+            *next = s.end_lsn;
+            *until = (*until).max(s.end_lsn);
+        }
+        if let Some(e) = t.error {
+            return Err(self.failed(e).await);
+        }
+        if !t.residual.is_empty() {
+            self.send_bytes(&t.residual).await?;
+        }
+        Ok(t.active)
+    }
+
     async fn send(&mut self, m: &Message) -> Result<(), ShipError> {
         let res = match write_frame(&mut self.w, m.kind(), &m.encode()).await {
             Ok(()) => self.w.flush().await,
             Err(e) => Err(e),
         };
         let Err(e) = res else { return Ok(()) };
+        Err(self.failed(e).await)
+    }
+
+    /// Sends bytes that are already framed.
+    async fn send_bytes(&mut self, b: &[u8]) -> Result<(), ShipError> {
+        let res = match self.w.write_all(b).await {
+            Ok(()) => self.w.flush().await,
+            Err(e) => Err(e),
+        };
+        let Err(e) = res else { return Ok(()) };
+        Err(self.failed(e).await)
+    }
+
+    /// The error for a failed write: the standby's refusal when it sent one.
+    async fn failed(&mut self, e: std::io::Error) -> ShipError {
         // A standby that refuses closes the link: its reason is more useful than
         // the broken pipe the next write runs into.
         if let Ok(Some(Ok(Message::Refuse { code, message }))) =
             tokio::time::timeout(Duration::from_millis(500), self.rx.recv()).await
         {
-            return Err(ShipError::Refused {
+            return ShipError::Refused {
                 addr: self.addr.clone(),
                 code,
                 message,
-            });
+            };
         }
-        Err(ShipError::Link {
+        ShipError::Link {
             addr: self.addr.clone(),
             source: FrameError::Io(e),
-        })
+        }
     }
 
     async fn recv(&mut self, timeout: Duration, what: &'static str) -> Result<Message, ShipError> {
@@ -258,6 +322,16 @@ async fn connect(src: &LogSource, opts: &ShipOptions) -> Result<(Link, Message),
             source,
         })?;
     let _ = sock.set_nodelay(true);
+    // A tap writes to the same socket from the WAL writer's thread.
+    let dup = match (&src.taps, &opts.tls) {
+        (Some(_), None) => std::os::fd::AsFd::as_fd(&sock)
+            .try_clone_to_owned()
+            .ok()
+            .map(std::net::TcpStream::from)
+            // The writer's thread must never block on the link.
+            .filter(|s| s.set_nonblocking(true).is_ok()),
+        _ => None,
+    };
     let (mut r, w) = tls::client_halves(sock, &addr, opts.tls.as_ref())
         .await
         .map_err(|reason| ShipError::Tls {
@@ -283,6 +357,9 @@ async fn connect(src: &LogSource, opts: &ShipOptions) -> Result<(Link, Message),
         w,
         rx,
         reader,
+        dup,
+        tap: None,
+        tap_guard: None,
     };
     // A standby greets as soon as it accepts: a silent peer is something else
     // (a Redis server waits for a command), so this wait is short.
@@ -454,11 +531,27 @@ pub async fn ship(
         report.from_lsn = next;
     }
     let mut ahead = ReadAhead::new(raw.clone(), opts.chunk_bytes, opts.compression);
-    let mut in_flight: VecDeque<(u64, u64)> = VecDeque::new();
-    let mut in_flight_bytes = 0u64;
+    let mut flight = InFlight::default();
     let mut last_status = Instant::now();
+    if mode == ShipMode::Continuous {
+        link.attach_tap(src, opts);
+    }
+    let closed = || ShipError::Protocol {
+        addr: opts.addr.clone(),
+        reason: "the primary's log closed".into(),
+    };
+    let failed = || wal_err(WalError::Stopped("the primary's WAL writer failed".into()));
     loop {
-        while next < until && in_flight_bytes < opts.window_bytes {
+        // What the tap sent since last time is in flight like the rest.
+        let mut tapping = match link.tap.clone() {
+            Some(tap) => {
+                let t = tap.take(false);
+                link.absorb(t, &mut next, &mut until, &mut flight, &mut report)
+                    .await?
+            }
+            None => false,
+        };
+        while !tapping && next < until && flight.bytes < opts.window_bytes {
             let built = ahead.next(next, until).await.map_err(wal_err)?;
             let Some(Prepared {
                 chunk: c,
@@ -483,12 +576,66 @@ pub async fn ship(
                 data,
             };
             link.send(&m).await?;
-            in_flight.push_back((c.end_lsn, c.end_lsn - c.start_lsn));
-            in_flight_bytes += c.end_lsn - c.start_lsn;
+            flight.push(c.end_lsn, c.end_lsn - c.start_lsn);
             next = c.end_lsn;
         }
+        // Caught up: the WAL writer's thread sends what becomes durable next.
+        if let Some(tap) = link.tap.clone().filter(|_| !tapping && next >= until) {
+            if position.borrow().failed {
+                return Err(failed());
+            }
+            let window = opts.window_bytes.saturating_sub(flight.bytes);
+            tapping = tap.start(next, window, || position.borrow().durable_lsn);
+            if !tapping {
+                let p = *position.borrow_and_update();
+                if p.failed {
+                    return Err(failed());
+                }
+                if p.durable_lsn > until {
+                    until = p.durable_lsn;
+                    continue;
+                }
+            }
+        }
+        if let Some(tap) = link.tap.clone().filter(|_| tapping) {
+            let wait = if flight.is_empty() {
+                Duration::from_secs(3600)
+            } else {
+                opts.ack_timeout
+            };
+            let msg = tokio::select! {
+                // Stopped on its own: the next turn takes over.
+                _ = tap.stopped() => None,
+                m = link.recv(wait, "an acknowledgement") => Some(m?),
+                // Idle: a Status each second, as without the tap (the
+                // standby answers one only once all before it is durable).
+                _ = tokio::time::sleep(Duration::from_secs(1).saturating_sub(last_status.elapsed())), if flight.is_empty() => {
+                    let t = tap.take(true);
+                    link.absorb(t, &mut next, &mut until, &mut flight, &mut report).await?;
+                    let p = *position.borrow();
+                    link.send(&Message::Status { primary_durable_lsn: p.durable_lsn, primary_write_lsn: p.written_lsn, unix_ms: now_ms(), done: false }).await?;
+                    last_status = Instant::now();
+                    None
+                }
+            };
+            if let Some(msg) = msg {
+                // The acknowledgement may cover chunks the tap sent meanwhile.
+                let t = tap.take(false);
+                link.absorb(t, &mut next, &mut until, &mut flight, &mut report)
+                    .await?;
+                on_ack(msg, &addr, &mut flight, &mut report, acked)?;
+                tap.set_window(opts.window_bytes.saturating_sub(flight.bytes));
+            }
+            if position.has_changed().is_err() {
+                return Err(closed());
+            }
+            if position.borrow().failed {
+                return Err(failed());
+            }
+            continue;
+        }
         let mut idle_msg = None;
-        if in_flight.is_empty() && next >= until {
+        if flight.is_empty() && next >= until {
             match mode {
                 ShipMode::Once => {
                     let p = *position.borrow();
@@ -525,11 +672,11 @@ pub async fn ship(
                     tokio::select! {
                         changed = position.changed() => {
                             if changed.is_err() {
-                                return Err(ShipError::Protocol { addr, reason: "the primary's log closed".into() });
+                                return Err(closed());
                             }
                             let p = *position.borrow_and_update();
                             if p.failed {
-                                return Err(wal_err(WalError::Stopped("the primary's WAL writer failed".into())));
+                                return Err(failed());
                             }
                             until = p.durable_lsn;
                         }
@@ -554,18 +701,18 @@ pub async fn ship(
         // rather than queueing behind a round trip and the standby's fsync.
         let msg = if let Some(m) = idle_msg.take() {
             m
-        } else if in_flight.is_empty() {
+        } else if flight.is_empty() {
             continue;
         } else if mode == ShipMode::Continuous {
             tokio::select! {
                 m = link.recv(opts.ack_timeout, "an acknowledgement") => m?,
                 changed = position.changed() => {
                     if changed.is_err() {
-                        return Err(ShipError::Protocol { addr, reason: "the primary's log closed".into() });
+                        return Err(closed());
                     }
                     let p = *position.borrow_and_update();
                     if p.failed {
-                        return Err(wal_err(WalError::Stopped("the primary's WAL writer failed".into())));
+                        return Err(failed());
                     }
                     until = until.max(p.durable_lsn);
                     continue;
@@ -574,36 +721,68 @@ pub async fn ship(
         } else {
             link.recv(opts.ack_timeout, "an acknowledgement").await?
         };
-        match msg {
-            Message::Ack {
-                received_lsn,
-                applied_lsn,
-            } => {
-                while let Some(&(end, bytes)) = in_flight.front() {
-                    if end > received_lsn {
-                        break;
-                    }
-                    in_flight.pop_front();
-                    in_flight_bytes -= bytes;
-                }
-                report.to_lsn = received_lsn;
-                acked.send_replace(Acked {
-                    received_lsn,
-                    applied_lsn,
-                    unix_ms: now_ms(),
-                });
-                if mode == ShipMode::Continuous && in_flight.is_empty() {
-                    until = until.max(position.borrow().durable_lsn);
-                }
-            }
-            m => {
-                return Err(ShipError::Protocol {
-                    addr,
-                    reason: format!("expected Ack, got {}", m.name()),
-                })
-            }
+        on_ack(msg, &addr, &mut flight, &mut report, acked)?;
+        if mode == ShipMode::Continuous && flight.is_empty() {
+            until = until.max(position.borrow().durable_lsn);
         }
     }
+}
+
+/// Chunks sent and not yet acknowledged: `(end_lsn, bytes)` in LSN order.
+#[derive(Default)]
+struct InFlight {
+    chunks: VecDeque<(u64, u64)>,
+    bytes: u64,
+}
+
+impl InFlight {
+    fn push(&mut self, end_lsn: u64, bytes: u64) {
+        self.chunks.push_back((end_lsn, bytes));
+        self.bytes += bytes;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Forgets the chunks the standby has received up to `received_lsn`.
+    fn acked(&mut self, received_lsn: u64) {
+        while let Some(&(end, bytes)) = self.chunks.front() {
+            if end > received_lsn {
+                break;
+            }
+            self.chunks.pop_front();
+            self.bytes -= bytes;
+        }
+    }
+}
+
+/// Takes a standby's answer on a streaming link: an acknowledgement.
+fn on_ack(
+    msg: Message,
+    addr: &str,
+    flight: &mut InFlight,
+    report: &mut ShipReport,
+    acked: &watch::Sender<Acked>,
+) -> Result<(), ShipError> {
+    let Message::Ack {
+        received_lsn,
+        applied_lsn,
+    } = msg
+    else {
+        return Err(ShipError::Protocol {
+            addr: addr.to_string(),
+            reason: format!("expected Ack, got {}", msg.name()),
+        });
+    };
+    flight.acked(received_lsn);
+    report.to_lsn = received_lsn;
+    acked.send_replace(Acked {
+        received_lsn,
+        applied_lsn,
+        unix_ms: now_ms(),
+    });
+    Ok(())
 }
 
 /// Sends the newest snapshot and returns the LSN the WAL continues from.

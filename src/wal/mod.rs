@@ -7,6 +7,7 @@
 //! | `memfs`    | an in-memory file system that tears writes and fails fsync      |
 //! | `segment`  | preparing segment files off the hot path, writing into them     |
 //! | `writer`   | the group-commit writer thread and the append/wait API          |
+//! | `tap`      | code told of records on the writer's thread as they become durable |
 //! | `scan`     | walking segments, classifying the end of the log and damage     |
 //! | `recovery` | opening a log: torn-tail repair, refusing other damage          |
 //! | `reader`   | iterating records from any LSN                                  |
@@ -25,6 +26,7 @@ pub mod reader;
 pub mod recovery;
 pub mod scan;
 mod segment;
+pub mod tap;
 pub mod timeline;
 pub mod writer;
 

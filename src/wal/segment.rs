@@ -397,6 +397,11 @@ impl SegmentWriter {
         self.current = Some((header, path, file));
     }
 
+    /// The current segment's header.
+    pub(crate) fn header(&self) -> Option<&SegmentHeader> {
+        self.current.as_ref().map(|(h, _, _)| h)
+    }
+
     /// First LSN of the current segment (`u64::MAX` when there is none).
     pub(crate) fn first_lsn(&self) -> u64 {
         self.current

@@ -24,6 +24,7 @@ use super::format::{
 };
 use super::fs::{SharedFs, WalFile};
 use super::segment::{FirstFile, Preparer, SegmentWriter, SpareState};
+use super::tap::{DurableRun, Taps};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -198,6 +199,8 @@ struct Inner {
     /// Whether the next segment can be prepared (a full disk refuses writes
     /// that need it, without stopping the log).
     spare: Arc<SpareState>,
+    /// Told of durable records on this thread ([`super::tap`]).
+    taps: Arc<Taps>,
 }
 
 /// A write-ahead log open for appending. Cheap to share behind an `Arc`.
@@ -287,6 +290,7 @@ impl Wal {
             fsyncs: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             spare,
+            taps: Arc::default(),
             opts,
         });
         let thread_inner = inner.clone();
@@ -482,6 +486,12 @@ impl Wal {
         }
     }
 
+    /// The log's taps: register one to be told of records on the writer's
+    /// thread as they become durable.
+    pub fn taps(&self) -> Arc<Taps> {
+        self.inner.taps.clone()
+    }
+
     /// A receiver of position updates (written, durable, failed).
     pub fn subscribe(&self) -> watch::Receiver<Position> {
         self.inner.watch.subscribe()
@@ -624,11 +634,18 @@ fn writer_loop(inner: Arc<Inner>, mut seg: SegmentWriter) {
             return;
         }
         if closing && !more_queued {
-            if let Err(e) = seg.sync().map(|_| publish(&inner, None, true)) {
-                fail(&inner, e);
+            match seg.sync() {
+                Ok(()) => {
+                    publish(&inner, None, true);
+                    inner
+                        .taps
+                        .durable(inner.durable.load(Ordering::Acquire), &[]);
+                }
+                Err(e) => fail(&inner, e),
             }
             // Waiters for LSNs that will never be written learn it now.
             inner.finished.store(true, Ordering::Release);
+            inner.taps.stopped();
             inner.watch.send_modify(|p| p.closed = true);
             let _g = lock(&inner.progress);
             inner.progress_cv.notify_all();
@@ -718,12 +735,18 @@ fn write_batch(
     last_sync: &mut Instant,
 ) -> Result<()> {
     let mut end = None;
+    // The header each chunk was written under, for the taps.
+    let mut headers = Vec::new();
+    let tapping = inner.taps.any();
     for chunk in batch.iter() {
         if chunk.segment_first_lsn != seg.first_lsn() {
             seg.create(chunk.segment_first_lsn)?;
         }
         seg.write(chunk.start_lsn, &chunk.bytes)?;
         end = Some(chunk.start_lsn + chunk.bytes.len() as u64);
+        if tapping {
+            headers.extend(seg.header().copied());
+        }
     }
     if end.is_some() {
         inner.batches.fetch_add(1, Ordering::Relaxed);
@@ -749,11 +772,42 @@ fn write_batch(
         seg.sync()?;
         inner.fsyncs.fetch_add(1, Ordering::Relaxed);
         *last_sync = Instant::now();
+        let was_durable = inner.durable.load(Ordering::Acquire);
         publish(inner, None, true);
+        tap(inner, was_durable, batch, &headers);
     } else if end.is_some() {
         publish(inner, end, false);
     }
     Ok(())
+}
+
+/// Tells the taps that the log is durable up to the written LSN, with the
+/// batch's records when they are exactly what became durable (the fsync
+/// followed the durable LSN `was_durable`, and every chunk's header is known).
+fn tap(inner: &Inner, was_durable: u64, batch: &[Chunk], headers: &[SegmentHeader]) {
+    if !inner.taps.any() {
+        return;
+    }
+    let durable = inner.durable.load(Ordering::Acquire);
+    let whole = headers.len() == batch.len()
+        && batch.first().is_some_and(|c| c.start_lsn == was_durable)
+        && batch
+            .last()
+            .is_some_and(|c| c.start_lsn + c.bytes.len() as u64 == durable);
+    if !whole {
+        inner.taps.durable(durable, &[]);
+        return;
+    }
+    let runs: Vec<DurableRun<'_>> = batch
+        .iter()
+        .zip(headers)
+        .map(|(c, header)| DurableRun {
+            header,
+            start_lsn: c.start_lsn,
+            bytes: &c.bytes,
+        })
+        .collect();
+    inner.taps.durable(durable, &runs);
 }
 
 /// Records a new written LSN in the position without waking its watchers.
@@ -808,6 +862,7 @@ fn fail(inner: &Inner, e: WalError) {
     inner.failed.store(true, Ordering::Release);
     inner.failed_notify.notify_waiters();
     inner.watch.send_modify(|p| p.failed = true);
+    inner.taps.stopped();
     inner.space_cv.notify_all();
     let _g = lock(&inner.progress);
     inner.progress_cv.notify_all();
