@@ -583,6 +583,17 @@ where
                 });
                 continue;
             }
+            // A continuous link's heartbeat asks for nothing: it does not wait
+            // for the chunks before it (under load that would hold up the
+            // chunks after it for a whole fsync, once a second).
+            Message::Status {
+                primary_durable_lsn,
+                done: false,
+                ..
+            } => {
+                note_status(shared, primary_durable_lsn);
+                continue;
+            }
             other => other,
         };
         // Everything before this message is written and acknowledged first.
@@ -597,10 +608,7 @@ where
                 done,
                 ..
             } => {
-                shared.received.send_modify(|r| {
-                    r.primary_durable_lsn = r.primary_durable_lsn.max(primary_durable_lsn);
-                    r.last_receive_unix_ms = now_ms();
-                });
+                note_status(shared, primary_durable_lsn);
                 if done {
                     let r = *shared.received.borrow();
                     ack(wr, shared, r.received_lsn).await?;
@@ -629,6 +637,14 @@ where
             }
         }
     }
+}
+
+/// Takes note of a Status: the primary's durable LSN, and contact.
+fn note_status(shared: &ReceiverShared, primary_durable_lsn: u64) {
+    shared.received.send_modify(|r| {
+        r.primary_durable_lsn = r.primary_durable_lsn.max(primary_durable_lsn);
+        r.last_receive_unix_ms = now_ms();
+    });
 }
 
 /// The refusal message when `timeline` may not be received here.
