@@ -4,7 +4,7 @@
 //!
 //! | module      | owns                                                                   |
 //! |-------------|------------------------------------------------------------------------|
-//! | [`wal`]     | the write-ahead log: format, group-commit writer, reader, recovery, mirror, timelines |
+//! | [`wal`]     | the write-ahead log: format, group-commit writer and its taps, reader, recovery, mirror, timelines |
 //! | [`store`]   | the key-value state machine: keyspace, logged effects, apply, snapshots |
 //! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands |
 //! | [`primary`] | the primary server: data directory, recovery, connections, checkpoints |
