@@ -1,12 +1,11 @@
 //! `logship primary`: serve a primary data directory over RESP2.
 
 use super::parse;
-use super::secure::TlsArgs;
+use super::secure::LinkArgs;
 use crate::primary::shipping::ShipConfig;
 use crate::primary::{run as run_primary, PrimaryConfig, RuntimeKind};
 use crate::resp::Limits;
 use crate::ship::schedule::Schedule;
-use crate::ship::{AuthKey, Compression};
 use crate::wal::SyncPolicy;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -97,25 +96,12 @@ pub struct ShipArgs {
     /// Keep a link open to each standby and ship as soon as records are durable.
     #[arg(long, group = "ship_schedule")]
     pub ship_continuous: bool,
-    /// The shared key file authenticating primary and standbys to each other.
-    #[arg(long, value_name = "FILE")]
-    pub auth_key_file: Option<PathBuf>,
-    /// Ship without authentication (trusted networks and tests only).
-    #[arg(long)]
-    pub insecure_no_auth: bool,
-    /// Compression on the wire: none, zstd, zstd:LEVEL (1-19).
-    #[arg(long, value_name = "none|zstd[:LEVEL]", default_value = "zstd", value_parser = parse::compression)]
-    pub compress: Compression,
     /// Most WAL kept for standbys that have not received it; past it, the WAL is
     /// removed anyway (logged as an error) and the standby must be re-seeded.
     #[arg(long, value_name = "SIZE", default_value = "8GiB", value_parser = parse::size)]
     pub max_retained_wal: u64,
     #[command(flatten)]
-    pub tls: TlsArgs,
-    /// The name checked in the standbys' certificates (default: the host of
-    /// each --ship-to address, a DNS name or an IP address).
-    #[arg(long, value_name = "NAME")]
-    pub tls_server_name: Option<String>,
+    pub link: LinkArgs,
 }
 
 impl ShipArgs {
@@ -128,12 +114,7 @@ impl ShipArgs {
         let scheduled =
             self.ship_every.is_some() || self.ship_cron.is_some() || self.ship_continuous;
         if self.ship_to.is_empty() {
-            if scheduled
-                || self.auth_key_file.is_some()
-                || self.insecure_no_auth
-                || self.tls.any()
-                || self.tls_server_name.is_some()
-            {
+            if scheduled || self.link.any() {
                 anyhow::bail!(
                     "--ship-every, --ship-cron, --ship-continuous, --auth-key-file, --insecure-no-auth and --tls-* need --ship-to ADDR"
                 );
@@ -148,13 +129,13 @@ impl ShipArgs {
             self.ship_cron.as_deref(),
             self.ship_continuous,
         )?;
-        let key = key_from_flags(self.auth_key_file.as_deref(), self.insecure_no_auth)?;
+        let key = self.link.key()?;
         Ok(Some(ShipConfig {
             standbys: self.ship_to.clone(),
             schedule,
             key,
-            compression: self.compress,
-            tls: self.tls.load(self.tls_server_name.as_deref())?,
+            compression: self.link.compress,
+            tls: self.link.tls()?,
         }))
     }
 }
@@ -199,23 +180,6 @@ pub fn default_config(data_dir: &Path, listen: &str) -> anyhow::Result<PrimaryCo
         listen,
     ])?;
     config(parsed.a)
-}
-
-/// The shared key from `--auth-key-file`, or none with `--insecure-no-auth`.
-///
-/// # Errors
-/// Neither or both given; the key file unreadable or unacceptable.
-pub fn key_from_flags(file: Option<&Path>, insecure: bool) -> anyhow::Result<Option<AuthKey>> {
-    match (file, insecure) {
-        (Some(_), true) => {
-            anyhow::bail!("--auth-key-file and --insecure-no-auth contradict each other")
-        }
-        (Some(f), false) => Ok(Some(AuthKey::from_file(f)?)),
-        (None, true) => Ok(None),
-        (None, false) => anyhow::bail!(
-            "shipping needs --auth-key-file FILE (a shared key, 16+ bytes) or --insecure-no-auth"
-        ),
-    }
 }
 
 pub fn run(a: PrimaryArgs) -> anyhow::Result<ExitCode> {

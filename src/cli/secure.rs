@@ -1,8 +1,10 @@
 //! Security flags shared by `primary`, `standby` and `ship`: TLS on the ship
-//! link and the RESP password file.
+//! link, the shipping side's link flags and the RESP password file.
 
+use super::parse;
 use crate::resp::auth::Password;
 use crate::ship::tls::{ShipTls, TlsFiles};
+use crate::ship::{AuthKey, Compression};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -50,5 +52,63 @@ impl TlsArgs {
             anyhow::bail!("--tls-server-name needs --tls-cert, --tls-key and --tls-ca");
         }
         Ok(files.map(|f| ShipTls::load(&f, server_name)).transpose()?)
+    }
+}
+
+/// How the shipping side (`primary` with `--ship-to`, and `ship`) opens a link:
+/// the shared key, compression and TLS.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// The shared key file authenticating primary and standbys to each other.
+    #[arg(long, value_name = "FILE")]
+    pub auth_key_file: Option<PathBuf>,
+    /// Ship without authentication (trusted networks and tests only).
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Compression on the wire: none, zstd, zstd:LEVEL (1-19).
+    #[arg(long, value_name = "none|zstd[:LEVEL]", default_value = "zstd", value_parser = parse::compression)]
+    pub compress: Compression,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// The name checked in a standby's certificate (default: the host of its
+    /// address, a DNS name or an IP address).
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+}
+
+impl LinkArgs {
+    /// True when a key or TLS flag is given (`--compress` has a default, so
+    /// it does not count).
+    pub fn any(&self) -> bool {
+        self.auth_key_file.is_some()
+            || self.insecure_no_auth
+            || self.tls.any()
+            || self.tls_server_name.is_some()
+    }
+
+    /// The shared key: `None` with `--insecure-no-auth`.
+    ///
+    /// # Errors
+    /// Neither or both of `--auth-key-file` and `--insecure-no-auth`; an
+    /// unreadable or too short key file.
+    pub fn key(&self) -> anyhow::Result<Option<AuthKey>> {
+        match (&self.auth_key_file, self.insecure_no_auth) {
+            (Some(_), true) => {
+                anyhow::bail!("--auth-key-file and --insecure-no-auth contradict each other")
+            }
+            (Some(f), false) => Ok(Some(AuthKey::from_file(f)?)),
+            (None, true) => Ok(None),
+            (None, false) => anyhow::bail!(
+                "shipping needs --auth-key-file FILE (a shared key, 16+ bytes) or --insecure-no-auth"
+            ),
+        }
+    }
+
+    /// The TLS configuration, `None` without the TLS flags.
+    ///
+    /// # Errors
+    /// As [`TlsArgs::load`].
+    pub fn tls(&self) -> anyhow::Result<Option<ShipTls>> {
+        self.tls.load(self.tls_server_name.as_deref())
     }
 }

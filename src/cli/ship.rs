@@ -7,16 +7,14 @@
 //! log is shipped up to the end of its valid records. Nothing on disk is ever
 //! changed: a torn tail stays for the primary's own recovery.
 
-use super::parse;
-use super::primary::key_from_flags;
-use super::secure::TlsArgs;
+use super::secure::LinkArgs;
 use crate::admin::{self, AdminError};
 use crate::primary::control::{Control, ControlError};
 use crate::primary::datadir::{SNAPSHOT_DIR, WAL_DIR};
 use crate::primary::seed::SnapshotSeeds;
 use crate::ship::schedule::Schedule;
 use crate::ship::shipper::Shipper;
-use crate::ship::{ship, Acked, Compression, LogSource, ShipMode, ShipOptions};
+use crate::ship::{ship, Acked, LogSource, ShipMode, ShipOptions};
 use crate::wal::{format_lsn, scan_dir, Position, StdFs};
 use anyhow::Context;
 use clap::Args;
@@ -45,20 +43,8 @@ pub struct ShipArgs {
     /// and exit. Without it, ship continuously until interrupted.
     #[arg(long)]
     pub once: bool,
-    /// The shared key file authenticating primary and standby to each other.
-    #[arg(long, value_name = "FILE")]
-    pub auth_key_file: Option<PathBuf>,
-    /// Ship without authentication (trusted networks and tests only).
-    #[arg(long)]
-    pub insecure_no_auth: bool,
-    /// Compression on the wire: none, zstd, zstd:LEVEL (1-19).
-    #[arg(long, value_name = "none|zstd[:LEVEL]", default_value = "zstd", value_parser = parse::compression)]
-    pub compress: Compression,
     #[command(flatten)]
-    pub tls: TlsArgs,
-    /// The name checked in the standby's certificate (default: the host of --to).
-    #[arg(long, value_name = "NAME")]
-    pub tls_server_name: Option<String>,
+    pub link: LinkArgs,
 }
 
 /// What is being shipped, and up to where.
@@ -166,8 +152,8 @@ async fn origin(data_dir: &Path) -> anyhow::Result<Origin> {
 /// Bad flags, an unreadable or damaged data directory, a standby that cannot
 /// be reached or refuses: one line naming what went wrong.
 pub fn run(a: ShipArgs) -> anyhow::Result<ExitCode> {
-    let key = key_from_flags(a.auth_key_file.as_deref(), a.insecure_no_auth)?;
-    let tls = a.tls.load(a.tls_server_name.as_deref())?;
+    let key = a.link.key()?;
+    let tls = a.link.tls()?;
     if !a.to.contains(':') {
         anyhow::bail!("--to '{}' is not an address (expected host:port)", a.to);
     }
@@ -196,7 +182,7 @@ pub fn run(a: ShipArgs) -> anyhow::Result<ExitCode> {
             taps: None,
         };
         let mut opts = ShipOptions::new(&a.to, key);
-        opts.compression = a.compress;
+        opts.compression = a.link.compress;
         opts.tls = tls;
         tracing::debug!(
             system_id = %format!("{:016x}", o.system_id),
