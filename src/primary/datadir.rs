@@ -180,7 +180,20 @@ impl DataDir {
             }
             Some(c)
         } else {
-            let known = [WAL_DIR, SNAPSHOT_DIR, LOCK_FILE, crate::admin::SOCKET_NAME];
+            // Everything a standby may have written before its control file:
+            // a directory a standby wrote is always a standby's.
+            let position = crate::standby::position::POSITION_FILE;
+            let position_tmp = format!("{position}.tmp");
+            let control_tmp = format!("{CONTROL_FILE}.tmp");
+            let known = [
+                WAL_DIR,
+                SNAPSHOT_DIR,
+                LOCK_FILE,
+                crate::admin::SOCKET_NAME,
+                position,
+                &position_tmp,
+                &control_tmp,
+            ];
             let stray = std::fs::read_dir(path)
                 .map_err(io("read directory", path))?
                 .filter_map(|e| e.ok())

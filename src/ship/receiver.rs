@@ -64,6 +64,13 @@ pub trait InlineApply: Send + Sync {
     fn offer(&self, header: &SegmentHeader, start_lsn: u64, bytes: &Bytes);
 }
 
+/// Makes a standby's identity durable before it keeps any log: called (on a
+/// blocking thread) with the header of the first chunk each connection
+/// brings, before that chunk is written or acknowledged. It must be cheap
+/// once the identity is on disk, and returns the error that stops the
+/// standby when it cannot be written.
+pub type IdentityHook = Arc<dyn Fn(&SegmentHeader) -> Result<(), String> + Send + Sync>;
+
 /// Called with each refusal: its code, the peer and the message.
 pub type RefuseHook = Arc<dyn Fn(RefuseCode, &str, &str) + Send + Sync>;
 
@@ -92,6 +99,8 @@ pub struct ReceiverShared {
     busy: tokio::sync::Mutex<()>,
     /// Where small chunks go once written, besides the log.
     inline_apply: std::sync::OnceLock<Arc<dyn InlineApply>>,
+    /// Makes the identity durable before the first chunk (see [`IdentityHook`]).
+    identity: std::sync::OnceLock<IdentityHook>,
     /// Tells the receiving connection to give way to a newer one.
     preempt: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     /// How the last shipment that ended badly ended: when (Unix ms) and why.
@@ -164,6 +173,7 @@ impl ReceiverShared {
             limiter: HandshakeLimiter::new(LimitPolicy::default()),
             busy: tokio::sync::Mutex::new(()),
             inline_apply: std::sync::OnceLock::new(),
+            identity: std::sync::OnceLock::new(),
             preempt: Mutex::new(None),
             last_error: Mutex::new(None),
         })
@@ -175,6 +185,12 @@ impl ReceiverShared {
     /// shipping). Set once.
     pub fn set_inline_apply(&self, apply: Arc<dyn InlineApply>) {
         let _ = self.inline_apply.set(apply);
+    }
+
+    /// Makes the identity durable before the first chunk of each connection
+    /// is written (see [`IdentityHook`]). Set once.
+    pub fn set_identity_hook(&self, hook: IdentityHook) {
+        let _ = self.identity.set(hook);
     }
 
     /// The inline applier, if one is set.
@@ -504,6 +520,10 @@ where
     R: tokio::io::AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    // The identity is made durable before this connection's first chunk:
+    // a standby stopped at any moment after it acknowledged something must
+    // find its control file on restart.
+    let mut identity_pending = shared.identity.get().cloned();
     loop {
         if let Err(f) = commit.start() {
             return batch_done(wr, shared, Err(f)).await;
@@ -574,6 +594,14 @@ where
                         end_lsn.saturating_sub(start_lsn)
                     );
                     return Err(refuse(wr, RefuseCode::Corrupt, m).await);
+                }
+                if let Some(hook) = identity_pending.take() {
+                    let out = tokio::task::spawn_blocking(move || hook(&header))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("the identity task failed: {e}")));
+                    if let Err(m) = out {
+                        return batch_done(wr, shared, Err(Fatal(m))).await;
+                    }
                 }
                 commit.push(PendingChunk {
                     header,

@@ -68,7 +68,8 @@ pub struct Node {
     state: StateLock<KvState>,
     /// 0 until the first shipment names the cluster.
     system_id: AtomicU64,
-    control_written: AtomicBool,
+    /// Whether the control file is on disk; held while it is written.
+    control_written: Mutex<bool>,
     pub receiver: Arc<ReceiverShared>,
     replay: Mutex<Option<watch::Receiver<ReplayState>>>,
     pub next_client_id: AtomicU64,
@@ -243,18 +244,40 @@ impl Node {
         )
     }
 
-    /// Writes the control file once the cluster's identity is known.
+    /// Writes the control file once the cluster's identity is known (a
+    /// directory whose first shipment came before the control file was
+    /// written on arrival: its segment size is read off the received log).
     pub(super) fn ensure_control(&self, timeline: u32) -> anyhow::Result<()> {
         let sid = match self.system_id.load(Ordering::Acquire) {
             0 => self.receiver.received.borrow().system_id,
             sid => sid,
         };
-        if sid == 0 || self.control_written.load(Ordering::Acquire) {
+        self.adopt_identity(sid, timeline, None)
+    }
+
+    /// Makes the cluster's identity durable in the control file, once:
+    /// `segment_bytes` is what the primary's segment header announces, or,
+    /// when `None`, that of the received segments on disk.
+    fn adopt_identity(
+        &self,
+        sid: u64,
+        timeline: u32,
+        segment_bytes: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let mut written = self
+            .control_written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if sid == 0 || *written {
             return Ok(());
         }
-        standby_control(&self.wal_dir, sid, timeline)?.write(&self.cfg.data_dir)?;
+        let mut control = standby_control(&self.wal_dir, sid, timeline)?;
+        if let Some(bytes) = segment_bytes {
+            control.segment_bytes = bytes;
+        }
+        control.write(&self.cfg.data_dir)?;
         self.system_id.store(sid, Ordering::Release);
-        self.control_written.store(true, Ordering::Release);
+        *written = true;
         tracing::info!(
             system_id = format!("{sid:016x}"),
             "standby now belongs to system"
@@ -576,7 +599,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             snap_dir: snap_dir.clone(),
             state: StateLock::new(state),
             system_id: AtomicU64::new(system_id),
-            control_written: AtomicBool::new(control.is_some()),
+            control_written: Mutex::new(control.is_some()),
             receiver,
             replay: Mutex::new(None),
             next_client_id: AtomicU64::new(0),
@@ -592,6 +615,15 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         }
     });
     node.receiver.on_refuse(monitor.refuse_hook());
+    let weak = Arc::downgrade(&node);
+    node.receiver
+        .set_identity_hook(Arc::new(move |h: &crate::wal::format::SegmentHeader| {
+            let n = weak
+                .upgrade()
+                .ok_or_else(|| "the standby is shutting down".to_string())?;
+            n.adopt_identity(h.system_id, h.timeline, Some(h.segment_bytes))
+                .map_err(|e| format!("write the control file: {e:#}"))
+        }));
     let mut replayer = Replayer::start(
         StdFs::shared(),
         wal_dir.clone(),
@@ -724,6 +756,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             ship_task.abort();
             let n = node.clone();
             tokio::task::spawn_blocking(move || {
+                n.ensure_control(n.receiver.received.borrow().timeline)?;
                 n.save_position()?;
                 n.checkpoint()
             })
