@@ -80,6 +80,7 @@ pub fn run(opts: &ShipBenchOptions) -> anyhow::Result<ShipBenchReport> {
         let mut o = ShipOptions::new(addr, Some(key));
         o.compression = opts.compression;
         o.chunk_bytes = opts.chunk_bytes;
+        o.pace = std::sync::Arc::new(crate::ship::pace::ChunkPace::new(opts.chunk_bytes));
         o.window_bytes = o.window_bytes.max((4 * opts.chunk_bytes) as u64);
         // SAFETY: sync(2) takes no arguments and cannot fail.
         unsafe { libc::sync() };

@@ -27,6 +27,20 @@ pub fn size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{s}' is too large"))
 }
 
+/// Parses a rate in bytes per second: a size (`10MiB`, `512KiB`), with or
+/// without `/s`; at least one byte.
+pub fn rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t);
+    let n = size(t).map_err(|_| {
+        format!("'{s}' is not a rate (e.g. 512KiB, 10MiB or 10MiB/s: bytes per second)")
+    })?;
+    if n == 0 {
+        return Err(format!("'{s}': a rate must be at least 1 byte per second"));
+    }
+    Ok(n)
+}
+
 /// Parses a duration: a number with a unit (`ms`, `s`, `m`, `h`, `d`); a bare
 /// number is seconds.
 pub fn duration(s: &str) -> Result<Duration, String> {

@@ -116,7 +116,7 @@ impl ShipArgs {
         if self.ship_to.is_empty() {
             if scheduled || self.link.any() {
                 anyhow::bail!(
-                    "--ship-every, --ship-cron, --ship-continuous, --auth-key-file, --insecure-no-auth and --tls-* need --ship-to ADDR"
+                    "--ship-every, --ship-cron, --ship-continuous, --ship-max-rate, --auth-key-file, --insecure-no-auth and --tls-* need --ship-to ADDR"
                 );
             }
             return Ok(None);
@@ -136,6 +136,7 @@ impl ShipArgs {
             key,
             compression: self.link.compress,
             tls: self.link.tls()?,
+            max_rate_bytes_per_sec: self.link.ship_max_rate,
         }))
     }
 }

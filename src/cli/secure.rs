@@ -74,6 +74,10 @@ pub struct LinkArgs {
     /// address, a DNS name or an IP address).
     #[arg(long, value_name = "NAME")]
     pub tls_server_name: Option<String>,
+    /// Bandwidth cap of each standby link, in bytes on the wire per second
+    /// (e.g. 10MiB or 10MiB/s); default: no cap.
+    #[arg(long, value_name = "RATE", value_parser = parse::rate)]
+    pub ship_max_rate: Option<u64>,
 }
 
 impl LinkArgs {
@@ -84,6 +88,7 @@ impl LinkArgs {
             || self.insecure_no_auth
             || self.tls.any()
             || self.tls_server_name.is_some()
+            || self.ship_max_rate.is_some()
     }
 
     /// The shared key: `None` with `--insecure-no-auth`.

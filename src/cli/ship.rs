@@ -184,6 +184,7 @@ pub fn run(a: ShipArgs) -> anyhow::Result<ExitCode> {
         let mut opts = ShipOptions::new(&a.to, key);
         opts.compression = a.link.compress;
         opts.tls = tls;
+        opts.max_rate_bytes_per_sec = a.link.ship_max_rate;
         tracing::debug!(
             system_id = %format!("{:016x}", o.system_id),
             timeline = o.timeline,

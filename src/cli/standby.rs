@@ -80,6 +80,10 @@ pub struct PromotedArgs {
     /// Once promoted: ship as soon as records are durable.
     #[arg(long, group = "promoted_schedule")]
     pub ship_continuous: bool,
+    /// Once promoted: bandwidth cap of each standby link, in bytes on the
+    /// wire per second (e.g. 10MiB or 10MiB/s); default: no cap.
+    #[arg(long, value_name = "RATE", value_parser = parse::rate)]
+    pub ship_max_rate: Option<u64>,
 }
 
 impl PromotedArgs {
@@ -98,6 +102,9 @@ impl PromotedArgs {
         let scheduled =
             self.ship_every.is_some() || self.ship_cron.is_some() || self.ship_continuous;
         c.ship = match (self.ship_to.is_empty(), scheduled) {
+            (true, false) if self.ship_max_rate.is_some() => {
+                anyhow::bail!("--ship-max-rate needs --ship-to ADDR")
+            }
             (true, false) => None,
             (true, true) => {
                 anyhow::bail!("--ship-every, --ship-cron and --ship-continuous need --ship-to ADDR")
@@ -112,6 +119,7 @@ impl PromotedArgs {
                 key,
                 compression: Compression::Zstd { level: 1 },
                 tls,
+                max_rate_bytes_per_sec: self.ship_max_rate,
             }),
         };
         Ok(c)

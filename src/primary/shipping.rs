@@ -61,6 +61,8 @@ pub struct ShipConfig {
     pub compression: Compression,
     /// TLS on the links; `None`: plain TCP.
     pub tls: Option<ShipTls>,
+    /// Wire bytes per second at most on each link (`--ship-max-rate`).
+    pub max_rate_bytes_per_sec: Option<u64>,
 }
 
 /// The retention floor a checkpoint works with.
@@ -147,6 +149,7 @@ impl Shipping {
                 let mut o = ShipOptions::new(a, cfg.key.clone());
                 o.compression = cfg.compression;
                 o.tls = cfg.tls.clone();
+                o.max_rate_bytes_per_sec = cfg.max_rate_bytes_per_sec;
                 o
             })
             .collect::<Vec<_>>();
@@ -465,6 +468,7 @@ mod tests {
             key: None,
             compression: Compression::None,
             tls: None,
+            max_rate_bytes_per_sec: None,
         };
         let s = Shipping::start(&cfg, &wal, d.path(), 7, 1, 1000, None);
         assert_eq!(s.schedule().as_deref(), Some("every 1h"));

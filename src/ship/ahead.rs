@@ -69,6 +69,12 @@ impl ReadAhead {
         }
     }
 
+    /// Chunks read from now on hold at most `chunk_bytes` (those queued
+    /// already keep their size).
+    pub fn set_chunk_bytes(&mut self, chunk_bytes: usize) {
+        self.chunk_bytes = chunk_bytes;
+    }
+
     /// Chunks being read or compressed ahead.
     pub fn queued(&self) -> usize {
         self.queue.len()

@@ -9,6 +9,7 @@
 //! | `auth`     | the shared key and the challenge–response proofs           |
 //! | `sender`   | the primary's side: connect, seed, stream, track acks      |
 //! | `ahead`    | chunks read and compressed ahead of the link, on all cores |
+//! | `pace`     | a link's chunk size, adapted to where it is cut; its rate cap |
 //! | `accept`   | the standby's listener: TLS or plain, the handshake limit  |
 //! | `receiver` | the standby's side: authenticate, check, write, acknowledge |
 //! | `commit`   | the standby's group commit: one fsync and one ack per batch |
@@ -26,6 +27,7 @@ pub mod commit;
 pub mod frame;
 pub mod limit;
 pub mod message;
+pub mod pace;
 pub mod receiver;
 pub mod schedule;
 pub mod seed;

@@ -7,6 +7,7 @@ use super::ahead::{Prepared, ReadAhead};
 use super::auth::{nonce, AuthKey, Challenge, Side};
 use super::frame::{read_frame_limited, write_frame, FrameError, MAX_STANDBY_FRAME_BYTES};
 use super::message::{Compression, Message, RefuseCode, PROTOCOL_VERSION};
+use super::pace::{ChunkPace, RateCap};
 use super::seed::{self, SeedSource};
 use super::tap::{LinkTap, Taken};
 use super::tls::{self, ShipTls, ShipWriter};
@@ -46,8 +47,15 @@ pub struct ShipOptions {
     /// `None` only with `--insecure-no-auth`.
     pub key: Option<AuthKey>,
     pub compression: Compression,
-    /// Uncompressed bytes per chunk (whole records; at least one record).
+    /// Uncompressed bytes per chunk at most (whole records; at least one
+    /// record). `pace` sets the size in force, which shrinks below this on a
+    /// link that is cut before a chunk arrives whole.
     pub chunk_bytes: usize,
+    /// The chunk size in force, kept across this standby's reconnects.
+    pub pace: Arc<ChunkPace>,
+    /// Wire bytes per second at most on this link (`--ship-max-rate`);
+    /// `None`: as fast as the link goes.
+    pub max_rate_bytes_per_sec: Option<u64>,
     /// Unacknowledged bytes in flight.
     pub window_bytes: u64,
     pub connect_timeout: Duration,
@@ -67,6 +75,8 @@ impl ShipOptions {
             key,
             compression: Compression::Zstd { level: 1 },
             chunk_bytes: 1 << 20,
+            pace: Arc::new(ChunkPace::new(1 << 20)),
+            max_rate_bytes_per_sec: None,
             window_bytes: 16 << 20,
             connect_timeout: Duration::from_secs(5),
             ack_timeout: Duration::from_secs(30),
@@ -218,7 +228,8 @@ impl Link {
     /// Registers a tap on the log for this link, when both allow it.
     fn attach_tap(&mut self, src: &LogSource, opts: &ShipOptions) {
         if let (Some(taps), Some(sock)) = (&src.taps, self.dup.take()) {
-            let tap = Arc::new(LinkTap::new(sock, opts.compression, opts.chunk_bytes));
+            let chunk_bytes = opts.pace.chunk_bytes().min(opts.chunk_bytes);
+            let tap = Arc::new(LinkTap::new(sock, opts.compression, chunk_bytes));
             self.tap_guard = Some(taps.add(tap.clone()));
             self.tap = Some(tap);
         }
@@ -463,6 +474,7 @@ pub async fn ship(
         applied_lsn,
         unix_ms: now_ms(),
     });
+    opts.pace.link_started(received_lsn);
     let mut position = src.position.clone();
     let mut until = position.borrow_and_update().durable_lsn;
     if received_lsn > until && their_sid != 0 {
@@ -530,10 +542,17 @@ pub async fn ship(
         report.seeded_at_lsn = Some(next);
         report.from_lsn = next;
     }
-    let mut ahead = ReadAhead::new(raw.clone(), opts.chunk_bytes, opts.compression);
+    let mut cap = opts.max_rate_bytes_per_sec.map(RateCap::new);
+    let chunk_bytes = |cap: &Option<RateCap>| {
+        let paced = opts.pace.chunk_bytes().min(opts.chunk_bytes);
+        cap.as_ref().map_or(paced, |c| c.chunk_bytes(paced))
+    };
+    let mut ahead = ReadAhead::new(raw.clone(), chunk_bytes(&cap), opts.compression);
     let mut flight = InFlight::default();
     let mut last_status = Instant::now();
-    if mode == ShipMode::Continuous {
+    // A capped link sends every chunk through the cap: the WAL writer's
+    // thread, which feeds a tap, must never wait for one.
+    if mode == ShipMode::Continuous && cap.is_none() {
         link.attach_tap(src, opts);
     }
     let closed = || ShipError::Protocol {
@@ -552,6 +571,7 @@ pub async fn ship(
             None => false,
         };
         while !tapping && next < until && flight.bytes < opts.window_bytes {
+            ahead.set_chunk_bytes(chunk_bytes(&cap));
             let built = ahead.next(next, until).await.map_err(wal_err)?;
             let Some(Prepared {
                 chunk: c,
@@ -564,6 +584,9 @@ pub async fn ship(
             report.records += c.records;
             report.raw_bytes += c.end_lsn - c.start_lsn;
             report.wire_bytes += data.len() as u64;
+            if let Some(cap) = &mut cap {
+                cap.take(data.len()).await;
+            }
             let m = Message::Chunk {
                 compressed,
                 header: c.header,
@@ -623,7 +646,7 @@ pub async fn ship(
                 let t = tap.take(false);
                 link.absorb(t, &mut next, &mut until, &mut flight, &mut report)
                     .await?;
-                on_ack(msg, &addr, &mut flight, &mut report, acked)?;
+                on_ack(msg, &addr, &mut flight, &mut report, acked, &opts.pace)?;
                 tap.set_window(opts.window_bytes.saturating_sub(flight.bytes));
             }
             if position.has_changed().is_err() {
@@ -659,6 +682,7 @@ pub async fn ship(
                                 applied_lsn,
                                 unix_ms: now_ms(),
                             });
+                            opts.pace.acked(received_lsn);
                             if received_lsn >= until {
                                 break;
                             }
@@ -666,6 +690,7 @@ pub async fn ship(
                     }
                     report.to_lsn = until;
                     report.elapsed = started.elapsed();
+                    opts.pace.link_finished();
                     return Ok(report);
                 }
                 ShipMode::Continuous => {
@@ -721,7 +746,7 @@ pub async fn ship(
         } else {
             link.recv(opts.ack_timeout, "an acknowledgement").await?
         };
-        on_ack(msg, &addr, &mut flight, &mut report, acked)?;
+        on_ack(msg, &addr, &mut flight, &mut report, acked, &opts.pace)?;
         if mode == ShipMode::Continuous && flight.is_empty() {
             until = until.max(position.borrow().durable_lsn);
         }
@@ -764,6 +789,7 @@ fn on_ack(
     flight: &mut InFlight,
     report: &mut ShipReport,
     acked: &watch::Sender<Acked>,
+    pace: &ChunkPace,
 ) -> Result<(), ShipError> {
     let Message::Ack {
         received_lsn,
@@ -776,6 +802,7 @@ fn on_ack(
         });
     };
     flight.acked(received_lsn);
+    pace.acked(received_lsn);
     report.to_lsn = received_lsn;
     acked.send_replace(Acked {
         received_lsn,
