@@ -27,6 +27,8 @@ use tokio::net::{TcpListener, TcpStream};
 const CHUNK_FRAME_TYPE: u8 = 5;
 /// Largest piece forwarded in one write when splitting or passing through.
 const PIECE_MAX_BYTES: usize = 64 << 10;
+/// Pieces in flight on a far link ([`Fault::Latency`]) at most.
+const LATENCY_QUEUE: usize = 4096;
 
 /// One kind of fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,17 +45,21 @@ pub enum Fault {
     Cut,
     /// Forward at most [`FaultConfig::throttle_bytes_per_sec`].
     Throttle,
+    /// Hold every piece [`FaultConfig::latency_ms`] before forwarding it,
+    /// both ways, without holding up the pieces behind it (a far link).
+    Latency,
 }
 
 impl Fault {
     /// Every fault kind.
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 7] = [
         Fault::Drop,
         Fault::Delay,
         Fault::Split,
         Fault::Duplicate,
         Fault::Cut,
         Fault::Throttle,
+        Fault::Latency,
     ];
 
     /// The name used on the command line.
@@ -65,6 +71,7 @@ impl Fault {
             Fault::Duplicate => "duplicate",
             Fault::Cut => "cut",
             Fault::Throttle => "throttle",
+            Fault::Latency => "latency",
         }
     }
 
@@ -83,7 +90,7 @@ impl Fault {
                     .into_iter()
                     .find(|f| f.name() == n)
                     .ok_or_else(|| {
-                        format!("'{n}' is not a fault (drop, delay, split, duplicate, cut, throttle, none)")
+                        format!("'{n}' is not a fault (drop, delay, split, duplicate, cut, throttle, latency, none)")
                     })
             })
             .collect()
@@ -105,12 +112,16 @@ pub struct FaultConfig {
     pub split_max_bytes: usize,
     /// Share of chunk frames sent twice, in thousandths.
     pub duplicate_per_mille: u32,
-    /// A cut happens within this many bytes of a connection's start.
+    /// A cut happens within this many bytes of a connection's start...
     pub cut_within_bytes: u64,
+    /// ...and no sooner than this many.
+    pub cut_min_bytes: u64,
     /// A drop happens within this long after a connection starts.
     pub drop_within_ms: u64,
     /// Bandwidth limit of each direction with [`Fault::Throttle`].
     pub throttle_bytes_per_sec: u64,
+    /// One-way delay of every piece with [`Fault::Latency`].
+    pub latency_ms: u64,
 }
 
 impl FaultConfig {
@@ -125,8 +136,10 @@ impl FaultConfig {
             split_max_bytes: 97,
             duplicate_per_mille: 150,
             cut_within_bytes: 256 << 10,
+            cut_min_bytes: 1,
             drop_within_ms: 1500,
             throttle_bytes_per_sec: 512 << 10,
+            latency_ms: 50,
         }
     }
 
@@ -141,6 +154,9 @@ pub struct FaultStats {
     pub connections: AtomicU64,
     pub frames: AtomicU64,
     pub bytes: AtomicU64,
+    /// Of `bytes`, those forwarded from the connecting side to the target
+    /// (a primary's chunks to its standby).
+    pub bytes_down: AtomicU64,
     pub drops: AtomicU64,
     pub delays: AtomicU64,
     pub splits: AtomicU64,
@@ -149,14 +165,15 @@ pub struct FaultStats {
 }
 
 impl FaultStats {
-    /// One line: `connections=N frames=N bytes=N drops=N ...`.
+    /// One line: `connections=N frames=N bytes=N bytes_down=N drops=N ...`.
     pub fn summary(&self) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
-            "connections={} frames={} bytes={} drops={} delays={} splits={} duplicates={} cuts={}",
+            "connections={} frames={} bytes={} bytes_down={} drops={} delays={} splits={} duplicates={} cuts={}",
             g(&self.connections),
             g(&self.frames),
             g(&self.bytes),
+            g(&self.bytes_down),
             g(&self.drops),
             g(&self.delays),
             g(&self.splits),
@@ -208,9 +225,10 @@ async fn connection(
     let (ir, iw) = inbound.into_split();
     let (or, ow) = outbound.into_split();
     // Only one direction may be cut, at one offset: the one carrying chunks.
-    let cut_at = cfg
-        .has(Fault::Cut)
-        .then(|| rng.gen_range(1..=cfg.cut_within_bytes.max(1)));
+    let cut_at = cfg.has(Fault::Cut).then(|| {
+        let most = cfg.cut_within_bytes.max(1);
+        rng.gen_range(cfg.cut_min_bytes.clamp(1, most)..=most)
+    });
     let drop_after = cfg
         .has(Fault::Drop)
         .then(|| Duration::from_millis(rng.gen_range(1..=cfg.drop_within_ms.max(1))));
@@ -220,6 +238,7 @@ async fn connection(
         rng: StdRng::seed_from_u64(rng.gen()),
         cut_at,
         duplicate: true,
+        down: true,
     };
     let up = Pump {
         cfg,
@@ -227,6 +246,7 @@ async fn connection(
         rng: StdRng::seed_from_u64(rng.gen()),
         cut_at: None,
         duplicate: false,
+        down: false,
     };
     let both = async {
         tokio::select! {
@@ -259,6 +279,8 @@ struct Pump<'a> {
     cut_at: Option<u64>,
     /// Whether chunk frames in this direction may be duplicated.
     duplicate: bool,
+    /// Whether this is the direction from the connecting side to the target.
+    down: bool,
 }
 
 impl Pump<'_> {
@@ -266,72 +288,109 @@ impl Pump<'_> {
     async fn run(mut self, mut r: OwnedReadHalf, mut w: OwnedWriteHalf) {
         let mut sent = 0u64;
         let mut window = Throttle::new(self.cfg.throttle_bytes_per_sec);
-        loop {
-            let Some(frame) = read_frame_or_piece(&mut r).await else {
-                return;
-            };
-            self.stats.frames.fetch_add(1, Ordering::Relaxed);
-            if self.cfg.has(Fault::Delay) && self.rng.gen_range(0..1000) < self.cfg.delay_per_mille
-            {
-                self.stats.delays.fetch_add(1, Ordering::Relaxed);
-                let ms = self.rng.gen_range(1..=self.cfg.delay_max_ms.max(1));
-                tokio::time::sleep(Duration::from_millis(ms)).await;
+        if !self.cfg.has(Fault::Latency) {
+            while let Some(frame) = read_frame_or_piece(&mut r).await {
+                if !self.forward(frame, &mut w, &mut window, &mut sent).await {
+                    return;
+                }
             }
-            let copies = if self.duplicate
-                && self.cfg.has(Fault::Duplicate)
-                && frame.len() > 4
-                && frame[4] == CHUNK_FRAME_TYPE
-                && self.rng.gen_range(0..1000) < self.cfg.duplicate_per_mille
-            {
-                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                tracing::info!("fault proxy: duplicated a chunk frame");
-                2
-            } else {
-                1
-            };
-            for _ in 0..copies {
-                let mut at = 0;
-                while at < frame.len() {
-                    let piece = if self.cfg.has(Fault::Split) {
-                        self.rng.gen_range(1..=self.cfg.split_max_bytes.max(1))
-                    } else {
-                        PIECE_MAX_BYTES
-                    };
-                    let mut end = (at + piece).min(frame.len());
-                    let mut cut_now = false;
-                    if let Some(c) = self.cut_at {
-                        if sent + (end - at) as u64 >= c {
-                            end = at + (c - sent) as usize;
-                            cut_now = true;
-                        }
-                    }
-                    if self.cfg.has(Fault::Throttle) {
-                        window.take(end - at).await;
-                    }
-                    if w.write_all(&frame[at..end]).await.is_err() {
-                        return;
-                    }
-                    sent += (end - at) as u64;
-                    self.stats
-                        .bytes
-                        .fetch_add((end - at) as u64, Ordering::Relaxed);
-                    if cut_now {
-                        self.stats.cuts.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(offset = sent, "fault proxy: cut the stream");
-                        let _ = w.shutdown().await;
-                        return;
-                    }
-                    if self.cfg.has(Fault::Split) && end < frame.len() {
-                        let _ = w.flush().await;
-                        tokio::task::yield_now().await;
-                    }
-                    at = end;
+            return;
+        }
+        // A far link: every piece waits its latency from when it was read,
+        // while the reading goes on (the pieces queue, as in flight).
+        let latency = Duration::from_millis(self.cfg.latency_ms);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, Vec<u8>)>(LATENCY_QUEUE);
+        let reading = tokio::spawn(async move {
+            while let Some(frame) = read_frame_or_piece(&mut r).await {
+                if tx.send((Instant::now(), frame)).await.is_err() {
+                    return;
                 }
-                if self.cfg.has(Fault::Split) && frame.len() > self.cfg.split_max_bytes {
-                    self.stats.splits.fetch_add(1, Ordering::Relaxed);
-                }
+            }
+        });
+        while let Some((read_at, frame)) = rx.recv().await {
+            tokio::time::sleep_until((read_at + latency).into()).await;
+            if !self.forward(frame, &mut w, &mut window, &mut sent).await {
+                break;
             }
         }
+        reading.abort();
+    }
+
+    /// Forwards one frame with the faults in force; false once the
+    /// connection is over (a failed write or the cut).
+    async fn forward(
+        &mut self,
+        frame: Vec<u8>,
+        w: &mut OwnedWriteHalf,
+        window: &mut Throttle,
+        sent: &mut u64,
+    ) -> bool {
+        self.stats.frames.fetch_add(1, Ordering::Relaxed);
+        if self.cfg.has(Fault::Delay) && self.rng.gen_range(0..1000) < self.cfg.delay_per_mille {
+            self.stats.delays.fetch_add(1, Ordering::Relaxed);
+            let ms = self.rng.gen_range(1..=self.cfg.delay_max_ms.max(1));
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        let copies = if self.duplicate
+            && self.cfg.has(Fault::Duplicate)
+            && frame.len() > 4
+            && frame[4] == CHUNK_FRAME_TYPE
+            && self.rng.gen_range(0..1000) < self.cfg.duplicate_per_mille
+        {
+            self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("fault proxy: duplicated a chunk frame");
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut at = 0;
+            while at < frame.len() {
+                let piece = if self.cfg.has(Fault::Split) {
+                    self.rng.gen_range(1..=self.cfg.split_max_bytes.max(1))
+                } else {
+                    PIECE_MAX_BYTES
+                };
+                let mut end = (at + piece).min(frame.len());
+                let mut cut_now = false;
+                if let Some(c) = self.cut_at {
+                    if *sent + (end - at) as u64 >= c {
+                        end = at + (c - *sent) as usize;
+                        cut_now = true;
+                    }
+                }
+                if self.cfg.has(Fault::Throttle) {
+                    window.take(end - at).await;
+                }
+                if w.write_all(&frame[at..end]).await.is_err() {
+                    return false;
+                }
+                *sent += (end - at) as u64;
+                self.stats
+                    .bytes
+                    .fetch_add((end - at) as u64, Ordering::Relaxed);
+                if self.down {
+                    self.stats
+                        .bytes_down
+                        .fetch_add((end - at) as u64, Ordering::Relaxed);
+                }
+                if cut_now {
+                    self.stats.cuts.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(offset = *sent, "fault proxy: cut the stream");
+                    let _ = w.shutdown().await;
+                    return false;
+                }
+                if self.cfg.has(Fault::Split) && end < frame.len() {
+                    let _ = w.flush().await;
+                    tokio::task::yield_now().await;
+                }
+                at = end;
+            }
+            if self.cfg.has(Fault::Split) && frame.len() > self.cfg.split_max_bytes {
+                self.stats.splits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        true
     }
 }
 

@@ -1,6 +1,7 @@
 //! `logship fault-proxy` (hidden): the TCP fault proxy of [`crate::faultproxy`],
-//! for tests and soak runs. Prints `logship fault-proxy listening on ADDR` first
-//! and a summary of the injected faults every 10 seconds on stderr.
+//! for tests, soak runs and benchmarks. Prints `logship fault-proxy listening
+//! on ADDR` first, a summary of the injected faults every 10 seconds on
+//! stderr, and the totals on stdout when SIGTERM or SIGINT stops it.
 
 use super::parse;
 use crate::faultproxy::{serve, Fault, FaultConfig, FaultStats};
@@ -26,7 +27,7 @@ pub struct FaultProxyArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Faults to inject, comma-separated: drop, delay, split, duplicate, cut,
-    /// throttle, or none.
+    /// throttle, latency, or none.
     #[arg(long, default_value = "none", value_parser = Fault::parse_list)]
     pub faults: std::vec::Vec<Fault>,
     /// Bandwidth of each direction with the throttle fault (e.g. 256KiB).
@@ -39,6 +40,12 @@ pub struct FaultProxyArgs {
     /// offset within this many bytes of each connection.
     #[arg(long, default_value = "256KiB", value_parser = parse::size)]
     pub cut_within: u64,
+    /// With the cut fault, no cut comes sooner than this many bytes.
+    #[arg(long, default_value = "1", value_parser = parse::size)]
+    pub cut_min: u64,
+    /// With the latency fault, how long every piece is held, each way.
+    #[arg(long, default_value = "50ms", value_parser = parse::duration)]
+    pub latency: Duration,
 }
 
 pub fn run(a: FaultProxyArgs) -> anyhow::Result<ExitCode> {
@@ -46,6 +53,15 @@ pub fn run(a: FaultProxyArgs) -> anyhow::Result<ExitCode> {
     cfg.throttle_bytes_per_sec = a.throttle_per_sec.max(1);
     cfg.drop_within_ms = (a.drop_within.as_millis() as u64).max(1);
     cfg.cut_within_bytes = a.cut_within.max(1);
+    if a.cut_min > cfg.cut_within_bytes {
+        anyhow::bail!(
+            "--cut-min {} is more than --cut-within {}",
+            a.cut_min,
+            cfg.cut_within_bytes
+        );
+    }
+    cfg.cut_min_bytes = a.cut_min.max(1);
+    cfg.latency_ms = a.latency.as_millis() as u64;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -68,9 +84,17 @@ pub fn run(a: FaultProxyArgs) -> anyhow::Result<ExitCode> {
                 tracing::info!(summary = %report.summary(), "fault proxy");
             }
         });
-        serve(listener, a.to, cfg, stats)
-            .await
-            .context("accept a connection")
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("install the SIGTERM handler")?;
+        let last = stats.clone();
+        tokio::select! {
+            r = serve(listener, a.to, cfg, stats) => r.context("accept a connection")?,
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        // The totals, for a benchmark that stops the proxy when it is done.
+        crate::say!("logship fault-proxy stopped: {}", last.summary());
+        anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -105,9 +105,15 @@ pub struct Proxy {
 impl Proxy {
     /// Starts a proxy to `to` with `faults` (comma-separated) and `seed`.
     pub fn start(to: &str, faults: &str, seed: u64) -> Proxy {
+        Proxy::start_with(to, faults, seed, &[])
+    }
+
+    /// [`Proxy::start`] with `extra` flags (`--cut-min 20KiB`, say).
+    pub fn start_with(to: &str, faults: &str, seed: u64, extra: &[&str]) -> Proxy {
         let mut cmd = Command::new(BIN);
         cmd.args(["fault-proxy", "--listen", "127.0.0.1:0", "--to", to])
-            .args(["--faults", faults, "--seed", &seed.to_string()]);
+            .args(["--faults", faults, "--seed", &seed.to_string()])
+            .args(extra);
         let log = Arc::new(Mutex::new(String::new()));
         let (child, line, err) = spawn_until_first_line_into(cmd, "fault-proxy", Some(log.clone()));
         let addr = line
