@@ -1,0 +1,177 @@
+//! Links that always make progress, end to end through `logship fault-proxy`:
+//! a link cut every 20–400 KB still converges (its chunks shrink to what gets
+//! through), `--ship-max-rate` holds a link to its cap, and a far, slow link
+//! (50 ms each way, 10 Mbit/s) keeps up with a steady load.
+
+#[path = "common/cluster.rs"]
+mod cluster;
+mod common;
+
+use cluster::{assert_converged, key_file, Proxy};
+use common::{init, Primary, Standby};
+use rand::{Rng, SeedableRng};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Bytes of each random (incompressible) value.
+const VALUE_BYTES: usize = 128;
+
+/// SETs `n` keys to random values, pipelined; returns the bytes of values.
+fn write_random(c: &mut redis::Connection, from: u64, n: u64, seed: u64) -> u64 {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut pipe = redis::pipe();
+    for i in from..from + n {
+        let v: Vec<u8> = (0..VALUE_BYTES).map(|_| rng.gen()).collect();
+        pipe.cmd("SET").arg(format!("k{i}")).arg(v).ignore();
+        if (i - from) % 100 == 99 {
+            let () = pipe.query(c).expect("SET pipeline");
+            pipe = redis::pipe();
+        }
+    }
+    let () = pipe.query(c).expect("SET pipeline");
+    n * VALUE_BYTES as u64
+}
+
+/// One numeric field of a node's INFO.
+fn info_u64(c: &mut redis::Connection, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").query(c).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in INFO:\n{info}"))
+}
+
+/// A primary shipping continuously to `to` with the shared key and `extra`.
+fn primary_to(dir: &Path, to: &str, key: &Path, extra: &[&str]) -> Primary {
+    let mut flags = vec![
+        "--ship-to",
+        to,
+        "--auth-key-file",
+        key.to_str().unwrap(),
+        "--ship-continuous",
+    ];
+    flags.extend_from_slice(extra);
+    Primary::start(dir, &flags)
+}
+
+#[test]
+fn a_link_cut_every_20_to_400_kb_converges() {
+    let t = tempfile::tempdir().unwrap();
+    let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
+    let key = key_file(t.path());
+    init(&pdir, "4MiB");
+    let s = Standby::start(&sdir, &key);
+    let mut proxy = Proxy::start_with(
+        &s.ship_addr,
+        "cut",
+        7,
+        &["--cut-min", "20KiB", "--cut-within", "400KiB"],
+    );
+    let mut p = primary_to(&pdir, &proxy.addr, &key, &[]);
+    let mut c = p.client();
+    // About 2.5 MB of log that does not compress: with 1 MiB chunks, none
+    // would ever get through whole.
+    write_random(&mut c, 0, 16_000, 1);
+    let started = Instant::now();
+    assert_converged(&pdir, &mut c, &s, Duration::from_secs(90));
+    eprintln!("converged {:?} after the last write", started.elapsed());
+    p.stop();
+    let log = proxy.stop();
+    assert!(
+        log.contains("cut the stream"),
+        "the proxy never cut the link:\n{log}"
+    );
+}
+
+#[test]
+fn a_capped_link_holds_its_rate() {
+    let t = tempfile::tempdir().unwrap();
+    let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
+    let key = key_file(t.path());
+    init(&pdir, "4MiB");
+    let s = Standby::start(&sdir, &key);
+    // The link could carry 2 MiB/s; the cap is an eighth of that.
+    let mut proxy = Proxy::start_with(&s.ship_addr, "throttle", 1, &["--throttle-per-sec", "2MiB"]);
+    const CAP: u64 = 256 << 10;
+    let mut p = primary_to(
+        &pdir,
+        &proxy.addr,
+        &key,
+        &["--ship-max-rate", "256KiB/s", "--compress", "none"],
+    );
+    let mut c = p.client();
+    write_random(&mut c, 0, 10_000, 2);
+    // Measure from when the writes are done to when the standby holds it all:
+    // the backlog leaves at the cap's pace.
+    let mut sc = s.client();
+    let (t0, lsn0) = (Instant::now(), info_u64(&mut sc, "received_lsn"));
+    let durable = cluster::durable_lsn(&pdir);
+    let deadline = t0 + Duration::from_secs(60);
+    let lsn1 = loop {
+        let lsn = info_u64(&mut sc, "received_lsn");
+        if lsn >= durable {
+            break lsn;
+        }
+        assert!(Instant::now() < deadline, "stuck at {lsn} of {durable}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    let rate = (lsn1 - lsn0) as f64 / secs;
+    eprintln!(
+        "{} bytes in {secs:.2} s: {rate:.0} B/s, cap {CAP} B/s",
+        lsn1 - lsn0
+    );
+    assert!(lsn1 - lsn0 > CAP, "too little left to measure");
+    assert!(
+        (rate - CAP as f64).abs() <= 0.10 * CAP as f64,
+        "{rate:.0} B/s is not within 10% of the {CAP} B/s cap"
+    );
+    p.stop();
+    proxy.stop();
+}
+
+#[test]
+fn a_far_slow_link_keeps_up_with_a_steady_load() {
+    let t = tempfile::tempdir().unwrap();
+    let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
+    let key = key_file(t.path());
+    init(&pdir, "4MiB");
+    let s = Standby::start(&sdir, &key);
+    // 50 ms each way, 10 Mbit/s.
+    let mut proxy = Proxy::start_with(
+        &s.ship_addr,
+        "latency,throttle",
+        1,
+        &["--latency", "50ms", "--throttle-per-sec", "1250000"],
+    );
+    let mut p = primary_to(&pdir, &proxy.addr, &key, &[]);
+    let mut c = p.client();
+    // 500 KB/s of values that do not compress, in 50 ms steps, for 6 s; the
+    // primary's lag to this standby is sampled each step.
+    let per_step = 500_000 / 20 / VALUE_BYTES as u64;
+    let start = Instant::now();
+    let mut lags = Vec::new();
+    let mut i = 0;
+    for step in 0..120u32 {
+        write_random(&mut c, i, per_step, u64::from(step));
+        i += per_step;
+        let st = common::status_json(&pdir);
+        lags.push(st["standbys"][0]["lag_bytes"].as_u64().unwrap_or(u64::MAX));
+        let due = start + Duration::from_millis(50 * u64::from(step + 1));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let (first_half, second_half) = lags.split_at(lags.len() / 2);
+    let max1 = *first_half.iter().max().unwrap();
+    let max2 = *second_half.iter().max().unwrap();
+    eprintln!("{secs:.1} s of load; lag max {max1} B (first half), {max2} B (second half)");
+    // Bounded: well under two seconds of load, and not growing.
+    assert!(max2 < 1_000_000, "lag reached {max2} bytes");
+    assert!(
+        max2 <= max1.max(200_000) * 2,
+        "lag grew: {max1} then {max2}"
+    );
+    assert_converged(&pdir, &mut c, &s, Duration::from_secs(30));
+    p.stop();
+    proxy.stop();
+}
