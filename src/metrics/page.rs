@@ -1,6 +1,6 @@
 //! The status page (`GET /` on the metrics port): one self-contained HTML page,
 //! inline CSS and SVG, no external assets. It shows role, timeline, the data
-//! directory, LSNs, each standby's state, and three charts over the sampled
+//! directory (absolute), LSNs, each standby's state, and three charts over the sampled
 //! history (the last hour at the default interval): lag in bytes, lag in time
 //! (each point the peak since the one before), and bytes shipped (primary) or
 //! received (standby) per sample. The axes carry units and clock times; one
@@ -12,6 +12,7 @@ use super::history::Sample;
 use super::Monitor;
 use crate::status::{lsn_text, NodeStatus};
 use std::fmt::Write as _;
+use std::path::Path;
 
 const CHART_W: f64 = 720.0;
 const CHART_H: f64 = 140.0;
@@ -35,10 +36,25 @@ fn ago(now_ms: u64, then_ms: u64) -> String {
 /// The page for the monitor's node at `now_ms`.
 pub fn render(m: &Monitor, now_ms: u64) -> String {
     let samples = m.samples();
-    let Some(s) = m.status() else {
+    let Some(mut s) = m.status() else {
         return "<!doctype html><title>logship</title><p>starting</p>".into();
     };
+    s.data_dir = absolute_dir(&s.data_dir);
     page(&s, &samples, now_ms)
+}
+
+/// `dir` as an absolute path: a node started with `--data-dir ./d` reports the
+/// path as given, which says nothing to a reader of the page. Symbolic links
+/// are resolved when the directory exists; otherwise the path is made absolute
+/// against the working directory; it stays as given when even that fails.
+pub fn absolute_dir(dir: &str) -> String {
+    if dir.is_empty() {
+        return String::new();
+    }
+    let p = Path::new(dir);
+    std::fs::canonicalize(p)
+        .or_else(|_| std::path::absolute(p))
+        .map_or_else(|_| dir.to_string(), |a| a.display().to_string())
 }
 
 /// One chart: its polyline's class, its title, its unit, and a sample's value.
@@ -62,7 +78,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}th{{background:#e
 <tr><th>role</th><td id=\"role\">{role}</td></tr>\
 <tr><th>system id</th><td>{sid}</td></tr>\
 <tr><th>timeline</th><td id=\"timeline\">{tl}</td></tr>\
-<tr><th>data directory</th><td>{dir}</td></tr>",
+<tr><th>data directory</th><td id=\"data-dir\">{dir}</td></tr>",
         role = esc(&s.role),
         sid = esc(&s.system_id),
         dir = esc(&s.data_dir),
@@ -271,6 +287,17 @@ mod tests {
             .filter_map(|t| t.split_once('>').and_then(|(_, r)| r.split_once('<')))
             .map(|(text, _)| text.to_string())
             .collect()
+    }
+
+    #[test]
+    fn the_data_directory_is_shown_absolute() {
+        let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
+        assert_eq!(absolute_dir("."), cwd.display().to_string());
+        let missing = absolute_dir("./no-such-dir-here/d");
+        assert!(Path::new(&missing).is_absolute(), "{missing}");
+        assert!(missing.ends_with("no-such-dir-here/d"), "{missing}");
+        assert_eq!(absolute_dir("/x/y"), "/x/y");
+        assert_eq!(absolute_dir(""), "");
     }
 
     #[test]
