@@ -1,6 +1,8 @@
 //! The status page (`GET /` on the metrics port) rendered in headless Chromium:
-//! a non-blank screenshot, and charts whose SVG polylines carry the sampled
-//! points. Skipped, saying why, when Chromium is not installed (`.ci/run`
+//! a non-blank screenshot, charts whose SVG polylines carry the sampled points,
+//! axes labelled with units and with clock times in the browser's time zone,
+//! and the data directory shown absolute though the node was given a relative
+//! one. Skipped, saying why, when Chromium is not installed (`.ci/run`
 //! installs it).
 
 mod common;
@@ -13,6 +15,10 @@ use std::time::{Duration, Instant};
 
 /// Longest a Chromium run may take.
 const CHROMIUM_DEADLINE: Duration = Duration::from_secs(90);
+/// The browser's time zone: UTC+05:00 (POSIX signs are inverted), so a clock
+/// time left in UTC shows.
+const CHROMIUM_TZ: &str = "Etc/GMT-5";
+const CHROMIUM_UTC_OFFSET_S: u64 = 5 * 3600;
 
 fn find_chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -38,6 +44,7 @@ fn chromium(bin: &Path, profile: &Path, args: &[&str], url: &str) -> String {
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .arg(url)
+        .env("TZ", CHROMIUM_TZ)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -80,6 +87,42 @@ fn polyline(html: &str, class: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The SVG of the chart whose polyline has `class`.
+fn chart<'a>(html: &'a str, class: &str) -> &'a str {
+    html.split("<svg")
+        .find(|s| s.contains(&format!("class=\"{class}\" points=")))
+        .and_then(|s| s.split("</svg>").next())
+        .unwrap_or_else(|| panic!("no chart {class} in the page"))
+}
+
+/// The text of each `<text class="{label}" …>` in `svg`, with its attributes.
+fn labels<'a>(svg: &'a str, label: &str) -> Vec<(&'a str, &'a str)> {
+    svg.split(&format!("<text class=\"{label}\""))
+        .skip(1)
+        .map(|t| {
+            let (attrs, rest) = t.split_once('>').expect("a text element");
+            (attrs, rest.split('<').next().unwrap_or(""))
+        })
+        .collect()
+}
+
+/// `unix_ms` as `HH:MM:SS` in [`CHROMIUM_TZ`].
+fn local_clock(unix_ms: u64) -> String {
+    let s = (unix_ms / 1000 + CHROMIUM_UTC_OFFSET_S) % 86_400;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// `p` (absolute) as a path relative to the working directory, as a user
+/// would type `--data-dir ./d`.
+fn relative_to_cwd(p: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().expect("working directory");
+    let up = cwd.components().count() - 1;
+    let mut rel: PathBuf = std::iter::repeat_n("..", up).collect();
+    rel.push(p.strip_prefix("/").expect("an absolute path"));
+    assert!(rel.is_relative());
+    rel
+}
+
 #[test]
 fn the_status_page_renders_in_headless_chromium_with_data_points() {
     let Some(bin) = find_chromium() else {
@@ -92,9 +135,13 @@ fn the_status_page_renders_in_headless_chromium_with_data_points() {
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
     init(&pdir, "1MiB");
     let (pm, sm) = (free_addr(), free_addr());
-    let standby = Standby::start_with(&sdir, &["--insecure-no-auth", "--metrics", &sm]);
+    // Both nodes are given relative data directories; the page shows them whole.
+    let standby = Standby::start_with(
+        &relative_to_cwd(&sdir),
+        &["--insecure-no-auth", "--metrics", &sm],
+    );
     let primary = Primary::start_shipping(
-        &pdir,
+        &relative_to_cwd(&pdir),
         &standby.ship_addr,
         &["--ship-every", "300ms", "--metrics", &pm],
     );
@@ -141,7 +188,7 @@ fn the_status_page_renders_in_headless_chromium_with_data_points() {
         "the screenshot is blank: {differing} of {total} pixels differ from the first"
     );
 
-    for (addr, role) in [(&pm, "primary"), (&sm, "standby")] {
+    for (addr, role, dir) in [(&pm, "primary", &pdir), (&sm, "standby", &sdir)] {
         let dom = chromium(
             &bin,
             profile.path(),
@@ -164,6 +211,53 @@ fn the_status_page_renders_in_headless_chromium_with_data_points() {
         // above the baseline (y = 120).
         let shipped = polyline(&dom, "shipped-bytes");
         assert!(shipped.iter().any(|p| p.1 < 119.0), "{role}: {shipped:?}");
+        if role == "primary" {
+            // Writes ran between shipments: the lag peaks show.
+            let lag = polyline(&dom, "lag-bytes");
+            assert!(lag.iter().any(|p| p.1 < 119.0), "{role}: {lag:?}");
+        }
+
+        let abs = dir.canonicalize().unwrap();
+        assert!(
+            dom.contains(&format!("<td id=\"data-dir\">{}</td>", abs.display())),
+            "{role}: the data directory {} is not shown absolute: {dom}",
+            abs.display()
+        );
+        for (class, units) in [
+            ("lag-bytes", &[" B", " KB", " MB", " GB", " TB"][..]),
+            ("lag-seconds", &[" ms", " s", " min", " h"][..]),
+            ("shipped-bytes", &[" B", " KB", " MB", " GB", " TB"][..]),
+        ] {
+            let svg = chart(&dom, class);
+            let ys = labels(svg, "y-label");
+            assert_eq!(ys.len(), 3, "{role} {class}: {svg}");
+            for (_, text) in &ys {
+                assert!(
+                    units.iter().any(|u| text.ends_with(u)),
+                    "{role} {class}: y-axis label {text:?} has no unit"
+                );
+            }
+            let clocks = labels(svg, "clock");
+            assert_eq!(clocks.len(), 3, "{role} {class}: {svg}");
+            for (attrs, text) in clocks {
+                let unix_ms: u64 = attrs
+                    .split("data-unix-ms=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("{role} {class}: no time in {attrs}"));
+                assert_eq!(
+                    text,
+                    local_clock(unix_ms),
+                    "{role} {class}: the x-axis shows the clock time in the browser's zone"
+                );
+            }
+        }
+        // The largest shipment of the primary is some kilobytes at least.
+        if role == "primary" {
+            let top = labels(chart(&dom, "shipped-bytes"), "y-label")[0].1;
+            assert!(top.ends_with("KB") || top.ends_with("MB"), "{top}");
+        }
     }
     println!("screenshot: {}", shot.display());
 }

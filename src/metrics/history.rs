@@ -2,6 +2,12 @@
 //! [`Sample`] to a bounded ring (the chart's last hour), and fires the
 //! threshold events on their rising edge (lag over a threshold, a standby that
 //! needs re-seeding), so a condition that lasts pages once, not every sample.
+//!
+//! Between samples it looks at the lag every [`LAG_PROBE_INTERVAL`] and keeps
+//! the largest seen: a sample's lag is its peak since the previous sample, not
+//! the lag at that instant. With `--ship-every 2s` and 5 s samples, the lag
+//! rises between shipments and is back to 0 at most sampling instants; the
+//! peaks are what the chart is for.
 
 use super::Monitor;
 use crate::events::EventKind;
@@ -11,14 +17,23 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often the lag is looked at between samples. A look reads the node's
+/// status (on a primary: atomics and one mutex per standby; on a standby that
+/// is behind: one WAL record read for the age of the oldest unapplied one), off
+/// the write path: 10 looks a second cost the WAL appender nothing and catch a
+/// lag that builds up over a shipping interval (seconds) within 100 ms.
+pub const LAG_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
 /// One point of the chart.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Sample {
     pub unix_ms: u64,
-    /// Standby: its lag; primary: the largest of its standbys'.
+    /// Standby: its lag; primary: the largest of its standbys'. The largest
+    /// seen since the previous sample (peaks between samples show).
     pub lag_bytes: u64,
     /// Standby: its lag; primary: the oldest unshipped wait among its standbys
-    /// (time since the last shipment of a standby that lacks something).
+    /// (time since the last shipment of a standby that lacks something). The
+    /// largest seen since the previous sample.
     pub lag_seconds: f64,
     /// Log bytes shipped (primary, all standbys) or received (standby) since
     /// the previous sample.
@@ -30,11 +45,54 @@ pub struct Sample {
     pub replayed_total: u64,
 }
 
+/// How far behind a node is at one instant: the series whose peaks matter.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Lag {
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+impl Lag {
+    /// The lag of status `s` at `now_ms` (see [`Sample`] for each role).
+    pub fn of(s: &NodeStatus, now_ms: u64) -> Lag {
+        let mut lag = Lag::default();
+        if s.role == "primary" {
+            for sb in s.standbys.iter().flatten() {
+                lag.bytes = lag.bytes.max(sb.lag_bytes);
+                if sb.lag_bytes > 0 {
+                    let since = if sb.last_ship_unix_ms == 0 {
+                        s.started_unix_ms.unwrap_or(now_ms)
+                    } else {
+                        sb.last_ship_unix_ms
+                    };
+                    lag.seconds = lag
+                        .seconds
+                        .max(now_ms.saturating_sub(since) as f64 / 1000.0);
+                }
+            }
+        } else {
+            lag.bytes = s.lag_bytes.unwrap_or(0);
+            lag.seconds = s.lag_seconds.unwrap_or(0.0);
+        }
+        lag
+    }
+
+    /// Each series' larger value.
+    fn max(self, other: Lag) -> Lag {
+        Lag {
+            bytes: self.bytes.max(other.bytes),
+            seconds: self.seconds.max(other.seconds),
+        }
+    }
+}
+
 /// A ring of at most `capacity` samples, oldest first.
 #[derive(Debug, Clone)]
 pub struct History {
     capacity: usize,
     samples: VecDeque<Sample>,
+    /// The largest lag observed since the last sample; taken by the next.
+    peak: Lag,
 }
 
 impl History {
@@ -44,34 +102,35 @@ impl History {
         History {
             capacity,
             samples: VecDeque::with_capacity(capacity),
+            peak: Lag::default(),
         }
     }
 
-    /// Appends the sample of `s` at `now_ms`; drops the oldest when full.
+    /// Folds the lag of `s` at `now_ms` into the peak the next sample takes.
+    pub fn observe(&mut self, s: &NodeStatus, now_ms: u64) {
+        self.peak = self.peak.max(Lag::of(s, now_ms));
+    }
+
+    /// Appends the sample of `s` at `now_ms`, its lag the largest of now and
+    /// of what was observed since the previous sample; drops the oldest when
+    /// full.
     pub fn push_status(&mut self, s: &NodeStatus, now_ms: u64) -> Sample {
         let prev = self.samples.back().copied();
+        let lag = std::mem::take(&mut self.peak).max(Lag::of(s, now_ms));
         let mut x = Sample {
             unix_ms: now_ms,
+            lag_bytes: lag.bytes,
+            lag_seconds: lag.seconds,
             ..Sample::default()
         };
         if s.role == "primary" {
-            for sb in s.standbys.iter().flatten() {
-                x.lag_bytes = x.lag_bytes.max(sb.lag_bytes);
-                if sb.lag_bytes > 0 {
-                    let since = if sb.last_ship_unix_ms == 0 {
-                        s.started_unix_ms.unwrap_or(now_ms)
-                    } else {
-                        sb.last_ship_unix_ms
-                    };
-                    x.lag_seconds = x
-                        .lag_seconds
-                        .max(now_ms.saturating_sub(since) as f64 / 1000.0);
-                }
-                x.shipped_total += sb.shipped_bytes_total;
-            }
+            x.shipped_total = s
+                .standbys
+                .iter()
+                .flatten()
+                .map(|sb| sb.shipped_bytes_total)
+                .sum();
         } else {
-            x.lag_bytes = s.lag_bytes.unwrap_or(0);
-            x.lag_seconds = s.lag_seconds.unwrap_or(0.0);
             x.shipped_total = s.received_lsn.unwrap_or(0);
             x.replayed_total = s.records_applied_total.unwrap_or(0);
         }
@@ -197,21 +256,41 @@ impl Monitor {
     }
 }
 
-/// Samples every `interval` until the runtime stops. Reading the status may
-/// touch the disk, so it runs on the blocking pool.
+/// What a tick of the sampler does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tick {
+    /// Fold the lag into the peak since the last sample.
+    Probe,
+    /// Append a sample (taking the peak) and fire the threshold events.
+    Sample,
+}
+
+/// Samples every `interval`, and looks at the lag every
+/// [`LAG_PROBE_INTERVAL`] in between, until the runtime stops. Reading the
+/// status may touch the disk, so it runs on the blocking pool.
 pub async fn run_sampler(m: Arc<Monitor>, interval: Duration) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let delay = tokio::time::MissedTickBehavior::Delay;
+    let mut sample_tick = tokio::time::interval(interval);
+    sample_tick.set_missed_tick_behavior(delay);
+    let mut probe_tick = tokio::time::interval(LAG_PROBE_INTERVAL.min(interval));
+    probe_tick.set_missed_tick_behavior(delay);
     loop {
-        tick.tick().await;
+        let tick = tokio::select! {
+            biased;
+            _ = sample_tick.tick() => Tick::Sample,
+            _ = probe_tick.tick() => Tick::Probe,
+        };
         let mon = m.clone();
         let r = tokio::task::spawn_blocking(move || {
             let Some(s) = mon.status() else { return };
             let now = crate::primary::now_unix_ms();
-            mon.history
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push_status(&s, now);
+            let mut history = mon.history.lock().unwrap_or_else(|p| p.into_inner());
+            if tick == Tick::Probe {
+                history.observe(&s, now);
+                return;
+            }
+            history.push_status(&s, now);
+            drop(history);
             let events = mon.alerts.lock().unwrap_or_else(|p| p.into_inner()).rising(
                 &s,
                 mon.cfg.event_lag,
@@ -257,6 +336,46 @@ mod tests {
         assert_eq!(v[2].shipped_bytes, 1000);
         assert_eq!(v[2].lag_bytes, 4);
         assert!((h.replay_rate() - 10.0).abs() < 1e-9, "{}", h.replay_rate());
+    }
+
+    #[test]
+    fn a_sample_shows_the_peak_lag_since_the_previous_sample() {
+        let mut h = History::new(8);
+        h.push_status(&standby_status(0, 0, 0), 1_000);
+        // Between two samples the lag rises to 26.4 MB and is back to 0.
+        for (i, lag) in [0, 9_000_000, 26_400_000, 3_000, 0].into_iter().enumerate() {
+            h.observe(&standby_status(0, 0, lag), 1_100 + i as u64 * 100);
+        }
+        let x = h.push_status(&standby_status(0, 0, 0), 2_000);
+        assert_eq!(x.lag_bytes, 26_400_000, "{x:?}");
+        assert!((x.lag_seconds - 264_000.0).abs() < 1e-6, "{x:?}");
+        // The peak was taken: the next sample starts afresh.
+        let y = h.push_status(&standby_status(0, 0, 5), 3_000);
+        assert_eq!(y.lag_bytes, 5, "{y:?}");
+    }
+
+    #[test]
+    fn a_primary_sample_shows_the_peak_wait_between_shipments() {
+        let primary = |lag_bytes: u64, last_ship_unix_ms: u64| NodeStatus {
+            role: "primary".into(),
+            started_unix_ms: Some(0),
+            standbys: Some(vec![StandbyStatus {
+                address: "s:1".into(),
+                lag_bytes,
+                last_ship_unix_ms,
+                ..StandbyStatus::default()
+            }]),
+            ..NodeStatus::default()
+        };
+        let mut h = History::new(8);
+        h.push_status(&primary(0, 10_000), 10_000);
+        // Writes after the shipment at 10 s; the next one, at 12 s, ships them.
+        h.observe(&primary(4_000, 10_000), 11_000);
+        h.observe(&primary(8_000, 10_000), 11_900);
+        h.observe(&primary(0, 12_000), 12_000);
+        let x = h.push_status(&primary(0, 12_000), 15_000);
+        assert_eq!(x.lag_bytes, 8_000, "{x:?}");
+        assert!((x.lag_seconds - 1.9).abs() < 1e-9, "{x:?}");
     }
 
     #[test]

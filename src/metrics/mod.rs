@@ -8,10 +8,12 @@
 //! | `ship`    | the shipper's observer: duration histogram, failures by reason, events |
 //! | `http`    | the small HTTP server: `GET /metrics`, `GET /`                     |
 //! | `page`    | the self-contained HTML status page with inline SVG charts         |
+//! | `axis`    | the charts' axis labels: bytes, durations, clock times             |
 //!
 //! The node hands the monitor a [`Source`] (its `status` report); everything
 //! else is read at scrape or sample time, so metrics and `status --json` agree.
 
+pub mod axis;
 pub mod collect;
 pub mod history;
 pub mod http;

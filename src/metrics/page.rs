@@ -1,14 +1,18 @@
 //! The status page (`GET /` on the metrics port): one self-contained HTML page,
-//! inline CSS and SVG, no scripts or external assets. It shows role, timeline,
-//! LSNs, each standby's state, and three charts over the sampled history (the
-//! last hour at the default interval): lag in bytes, lag in seconds, and bytes
-//! shipped (primary) or received (standby) per sample. It reloads itself every
-//! 10 seconds.
+//! inline CSS and SVG, no external assets. It shows role, timeline, the data
+//! directory (absolute), LSNs, each standby's state, and three charts over the sampled
+//! history (the last hour at the default interval): lag in bytes, lag in time
+//! (each point the peak since the one before), and bytes shipped (primary) or
+//! received (standby) per sample. The axes carry units and clock times; one
+//! small inline script shows those times in the reader's time zone (see
+//! [`super::axis`]). It reloads itself every 10 seconds.
 
+use super::axis::{self, Unit};
 use super::history::Sample;
 use super::Monitor;
 use crate::status::{lsn_text, NodeStatus};
 use std::fmt::Write as _;
+use std::path::Path;
 
 const CHART_W: f64 = 720.0;
 const CHART_H: f64 = 140.0;
@@ -32,11 +36,29 @@ fn ago(now_ms: u64, then_ms: u64) -> String {
 /// The page for the monitor's node at `now_ms`.
 pub fn render(m: &Monitor, now_ms: u64) -> String {
     let samples = m.samples();
-    let Some(s) = m.status() else {
+    let Some(mut s) = m.status() else {
         return "<!doctype html><title>logship</title><p>starting</p>".into();
     };
+    s.data_dir = absolute_dir(&s.data_dir);
     page(&s, &samples, now_ms)
 }
+
+/// `dir` as an absolute path: a node started with `--data-dir ./d` reports the
+/// path as given, which says nothing to a reader of the page. Symbolic links
+/// are resolved when the directory exists; otherwise the path is made absolute
+/// against the working directory; it stays as given when even that fails.
+pub fn absolute_dir(dir: &str) -> String {
+    if dir.is_empty() {
+        return String::new();
+    }
+    let p = Path::new(dir);
+    std::fs::canonicalize(p)
+        .or_else(|_| std::path::absolute(p))
+        .map_or_else(|_| dir.to_string(), |a| a.display().to_string())
+}
+
+/// One chart: its polyline's class, its title, its unit, and a sample's value.
+type Chart = (&'static str, &'static str, Unit, fn(&Sample) -> f64);
 
 /// The page for status `s` and its history (pure: for tests).
 pub fn page(s: &NodeStatus, samples: &[Sample], now_ms: u64) -> String {
@@ -51,12 +73,12 @@ pub fn page(s: &NodeStatus, samples: &[Sample], now_ms: u64) -> String {
 h1{{font-size:20px;margin:0 0 12px}}table{{border-collapse:collapse;margin:8px 0 20px}}\
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}th{{background:#eee}}\
 .ok{{color:#176317}}.bad{{color:#a01010;font-weight:bold}}svg{{background:#fff;border:1px solid #ccc;display:block;margin:4px 0 16px}}\
-.grid{{stroke:#eee}}polyline{{fill:none;stroke-width:2}}.lag-bytes{{stroke:#1f5fbf}}.lag-seconds{{stroke:#c0541a}}.shipped-bytes{{stroke:#2a8a2a}}</style></head><body>\n\
+.grid{{stroke:#eee}}.y-label{{text-anchor:end}}polyline{{fill:none;stroke-width:2}}.lag-bytes{{stroke:#1f5fbf}}.lag-seconds{{stroke:#c0541a}}.shipped-bytes{{stroke:#2a8a2a}}</style></head><body>\n\
 <h1>logship {role}</h1>\n<table>\
 <tr><th>role</th><td id=\"role\">{role}</td></tr>\
 <tr><th>system id</th><td>{sid}</td></tr>\
 <tr><th>timeline</th><td id=\"timeline\">{tl}</td></tr>\
-<tr><th>data directory</th><td>{dir}</td></tr>",
+<tr><th>data directory</th><td id=\"data-dir\">{dir}</td></tr>",
         role = esc(&s.role),
         sid = esc(&s.system_id),
         dir = esc(&s.data_dir),
@@ -121,22 +143,43 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}th{{background:#e
         _ => "no samples yet".into(),
     };
     let _ = writeln!(o, "<h2>History ({} samples, {span})</h2>", samples.len());
-    chart(&mut o, "lag-bytes", "lag, bytes", samples, |x| {
-        x.lag_bytes as f64
-    });
-    chart(&mut o, "lag-seconds", "lag, seconds", samples, |x| {
-        x.lag_seconds
-    });
-    chart(&mut o, "shipped-bytes", shipped, samples, |x| {
-        x.shipped_bytes as f64
-    });
+    let charts: [Chart; 3] = [
+        (
+            "lag-bytes",
+            "lag, bytes (peak per sample)",
+            Unit::Bytes,
+            |x| x.lag_bytes as f64,
+        ),
+        (
+            "lag-seconds",
+            "lag, time (peak per sample)",
+            Unit::Seconds,
+            |x| x.lag_seconds,
+        ),
+        ("shipped-bytes", shipped, Unit::Bytes, |x| {
+            x.shipped_bytes as f64
+        }),
+    ];
+    for (class, title, unit, f) in charts {
+        chart(&mut o, class, title, unit, samples, f);
+    }
+    o.push_str(axis::LOCAL_CLOCK_SCRIPT);
     o.push_str("</body></html>\n");
     o
 }
 
-/// One SVG line chart: the polyline scales to the largest value (at least 1).
-fn chart(o: &mut String, class: &str, title: &str, samples: &[Sample], f: impl Fn(&Sample) -> f64) {
-    let max = samples.iter().map(&f).fold(0.0_f64, f64::max);
+/// One SVG line chart: the polyline scales to the largest value (at least 1),
+/// the y-axis is labelled in `unit` at the top, middle and bottom, the x-axis
+/// with the clock times of the first, middle and last sample.
+fn chart(
+    o: &mut String,
+    class: &str,
+    title: &str,
+    unit: Unit,
+    samples: &[Sample],
+    f: fn(&Sample) -> f64,
+) {
+    let max = samples.iter().map(f).fold(0.0_f64, f64::max);
     let top = if max > 0.0 { max } else { 1.0 };
     let (t0, t1) = match (samples.first(), samples.last()) {
         (Some(a), Some(b)) => (a.unix_ms, b.unix_ms.max(a.unix_ms + 1)),
@@ -151,22 +194,43 @@ fn chart(o: &mut String, class: &str, title: &str, samples: &[Sample], f: impl F
         let py = 10.0 + h * (1.0 - f(x) / top);
         let _ = write!(points, "{px:.1},{py:.1} ");
     }
+    let (x2, yb, ym) = (pad_l + w, 10.0 + h, 10.0 + h / 2.0);
     let _ = write!(
         o,
         "<h3>{title}</h3>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{CHART_W}\" height=\"{CHART_H}\" \
 viewBox=\"0 0 {CHART_W} {CHART_H}\" role=\"img\" aria-label=\"{title}\">\
 <line class=\"grid\" x1=\"{pad_l}\" y1=\"10\" x2=\"{x2}\" y2=\"10\"/>\
-<line class=\"grid\" x1=\"{pad_l}\" y1=\"{yb}\" x2=\"{x2}\" y2=\"{yb}\"/>\
-<text x=\"4\" y=\"20\" font-size=\"11\">{top_text}</text><text x=\"4\" y=\"{yb}\" font-size=\"11\">0</text>\
-<text x=\"{pad_l}\" y=\"{yt}\" font-size=\"11\">-{span}</text><text x=\"{xn}\" y=\"{yt}\" font-size=\"11\">now</text>\
-<polyline class=\"{class}\" points=\"{pts}\"/></svg>\n",
-        x2 = pad_l + w,
-        yb = 10.0 + h,
-        yt = CHART_H - 4.0,
-        xn = pad_l + w - 24.0,
-        top_text = if top >= 100.0 { format!("{top:.0}") } else { format!("{top:.2}") },
-        span = crate::status::check::short_duration(std::time::Duration::from_millis(t1 - t0)),
-        pts = points.trim_end(),
+<line class=\"grid\" x1=\"{pad_l}\" y1=\"{ym}\" x2=\"{x2}\" y2=\"{ym}\"/>\
+<line class=\"grid\" x1=\"{pad_l}\" y1=\"{yb}\" x2=\"{x2}\" y2=\"{yb}\"/>",
+    );
+    let yl = pad_l - 6.0;
+    for (y, v) in [(10.0, top), (ym, top / 2.0), (yb, 0.0)] {
+        let _ = write!(
+            o,
+            "<text class=\"y-label\" x=\"{yl}\" y=\"{:.1}\" font-size=\"11\">{}</text>",
+            y + 4.0,
+            unit.label(v),
+        );
+    }
+    if !samples.is_empty() {
+        let yt = CHART_H - 4.0;
+        let tm = t0 + (t1 - t0) / 2;
+        for (x, anchor, t) in [
+            (pad_l, "start", t0),
+            (pad_l + w / 2.0, "middle", tm),
+            (x2, "end", t1),
+        ] {
+            let _ = write!(
+                o,
+                "<text class=\"clock\" data-unix-ms=\"{t}\" x=\"{x}\" y=\"{yt}\" text-anchor=\"{anchor}\" font-size=\"11\">{}</text>",
+                axis::clock_utc(t),
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "<polyline class=\"{class}\" points=\"{}\"/></svg>",
+        points.trim_end()
     );
 }
 
@@ -207,7 +271,75 @@ mod tests {
         // The largest lag is drawn at the top, the first (0) at the bottom.
         assert!(pts[3].ends_with(",10.0"), "{line}");
         assert!(pts[0].ends_with(",120.0"), "{line}");
-        assert!(!p.contains("<script"), "no scripts");
+        assert_eq!(p.matches("<script").count(), 1, "one inline script");
         assert!(!p.contains(" src="), "no external assets");
+        assert!(!p.contains("href="), "no external assets");
+    }
+
+    /// The text of every `<text class="{class}" …>…</text>` of one chart.
+    fn labels(page: &str, chart: &str, class: &str) -> Vec<String> {
+        let svg = page
+            .split("<svg")
+            .find(|s| s.contains(&format!("<polyline class=\"{chart}\"")))
+            .unwrap_or_else(|| panic!("no chart {chart}: {page}"));
+        svg.split(&format!("<text class=\"{class}\""))
+            .skip(1)
+            .filter_map(|t| t.split_once('>').and_then(|(_, r)| r.split_once('<')))
+            .map(|(text, _)| text.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_data_directory_is_shown_absolute() {
+        let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
+        assert_eq!(absolute_dir("."), cwd.display().to_string());
+        let missing = absolute_dir("./no-such-dir-here/d");
+        assert!(Path::new(&missing).is_absolute(), "{missing}");
+        assert!(missing.ends_with("no-such-dir-here/d"), "{missing}");
+        assert_eq!(absolute_dir("/x/y"), "/x/y");
+        assert_eq!(absolute_dir(""), "");
+    }
+
+    #[test]
+    fn the_axes_carry_units_and_clock_times() {
+        let s = NodeStatus {
+            role: "primary".into(),
+            ..NodeStatus::default()
+        };
+        // 2026-01-02 13:04:05 UTC, then every 5 s.
+        let t0 = 1_767_359_045_000;
+        let samples: Vec<Sample> = (0..5u64)
+            .map(|i| Sample {
+                unix_ms: t0 + i * 5000,
+                lag_bytes: if i == 2 { 26_400_000 } else { 0 },
+                lag_seconds: i as f64 * 0.5,
+                shipped_bytes: 1_500,
+                ..Sample::default()
+            })
+            .collect();
+        let p = page(&s, &samples, t0 + 20_000);
+        assert_eq!(
+            labels(&p, "lag-bytes", "y-label"),
+            ["26.4 MB", "13.2 MB", "0 B"],
+            "{p}"
+        );
+        assert_eq!(
+            labels(&p, "lag-seconds", "y-label"),
+            ["2 s", "1 s", "0 s"],
+            "{p}"
+        );
+        assert_eq!(
+            labels(&p, "shipped-bytes", "y-label"),
+            ["1.5 KB", "750 B", "0 B"],
+            "{p}"
+        );
+        for chart in ["lag-bytes", "lag-seconds", "shipped-bytes"] {
+            assert_eq!(
+                labels(&p, chart, "clock"),
+                ["13:04:05 UTC", "13:04:15 UTC", "13:04:25 UTC"],
+                "{p}"
+            );
+        }
+        assert!(p.contains("data-unix-ms=\"1767359045000\""), "{p}");
     }
 }
