@@ -116,6 +116,9 @@ pub struct FaultConfig {
     pub cut_within_bytes: u64,
     /// ...and no sooner than this many.
     pub cut_min_bytes: u64,
+    /// Cut the stream from the target to the connecting side rather than the
+    /// other way (a Redis replica connects to the master it pulls from).
+    pub cut_toward_client: bool,
     /// A drop happens within this long after a connection starts.
     pub drop_within_ms: u64,
     /// Bandwidth limit of each direction with [`Fault::Throttle`].
@@ -137,6 +140,7 @@ impl FaultConfig {
             duplicate_per_mille: 150,
             cut_within_bytes: 256 << 10,
             cut_min_bytes: 1,
+            cut_toward_client: false,
             drop_within_ms: 1500,
             throttle_bytes_per_sec: 512 << 10,
             latency_ms: 50,
@@ -224,7 +228,9 @@ async fn connection(
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let (ir, iw) = inbound.into_split();
     let (or, ow) = outbound.into_split();
-    // Only one direction may be cut, at one offset: the one carrying chunks.
+    // Only one direction may be cut, at one offset: the one carrying chunks
+    // (from a connecting primary to its standby; from the target to the
+    // connecting side when the receiver is the one that connects).
     let cut_at = cfg.has(Fault::Cut).then(|| {
         let most = cfg.cut_within_bytes.max(1);
         rng.gen_range(cfg.cut_min_bytes.clamp(1, most)..=most)
@@ -236,7 +242,7 @@ async fn connection(
         cfg,
         stats,
         rng: StdRng::seed_from_u64(rng.gen()),
-        cut_at,
+        cut_at: cut_at.filter(|_| !cfg.cut_toward_client),
         duplicate: true,
         down: true,
     };
@@ -244,7 +250,7 @@ async fn connection(
         cfg,
         stats,
         rng: StdRng::seed_from_u64(rng.gen()),
-        cut_at: None,
+        cut_at: cut_at.filter(|_| cfg.cut_toward_client),
         duplicate: false,
         down: false,
     };

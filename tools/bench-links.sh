@@ -8,7 +8,9 @@
 #     20-400 KB and 5-50 KB. Each row: reconnects, bytes the proxy carried to
 #     the standby, bytes re-sent (carried beyond the clean row's), and seconds
 #     from the last write to equal keyspaces (applied LSN = durable LSN, equal
-#     DEBUG DIGEST).
+#     DEBUG DIGEST). Redis 7 replication (a replica pulling from its master
+#     through the same proxy, the stream toward the replica cut) runs the
+#     clean link and the 20-400 KB regime with the same log.
 #  2. A far, slow link: 50 ms each way and 10 Mbit/s in the proxy, a steady
 #     FAR_RATE bytes/s of such values for FAR_SECONDS; the primary's lag to
 #     the standby, sampled four times a second.
@@ -20,6 +22,7 @@
 #   LOG_MB=10            log shipped per convergence row
 #   REGIMES="clean 1MB-3MB 20KB-400KB 5KB-50KB"
 #   CONVERGE_LIMIT=300   seconds a row may take before it is reported as not converged
+#   REDIS_REGIMES="clean 20KB-400KB"  REDIS_LIMIT=120
 #   FAR_RATE=500000  FAR_SECONDS=20
 #   CAP=512KiB  CAP_MB=5
 #   LOGSHIP_BIN=...      use this binary instead of building target/release/logship
@@ -28,6 +31,8 @@ set -euo pipefail
 LOG_MB=${LOG_MB:-10}
 REGIMES=${REGIMES:-"clean 1MB-3MB 20KB-400KB 5KB-50KB"}
 CONVERGE_LIMIT=${CONVERGE_LIMIT:-300}
+REDIS_REGIMES=${REDIS_REGIMES:-"clean 20KB-400KB"}
+REDIS_LIMIT=${REDIS_LIMIT:-120}
 FAR_RATE=${FAR_RATE:-500000}
 FAR_SECONDS=${FAR_SECONDS:-20}
 CAP=${CAP:-512KiB}
@@ -38,6 +43,7 @@ STEP_TIMEOUT=900
 source "$ROOT/tools/lib.sh"
 
 need redis-cli redis-tools
+need redis-server redis-server
 need python3 python3
 if [[ -z "${LOGSHIP_BIN:-}" ]]; then
     (cd "$ROOT" && cargo build --release --quiet)
@@ -47,11 +53,13 @@ L() { timeout "$STEP_TIMEOUT" "$LOGSHIP_BIN" "$@"; }
 
 TMP=$(mktemp -d /tmp/bench-links.XXXXXX)
 PIDS=()
+REDIS_PORTS=()
 cleanup() {
     for p in "${PIDS[@]}"; do
         kill -9 "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
     done
+    for p in "${REDIS_PORTS[@]}"; do redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -162,17 +170,9 @@ declare -A ROW
 CLEAN_DOWN=0
 CLEAN_SECS=0
 for regime in $REGIMES; do
-    case $regime in
-    clean) faults=none flags="" ;;
-    *-*)
-        lo=${regime%-*} hi=${regime#*-}
-        lo=${lo/KB/KiB} hi=${hi/KB/KiB}
-        lo=${lo/MB/MiB} hi=${hi/MB/MiB}
-        faults=cut flags="--cut-min $lo --cut-within $hi"
-        ;;
-    esac
+    cut_flags "$regime"
     log "cuts: $regime"
-    pair "cut-$regime" "$faults" "$flags" ""
+    pair "cut-$regime" "$FAULTS" "$FLAGS" ""
     writer "$P_PORT" 0 $((LOG_MB * 1000000))
     DURABLE=$(L status --json --data-dir "$TMP/cut-$regime-p" | python3 -c 'import json,sys; print(json.load(sys.stdin)["durable_lsn"])')
     t0=$(date +%s.%N)
@@ -204,6 +204,76 @@ for regime in $REGIMES; do
     fi
     waste=$((PROXY_BYTES_DOWN - CLEAN_DOWN))
     ROW[$regime]="| $regime | $DURABLE | $((PROXY_CONNECTIONS - 1)) | $PROXY_BYTES_DOWN | $waste ($(calc "%.1f" "100 * $waste / $DURABLE")% of the log) | $secs |"
+done
+
+# cut_flags REGIME: the proxy's faults and flags for a regime.
+cut_flags() {
+    case $1 in
+    clean) FAULTS=none FLAGS="" ;;
+    *-*)
+        local lo=${1%-*} hi=${1#*-}
+        lo=${lo/KB/KiB} hi=${hi/KB/KiB}
+        lo=${lo/MB/MiB} hi=${hi/MB/MiB}
+        FAULTS=cut FLAGS="--cut-min $lo --cut-within $hi"
+        ;;
+    esac
+}
+
+# ---- 1b. Redis replication through the same cuts ----------------------------
+declare -A REDIS_ROW
+for regime in $REDIS_REGIMES; do
+    cut_flags "$regime"
+    log "redis replication, cuts: $regime"
+    mp=$(free_port)
+    redis-server --port "$mp" --save "" --appendonly no --dir "$TMP" --daemonize yes \
+        --logfile "$TMP/redis-m-$regime.log" >/dev/null
+    REDIS_PORTS+=("$mp")
+    wait_ping "$mp"
+    # shellcheck disable=SC2086
+    start_node "redis-x-$regime" fault-proxy --listen 127.0.0.1:0 --to "127.0.0.1:$mp" \
+        --faults "$FAULTS" --seed 7 --cut-toward-client $FLAGS
+    X_PID=$NODE_PID
+    xport=$(port_of "$(addr_after "listening on" "$NODE_LINE")")
+    rp=$(free_port)
+    redis-server --port "$rp" --save "" --appendonly no --dir "$TMP" --daemonize yes \
+        --logfile "$TMP/redis-r-$regime.log" --replicaof 127.0.0.1 "$xport" >/dev/null
+    REDIS_PORTS+=("$rp")
+    wait_ping "$rp"
+    for _ in $(seq 1 200); do
+        [[ $(info "$rp" master_link_status) == up ]] && break
+        sleep 0.05
+    done
+    writer "$mp" 0 $((LOG_MB * 1000000))
+    want=$(info "$mp" master_repl_offset)
+    t0=$(date +%s.%N)
+    converged=no
+    while :; do
+        got=$(info "$rp" slave_repl_offset)
+        if [[ "${got:-0}" -ge "$want" ]]; then
+            converged=yes
+            break
+        fi
+        if (($(calc "%d" "$(date +%s.%N) - $t0") >= REDIS_LIMIT)); then break; fi
+        sleep 0.05
+    done
+    secs=$(calc "%.1f" "$(date +%s.%N) - $t0")
+    keys=$(redis-cli -p "$rp" dbsize)
+    if [[ $converged == yes ]]; then
+        if [[ $(redis-cli -p "$mp" debug digest) != $(redis-cli -p "$rp" debug digest) ]]; then
+            echo "redis digests differ in regime $regime" >&2
+            exit 1
+        fi
+    else
+        secs="> $REDIS_LIMIT (replica at offset ${got:-0} of $want, $keys keys)"
+    fi
+    stop "$X_PID"
+    summary=$(grep 'stopped:' "$TMP/redis-x-$regime.out" || true)
+    conns=$(sed -E 's/.*connections=([0-9]+).*/\1/' <<<"$summary")
+    total=$(sed -E 's/.* bytes=([0-9]+).*/\1/' <<<"$summary")
+    down=$(sed -E 's/.*bytes_down=([0-9]+).*/\1/' <<<"$summary")
+    REDIS_ROW[$regime]="| Redis $regime | $want (replication offset) | $((conns - 1)) | $((total - down)) | | $secs |"
+    redis-cli -p "$rp" shutdown nosave >/dev/null 2>&1 || true
+    redis-cli -p "$mp" shutdown nosave >/dev/null 2>&1 || true
 done
 
 # ---- 2. A far, slow link ----------------------------------------------------
@@ -250,13 +320,14 @@ unpair cap
 
 # ---- The table ----------------------------------------------------------------
 echo
-echo "logship $("$LOGSHIP_BIN" --version 2>/dev/null | awk '{print $2}'), $(nproc) cores, kernel $(uname -r), $(date -u +%FT%TZ)"
+echo "logship $("$LOGSHIP_BIN" --version 2>/dev/null | awk '{print $2}'), $(redis-server --version | awk '{print $3}' | tr -d 'v='), $(nproc) cores, kernel $(uname -r), $(date -u +%FT%TZ)"
 echo
 echo "Convergence: $LOG_MB MB of values that do not compress, shipped continuously through cuts"
 echo
 echo "| regime | log bytes | reconnects | bytes to the standby | re-sent beyond the clean link | seconds from the last write to equal keyspaces |"
 echo "|---|---|---|---|---|---|"
 for regime in $REGIMES; do echo "${ROW[$regime]}"; done
+for regime in $REDIS_REGIMES; do echo "${REDIS_ROW[$regime]}"; done
 echo
 echo "Clean link (the baseline): $CLEAN_SECS s. Targets: 20-400 KB within 30 s, 5-50 KB within 120 s."
 echo

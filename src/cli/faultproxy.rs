@@ -43,6 +43,10 @@ pub struct FaultProxyArgs {
     /// With the cut fault, no cut comes sooner than this many bytes.
     #[arg(long, default_value = "1", value_parser = parse::size)]
     pub cut_min: u64,
+    /// With the cut fault, cut the stream from the target to the connecting
+    /// side instead (for a receiver that connects, such as a Redis replica).
+    #[arg(long)]
+    pub cut_toward_client: bool,
     /// With the latency fault, how long every piece is held, each way.
     #[arg(long, default_value = "50ms", value_parser = parse::duration)]
     pub latency: Duration,
@@ -61,6 +65,7 @@ pub fn run(a: FaultProxyArgs) -> anyhow::Result<ExitCode> {
         );
     }
     cfg.cut_min_bytes = a.cut_min.max(1);
+    cfg.cut_toward_client = a.cut_toward_client;
     cfg.latency_ms = a.latency.as_millis() as u64;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
