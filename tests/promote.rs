@@ -184,8 +184,57 @@ fn the_wrong_key_neither_fences_nor_promotes() {
     assert_eq!(out.status.code(), Some(5), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("authentication failed"), "{err}");
+    assert_our_words(&err);
     let mut c = p.client();
     let _: () = c.set("still", "writable").unwrap();
+    assert_eq!(status_json(&s.dir)["role"], "standby");
+}
+
+/// What the client library says of an error (its kind names, its prefix)
+/// never reaches the user.
+fn assert_our_words(err: &str) {
+    for theirs in [
+        "An error was signalled",
+        "ResponseError",
+        "IoError",
+        "os error",
+    ] {
+        assert!(!err.contains(theirs), "{theirs:?} in: {err}");
+    }
+}
+
+#[test]
+fn a_refused_fence_and_an_unreachable_primary_are_told_in_our_words() {
+    let root = tempfile::tempdir().unwrap();
+    let (p, s, _) = pair(root.path(), 10, &[]);
+    // No key: the primary refuses the fence with its own reason.
+    let out = promote(&s.dir, &["--primary", &p.addr]);
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {err}");
+    assert!(
+        lines[0].contains(&format!(
+            "the primary at {} refused: LOGSHIP FENCE needs a proof made with this primary's ship key",
+            p.addr
+        )),
+        "{err}"
+    );
+    assert_our_words(&err);
+    // Nothing listens: the address and the reason, nothing else.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = gone.local_addr().unwrap().to_string();
+    drop(gone);
+    let out = promote(&s.dir, &["--primary", &addr]);
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot reach the primary at {addr}: connection refused"
+        )),
+        "{err}"
+    );
+    assert_our_words(&err);
     assert_eq!(status_json(&s.dir)["role"], "standby");
 }
 
