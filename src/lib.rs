@@ -11,6 +11,7 @@
 //! | [`ship`]    | the ship protocol: frames, auth, TLS, sender (primary), receiver (standby), schedules |
 //! | [`standby`] | the standby: receive, replay continuously, serve reads, promote online |
 //! | [`promote`] | the promotion check, offline promotion, fencing, rejoin, drills       |
+//! | [`client`]  | talking to a node as a RESP client: the client library's errors in our words |
 //! | [`admin`]   | the admin socket (Unix, 0600): JSON requests to a running node          |
 //! | [`status`]  | the `status` report: JSON contract and human form; monitoring-plugin checks |
 //! | [`metrics`] | watching a node: Prometheus metrics, the status page, sampled history  |
@@ -60,6 +61,7 @@ macro_rules! say_raw {
 pub mod admin;
 pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod events;
 pub mod faultproxy;
 pub mod metrics;

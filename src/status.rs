@@ -3,6 +3,7 @@
 
 pub mod check;
 
+use crate::primary::control::Fence;
 use crate::ship::shipper::StandbyStatus;
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +82,55 @@ pub struct NodeStatus {
     /// Standby: when that was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_receive_error_unix_ms: Option<u64>,
+    /// Primary: set when a promotion elsewhere fenced it (it refuses writes
+    /// and will not start as a primary again); omitted when not fenced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fenced: Option<FenceStatus>,
+}
+
+/// Where and when a primary was fenced (`fenced` of the status).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FenceStatus {
+    /// The end of its log when writes stopped: nothing was logged after it.
+    pub at_lsn: u64,
+    /// When the fence was put up, Unix milliseconds.
+    pub since_unix_ms: u64,
+    /// The timeline that ended at `at_lsn` on this node.
+    pub timeline: u32,
+    /// Why it was fenced.
+    pub reason: String,
+}
+
+impl From<&Fence> for FenceStatus {
+    fn from(f: &Fence) -> FenceStatus {
+        FenceStatus {
+            at_lsn: f.lsn,
+            since_unix_ms: f.unix_ms,
+            timeline: f.timeline,
+            reason: f.reason.clone(),
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` from Unix milliseconds.
+pub fn utc_text(unix_ms: u64) -> String {
+    i64::try_from(unix_ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(
+            || format!("{unix_ms} ms after the epoch"),
+            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
+}
+
+/// The human line of a fence: when, where, and what to do.
+pub fn fence_text(f: &FenceStatus, data_dir: &str) -> String {
+    format!(
+        "since {} at LSN {}; a standby was promoted in its place ({}). It refuses writes: rejoin it as a standby with `logship rejoin --data-dir {data_dir} --from NEW_PRIMARY`",
+        utc_text(f.since_unix_ms),
+        lsn_text(f.timeline, f.at_lsn),
+        f.reason
+    )
 }
 
 /// An LSN the way PostgreSQL users read it (`HIGH/LOW` in hex), with the
@@ -123,6 +173,10 @@ pub fn render_text(s: &NodeStatus, now_ms: u64) -> String {
             &s.system_id
         }
     );
+    // Right below the role: a fenced primary is a primary in name only.
+    if let Some(f) = &s.fenced {
+        o += &format!("fenced:         {}\n", fence_text(f, &s.data_dir));
+    }
     o += &format!("timeline:       {tl}\n");
     o += &format!("data directory: {}\n", s.data_dir);
     if s.role == "primary" {
@@ -241,5 +295,37 @@ mod tests {
         assert!(!render_text(&failing, 61_000).contains("receive error"));
         let v = serde_json::to_value(&failing).unwrap();
         assert_eq!(v["last_receive_error_unix_ms"], 31_000);
+    }
+
+    #[test]
+    fn a_fenced_primary_says_so_in_json_and_text() {
+        let mut s = NodeStatus {
+            role: "primary".into(),
+            system_id: "00000000000000aa".into(),
+            timeline: 1,
+            data_dir: "/d".into(),
+            write_lsn: Some(0x5a3f20),
+            durable_lsn: Some(0x5a3f20),
+            ..NodeStatus::default()
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert!(v.get("fenced").is_none(), "omitted when not fenced: {v}");
+        assert!(!render_text(&s, 0).contains("fenced"));
+        s.fenced = Some(FenceStatus {
+            at_lsn: 0x5a3f20,
+            since_unix_ms: 1_796_518_923_000,
+            timeline: 1,
+            reason: "promotion of a standby".into(),
+        });
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["fenced"]["at_lsn"], 0x5a3f20);
+        assert_eq!(v["fenced"]["since_unix_ms"], 1_796_518_923_000u64);
+        assert_eq!(v["fenced"]["timeline"], 1);
+        let t = render_text(&s, 0);
+        assert!(
+            t.contains("fenced:         since 2026-12-06 01:02:03 UTC at LSN 0/5A3F20 (tl 1); a standby was promoted in its place (promotion of a standby). It refuses writes: rejoin it as a standby with `logship rejoin --data-dir /d --from NEW_PRIMARY`\n"),
+            "{t}"
+        );
+        assert_eq!(serde_json::from_value::<NodeStatus>(v).unwrap(), s);
     }
 }

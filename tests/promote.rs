@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{init, status_json, tree, wait_applied, Primary, Standby, BIN};
+use common::{free_addr, http_get, init, status_json, tree, wait_applied, Primary, Standby, BIN};
 use redis::Commands;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -158,12 +158,137 @@ fn with_the_primary_reachable_the_final_shipment_makes_the_loss_zero() {
         .arg(root.path().join("p"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("fenced") && err.contains("logship rejoin"),
         "{err}"
     );
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The value of an unlabelled metric in a scrape.
+fn metric(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+}
+
+fn info_replication(c: &mut redis::Connection) -> String {
+    redis::cmd("INFO").arg("replication").query(c).unwrap()
+}
+
+#[test]
+fn a_fenced_primary_says_so_in_status_info_metrics_and_exit_status() {
+    let root = tempfile::tempdir().unwrap();
+    let maddr = free_addr();
+    let (mut p, s, key) = pair(root.path(), 0, &["--ship-every", "1h", "--metrics", &maddr]);
+    let mut c = p.client();
+    for i in 0..50u32 {
+        let _: () = c.set(format!("f{i}"), i).unwrap();
+    }
+    // Not fenced: nothing in status, 0 in INFO and the metrics.
+    assert!(status_json(&p.dir).get("fenced").is_none());
+    assert!(info_replication(&mut c).contains("fenced:0\r\n"));
+    assert_eq!(
+        metric(&http_get(&maddr, "/metrics").1, "logship_fenced"),
+        0.0
+    );
+
+    let before = now_ms();
+    let out = promote(
+        &s.dir,
+        &["--primary", &p.addr, "--auth-key-file", &key, "--json"],
+    );
+    let after = now_ms();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    // Running: JSON, text, INFO and metrics name the same fence.
+    let st = status_json(&p.dir);
+    let f = &st["fenced"];
+    let at = f["at_lsn"].as_u64().expect("at_lsn");
+    let since = f["since_unix_ms"].as_u64().expect("since_unix_ms");
+    assert_eq!(at, st["write_lsn"].as_u64().unwrap(), "{st}");
+    assert!(at > 0 && (before..=after).contains(&since), "{st}");
+    assert_eq!(f["timeline"], 1, "{st}");
+    assert!(!f["reason"].as_str().unwrap().is_empty(), "{st}");
+    let text = common::logship(&["status", "--data-dir", p.dir.to_str().unwrap()]).stdout;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("fenced:"))
+        .unwrap_or_else(|| panic!("no fenced line: {text}"));
+    for part in [
+        " UTC at LSN ",
+        "(tl 1)",
+        "a standby was promoted",
+        "logship rejoin",
+    ] {
+        assert!(line.contains(part), "{part:?} not in {line}");
+    }
+    let info = info_replication(&mut c);
+    for field in [
+        "fenced:1".to_string(),
+        format!("fenced_at_lsn:{at}"),
+        format!("fenced_since_unix_ms:{since}"),
+        "fenced_timeline:1".into(),
+    ] {
+        assert!(
+            info.contains(&format!("{field}\r\n")),
+            "{field} not in {info}"
+        );
+    }
+    let m = http_get(&maddr, "/metrics").1;
+    assert_eq!(metric(&m, "logship_fenced"), 1.0);
+    assert_eq!(metric(&m, "logship_fenced_lsn_bytes"), at as f64);
+    assert_eq!(
+        metric(&m, "logship_fenced_timestamp_seconds"),
+        since as f64 / 1000.0
+    );
+
+    // Stopped: exit status 4 and one line saying why.
+    let (status, log) = p.signal_and_wait(libc::SIGTERM);
+    assert_eq!(status.code(), Some(4), "{log}");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("logship: error: ")
+            && last.contains("stopped while fenced")
+            && last.contains("logship rejoin"),
+        "{log}"
+    );
+    // Read from its files, the status names the same fence.
+    let off = status_json(&p.dir);
+    assert_eq!(off["running"], false, "{off}");
+    assert_eq!(off["fenced"], st["fenced"], "{off}");
+
+    // Started again: refused, one line naming the fence, exit status 4.
+    let out = common::logship(&[
+        "primary",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        p.dir.to_str().unwrap(),
+    ]);
+    let line = out.assert_one_line_error(4);
+    for part in [
+        "refusing to start".to_string(),
+        "UTC".into(),
+        format!("at LSN {} (tl 1)", lsn_hex(at)),
+        "logship rejoin --data-dir".into(),
+    ] {
+        assert!(line.contains(&part), "{part:?} not in {line}");
+    }
+}
+
+/// `HIGH/LOW` hex, as logship prints an LSN.
+fn lsn_hex(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff)
 }
 
 #[test]
@@ -184,8 +309,57 @@ fn the_wrong_key_neither_fences_nor_promotes() {
     assert_eq!(out.status.code(), Some(5), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("authentication failed"), "{err}");
+    assert_our_words(&err);
     let mut c = p.client();
     let _: () = c.set("still", "writable").unwrap();
+    assert_eq!(status_json(&s.dir)["role"], "standby");
+}
+
+/// What the client library says of an error (its kind names, its prefix)
+/// never reaches the user.
+fn assert_our_words(err: &str) {
+    for theirs in [
+        "An error was signalled",
+        "ResponseError",
+        "IoError",
+        "os error",
+    ] {
+        assert!(!err.contains(theirs), "{theirs:?} in: {err}");
+    }
+}
+
+#[test]
+fn a_refused_fence_and_an_unreachable_primary_are_told_in_our_words() {
+    let root = tempfile::tempdir().unwrap();
+    let (p, s, _) = pair(root.path(), 10, &[]);
+    // No key: the primary refuses the fence with its own reason.
+    let out = promote(&s.dir, &["--primary", &p.addr]);
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {err}");
+    assert!(
+        lines[0].contains(&format!(
+            "the primary at {} refused: LOGSHIP FENCE needs a proof made with this primary's ship key",
+            p.addr
+        )),
+        "{err}"
+    );
+    assert_our_words(&err);
+    // Nothing listens: the address and the reason, nothing else.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = gone.local_addr().unwrap().to_string();
+    drop(gone);
+    let out = promote(&s.dir, &["--primary", &addr]);
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot reach the primary at {addr}: connection refused"
+        )),
+        "{err}"
+    );
+    assert_our_words(&err);
     assert_eq!(status_json(&s.dir)["role"], "standby");
 }
 

@@ -346,3 +346,69 @@ fn tls_flags_go_together() {
     let line = out.assert_one_line_error(1);
     assert!(line.contains("missing: --tls-key, --tls-ca"), "{line}");
 }
+
+#[test]
+fn one_shot_tls_shipments_end_in_order_without_a_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let ca = Ca::new(t.path(), "cluster");
+    let stls = ca.node(t.path(), "standby", &["127.0.0.1"], None);
+    let ptls = ca.node(t.path(), "primary", &["primary.example"], None);
+    let key = key_file(t.path());
+    let (sdir, pdir) = (t.path().join("s"), t.path().join("p"));
+    init(&pdir, "1MiB");
+    let mut sflags = vec!["--auth-key-file".to_string(), key.clone()];
+    sflags.extend(stls.flags());
+    let sflags: Vec<&str> = sflags.iter().map(String::as_str).collect();
+    let mut standby = Standby::start_with(&sdir, &sflags);
+    let mut pflags = vec![
+        "--ship-every".to_string(),
+        "200ms".into(),
+        "--auth-key-file".into(),
+        key,
+        "--ship-to".into(),
+        standby.ship_addr.clone(),
+    ];
+    pflags.extend(ptls.flags());
+    let pflags: Vec<&str> = pflags.iter().map(String::as_str).collect();
+    let mut primary = Primary::start(&pdir, &pflags);
+    let mut c = primary.client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut i = 0u32;
+    loop {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut c)
+            .unwrap();
+        i += 1;
+        let st = status_json(&pdir)["standbys"][0].clone();
+        if st["shipments_total"].as_u64().unwrap_or(0) >= 6 {
+            assert_eq!(st["last_ship_result"], "ok", "{st}");
+            assert_eq!(st["failures_total"], 0, "{st}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "too few shipments: {st}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let the last shipment's link close on both sides before looking.
+    std::thread::sleep(Duration::from_millis(500));
+    let slog = standby.kill();
+    let plog = primary.kill();
+    assert!(
+        slog.matches("primary connected").count() >= 6,
+        "each shipment is a link of its own: {slog}"
+    );
+    for (who, log) in [("standby", &slog), ("primary", &plog)] {
+        let warned: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .collect();
+        assert!(warned.is_empty(), "{who} warned: {warned:#?}");
+        assert!(!log.contains("https://"), "{who} logged a URL: {log}");
+        assert!(!log.contains("close_notify"), "{who}: {log}");
+    }
+    assert!(
+        status_json(&sdir).get("last_receive_error").is_none(),
+        "a normal end is no receive error"
+    );
+}

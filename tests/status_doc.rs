@@ -1,9 +1,10 @@
 //! Keeps the README's `## Status` tables in step with what `status --json`
-//! serializes: every field of `NodeStatus` and of a `standbys[]` entry
-//! (`StandbyStatus`) has a row, and every row names a real field.
+//! serializes: every field of `NodeStatus`, of its `fenced` object
+//! (`FenceStatus`) and of a `standbys[]` entry (`StandbyStatus`) has a row, and
+//! every row names a real field.
 
 use logship::ship::shipper::StandbyStatus;
-use logship::status::NodeStatus;
+use logship::status::{FenceStatus, NodeStatus};
 use std::collections::BTreeSet;
 
 const README: &str = include_str!("../README.md");
@@ -53,8 +54,8 @@ fn every_status_field_is_documented_and_every_documented_field_exists() {
     let tables = status_tables();
     assert_eq!(
         tables.len(),
-        2,
-        "expected the node and the standbys[] tables"
+        3,
+        "expected the node, the fenced and the standbys[] tables"
     );
     let node = NodeStatus {
         write_lsn: Some(1),
@@ -75,12 +76,17 @@ fn every_status_field_is_documented_and_every_documented_field_exists() {
         records_applied_total: Some(0),
         last_receive_error: Some("x".into()),
         last_receive_error_unix_ms: Some(1),
+        fenced: Some(FenceStatus::default()),
         ..NodeStatus::default()
     };
     assert_eq!(tables[0], keys(serde_json::to_value(&node).unwrap()));
+    assert_eq!(
+        tables[1],
+        keys(serde_json::to_value(FenceStatus::default()).unwrap())
+    );
     let sb = StandbyStatus {
         reseed_reason: Some("x".into()),
         ..StandbyStatus::default()
     };
-    assert_eq!(tables[1], keys(serde_json::to_value(&sb).unwrap()));
+    assert_eq!(tables[2], keys(serde_json::to_value(&sb).unwrap()));
 }

@@ -10,7 +10,8 @@
 //! which starts [`LOAD_WARMUP`] before the first sample.
 
 use super::load::{Load, LoadError, LoadOptions, LoadReport};
-use redis::{Client, Connection, RedisError};
+use crate::client::ClientError;
+use redis::{Client, Connection};
 use std::time::{Duration, Instant};
 
 /// How long the background load runs before the first sample.
@@ -59,18 +60,16 @@ pub struct LagBenchReport {
 pub enum LagBenchError {
     #[error("bench lag: --samples must be at least 1")]
     NoSamples,
-    #[error("bench lag: connect to {role} at {addr}: {source}")]
+    #[error("bench lag: connect to the {role}: {reason}")]
     Connect {
         role: &'static str,
-        addr: String,
-        source: RedisError,
+        reason: ClientError,
     },
-    #[error("bench lag: {op} on the {role} at {addr}: {source}")]
+    #[error("bench lag: {op} on the {role}: {reason}")]
     Command {
         op: &'static str,
         role: &'static str,
-        addr: String,
-        source: RedisError,
+        reason: ClientError,
     },
     #[error("bench lag: key {key} did not become readable on the standby at {addr} within {timeout_ms} ms")]
     Timeout {
@@ -83,10 +82,9 @@ pub enum LagBenchError {
 }
 
 fn connect(role: &'static str, addr: &str) -> Result<Connection, LagBenchError> {
-    let err = |source| LagBenchError::Connect {
+    let err = |e| LagBenchError::Connect {
         role,
-        addr: addr.to_string(),
-        source,
+        reason: ClientError::from_redis(addr, &e),
     };
     let client = Client::open(format!("redis://{addr}/")).map_err(err)?;
     let conn = client
@@ -134,11 +132,10 @@ pub fn run(opts: &LagBenchOptions) -> Result<LagBenchReport, LagBenchError> {
             .arg(&key)
             .arg(&value)
             .query::<()>(&mut primary)
-            .map_err(|source| LagBenchError::Command {
+            .map_err(|e| LagBenchError::Command {
                 op: "SET",
                 role: "primary",
-                addr: opts.primary.clone(),
-                source,
+                reason: ClientError::from_redis(&opts.primary, &e),
             })?;
         let acked = Instant::now();
         loop {
@@ -206,11 +203,10 @@ fn get(standby: &mut Connection, key: &str, addr: &str) -> Result<Option<String>
     redis::cmd("GET")
         .arg(key)
         .query(standby)
-        .map_err(|source| LagBenchError::Command {
+        .map_err(|e| LagBenchError::Command {
             op: "GET",
             role: "standby",
-            addr: addr.to_string(),
-            source,
+            reason: ClientError::from_redis(addr, &e),
         })
 }
 

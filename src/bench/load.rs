@@ -14,6 +14,7 @@
 //! Keys and values are those of `redis-benchmark -t set -r KEYSPACE -d BYTES`:
 //! `key:` and a random 12-digit number below the keyspace, a value of `x`s.
 
+use crate::client::ClientError;
 use rand::Rng;
 use redis::aio::MultiplexedConnection;
 use redis::{Client, RedisError};
@@ -49,10 +50,10 @@ pub enum LoadError {
     NoConnections,
     #[error("load: --load-rate must be at least 1 write/s")]
     NoRate,
-    #[error("load: connect to {addr}: {source}")]
-    Connect { addr: String, source: RedisError },
-    #[error("load: SET on {addr}: {source}")]
-    Set { addr: String, source: RedisError },
+    #[error("load: connecting: {reason}")]
+    Connect { reason: ClientError },
+    #[error("load: SET: {reason}")]
+    Set { reason: ClientError },
     #[error("load: the load thread cannot be started: {0}")]
     Thread(std::io::Error),
     #[error("load: the load thread stopped unexpectedly")]
@@ -142,9 +143,8 @@ fn run(
         .build()
         .map_err(LoadError::Thread)?;
     rt.block_on(async {
-        let err = |source| LoadError::Connect {
-            addr: opts.addr.clone(),
-            source,
+        let err = |e: RedisError| LoadError::Connect {
+            reason: ClientError::from_redis(&opts.addr, &e),
         };
         let client = Client::open(format!("redis://{}/", opts.addr)).map_err(err)?;
         let mut conns = Vec::new();
@@ -205,9 +205,8 @@ async fn send(
         }
         pipe.query_async::<()>(&mut conn)
             .await
-            .map_err(|source| LoadError::Set {
-                addr: opts.addr.clone(),
-                source,
+            .map_err(|e| LoadError::Set {
+                reason: ClientError::from_redis(&opts.addr, &e),
             })?;
         sent += n;
     }

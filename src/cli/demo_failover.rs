@@ -6,6 +6,7 @@
 use super::demo::{ensure, failed};
 use super::exit::Failure;
 use crate::admin::request;
+use crate::client::ClientError;
 use crate::status::{render_text, NodeStatus};
 use redis::Commands as _;
 use std::io::{BufRead as _, BufReader};
@@ -127,13 +128,19 @@ fn status(rt: &tokio::runtime::Runtime, dir: &Path) -> Result<NodeStatus, Failur
 }
 
 fn client(addr: &str) -> Result<redis::Connection, Failure> {
-    let c = redis::Client::open(format!("redis://{addr}/")).map_err(|e| failed(e.to_string()))?;
+    let c = redis::Client::open(format!("redis://{addr}/")).map_err(said(addr, "connecting"))?;
     let con = c
         .get_connection_with_timeout(START_TIMEOUT)
-        .map_err(|e| failed(format!("connecting to {addr}: {e}")))?;
+        .map_err(said(addr, "connecting"))?;
     con.set_read_timeout(Some(START_TIMEOUT))
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(said(addr, "connecting"))?;
     Ok(con)
+}
+
+/// A client library error of a request to `addr` in our words, after `what`.
+fn said(addr: &str, what: &str) -> impl Fn(redis::RedisError) -> Failure {
+    let (addr, what) = (addr.to_string(), what.to_string());
+    move |e| failed(format!("{what}: {}", ClientError::from_redis(&addr, &e)))
 }
 
 /// One round: `SETS_PER_ROUND` pipelined SETs and an INCR; returns the
@@ -150,7 +157,7 @@ fn write_round(
     }
     pipe.incr("demo:counter", 1).ignore();
     pipe.query::<()>(c)
-        .map_err(|e| failed(format!("round {r} of writes: {e}")))?;
+        .map_err(said("the primary", &format!("round {r} of writes")))?;
     Ok(status(rt, pdir)?.durable_lsn.unwrap_or(0))
 }
 
@@ -353,7 +360,7 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
     let mut n = client(&s_addr)?;
     let _: () = n
         .set("demo:after-failover", "written on the new primary")
-        .map_err(|e| failed(format!("first write on the new primary: {e}")))?;
+        .map_err(said(&s_addr, "first write on the new primary"))?;
     let rto = killed.elapsed();
     clock.say(
         "promote",
@@ -372,7 +379,7 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
             .collect();
         let got: Vec<Option<String>> = n
             .mget(&keys)
-            .map_err(|e| failed(format!("reading round {r}: {e}")))?;
+            .map_err(said(&s_addr, &format!("reading round {r}")))?;
         for (i, g) in got.iter().enumerate() {
             let ok = g.as_deref() == Some(value(r, i as u64).as_str());
             if r < covered {
@@ -385,7 +392,7 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
     }
     let counter: u64 = n
         .get::<_, Option<u64>>("demo:counter")
-        .map_err(|e| failed(e.to_string()))?
+        .map_err(said(&s_addr, "reading demo:counter"))?
         .unwrap_or(0);
     ensure(counter >= covered, || {
         format!("demo:counter is {counter}, but {covered} increments were shipped")
@@ -400,7 +407,7 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
     );
     let v: Option<String> = n
         .get("demo:after-failover")
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(said(&s_addr, "reading demo:after-failover"))?;
     ensure(v.is_some(), || {
         "the write on the new primary is not readable".into()
     })?;

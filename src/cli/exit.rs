@@ -1,4 +1,5 @@
-//! Exit statuses of the inspection commands and the error that carries one.
+//! Exit statuses of the inspection commands (and of `primary` for a fence)
+//! and the error that carries one.
 //!
 //! `verify` and `dump` share these codes so that scripts can tell a log that
 //! recovery will repair from one it will refuse:
@@ -9,6 +10,7 @@
 //! | 1    | usage or I/O error (bad flag, missing path, not a WAL, unreadable) |
 //! | 2    | torn tail: recovery would truncate it (after saving a copy)      |
 //! | 3    | corruption: recovery refuses to open the log                     |
+//! | 4    | fenced (`primary`): a promotion elsewhere fenced this primary; it refused to start, or stopped while fenced |
 
 use crate::wal::{format_lsn, WalError};
 use std::process::ExitCode;
@@ -24,6 +26,10 @@ pub enum Status {
     TornTail,
     /// Damage that recovery refuses to repair.
     Corrupt,
+    /// A primary that a promotion elsewhere fenced: it refused to start, or
+    /// stopped while fenced. Restarting it changes nothing (systemd:
+    /// `RestartPreventExitStatus=4`); rejoining it as a standby does.
+    Fenced,
 }
 
 impl Status {
@@ -34,6 +40,7 @@ impl Status {
             Status::Usage => 1,
             Status::TornTail => 2,
             Status::Corrupt => 3,
+            Status::Fenced => 4,
         }
     }
 }
@@ -60,6 +67,25 @@ impl Failure {
             status: Status::Usage,
             message: message.into(),
         }
+    }
+
+    /// A primary's error, with exit status 4 when it is about a fence (a
+    /// refused start, a stop while fenced); other errors are returned as they are.
+    pub fn from_primary(e: anyhow::Error) -> anyhow::Error {
+        use crate::primary::datadir::DataDirError;
+        use crate::primary::server::StoppedFenced;
+        let fenced = matches!(
+            e.downcast_ref::<DataDirError>(),
+            Some(DataDirError::Fenced { .. })
+        ) || e.downcast_ref::<StoppedFenced>().is_some();
+        if !fenced {
+            return e;
+        }
+        Failure {
+            status: Status::Fenced,
+            message: e.to_string(),
+        }
+        .into()
     }
 
     /// Classifies a WAL error: damage (corruption, a gap, a foreign segment) is

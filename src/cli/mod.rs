@@ -4,7 +4,7 @@
 //! | module   | owns                                                           |
 //! |----------|----------------------------------------------------------------|
 //! | `parse`  | parsers for sizes, durations, sync policies, LSNs              |
-//! | `exit`   | exit statuses (0 sound, 1 usage/IO, 2 torn tail, 3 corruption) |
+//! | `exit`   | exit statuses (0 sound, 1 usage/IO, 2 torn tail, 3 corruption, 4 fenced) |
 //! | `target` | what a PATH argument names (WAL dir, data dir, segment file)   |
 //! | `verify` | `logship verify`                                               |
 //! | `dump`   | `logship dump`                                                 |
@@ -52,6 +52,14 @@ Exit codes:
   1  usage or I/O error (bad flag, missing path, not a WAL, unreadable file)
   2  torn tail: recovery would truncate it, after saving a copy (.broken)
   3  corruption: recovery refuses to open the log";
+
+const PRIMARY_EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  stopped cleanly (SIGTERM or SIGINT)
+  1  could not start or serve: usage or I/O error, damaged log, address in
+     use, a failed WAL
+  4  fenced: a promotion elsewhere fenced this primary; it refused to start,
+     or stopped while fenced. Rejoin it as a standby (logship rejoin).";
 
 const STATUS_EXIT_CODES_HELP: &str = "\
 With any --warn-* or --crit-* threshold, status is a monitoring plugin: its
@@ -121,6 +129,7 @@ pub enum Command {
     /// Create a primary data directory.
     Init(init::InitArgs),
     /// Serve a primary data directory over the Redis protocol.
+    #[command(after_help = PRIMARY_EXIT_CODES_HELP)]
     Primary(primary::PrimaryArgs),
     /// Run a warm standby: receive shipments, replay them continuously, serve
     /// read-only RESP.

@@ -184,7 +184,7 @@ pub fn default_config(data_dir: &Path, listen: &str) -> anyhow::Result<PrimaryCo
 }
 
 pub fn run(a: PrimaryArgs) -> anyhow::Result<ExitCode> {
-    run_primary(config(a)?)?;
+    run_primary(config(a)?).map_err(super::exit::Failure::from_primary)?;
     Ok(ExitCode::SUCCESS)
 }
 

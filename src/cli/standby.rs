@@ -160,6 +160,8 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
         tls,
         requirepass,
         monitor: a.monitor.config(),
-    })?;
+    })
+    // Promoted in place, it serves as a primary, and may be fenced in turn.
+    .map_err(super::exit::Failure::from_primary)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@ use super::parse;
 use crate::admin::{request, AdminError};
 use crate::primary::control::{Control, Role};
 use crate::status::check::{evaluate, Limit, Thresholds, Verdict};
-use crate::status::{render_text, NodeStatus};
+use crate::status::{render_text, FenceStatus, NodeStatus};
 use crate::wal::{scan_dir, timeline, StdFs};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -173,6 +173,10 @@ fn offline(dir: &Path) -> anyhow::Result<NodeStatus> {
         Role::Primary => {
             s.write_lsn = Some(end);
             s.durable_lsn = Some(end);
+            s.fenced = control
+                .as_ref()
+                .and_then(|c| c.fenced.as_ref())
+                .map(FenceStatus::from);
         }
         Role::Standby => {
             let snap =

@@ -202,6 +202,21 @@ const PRIMARY: &[Field<NodeStatus>] = &[
         "Last durable LSN (never shipped past)",
         |s| s.durable_lsn.unwrap_or(0) as f64,
     ),
+    (
+        "logship_fenced",
+        "1 when a promotion elsewhere fenced this primary: it refuses writes",
+        |s| f64::from(u8::from(s.fenced.is_some())),
+    ),
+    (
+        "logship_fenced_lsn_bytes",
+        "LSN at which this primary was fenced (0: not fenced)",
+        |s| s.fenced.as_ref().map_or(0.0, |f| f.at_lsn as f64),
+    ),
+    (
+        "logship_fenced_timestamp_seconds",
+        "When this primary was fenced, Unix time (0: not fenced)",
+        |s| s.fenced.as_ref().map_or(0.0, |f| secs(f.since_unix_ms)),
+    ),
 ];
 
 /// Per-standby gauges of a primary (label `standby`).

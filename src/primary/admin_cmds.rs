@@ -4,7 +4,7 @@
 
 use super::Shared;
 use crate::admin::{Handler, Reply};
-use crate::status::NodeStatus;
+use crate::status::{FenceStatus, NodeStatus};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -23,6 +23,7 @@ pub fn status(shared: &Shared) -> NodeStatus {
         ship_schedule: shared.shipping.schedule(),
         listen: Some(shared.cfg.listen.clone()),
         started_unix_ms: Some(shared.monitor.started_unix_ms),
+        fenced: shared.lock_db().fenced.as_ref().map(FenceStatus::from),
         ..NodeStatus::default()
     }
 }

@@ -71,16 +71,21 @@ pub struct Control {
 pub struct Fence {
     /// The end of its log when it was fenced: nothing was written after it.
     pub lsn: u64,
+    /// The timeline that ended at `lsn` on this node.
     pub timeline: u32,
+    /// When the fence was put up, Unix milliseconds (the primary's clock).
     pub unix_ms: u64,
+    /// Why (`promotion of a standby`, or what `LOGSHIP FENCE … REASON` said).
     pub reason: String,
 }
 
 impl Fence {
-    /// The error clients get for a write, and the reason a start is refused.
+    /// The error clients get for a write, and the reason a start is refused:
+    /// when, where, why.
     pub fn describe(&self) -> String {
         format!(
-            "this primary was fenced at LSN {} on timeline {} ({}): a standby was promoted in its place",
+            "this primary was fenced at {} at LSN {} (tl {}) ({}): a standby was promoted in its place",
+            crate::status::utc_text(self.unix_ms),
             crate::wal::format_lsn(self.lsn),
             self.timeline,
             self.reason

@@ -8,7 +8,7 @@
 //! D/snapshots/   checkpoints
 //! ```
 
-use super::control::{Control, ControlError, Role, CONTROL_FILE, CONTROL_VERSION};
+use super::control::{Control, ControlError, Fence, Role, CONTROL_FILE, CONTROL_VERSION};
 use crate::wal::WalOptions;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -52,8 +52,9 @@ pub enum DataDirError {
         found: Role,
         wanted: Role,
     },
-    #[error("{path}: {description}; it will not serve as a primary again. Make it a standby of the new primary with `logship rejoin --data-dir {path} --from ADDR`")]
-    Fenced { path: PathBuf, description: String },
+    /// The control file holds a fence: the primary must not take writes again.
+    #[error("{path}: refusing to start: {}; it will not accept writes again. Rejoin it as a standby of the new primary: `logship rejoin --data-dir {path} --from NEW_PRIMARY`", fence.describe())]
+    Fenced { path: PathBuf, fence: Box<Fence> },
     #[error("invalid segment size: {0}")]
     SegmentSize(String),
     #[error(transparent)]
@@ -111,7 +112,7 @@ impl DataDir {
         if let (Role::Primary, Some(f)) = (role, &control.fenced) {
             return Err(DataDirError::Fenced {
                 path: path.to_path_buf(),
-                description: f.describe(),
+                fence: Box::new(f.clone()),
             });
         }
         Ok((dir, control))

@@ -2,6 +2,7 @@
 //! effects as one WAL record, then apply them, both under the lock, so the log's
 //! order is the order the keyspace saw.
 
+use super::control::Fence;
 use crate::store::{apply_effect, effect, Effect, KvState, StateMachine};
 use crate::wal::{Wal, WalError};
 
@@ -13,8 +14,8 @@ pub enum CommitError {
     #[error("ERR the write-ahead log is unavailable: {0}")]
     Wal(#[from] WalError),
     /// A promotion elsewhere fenced this primary.
-    #[error("FENCED {0}; send writes to the new primary")]
-    Fenced(String),
+    #[error("FENCED {}; send writes to the new primary", .0.describe())]
+    Fenced(Box<Fence>),
 }
 
 /// What the lock protects.
@@ -24,9 +25,9 @@ pub struct State {
     /// sent once the WAL has acknowledged up to this LSN as it was when the
     /// command ran ("durable before visible").
     pub last_appended_end: u64,
-    /// Set when this primary is fenced: every write is refused with this text,
+    /// Set when this primary is fenced: every write is refused (saying so),
     /// so nothing is logged past the fence LSN.
-    pub fenced: Option<String>,
+    pub fenced: Option<Fence>,
     scratch: Vec<u8>,
 }
 
@@ -68,8 +69,8 @@ impl State {
     }
 
     fn log(&mut self, wal: &Wal, effects: &[Effect<'_>]) -> Result<u64, CommitError> {
-        if let Some(why) = &self.fenced {
-            return Err(CommitError::Fenced(why.clone()));
+        if let Some(f) = &self.fenced {
+            return Err(CommitError::Fenced(Box::new(f.clone())));
         }
         let limit = wal.options().effective_max_record_bytes();
         let len = effect::encoded_len(effects);

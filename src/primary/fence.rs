@@ -277,19 +277,21 @@ async fn write_control(shared: &Shared, fenced: Option<Fence>) -> Result<(), Str
 }
 
 async fn fence(shared: &Shared, ship_to: Option<String>, reason: String) -> Result<Value, String> {
-    let fence_lsn = {
+    // Fencing again (a promotion re-run after a cut link) keeps the first
+    // fence: its LSN and time are when writes stopped.
+    let f = {
         let mut st = shared.lock_db();
-        if st.fenced.is_none() {
-            let f = Fence {
-                lsn: st.last_appended_end,
+        let lsn = st.last_appended_end;
+        st.fenced
+            .get_or_insert_with(|| Fence {
+                lsn,
                 timeline: shared.control.timeline,
                 unix_ms: super::now_unix_ms(),
                 reason: reason.clone(),
-            };
-            st.fenced = Some(f.describe());
-        }
-        st.last_appended_end
+            })
+            .clone()
     };
+    let fence_lsn = f.lsn;
     tracing::warn!(fence_lsn, reason = %reason, "fenced: refusing writes from now on");
     // Every record logged before the fence becomes durable (and so shippable).
     let wal = shared.wal.clone();
@@ -306,16 +308,7 @@ async fn fence(shared: &Shared, ship_to: Option<String>, reason: String) -> Resu
             "fenced, but the log did not become durable up to the fence"
         );
     }
-    write_control(
-        shared,
-        Some(Fence {
-            lsn: fence_lsn,
-            timeline: shared.control.timeline,
-            unix_ms: super::now_unix_ms(),
-            reason,
-        }),
-    )
-    .await?;
+    write_control(shared, Some(f)).await?;
     let mut shipped = Vec::new();
     let configured = ship_to.as_deref().is_none_or(|a| {
         shared

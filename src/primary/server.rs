@@ -22,6 +22,15 @@ use tokio::task::JoinSet;
 /// Longest wait at shutdown for standbys to receive the last of the log.
 const FINAL_SHIPMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A fenced primary stopped: it ended cleanly, but it is out of service
+/// until it is rejoined as a standby (exit status 4, like a refused start).
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: stopped while fenced: {}; it will not accept writes again. Rejoin it as a standby of the new primary: `logship rejoin --data-dir {path} --from NEW_PRIMARY`", fence.describe())]
+pub struct StoppedFenced {
+    pub path: std::path::PathBuf,
+    pub fence: Box<super::control::Fence>,
+}
+
 /// Why the server stopped.
 enum Stop {
     Signal(&'static str),
@@ -264,5 +273,13 @@ pub async fn serve_on(
         );
     }
     tracing::info!(durable_lsn = pos.durable_lsn, "shutdown complete");
+    let fenced = shared.lock_db().fenced.clone();
+    if let Some(fence) = fenced {
+        return Err(StoppedFenced {
+            path: shared.data_dir.clone(),
+            fence: Box::new(fence),
+        }
+        .into());
+    }
     Ok(())
 }

@@ -124,6 +124,21 @@ fn config_get(patterns: &[Bytes], shared: &Shared, out: &mut Vec<u8>) {
     }
 }
 
+/// The fence in INFO replication: `fenced:0`, or `fenced:1` and where, when
+/// and on which timeline writes stopped.
+fn replication_fence(s: &mut String, st: &State) {
+    match &st.fenced {
+        None => s.push_str("fenced:0\r\n"),
+        Some(f) => {
+            let _ = write!(
+                s,
+                "fenced:1\r\nfenced_at_lsn:{}\r\nfenced_since_unix_ms:{}\r\nfenced_timeline:{}\r\n",
+                f.lsn, f.unix_ms, f.timeline
+            );
+        }
+    }
+}
+
 /// The standbys in INFO replication: Redis's `connected_slaves` (standbys whose
 /// last shipment succeeded, or whose continuous link is up) and one line each.
 fn replication_standbys(s: &mut String, shared: &Shared, durable_lsn: u64) {
@@ -218,6 +233,7 @@ fn info(sections: &[Bytes], st: &State, shared: &Shared) -> String {
             pos.written_lsn,
             pos.durable_lsn
         );
+        replication_fence(&mut s, st);
         replication_standbys(&mut s, shared, pos.durable_lsn);
     }
     if want("keyspace") {

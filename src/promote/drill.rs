@@ -33,6 +33,7 @@ use super::copy::{copy_standby, Copied, CopyError};
 use super::node::{connect, start, stop, write_lsn};
 use super::offline;
 use crate::admin::{request, AdminError};
+use crate::client::ClientError;
 use crate::primary::datadir::{SNAPSHOT_DIR, WAL_DIR};
 use crate::status::NodeStatus;
 use crate::store::{snapshot, KvState, StateMachine};
@@ -416,13 +417,13 @@ fn steps(
         .arg(&key)
         .arg("ok")
         .query::<()>(&mut conn)
-        .map_err(|e| format!("SET: {e}"));
+        .map_err(|e| format!("SET: {}", ClientError::from_redis(&addr, &e)));
     rep.rto_ms = rto.elapsed().saturating_sub(digest_ms).as_millis() as u64;
     let read = wrote.and_then(|_| {
         redis::cmd("GET")
             .arg(&key)
             .query::<Option<String>>(&mut conn)
-            .map_err(|e| format!("GET: {e}"))
+            .map_err(|e| format!("GET: {}", ClientError::from_redis(&addr, &e)))
     });
     let r = match read {
         Ok(Some(v)) if v == "ok" => Ok(format!("wrote and read back {key}; RTO {} ms", rep.rto_ms)),
@@ -442,10 +443,12 @@ fn digest_at(
 ) -> Result<String, String> {
     for _ in 0..DIGEST_ATTEMPTS {
         let before = write_lsn(conn)?;
-        let d: String = redis::cmd("DEBUG")
-            .arg("DIGEST")
-            .query(conn)
-            .map_err(|e| format!("DEBUG DIGEST: {e}"))?;
+        let d: String = redis::cmd("DEBUG").arg("DIGEST").query(conn).map_err(|e| {
+            format!(
+                "DEBUG DIGEST: {}",
+                ClientError::from_redis("the promoted copy", &e)
+            )
+        })?;
         let after = write_lsn(conn)?;
         if before != after {
             continue;

@@ -1,6 +1,7 @@
 //! A `logship primary` child process on loopback, for a drill: started on
 //! `127.0.0.1:0`, waited for until it answers PING, asked over RESP, stopped.
 
+use crate::client::ClientError;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -50,7 +51,7 @@ pub fn start(binary: &Path, dir: &Path, node: &mut Option<Child>) -> Result<Stri
         let pong = connect(&addr).and_then(|mut c| {
             redis::cmd("PING")
                 .query::<String>(&mut c)
-                .map_err(|e| e.to_string())
+                .map_err(|e| ClientError::from_redis(&addr, &e).to_string())
         });
         match pong {
             Ok(_) => return Ok(addr),
@@ -67,12 +68,13 @@ pub fn start(binary: &Path, dir: &Path, node: &mut Option<Child>) -> Result<Stri
 /// # Errors
 /// The connection failed.
 pub fn connect(addr: &str) -> Result<redis::Connection, String> {
-    let c = redis::Client::open(format!("redis://{addr}/")).map_err(|e| e.to_string())?;
+    let ours = |e: redis::RedisError| ClientError::from_redis(addr, &e).to_string();
+    let c = redis::Client::open(format!("redis://{addr}/")).map_err(ours)?;
     let conn = c
         .get_connection_with_timeout(Duration::from_secs(5))
-        .map_err(|e| e.to_string())?;
+        .map_err(ours)?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
+        .map_err(ours)?;
     Ok(conn)
 }
 
@@ -84,7 +86,12 @@ pub fn write_lsn(conn: &mut redis::Connection) -> Result<u64, String> {
     let text: String = redis::cmd("LOGSHIP")
         .arg("POSITION")
         .query(conn)
-        .map_err(|e| format!("LOGSHIP POSITION: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "LOGSHIP POSITION: {}",
+                ClientError::from_redis("the node", &e)
+            )
+        })?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     v["write_lsn"]
         .as_u64()

@@ -2,6 +2,7 @@
 //! [`crate::primary::fence`]): its position, its timeline history, a fence with
 //! a final shipment, and lifting a fence.
 
+use crate::client::ClientError;
 use crate::primary::fence::sign;
 use crate::ship::AuthKey;
 use serde_json::Value;
@@ -53,7 +54,11 @@ impl Primary {
         });
         let conn = match rx.recv_timeout(CONNECT_TIMEOUT + answer_timeout) {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Ok(Err(e)) => {
+                return Err(unreachable(
+                    ClientError::from_redis(addr, &e).reason().to_string(),
+                ))
+            }
             Err(_) => return Err(unreachable("no answer".into())),
         };
         Ok(Primary {
@@ -68,8 +73,9 @@ impl Primary {
             cmd.arg(*a);
         }
         let text: String = cmd.query(&mut self.conn).map_err(|e| {
-            let reason = e.to_string();
-            if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+            let c = ClientError::from_redis(&self.addr, &e);
+            let reason = c.reason().to_string();
+            if c.is_unreachable() {
                 RemoteError::Unreachable {
                     addr: self.addr.clone(),
                     reason,

@@ -43,8 +43,16 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
                     shared.record_error(format!("from {peer}: {m}"));
                     let _ = fatal_tx.send(m).await;
                 }
+                // A shipment that ended normally is no news: the primary
+                // closes the link after the last acknowledgement.
                 Err(ReceiveError::Frame(FrameError::Closed)) => {
-                    tracing::debug!(peer = %peer, "primary closed the ship link");
+                    tracing::debug!(peer = %peer, "the primary closed the ship link");
+                }
+                // A primary that drops a TLS link without close_notify (an
+                // older build, or one stopped hard) between frames: nothing
+                // was lost, the next shipment resumes from the durable LSN.
+                Err(ReceiveError::Frame(FrameError::ClosedWithoutNotify)) => {
+                    tracing::info!(peer = %peer, "the primary closed the ship link (without TLS close_notify)");
                 }
                 Err(ReceiveError::Blocked) => {
                     tracing::debug!(peer = %peer, "refused a blocked peer");
@@ -135,7 +143,20 @@ async fn connection(
             left.as_secs().max(1)
         );
         let _ = refuse(&mut stream, RefuseCode::Auth, m).await;
+        close(&mut stream).await;
         return Err(ReceiveError::Blocked);
     }
     handle(stream, peer, shared).await
+}
+
+/// How long closing a link in order may take (a peer that stopped reading
+/// must not hold the connection's task).
+pub(super) const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Ends a link in order: TLS `close_notify`, then the TCP FIN, so the peer
+/// reads a clean end rather than an unexpected EOF. Errors are moot: the link
+/// is over either way.
+pub(super) async fn close<S: tokio::io::AsyncWrite + Unpin + ?Sized>(sock: &mut S) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sock.shutdown()).await;
 }

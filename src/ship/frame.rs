@@ -17,8 +17,17 @@ pub const MAX_FRAME_BYTES: usize = 20 << 20;
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
+    /// The peer closed the link between frames, in order (a TLS peer sent
+    /// `close_notify` first).
     #[error("connection closed by the peer")]
     Closed,
+    /// The peer closed the link between frames without TLS `close_notify`: an
+    /// ordinary end for a peer that just drops the connection, not damage.
+    #[error("the peer closed the link (without TLS close_notify)")]
+    ClosedWithoutNotify,
+    /// The link ended inside a frame: what was read of it is lost.
+    #[error("the peer closed the link in the middle of a frame ({read} of {len} bytes read)")]
+    ClosedMidFrame { read: usize, len: usize },
     #[error("frame of {len} bytes exceeds the {limit}-byte limit")]
     TooLarge { len: usize, limit: usize },
     #[error("empty frame")]
@@ -27,8 +36,45 @@ pub enum FrameError {
     /// protocol (a Redis client or server, most likely, on the wrong port).
     #[error("the peer sent text ({start:?}…), not a ship frame: it speaks another protocol — a Redis client or server on the wrong port? Shipments go to a standby's --ship-listen address, Redis clients to its --listen address")]
     Text { start: String },
-    #[error("I/O error on the ship link: {0}")]
+    #[error("I/O error on the ship link: {}", io_text(.0))]
     Io(#[from] std::io::Error),
+}
+
+/// An I/O error of a link in our words: the usual kinds by name, anything
+/// else as the error says it without the web addresses some libraries append
+/// (rustls ends its unexpected-EOF text with a link to its manual; a log line
+/// is read by a DBA, not a library user).
+pub fn io_text(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::UnexpectedEof => "the peer closed the link".into(),
+        K::ConnectionReset => "the peer reset the connection".into(),
+        K::BrokenPipe => "the peer closed the link (broken pipe)".into(),
+        K::ConnectionRefused => "connection refused".into(),
+        K::ConnectionAborted => "the connection was aborted".into(),
+        K::TimedOut => "timed out".into(),
+        _ => without_urls(&e.to_string()),
+    }
+}
+
+/// `text` without any `scheme://…` word (and the `: ` or `, see` before it).
+pub fn without_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split(' ') {
+        if word.contains("://") {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    let trimmed = out.trim_end();
+    let trimmed = trimmed
+        .strip_suffix(" see")
+        .unwrap_or(trimmed)
+        .trim_end_matches([':', ',', ';', ' ']);
+    trimmed.to_string()
 }
 
 /// Largest frame a standby accepts before the primary has authenticated (its
@@ -91,7 +137,11 @@ pub async fn read_frame_limited<R: AsyncRead + Unpin>(
     let mut buf = vec![0u8; len];
     r.read_exact(&mut buf).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            FrameError::Closed
+            // `read_exact` does not say how much it read: the header at least.
+            FrameError::ClosedMidFrame {
+                read: 4,
+                len: 4 + len,
+            }
         } else {
             FrameError::Io(e)
         }
@@ -144,7 +194,24 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             self.buf
                 .reserve((want - self.buf.len()).max(READ_AHEAD_BYTES.min(want)));
             match self.r.read_buf(&mut self.buf).await {
-                Ok(0) => return Err(FrameError::Closed),
+                Ok(0) if self.buf.is_empty() => return Err(FrameError::Closed),
+                // rustls reports a peer that closed without close_notify as
+                // UnexpectedEof: between frames, that is just a closed link.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && self.buf.is_empty() => {
+                    return Err(FrameError::ClosedWithoutNotify)
+                }
+                Ok(0) => {
+                    return Err(FrameError::ClosedMidFrame {
+                        read: self.buf.len(),
+                        len: want,
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(FrameError::ClosedMidFrame {
+                        read: self.buf.len(),
+                        len: want,
+                    })
+                }
                 Ok(_) => {}
                 Err(e) => return Err(FrameError::Io(e)),
             }
@@ -218,7 +285,7 @@ mod tests {
         ));
         assert!(matches!(
             read_frame(&mut &buf[..7]).await,
-            Err(FrameError::Closed)
+            Err(FrameError::ClosedMidFrame { len: 10, .. })
         ));
         assert!(matches!(
             read_frame(&mut &[][..]).await,
@@ -248,8 +315,69 @@ mod tests {
         ));
         assert!(matches!(
             FrameReader::new(&buf[..7]).read().await,
-            Err(FrameError::Closed)
+            Err(FrameError::ClosedMidFrame { read: 7, len: 10 })
         ));
+        assert!(matches!(
+            FrameReader::new(&buf[..2]).read().await,
+            Err(FrameError::ClosedMidFrame { read: 2, len: 4 })
+        ));
+    }
+
+    /// Reads that end as rustls ends a link closed without close_notify.
+    struct EofAfter(Vec<u8>);
+
+    impl AsyncRead for EofAfter {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            if self.0.is_empty() {
+                return std::task::Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "peer closed connection without sending TLS close_notify: https://docs.rs/rustls/latest/rustls/manual/_03_howto/index.html#unexpected-eof",
+                )));
+            }
+            let n = self.0.len().min(buf.remaining());
+            buf.put_slice(&self.0[..n]);
+            self.0.drain(..n);
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tls_eof_between_frames_is_a_closed_link_in_our_words() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, 7, b"hello").await.unwrap();
+        let mut fr = FrameReader::new(EofAfter(buf.clone()));
+        assert_eq!(fr.read().await.unwrap(), (7, b"hello".to_vec()));
+        let e = fr.read().await.unwrap_err();
+        assert!(matches!(e, FrameError::ClosedWithoutNotify), "{e}");
+        assert!(!e.to_string().contains("https://"), "{e}");
+        let e = FrameReader::new(EofAfter(buf[..6].to_vec()))
+            .read()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, FrameError::ClosedMidFrame { read: 6, len: 10 }),
+            "{e}"
+        );
+        let io = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify: https://docs.rs/x",
+        );
+        assert_eq!(
+            FrameError::Io(io).to_string(),
+            "I/O error on the ship link: the peer closed the link"
+        );
+        assert_eq!(
+            without_urls("received fatal alert: BadCertificate, see https://example.org/x"),
+            "received fatal alert: BadCertificate"
+        );
+        assert_eq!(
+            io_text(&std::io::Error::other("bad thing: https://docs.rs/y")),
+            "bad thing"
+        );
     }
 
     /// Keeps what is written, one entry per write call.

@@ -326,22 +326,34 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// One connection from a primary.
+/// One connection from a primary; however it ends, the standby closes its
+/// side in order (TLS `close_notify`) before dropping it.
 pub(super) async fn handle<S: ShipIo + 'static>(
     mut sock: S,
     peer: SocketAddr,
     shared: &Arc<ReceiverShared>,
 ) -> Result<(), ReceiveError> {
+    let res = session(&mut sock, peer, shared).await;
+    super::accept::close(&mut sock).await;
+    res
+}
+
+/// The protocol of one connection, from `Hello` to the end of the link.
+async fn session<S: ShipIo>(
+    sock: &mut S,
+    peer: SocketAddr,
+    shared: &Arc<ReceiverShared>,
+) -> Result<(), ReceiveError> {
     let ns = nonce();
     send(
-        &mut sock,
+        &mut *sock,
         &Message::Hello {
             version: PROTOCOL_VERSION,
             nonce: ns,
         },
     )
     .await?;
-    let (system_id, timeline, np) = match super::accept::recv_auth(&mut sock).await? {
+    let (system_id, timeline, np) = match super::accept::recv_auth(&mut *sock).await? {
         Message::Auth {
             version,
             system_id,
@@ -351,7 +363,7 @@ pub(super) async fn handle<S: ShipIo + 'static>(
         } => {
             if version != PROTOCOL_VERSION {
                 let m = format!("protocol version {version} is not supported (this standby speaks {PROTOCOL_VERSION})");
-                return Err(refuse(&mut sock, RefuseCode::Version, m).await);
+                return Err(refuse(&mut *sock, RefuseCode::Version, m).await);
             }
             if let Some(key) = &shared.key {
                 let c = Challenge {
@@ -362,7 +374,7 @@ pub(super) async fn handle<S: ShipIo + 'static>(
                 };
                 if !key.check(Side::Primary, &c, &proof) {
                     super::accept::handshake_failed(shared, peer);
-                    return Err(refuse(&mut sock, RefuseCode::Auth, "authentication failed: the primary's proof does not match this standby's key".into()).await);
+                    return Err(refuse(&mut *sock, RefuseCode::Auth, "authentication failed: the primary's proof does not match this standby's key".into()).await);
                 }
             }
             shared.limiter.succeeded(peer.ip());
@@ -378,9 +390,9 @@ pub(super) async fn handle<S: ShipIo + 'static>(
     if let Some(why) = shared.refusal() {
         let state = *shared.received.borrow();
         if let Some(m) = timeline_refusal(shared, timeline, state.timeline) {
-            return Err(refuse(&mut sock, RefuseCode::Timeline, m).await);
+            return Err(refuse(&mut *sock, RefuseCode::Timeline, m).await);
         }
-        return Err(refuse(&mut sock, RefuseCode::Busy, why).await);
+        return Err(refuse(&mut *sock, RefuseCode::Busy, why).await);
     }
     // The newest authenticated connection wins: an older one may be a dead link
     // the primary has already given up on.
@@ -398,21 +410,21 @@ pub(super) async fn handle<S: ShipIo + 'static>(
             Ok(g) => g,
             Err(_) => {
                 let m = "another primary connection is still receiving".to_string();
-                return Err(refuse(&mut sock, RefuseCode::Busy, m).await);
+                return Err(refuse(&mut *sock, RefuseCode::Busy, m).await);
             }
         },
         _ = &mut stop_rx => return Ok(()),
     };
     if let Some(why) = shared.refusal() {
-        return Err(refuse(&mut sock, RefuseCode::Busy, why).await);
+        return Err(refuse(&mut *sock, RefuseCode::Busy, why).await);
     }
     let state = *shared.received.borrow();
     if state.system_id != 0 && state.system_id != system_id {
         let m = format!("system id mismatch: this standby holds system {:016x}, the primary is system {system_id:016x}", state.system_id);
-        return Err(refuse(&mut sock, RefuseCode::SystemId, m).await);
+        return Err(refuse(&mut *sock, RefuseCode::SystemId, m).await);
     }
     if let Some(m) = timeline_refusal(shared, timeline, state.timeline) {
-        return Err(refuse(&mut sock, RefuseCode::Timeline, m).await);
+        return Err(refuse(&mut *sock, RefuseCode::Timeline, m).await);
     }
     let challenge = Challenge {
         standby_nonce: ns,
@@ -426,7 +438,7 @@ pub(super) async fn handle<S: ShipIo + 'static>(
         .map_or([0u8; 32], |k| k.proof(Side::Standby, &challenge));
     let applied = *shared.applied.borrow();
     send(
-        &mut sock,
+        &mut *sock,
         &Message::Welcome {
             proof,
             system_id: state.system_id,

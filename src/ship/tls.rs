@@ -274,6 +274,7 @@ fn handshake_error(e: &std::io::Error) -> String {
                 rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. }
             )
         });
+    let e = super::frame::io_text(e);
     if plain_peer {
         format!("TLS handshake failed ({e}): the peer answered without TLS; is it started without --tls-cert/--tls-key/--tls-ca?")
     } else {
@@ -297,7 +298,7 @@ pub async fn accept_tls(sock: TcpStream, tls: &ShipTls) -> Accepted {
     let mut first = [0u8; 1];
     match tokio::time::timeout(PLAIN_PEER_WAIT, sock.peek(&mut first)).await {
         Err(_) => return Accepted::Plain(sock),
-        Ok(Err(e)) => return Accepted::Failed(e.to_string()),
+        Ok(Err(e)) => return Accepted::Failed(super::frame::io_text(&e)),
         Ok(Ok(0)) => return Accepted::Failed("closed before the TLS handshake".into()),
         Ok(Ok(_)) if first[0] != 0x16 => return Accepted::Plain(sock),
         Ok(Ok(_)) => {}
@@ -308,7 +309,10 @@ pub async fn accept_tls(sock: TcpStream, tls: &ShipTls) -> Accepted {
             "TLS handshake timed out after {} s",
             TLS_HANDSHAKE_TIMEOUT.as_secs()
         )),
-        Ok(Err(e)) => Accepted::Failed(format!("TLS handshake failed: {e}")),
+        Ok(Err(e)) => Accepted::Failed(format!(
+            "TLS handshake failed: {}",
+            super::frame::io_text(&e)
+        )),
         Ok(Ok(s)) => Accepted::Stream(Box::new(s)),
     }
 }
