@@ -14,6 +14,9 @@
 //! | standby | apply age  | time since a record was last applied, or since the last contact with the primary while everything received is applied (an idle primary still keeps in touch) |
 //! | standby | ship age   | time since the last contact with the primary (a chunk or a status)      |
 //!
+//! A fenced primary is a WARNING whatever the thresholds, naming when and
+//! where it was fenced.
+//!
 //! Exit codes follow the monitoring-plugin convention: 0 OK, 1 WARNING,
 //! 2 CRITICAL, 3 UNKNOWN (the node could not be read).
 
@@ -159,6 +162,15 @@ pub fn evaluate(s: &NodeStatus, t: &Thresholds, now_ms: u64) -> Verdict {
         return Verdict::unknown(&format!("{} at {} is not running", s.role, s.data_dir));
     }
     let mut breaches = Vec::new();
+    // A fenced primary refuses every write whatever the thresholds: an
+    // application still pointed at it is down. WARNING, not CRITICAL: after
+    // a failover it is the expected state until it is rejoined.
+    if let Some(f) = &s.fenced {
+        breaches.push(Breach {
+            state: State::Warning,
+            text: format!("fenced {}", super::fence_text(f, &s.data_dir)),
+        });
+    }
     // `suffix` is " ago" for the time since something happened.
     let mut dur =
         |who: &str, what: &str, value: Duration, suffix: &str, limit: &Limit<Duration>| {

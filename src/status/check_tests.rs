@@ -179,3 +179,24 @@ fn a_stopped_node_is_unknown_and_durations_print_short() {
         assert_eq!(short_duration(Duration::from_millis(ms)), text);
     }
 }
+
+#[test]
+fn a_fenced_primary_is_a_warning_whatever_the_thresholds() {
+    let now = 100 * MIN;
+    let mut s = primary(vec![standby_at("a:1", now, 0, 0)]);
+    assert_eq!(evaluate(&s, &Thresholds::default(), now).state, State::Ok);
+    s.fenced = Some(crate::status::FenceStatus {
+        at_lsn: 0x5A3F20,
+        since_unix_ms: now - MIN,
+        timeline: 1,
+        reason: "promoted elsewhere".into(),
+    });
+    let v = evaluate(&s, &Thresholds::default(), now);
+    assert_eq!(v.state, State::Warning, "{v:?}");
+    assert!(
+        v.summary.starts_with("LOGSHIP WARNING - fenced since "),
+        "{v:?}"
+    );
+    assert!(v.summary.contains("0/5A3F20 (tl 1)"), "{v:?}");
+    assert!(v.summary.contains("logship rejoin"), "{v:?}");
+}
