@@ -83,6 +83,13 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}th{{background:#e
         sid = esc(&s.system_id),
         dir = esc(&s.data_dir),
     );
+    if let Some(f) = &s.fenced {
+        let _ = write!(
+            o,
+            "<tr><th>fenced</th><td id=\"fenced\" class=\"bad\">{}</td></tr>",
+            esc(&crate::status::fence_text(f, &s.data_dir))
+        );
+    }
     if s.role == "primary" {
         let _ = write!(
             o,
@@ -298,6 +305,25 @@ mod tests {
         assert!(missing.ends_with("no-such-dir-here/d"), "{missing}");
         assert_eq!(absolute_dir("/x/y"), "/x/y");
         assert_eq!(absolute_dir(""), "");
+    }
+
+    #[test]
+    fn a_fenced_primary_says_so_on_its_page() {
+        let mut s = NodeStatus {
+            role: "primary".into(),
+            data_dir: "/p".into(),
+            ..NodeStatus::default()
+        };
+        assert!(!page(&s, &[], 0).contains("id=\"fenced\""));
+        s.fenced = Some(crate::status::FenceStatus {
+            at_lsn: 0x5A3F20,
+            since_unix_ms: 1_767_359_045_000,
+            timeline: 1,
+            reason: "promoted elsewhere".into(),
+        });
+        let p = page(&s, &[], 0);
+        assert!(p.contains("id=\"fenced\""), "{p}");
+        assert!(p.contains("0/5A3F20 (tl 1)"), "{p}");
     }
 
     #[test]
