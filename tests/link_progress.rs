@@ -175,3 +175,52 @@ fn a_far_slow_link_keeps_up_with_a_steady_load() {
     p.stop();
     proxy.stop();
 }
+
+#[test]
+fn a_one_shot_shipment_resumes_through_cuts_until_it_is_done() {
+    let t = tempfile::tempdir().unwrap();
+    let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
+    let key = key_file(t.path());
+    init(&pdir, "4MiB");
+    let mut p = Primary::start(&pdir, &[]);
+    write_random(&mut p.client(), 0, 12_000, 3);
+    let durable = cluster::durable_lsn(&pdir);
+    p.stop();
+    let s = Standby::start(&sdir, &key);
+    let mut proxy = Proxy::start_with(
+        &s.ship_addr,
+        "cut",
+        11,
+        &["--cut-min", "20KiB", "--cut-within", "400KiB"],
+    );
+    // As the system's cron would run it: one process, one shipment.
+    let out = common::logship(&[
+        "ship",
+        "--data-dir",
+        pdir.to_str().unwrap(),
+        "--to",
+        &proxy.addr,
+        "--auth-key-file",
+        key.to_str().unwrap(),
+        "--once",
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout.contains(" attempts (the link was cut "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.starts_with("shipped 0/0 .. "),
+        "the range starts where the standby was: {}",
+        out.stdout
+    );
+    assert_eq!(
+        info_u64(&mut s.client(), "received_lsn"),
+        durable,
+        "{}",
+        out.stdout
+    );
+    eprintln!("{}", out.stdout);
+    proxy.stop();
+}

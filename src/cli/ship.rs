@@ -12,9 +12,10 @@ use crate::admin::{self, AdminError};
 use crate::primary::control::{Control, ControlError};
 use crate::primary::datadir::{SNAPSHOT_DIR, WAL_DIR};
 use crate::primary::seed::SnapshotSeeds;
+use crate::ship::resume::ship_once_resuming;
 use crate::ship::schedule::Schedule;
 use crate::ship::shipper::Shipper;
-use crate::ship::{ship, Acked, LogSource, ShipMode, ShipOptions};
+use crate::ship::{Acked, LogSource, ShipOptions};
 use crate::wal::{format_lsn, scan_dir, Position, StdFs};
 use anyhow::Context;
 use clap::Args;
@@ -196,23 +197,33 @@ pub fn run(a: ShipArgs) -> anyhow::Result<ExitCode> {
         if a.once {
             let (acked, _) = watch::channel(Acked::default());
             // The message names the cause already; no source chain repeating it.
-            let r = ship(&src, &opts, ShipMode::Once, &acked)
+            let done = ship_once_resuming(&src, &opts, &acked)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let r = &done.last;
             let seeded = r.seeded_at_lsn.map_or(String::new(), |l| {
                 format!(", seeded with the snapshot first (WAL from {})", format_lsn(l))
             });
+            // After cuts, the counts are the last attempt's: what the others
+            // delivered is in the range, what they lost was sent again.
+            let cuts = match done.attempts {
+                1 => String::new(),
+                n => format!(
+                    " in {n} attempts (the link was cut {} times; the counts are the last attempt's)",
+                    n - 1
+                ),
+            };
             crate::say!(
-                "shipped {} .. {} ({} .. {}) to {}: {} records, {} bytes ({} on the wire){seeded}, {} ms",
-                format_lsn(r.from_lsn),
+                "shipped {} .. {} ({} .. {}) to {}{cuts}: {} records, {} bytes ({} on the wire){seeded}, {} ms",
+                format_lsn(done.from_lsn),
                 format_lsn(r.to_lsn),
-                r.from_lsn,
+                done.from_lsn,
                 r.to_lsn,
                 a.to,
                 r.records,
                 r.raw_bytes,
                 r.wire_bytes,
-                r.elapsed.as_millis()
+                done.elapsed.as_millis()
             );
             drop(pos_tx);
             return Ok(ExitCode::SUCCESS);

@@ -11,6 +11,7 @@
 //! | `ahead`    | chunks read and compressed ahead of the link, on all cores |
 //! | `pace`     | a link's chunk size, adapted to where it is cut; its rate cap |
 //! | `accept`   | the standby's listener: TLS or plain, the handshake limit  |
+//! | `resume`   | a one-shot shipment that resumes after cuts while it progresses |
 //! | `receiver` | the standby's side: authenticate, check, write, acknowledge |
 //! | `commit`   | the standby's group commit: one fsync and one ack per batch |
 //! | `seed`     | moving a snapshot to a standby that is too far behind      |
@@ -29,6 +30,7 @@ pub mod limit;
 pub mod message;
 pub mod pace;
 pub mod receiver;
+pub mod resume;
 pub mod schedule;
 pub mod seed;
 pub mod sender;

@@ -122,6 +122,12 @@ impl ChunkPace {
         }
     }
 
+    /// The standby's received LSN when the current (or last, unfinished)
+    /// link came up; `None` before any, or after one that finished.
+    pub fn link_start_lsn(&self) -> Option<u64> {
+        self.lock().link_start_lsn
+    }
+
     /// The link ended as planned (a one-shot shipment finished): the next
     /// one starts with nothing to judge.
     pub fn link_finished(&self) {
