@@ -136,7 +136,7 @@ impl Events {
     pub fn emit(&self, kind: EventKind, details: Value) {
         let ev = Event {
             event: kind,
-            unix_ms: crate::primary::now_unix_ms(),
+            unix_ms: crate::clock::now_unix_ms(),
             node: self.node.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             details,
         };

@@ -3,7 +3,7 @@
 
 pub mod check;
 
-use crate::primary::control::Fence;
+use crate::node::control::Fence;
 use crate::ship::shipper::StandbyStatus;
 use serde::{Deserialize, Serialize};
 
@@ -112,16 +112,7 @@ impl From<&Fence> for FenceStatus {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` from Unix milliseconds.
-pub fn utc_text(unix_ms: u64) -> String {
-    i64::try_from(unix_ms)
-        .ok()
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or_else(
-            || format!("{unix_ms} ms after the epoch"),
-            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        )
-}
+pub use crate::clock::utc_text;
 
 /// The human line of a fence: when, where, and what to do.
 pub fn fence_text(f: &FenceStatus, data_dir: &str) -> String {

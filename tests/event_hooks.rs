@@ -37,7 +37,7 @@ fn failed_shipments_in_a_row_fire_the_hook_with_the_documented_json() {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("events.jsonl");
     let hook = format!("cat >> '{}'", out.display());
-    let t0 = logship::primary::now_unix_ms();
+    let t0 = logship::clock::now_unix_ms();
     let mut p = failing_primary(&t.path().join("p"), &hook, &["--event-failures", "2"]);
     wait_for("the hook's output", Duration::from_secs(20), || {
         std::fs::read_to_string(&out).is_ok_and(|s| s.ends_with('\n'))
@@ -54,7 +54,7 @@ fn failed_shipments_in_a_row_fire_the_hook_with_the_documented_json() {
         "{ev}"
     );
     let ms = ev["unix_ms"].as_u64().unwrap();
-    assert!(ms >= t0 && ms <= logship::primary::now_unix_ms(), "{ev}");
+    assert!(ms >= t0 && ms <= logship::clock::now_unix_ms(), "{ev}");
     let d = &ev["details"];
     assert_eq!(d["standby"], "127.0.0.1:9", "{ev}");
     assert_eq!(d["failures_in_row"], 2, "{ev}");

@@ -281,8 +281,8 @@ fn rejoin_refuses_what_it_cannot_do() {
     );
     assert!(!err.contains("panicked"), "{err}");
     // Nothing was changed by the refusals.
-    let c = logship::primary::control::Control::read(&a).unwrap();
-    assert_eq!(c.role, logship::primary::control::Role::Primary);
+    let c = logship::node::control::Control::read(&a).unwrap();
+    assert_eq!(c.role, logship::node::control::Role::Primary);
     assert!(c.fenced.is_none());
 }
 
@@ -290,7 +290,7 @@ fn rejoin_refuses_what_it_cannot_do() {
 /// primary made of the first `received` bytes of it, promoted in the same
 /// directory layout as `logship promote` leaves.
 mod divergence_point {
-    use logship::primary::control::{Control, Role, CONTROL_VERSION};
+    use logship::node::control::{Control, Role, CONTROL_VERSION};
     use logship::promote::diverged::cut_log;
     use logship::promote::rejoin::{open_old, plan, NewPrimary};
     use logship::wal::{self, scan::list_segments, timeline, StdFs, WalOptions, WalReader};
@@ -441,7 +441,7 @@ mod divergence_point {
         let d = p.divergence.clone().expect("diverged");
         let saved = logship::promote::rejoin::saved_dir(&old, &p);
         Control {
-            fenced: Some(logship::primary::control::Fence {
+            fenced: Some(logship::node::control::Fence {
                 lsn: o.end_lsn,
                 timeline: 1,
                 unix_ms: 1,
@@ -456,7 +456,7 @@ mod divergence_point {
         std::fs::remove_file(&segs.last().unwrap().path).unwrap();
         drop(o);
         // A fenced primary's directory: nothing serves it meanwhile.
-        let e = logship::primary::datadir::DataDir::open(&old, Role::Primary).unwrap_err();
+        let e = logship::node::datadir::DataDir::open(&old, Role::Primary).unwrap_err();
         assert!(e.to_string().contains("logship rejoin"), "{e}");
         // The second run finishes the job.
         let o = open_old(&old).unwrap();

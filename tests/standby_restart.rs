@@ -9,7 +9,7 @@ mod common;
 
 use cluster::{assert_converged, key_file, restart_standby};
 use common::{free_addr, init, Primary};
-use logship::primary::control::{Control, Role};
+use logship::node::control::{Control, Role};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -478,7 +478,7 @@ fn full_disk_at_open_fails_naming_the_file() {
     let fs = MemFs::new();
     fs.set_capacity(Some(SEGMENT_BYTES - 1));
     match wal::open(shared(&fs), mem_opts(SyncPolicy::Always)) {
-        Err(WalError::Io { op, path, source }) => {
+        Err(WalError::Io(logship::durable::IoError { op, path, source })) => {
             assert_eq!(op, "preallocate");
             assert!(path.starts_with("/wal"), "{}", path.display());
             assert!(path.to_string_lossy().ends_with(".prep"));
@@ -512,7 +512,7 @@ fn full_disk_during_repair_cuts_nothing() {
     let damaged = shared(&fs).read(&seg).unwrap();
     fs.set_capacity(Some(0));
     match wal::open(shared(&fs), mem_opts(SyncPolicy::Always)) {
-        Err(WalError::Io { op, path, .. }) => {
+        Err(WalError::Io(logship::durable::IoError { op, path, .. })) => {
             assert_eq!(op, "write copy");
             assert!(path.to_string_lossy().ends_with(".wal.broken"));
         }

@@ -33,20 +33,6 @@ pub struct DemoArgs {
     pub keep: bool,
 }
 
-/// A step that did not hold.
-pub(super) fn failed(what: String) -> Failure {
-    Failure::usage(format!("demo FAILED: {what}"))
-}
-
-/// `Ok` when `ok`, else the failure `what()` describes.
-pub(super) fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
-    if ok {
-        Ok(())
-    } else {
-        Err(failed(what()))
-    }
-}
-
 /// Runs the demo.
 ///
 /// # Errors

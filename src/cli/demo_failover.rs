@@ -3,7 +3,7 @@
 //! a short schedule, `status`, SIGKILL of the primary, `logship promote` with
 //! the LSN check, verification on the new primary, and a report.
 
-use super::demo::{ensure, failed};
+use super::demo_check::{ensure, failed};
 use super::exit::Failure;
 use crate::admin::request;
 use crate::client::ClientError;
@@ -190,7 +190,7 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
     crate::say!();
 
     let control =
-        crate::primary::datadir::init(&pdir, 4 << 20).map_err(|e| failed(format!("init: {e}")))?;
+        crate::node::datadir::init(&pdir, 4 << 20).map_err(|e| failed(format!("init: {e}")))?;
     clock.say(
         "init",
         &format!(
@@ -288,7 +288,7 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
         })?;
         std::thread::sleep(Duration::from_millis(20));
     };
-    let now = crate::primary::now_unix_ms();
+    let now = crate::clock::now_unix_ms();
     crate::say!();
     for line in render_text(&ps, now).lines() {
         crate::say!("          | {line}");

@@ -7,7 +7,7 @@
 //! records (after saving a `.broken` copy) and the log carrying on. Every step is
 //! checked; the command exits non-zero if anything did not hold.
 
-use super::demo::{ensure, failed};
+use super::demo_check::{ensure, failed};
 use super::dump::{text_line, walk};
 use super::exit::Failure;
 use super::target::Target;

@@ -72,7 +72,7 @@ impl Failure {
     /// A primary's error, with exit status 4 when it is about a fence (a
     /// refused start, a stop while fenced); other errors are returned as they are.
     pub fn from_primary(e: anyhow::Error) -> anyhow::Error {
-        use crate::primary::datadir::DataDirError;
+        use crate::node::datadir::DataDirError;
         use crate::primary::server::StoppedFenced;
         let fenced = matches!(
             e.downcast_ref::<DataDirError>(),

@@ -1,7 +1,7 @@
 //! `logship init`: create a primary data directory.
 
 use super::parse;
-use crate::primary::datadir;
+use crate::node::datadir;
 use crate::wal::writer::DEFAULT_SEGMENT_BYTES;
 use clap::Args;
 use std::path::PathBuf;

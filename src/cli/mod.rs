@@ -24,6 +24,7 @@
 
 mod bench;
 pub mod demo;
+mod demo_check;
 mod demo_failover;
 mod demo_wal;
 pub mod drill;

@@ -147,7 +147,7 @@ fn promotion_event(a: &PromoteArgs, steps: &Steps, sum: &Summary) {
     let Some(command) = &a.on_event else { return };
     let ev = Event {
         event: EventKind::Promotion,
-        unix_ms: crate::primary::now_unix_ms(),
+        unix_ms: crate::clock::now_unix_ms(),
         node: format!("standby {} ({})", a.data_dir.display(), sum.mode),
         details: json!({
             "mode": sum.mode,
@@ -257,7 +257,7 @@ async fn online(
         dry_run: a.dry_run,
         ..Summary::default()
     };
-    let now = crate::primary::now_unix_ms();
+    let now = crate::clock::now_unix_ms();
     let s0 = Standing::from_status(&first);
     report_position(
         steps,
@@ -363,7 +363,7 @@ async fn online(
             applied_lsn: s.received_lsn,
             ..s
         },
-        crate::primary::now_unix_ms(),
+        crate::clock::now_unix_ms(),
     );
     sum.verdict(&v);
     say_verdict(steps, &v);
@@ -536,7 +536,7 @@ fn offline_run(a: &PromoteArgs, steps: &Steps) -> anyhow::Result<ExitCode> {
         "mode",
         "no standby process runs: promoting the data directory offline",
     );
-    let age = crate::primary::now_unix_ms().saturating_sub(s.last_receive_unix_ms);
+    let age = crate::clock::now_unix_ms().saturating_sub(s.last_receive_unix_ms);
     report_position(steps, &s, (s.last_receive_unix_ms > 0).then_some(age));
     sum.old_timeline = s.timeline;
     sum.received_lsn = s.received_lsn;

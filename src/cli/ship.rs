@@ -9,8 +9,8 @@
 
 use super::secure::LinkArgs;
 use crate::admin::{self, AdminError};
-use crate::primary::control::{Control, ControlError};
-use crate::primary::datadir::{SNAPSHOT_DIR, WAL_DIR};
+use crate::node::control::{Control, ControlError};
+use crate::node::datadir::{SNAPSHOT_DIR, WAL_DIR};
 use crate::primary::seed::SnapshotSeeds;
 use crate::ship::resume::ship_once_resuming;
 use crate::ship::schedule::Schedule;
@@ -62,7 +62,9 @@ struct Origin {
 fn identity(data_dir: &Path, wal_dir: &Path) -> anyhow::Result<(u64, u32)> {
     match Control::read(data_dir) {
         Ok(c) => Ok((c.system_id, c.timeline)),
-        Err(ControlError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(ControlError::Io(crate::durable::IoError { source, .. }))
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             let scan = scan_dir(&StdFs, wal_dir)?;
             match (scan.system_id, scan.timeline()) {
                 (Some(s), Some(t)) => Ok((s, t)),

@@ -3,7 +3,7 @@
 
 use super::parse;
 use crate::admin::{request, AdminError};
-use crate::primary::control::{Control, Role};
+use crate::node::control::{Control, Role};
 use crate::status::check::{evaluate, Limit, Thresholds, Verdict};
 use crate::status::{render_text, FenceStatus, NodeStatus};
 use crate::wal::{scan_dir, timeline, StdFs};
@@ -99,12 +99,12 @@ pub fn run(a: StatusArgs) -> anyhow::Result<ExitCode> {
         if a.json {
             crate::say!("{}", serde_json::to_string(&status)?);
         } else {
-            crate::say_raw!("{}", render_text(&status, crate::primary::now_unix_ms()));
+            crate::say_raw!("{}", render_text(&status, crate::clock::now_unix_ms()));
         }
         return Ok(ExitCode::SUCCESS);
     }
     // A monitoring check: whatever goes wrong is UNKNOWN with the reason, on stdout.
-    let now = crate::primary::now_unix_ms();
+    let now = crate::clock::now_unix_ms();
     let (status, verdict) = match read(&a.data_dir) {
         Ok(s) => {
             let v = evaluate(&s, &thresholds, now);
@@ -146,7 +146,7 @@ fn read(dir: &Path) -> anyhow::Result<NodeStatus> {
 
 /// The status of a stopped node, read from its control file and log.
 fn offline(dir: &Path) -> anyhow::Result<NodeStatus> {
-    let wal_dir = dir.join(crate::primary::datadir::WAL_DIR);
+    let wal_dir = dir.join(crate::node::datadir::WAL_DIR);
     let control = Control::read(dir).ok();
     if control.is_none() && !wal_dir.exists() {
         anyhow::bail!(
@@ -179,16 +179,15 @@ fn offline(dir: &Path) -> anyhow::Result<NodeStatus> {
                 .map(FenceStatus::from);
         }
         Role::Standby => {
-            let snap =
-                crate::store::snapshot::list(&dir.join(crate::primary::datadir::SNAPSHOT_DIR))
-                    .ok()
-                    .and_then(|v| v.last().map(|x| x.0))
-                    .unwrap_or(0);
+            let snap = crate::store::snapshot::list(&dir.join(crate::node::datadir::SNAPSHOT_DIR))
+                .ok()
+                .and_then(|v| v.last().map(|x| x.0))
+                .unwrap_or(0);
             s.received_lsn = Some(end);
             // What a restart would have applied before replaying: the newest checkpoint.
             s.applied_lsn = Some(snap);
             // The primary's last reported position, kept by the standby.
-            if let Some(p) = crate::standby::position::PrimaryPosition::read(dir) {
+            if let Some(p) = crate::node::position::PrimaryPosition::read(dir) {
                 let primary_durable = p.primary_durable_lsn.max(end);
                 s.primary_durable_lsn = Some(primary_durable);
                 s.last_receive_unix_ms = Some(p.last_receive_unix_ms);

@@ -33,7 +33,7 @@ pub struct DiskUsage {
 /// Reads [`DiskUsage`] of a data directory; what cannot be read counts as 0.
 pub fn disk_usage(data_dir: &Path) -> DiskUsage {
     let mut u = DiskUsage::default();
-    if let Ok(rd) = std::fs::read_dir(data_dir.join(crate::primary::datadir::WAL_DIR)) {
+    if let Ok(rd) = std::fs::read_dir(data_dir.join(crate::node::datadir::WAL_DIR)) {
         for e in rd.flatten() {
             let name = e.file_name();
             let name = name.to_string_lossy();
@@ -43,7 +43,7 @@ pub fn disk_usage(data_dir: &Path) -> DiskUsage {
             }
         }
     }
-    let snaps = data_dir.join(crate::primary::datadir::SNAPSHOT_DIR);
+    let snaps = data_dir.join(crate::node::datadir::SNAPSHOT_DIR);
     if let Some((_, newest)) = crate::store::snapshot::list(&snaps)
         .ok()
         .and_then(|v| v.last().cloned())

@@ -283,7 +283,7 @@ pub async fn run_sampler(m: Arc<Monitor>, interval: Duration) {
         let mon = m.clone();
         let r = tokio::task::spawn_blocking(move || {
             let Some(s) = mon.status() else { return };
-            let now = crate::primary::now_unix_ms();
+            let now = crate::clock::now_unix_ms();
             let mut history = mon.history.lock().unwrap_or_else(|p| p.into_inner());
             if tick == Tick::Probe {
                 history.observe(&s, now);

@@ -75,7 +75,7 @@ async fn respond(m: &Arc<Monitor>, req: &Request<Incoming>) -> Response<Full<Byt
         "/metrics" => Some((METRICS_CONTENT_TYPE, mon.encode())),
         "/" => Some((
             "text/html; charset=utf-8",
-            super::page::render(&mon, crate::primary::now_unix_ms()),
+            super::page::render(&mon, crate::clock::now_unix_ms()),
         )),
         _ => None,
     })

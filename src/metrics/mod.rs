@@ -129,7 +129,7 @@ impl Monitor {
             registry.register_collector(Box::new(collect::StatusCollector(me.clone())));
             Monitor {
                 cfg,
-                started_unix_ms: crate::primary::now_unix_ms(),
+                started_unix_ms: crate::clock::now_unix_ms(),
                 clients: ClientStats::default(),
                 events,
                 ship,

@@ -9,7 +9,7 @@
 
 use super::Shared;
 use crate::store::snapshot::{self, SnapshotError};
-use crate::wal::scan::{list_segments, SegmentFile};
+use crate::wal::scan::list_segments;
 use crate::wal::{SyncPolicy, WalError};
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
@@ -22,13 +22,8 @@ pub enum CheckpointError {
     Snapshot(#[from] SnapshotError),
     #[error(transparent)]
     Wal(#[from] WalError),
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::durable::IoError),
 }
 
 /// The latest checkpoint, for INFO and logs.
@@ -58,30 +53,10 @@ pub struct CheckpointReport {
     pub wal_removed_below_lsn: Option<u64>,
 }
 
-/// WAL segments that hold nothing at or above `keep_from_lsn`: every segment
-/// whose successor starts at or below the floor. The last segment is never
-/// removable. [`super::shipping::retention_floor`] sets the floor.
-pub fn removable_segments(segments: &[SegmentFile], keep_from_lsn: u64) -> Vec<PathBuf> {
-    segments
-        .windows(2)
-        .filter(|w| w[1].first_lsn <= keep_from_lsn)
-        .map(|w| w[0].path.clone())
-        .collect()
-}
-
 fn remove_synced(path: &Path) -> Result<(), CheckpointError> {
-    let io = |op| {
-        move |source| CheckpointError::Io {
-            op,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
-    std::fs::remove_file(path).map_err(io("remove"))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("fsync directory of"))
+    std::fs::remove_file(path).map_err(crate::durable::IoError::at("remove", path))?;
+    crate::durable::sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(())
 }
 
 /// Makes the WAL below `lsn` durable. Under `always` that is waiting for the
@@ -93,17 +68,19 @@ fn make_durable(shared: &Shared, from_lsn: u64, lsn: u64) -> Result<(), Checkpoi
         return Ok(());
     }
     shared.wal.wait_acked(lsn)?;
-    let dir = shared.data_dir.join(super::datadir::WAL_DIR);
+    let dir = shared.data_dir.join(crate::node::datadir::WAL_DIR);
     let segments = list_segments(&crate::wal::StdFs, &dir)?;
     for (i, seg) in segments.iter().enumerate() {
         let next_first = segments.get(i + 1).map_or(u64::MAX, |n| n.first_lsn);
         if seg.first_lsn < lsn && next_first > from_lsn {
             std::fs::File::open(&seg.path)
                 .and_then(|f| f.sync_data())
-                .map_err(|source| CheckpointError::Io {
-                    op: "fdatasync",
-                    path: seg.path.clone(),
-                    source,
+                .map_err(|source| {
+                    CheckpointError::Io(crate::durable::IoError::new(
+                        "fdatasync",
+                        &seg.path,
+                        source,
+                    ))
                 })?;
         }
     }
@@ -126,7 +103,7 @@ pub fn checkpoint(shared: &Shared) -> Result<Option<CheckpointReport>, Checkpoin
         return Ok(None);
     }
     make_durable(shared, last, lsn)?;
-    let snap_dir = shared.data_dir.join(super::datadir::SNAPSHOT_DIR);
+    let snap_dir = shared.data_dir.join(crate::node::datadir::SNAPSHOT_DIR);
     let written = snapshot::write(
         &snap_dir,
         &picture,
@@ -147,9 +124,9 @@ pub fn checkpoint(shared: &Shared) -> Result<Option<CheckpointReport>, Checkpoin
     // retained-WAL limit (`shipping`).
     let snapshot_floor = snaps[cut..].first().map_or(lsn, |s| s.0);
     let floor = shared.shipping.floor(snapshot_floor, lsn);
-    let wal_dir = shared.data_dir.join(super::datadir::WAL_DIR);
+    let wal_dir = shared.data_dir.join(crate::node::datadir::WAL_DIR);
     let segments = list_segments(&crate::wal::StdFs, &wal_dir)?;
-    let doomed = removable_segments(&segments, floor.keep_from_lsn);
+    let doomed = crate::node::retention::removable_segments(&segments, floor.keep_from_lsn);
     for path in &doomed {
         remove_synced(path)?;
     }
@@ -174,7 +151,7 @@ pub fn checkpoint(shared: &Shared) -> Result<Option<CheckpointReport>, Checkpoin
     let mut s = shared.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
     s.count += 1;
     s.lsn = lsn;
-    s.unix_ms = super::now_unix_ms();
+    s.unix_ms = crate::clock::now_unix_ms();
     s.pause_us = pause.as_micros() as u64;
     s.duration_ms = took.as_millis() as u64;
     s.last_error = None;
@@ -259,35 +236,5 @@ pub fn run_thread(shared: std::sync::Arc<Shared>, signal: std::sync::Arc<Signal>
             );
             last_time = Instant::now();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn seg(first_lsn: u64) -> SegmentFile {
-        SegmentFile {
-            path: PathBuf::from(format!("{first_lsn}")),
-            timeline: 1,
-            first_lsn,
-        }
-    }
-
-    #[test]
-    fn retention_keeps_the_segment_holding_the_floor() {
-        let segs = [seg(0), seg(100), seg(200), seg(300)];
-        let names = |v: Vec<PathBuf>| {
-            v.iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(names(removable_segments(&segs, 0)), Vec::<String>::new());
-        assert_eq!(names(removable_segments(&segs, 150)), vec!["0"]);
-        assert_eq!(names(removable_segments(&segs, 200)), vec!["0", "100"]);
-        assert_eq!(
-            names(removable_segments(&segs, u64::MAX)),
-            vec!["0", "100", "200"]
-        );
     }
 }

@@ -162,7 +162,7 @@ impl Conn {
     /// may be sent.
     fn run_batch(&mut self, shared: &Shared) -> (u64, After) {
         let mut guard: Option<MutexGuard<'_, State>> = None;
-        let now = super::now_unix_ms();
+        let now = crate::clock::now_unix_ms();
         let mut after = After::Read;
         let mut commands = 0;
         loop {

@@ -2,7 +2,7 @@
 //! effects as one WAL record, then apply them, both under the lock, so the log's
 //! order is the order the keyspace saw.
 
-use super::control::Fence;
+use crate::node::control::Fence;
 use crate::store::{apply_effect, effect, Effect, KvState, StateMachine};
 use crate::wal::{Wal, WalError};
 

@@ -35,7 +35,7 @@ pub async fn run(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<boo
 /// log the delete (a full disk) is logged once, not at every sweep, until a
 /// delete succeeds again; the keys stay and the next sweeps retry.
 fn sweep(shared: &Shared, from: usize, failing: &mut bool) -> usize {
-    let now = super::now_unix_ms();
+    let now = crate::clock::now_unix_ms();
     let mut st = shared.lock_db();
     let mut keys: Vec<Vec<u8>> = Vec::new();
     let mut shard = from;

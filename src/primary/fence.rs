@@ -19,8 +19,8 @@
 //! final shipment takes everything durable to the standbys — the configured
 //! ones and the one named by `SHIPTO` — before the answer.
 
-use super::control::{Control, Fence};
 use super::Shared;
+use crate::node::control::{Control, Fence};
 use crate::ship::sender::ShipMode;
 use crate::ship::{ship, Acked, AuthKey, CommandProof, ShipOptions};
 use crate::wal::{timeline, StdFs};
@@ -160,7 +160,7 @@ pub fn sign(
     timeline: u32,
 ) -> (String, String, String) {
     let nonce: [u8; 16] = rand::random();
-    let unix_ms = super::now_unix_ms();
+    let unix_ms = crate::clock::now_unix_ms();
     let proof = key.map_or("-".to_string(), |k| {
         hex(&k.command_proof(&CommandProof {
             action: action.into(),
@@ -185,7 +185,7 @@ impl Fencing {
                 "ERR LOGSHIP {action} needs a proof made with this primary's ship key (give promote --auth-key-file)"
             ));
         };
-        let now = super::now_unix_ms();
+        let now = crate::clock::now_unix_ms();
         if now.abs_diff(s.unix_ms) > PROOF_WINDOW_MS {
             return Err(format!(
                 "ERR LOGSHIP {action}: the request's clock is {} s away from this primary's; check the clocks",
@@ -228,7 +228,7 @@ pub async fn run(shared: &Shared, req: Request) -> Result<Value, String> {
         Request::Position => Ok(position(shared)),
         Request::History => {
             let mut v = position(shared);
-            let wal_dir = shared.data_dir.join(super::datadir::WAL_DIR);
+            let wal_dir = shared.data_dir.join(crate::node::datadir::WAL_DIR);
             let tl = shared.control.timeline;
             let h = timeline::read_history(&StdFs, &wal_dir, tl)
                 .map_err(|e| format!("ERR reading the timeline history: {e}"))?;
@@ -286,7 +286,7 @@ async fn fence(shared: &Shared, ship_to: Option<String>, reason: String) -> Resu
             .get_or_insert_with(|| Fence {
                 lsn,
                 timeline: shared.control.timeline,
-                unix_ms: super::now_unix_ms(),
+                unix_ms: crate::clock::now_unix_ms(),
                 reason: reason.clone(),
             })
             .clone()

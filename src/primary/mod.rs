@@ -3,8 +3,6 @@
 //!
 //! | module        | owns                                                          |
 //! |---------------|---------------------------------------------------------------|
-//! | `control`     | the control file (identity, role, timeline), atomic writes    |
-//! | `datadir`     | `logship init`, the data directory layout, the LOCK file      |
 //! | `recovery`    | newest valid snapshot + WAL replay at start                   |
 //! | `db`          | the keyspace behind its lock; log-then-apply of effects       |
 //! | `conn`        | one client: batched execution, one WAL wait, one write        |
@@ -20,8 +18,6 @@
 mod admin_cmds;
 pub mod checkpoint;
 mod conn;
-pub mod control;
-pub mod datadir;
 pub mod db;
 mod expire;
 pub mod fence;
@@ -31,10 +27,10 @@ pub mod server;
 pub mod server_cmds;
 pub mod shipping;
 
+use crate::node::control::Control;
 use crate::resp::Limits;
 use crate::wal::{SyncPolicy, Wal};
 use checkpoint::CheckpointStatus;
-use control::Control;
 use db::State;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -42,14 +38,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use server::run;
-
-/// The current time, Unix milliseconds.
-pub fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// Which tokio runtime serves the clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

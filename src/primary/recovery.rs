@@ -6,8 +6,8 @@
 //! gone, recovery stops with a message saying so: it never starts with data
 //! silently missing.
 
-use super::control::Control;
-use super::datadir::DataDir;
+use crate::node::control::Control;
+use crate::node::datadir::DataDir;
 use crate::store::snapshot::{self, SnapshotError};
 use crate::store::{ApplyError, KvState, StateMachine};
 use crate::wal::{

@@ -1,12 +1,12 @@
 //! Start-up, the accept loop, signals and clean shutdown.
 
 use super::checkpoint::{self, CheckpointStatus};
-use super::control::{Control, Role};
-use super::datadir::DataDir;
 use super::db::State;
 use super::recovery::{self, Recovered};
 use super::shipping::Shipping;
 use super::{admin_cmds, conn, expire, PrimaryConfig, RuntimeKind, Shared};
+use crate::node::control::{Control, Role};
+use crate::node::datadir::DataDir;
 use crate::wal::writer::MAX_RECORD_BYTES_LIMIT;
 use anyhow::Context;
 use std::io::Write;
@@ -28,7 +28,7 @@ const FINAL_SHIPMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_se
 #[error("{path}: stopped while fenced: {}; it will not accept writes again. Rejoin it as a standby of the new primary: `logship rejoin --data-dir {path} --from NEW_PRIMARY`", fence.describe())]
 pub struct StoppedFenced {
     pub path: std::path::PathBuf,
-    pub fence: Box<super::control::Fence>,
+    pub fence: Box<crate::node::control::Fence>,
 }
 
 /// Why the server stopped.

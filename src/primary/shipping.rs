@@ -38,12 +38,12 @@ pub const DEFAULT_MAX_RETAINED_WAL_BYTES: u64 = 8 << 30;
 pub fn log_source(wal: &Wal, data_dir: &Path, system_id: u64, timeline: u32) -> LogSource {
     LogSource {
         fs: StdFs::shared(),
-        wal_dir: data_dir.join(super::datadir::WAL_DIR),
+        wal_dir: data_dir.join(crate::node::datadir::WAL_DIR),
         system_id,
         timeline,
         position: wal.subscribe(),
         seed: Some(Arc::new(SnapshotSeeds::new(
-            data_dir.join(super::datadir::SNAPSHOT_DIR),
+            data_dir.join(crate::node::datadir::SNAPSHOT_DIR),
             system_id,
         ))),
         taps: Some(wal.taps()),

@@ -162,7 +162,7 @@ fn write_segment(
         timeline,
         first_lsn,
         segment_bytes,
-        created_unix_ms: crate::primary::now_unix_ms(),
+        created_unix_ms: crate::clock::now_unix_ms(),
     };
     let tmp = dir.join(format!("{}.tmp", segment_file_name(timeline, first_lsn)));
     let io = |op: &str, e: std::io::Error| format!("{op} {}: {e}", tmp.display());
@@ -221,12 +221,7 @@ pub fn cut_log(wal_dir: &Path, lsn: u64) -> Result<usize, String> {
     Ok(removed)
 }
 
-/// fsyncs a directory.
-///
-/// # Errors
-/// The I/O error, naming the directory.
-pub fn sync_dir(dir: &Path) -> Result<(), String> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| format!("fsync directory {}: {e}", dir.display()))
+/// fsyncs a directory; the error in words, naming it.
+fn sync_dir(dir: &Path) -> Result<(), String> {
+    crate::durable::sync_dir(dir).map_err(|e| e.to_string())
 }

@@ -34,7 +34,7 @@ use super::node::{connect, start, stop, write_lsn};
 use super::offline;
 use crate::admin::{request, AdminError};
 use crate::client::ClientError;
-use crate::primary::datadir::{SNAPSHOT_DIR, WAL_DIR};
+use crate::node::datadir::{SNAPSHOT_DIR, WAL_DIR};
 use crate::status::NodeStatus;
 use crate::store::{snapshot, KvState, StateMachine};
 use crate::wal::{RecordKind, StdFs, WalReader};
@@ -160,7 +160,7 @@ pub fn position(dir: &Path) -> Result<(Standing, bool), DrillError> {
 pub fn rpo(s: &Standing) -> Verdict {
     let mut s = *s;
     s.applied_lsn = s.received_lsn;
-    check(&s, crate::primary::now_unix_ms())
+    check(&s, crate::clock::now_unix_ms())
 }
 
 /// Makes the copy, starting over when a checkpoint removed a file meanwhile.
@@ -412,7 +412,7 @@ fn steps(
         Err(e) => return step(rep, "digest", t, Err(e)),
     }
     let t = Instant::now();
-    let key = format!("logship:drill:{}", crate::primary::now_unix_ms());
+    let key = format!("logship:drill:{}", crate::clock::now_unix_ms());
     let wrote: Result<(), String> = redis::cmd("SET")
         .arg(&key)
         .arg("ok")

@@ -6,11 +6,11 @@
 
 use super::check::{check, Standing, Verdict};
 use super::switch::begin_timeline;
-use crate::primary::control::{Control, Role};
-use crate::primary::datadir::{DataDir, SNAPSHOT_DIR, WAL_DIR};
+use crate::node::control::{Control, Role};
+use crate::node::datadir::{DataDir, SNAPSHOT_DIR, WAL_DIR};
+use crate::node::position::PrimaryPosition;
 use crate::primary::recovery::recover;
 use crate::standby::node::standby_control;
-use crate::standby::position::PrimaryPosition;
 use crate::store::snapshot;
 use crate::wal::{scan_dir, StdFs, SyncPolicy};
 use std::path::Path;
@@ -50,7 +50,7 @@ pub fn inspect(dir: &Path) -> Result<Found, OfflineError> {
         Ok(c) => c,
         // A standby stopped before it wrote its control file: its log says
         // whose it is.
-        Err(e) if !dir.join(crate::primary::control::CONTROL_FILE).exists() => {
+        Err(e) if !dir.join(crate::node::control::CONTROL_FILE).exists() => {
             let wal_dir = dir.join(WAL_DIR);
             let report = scan_dir(&StdFs, &wal_dir).map_err(|_| not_standby(e.to_string()))?;
             let sid = report.system_id.ok_or_else(|| not_standby(e.to_string()))?;
@@ -96,7 +96,7 @@ pub fn verdict(found: &Found, extra_primary_durable_lsn: Option<u64>) -> Verdict
     if let Some(p) = extra_primary_durable_lsn {
         s.primary_durable_lsn = s.primary_durable_lsn.max(p);
     }
-    check(&s, crate::primary::now_unix_ms())
+    check(&s, crate::clock::now_unix_ms())
 }
 
 /// What an offline promotion did.
@@ -157,7 +157,7 @@ pub fn promote(dir: &Path, reason: &str) -> Result<Promoted, OfflineError> {
     rec.wal
         .close()
         .map_err(|e| failed(format!("closing the log: {e}")))?;
-    let _ = std::fs::remove_file(dir.join(crate::standby::position::POSITION_FILE));
+    let _ = std::fs::remove_file(dir.join(crate::node::position::POSITION_FILE));
     drop(data);
     Ok(Promoted {
         old_timeline: sw.old_timeline,

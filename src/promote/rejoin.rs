@@ -47,8 +47,8 @@
 
 use super::diverged::{self, Divergence, SavedFile};
 use super::remote::{Primary, RemoteError};
-use crate::primary::control::{Control, Fence, Role, CONTROL_FILE};
-use crate::primary::datadir::{DataDir, DataDirError, SNAPSHOT_DIR, WAL_DIR};
+use crate::node::control::{Control, Fence, Role, CONTROL_FILE};
+use crate::node::datadir::{DataDir, DataDirError, SNAPSHOT_DIR, WAL_DIR};
 use crate::store::snapshot;
 use crate::wal::format::SEAL_RECORD_BYTES;
 use crate::wal::timeline::{self, Switch};
@@ -285,7 +285,7 @@ pub fn apply(
             fenced: Some(Fence {
                 lsn: old.end_lsn,
                 timeline: old.timeline,
-                unix_ms: crate::primary::now_unix_ms(),
+                unix_ms: crate::clock::now_unix_ms(),
                 reason: format!("rejoining as a standby of {}", new.addr),
             }),
             ..old.control.clone()
@@ -324,7 +324,8 @@ pub fn apply(
             remove(p)?;
         }
         if !stale.is_empty() {
-            diverged::sync_dir(&snap_dir).map_err(|e| failed("remove snapshots", e))?;
+            crate::durable::sync_dir(&snap_dir)
+                .map_err(|e| failed("remove snapshots", e.to_string()))?;
         }
         done.snapshots_removed = stale.len();
         // The kept log must be replayable from a kept snapshot (or from LSN 0).
@@ -352,7 +353,8 @@ pub fn apply(
         for (_, p) in &snaps {
             remove(p)?;
         }
-        diverged::sync_dir(&snap_dir).map_err(|e| failed("remove snapshots", e))?;
+        crate::durable::sync_dir(&snap_dir)
+            .map_err(|e| failed("remove snapshots", e.to_string()))?;
         done.snapshots_removed += snaps.len();
         done.segments_removed +=
             diverged::cut_log(&wal_dir, 0).map_err(|e| failed("empty the log", e))?;

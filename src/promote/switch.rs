@@ -1,7 +1,7 @@
 //! The switch itself, shared by online and offline promotion: a new timeline's
 //! history file, durably, then the control file saying primary.
 
-use crate::primary::control::{Control, Role, CONTROL_VERSION};
+use crate::node::control::{Control, Role, CONTROL_VERSION};
 use crate::wal::{self, timeline, ScanReport, StdFs};
 use std::path::Path;
 
@@ -28,7 +28,7 @@ pub struct Switched {
 /// # Errors
 /// A damaged log, an unreadable control file, I/O errors — each naming what.
 pub fn begin_timeline(data_dir: &Path, reason: &str) -> Result<Switched, String> {
-    let wal_dir = data_dir.join(crate::primary::datadir::WAL_DIR);
+    let wal_dir = data_dir.join(crate::node::datadir::WAL_DIR);
     let old = Control::read(data_dir).map_err(|e| e.to_string())?;
     let fs = StdFs::shared();
     let latest = timeline::latest_timeline(&*fs, &wal_dir).map_err(|e| e.to_string())?;

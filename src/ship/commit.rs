@@ -33,6 +33,7 @@
 //! [`Mirror::append`]: crate::wal::Mirror::append
 
 use super::receiver::{Received, ReceiverShared};
+use crate::clock::now_unix_ms;
 use crate::wal::format::SegmentHeader;
 use crate::wal::{ChunkError, WalFile};
 use bytes::Bytes;
@@ -260,13 +261,6 @@ impl GroupCommit {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 fn lock(shared: &ReceiverShared) -> std::sync::MutexGuard<'_, crate::wal::Mirror> {
     shared.mirror.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -312,7 +306,7 @@ fn publish_written(shared: &ReceiverShared, c: &PendingChunk, written: (u64, u64
     shared.received.send_if_modified(|r: &mut Received| {
         r.written_lsn = end;
         r.primary_durable_lsn = r.primary_durable_lsn.max(c.primary_durable_lsn);
-        r.last_receive_unix_ms = now_ms();
+        r.last_receive_unix_ms = now_unix_ms();
         r.last_record_unix_ms = ts;
         r.system_id = c.header.system_id;
         r.timeline = c.header.timeline;

@@ -12,6 +12,7 @@ use super::limit::{HandshakeLimiter, LimitPolicy};
 use super::message::{decompress, Message, RefuseCode, PROTOCOL_VERSION};
 use super::seed::SeedSink;
 use super::tls::{ShipIo, ShipTls};
+use crate::clock::now_unix_ms;
 use crate::wal::format::SegmentHeader;
 use crate::wal::{ChunkError, Mirror};
 use bytes::Bytes;
@@ -110,7 +111,7 @@ pub struct ReceiverShared {
 impl ReceiverShared {
     /// Records how a shipment ended badly (for status).
     pub(super) fn record_error(&self, what: String) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some((now_ms(), what));
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some((now_unix_ms(), what));
     }
 
     /// When (Unix ms) and how the last shipment that ended badly ended.
@@ -317,13 +318,6 @@ async fn send<S: AsyncWrite + Unpin>(sock: &mut S, m: &Message) -> Result<(), Re
     sock.flush()
         .await
         .map_err(|e| ReceiveError::Frame(FrameError::Io(e)))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// One connection from a primary; however it ends, the standby closes its
@@ -683,7 +677,7 @@ where
 fn note_status(shared: &ReceiverShared, primary_durable_lsn: u64) {
     shared.received.send_modify(|r| {
         r.primary_durable_lsn = r.primary_durable_lsn.max(primary_durable_lsn);
-        r.last_receive_unix_ms = now_ms();
+        r.last_receive_unix_ms = now_unix_ms();
     });
 }
 

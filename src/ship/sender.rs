@@ -11,6 +11,7 @@ use super::pace::{ChunkPace, RateCap};
 use super::seed::{self, SeedSource};
 use super::tap::{LinkTap, Taken};
 use super::tls::{self, ShipTls, ShipWriter};
+use crate::clock::now_unix_ms;
 use crate::wal::raw::RawReader;
 use crate::wal::scan::list_segments;
 use crate::wal::tap::{TapGuard, Taps};
@@ -198,13 +199,6 @@ impl ShipError {
             ShipError::Link { .. } => "link",
         }
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 struct Link {
@@ -482,7 +476,7 @@ pub async fn ship(
     acked.send_replace(Acked {
         received_lsn,
         applied_lsn,
-        unix_ms: now_ms(),
+        unix_ms: now_unix_ms(),
     });
     opts.pace.link_started(received_lsn);
     let mut position = src.position.clone();
@@ -646,7 +640,7 @@ pub async fn ship(
                     let t = tap.take(true);
                     link.absorb(t, &mut next, &mut until, &mut flight, &mut report).await?;
                     let p = *position.borrow();
-                    link.send(&Message::Status { primary_durable_lsn: p.durable_lsn, primary_write_lsn: p.written_lsn, unix_ms: now_ms(), done: false }).await?;
+                    link.send(&Message::Status { primary_durable_lsn: p.durable_lsn, primary_write_lsn: p.written_lsn, unix_ms: now_unix_ms(), done: false }).await?;
                     last_status = Instant::now();
                     None
                 }
@@ -675,7 +669,7 @@ pub async fn ship(
                     link.send(&Message::Status {
                         primary_durable_lsn: until,
                         primary_write_lsn: p.written_lsn,
-                        unix_ms: now_ms(),
+                        unix_ms: now_unix_ms(),
                         done: true,
                     })
                     .await?;
@@ -690,7 +684,7 @@ pub async fn ship(
                             acked.send_replace(Acked {
                                 received_lsn,
                                 applied_lsn,
-                                unix_ms: now_ms(),
+                                unix_ms: now_unix_ms(),
                             });
                             opts.pace.acked(received_lsn);
                             if received_lsn >= until {
@@ -722,7 +716,7 @@ pub async fn ship(
                         m = link.recv(Duration::from_secs(3600), "a message") => idle_msg = Some(m?),
                         _ = tokio::time::sleep(Duration::from_secs(1).saturating_sub(last_status.elapsed())) => {
                             let p = *position.borrow();
-                            link.send(&Message::Status { primary_durable_lsn: p.durable_lsn, primary_write_lsn: p.written_lsn, unix_ms: now_ms(), done: false }).await?;
+                            link.send(&Message::Status { primary_durable_lsn: p.durable_lsn, primary_write_lsn: p.written_lsn, unix_ms: now_unix_ms(), done: false }).await?;
                             last_status = Instant::now();
                         }
                     }
@@ -818,7 +812,7 @@ fn on_ack(
     acked.send_replace(Acked {
         received_lsn,
         applied_lsn,
-        unix_ms: now_ms(),
+        unix_ms: now_unix_ms(),
     });
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 use super::schedule::Schedule;
 use super::sender::{ship, Acked, LogSource, ShipError, ShipMode, ShipOptions, ShipReport};
+use crate::clock::now_unix_ms;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -85,13 +86,6 @@ pub struct Shipper {
     schedule: Schedule,
     /// The shipper's own runtime, when it has one.
     runtime: Option<tokio::runtime::Runtime>,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -259,7 +253,7 @@ async fn run_target(src: LogSource, t: Arc<Target>, schedule: Schedule) {
             }
         };
         first = false;
-        lock(&t.status).last_attempt_unix_ms = now_ms();
+        lock(&t.status).last_attempt_unix_ms = now_unix_ms();
         if mode == ShipMode::Continuous {
             lock(&t.status).connected = true;
         }
@@ -306,7 +300,7 @@ fn record_status(t: &Target, res: &Result<ShipReport, ShipError>) -> u32 {
     s.connected = false;
     match res {
         Ok(r) => {
-            s.last_ship_unix_ms = now_ms();
+            s.last_ship_unix_ms = now_unix_ms();
             s.last_ship_result = "ok".into();
             s.last_error_reason = None;
             s.failures_in_row = 0;

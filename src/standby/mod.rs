@@ -3,15 +3,19 @@
 //! | module   | owns                                                              |
 //! |----------|-------------------------------------------------------------------|
 //! | `replay` | the replay thread: follow the received LSN, apply, delay          |
-//! | `node`   | the standby process: start-up, seeding, checkpoints, status       |
+//! | `node`   | what the standby's tasks share: identity, checkpoints, status     |
+//! | `start`  | the standby process: start-up, listeners, housekeeping, hand-over |
+//! | `apply`  | replay's target: decode and apply received records in slices     |
+//! | `seeds`  | seeding: a received snapshot installed; the newest one loaded     |
 //! | `serve`  | read-only RESP: reads from the replayed keyspace, writes refused  |
 //! | `state_lock` | the keyspace's lock: reads get in between replay's slices |
-//! | `position` | `primary.position`: the primary's last reported position, kept |
 //! | `promote` | online promotion: stop receiving, switch timeline, serve as primary |
 
+mod apply;
 pub mod node;
-pub mod position;
 pub mod promote;
 pub mod replay;
+pub mod seeds;
 pub mod serve;
+pub mod start;
 pub mod state_lock;

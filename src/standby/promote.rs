@@ -8,8 +8,7 @@
 //! the primary server, which serves read-write on the same address. The ship
 //! listener stays up and refuses every shipment, naming the timeline that ended.
 
-use super::node::Node;
-use crate::primary::control::Control;
+use super::node::{Handover, Node};
 use crate::primary::recovery::Recovered;
 use crate::promote::check::{check, Verdict};
 use crate::store::{snapshot, KvState};
@@ -56,12 +55,6 @@ pub struct Report {
     /// Of which applying what was received but not yet applied.
     #[serde(default)]
     pub apply_ms: u64,
-}
-
-/// What the standby hands to the primary server.
-pub struct Handover {
-    pub control: Control,
-    pub recovered: Recovered,
 }
 
 /// Promotes the running standby `node` (see the module doc). A refusal by the
@@ -112,7 +105,7 @@ async fn promote_closed(
     if let Some(p) = req.primary_durable_lsn {
         standing.primary_durable_lsn = standing.primary_durable_lsn.max(p);
     }
-    let verdict = check(&standing, crate::primary::now_unix_ms());
+    let verdict = check(&standing, crate::clock::now_unix_ms());
     let mut report = Report {
         promoted: false,
         verdict,

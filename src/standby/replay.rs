@@ -11,6 +11,7 @@
 //! ([`InlineReplay`]): one thread hand-over less between a write on the
 //! primary and its value on the standby.
 
+use crate::clock::now_unix_ms;
 use crate::ship::{InlineApply, Received};
 use crate::wal::format::SegmentHeader;
 use crate::wal::{chunk_records, Record, RecordKind, SharedFs, WalReader};
@@ -75,7 +76,7 @@ impl Published {
     fn applied(&self, n: u64, applied: u64) {
         self.state.send_modify(|s| {
             s.records_applied_total += n;
-            s.last_apply_unix_ms = now_ms();
+            s.last_apply_unix_ms = now_unix_ms();
             s.applied_lsn = s.applied_lsn.max(applied);
         });
         self.advance(applied);
@@ -129,13 +130,6 @@ pub struct Replayer {
     state: watch::Receiver<ReplayState>,
     applied: watch::Receiver<u64>,
     inline: Option<Arc<dyn InlineApply>>,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// How long records are held before they are applied (`--apply-delay`), and
@@ -347,7 +341,7 @@ impl Loop {
                 && !self.hurry.load(Ordering::Acquire)
             {
                 let due = rec.timestamp_unix_ms + self.apply_delay.as_millis() as u64;
-                if due > now_ms() {
+                if due > now_unix_ms() {
                     self.flush(&mut batch)?;
                     self.publish(Some(rec.timestamp_unix_ms));
                     if !self.wait_until(due) {
@@ -410,7 +404,7 @@ impl Loop {
             if self.stopped() {
                 return false;
             }
-            let now = now_ms();
+            let now = now_unix_ms();
             if now >= due_ms || self.hurry.load(Ordering::Acquire) {
                 return true;
             }

@@ -204,7 +204,7 @@ fn run_read(
     if spec.scope == Scope::Keyspace {
         let ctx = Ctx {
             keyspace: &st.keyspace,
-            now_unix_ms: crate::primary::now_unix_ms(),
+            now_unix_ms: crate::clock::now_unix_ms(),
         };
         // Effects of a read (deleting a key found expired) are the primary's to log.
         let mut effects = Vec::new();

@@ -34,7 +34,7 @@
 
 use super::item::Item;
 use super::keyspace::Keyspace;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -55,13 +55,8 @@ const ZSTD_LEVEL: i32 = 1;
 /// Errors of snapshot files, naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::durable::IoError),
     #[error("damaged snapshot {path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
     #[error("snapshot {path} belongs to system {found:016x}, not {expected:016x}")]
@@ -73,11 +68,7 @@ pub enum SnapshotError {
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SnapshotError + 'a {
-    move |source| SnapshotError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| SnapshotError::Io(crate::durable::IoError::new(op, path, source))
 }
 
 /// The header of a snapshot file.
@@ -195,7 +186,7 @@ pub fn remove_leftovers(dir: &Path) -> Result<usize, SnapshotError> {
         }
     }
     if n > 0 {
-        sync_dir(dir)?;
+        crate::durable::sync_dir(dir)?;
     }
     Ok(n)
 }
@@ -305,18 +296,8 @@ fn write_via(
     file.sync_all().map_err(io_err("fsync", tmp))?;
     drop(file);
     std::fs::rename(tmp, &path).map_err(io_err("rename", tmp))?;
-    sync_dir(dir)?;
+    crate::durable::sync_dir(dir)?;
     Ok(Written { path, header })
-}
-
-/// fsyncs a directory.
-///
-/// # Errors
-/// [`SnapshotError::Io`].
-pub fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync directory", dir))
 }
 
 /// Reads and fully verifies a snapshot of system `system_id`.

@@ -6,13 +6,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
     /// An operating-system call failed on `path`.
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::durable::IoError),
     /// Damage that recovery must not repair: the log refuses to open.
     #[error("corrupt WAL: {segment} at byte offset {offset} (LSN {lsn:#x}): {reason}")]
     Corruption {
@@ -52,11 +47,7 @@ pub enum WalError {
 impl WalError {
     /// Wraps an I/O error with the operation and path it concerns.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> WalError {
-        WalError::Io {
-            op,
-            path: path.into(),
-            source,
-        }
+        WalError::Io(crate::durable::IoError::new(op, path, source))
     }
 }
 

@@ -133,7 +133,7 @@ impl WalFs for StdFs {
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        File::open(dir)?.sync_all()
+        crate::durable::sync_dir(dir).map_err(|e| e.source)
     }
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {

@@ -5,6 +5,7 @@
 //! | `format`   | byte layouts of segment and record headers, naming, checksums   |
 //! | `fs`       | the file operations, behind a trait (real and in-memory)        |
 //! | `memfs`    | an in-memory file system that tears writes and fails fsync      |
+//! | `options`  | how a log is opened: identity, segment size, limits, fsync policy |
 //! | `segment`  | preparing segment files off the hot path, writing into them     |
 //! | `writer`   | the group-commit writer thread and the append/wait API          |
 //! | `tap`      | code told of records on the writer's thread as they become durable |
@@ -21,6 +22,7 @@ pub mod format;
 pub mod fs;
 pub mod memfs;
 pub mod mirror;
+pub mod options;
 pub mod raw;
 pub mod reader;
 pub mod recovery;

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 pub const TORN_WINDOW_BYTES: u64 = 32 << 20;
 const _: () = assert!(
     TORN_WINDOW_BYTES
-        >= 2 * super::writer::MAX_WRITE_BYTES as u64 + super::writer::MAX_RECORD_BYTES_LIMIT as u64
+        >= 2 * super::options::MAX_WRITE_BYTES as u64
+            + super::options::MAX_RECORD_BYTES_LIMIT as u64
 );
 
 /// A segment file found in a WAL directory.

@@ -7,7 +7,7 @@
 use super::error::{Result, WalError};
 use super::format::{segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES};
 use super::fs::{SharedFs, WalFile};
-use super::writer::WalOptions;
+use super::options::WalOptions;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -61,7 +61,7 @@ impl SpareState {
 
 /// True for the errors of a full disk or an exhausted quota.
 pub(crate) fn is_no_space(e: &WalError) -> bool {
-    matches!(e, WalError::Io { source, .. }
+    matches!(e, WalError::Io(crate::durable::IoError { source, .. })
         if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)))
 }
 
@@ -177,7 +177,9 @@ fn prepare_loop(
                     // Free whatever the failed allocation took.
                     let _ = fs.remove(&path);
                     let detail = match &e {
-                        WalError::Io { op, path, .. } => format!("{op} {}", path.display()),
+                        WalError::Io(crate::durable::IoError { op, path, .. }) => {
+                            format!("{op} {}", path.display())
+                        }
                         other => other.to_string(),
                     };
                     if state.set(Some(detail)) {
@@ -431,7 +433,7 @@ impl SegmentWriter {
         // The new name must not become durable before the segment it follows is
         // complete on disk: after a crash, an older segment without its seal
         // record is corruption (recovery refuses it), not a torn tail.
-        let deferred = self.opts.sync == super::writer::SyncPolicy::Never;
+        let deferred = self.opts.sync == super::options::SyncPolicy::Never;
         if deferred && self.current.is_some() && self.namer.is_none() {
             self.namer = Some(Namer::start(self.fs.clone(), self.opts.dir.clone())?);
         }

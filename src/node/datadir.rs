@@ -25,13 +25,8 @@ pub const SNAPSHOT_DIR: &str = "snapshots";
 /// Errors opening or creating a data directory; each names the directory.
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::durable::IoError),
     #[error("{path} is already a logship data directory (system id {system_id:016x}); refusing to initialise it again")]
     AlreadyInitialised { path: PathBuf, system_id: u64 },
     #[error("{path} is not empty; refusing to initialise (use an empty or new directory)")]
@@ -62,11 +57,7 @@ pub enum DataDirError {
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> DataDirError + 'a {
-    move |source| DataDirError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| DataDirError::Io(crate::durable::IoError::new(op, path, source))
 }
 
 /// An open, locked data directory. The lock is held until this is dropped (or
@@ -146,7 +137,7 @@ impl DataDir {
             let p = path.join(sub);
             if !p.exists() {
                 std::fs::create_dir(&p).map_err(io("create directory", &p))?;
-                sync_dir(path)?;
+                crate::durable::sync_dir(path)?;
             }
         }
         Ok(DataDir {
@@ -167,7 +158,7 @@ impl DataDir {
         if !path.exists() {
             std::fs::create_dir_all(path).map_err(io("create directory", path))?;
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent)?;
+                crate::durable::sync_dir(parent)?;
             }
         }
         let control = if path.join(CONTROL_FILE).exists() {
@@ -183,7 +174,7 @@ impl DataDir {
         } else {
             // Everything a standby may have written before its control file:
             // a directory a standby wrote is always a standby's.
-            let position = crate::standby::position::POSITION_FILE;
+            let position = crate::node::position::POSITION_FILE;
             let position_tmp = format!("{position}.tmp");
             let control_tmp = format!("{CONTROL_FILE}.tmp");
             let known = [
@@ -208,16 +199,6 @@ impl DataDir {
         };
         Ok((DataDir::locked(path)?, control))
     }
-}
-
-/// fsyncs a directory.
-///
-/// # Errors
-/// [`DataDirError::Io`].
-pub fn sync_dir(dir: &Path) -> Result<(), DataDirError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("fsync directory", dir))
 }
 
 /// Takes the directory's lock file (`flock`, exclusive, non-blocking) and writes
@@ -289,7 +270,7 @@ pub fn init(path: &Path, segment_bytes: u64) -> Result<Control, DataDirError> {
     } else {
         std::fs::create_dir_all(path).map_err(io("create directory", path))?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync_dir(parent)?;
+            crate::durable::sync_dir(parent)?;
         }
     }
     let _lock = lock(path)?;
@@ -297,7 +278,7 @@ pub fn init(path: &Path, segment_bytes: u64) -> Result<Control, DataDirError> {
         let p = path.join(sub);
         std::fs::create_dir(&p).map_err(io("create directory", &p))?;
     }
-    sync_dir(path)?;
+    crate::durable::sync_dir(path)?;
     let system_id = loop {
         let id = rand::random::<u64>();
         if id != 0 {
@@ -310,7 +291,7 @@ pub fn init(path: &Path, segment_bytes: u64) -> Result<Control, DataDirError> {
         role: Role::Primary,
         timeline: 1,
         segment_bytes,
-        created_unix_ms: crate::primary::now_unix_ms(),
+        created_unix_ms: crate::clock::now_unix_ms(),
         fenced: None,
     };
     control.write(path)?;

@@ -85,7 +85,7 @@ impl Fence {
     pub fn describe(&self) -> String {
         format!(
             "this primary was fenced at {} at LSN {} (tl {}) ({}): a standby was promoted in its place",
-            crate::status::utc_text(self.unix_ms),
+            crate::clock::utc_text(self.unix_ms),
             crate::wal::format_lsn(self.lsn),
             self.timeline,
             self.reason
@@ -109,13 +109,8 @@ mod hex_u64 {
 /// Errors reading or writing the control file.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::durable::IoError),
     #[error("damaged control file {path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 }
@@ -167,7 +162,7 @@ impl Control {
         let path = dir.join(CONTROL_FILE);
         let io = |op| {
             let path = path.clone();
-            move |source| ControlError::Io { op, path, source }
+            move |source| ControlError::Io(crate::durable::IoError { op, path, source })
         };
         let len = std::fs::metadata(&path).map_err(io("read"))?.len();
         if len > MAX_CONTROL_BYTES {
@@ -189,7 +184,7 @@ impl Control {
         let tmp = dir.join(format!("{CONTROL_FILE}.tmp"));
         let io = |op, p: &Path| {
             let path = p.to_path_buf();
-            move |source| ControlError::Io { op, path, source }
+            move |source| ControlError::Io(crate::durable::IoError { op, path, source })
         };
         let mut f = OpenOptions::new()
             .write(true)
@@ -202,9 +197,8 @@ impl Control {
         f.sync_all().map_err(io("fsync", &tmp))?;
         drop(f);
         std::fs::rename(&tmp, &path).map_err(io("rename", &tmp))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("fsync directory", dir))
+        crate::durable::sync_dir(dir)?;
+        Ok(())
     }
 }
 

@@ -56,7 +56,7 @@ impl PrimaryPosition {
             .with_context(|| format!("write {}", tmp.display()))?;
         drop(f);
         std::fs::rename(&tmp, &path).with_context(|| format!("rename {}", tmp.display()))?;
-        crate::primary::datadir::sync_dir(dir)?;
+        crate::durable::sync_dir(dir)?;
         Ok(())
     }
 }
