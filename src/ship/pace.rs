@@ -85,9 +85,14 @@ impl ChunkPace {
             let now = self.chunk_bytes();
             if delivered < CHUNKS_PER_LINK * now as u64 {
                 // Halve at least; straight to a quarter of what the link
-                // carried when that is smaller.
+                // carried when that is smaller. A link that delivered nothing
+                // says only that the chunks were too large: halve.
                 let fit = (delivered / CHUNKS_PER_LINK) as usize;
-                let fit = if fit == 0 { 0 } else { 1 << fit.ilog2() };
+                let fit = if fit == 0 {
+                    usize::MAX
+                } else {
+                    1 << fit.ilog2()
+                };
                 let next = (now / 2).min(fit).max(self.floor());
                 if next < now {
                     tracing::info!(
