@@ -18,7 +18,7 @@
 //! received; here the unit stays a checked chunk of whole records, and its
 //! size follows the link.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -39,6 +39,8 @@ pub struct ChunkPace {
     /// The size in force: `MIN_CHUNK_BYTES.min(max_bytes) ..= max_bytes`.
     bytes: AtomicUsize,
     state: Mutex<PaceState>,
+    /// Links that came up (a standby's Welcome), ever.
+    links_started: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +62,7 @@ impl ChunkPace {
             max_bytes,
             bytes: AtomicUsize::new(max_bytes),
             state: Mutex::new(PaceState::default()),
+            links_started: AtomicU64::new(0),
         }
     }
 
@@ -79,15 +82,21 @@ impl ChunkPace {
     /// A link is up: the standby holds everything below `received_lsn`. When
     /// the link before it ended badly, what that link delivered sets the size.
     pub fn link_started(&self, received_lsn: u64) {
+        self.links_started.fetch_add(1, Ordering::Relaxed);
         let mut st = self.lock();
         if let Some(start) = st.link_start_lsn {
             let delivered = received_lsn.saturating_sub(start);
             let now = self.chunk_bytes();
             if delivered < CHUNKS_PER_LINK * now as u64 {
                 // Halve at least; straight to a quarter of what the link
-                // carried when that is smaller.
+                // carried when that is smaller. A link that delivered nothing
+                // says only that the chunks were too large: halve.
                 let fit = (delivered / CHUNKS_PER_LINK) as usize;
-                let fit = if fit == 0 { 0 } else { 1 << fit.ilog2() };
+                let fit = if fit == 0 {
+                    usize::MAX
+                } else {
+                    1 << fit.ilog2()
+                };
                 let next = (now / 2).min(fit).max(self.floor());
                 if next < now {
                     tracing::info!(
@@ -120,6 +129,11 @@ impl ChunkPace {
             self.bytes.store(next, Ordering::Relaxed);
             st.clean_bytes = 0;
         }
+    }
+
+    /// How many links came up so far (each standby's Welcome counts one).
+    pub fn links_started(&self) -> u64 {
+        self.links_started.load(Ordering::Relaxed)
     }
 
     /// The standby's received LSN when the current (or last, unfinished)

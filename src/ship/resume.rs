@@ -26,9 +26,9 @@ pub struct Resumed {
     pub elapsed: std::time::Duration,
 }
 
-/// Ships once, like [`ship`] with [`ShipMode::Once`], trying again after a cut
-/// link or a timeout while attempts make progress (the standby's received LSN
-/// moves, or the chunks shrink).
+/// Ships once, like [`ship`] with [`ShipMode::Once`], trying again after a
+/// link that came up was cut or timed out, while attempts make progress (the
+/// standby's received LSN moves, or the chunks shrink).
 ///
 /// # Errors
 /// The first error no retry can mend (a refusal, a wrong key, a damaged log),
@@ -45,6 +45,7 @@ pub async fn ship_once_resuming(
     let mut stalled = 0;
     loop {
         let (lsn_before, chunk_before) = (acked.borrow().received_lsn, opts.pace.chunk_bytes());
+        let links_before = opts.pace.links_started();
         attempts += 1;
         match ship(src, opts, ShipMode::Once, acked).await {
             Ok(last) => {
@@ -55,7 +56,11 @@ pub async fn ship_once_resuming(
                     elapsed: started.elapsed(),
                 })
             }
-            Err(e @ (ShipError::Link { .. } | ShipError::Timeout { .. })) => {
+            // Only a link that came up and was then cut is tried again: a
+            // peer that never greets (a wrong port) or refuses is no cut.
+            Err(e @ (ShipError::Link { .. } | ShipError::Timeout { .. }))
+                if opts.pace.links_started() > links_before =>
+            {
                 if from_lsn.is_none() {
                     // Where the standby said it was when the link came up.
                     from_lsn = opts.pace.link_start_lsn();
