@@ -4,12 +4,15 @@
 //!
 //! | module      | owns                                                                   |
 //! |-------------|------------------------------------------------------------------------|
-//! | [`wal`]     | the write-ahead log: format, group-commit writer and its taps, reader, recovery, mirror, timelines |
+//! | [`clock`]   | the wall clock: Unix milliseconds, UTC text                            |
+//! | [`durable`] | the shared I/O error (operation, path) and the directory fsync         |
+//! | [`wal`]     | the write-ahead log: format, options, group-commit writer and its taps, reader, recovery, mirror, timelines |
 //! | [`store`]   | the key-value state machine: keyspace, logged effects, apply, snapshots |
 //! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands |
-//! | [`primary`] | the primary server: data directory, recovery, connections, checkpoints |
-//! | [`ship`]    | the ship protocol: frames, auth, TLS, sender (primary), receiver (standby), schedules |
-//! | [`standby`] | the standby: receive, replay continuously, serve reads, promote online |
+//! | [`node`]    | what every role's node has: data directory, control file, primary.position, retention rule |
+//! | [`primary`] | the primary server: recovery, connections, checkpoints, fencing, shipping |
+//! | [`ship`]    | the ship protocol: frames, auth, TLS; the sender (pace, rate cap, resuming one-shot shipments), the receiver (intake, group commit, seeding), schedules |
+//! | [`standby`] | the standby: start-up, receive, replay continuously, seeding, serve reads, promote online |
 //! | [`promote`] | the promotion check, offline promotion, fencing, rejoin, drills       |
 //! | [`client`]  | talking to a node as a RESP client: the client library's errors in our words |
 //! | [`admin`]   | the admin socket (Unix, 0600): JSON requests to a running node          |
@@ -21,11 +24,14 @@
 //! | [`cli`]     | command-line commands; thin glue                                       |
 //! | [`faultproxy`] | a TCP proxy injecting network faults (a testing aid)                |
 //!
-//! The arrows point one way: `wal` knows nothing of the modules above it;
-//! `store` knows neither `wal` nor `resp`; `resp` uses `store` only; `ship`
-//! uses `wal` only; `primary` and `standby` join them; `promote` holds what
-//! promotion needs of both (the check and the switch, used by the standby's
-//! online promotion too).
+//! The arrows point one way: `clock` and `durable` know nothing of the rest;
+//! `wal` knows nothing of the modules above it; `store` knows neither `wal`
+//! nor `resp`; `resp` uses `store` only; `ship` uses `wal` only; `node` holds
+//! what every role's data directory has; `primary` and `standby` join them;
+//! `promote` holds what promotion needs of both (the check and the switch,
+//! used by the standby's online promotion too). No two source files import
+//! each other, directly or around a circle: `tools/check-cycles.py`, run by
+//! `.ci/run`, fails when they do.
 
 /// `println!` that does not panic when stdout is closed (`logship … | head`):
 /// the line is lost and the command carries on with its work (a demo stops

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{init, logship, Primary};
-use logship::ship::receiver::serve;
+use logship::ship::accept::serve;
 use logship::ship::seed::{SeedSink, SeedWriter};
 use logship::ship::{AuthKey, ReceiverShared};
 use logship::wal::{scan_dir, Mirror, StdFs};

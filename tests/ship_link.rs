@@ -1,8 +1,8 @@
 //! The ship link end to end on loopback: a real log, the sender, the receiver and
 //! a mirror; refusals; a proxy that cuts the connection at random byte offsets.
 
+use logship::ship::accept::serve;
 use logship::ship::message::RefuseCode;
-use logship::ship::receiver::serve;
 use logship::ship::{
     ship, Acked, AuthKey, LogSource, ReceiverShared, ShipError, ShipMode, ShipOptions,
 };

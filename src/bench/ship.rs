@@ -2,7 +2,8 @@
 //! compress, send, check every record, write, fsync, acknowledge — and report the
 //! rate. Both ends run in this process, each with its own real socket.
 
-use crate::ship::receiver::{serve, ReceiverShared};
+use crate::ship::accept::serve;
+use crate::ship::ReceiverShared;
 use crate::ship::{ship, Acked, AuthKey, Compression, LogSource, ShipMode, ShipOptions};
 use crate::wal::{self, Mirror, Position, StdFs, WalError};
 use std::path::PathBuf;

@@ -4,8 +4,8 @@
 
 use super::Monitor;
 use crate::events::EventKind;
+use crate::ship::intake::RefuseHook;
 use crate::ship::message::RefuseCode;
-use crate::ship::receiver::RefuseHook;
 use crate::ship::shipper::ShipObserver;
 use crate::ship::{ShipError, ShipReport};
 use prometheus_client::metrics::counter::Counter;

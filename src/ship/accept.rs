@@ -3,15 +3,13 @@
 //! failed handshakes, then the protocol in [`super::receiver`].
 
 use super::frame::FrameError;
-use super::message::{Message, RefuseCode};
-use super::receiver::{
-    handle, recv_handshake, refuse, ReceiveError, ReceiverShared, HANDSHAKE_TIMEOUT,
-};
-use super::tls::{accept_tls, looks_like_tls, Accepted, ShipIo, ShipStream};
+use super::intake::{handshake_failed, refuse, ReceiveError, ReceiverShared};
+use super::message::RefuseCode;
+use super::receiver::handle;
+use super::tls::{accept_tls, Accepted, ShipStream};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
 /// Accepts primaries on `listener` until the task is dropped; one shipment at a
@@ -81,38 +79,6 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
     }
 }
 
-/// Reads the `Auth` frame, recognising a TLS handshake where it should be.
-pub(super) async fn recv_auth<S: ShipIo>(sock: &mut S) -> Result<Message, ReceiveError> {
-    let mut head = [0u8; 4];
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, sock.read_exact(&mut head))
-        .await
-        .map_err(|_| ReceiveError::Timeout)?
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => ReceiveError::Frame(FrameError::Closed),
-            _ => ReceiveError::Frame(FrameError::Io(e)),
-        })?;
-    if looks_like_tls(&head) {
-        return Err(ReceiveError::Mismatch(
-            "the primary speaks TLS, but this standby was started without --tls-cert/--tls-key/--tls-ca".into(),
-        ));
-    }
-    let mut whole = (&head[..]).chain(&mut *sock);
-    recv_handshake(&mut whole, HANDSHAKE_TIMEOUT).await
-}
-
-/// Records a failed handshake from `peer`; logs once when it starts a block.
-pub(super) fn handshake_failed(shared: &ReceiverShared, peer: SocketAddr) {
-    if let Some(b) = shared.limiter.failed(peer.ip(), Instant::now()) {
-        tracing::warn!(
-            "authentication failed from {}: {} failures in the last {} s; refusing for {} s",
-            peer.ip(),
-            b.failures,
-            b.window.as_secs(),
-            b.block.as_secs()
-        );
-    }
-}
-
 /// One accepted connection: TLS (when configured), the per-IP limit, then the protocol.
 async fn connection(
     sock: tokio::net::TcpStream,
@@ -143,20 +109,8 @@ async fn connection(
             left.as_secs().max(1)
         );
         let _ = refuse(&mut stream, RefuseCode::Auth, m).await;
-        close(&mut stream).await;
+        super::tls::close_link(&mut stream).await;
         return Err(ReceiveError::Blocked);
     }
     handle(stream, peer, shared).await
-}
-
-/// How long closing a link in order may take (a peer that stopped reading
-/// must not hold the connection's task).
-pub(super) const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Ends a link in order: TLS `close_notify`, then the TCP FIN, so the peer
-/// reads a clean end rather than an unexpected EOF. Errors are moot: the link
-/// is over either way.
-pub(super) async fn close<S: tokio::io::AsyncWrite + Unpin + ?Sized>(sock: &mut S) {
-    use tokio::io::AsyncWriteExt;
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sock.shutdown()).await;
 }

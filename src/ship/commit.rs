@@ -32,7 +32,7 @@
 //!
 //! [`Mirror::append`]: crate::wal::Mirror::append
 
-use super::receiver::{Received, ReceiverShared};
+use super::intake::{Received, ReceiverShared};
 use crate::clock::now_unix_ms;
 use crate::wal::format::SegmentHeader;
 use crate::wal::{ChunkError, WalFile};

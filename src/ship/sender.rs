@@ -24,10 +24,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-/// How long closing a finished link in order may take: the standby has
-/// acknowledged everything, so a peer that stopped reading costs no more.
-const LINK_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// The log a shipper reads.
 #[derive(Clone)]
 pub struct LogSource {
@@ -282,7 +278,7 @@ impl Link {
     /// Ends a finished link in order: TLS `close_notify` (then the TCP FIN),
     /// so the standby reads the end of a shipment, not a link cut short.
     async fn close(&mut self) {
-        let _ = tokio::time::timeout(LINK_CLOSE_TIMEOUT, self.w.shutdown()).await;
+        super::tls::close_link(&mut self.w).await;
     }
 
     /// The error for a failed write: the standby's refusal when it sent one.

@@ -325,6 +325,18 @@ pub fn looks_like_tls(head: &[u8; 4]) -> bool {
     head[0] == 0x16 && head[1] == 0x03 && head[2] <= 0x04
 }
 
+/// How long closing a link in order may take (a peer that stopped reading
+/// must not hold the connection's task).
+pub(super) const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Ends a link in order: TLS `close_notify`, then the TCP FIN, so the peer
+/// reads a clean end rather than an unexpected EOF. Errors are moot: the link
+/// is over either way.
+pub(super) async fn close_link<S: tokio::io::AsyncWrite + Unpin + ?Sized>(sock: &mut S) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sock.shutdown()).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

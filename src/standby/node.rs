@@ -15,7 +15,7 @@ use crate::node::position::PrimaryPosition;
 use crate::node::retention::removable_segments;
 use crate::promote::check::Standing;
 use crate::resp::Limits;
-use crate::ship::receiver::ReceiverShared;
+use crate::ship::ReceiverShared;
 use crate::ship::{AuthKey, Received};
 use crate::status::NodeStatus;
 use crate::store::snapshot;

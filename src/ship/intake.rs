@@ -1,0 +1,333 @@
+//! The standby's receiving state, shared by its connections, its group
+//! commit, seeding and the node around them: what has been received
+//! ([`Received`]), the mirror it goes into, the hooks the node sets (inline
+//! apply, identity, refusals, seeding), how a shipment may end
+//! ([`ReceiveError`]), and the first steps of a handshake.
+
+use super::auth::AuthKey;
+use super::frame::{read_frame_limited, write_frame, FrameError, MAX_HANDSHAKE_FRAME_BYTES};
+use super::limit::{HandshakeLimiter, LimitPolicy};
+use super::message::{Message, RefuseCode};
+use super::seed::SeedSink;
+use super::tls::{looks_like_tls, ShipIo, ShipTls};
+use crate::clock::now_unix_ms;
+use crate::wal::format::SegmentHeader;
+use crate::wal::Mirror;
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use std::time::Instant;
+use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+/// How long a handshake step may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connected primary may stay silent.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the standby knows about the log it receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Received {
+    /// Everything below is durable on the standby.
+    pub received_lsn: u64,
+    /// Everything below is verified and written (`>= received_lsn`; the bytes
+    /// above `received_lsn` are being fsynced): replay applies up to here.
+    pub written_lsn: u64,
+    /// The primary's durable LSN at the last message from it.
+    pub primary_durable_lsn: u64,
+    /// When the last chunk or status arrived.
+    pub last_receive_unix_ms: u64,
+    /// Append time of the newest received record.
+    pub last_record_unix_ms: u64,
+    /// System id of the log (0 while empty).
+    pub system_id: u64,
+    /// Timeline of the newest received segment (0 while empty).
+    pub timeline: u32,
+}
+
+impl Received {
+    /// Where replay may apply up to: everything verified and written, durable
+    /// or being fsynced.
+    pub fn replayable_lsn(&self) -> u64 {
+        self.written_lsn.max(self.received_lsn)
+    }
+}
+
+/// Takes freshly received chunks straight to replay (see
+/// [`ReceiverShared::set_inline_apply`]).
+pub trait InlineApply: Send + Sync {
+    /// Offered each small chunk once it is checked and written (its fsync may
+    /// still be under way), on the receiving task: applies its records now if
+    /// replay is exactly at `start_lsn` and nothing holds them back, and
+    /// otherwise leaves them to replay, which reads them from the log.
+    fn offer(&self, header: &SegmentHeader, start_lsn: u64, bytes: &Bytes);
+}
+
+/// Makes a standby's identity durable before it keeps any log: called (on a
+/// blocking thread) with the header of the first chunk each connection
+/// brings, before that chunk is written or acknowledged. It must be cheap
+/// once the identity is on disk, and returns the error that stops the
+/// standby when it cannot be written.
+pub type IdentityHook = Arc<dyn Fn(&SegmentHeader) -> Result<(), String> + Send + Sync>;
+
+/// Called with each refusal: its code, the peer and the message.
+pub type RefuseHook = Arc<dyn Fn(RefuseCode, &str, &str) + Send + Sync>;
+
+/// State shared between the receiver, the replayer and status.
+pub struct ReceiverShared {
+    pub mirror: Arc<Mutex<Mirror>>,
+    pub received: watch::Sender<Received>,
+    /// The replayer publishes its applied LSN here.
+    pub applied: watch::Receiver<u64>,
+    /// `None` only with `--insecure-no-auth`.
+    pub key: Option<AuthKey>,
+    /// Seeding target for a standby that needs a snapshot.
+    pub seed: Option<Arc<dyn SeedSink>>,
+    /// Timelines this node knows to be closed: `(timeline, end_lsn)`.
+    pub closed_timelines: Mutex<Vec<(u32, u64)>>,
+    /// Set while the node is being promoted, and after: every primary is
+    /// refused with this text (or the closed timeline's, when it names one).
+    refusing: Mutex<Option<String>>,
+    /// Told of every refusal (code, peer, message): event hooks.
+    refuse_hook: Mutex<Option<RefuseHook>>,
+    /// TLS on the link; `None`: plain TCP.
+    pub tls: Option<ShipTls>,
+    /// Failed handshakes per peer IP.
+    pub limiter: HandshakeLimiter,
+    /// Held by the connection that is receiving.
+    pub(super) busy: tokio::sync::Mutex<()>,
+    /// Where small chunks go once written, besides the log.
+    inline_apply: std::sync::OnceLock<Arc<dyn InlineApply>>,
+    /// Makes the identity durable before the first chunk (see [`IdentityHook`]).
+    pub(super) identity: std::sync::OnceLock<IdentityHook>,
+    /// Tells the receiving connection to give way to a newer one.
+    pub(super) preempt: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// How the last shipment that ended badly ended: when (Unix ms) and why.
+    last_error: Mutex<Option<(u64, String)>>,
+}
+
+impl ReceiverShared {
+    /// Records how a shipment ended badly (for status).
+    pub(super) fn record_error(&self, what: String) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some((now_unix_ms(), what));
+    }
+
+    /// When (Unix ms) and how the last shipment that ended badly ended.
+    pub fn last_error(&self) -> Option<(u64, String)> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Tells `hook` of every refusal from now on (it must not block).
+    pub fn on_refuse(&self, hook: RefuseHook) {
+        *self.refuse_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+    }
+
+    /// The refusal hook, if one is set.
+    pub(super) fn refuse_hook(&self) -> Option<RefuseHook> {
+        self.refuse_hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Shared state around an opened mirror.
+    pub fn new(
+        mirror: Mirror,
+        applied: watch::Receiver<u64>,
+        key: Option<AuthKey>,
+        seed: Option<Arc<dyn SeedSink>>,
+    ) -> Arc<ReceiverShared> {
+        ReceiverShared::with_tls(mirror, applied, key, seed, None)
+    }
+
+    /// Shared state around an opened mirror, receiving over TLS when `tls` is set.
+    pub fn with_tls(
+        mirror: Mirror,
+        applied: watch::Receiver<u64>,
+        key: Option<AuthKey>,
+        seed: Option<Arc<dyn SeedSink>>,
+        tls: Option<ShipTls>,
+    ) -> Arc<ReceiverShared> {
+        let r = Received {
+            received_lsn: mirror.durable_lsn(),
+            written_lsn: mirror.durable_lsn(),
+            last_record_unix_ms: mirror.last_timestamp_unix_ms(),
+            system_id: mirror.system_id().unwrap_or(0),
+            timeline: mirror.timeline().unwrap_or(0),
+            ..Received::default()
+        };
+        Arc::new(ReceiverShared {
+            mirror: Arc::new(Mutex::new(mirror)),
+            received: watch::channel(r).0,
+            applied,
+            key,
+            seed,
+            closed_timelines: Mutex::new(Vec::new()),
+            refusing: Mutex::new(None),
+            refuse_hook: Mutex::new(None),
+            tls,
+            limiter: HandshakeLimiter::new(LimitPolicy::default()),
+            busy: tokio::sync::Mutex::new(()),
+            inline_apply: std::sync::OnceLock::new(),
+            identity: std::sync::OnceLock::new(),
+            preempt: Mutex::new(None),
+            last_error: Mutex::new(None),
+        })
+    }
+
+    /// Hands each small chunk, once written, to `apply` as well: when replay
+    /// is caught up it applies the records right away, which spares a
+    /// freshly shipped write the hand-over to the replay thread (continuous
+    /// shipping). Set once.
+    pub fn set_inline_apply(&self, apply: Arc<dyn InlineApply>) {
+        let _ = self.inline_apply.set(apply);
+    }
+
+    /// Makes the identity durable before the first chunk of each connection
+    /// is written (see [`IdentityHook`]). Set once.
+    pub fn set_identity_hook(&self, hook: IdentityHook) {
+        let _ = self.identity.set(hook);
+    }
+
+    /// The inline applier, if one is set.
+    pub(super) fn inline_apply(&self) -> Option<&Arc<dyn InlineApply>> {
+        self.inline_apply.get()
+    }
+}
+
+impl ReceiverShared {
+    /// Stops receiving: refuses new primaries with `why`, makes the receiving
+    /// connection give way, and waits (up to `timeout`) until no chunk is being
+    /// written. Receipt stays closed until [`reopen`](Self::reopen).
+    ///
+    /// # Errors
+    /// `Err` with a message when a chunk is still being written at the timeout.
+    pub async fn close(&self, why: String, timeout: Duration) -> Result<(), String> {
+        *self.refusing.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        if let Some(tx) = self
+            .preempt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = tx.send(());
+        }
+        match tokio::time::timeout(timeout, self.busy.lock()).await {
+            Ok(_guard) => Ok(()),
+            Err(_) => Err("a shipment is still being written".into()),
+        }
+    }
+
+    /// Receives again after [`close`](Self::close).
+    pub fn reopen(&self) {
+        *self.refusing.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// After promotion: the node is a primary on `timeline`, and `closed` are
+    /// the timelines its history ends; every shipment is refused from now on.
+    pub fn promoted(&self, timeline: u32, closed: Vec<(u32, u64)>) {
+        *self
+            .closed_timelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = closed;
+        self.received.send_modify(|r| r.timeline = timeline);
+        *self.refusing.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!(
+            "this node was promoted: it is a primary on timeline {timeline} and receives no shipments"
+        ));
+    }
+
+    pub(super) fn refusal(&self) -> Option<String> {
+        self.refusing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Why a shipment ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("timed out waiting for the primary")]
+    Timeout,
+    #[error("refused the primary: {message}")]
+    Refused { code: RefuseCode, message: String },
+    /// One side uses TLS, the other does not.
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("{0}")]
+    Tls(String),
+    /// The peer IP is blocked after failed handshakes (logged once per burst).
+    #[error("refused: too many failed handshakes")]
+    Blocked,
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// Writing the received log failed: the standby must stop.
+    #[error("fatal: {0}")]
+    Fatal(String),
+}
+
+pub(super) async fn refuse<S: AsyncWrite + Unpin>(
+    sock: &mut S,
+    code: RefuseCode,
+    message: String,
+) -> ReceiveError {
+    let m = Message::Refuse {
+        code,
+        message: message.clone(),
+    };
+    let _ = write_frame(sock, m.kind(), &m.encode()).await;
+    let _ = sock.flush().await;
+    ReceiveError::Refused { code, message }
+}
+
+/// Reads the first message of a link, before the peer is authenticated: its
+/// frame may be at most [`MAX_HANDSHAKE_FRAME_BYTES`].
+pub(super) async fn recv_handshake<S: tokio::io::AsyncRead + Unpin>(
+    sock: &mut S,
+    timeout: Duration,
+) -> Result<Message, ReceiveError> {
+    let (k, body) =
+        tokio::time::timeout(timeout, read_frame_limited(sock, MAX_HANDSHAKE_FRAME_BYTES))
+            .await
+            .map_err(|_| ReceiveError::Timeout)??;
+    Message::decode(k, &body).map_err(|e| ReceiveError::Protocol(e.to_string()))
+}
+
+/// Reads the `Auth` frame, recognising a TLS handshake where it should be.
+pub(super) async fn recv_auth<S: ShipIo>(sock: &mut S) -> Result<Message, ReceiveError> {
+    let mut head = [0u8; 4];
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, sock.read_exact(&mut head))
+        .await
+        .map_err(|_| ReceiveError::Timeout)?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => ReceiveError::Frame(FrameError::Closed),
+            _ => ReceiveError::Frame(FrameError::Io(e)),
+        })?;
+    if looks_like_tls(&head) {
+        return Err(ReceiveError::Mismatch(
+            "the primary speaks TLS, but this standby was started without --tls-cert/--tls-key/--tls-ca".into(),
+        ));
+    }
+    let mut whole = (&head[..]).chain(&mut *sock);
+    recv_handshake(&mut whole, HANDSHAKE_TIMEOUT).await
+}
+
+/// Records a failed handshake from `peer`; logs once when it starts a block.
+pub(super) fn handshake_failed(shared: &ReceiverShared, peer: SocketAddr) {
+    if let Some(b) = shared.limiter.failed(peer.ip(), Instant::now()) {
+        tracing::warn!(
+            "authentication failed from {}: {} failures in the last {} s; refusing for {} s",
+            peer.ip(),
+            b.failures,
+            b.window.as_secs(),
+            b.block.as_secs()
+        );
+    }
+}
