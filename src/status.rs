@@ -1,5 +1,6 @@
 //! What `logship status` reports, and how it prints it. The JSON field names are
-//! a public interface (README documents them): add fields freely, never rename.
+//! a public interface (docs/monitoring.md documents them): add fields freely,
+//! never rename.
 
 pub mod check;
 

@@ -103,17 +103,17 @@ fn a_drill_on_a_stopped_standby_passes_and_changes_nothing() {
     assert_eq!(j["promoted_digest"], standby_digest.as_str(), "{j}");
     assert!(!Path::new(j["scratch_dir"].as_str().unwrap()).exists());
     assert_eq!(tree(&s.dir), before, "the drill changed the standby");
-    // README names every field of the report.
-    let readme = include_str!("../README.md");
-    let at = readme
-        .find("### `logship drill`")
-        .expect("README has a drill section");
-    let section = &readme[at..];
+    // The drill's reference page names every field of the report.
+    let doc = include_str!("../docs/reference/drill.md");
+    let at = doc
+        .find("\n## Output\n")
+        .expect("docs/reference/drill.md has an Output section");
+    let section = &doc[at..];
     let section = &section[..section[4..].find("\n## ").map_or(section.len(), |e| e + 4)];
     for k in j.as_object().unwrap().keys() {
         assert!(
             section.contains(&format!("`{k}`")),
-            "README does not name `{k}`"
+            "docs/reference/drill.md does not name `{k}`"
         );
     }
     // --keep leaves the promoted copy for inspection.

@@ -28,13 +28,13 @@ fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     }
 }
 
-/// The metric names of README's `### Prometheus metrics` table.
+/// The metric names of the `## Prometheus metrics` table of docs/monitoring.md.
 fn documented_metrics() -> BTreeSet<String> {
-    const README: &str = include_str!("../README.md");
-    let start = README
-        .find("\n### Prometheus metrics")
-        .expect("README documents the metrics");
-    let section = &README[start + 1..];
+    const MONITORING: &str = include_str!("../docs/monitoring.md");
+    let start = MONITORING
+        .find("\n## Prometheus metrics")
+        .expect("docs/monitoring.md documents the metrics");
+    let section = &MONITORING[start + 1..];
     let section = &section[..section[1..].find("\n#").map_or(section.len(), |e| e + 1)];
     section
         .lines()
@@ -203,14 +203,20 @@ fn a_scrape_matches_status_json_on_primary_and_standby() {
         assert!(Instant::now() < deadline, "no checkpoint time");
         std::thread::sleep(Duration::from_millis(100));
     }
-    // README's table names every metric served, and serves nothing it does not
+    // The documented table names every metric served, and serves nothing it does not
     // name (failures by reason appear after a first failure).
     let documented = documented_metrics();
     let undocumented: Vec<_> = scraped.difference(&documented).collect();
-    assert!(undocumented.is_empty(), "not in README: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/monitoring.md: {undocumented:?}"
+    );
     scraped.insert("logship_shipment_failures_total".into());
     let missing: Vec<_> = documented.difference(&scraped).collect();
-    assert!(missing.is_empty(), "in README but not served: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "in docs/monitoring.md but not served: {missing:?}"
+    );
     // Anything else on the port is a 404.
     assert_eq!(http_get(&sm, "/nothing").0, 404);
 }

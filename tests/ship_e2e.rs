@@ -100,7 +100,7 @@ fn converges_with(schedule: &[&str]) {
     assert!(ks.len() > 2500, "{} keys", ks.len());
     let st = status_json(&s.dir);
     assert_eq!(st["keys"], ks.len() as u64, "{st}");
-    // The human forms README shows.
+    // The human forms docs/monitoring.md shows.
     let text = logship(&["status", "--data-dir", s.dir.to_str().unwrap()]);
     assert_eq!(text.code, Some(0), "{text:#?}");
     assert!(

@@ -1,4 +1,5 @@
-//! Keeps the README's `## Status` tables in step with what `status --json`
+//! Keeps the `## Status` tables of docs/monitoring.md (the status contract) in
+//! step with what `status --json`
 //! serializes: every field of `NodeStatus`, of its `fenced` object
 //! (`FenceStatus`) and of a `standbys[]` entry (`StandbyStatus`) has a row, and
 //! every row names a real field.
@@ -7,15 +8,15 @@ use logship::ship::shipper::StandbyStatus;
 use logship::status::{FenceStatus, NodeStatus};
 use std::collections::BTreeSet;
 
-const README: &str = include_str!("../README.md");
+const MONITORING: &str = include_str!("../docs/monitoring.md");
 
 /// The first-column names (backquoted) of the tables in the `## Status` section
 /// whose header row starts with `| field |`, in table order.
 fn status_tables() -> Vec<BTreeSet<String>> {
-    let a = README
+    let a = MONITORING
         .find("\n## Status\n")
-        .expect("README has a ## Status section");
-    let rest = &README[a + 1..];
+        .expect("docs/monitoring.md has a ## Status section");
+    let rest = &MONITORING[a + 1..];
     let section = &rest[..rest[1..].find("\n## ").map_or(rest.len(), |e| e + 1)];
     let mut tables = Vec::new();
     let mut current: Option<BTreeSet<String>> = None;

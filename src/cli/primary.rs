@@ -64,7 +64,8 @@ pub struct PrimaryArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub keep_snapshots: u64,
     /// The tokio runtime serving the clients. multi-thread measured at least as
-    /// well as current-thread against redis-benchmark on 2 cores (see README).
+    /// well as current-thread against redis-benchmark on 2 cores (see
+    /// docs/benchmarks.md).
     #[arg(long, value_enum, default_value = "multi-thread")]
     pub runtime: RuntimeKind,
     /// How long shutdown waits for busy connections.

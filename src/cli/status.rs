@@ -18,7 +18,7 @@ pub struct StatusArgs {
     /// The node's data directory.
     #[arg(long)]
     pub data_dir: PathBuf,
-    /// Print one JSON object (field names are documented in README).
+    /// Print one JSON object (field names are documented in docs/monitoring.md).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
