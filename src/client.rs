@@ -90,7 +90,7 @@ fn io_reason(e: &RedisError) -> String {
     } else if e.is_connection_dropped() {
         "the connection was closed".into()
     } else {
-        let text = crate::ship::frame::without_urls(&e.to_string());
+        let text = crate::ship::protocol::frame::without_urls(&e.to_string());
         // `Network unreachable (os error 101)`: the number says nothing more.
         match text.rfind(" (os error ") {
             Some(i) if text.ends_with(')') => text[..i].to_string(),

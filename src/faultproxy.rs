@@ -5,15 +5,15 @@
 //! random byte offsets and throttles bandwidth.
 //!
 //! The proxy understands the ship protocol's frame boundary (a `u32` LE length,
-//! then the type byte and the body; see [`crate::ship::frame`]), so it can
+//! then the type byte and the body; see [`crate::ship::protocol::frame`]), so it can
 //! duplicate exactly one whole frame. A length over
-//! [`MAX_FRAME_BYTES`](crate::ship::frame::MAX_FRAME_BYTES) (another protocol)
+//! [`MAX_FRAME_BYTES`](crate::ship::protocol::frame::MAX_FRAME_BYTES) (another protocol)
 //! switches that direction to plain forwarding in pieces.
 //!
 //! Used by `tests/net_faults.rs` and, through the hidden `logship fault-proxy`
 //! command, by `tools/soak.sh`.
 
-use crate::ship::frame::MAX_FRAME_BYTES;
+use crate::ship::protocol::frame::MAX_FRAME_BYTES;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicU64, Ordering};

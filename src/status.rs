@@ -5,7 +5,7 @@
 pub mod check;
 
 use crate::node::control::Fence;
-use crate::ship::shipper::StandbyStatus;
+use crate::ship::send::shipper::StandbyStatus;
 use serde::{Deserialize, Serialize};
 
 /// The status of a node, primary or standby.

@@ -6,7 +6,7 @@
 mod harness;
 
 use bytes::Bytes;
-use logship::ship::message::{decompress, Message, MAX_CHUNK_BYTES};
+use logship::ship::protocol::message::{decompress, Message, MAX_CHUNK_BYTES};
 use logship::wal::format::{HeaderError, SegmentHeader};
 use logship::wal::scan::{scan_segment, SegmentFile};
 use logship::wal::WalError;

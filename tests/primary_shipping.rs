@@ -5,8 +5,8 @@
 mod common;
 
 use common::{init, logship, Primary};
-use logship::ship::accept::serve;
-use logship::ship::seed::{SeedSink, SeedWriter};
+use logship::ship::protocol::seed::{SeedSink, SeedWriter};
+use logship::ship::receive::accept::serve;
 use logship::ship::{AuthKey, ReceiverShared};
 use logship::wal::{scan_dir, Mirror, StdFs};
 use serde_json::{json, Value};

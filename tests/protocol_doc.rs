@@ -3,7 +3,7 @@
 //! refusal code table every `RefuseCode as u16`, and the fixed body sizes in
 //! its headings must be what `Message::encode` produces.
 
-use logship::ship::message::{Message, RefuseCode};
+use logship::ship::protocol::message::{Message, RefuseCode};
 use logship::wal::format::SegmentHeader;
 use std::collections::BTreeMap;
 

@@ -1,8 +1,8 @@
 //! The ship link end to end on loopback: a real log, the sender, the receiver and
 //! a mirror; refusals; a proxy that cuts the connection at random byte offsets.
 
-use logship::ship::accept::serve;
-use logship::ship::message::RefuseCode;
+use logship::ship::protocol::message::RefuseCode;
+use logship::ship::receive::accept::serve;
 use logship::ship::{
     ship, Acked, AuthKey, LogSource, ReceiverShared, ShipError, ShipMode, ShipOptions,
 };
@@ -387,8 +387,8 @@ async fn a_continuous_link_fed_by_the_writer_resumes_after_cuts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipper_keeps_each_standby_in_step_on_a_schedule_and_reports_failures() {
-    use logship::ship::schedule::Schedule;
-    use logship::ship::shipper::Shipper;
+    use logship::ship::send::schedule::Schedule;
+    use logship::ship::send::shipper::Shipper;
     let t = tempfile::tempdir().unwrap();
     let pd = t.path().join("p");
     let w = Arc::new(primary(&pd, 3));
@@ -524,8 +524,8 @@ async fn delays_and_odd_chunk_boundaries_change_nothing() {
 /// twice (as when a checkpoint's fsync makes the standby acknowledge the same
 /// LSN again while nothing is in flight).
 async fn repeating_proxy(listener: &TcpListener, target: &str) {
-    use logship::ship::frame::{read_frame, write_frame};
-    use logship::ship::message::Message;
+    use logship::ship::protocol::frame::{read_frame, write_frame};
+    use logship::ship::protocol::message::Message;
     let (inbound, _) = listener.accept().await.unwrap();
     let outbound = TcpStream::connect(target).await.unwrap();
     let (mut pr, mut pw) = inbound.into_split();

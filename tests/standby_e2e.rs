@@ -5,7 +5,7 @@
 mod common;
 
 use common::{init, status_json, Primary, Standby};
-use logship::ship::seed::{Seed, SeedSource};
+use logship::ship::protocol::seed::{Seed, SeedSource};
 use logship::ship::{ship, Acked, AuthKey, LogSource, ShipMode, ShipOptions};
 use logship::wal::{scan_dir, Position, StdFs};
 use redis::Commands;

@@ -4,7 +4,7 @@
 //! (`FenceStatus`) and of a `standbys[]` entry (`StandbyStatus`) has a row, and
 //! every row names a real field.
 
-use logship::ship::shipper::StandbyStatus;
+use logship::ship::send::shipper::StandbyStatus;
 use logship::status::{FenceStatus, NodeStatus};
 use std::collections::BTreeSet;
 

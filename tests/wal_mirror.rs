@@ -2,8 +2,8 @@
 //! byte-identical copy; bad chunks are refused without writing anything;
 //! chunks read ahead of the link follow each other exactly.
 
-use logship::ship::ahead::{ReadAhead, INLINE_CHUNK_BYTES};
-use logship::ship::message::decompress;
+use logship::ship::protocol::message::decompress;
+use logship::ship::send::ahead::{ReadAhead, INLINE_CHUNK_BYTES};
 use logship::ship::Compression;
 use logship::wal::{
     self, format::SegmentHeader, ChunkError, Mirror, RawReader, StdFs, SyncPolicy, WalOptions,

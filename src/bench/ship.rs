@@ -2,7 +2,7 @@
 //! compress, send, check every record, write, fsync, acknowledge — and report the
 //! rate. Both ends run in this process, each with its own real socket.
 
-use crate::ship::accept::serve;
+use crate::ship::receive::accept::serve;
 use crate::ship::ReceiverShared;
 use crate::ship::{ship, Acked, AuthKey, Compression, LogSource, ShipMode, ShipOptions};
 use crate::wal::{self, Mirror, Position, StdFs, WalError};
@@ -81,7 +81,7 @@ pub fn run(opts: &ShipBenchOptions) -> anyhow::Result<ShipBenchReport> {
         let mut o = ShipOptions::new(addr, Some(key));
         o.compression = opts.compression;
         o.chunk_bytes = opts.chunk_bytes;
-        o.pace = std::sync::Arc::new(crate::ship::pace::ChunkPace::new(opts.chunk_bytes));
+        o.pace = std::sync::Arc::new(crate::ship::send::pace::ChunkPace::new(opts.chunk_bytes));
         o.window_bytes = o.window_bytes.max((4 * opts.chunk_bytes) as u64);
         // SAFETY: sync(2) takes no arguments and cannot fail.
         unsafe { libc::sync() };

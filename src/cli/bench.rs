@@ -148,10 +148,12 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Ship(a) => {
-            if a.chunk_bytes == 0 || a.chunk_bytes > crate::ship::message::MAX_CHUNK_BYTES as u64 {
+            if a.chunk_bytes == 0
+                || a.chunk_bytes > crate::ship::protocol::message::MAX_CHUNK_BYTES as u64
+            {
                 anyhow::bail!(
                     "--chunk-bytes must be from 1 to {} bytes",
-                    crate::ship::message::MAX_CHUNK_BYTES
+                    crate::ship::protocol::message::MAX_CHUNK_BYTES
                 );
             }
             let r = crate::bench::ship::run(&crate::bench::ship::ShipBenchOptions {

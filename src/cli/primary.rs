@@ -5,7 +5,7 @@ use super::secure::LinkArgs;
 use crate::primary::shipping::ShipConfig;
 use crate::primary::{run as run_primary, PrimaryConfig, RuntimeKind};
 use crate::resp::Limits;
-use crate::ship::schedule::Schedule;
+use crate::ship::send::schedule::Schedule;
 use crate::wal::SyncPolicy;
 use clap::Args;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 
 use super::parse;
 use crate::resp::auth::Password;
-use crate::ship::tls::{ShipTls, TlsFiles};
+use crate::ship::protocol::tls::{ShipTls, TlsFiles};
 use crate::ship::{AuthKey, Compression};
 use clap::Args;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@ use crate::primary::shipping::ShipConfig;
 use crate::primary::PrimaryConfig;
 use crate::resp::auth::Password;
 use crate::resp::Limits;
-use crate::ship::tls::ShipTls;
+use crate::ship::protocol::tls::ShipTls;
 use crate::ship::AuthKey;
 use crate::ship::Compression;
 use crate::standby::node::StandbyConfig;

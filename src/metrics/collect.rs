@@ -5,7 +5,7 @@
 //! positions, so they carry `_bytes` like PostgreSQL exporters' `…_lsn_bytes`.
 
 use super::Monitor;
-use crate::ship::shipper::StandbyStatus;
+use crate::ship::send::shipper::StandbyStatus;
 use crate::status::NodeStatus;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};

@@ -311,7 +311,7 @@ pub async fn run_sampler(m: Arc<Monitor>, interval: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ship::shipper::StandbyStatus;
+    use crate::ship::send::shipper::StandbyStatus;
 
     fn standby_status(received: u64, applied_total: u64, lag_bytes: u64) -> NodeStatus {
         NodeStatus {

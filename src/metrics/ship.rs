@@ -4,9 +4,9 @@
 
 use super::Monitor;
 use crate::events::EventKind;
-use crate::ship::intake::RefuseHook;
-use crate::ship::message::RefuseCode;
-use crate::ship::shipper::ShipObserver;
+use crate::ship::protocol::message::RefuseCode;
+use crate::ship::receive::intake::RefuseHook;
+use crate::ship::send::shipper::ShipObserver;
 use crate::ship::{ShipError, ShipReport};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

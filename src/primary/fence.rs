@@ -21,7 +21,7 @@
 
 use super::Shared;
 use crate::node::control::{Control, Fence};
-use crate::ship::sender::ShipMode;
+use crate::ship::send::sender::ShipMode;
 use crate::ship::{ship, Acked, AuthKey, CommandProof, ShipOptions};
 use crate::wal::{timeline, StdFs};
 use bytes::Bytes;

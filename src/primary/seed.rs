@@ -9,7 +9,7 @@
 //! The file is opened before it is checked and the same handle is returned, so
 //! a checkpoint removing it meanwhile does not cut the seed short.
 
-use crate::ship::seed::{Seed, SeedSource};
+use crate::ship::protocol::seed::{Seed, SeedSource};
 use crate::store::snapshot::{self, SnapshotHeader, SNAPSHOT_HEADER_BYTES};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};

@@ -8,9 +8,9 @@
 //! then starts with a snapshot (its position is older than the oldest segment).
 
 use super::seed::SnapshotSeeds;
-use crate::ship::schedule::Schedule;
-use crate::ship::shipper::{ShipObserver, Shipper, StandbyStatus};
-use crate::ship::tls::ShipTls;
+use crate::ship::protocol::tls::ShipTls;
+use crate::ship::send::schedule::Schedule;
+use crate::ship::send::shipper::{ShipObserver, Shipper, StandbyStatus};
 use crate::ship::{AuthKey, Compression, LogSource, ShipOptions};
 use crate::wal::{StdFs, Wal};
 use std::path::Path;

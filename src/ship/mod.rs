@@ -2,47 +2,22 @@
 //! authentication; zstd-compressed chunks of whole records that the standby
 //! checks before writing; acknowledgements of the durable received LSN.
 //!
-//! | module     | owns                                                       |
-//! |------------|------------------------------------------------------------|
-//! | `frame`    | the length-prefixed frame codec and its size limit         |
-//! | `message`  | the protocol's messages and their byte layouts             |
-//! | `auth`     | the shared key and the challenge–response proofs           |
-//! | `sender`   | the primary's side: connect, seed, stream, track acks      |
-//! | `ahead`    | chunks read and compressed ahead of the link, on all cores |
-//! | `pace`     | a link's chunk size, adapted to where it is cut; its rate cap |
-//! | `accept`   | the standby's listener: TLS or plain, the handshake limit  |
-//! | `resume`   | a one-shot shipment that resumes after cuts while it progresses |
-//! | `intake`   | the standby's receiving state, its hooks, how a shipment may end |
-//! | `receiver` | the standby's side: authenticate, check, write, acknowledge |
-//! | `commit`   | the standby's group commit: one fsync and one ack per batch |
-//! | `seed`     | moving a snapshot to a standby that is too far behind      |
-//! | `seed_receive` | the standby's side of seeding                          |
-//! | `schedule` | every N / cron / continuous                                |
-//! | `shipper`  | the primary's per-standby shipping tasks and their status |
-//! | `tap`      | continuous chunks sent from the WAL writer's thread       |
-//! | `tls`      | TLS on the link (rustls, mutual) and the stream type      |
-//! | `limit`    | the standby's per-IP limit on failed handshakes           |
+//! Split by the side that runs it; the two sides share only the protocol.
+//!
+//! | module     | owns                                                          |
+//! |------------|---------------------------------------------------------------|
+//! | `protocol` | what both ends speak: frames, messages, auth, TLS, seed types |
+//! | `send`     | the primary's side: link, shipments once or continuous, read-ahead, tap, pace, shipper, schedules |
+//! | `receive`  | the standby's side: accept, intake, session, group commit, seeding |
+//!
+//! The arrows point one way: `send` and `receive` use `protocol`, never each
+//! other; `protocol` uses neither.
 
-pub mod accept;
-pub mod ahead;
-pub mod auth;
-pub mod commit;
-pub mod frame;
-pub mod intake;
-pub mod limit;
-pub mod message;
-pub mod pace;
-pub mod receiver;
-pub mod resume;
-pub mod schedule;
-pub mod seed;
-pub mod seed_receive;
-pub mod sender;
-pub mod shipper;
-pub mod tap;
-pub mod tls;
+pub mod protocol;
+pub mod receive;
+pub mod send;
 
-pub use auth::{AuthKey, CommandProof};
-pub use intake::{InlineApply, Received, ReceiverShared};
-pub use message::Compression;
-pub use sender::{ship, Acked, LogSource, ShipError, ShipMode, ShipOptions, ShipReport};
+pub use protocol::auth::{AuthKey, CommandProof};
+pub use protocol::message::Compression;
+pub use receive::intake::{InlineApply, Received, ReceiverShared};
+pub use send::sender::{ship, Acked, LogSource, ShipError, ShipMode, ShipOptions, ShipReport};

@@ -49,7 +49,7 @@ pub struct StandbyConfig {
     /// How the node serves once promoted (its `listen` is this standby's).
     pub as_primary: crate::primary::PrimaryConfig,
     /// TLS on the ship link; `None`: plain TCP.
-    pub tls: Option<crate::ship::tls::ShipTls>,
+    pub tls: Option<crate::ship::protocol::tls::ShipTls>,
     /// The password RESP clients must give (`--requirepass-file`).
     pub requirepass: Option<crate::resp::auth::Password>,
     /// Metrics, status page, event hooks.

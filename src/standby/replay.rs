@@ -1,6 +1,6 @@
 //! Continuous replay on a standby: follows the written received LSN (verified
 //! and written; its fsync may still be under way — see
-//! [`crate::ship::commit`]), reads the
+//! [`crate::ship::receive::commit`]), reads the
 //! received log and applies its records in LSN order through a [`ReplayTarget`]
 //! (the same apply code the primary uses for crash recovery), optionally holding
 //! each record until it is `apply_delay` old.

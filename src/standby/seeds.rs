@@ -5,7 +5,7 @@
 
 use super::node::Node;
 use crate::durable::sync_dir;
-use crate::ship::seed::{SeedSink, SeedWriter};
+use crate::ship::protocol::seed::{SeedSink, SeedWriter};
 use crate::store::snapshot;
 use crate::store::KvState;
 use anyhow::Context as _;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::ship::shipper::StandbyStatus;
+use crate::ship::send::shipper::StandbyStatus;
 
 const MIN: u64 = 60_000;
 

@@ -27,8 +27,8 @@
 //! bookkeeping sees the same stream as before.
 
 use super::ahead::INLINE_CHUNK_BYTES;
-use super::frame::frame_bytes;
-use super::message::{compress, Compression, Message};
+use crate::ship::protocol::frame::frame_bytes;
+use crate::ship::protocol::message::{compress, Compression, Message};
 use crate::wal::mirror::check_chunk;
 use crate::wal::tap::{DurableRun, DurableTap};
 use std::io::Write;
@@ -255,7 +255,7 @@ impl DurableTap for LinkTap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ship::frame::FrameReader;
+    use crate::ship::protocol::frame::FrameReader;
     use crate::wal::format::{encode_record, RecordKind, SegmentHeader};
 
     const HEADER: SegmentHeader = SegmentHeader {
@@ -318,7 +318,8 @@ mod tests {
                     data,
                     ..
                 } => {
-                    let raw = crate::ship::message::decompress(compressed, data, raw_len).unwrap();
+                    let raw = crate::ship::protocol::message::decompress(compressed, data, raw_len)
+                        .unwrap();
                     out.push((start_lsn, end_lsn, raw));
                 }
                 m => panic!("expected a chunk, got {}", m.name()),

@@ -19,7 +19,7 @@
 //! own fsync, and everything it serves is verified here and durable on the
 //! primary (only durable log is shipped). A small chunk written on the
 //! connection's task is first offered to replay right there
-//! ([`InlineApply`](super::InlineApply)), which applies it at once when it is
+//! ([`InlineApply`](super::intake::InlineApply)), which applies it at once when it is
 //! caught up, and only then becomes the `written_lsn` (so the replay thread,
 //! which follows it, finds it applied rather than reading it back from the
 //! log at the same moment). The acknowledgements, and
@@ -316,7 +316,7 @@ fn publish_written(shared: &ReceiverShared, c: &PendingChunk, written: (u64, u64
 
 /// Whether an update of [`Received`] wakes its watcher, the replay thread:
 /// only when there is something for it to apply. A chunk applied on arrival
-/// ([`InlineApply`](super::InlineApply)) leaves it asleep; everyone else reads
+/// ([`InlineApply`](super::intake::InlineApply)) leaves it asleep; everyone else reads
 /// the values as they need them. `applied` may be stale, never ahead: a stale
 /// one only wakes the thread for nothing.
 fn needs_replay(r: &Received, applied: u64) -> bool {

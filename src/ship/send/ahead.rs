@@ -19,7 +19,7 @@
 //! on the shipping task itself: that takes microseconds, where a hand-over to a
 //! blocking thread and back may take longer on a busy machine.
 
-use super::message::{compress, Compression};
+use crate::ship::protocol::message::{compress, Compression};
 use crate::wal::raw::{RawChunk, RawReader};
 use crate::wal::WalError;
 use std::collections::VecDeque;

@@ -4,14 +4,16 @@
 //! tracks the standby's acknowledgements.
 
 use super::ahead::{Prepared, ReadAhead};
-use super::auth::{nonce, AuthKey, Challenge, Side};
-use super::frame::{read_frame_limited, write_frame, FrameError, MAX_STANDBY_FRAME_BYTES};
-use super::message::{Compression, Message, RefuseCode, PROTOCOL_VERSION};
 use super::pace::{ChunkPace, RateCap};
-use super::seed::{self, SeedSource};
 use super::tap::{LinkTap, Taken};
-use super::tls::{self, ShipTls, ShipWriter};
 use crate::clock::now_unix_ms;
+use crate::ship::protocol::auth::{nonce, AuthKey, Challenge, Side};
+use crate::ship::protocol::frame::{
+    read_frame_limited, write_frame, FrameError, MAX_STANDBY_FRAME_BYTES,
+};
+use crate::ship::protocol::message::{Compression, Message, RefuseCode, PROTOCOL_VERSION};
+use crate::ship::protocol::seed::{self, SeedSource};
+use crate::ship::protocol::tls::{self, ShipTls, ShipWriter};
 use crate::wal::raw::RawReader;
 use crate::wal::scan::list_segments;
 use crate::wal::tap::{TapGuard, Taps};
@@ -278,7 +280,7 @@ impl Link {
     /// Ends a finished link in order: TLS `close_notify` (then the TCP FIN),
     /// so the standby reads the end of a shipment, not a link cut short.
     async fn close(&mut self) {
-        super::tls::close_link(&mut self.w).await;
+        crate::ship::protocol::tls::close_link(&mut self.w).await;
     }
 
     /// The error for a failed write: the standby's refusal when it sent one.

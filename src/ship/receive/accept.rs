@@ -1,12 +1,12 @@
 //! The standby's accepting side of the ship link: the listener, TLS or plain
 //! transport (and a mismatch between the two, named), the per-IP limit on
-//! failed handshakes, then the protocol in [`super::receiver`].
+//! failed handshakes, then the protocol in [`super::session`].
 
-use super::frame::FrameError;
 use super::intake::{handshake_failed, refuse, ReceiveError, ReceiverShared};
-use super::message::RefuseCode;
-use super::receiver::handle;
-use super::tls::{accept_tls, Accepted, ShipStream};
+use super::session::handle;
+use crate::ship::protocol::frame::FrameError;
+use crate::ship::protocol::message::RefuseCode;
+use crate::ship::protocol::tls::{accept_tls, Accepted, ShipStream};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,7 +109,7 @@ async fn connection(
             left.as_secs().max(1)
         );
         let _ = refuse(&mut stream, RefuseCode::Auth, m).await;
-        super::tls::close_link(&mut stream).await;
+        crate::ship::protocol::tls::close_link(&mut stream).await;
         return Err(ReceiveError::Blocked);
     }
     handle(stream, peer, shared).await

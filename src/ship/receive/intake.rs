@@ -4,13 +4,15 @@
 //! apply, identity, refusals, seeding), how a shipment may end
 //! ([`ReceiveError`]), and the first steps of a handshake.
 
-use super::auth::AuthKey;
-use super::frame::{read_frame_limited, write_frame, FrameError, MAX_HANDSHAKE_FRAME_BYTES};
 use super::limit::{HandshakeLimiter, LimitPolicy};
-use super::message::{Message, RefuseCode};
-use super::seed::SeedSink;
-use super::tls::{looks_like_tls, ShipIo, ShipTls};
 use crate::clock::now_unix_ms;
+use crate::ship::protocol::auth::AuthKey;
+use crate::ship::protocol::frame::{
+    read_frame_limited, write_frame, FrameError, MAX_HANDSHAKE_FRAME_BYTES,
+};
+use crate::ship::protocol::message::{Message, RefuseCode};
+use crate::ship::protocol::seed::SeedSink;
+use crate::ship::protocol::tls::{looks_like_tls, ShipIo, ShipTls};
 use crate::wal::format::SegmentHeader;
 use crate::wal::Mirror;
 use bytes::Bytes;

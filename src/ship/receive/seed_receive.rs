@@ -1,15 +1,15 @@
 //! The standby's side of seeding: a snapshot received after `SnapshotBegin`,
-//! handed to the node's [`SeedSink`](super::seed::SeedSink) off the async workers, then the received
+//! handed to the node's [`SeedSink`](crate::ship::protocol::seed::SeedSink) off the async workers, then the received
 //! log restarted where the snapshot's WAL begins.
 
 use super::intake::{ReceiveError, ReceiverShared};
-use super::message::Message;
-use super::seed::{blocking, MAX_SEED_BYTES};
+use crate::ship::protocol::message::Message;
+use crate::ship::protocol::seed::{blocking, MAX_SEED_BYTES};
 
 /// Receives a snapshot after `SnapshotBegin`, installs it, and restarts the
 /// received log at `wal_start_lsn`.
 pub(super) async fn receive<R: tokio::io::AsyncRead + Unpin>(
-    frames: &mut super::frame::FrameReader<R>,
+    frames: &mut crate::ship::protocol::frame::FrameReader<R>,
     shared: &ReceiverShared,
     lsn: u64,
     wal_start_lsn: u64,

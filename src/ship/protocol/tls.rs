@@ -332,7 +332,7 @@ pub(super) const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_
 /// Ends a link in order: TLS `close_notify`, then the TCP FIN, so the peer
 /// reads a clean end rather than an unexpected EOF. Errors are moot: the link
 /// is over either way.
-pub(super) async fn close_link<S: tokio::io::AsyncWrite + Unpin + ?Sized>(sock: &mut S) {
+pub(in crate::ship) async fn close_link<S: tokio::io::AsyncWrite + Unpin + ?Sized>(sock: &mut S) {
     use tokio::io::AsyncWriteExt;
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, sock.shutdown()).await;
 }

@@ -2,13 +2,13 @@
 //! and timeline, writes received chunks through the [`Mirror`] (checked, written,
 //! fsynced) and acknowledges the durable received LSN.
 
-use super::auth::{nonce, Challenge, Side};
 use super::commit::{Fatal, GroupCommit, Outcome, PendingChunk};
-use super::frame::{write_frame, FrameError, FrameReader};
 use super::intake::*;
-use super::message::{decompress, Message, RefuseCode, PROTOCOL_VERSION};
-use super::tls::ShipIo;
 use crate::clock::now_unix_ms;
+use crate::ship::protocol::auth::{nonce, Challenge, Side};
+use crate::ship::protocol::frame::{write_frame, FrameError, FrameReader};
+use crate::ship::protocol::message::{decompress, Message, RefuseCode, PROTOCOL_VERSION};
+use crate::ship::protocol::tls::ShipIo;
 use crate::wal::ChunkError;
 use bytes::Bytes;
 use std::net::SocketAddr;
@@ -44,7 +44,7 @@ pub(super) async fn handle<S: ShipIo + 'static>(
     shared: &Arc<ReceiverShared>,
 ) -> Result<(), ReceiveError> {
     let res = session(&mut sock, peer, shared).await;
-    super::tls::close_link(&mut sock).await;
+    crate::ship::protocol::tls::close_link(&mut sock).await;
     res
 }
 

@@ -64,7 +64,7 @@ pub trait SeedWriter: Send {
 }
 
 /// Runs blocking disk work off the async workers.
-pub(super) async fn blocking<T: Send + 'static>(
+pub(in crate::ship) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, String> {
     match tokio::task::spawn_blocking(f).await {
@@ -78,7 +78,7 @@ pub(super) async fn blocking<T: Send + 'static>(
 ///
 /// # Errors
 /// I/O errors of the snapshot or the link.
-pub(super) async fn send<W: tokio::io::AsyncWrite + Unpin>(
+pub(in crate::ship) async fn send<W: tokio::io::AsyncWrite + Unpin>(
     sock: &mut W,
     mut seed: Seed,
     wal_start_lsn: u64,

@@ -1,0 +1,15 @@
+//! The ship protocol: what the primary and the standby both speak.
+//!
+//! | module    | owns                                                         |
+//! |-----------|--------------------------------------------------------------|
+//! | `frame`   | the length-prefixed frame codec and its size limits          |
+//! | `message` | the protocol's messages and their byte layouts               |
+//! | `auth`    | the shared key and the challenge–response proofs             |
+//! | `tls`     | TLS on the link (rustls, mutual) and the stream type         |
+//! | `seed`    | seeding: the snapshot types and the traits the node implements |
+
+pub mod auth;
+pub mod frame;
+pub mod message;
+pub mod seed;
+pub mod tls;

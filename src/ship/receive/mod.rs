@@ -1,0 +1,17 @@
+//! The standby's side of shipping.
+//!
+//! | module     | owns                                                        |
+//! |------------|-------------------------------------------------------------|
+//! | `accept`   | the listener: TLS or plain, the handshake limit             |
+//! | `limit`    | the per-IP limit on failed handshakes                       |
+//! | `intake`   | the receiving state, its hooks, how a shipment may end      |
+//! | `session`  | one connection: authenticate, check, write, acknowledge     |
+//! | `commit`   | the group commit: one fsync and one ack per batch           |
+//! | `seed_receive` | receiving a snapshot when seeded                        |
+
+pub mod accept;
+pub mod commit;
+pub mod intake;
+pub mod limit;
+pub mod seed_receive;
+pub mod session;
