@@ -3,12 +3,10 @@
 //! of the segment that holds the snapshot's LSN.
 //!
 //! The snapshot is opaque bytes here: [`SeedSource`] and [`SeedSink`] are
-//! implemented by the node that owns the snapshot format.
+//! implemented by the node that owns the snapshot format. The primary's side
+//! is [`crate::ship::send::seed`], the standby's [`crate::ship::receive::seed`].
 
-use super::frame::{write_frame, FrameError};
-use super::message::Message;
 use std::io::Read;
-use tokio::io::AsyncWriteExt;
 
 /// Bytes of snapshot per `SnapshotData` frame.
 pub const SEED_FRAME_BYTES: usize = 1 << 20;
@@ -61,64 +59,4 @@ pub trait SeedWriter: Send {
     /// # Errors
     /// I/O errors, or a snapshot that does not load.
     fn finish(self: Box<Self>) -> std::io::Result<()>;
-}
-
-/// Runs blocking disk work off the async workers.
-pub(in crate::ship) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T, String> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(format!("task failed: {e}")),
-    }
-}
-
-/// Sends a seed (primary side).
-///
-/// # Errors
-/// I/O errors of the snapshot or the link.
-pub(in crate::ship) async fn send<W: tokio::io::AsyncWrite + Unpin>(
-    sock: &mut W,
-    mut seed: Seed,
-    wal_start_lsn: u64,
-    system_id: u64,
-    timeline: u32,
-) -> Result<(), FrameError> {
-    let begin = Message::SnapshotBegin {
-        lsn: seed.lsn,
-        wal_start_lsn,
-        total_bytes: seed.total_bytes,
-        system_id,
-        timeline,
-    };
-    write_frame(sock, begin.kind(), &begin.encode()).await?;
-    let mut crc = crc32fast::Hasher::new();
-    let mut sent = 0u64;
-    let mut buf = vec![0u8; SEED_FRAME_BYTES];
-    while sent < seed.total_bytes {
-        let (r, b, n) = tokio::task::spawn_blocking(move || {
-            let mut r = seed.reader;
-            let mut b = buf;
-            let n = r.read(&mut b);
-            (r, b, n)
-        })
-        .await
-        .map_err(|e| FrameError::Io(std::io::Error::other(e)))?;
-        seed.reader = r;
-        buf = b;
-        let n = n?;
-        if n == 0 {
-            break;
-        }
-        crc.update(&buf[..n]);
-        sent += n as u64;
-        write_frame(sock, 9, &buf[..n]).await?;
-    }
-    let end = Message::SnapshotEnd {
-        crc32: crc.finalize(),
-    };
-    write_frame(sock, end.kind(), &end.encode()).await?;
-    sock.flush().await?;
-    Ok(())
 }

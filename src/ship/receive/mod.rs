@@ -7,11 +7,11 @@
 //! | `intake`   | the receiving state, its hooks, how a shipment may end      |
 //! | `session`  | one connection: authenticate, check, write, acknowledge     |
 //! | `commit`   | the group commit: one fsync and one ack per batch           |
-//! | `seed_receive` | receiving a snapshot when seeded                        |
+//! | `seed`     | receiving a snapshot when seeded                            |
 
 pub mod accept;
 pub mod commit;
 pub mod intake;
 pub mod limit;
-pub mod seed_receive;
+pub mod seed;
 pub mod session;

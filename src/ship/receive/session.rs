@@ -376,16 +376,8 @@ where
                 system_id: sid,
                 timeline: tl,
             } => {
-                super::seed_receive::receive(
-                    frames,
-                    shared,
-                    lsn,
-                    wal_start_lsn,
-                    total_bytes,
-                    sid,
-                    tl,
-                )
-                .await?;
+                super::seed::receive(frames, shared, lsn, wal_start_lsn, total_bytes, sid, tl)
+                    .await?;
             }
             other => {
                 return Err(ReceiveError::Protocol(format!(

@@ -5,6 +5,7 @@
 
 use super::ahead::{Prepared, ReadAhead};
 use super::pace::{ChunkPace, RateCap};
+use super::seed;
 use super::tap::{LinkTap, Taken};
 use crate::clock::now_unix_ms;
 use crate::ship::protocol::auth::{nonce, AuthKey, Challenge, Side};
@@ -12,7 +13,7 @@ use crate::ship::protocol::frame::{
     read_frame_limited, write_frame, FrameError, MAX_STANDBY_FRAME_BYTES,
 };
 use crate::ship::protocol::message::{Compression, Message, RefuseCode, PROTOCOL_VERSION};
-use crate::ship::protocol::seed::{self, SeedSource};
+use crate::ship::protocol::seed::SeedSource;
 use crate::ship::protocol::tls::{self, ShipTls, ShipWriter};
 use crate::wal::raw::RawReader;
 use crate::wal::scan::list_segments;

@@ -4,7 +4,7 @@
 
 use super::intake::{ReceiveError, ReceiverShared};
 use crate::ship::protocol::message::Message;
-use crate::ship::protocol::seed::{blocking, MAX_SEED_BYTES};
+use crate::ship::protocol::seed::MAX_SEED_BYTES;
 
 /// Receives a snapshot after `SnapshotBegin`, installs it, and restarts the
 /// received log at `wal_start_lsn`.
@@ -92,4 +92,15 @@ pub(super) async fn receive<R: tokio::io::AsyncRead + Unpin>(
         "seeding: snapshot installed; receiving the WAL after it"
     );
     Ok(())
+}
+
+/// Runs blocking disk work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("task failed: {e}")),
+    }
 }
