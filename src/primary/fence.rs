@@ -21,8 +21,7 @@
 
 use super::Shared;
 use crate::node::control::{Control, Fence};
-use crate::ship::send::sender::ShipMode;
-use crate::ship::{ship, Acked, AuthKey, CommandProof, ShipOptions};
+use crate::ship::{ship, Acked, AuthKey, CommandProof, ShipMode, ShipOptions};
 use crate::wal::{timeline, StdFs};
 use bytes::Bytes;
 use serde_json::{json, Value};

@@ -20,4 +20,7 @@ pub mod send;
 pub use protocol::auth::{AuthKey, CommandProof};
 pub use protocol::message::Compression;
 pub use receive::intake::{InlineApply, Received, ReceiverShared};
-pub use send::sender::{ship, Acked, LogSource, ShipError, ShipMode, ShipOptions, ShipReport};
+pub use send::error::ShipError;
+pub use send::flight::{Acked, ShipReport};
+pub use send::options::{LogSource, ShipMode, ShipOptions};
+pub use send::sender::ship;

@@ -5,7 +5,10 @@
 //! finish. [`ship_once_resuming`] tries again at once when the link is cut,
 //! from where the standby got to, for as long as attempts make progress.
 
-use super::sender::{ship, Acked, LogSource, ShipError, ShipMode, ShipOptions, ShipReport};
+use super::error::ShipError;
+use super::flight::{Acked, ShipReport};
+use super::options::{LogSource, ShipMode, ShipOptions};
+use super::sender::ship;
 use std::time::Instant;
 use tokio::sync::watch;
 

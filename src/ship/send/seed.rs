@@ -1,10 +1,14 @@
-//! The primary's side of seeding: the snapshot sent as `SnapshotBegin`, its
-//! bytes in `SnapshotData` frames of [`SEED_FRAME_BYTES`], and `SnapshotEnd`
-//! with their checksum.
+//! The primary's side of seeding: the newest snapshot, when the WAL after it
+//! is still retained, sent as `SnapshotBegin`, its bytes in `SnapshotData`
+//! frames of [`SEED_FRAME_BYTES`], and `SnapshotEnd` with their checksum.
 
+use super::error::ShipError;
+use super::link::Link;
+use super::options::LogSource;
 use crate::ship::protocol::frame::{write_frame, FrameError};
 use crate::ship::protocol::message::Message;
 use crate::ship::protocol::seed::{Seed, SEED_FRAME_BYTES};
+use crate::wal::scan::list_segments;
 use std::io::Read;
 use tokio::io::AsyncWriteExt;
 
@@ -12,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 ///
 /// # Errors
 /// I/O errors of the snapshot or the link.
-pub(super) async fn send<W: tokio::io::AsyncWrite + Unpin>(
+async fn send<W: tokio::io::AsyncWrite + Unpin>(
     sock: &mut W,
     mut seed: Seed,
     wal_start_lsn: u64,
@@ -55,4 +59,56 @@ pub(super) async fn send<W: tokio::io::AsyncWrite + Unpin>(
     write_frame(sock, end.kind(), &end.encode()).await?;
     sock.flush().await?;
     Ok(())
+}
+
+/// Sends the newest snapshot and returns the LSN the WAL continues from.
+pub(super) async fn seed_standby(
+    src: &LogSource,
+    link: &mut Link,
+    addr: &str,
+) -> Result<u64, ShipError> {
+    let needs = |reason: String| ShipError::NeedsSeed {
+        addr: addr.to_string(),
+        reason,
+    };
+    let Some(source) = src.seed.clone() else {
+        return Err(needs(
+            "its position is older than this primary's oldest WAL and no snapshots are available"
+                .into(),
+        ));
+    };
+    let seed = tokio::task::spawn_blocking(move || source.latest())
+        .await
+        .map_err(|e| needs(format!("snapshot task failed: {e}")))?
+        .map_err(|e| needs(format!("reading the latest snapshot: {e}")))?
+        .ok_or_else(|| needs("no snapshot exists yet".into()))?;
+    let segments = list_segments(&*src.fs, &src.wal_dir).map_err(|source| ShipError::Wal {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let wal_start = segments
+        .iter()
+        .rev()
+        .find(|s| s.first_lsn <= seed.lsn)
+        .map_or(seed.lsn, |s| s.first_lsn);
+    if segments.first().is_some_and(|s| s.first_lsn > wal_start) {
+        return Err(needs(format!(
+            "the WAL after snapshot LSN {:#x} is no longer retained",
+            seed.lsn
+        )));
+    }
+    let lsn = seed.lsn;
+    tracing::info!(
+        standby = addr,
+        lsn,
+        bytes = seed.total_bytes,
+        "seeding standby with snapshot"
+    );
+    send(&mut link.w, seed, wal_start, src.system_id, src.timeline)
+        .await
+        .map_err(|source| ShipError::Link {
+            addr: addr.to_string(),
+            source,
+        })?;
+    Ok(wal_start)
 }

@@ -3,8 +3,11 @@
 //! when, and how the last shipment ended). Failures are retried with backoff and
 //! counted; nothing is ever dropped.
 
+use super::error::ShipError;
+use super::flight::{Acked, ShipReport};
+use super::options::{LogSource, ShipMode, ShipOptions};
 use super::schedule::Schedule;
-use super::sender::{ship, Acked, LogSource, ShipError, ShipMode, ShipOptions, ShipReport};
+use super::sender::ship;
 use crate::clock::now_unix_ms;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
