@@ -6,7 +6,8 @@
 mod harness;
 
 use bytes::Bytes;
-use logship::ship::protocol::message::{decompress, Message, MAX_CHUNK_BYTES};
+use logship::ship::protocol::compress::decompress;
+use logship::ship::protocol::message::{ChunkEncoding, Message, MAX_CHUNK_BYTES};
 use logship::wal::format::{HeaderError, SegmentHeader};
 use logship::wal::scan::{scan_segment, SegmentFile};
 use logship::wal::WalError;
@@ -124,7 +125,7 @@ fn mirror_chunk_first_lsn_near_u64_max_is_refused_on_the_link() {
         Err(HeaderError::Field(OVERFLOW_MSG))
     );
     let chunk = Message::Chunk {
-        compressed: false,
+        encoding: ChunkEncoding::Raw,
         header,
         start_lsn: header.first_lsn,
         end_lsn: header.first_lsn + 8,
@@ -157,8 +158,13 @@ fn ship_frame_decompress_checks_raw_len_before_allocating() {
     let raw_len = u32::from_le_bytes(input[..4].try_into().unwrap());
     assert!(raw_len as usize > MAX_CHUNK_BYTES);
     let mut result = None;
-    let largest =
-        largest_allocation(|| result = Some(decompress(true, input[5..].to_vec(), raw_len)));
+    let largest = largest_allocation(|| {
+        result = Some(decompress(
+            ChunkEncoding::Zstd,
+            input[5..].to_vec(),
+            raw_len,
+        ))
+    });
     let err = result.unwrap().unwrap_err();
     assert!(err.contains("exceeds"), "{err}");
     assert!(largest < 64 << 20, "allocated {largest} bytes at once");

@@ -3,7 +3,7 @@
 //! refusal code table every `RefuseCode as u16`, and the fixed body sizes in
 //! its headings must be what `Message::encode` produces.
 
-use logship::ship::protocol::message::{Message, RefuseCode};
+use logship::ship::protocol::message::{ChunkEncoding, Message, RefuseCode};
 use logship::wal::format::SegmentHeader;
 use std::collections::BTreeMap;
 
@@ -35,7 +35,7 @@ fn one_of_each() -> Vec<Message> {
             message: String::new(),
         },
         Message::Chunk {
-            compressed: false,
+            encoding: ChunkEncoding::Raw,
             header: SegmentHeader {
                 system_id: 1,
                 timeline: 1,

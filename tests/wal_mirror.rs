@@ -2,7 +2,7 @@
 //! byte-identical copy; bad chunks are refused without writing anything;
 //! chunks read ahead of the link follow each other exactly.
 
-use logship::ship::protocol::message::decompress;
+use logship::ship::protocol::compress::decompress;
 use logship::ship::send::ahead::{ReadAhead, INLINE_CHUNK_BYTES};
 use logship::ship::Compression;
 use logship::wal::{
@@ -233,7 +233,7 @@ async fn read_all(a: &mut ReadAhead, from: u64, until: u64) -> Vec<u8> {
         assert_eq!(p.chunk.start_lsn, next);
         let raw_len = p.chunk.bytes.len() as u32;
         assert_eq!(
-            decompress(p.compressed, p.data, raw_len).unwrap(),
+            decompress(p.encoding, p.data, raw_len).unwrap(),
             p.chunk.bytes
         );
         out.extend_from_slice(&p.chunk.bytes);

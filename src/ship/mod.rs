@@ -18,7 +18,7 @@ pub mod receive;
 pub mod send;
 
 pub use protocol::auth::{AuthKey, CommandProof};
-pub use protocol::message::Compression;
+pub use protocol::compress::Compression;
 pub use receive::intake::{InlineApply, Received, ReceiverShared};
 pub use send::error::ShipError;
 pub use send::flight::{Acked, ShipReport};

@@ -17,7 +17,7 @@
 //!
 //! `Chunk.data` is the encoded records `[start_lsn, end_lsn)` exactly as in the
 //! primary's segment, compressed with zstd when `compression` is 1 (`raw_len` is
-//! the uncompressed length, checked before decompressing).
+//! the uncompressed length, checked before decompressing; see [`super::compress`]).
 
 use crate::wal::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
 
@@ -63,11 +63,27 @@ impl RefuseCode {
     }
 }
 
-/// Compression of a chunk's data.
+/// How one chunk's data is encoded: the `compression` byte of a `Chunk`
+/// message. Data that zstd does not make smaller goes raw whatever the
+/// setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Zstd { level: i32 },
+#[repr(u8)]
+pub enum ChunkEncoding {
+    /// The records exactly as in the segment.
+    Raw = 0,
+    /// The records compressed with zstd.
+    Zstd = 1,
+}
+
+impl ChunkEncoding {
+    /// The encoding whose byte is `v`; `None` for an unknown one.
+    pub fn from_u8(v: u8) -> Option<ChunkEncoding> {
+        match v {
+            0 => Some(ChunkEncoding::Raw),
+            1 => Some(ChunkEncoding::Zstd),
+            _ => None,
+        }
+    }
 }
 
 /// One protocol message.
@@ -97,8 +113,8 @@ pub enum Message {
         message: String,
     },
     Chunk {
-        /// True when `data` is zstd-compressed.
-        compressed: bool,
+        /// How `data` is encoded (the `compression` byte).
+        encoding: ChunkEncoding,
         header: SegmentHeader,
         start_lsn: u64,
         end_lsn: u64,
@@ -255,7 +271,7 @@ impl Message {
                 o.extend_from_slice(message.as_bytes());
             }
             Message::Chunk {
-                compressed,
+                encoding,
                 header,
                 start_lsn,
                 end_lsn,
@@ -266,7 +282,7 @@ impl Message {
                 data,
             } => {
                 o.reserve(SEGMENT_HEADER_BYTES + 49 + data.len());
-                o.push(u8::from(*compressed));
+                o.push(*encoding as u8);
                 o.extend_from_slice(&header.encode());
                 o.extend_from_slice(&start_lsn.to_le_bytes());
                 o.extend_from_slice(&end_lsn.to_le_bytes());
@@ -352,15 +368,12 @@ impl Message {
                 Message::Refuse { code, message }
             }
             5 => {
-                let compressed = match c.u8()? {
-                    0 => false,
-                    1 => true,
-                    v => {
-                        return Err(DecodeError {
-                            kind: "Chunk",
-                            reason: format!("unknown compression {v}"),
-                        })
-                    }
+                let v = c.u8()?;
+                let Some(encoding) = ChunkEncoding::from_u8(v) else {
+                    return Err(DecodeError {
+                        kind: "Chunk",
+                        reason: format!("unknown compression {v}"),
+                    });
                 };
                 let header = SegmentHeader::decode(c.take(SEGMENT_HEADER_BYTES)?).map_err(|e| {
                     DecodeError {
@@ -386,7 +399,7 @@ impl Message {
                     });
                 }
                 Message::Chunk {
-                    compressed,
+                    encoding,
                     header,
                     start_lsn,
                     end_lsn,
@@ -453,79 +466,6 @@ fn kind_name(kind: u8) -> &'static str {
     }
 }
 
-thread_local! {
-    /// One zstd compression context per thread and level, reused chunk after
-    /// chunk: a fresh context per chunk allocated and freed megabytes each
-    /// time, which the allocator kept per thread (RSS grew for minutes in a
-    /// soak before it levelled off).
-    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
-        const { std::cell::RefCell::new(None) };
-    /// The same for decompression.
-    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-fn zstd_compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
-    COMPRESSOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if !matches!(&*slot, Some((l, _)) if *l == level) {
-            *slot = Some((level, zstd::bulk::Compressor::new(level)?));
-        }
-        let (_, c) = slot.as_mut().expect("set above");
-        c.compress(data)
-    })
-}
-
-fn zstd_decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
-    DECOMPRESSOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(zstd::bulk::Decompressor::new()?);
-        }
-        slot.as_mut().expect("set above").decompress(data, capacity)
-    })
-}
-
-/// Compresses chunk data.
-pub fn compress(data: &[u8], c: Compression) -> (bool, Vec<u8>) {
-    match c {
-        Compression::None => (false, data.to_vec()),
-        Compression::Zstd { level } => match zstd_compress(data, level) {
-            Ok(z) if z.len() < data.len() => (true, z),
-            _ => (false, data.to_vec()),
-        },
-    }
-}
-
-/// Decompresses chunk data into exactly `raw_len` bytes.
-///
-/// `raw_len` is checked against [`MAX_CHUNK_BYTES`] before the output buffer
-/// is allocated.
-///
-/// # Errors
-/// A description when `raw_len` is over the limit or the data does not
-/// decompress to exactly `raw_len` bytes.
-pub fn decompress(compressed: bool, data: Vec<u8>, raw_len: u32) -> Result<Vec<u8>, String> {
-    if raw_len as usize > MAX_CHUNK_BYTES {
-        return Err(format!(
-            "chunk of {raw_len} bytes exceeds the {MAX_CHUNK_BYTES}-byte limit"
-        ));
-    }
-    let out = if compressed {
-        zstd_decompress(&data, raw_len as usize).map_err(|e| format!("zstd: {e}"))?
-    } else {
-        data
-    };
-    if out.len() != raw_len as usize {
-        return Err(format!(
-            "chunk data is {} bytes, {} announced",
-            out.len(),
-            raw_len
-        ));
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,7 +502,7 @@ mod tests {
                 message: "timeline 1 ended".into(),
             },
             Message::Chunk {
-                compressed: false,
+                encoding: ChunkEncoding::Raw,
                 header,
                 start_lsn: 4096,
                 end_lsn: 4099,
@@ -622,12 +562,20 @@ mod tests {
     }
 
     #[test]
+    fn encoding_bytes_round_trip() {
+        for e in [ChunkEncoding::Raw, ChunkEncoding::Zstd] {
+            assert_eq!(ChunkEncoding::from_u8(e as u8), Some(e));
+        }
+        assert_eq!(ChunkEncoding::from_u8(2), None);
+    }
+
+    #[test]
     fn chunk_lengths_are_checked_before_use() {
         let Message::Chunk { header, .. } = &samples()[4] else {
             unreachable!()
         };
         let m = Message::Chunk {
-            compressed: true,
+            encoding: ChunkEncoding::Zstd,
             header: *header,
             start_lsn: 0,
             end_lsn: 1 << 40,
@@ -638,14 +586,5 @@ mod tests {
             data: vec![],
         };
         assert!(Message::decode(5, &m.encode()).is_err());
-    }
-
-    #[test]
-    fn compression_round_trips_and_checks_length() {
-        let data = b"abcabcabcabcabcabcabcabcabcabcabcabc".repeat(100);
-        let (z, c) = compress(&data, Compression::Zstd { level: 1 });
-        assert!(z && c.len() < data.len());
-        assert_eq!(decompress(z, c.clone(), data.len() as u32).unwrap(), data);
-        assert!(decompress(z, c, 10).is_err());
     }
 }

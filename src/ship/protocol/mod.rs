@@ -4,11 +4,13 @@
 //! |-----------|--------------------------------------------------------------|
 //! | `frame`   | the length-prefixed frame codec and its size limits          |
 //! | `message` | the protocol's messages and their byte layouts               |
+//! | `compress`| chunk data compressed (zstd) and checked as it is decompressed |
 //! | `auth`    | the shared key and the challenge–response proofs             |
 //! | `tls`     | TLS on the link (rustls, mutual) and the stream type         |
 //! | `seed`    | seeding: the snapshot types and the traits the node implements |
 
 pub mod auth;
+pub mod compress;
 pub mod frame;
 pub mod message;
 pub mod seed;

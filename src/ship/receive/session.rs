@@ -6,8 +6,9 @@ use super::commit::{Fatal, GroupCommit, Outcome, PendingChunk};
 use super::intake::*;
 use crate::clock::now_unix_ms;
 use crate::ship::protocol::auth::{nonce, Challenge, Side};
+use crate::ship::protocol::compress::decompress;
 use crate::ship::protocol::frame::{write_frame, FrameError, FrameReader};
-use crate::ship::protocol::message::{decompress, Message, RefuseCode, PROTOCOL_VERSION};
+use crate::ship::protocol::message::{Message, RefuseCode, PROTOCOL_VERSION};
 use crate::ship::protocol::tls::ShipIo;
 use crate::wal::ChunkError;
 use bytes::Bytes;
@@ -268,7 +269,7 @@ where
         };
         let msg = match msg {
             Message::Chunk {
-                compressed,
+                encoding,
                 header,
                 start_lsn,
                 end_lsn,
@@ -298,7 +299,7 @@ where
                         return Err(refuse(wr, RefuseCode::Timeline, m).await);
                     }
                 }
-                let bytes = match decompress(compressed, data, raw_len) {
+                let bytes = match decompress(encoding, data, raw_len) {
                     Ok(b) => b,
                     Err(e) => {
                         return Err(refuse(

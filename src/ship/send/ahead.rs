@@ -19,7 +19,8 @@
 //! on the shipping task itself: that takes microseconds, where a hand-over to a
 //! blocking thread and back may take longer on a busy machine.
 
-use crate::ship::protocol::message::{compress, Compression};
+use crate::ship::protocol::compress::{compress, Compression};
+use crate::ship::protocol::message::ChunkEncoding;
 use crate::wal::raw::{RawChunk, RawReader};
 use crate::wal::WalError;
 use std::collections::VecDeque;
@@ -36,8 +37,8 @@ pub const DEPTH: usize = 3;
 /// A chunk ready for the link.
 pub struct Prepared {
     pub chunk: RawChunk,
-    /// Whether `data` is zstd-compressed.
-    pub compressed: bool,
+    /// How `data` is encoded.
+    pub encoding: ChunkEncoding,
     /// What goes on the wire.
     pub data: Vec<u8>,
 }
@@ -163,10 +164,10 @@ fn prepare(
 /// Checks a chunk cut by [`RawReader::cut`] and compresses it.
 fn finish(chunk: RawChunk, compression: Compression) -> Result<Prepared, WalError> {
     chunk.verify()?;
-    let (compressed, data) = compress(&chunk.bytes, compression);
+    let (encoding, data) = compress(&chunk.bytes, compression);
     Ok(Prepared {
         chunk,
-        compressed,
+        encoding,
         data,
     })
 }

@@ -4,7 +4,7 @@
 
 use super::pace::ChunkPace;
 use crate::ship::protocol::auth::AuthKey;
-use crate::ship::protocol::message::Compression;
+use crate::ship::protocol::compress::Compression;
 use crate::ship::protocol::seed::SeedSource;
 use crate::ship::protocol::tls::ShipTls;
 use crate::wal::tap::Taps;

@@ -53,7 +53,7 @@ impl Shipment<'_> {
             let built = self.ahead.next(self.next, self.until).await;
             let Some(Prepared {
                 chunk: c,
-                compressed,
+                encoding,
                 data,
             }) = built.map_err(|e| self.wal_err(e))?
             else {
@@ -66,7 +66,7 @@ impl Shipment<'_> {
                 cap.take(data.len()).await;
             }
             let m = Message::Chunk {
-                compressed,
+                encoding,
                 header: c.header,
                 start_lsn: c.start_lsn,
                 end_lsn: c.end_lsn,

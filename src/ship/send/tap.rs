@@ -27,8 +27,9 @@
 //! bookkeeping sees the same stream as before.
 
 use super::ahead::INLINE_CHUNK_BYTES;
+use crate::ship::protocol::compress::{compress, Compression};
 use crate::ship::protocol::frame::frame_bytes;
-use crate::ship::protocol::message::{compress, Compression, Message};
+use crate::ship::protocol::message::Message;
 use crate::wal::mirror::check_chunk;
 use crate::wal::tap::{DurableRun, DurableTap};
 use std::io::Write;
@@ -168,10 +169,10 @@ impl LinkTap {
         else {
             return false;
         };
-        let (compressed, data) = compress(run.bytes, self.compression);
+        let (encoding, data) = compress(run.bytes, self.compression);
         let wire_bytes = data.len() as u64;
         let m = Message::Chunk {
-            compressed,
+            encoding,
             header: *run.header,
             start_lsn: run.start_lsn,
             end_lsn,
@@ -311,14 +312,14 @@ mod tests {
             let (k, body) = fr.read().await.unwrap();
             match Message::decode(k, &body).unwrap() {
                 Message::Chunk {
-                    compressed,
+                    encoding,
                     start_lsn,
                     end_lsn,
                     raw_len,
                     data,
                     ..
                 } => {
-                    let raw = crate::ship::protocol::message::decompress(compressed, data, raw_len)
+                    let raw = crate::ship::protocol::compress::decompress(encoding, data, raw_len)
                         .unwrap();
                     out.push((start_lsn, end_lsn, raw));
                 }

@@ -22,8 +22,9 @@
 //! the chunk's LSN.
 
 use bytes::Bytes;
+use logship::ship::protocol::compress::decompress;
 use logship::ship::protocol::frame::{read_frame, write_frame};
-use logship::ship::protocol::message::{decompress, Message, MAX_CHUNK_BYTES};
+use logship::ship::protocol::message::{ChunkEncoding, Message, MAX_CHUNK_BYTES};
 use logship::wal::format::{
     align8, check_record, encode_record, segment_file_name, RecordHeader, SegmentHeader,
     FORMAT_VERSION, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC,
@@ -305,8 +306,12 @@ pub fn ship_frame(data: &[u8]) {
     // Decompression with a length taken from the input, not from a checked Chunk.
     if data.len() >= 5 {
         let raw_len = u32_at(data, 0);
-        let compressed = data[4] & 1 == 1;
-        if let Ok(out) = decompress(compressed, data[5..].to_vec(), raw_len) {
+        let encoding = if data[4] & 1 == 1 {
+            ChunkEncoding::Zstd
+        } else {
+            ChunkEncoding::Raw
+        };
+        if let Ok(out) = decompress(encoding, data[5..].to_vec(), raw_len) {
             assert_eq!(out.len(), raw_len as usize);
             assert!(out.len() <= MAX_CHUNK_BYTES);
         }
@@ -330,13 +335,13 @@ fn check_message(kind: u8, m: &Message) {
     assert_eq!(&again, m);
     assert_eq!(again.encode(), enc);
     if let Message::Chunk {
-        compressed,
+        encoding,
         data,
         raw_len,
         ..
     } = m
     {
-        if let Ok(out) = decompress(*compressed, data.clone(), *raw_len) {
+        if let Ok(out) = decompress(*encoding, data.clone(), *raw_len) {
             assert_eq!(out.len(), *raw_len as usize);
         }
     }
