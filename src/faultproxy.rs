@@ -14,6 +14,7 @@
 //! command, by `tools/soak.sh`.
 
 use crate::ship::protocol::frame::MAX_FRAME_BYTES;
+use crate::ship::protocol::message::MessageKind;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +25,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Type byte of a ship `Chunk` frame: the frame [`Fault::Duplicate`] repeats.
-const CHUNK_FRAME_TYPE: u8 = 5;
+const CHUNK_FRAME_TYPE: u8 = MessageKind::Chunk as u8;
 /// Largest piece forwarded in one write when splitting or passing through.
 const PIECE_MAX_BYTES: usize = 64 << 10;
 /// Pieces in flight on a far link ([`Fault::Latency`]) at most.

@@ -135,7 +135,7 @@ fn mirror_chunk_first_lsn_near_u64_max_is_refused_on_the_link() {
         last_timestamp_unix_ms: 0,
         data: vec![0; 8],
     };
-    let err = Message::decode(chunk.kind(), &chunk.encode()).unwrap_err();
+    let err = Message::decode(chunk.kind().into(), &chunk.encode()).unwrap_err();
     assert!(err.reason.contains(OVERFLOW_MSG), "{err}");
 }
 

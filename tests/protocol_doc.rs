@@ -1,9 +1,9 @@
 //! Keeps the "Ship protocol" section of `wal-format.md` in step with the code:
-//! its message type table must give every message's `Message::kind()`, its
+//! its message type table must give every `MessageKind`'s byte, its
 //! refusal code table every `RefuseCode as u16`, and the fixed body sizes in
 //! its headings must be what `Message::encode` produces.
 
-use logship::ship::protocol::message::{ChunkEncoding, Message, RefuseCode};
+use logship::ship::protocol::message::{ChunkEncoding, Message, MessageKind, RefuseCode};
 use logship::wal::format::SegmentHeader;
 use std::collections::BTreeMap;
 
@@ -131,9 +131,12 @@ fn the_message_type_table_matches_message_kind() {
     let doc = table("ship-message-types");
     let code: BTreeMap<String, u64> = one_of_each()
         .iter()
-        .map(|m| (m.name().to_string(), u64::from(m.kind())))
+        .map(|m| (m.name().to_string(), u64::from(u8::from(m.kind()))))
         .collect();
     assert_eq!(doc, code);
+    // Every type has its row: the messages above are one of each.
+    let kinds: Vec<MessageKind> = one_of_each().iter().map(Message::kind).collect();
+    assert_eq!(kinds, MessageKind::ALL);
 }
 
 #[test]
@@ -151,7 +154,11 @@ fn the_refusal_code_table_matches_refuse_code() {
         };
         let body = m.encode();
         assert_eq!(u16::from_le_bytes([body[0], body[1]]), c as u16, "{n}");
-        assert_eq!(Message::decode(4, &body).unwrap(), m, "{n}");
+        assert_eq!(
+            Message::decode(MessageKind::Refuse.into(), &body).unwrap(),
+            m,
+            "{n}"
+        );
     }
 }
 
@@ -174,6 +181,6 @@ fn the_documented_body_sizes_are_what_encode_produces() {
             .unwrap_or_else(|| panic!("no size heading for {} in wal-format.md", m.name()));
         assert_eq!(doc, m.encode().len(), "body size of {}", m.name());
         // And the encoding decodes to the same message.
-        assert_eq!(Message::decode(m.kind(), &m.encode()).unwrap(), m);
+        assert_eq!(Message::decode(m.kind().into(), &m.encode()).unwrap(), m);
     }
 }

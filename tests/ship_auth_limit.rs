@@ -40,7 +40,9 @@ async fn attempt(addr: &str, key: &[u8]) -> (Message, [u8; 32]) {
         nonce: c.primary_nonce,
         proof,
     };
-    write_frame(&mut s, m.kind(), &m.encode()).await.unwrap();
+    write_frame(&mut s, m.kind().into(), &m.encode())
+        .await
+        .unwrap();
     s.flush().await.unwrap();
     (read(&mut s).await, proof)
 }

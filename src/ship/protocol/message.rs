@@ -63,6 +63,68 @@ impl RefuseCode {
     }
 }
 
+/// The type byte of each message: the one place the numbers are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum MessageKind {
+    Hello = 1,
+    Auth = 2,
+    Welcome = 3,
+    Refuse = 4,
+    Chunk = 5,
+    Ack = 6,
+    Status = 7,
+    SnapshotBegin = 8,
+    SnapshotData = 9,
+    SnapshotEnd = 10,
+    History = 11,
+}
+
+impl MessageKind {
+    /// Every message type, in type-byte order.
+    pub const ALL: [MessageKind; 11] = [
+        MessageKind::Hello,
+        MessageKind::Auth,
+        MessageKind::Welcome,
+        MessageKind::Refuse,
+        MessageKind::Chunk,
+        MessageKind::Ack,
+        MessageKind::Status,
+        MessageKind::SnapshotBegin,
+        MessageKind::SnapshotData,
+        MessageKind::SnapshotEnd,
+        MessageKind::History,
+    ];
+
+    /// The type whose byte is `b`; `None` for an unknown one.
+    pub fn from_u8(b: u8) -> Option<MessageKind> {
+        MessageKind::ALL.into_iter().find(|k| *k as u8 == b)
+    }
+
+    /// Name for logs and errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Hello => "Hello",
+            MessageKind::Auth => "Auth",
+            MessageKind::Welcome => "Welcome",
+            MessageKind::Refuse => "Refuse",
+            MessageKind::Chunk => "Chunk",
+            MessageKind::Ack => "Ack",
+            MessageKind::Status => "Status",
+            MessageKind::SnapshotBegin => "SnapshotBegin",
+            MessageKind::SnapshotData => "SnapshotData",
+            MessageKind::SnapshotEnd => "SnapshotEnd",
+            MessageKind::History => "History",
+        }
+    }
+}
+
+impl From<MessageKind> for u8 {
+    fn from(k: MessageKind) -> u8 {
+        k as u8
+    }
+}
+
 /// How one chunk's data is encoded: the `compression` byte of a `Chunk`
 /// message. Data that zstd does not make smaller goes raw whatever the
 /// setting.
@@ -210,26 +272,26 @@ impl<'a> Cur<'a> {
 }
 
 impl Message {
-    /// The message's type byte.
-    pub fn kind(&self) -> u8 {
+    /// The message's type.
+    pub fn kind(&self) -> MessageKind {
         match self {
-            Message::Hello { .. } => 1,
-            Message::Auth { .. } => 2,
-            Message::Welcome { .. } => 3,
-            Message::Refuse { .. } => 4,
-            Message::Chunk { .. } => 5,
-            Message::Ack { .. } => 6,
-            Message::Status { .. } => 7,
-            Message::SnapshotBegin { .. } => 8,
-            Message::SnapshotData(_) => 9,
-            Message::SnapshotEnd { .. } => 10,
-            Message::History { .. } => 11,
+            Message::Hello { .. } => MessageKind::Hello,
+            Message::Auth { .. } => MessageKind::Auth,
+            Message::Welcome { .. } => MessageKind::Welcome,
+            Message::Refuse { .. } => MessageKind::Refuse,
+            Message::Chunk { .. } => MessageKind::Chunk,
+            Message::Ack { .. } => MessageKind::Ack,
+            Message::Status { .. } => MessageKind::Status,
+            Message::SnapshotBegin { .. } => MessageKind::SnapshotBegin,
+            Message::SnapshotData(_) => MessageKind::SnapshotData,
+            Message::SnapshotEnd { .. } => MessageKind::SnapshotEnd,
+            Message::History { .. } => MessageKind::History,
         }
     }
 
     /// Name for logs and errors.
     pub fn name(&self) -> &'static str {
-        kind_name(self.kind())
+        self.kind().name()
     }
 
     /// Encodes the body.
@@ -339,35 +401,41 @@ impl Message {
     /// [`DecodeError`] for an unknown type, a short or overlong body, or an
     /// invalid field (a segment header is checked like one read from disk).
     pub fn decode(kind: u8, body: &[u8]) -> Result<Message, DecodeError> {
+        let Some(kind) = MessageKind::from_u8(kind) else {
+            return Err(DecodeError {
+                kind: "unknown",
+                reason: format!("message type {kind}"),
+            });
+        };
         let mut c = Cur {
             b: body,
-            kind: kind_name(kind),
+            kind: kind.name(),
         };
         let m = match kind {
-            1 => Message::Hello {
+            MessageKind::Hello => Message::Hello {
                 version: c.u16()?,
                 nonce: c.arr32()?,
             },
-            2 => Message::Auth {
+            MessageKind::Auth => Message::Auth {
                 version: c.u16()?,
                 system_id: c.u64()?,
                 timeline: c.u32()?,
                 nonce: c.arr32()?,
                 proof: c.arr32()?,
             },
-            3 => Message::Welcome {
+            MessageKind::Welcome => Message::Welcome {
                 proof: c.arr32()?,
                 system_id: c.u64()?,
                 timeline: c.u32()?,
                 received_lsn: c.u64()?,
                 applied_lsn: c.u64()?,
             },
-            4 => {
+            MessageKind::Refuse => {
                 let code = RefuseCode::from_u16(c.u16()?);
                 let message = String::from_utf8_lossy(c.rest()).into_owned();
                 Message::Refuse { code, message }
             }
-            5 => {
+            MessageKind::Chunk => {
                 let v = c.u8()?;
                 let Some(encoding) = ChunkEncoding::from_u8(v) else {
                     return Err(DecodeError {
@@ -410,26 +478,26 @@ impl Message {
                     data: c.rest().to_vec(),
                 }
             }
-            6 => Message::Ack {
+            MessageKind::Ack => Message::Ack {
                 received_lsn: c.u64()?,
                 applied_lsn: c.u64()?,
             },
-            7 => Message::Status {
+            MessageKind::Status => Message::Status {
                 primary_durable_lsn: c.u64()?,
                 primary_write_lsn: c.u64()?,
                 unix_ms: c.u64()?,
                 done: c.u8()? != 0,
             },
-            8 => Message::SnapshotBegin {
+            MessageKind::SnapshotBegin => Message::SnapshotBegin {
                 lsn: c.u64()?,
                 wal_start_lsn: c.u64()?,
                 total_bytes: c.u64()?,
                 system_id: c.u64()?,
                 timeline: c.u32()?,
             },
-            9 => Message::SnapshotData(c.rest().to_vec()),
-            10 => Message::SnapshotEnd { crc32: c.u32()? },
-            11 => {
+            MessageKind::SnapshotData => Message::SnapshotData(c.rest().to_vec()),
+            MessageKind::SnapshotEnd => Message::SnapshotEnd { crc32: c.u32()? },
+            MessageKind::History => {
                 let timeline = c.u32()?;
                 let text = String::from_utf8(c.rest().to_vec()).map_err(|_| DecodeError {
                     kind: "History",
@@ -437,32 +505,9 @@ impl Message {
                 })?;
                 Message::History { timeline, text }
             }
-            k => {
-                return Err(DecodeError {
-                    kind: "unknown",
-                    reason: format!("message type {k}"),
-                })
-            }
         };
         c.end()?;
         Ok(m)
-    }
-}
-
-fn kind_name(kind: u8) -> &'static str {
-    match kind {
-        1 => "Hello",
-        2 => "Auth",
-        3 => "Welcome",
-        4 => "Refuse",
-        5 => "Chunk",
-        6 => "Ack",
-        7 => "Status",
-        8 => "SnapshotBegin",
-        9 => "SnapshotData",
-        10 => "SnapshotEnd",
-        11 => "History",
-        _ => "unknown",
     }
 }
 
@@ -542,23 +587,34 @@ mod tests {
     fn every_message_round_trips_and_truncation_is_an_error() {
         for m in samples() {
             let b = m.encode();
-            assert_eq!(Message::decode(m.kind(), &b).unwrap(), m);
+            assert_eq!(Message::decode(m.kind().into(), &b).unwrap(), m);
             if !matches!(
                 m,
                 Message::Refuse { .. } | Message::SnapshotData(_) | Message::History { .. }
             ) {
                 let short = &b[..b.len() - 1];
                 if !matches!(m, Message::Chunk { .. }) {
-                    assert!(Message::decode(m.kind(), short).is_err(), "{m:?}");
+                    assert!(Message::decode(m.kind().into(), short).is_err(), "{m:?}");
                 }
                 let mut long = b.clone();
                 long.push(0);
                 if !matches!(m, Message::Chunk { .. }) {
-                    assert!(Message::decode(m.kind(), &long).is_err(), "{m:?}");
+                    assert!(Message::decode(m.kind().into(), &long).is_err(), "{m:?}");
                 }
             }
         }
         assert!(Message::decode(99, &[]).is_err());
+    }
+
+    #[test]
+    fn type_bytes_round_trip_and_every_sample_has_its_own() {
+        for k in MessageKind::ALL {
+            assert_eq!(MessageKind::from_u8(k.into()), Some(k));
+        }
+        assert_eq!(MessageKind::from_u8(0), None);
+        assert_eq!(MessageKind::from_u8(12), None);
+        let kinds: Vec<MessageKind> = samples().iter().map(Message::kind).collect();
+        assert_eq!(kinds, MessageKind::ALL);
     }
 
     #[test]
@@ -585,6 +641,6 @@ mod tests {
             last_timestamp_unix_ms: 0,
             data: vec![],
         };
-        assert!(Message::decode(5, &m.encode()).is_err());
+        assert!(Message::decode(MessageKind::Chunk.into(), &m.encode()).is_err());
     }
 }

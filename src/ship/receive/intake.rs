@@ -284,7 +284,7 @@ pub(super) async fn refuse<S: AsyncWrite + Unpin>(
         code,
         message: message.clone(),
     };
-    let _ = write_frame(sock, m.kind(), &m.encode()).await;
+    let _ = write_frame(sock, m.kind().into(), &m.encode()).await;
     let _ = sock.flush().await;
     ReceiveError::Refused { code, message }
 }

@@ -29,7 +29,7 @@ async fn recv_frame<R: tokio::io::AsyncRead + Unpin>(
 }
 
 async fn send<S: AsyncWrite + Unpin>(sock: &mut S, m: &Message) -> Result<(), ReceiveError> {
-    write_frame(sock, m.kind(), &m.encode())
+    write_frame(sock, m.kind().into(), &m.encode())
         .await
         .map_err(|e| ReceiveError::Frame(FrameError::Io(e)))?;
     sock.flush()

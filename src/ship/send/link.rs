@@ -58,7 +58,7 @@ impl Link {
     }
 
     pub(super) async fn send(&mut self, m: &Message) -> Result<(), ShipError> {
-        let res = match write_frame(&mut self.w, m.kind(), &m.encode()).await {
+        let res = match write_frame(&mut self.w, m.kind().into(), &m.encode()).await {
             Ok(()) => self.w.flush().await,
             Err(e) => Err(e),
         };

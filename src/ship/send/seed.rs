@@ -6,7 +6,7 @@ use super::error::ShipError;
 use super::link::Link;
 use super::options::LogSource;
 use crate::ship::protocol::frame::{write_frame, FrameError};
-use crate::ship::protocol::message::Message;
+use crate::ship::protocol::message::{Message, MessageKind};
 use crate::ship::protocol::seed::{Seed, SEED_FRAME_BYTES};
 use crate::wal::scan::list_segments;
 use std::io::Read;
@@ -30,7 +30,7 @@ async fn send<W: tokio::io::AsyncWrite + Unpin>(
         system_id,
         timeline,
     };
-    write_frame(sock, begin.kind(), &begin.encode()).await?;
+    write_frame(sock, begin.kind().into(), &begin.encode()).await?;
     let mut crc = crc32fast::Hasher::new();
     let mut sent = 0u64;
     let mut buf = vec![0u8; SEED_FRAME_BYTES];
@@ -51,12 +51,13 @@ async fn send<W: tokio::io::AsyncWrite + Unpin>(
         }
         crc.update(&buf[..n]);
         sent += n as u64;
-        write_frame(sock, 9, &buf[..n]).await?;
+        // The data goes out as read: no copy into a `SnapshotData` message.
+        write_frame(sock, MessageKind::SnapshotData.into(), &buf[..n]).await?;
     }
     let end = Message::SnapshotEnd {
         crc32: crc.finalize(),
     };
-    write_frame(sock, end.kind(), &end.encode()).await?;
+    write_frame(sock, end.kind().into(), &end.encode()).await?;
     sock.flush().await?;
     Ok(())
 }

@@ -182,7 +182,7 @@ impl LinkTap {
             last_timestamp_unix_ms: last_ts,
             data,
         };
-        let frame = frame_bytes(m.kind(), &m.encode());
+        let frame = frame_bytes(m.kind().into(), &m.encode());
         let Some(sock) = st.sock.as_mut() else {
             return false;
         };

@@ -329,7 +329,7 @@ fn check_frame_round_trip(rt: &tokio::runtime::Runtime, kind: u8, body: &[u8]) {
 }
 
 fn check_message(kind: u8, m: &Message) {
-    assert_eq!(m.kind(), kind);
+    assert_eq!(u8::from(m.kind()), kind);
     let enc = m.encode();
     let again = Message::decode(kind, &enc).expect("a re-encoded message decodes");
     assert_eq!(&again, m);
