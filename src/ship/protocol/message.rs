@@ -216,6 +216,19 @@ pub enum Message {
     },
 }
 
+/// What a `Chunk` says of the records it carries, besides their data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRecords {
+    /// The header of the segment they come from.
+    pub header: SegmentHeader,
+    pub start_lsn: u64,
+    /// `start_lsn` plus the records' length (uncompressed).
+    pub end_lsn: u64,
+    pub records: u64,
+    /// The last record's timestamp.
+    pub last_timestamp_unix_ms: u64,
+}
+
 /// A body that does not decode.
 #[derive(Debug, thiserror::Error)]
 #[error("malformed {kind} message: {reason}")]
@@ -292,6 +305,28 @@ impl Message {
     /// Name for logs and errors.
     pub fn name(&self) -> &'static str {
         self.kind().name()
+    }
+
+    /// The `Chunk` of `of`, its data as [`compress`](super::compress::compress)
+    /// returned it, sent while the primary is durable up to
+    /// `primary_durable_lsn`. Every chunk is built here, whether the shipping
+    /// task or the tap sends it: `raw_len` is the records' length.
+    pub fn chunk(
+        of: ChunkRecords,
+        primary_durable_lsn: u64,
+        (encoding, data): (ChunkEncoding, Vec<u8>),
+    ) -> Message {
+        Message::Chunk {
+            encoding,
+            header: of.header,
+            start_lsn: of.start_lsn,
+            end_lsn: of.end_lsn,
+            records: of.records as u32,
+            raw_len: (of.end_lsn - of.start_lsn) as u32,
+            primary_durable_lsn,
+            last_timestamp_unix_ms: of.last_timestamp_unix_ms,
+            data,
+        }
     }
 
     /// Encodes the body.

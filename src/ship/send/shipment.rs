@@ -9,7 +9,7 @@ use super::link::Link;
 use super::options::{LogSource, ShipOptions};
 use super::pace::RateCap;
 use crate::clock::now_unix_ms;
-use crate::ship::protocol::message::Message;
+use crate::ship::protocol::message::{ChunkRecords, Message};
 use crate::wal::{Position, WalError};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -65,17 +65,14 @@ impl Shipment<'_> {
             if let Some(cap) = &mut self.cap {
                 cap.take(data.len()).await;
             }
-            let m = Message::Chunk {
-                encoding,
+            let of = ChunkRecords {
                 header: c.header,
                 start_lsn: c.start_lsn,
                 end_lsn: c.end_lsn,
-                records: c.records as u32,
-                raw_len: (c.end_lsn - c.start_lsn) as u32,
-                primary_durable_lsn: self.until,
+                records: c.records,
                 last_timestamp_unix_ms: c.last_timestamp_unix_ms,
-                data,
             };
+            let m = Message::chunk(of, self.until, (encoding, data));
             self.link.send(&m).await?;
             self.flight.push(c.end_lsn, c.end_lsn - c.start_lsn);
             self.next = c.end_lsn;

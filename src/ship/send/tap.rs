@@ -29,7 +29,7 @@
 use super::ahead::INLINE_CHUNK_BYTES;
 use crate::ship::protocol::compress::{compress, Compression};
 use crate::ship::protocol::frame::frame_bytes;
-use crate::ship::protocol::message::Message;
+use crate::ship::protocol::message::{ChunkRecords, Message};
 use crate::wal::mirror::check_chunk;
 use crate::wal::tap::{DurableRun, DurableTap};
 use std::io::Write;
@@ -169,19 +169,18 @@ impl LinkTap {
         else {
             return false;
         };
-        let (encoding, data) = compress(run.bytes, self.compression);
-        let wire_bytes = data.len() as u64;
-        let m = Message::Chunk {
-            encoding,
+        let encoded = compress(run.bytes, self.compression);
+        let wire_bytes = encoded.1.len() as u64;
+        // `check_chunk` read the run to its end: `end_lsn - start_lsn` is
+        // `len`, the chunk's `raw_len`.
+        let of = ChunkRecords {
             header: *run.header,
             start_lsn: run.start_lsn,
             end_lsn,
-            records: records as u32,
-            raw_len: len as u32,
-            primary_durable_lsn: durable_lsn,
+            records,
             last_timestamp_unix_ms: last_ts,
-            data,
         };
+        let m = Message::chunk(of, durable_lsn, encoded);
         let frame = frame_bytes(m.kind().into(), &m.encode());
         let Some(sock) = st.sock.as_mut() else {
             return false;
