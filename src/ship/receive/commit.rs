@@ -147,7 +147,7 @@ impl GroupCommit {
                     // The written LSN moves only once the chunks were offered
                     // to replay: the replay thread, woken by it, then finds
                     // them applied instead of racing to read them back.
-                    let w = write_locked(&mut m, &shared, &chunks, false);
+                    let w = write_locked(&mut m, &shared, &chunks, Publish::ByCaller);
                     let written = (m.end_lsn(), m.last_timestamp_unix_ms());
                     drop(m);
                     let w = w?;
@@ -164,7 +164,7 @@ impl GroupCommit {
                 None => {
                     let shared = shared.clone();
                     self.writer = Some(tokio::task::spawn_blocking(move || {
-                        write_locked(&mut lock(&shared), &shared, &chunks, true)
+                        write_locked(&mut lock(&shared), &shared, &chunks, Publish::EachChunk)
                     }));
                 }
             }
@@ -265,19 +265,30 @@ fn lock(shared: &ReceiverShared) -> std::sync::MutexGuard<'_, crate::wal::Mirror
     shared.mirror.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Who publishes the `written_lsn` of chunks [`write_locked`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Publish {
+    /// The writer, as each chunk is written (a batch on a blocking thread:
+    /// replay follows it chunk by chunk).
+    EachChunk,
+    /// The caller, once, after it offered the chunks to inline apply
+    /// ([`publish_written`] with the last one).
+    ByCaller,
+}
+
 /// Writes `chunks` in order into the locked mirror `m`, stopping at the first
-/// refused one; with `publish`, publishes each written end as `written_lsn`
-/// (otherwise the caller publishes the last one, [`publish_written`]).
+/// refused one; publishes each written end as `written_lsn` when `publish`
+/// says so.
 fn write_locked(
     m: &mut crate::wal::Mirror,
     shared: &ReceiverShared,
     chunks: &[PendingChunk],
-    publish: bool,
+    publish: Publish,
 ) -> Result<Written, Fatal> {
     for (count, c) in chunks.iter().enumerate() {
         match m.append(&c.header, c.start_lsn, &c.bytes) {
             Ok(_) => {
-                if publish {
+                if publish == Publish::EachChunk {
                     publish_written(shared, c, (m.end_lsn(), m.last_timestamp_unix_ms()));
                 }
             }
