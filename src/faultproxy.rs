@@ -13,8 +13,8 @@
 //! Used by `tests/net_faults.rs` and, through the hidden `logship fault-proxy`
 //! command, by `tools/soak.sh`.
 
+use crate::ship::protocol::codes::MessageKind;
 use crate::ship::protocol::frame::MAX_FRAME_BYTES;
-use crate::ship::protocol::message::MessageKind;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicU64, Ordering};

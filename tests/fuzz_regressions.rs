@@ -6,8 +6,9 @@
 mod harness;
 
 use bytes::Bytes;
+use logship::ship::protocol::codes::ChunkEncoding;
 use logship::ship::protocol::compress::decompress;
-use logship::ship::protocol::message::{ChunkEncoding, Message, MAX_CHUNK_BYTES};
+use logship::ship::protocol::message::{Message, MAX_CHUNK_BYTES};
 use logship::wal::format::{HeaderError, SegmentHeader};
 use logship::wal::scan::{scan_segment, SegmentFile};
 use logship::wal::WalError;

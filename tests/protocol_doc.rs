@@ -3,7 +3,8 @@
 //! refusal code table every `RefuseCode as u16`, and the fixed body sizes in
 //! its headings must be what `Message::encode` produces.
 
-use logship::ship::protocol::message::{ChunkEncoding, Message, MessageKind, RefuseCode};
+use logship::ship::protocol::codes::{ChunkEncoding, MessageKind, RefuseCode};
+use logship::ship::protocol::message::Message;
 use logship::wal::format::SegmentHeader;
 use std::collections::BTreeMap;
 

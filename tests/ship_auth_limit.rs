@@ -7,8 +7,9 @@ mod common;
 
 use common::Standby;
 use logship::ship::protocol::auth::{nonce, AuthKey, Challenge, Side};
+use logship::ship::protocol::codes::RefuseCode;
 use logship::ship::protocol::frame::{read_frame, write_frame};
-use logship::ship::protocol::message::{Message, RefuseCode, PROTOCOL_VERSION};
+use logship::ship::protocol::message::{Message, PROTOCOL_VERSION};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;

@@ -1,7 +1,7 @@
 //! The ship link end to end on loopback: a real log, the sender, the receiver and
 //! a mirror; refusals; a proxy that cuts the connection at random byte offsets.
 
-use logship::ship::protocol::message::RefuseCode;
+use logship::ship::protocol::codes::RefuseCode;
 use logship::ship::receive::accept::serve;
 use logship::ship::{
     ship, Acked, AuthKey, LogSource, ReceiverShared, ShipError, ShipMode, ShipOptions,

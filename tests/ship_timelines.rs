@@ -2,7 +2,7 @@
 //! timeline; the old primary's shipments are refused; a standby holding records
 //! of the old timeline past the switch is refused as diverged.
 
-use logship::ship::protocol::message::RefuseCode;
+use logship::ship::protocol::codes::RefuseCode;
 use logship::ship::receive::accept::serve;
 use logship::ship::{
     ship, Acked, AuthKey, LogSource, ReceiverShared, ShipError, ShipMode, ShipOptions,

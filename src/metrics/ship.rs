@@ -4,7 +4,7 @@
 
 use super::Monitor;
 use crate::events::EventKind;
-use crate::ship::protocol::message::RefuseCode;
+use crate::ship::protocol::codes::RefuseCode;
 use crate::ship::receive::intake::RefuseHook;
 use crate::ship::send::shipper::ShipObserver;
 use crate::ship::{ShipError, ShipReport};

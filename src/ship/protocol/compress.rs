@@ -3,7 +3,8 @@
 //! says how in its [`ChunkEncoding`]), and the zstd contexts reused on each
 //! thread.
 
-use super::message::{ChunkEncoding, MAX_CHUNK_BYTES};
+use super::codes::ChunkEncoding;
+use super::message::MAX_CHUNK_BYTES;
 
 /// Compression of a chunk's data: the setting (`--compress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

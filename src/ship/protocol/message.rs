@@ -1,5 +1,6 @@
 //! The messages of the ship protocol (version 1) and their byte layouts.
 //! All integers are little-endian. `wal-format.md` ("Ship protocol") mirrors this.
+//! The type bytes are [`MessageKind`]'s, the refusal codes [`RefuseCode`]'s.
 //!
 //! | type | name    | direction | body                                                        |
 //! |-----:|---------|-----------|-------------------------------------------------------------|
@@ -16,9 +17,11 @@
 //! | 11   | History       | P → S | timeline u32, the timeline's history file (UTF-8)     |
 //!
 //! `Chunk.data` is the encoded records `[start_lsn, end_lsn)` exactly as in the
-//! primary's segment, compressed with zstd when `compression` is 1 (`raw_len` is
+//! primary's segment, compressed with zstd when `compression` is 1
+//! ([`ChunkEncoding::Zstd`]; 0 is [`ChunkEncoding::Raw`]) (`raw_len` is
 //! the uncompressed length, checked before decompressing; see [`super::compress`]).
 
+use super::codes::{ChunkEncoding, MessageKind, RefuseCode};
 use crate::wal::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
 
 /// Protocol version spoken by this build.
@@ -27,126 +30,6 @@ pub const PROTOCOL_VERSION: u16 = 1;
 /// allows, with its header and padding.
 pub const MAX_CHUNK_BYTES: usize = crate::wal::writer::MAX_RECORD_BYTES_LIMIT + 64;
 const _: () = assert!(MAX_CHUNK_BYTES + 256 < super::frame::MAX_FRAME_BYTES);
-
-/// Reasons a peer gives when it refuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u16)]
-pub enum RefuseCode {
-    Version = 1,
-    Auth = 2,
-    SystemId = 3,
-    Timeline = 4,
-    Gap = 5,
-    Corrupt = 6,
-    Busy = 7,
-    Internal = 8,
-    Protocol = 9,
-    NoSpace = 10,
-    Unknown = 0xFFFF,
-}
-
-impl RefuseCode {
-    fn from_u16(v: u16) -> RefuseCode {
-        match v {
-            1 => RefuseCode::Version,
-            2 => RefuseCode::Auth,
-            3 => RefuseCode::SystemId,
-            4 => RefuseCode::Timeline,
-            5 => RefuseCode::Gap,
-            6 => RefuseCode::Corrupt,
-            7 => RefuseCode::Busy,
-            8 => RefuseCode::Internal,
-            9 => RefuseCode::Protocol,
-            10 => RefuseCode::NoSpace,
-            _ => RefuseCode::Unknown,
-        }
-    }
-}
-
-/// The type byte of each message: the one place the numbers are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum MessageKind {
-    Hello = 1,
-    Auth = 2,
-    Welcome = 3,
-    Refuse = 4,
-    Chunk = 5,
-    Ack = 6,
-    Status = 7,
-    SnapshotBegin = 8,
-    SnapshotData = 9,
-    SnapshotEnd = 10,
-    History = 11,
-}
-
-impl MessageKind {
-    /// Every message type, in type-byte order.
-    pub const ALL: [MessageKind; 11] = [
-        MessageKind::Hello,
-        MessageKind::Auth,
-        MessageKind::Welcome,
-        MessageKind::Refuse,
-        MessageKind::Chunk,
-        MessageKind::Ack,
-        MessageKind::Status,
-        MessageKind::SnapshotBegin,
-        MessageKind::SnapshotData,
-        MessageKind::SnapshotEnd,
-        MessageKind::History,
-    ];
-
-    /// The type whose byte is `b`; `None` for an unknown one.
-    pub fn from_u8(b: u8) -> Option<MessageKind> {
-        MessageKind::ALL.into_iter().find(|k| *k as u8 == b)
-    }
-
-    /// Name for logs and errors.
-    pub fn name(self) -> &'static str {
-        match self {
-            MessageKind::Hello => "Hello",
-            MessageKind::Auth => "Auth",
-            MessageKind::Welcome => "Welcome",
-            MessageKind::Refuse => "Refuse",
-            MessageKind::Chunk => "Chunk",
-            MessageKind::Ack => "Ack",
-            MessageKind::Status => "Status",
-            MessageKind::SnapshotBegin => "SnapshotBegin",
-            MessageKind::SnapshotData => "SnapshotData",
-            MessageKind::SnapshotEnd => "SnapshotEnd",
-            MessageKind::History => "History",
-        }
-    }
-}
-
-impl From<MessageKind> for u8 {
-    fn from(k: MessageKind) -> u8 {
-        k as u8
-    }
-}
-
-/// How one chunk's data is encoded: the `compression` byte of a `Chunk`
-/// message. Data that zstd does not make smaller goes raw whatever the
-/// setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ChunkEncoding {
-    /// The records exactly as in the segment.
-    Raw = 0,
-    /// The records compressed with zstd.
-    Zstd = 1,
-}
-
-impl ChunkEncoding {
-    /// The encoding whose byte is `v`; `None` for an unknown one.
-    pub fn from_u8(v: u8) -> Option<ChunkEncoding> {
-        match v {
-            0 => Some(ChunkEncoding::Raw),
-            1 => Some(ChunkEncoding::Zstd),
-            _ => None,
-        }
-    }
-}
 
 /// One protocol message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -650,14 +533,6 @@ mod tests {
         assert_eq!(MessageKind::from_u8(12), None);
         let kinds: Vec<MessageKind> = samples().iter().map(Message::kind).collect();
         assert_eq!(kinds, MessageKind::ALL);
-    }
-
-    #[test]
-    fn encoding_bytes_round_trip() {
-        for e in [ChunkEncoding::Raw, ChunkEncoding::Zstd] {
-            assert_eq!(ChunkEncoding::from_u8(e as u8), Some(e));
-        }
-        assert_eq!(ChunkEncoding::from_u8(2), None);
     }
 
     #[test]

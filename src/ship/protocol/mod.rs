@@ -3,6 +3,7 @@
 //! | module    | owns                                                         |
 //! |-----------|--------------------------------------------------------------|
 //! | `frame`   | the length-prefixed frame codec and its size limits          |
+//! | `codes`   | the numbers on the wire: message types, refusal codes, chunk encodings |
 //! | `message` | the protocol's messages and their byte layouts               |
 //! | `compress`| chunk data compressed (zstd) and checked as it is decompressed |
 //! | `auth`    | the shared key and the challenge–response proofs             |
@@ -10,6 +11,7 @@
 //! | `seed`    | seeding: the snapshot types and the traits the node implements |
 
 pub mod auth;
+pub mod codes;
 pub mod compress;
 pub mod frame;
 pub mod message;

@@ -4,8 +4,8 @@
 
 use super::intake::{handshake_failed, refuse, ReceiveError, ReceiverShared};
 use super::session::handle;
+use crate::ship::protocol::codes::RefuseCode;
 use crate::ship::protocol::frame::FrameError;
-use crate::ship::protocol::message::RefuseCode;
 use crate::ship::protocol::tls::{accept_tls, Accepted, ShipStream};
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -7,10 +7,11 @@
 use super::limit::{HandshakeLimiter, LimitPolicy};
 use crate::clock::now_unix_ms;
 use crate::ship::protocol::auth::AuthKey;
+use crate::ship::protocol::codes::RefuseCode;
 use crate::ship::protocol::frame::{
     read_frame_limited, write_frame, FrameError, MAX_HANDSHAKE_FRAME_BYTES,
 };
-use crate::ship::protocol::message::{Message, RefuseCode};
+use crate::ship::protocol::message::Message;
 use crate::ship::protocol::seed::SeedSink;
 use crate::ship::protocol::tls::{looks_like_tls, ShipIo, ShipTls};
 use crate::wal::format::SegmentHeader;

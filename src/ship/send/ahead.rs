@@ -19,8 +19,8 @@
 //! on the shipping task itself: that takes microseconds, where a hand-over to a
 //! blocking thread and back may take longer on a busy machine.
 
+use crate::ship::protocol::codes::ChunkEncoding;
 use crate::ship::protocol::compress::{compress, Compression};
-use crate::ship::protocol::message::ChunkEncoding;
 use crate::wal::raw::{RawChunk, RawReader};
 use crate::wal::WalError;
 use std::collections::VecDeque;

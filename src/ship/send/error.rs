@@ -1,7 +1,7 @@
 //! Why a shipment failed ([`ShipError`]), naming the standby.
 
+use crate::ship::protocol::codes::RefuseCode;
 use crate::ship::protocol::frame::FrameError;
-use crate::ship::protocol::message::RefuseCode;
 use crate::wal::WalError;
 
 /// Why a shipment failed.

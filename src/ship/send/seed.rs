@@ -5,8 +5,9 @@
 use super::error::ShipError;
 use super::link::Link;
 use super::options::LogSource;
+use crate::ship::protocol::codes::MessageKind;
 use crate::ship::protocol::frame::{write_frame, FrameError};
-use crate::ship::protocol::message::{Message, MessageKind};
+use crate::ship::protocol::message::Message;
 use crate::ship::protocol::seed::{Seed, SEED_FRAME_BYTES};
 use crate::wal::scan::list_segments;
 use std::io::Read;

@@ -22,9 +22,10 @@
 //! the chunk's LSN.
 
 use bytes::Bytes;
+use logship::ship::protocol::codes::ChunkEncoding;
 use logship::ship::protocol::compress::decompress;
 use logship::ship::protocol::frame::{read_frame, write_frame};
-use logship::ship::protocol::message::{ChunkEncoding, Message, MAX_CHUNK_BYTES};
+use logship::ship::protocol::message::{Message, MAX_CHUNK_BYTES};
 use logship::wal::format::{
     align8, check_record, encode_record, segment_file_name, RecordHeader, SegmentHeader,
     FORMAT_VERSION, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC,

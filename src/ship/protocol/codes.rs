@@ -1,0 +1,138 @@
+//! The numbers on the wire that name things: each message's type byte
+//! ([`MessageKind`]), the refusal codes ([`RefuseCode`]) and the encodings
+//! of chunk data ([`ChunkEncoding`]). Each is written here once;
+//! `wal-format.md` ("Ship protocol") lists them, and `tests/protocol_doc.rs`
+//! checks that it does.
+
+/// Reasons a peer gives when it refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum RefuseCode {
+    Version = 1,
+    Auth = 2,
+    SystemId = 3,
+    Timeline = 4,
+    Gap = 5,
+    Corrupt = 6,
+    Busy = 7,
+    Internal = 8,
+    Protocol = 9,
+    NoSpace = 10,
+    Unknown = 0xFFFF,
+}
+
+impl RefuseCode {
+    pub(super) fn from_u16(v: u16) -> RefuseCode {
+        match v {
+            1 => RefuseCode::Version,
+            2 => RefuseCode::Auth,
+            3 => RefuseCode::SystemId,
+            4 => RefuseCode::Timeline,
+            5 => RefuseCode::Gap,
+            6 => RefuseCode::Corrupt,
+            7 => RefuseCode::Busy,
+            8 => RefuseCode::Internal,
+            9 => RefuseCode::Protocol,
+            10 => RefuseCode::NoSpace,
+            _ => RefuseCode::Unknown,
+        }
+    }
+}
+
+/// The type byte of each message: the one place the numbers are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum MessageKind {
+    Hello = 1,
+    Auth = 2,
+    Welcome = 3,
+    Refuse = 4,
+    Chunk = 5,
+    Ack = 6,
+    Status = 7,
+    SnapshotBegin = 8,
+    SnapshotData = 9,
+    SnapshotEnd = 10,
+    History = 11,
+}
+
+impl MessageKind {
+    /// Every message type, in type-byte order.
+    pub const ALL: [MessageKind; 11] = [
+        MessageKind::Hello,
+        MessageKind::Auth,
+        MessageKind::Welcome,
+        MessageKind::Refuse,
+        MessageKind::Chunk,
+        MessageKind::Ack,
+        MessageKind::Status,
+        MessageKind::SnapshotBegin,
+        MessageKind::SnapshotData,
+        MessageKind::SnapshotEnd,
+        MessageKind::History,
+    ];
+
+    /// The type whose byte is `b`; `None` for an unknown one.
+    pub fn from_u8(b: u8) -> Option<MessageKind> {
+        MessageKind::ALL.into_iter().find(|k| *k as u8 == b)
+    }
+
+    /// Name for logs and errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Hello => "Hello",
+            MessageKind::Auth => "Auth",
+            MessageKind::Welcome => "Welcome",
+            MessageKind::Refuse => "Refuse",
+            MessageKind::Chunk => "Chunk",
+            MessageKind::Ack => "Ack",
+            MessageKind::Status => "Status",
+            MessageKind::SnapshotBegin => "SnapshotBegin",
+            MessageKind::SnapshotData => "SnapshotData",
+            MessageKind::SnapshotEnd => "SnapshotEnd",
+            MessageKind::History => "History",
+        }
+    }
+}
+
+impl From<MessageKind> for u8 {
+    fn from(k: MessageKind) -> u8 {
+        k as u8
+    }
+}
+
+/// How one chunk's data is encoded: the `compression` byte of a `Chunk`
+/// message. Data that zstd does not make smaller goes raw whatever the
+/// setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ChunkEncoding {
+    /// The records exactly as in the segment.
+    Raw = 0,
+    /// The records compressed with zstd.
+    Zstd = 1,
+}
+
+impl ChunkEncoding {
+    /// The encoding whose byte is `v`; `None` for an unknown one.
+    pub fn from_u8(v: u8) -> Option<ChunkEncoding> {
+        match v {
+            0 => Some(ChunkEncoding::Raw),
+            1 => Some(ChunkEncoding::Zstd),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_bytes_round_trip() {
+        for e in [ChunkEncoding::Raw, ChunkEncoding::Zstd] {
+            assert_eq!(ChunkEncoding::from_u8(e as u8), Some(e));
+        }
+        assert_eq!(ChunkEncoding::from_u8(2), None);
+    }
+}
