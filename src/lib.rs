@@ -11,7 +11,7 @@
 //! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands |
 //! | [`node`]    | what every role's node has: data directory, control file, primary.position, retention rule |
 //! | [`primary`] | the primary server: recovery, connections, checkpoints, fencing, shipping |
-//! | [`ship`]    | the ship protocol: frames, auth, TLS; the sender (pace, rate cap, resuming one-shot shipments), the receiver (intake, group commit, seeding), schedules |
+//! | [`ship`]    | log shipping by side: `protocol` (frames, messages, auth, TLS), `send` (link, one-shot and continuous shipments, read-ahead, tap, pace, shipper, schedules), `receive` (accept, session, group commit, seeding) |
 //! | [`standby`] | the standby: start-up, receive, replay continuously, seeding, serve reads, promote online |
 //! | [`promote`] | the promotion check, offline promotion, fencing, rejoin, drills       |
 //! | [`client`]  | talking to a node as a RESP client: the client library's errors in our words |
