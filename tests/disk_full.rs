@@ -11,7 +11,7 @@
 mod cluster;
 mod common;
 
-use common::{init, status_json, Primary, Standby};
+use common::{init, key_file, status_json, Primary, Standby};
 use redis::cmd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -208,7 +208,7 @@ fn a_standby_on_a_full_disk_refuses_keeps_serving_and_catches_up_once_space_retu
     let t = tempfile::tempdir().unwrap();
     let pd = t.path().join("p");
     init(&pd, "256KiB");
-    let key = cluster::key_file(t.path());
+    let key = key_file(t.path());
     let sd = fs.dir.join("standby");
     let s = Standby::start(&sd, &key);
     let mut p = Primary::start(

@@ -7,8 +7,8 @@
 mod cluster;
 mod common;
 
-use cluster::{assert_converged, key_file, Proxy};
-use common::{init, Primary, Standby};
+use cluster::{assert_converged, Proxy};
+use common::{init, key_file, Primary, Standby};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
 use std::time::{Duration, Instant};

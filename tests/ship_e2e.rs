@@ -7,13 +7,10 @@
 
 mod common;
 
-use common::{init, logship, status_json, wait_applied, Primary, Standby};
+use common::{init, key_file, key_file_at, logship, status_json, wait_applied, Primary, Standby};
 use redis::Commands;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-const KEY: &str = "ship-e2e-shared-key-0123456789abcdef";
 
 /// Every key and its value, read with SCAN and GET.
 fn keyspace(c: &mut redis::Connection) -> BTreeMap<String, Vec<u8>> {
@@ -39,12 +36,6 @@ fn keyspace(c: &mut redis::Connection) -> BTreeMap<String, Vec<u8>> {
             (k, v)
         })
         .collect()
-}
-
-fn key_file(dir: &Path, key: &str) -> PathBuf {
-    let p = dir.join(format!("key-{}", key.len()));
-    std::fs::write(&p, key).unwrap();
-    p
 }
 
 fn durable_lsn(p: &Primary) -> u64 {
@@ -84,7 +75,7 @@ fn write_mix(p: &Primary, n: usize) {
 fn converges_with(schedule: &[&str]) {
     let t = tempfile::tempdir().unwrap();
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key = key_file(t.path(), KEY);
+    let key = key_file(t.path());
     init(&pdir, "64KiB");
     let s = Standby::start(&sdir, &key);
     let mut flags = vec![
@@ -169,7 +160,7 @@ fn writer(addr: String, first: usize, limit: usize) -> std::thread::JoinHandle<V
 fn kill_9_of_the_standby_then_of_the_primary_mid_shipment_loses_nothing() {
     let t = tempfile::tempdir().unwrap();
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key = key_file(t.path(), KEY);
+    let key = key_file(t.path());
     let key_s = key.to_str().unwrap();
     init(&pdir, "64KiB");
     let mut s = Standby::start(&sdir, &key);
@@ -252,8 +243,11 @@ fn wait_failure(p: &Primary, reason: &str) -> serde_json::Value {
 fn a_standby_with_the_wrong_key_is_reported_and_receives_nothing() {
     let t = tempfile::tempdir().unwrap();
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key = key_file(t.path(), KEY);
-    let other = key_file(t.path(), "a-different-key-of-some-length");
+    let key = key_file(t.path());
+    let other = key_file_at(
+        &t.path().join("other.key"),
+        "a-different-key-of-some-length",
+    );
     init(&pdir, "64KiB");
     let s = Standby::start(&sdir, &other);
     let mut p = Primary::start(
@@ -297,7 +291,7 @@ fn a_standby_with_the_wrong_key_is_reported_and_receives_nothing() {
 fn a_standby_of_another_system_refuses_its_primary() {
     let t = tempfile::tempdir().unwrap();
     let (adir, bdir, sdir) = (t.path().join("a"), t.path().join("b"), t.path().join("s"));
-    let key = key_file(t.path(), KEY);
+    let key = key_file(t.path());
     let key_s = key.to_str().unwrap();
     init(&adir, "64KiB");
     init(&bdir, "64KiB");
@@ -361,7 +355,7 @@ fn bad_standby_input_is_one_clear_line() {
     let line = out.assert_one_line_error(1);
     assert!(line.contains("--auth-key-file"), "{line}");
 
-    let short = key_file(t.path(), "short");
+    let short = key_file_at(&t.path().join("short.key"), "short");
     let out = logship(&[
         "standby",
         "--data-dir",
@@ -379,7 +373,7 @@ fn bad_standby_input_is_one_clear_line() {
 
     let pdir = t.path().join("p");
     init(&pdir, "64KiB");
-    let key = key_file(t.path(), KEY);
+    let key = key_file(t.path());
     let out = logship(&[
         "standby",
         "--data-dir",
@@ -400,7 +394,7 @@ fn bad_standby_input_is_one_clear_line() {
 fn swapped_ports_are_named_on_both_sides() {
     let t = tempfile::tempdir().unwrap();
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key = key_file(t.path(), KEY);
+    let key = key_file(t.path());
     init(&pdir, "64KiB");
     let mut s = Standby::start(&sdir, &key);
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{init, status_json, Primary, Standby};
+use common::{init, key_file, status_json, Primary, Standby, KEY};
 use logship::ship::seed::{Seed, SeedSource};
 use logship::ship::{ship, Acked, AuthKey, LogSource, ShipMode, ShipOptions};
 use logship::wal::{scan_dir, Position, StdFs};
@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-const KEY: &str = "standby-e2e-shared-key-0123456789";
 
 /// The primary's newest snapshot, for seeding.
 struct Snapshots(PathBuf);
@@ -78,8 +76,7 @@ fn wait_applied(dir: &Path, lsn: u64) -> serde_json::Value {
 fn a_new_standby_is_seeded_replays_serves_reads_and_survives_kill_9() {
     let t = tempfile::tempdir().unwrap();
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key_file = t.path().join("key");
-    std::fs::write(&key_file, KEY).unwrap();
+    let key_file = key_file(t.path());
     init(&pdir, "64KiB");
     let mut p = Primary::start(
         &pdir,

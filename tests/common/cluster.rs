@@ -1,24 +1,14 @@
 //! Helpers for primary → (fault proxy) → standby runs, shared by the torture
 //! and network-fault suites (included with `#[path]` next to `mod common`):
-//! key files, the fault proxy binary, restarting a standby on its address,
+//! the fault proxy binary, restarting a standby on its address,
 //! and the convergence check (applied LSN = durable LSN, equal `DEBUG DIGEST`).
 #![allow(dead_code)]
 
 use crate::common::{spawn_until_first_line_into, status_json, Standby, BIN};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The shared ship key every run uses.
-pub const KEY: &str = "cluster-test-shared-key-0123456789abcdef";
-
-/// Writes the shared key into `dir` and returns its path.
-pub fn key_file(dir: &Path) -> PathBuf {
-    let p = dir.join("ship.key");
-    std::fs::write(&p, KEY).expect("write key file");
-    p
-}
 
 /// `DEBUG DIGEST` of the node behind `c`.
 pub fn digest(c: &mut redis::Connection) -> String {

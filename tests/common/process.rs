@@ -1,6 +1,6 @@
 //! Nodes the tests start and talk to: `logship init`, a running
 //! `logship primary` or `logship standby` on 127.0.0.1:0, their RESP and HTTP
-//! clients, and their status.
+//! clients, their status, and the ship key they share.
 
 use super::BIN;
 use std::io::{BufRead, BufReader, Read};
@@ -8,6 +8,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// The ship key nodes share unless a test is about keys (the binary wants at
+/// least 16 bytes).
+pub const KEY: &str = "logship-test-shared-ship-key-0123456789";
+
+/// Writes [`KEY`] to `dir/ship.key`; returns its path (for `--auth-key-file`).
+pub fn key_file(dir: &Path) -> PathBuf {
+    key_file_at(&dir.join("ship.key"), KEY)
+}
+
+/// Writes `key` to the file `path` (a wrong, short or newline-ended key);
+/// returns the path.
+pub fn key_file_at(path: &Path, key: &str) -> PathBuf {
+    std::fs::write(path, key).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path.to_path_buf()
+}
 
 /// Runs `logship init` on `dir` with small segments.
 pub fn init(dir: &Path, segment_bytes: &str) {
