@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{init, key_file, status_json, tree, wait_applied, Primary, Standby, BIN};
+use common::{digest, init, key_file, status_json, tree, wait_applied, Primary, Standby, BIN};
 use redis::Commands;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -41,10 +41,6 @@ fn pair(root: &Path) -> (Primary, Standby) {
         ],
     );
     (p, s)
-}
-
-fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
 }
 
 fn assert_passed(out: &Output, j: &serde_json::Value) {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{init, key_file, status_json, wait_applied, Primary, Standby, BIN};
+use common::{digest, init, key_file, status_json, wait_applied, Primary, Standby, BIN};
 use logship::wal::{RecordKind, StdFs, WalReader};
 use redis::Commands;
 use std::path::Path;
@@ -29,10 +29,6 @@ fn rejoin(dir: &Path, from: &str, key: &str) -> (Output, serde_json::Value) {
         .expect("run logship rejoin");
     let j = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out, j)
-}
-
-fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
 }
 
 fn durable_of(dir: &Path) -> u64 {

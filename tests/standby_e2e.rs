@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{init, key_file, status_json, Primary, Standby, KEY};
+use common::{digest, init, key_file, status_json, Primary, Standby, KEY};
 use logship::ship::seed::{Seed, SeedSource};
 use logship::ship::{ship, Acked, AuthKey, LogSource, ShipMode, ShipOptions};
 use logship::wal::{scan_dir, Position, StdFs};
@@ -219,10 +219,6 @@ fn bench_lag_samples_a_continuous_standby_under_a_held_load() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
 }
 
 /// A standby that stopped in the middle of being re-seeded — the primary's

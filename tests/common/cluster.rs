@@ -4,19 +4,11 @@
 //! and the convergence check (applied LSN = durable LSN, equal `DEBUG DIGEST`).
 #![allow(dead_code)]
 
-use crate::common::{spawn_until_first_line_into, status_json, Standby, BIN};
+use crate::common::{digest, spawn_until_first_line_into, status_json, Standby, BIN};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// `DEBUG DIGEST` of the node behind `c`.
-pub fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG")
-        .arg("DIGEST")
-        .query(c)
-        .expect("DEBUG DIGEST")
-}
 
 /// The durable LSN a primary reports.
 pub fn durable_lsn(dir: &Path) -> u64 {

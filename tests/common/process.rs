@@ -300,6 +300,14 @@ pub fn redis_client(addr: &str) -> redis::Connection {
     con
 }
 
+/// `DEBUG DIGEST` of the node behind `c` (equal digests: equal keyspaces).
+pub fn digest(c: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query(c)
+        .expect("DEBUG DIGEST")
+}
+
 /// A loopback address with a port that was free a moment ago (for flags that
 /// do not print the address they bound).
 pub fn free_addr() -> String {
