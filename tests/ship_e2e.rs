@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::{init, key_file, key_file_at, logship, status_json, wait_applied, Primary, Standby};
+use common::{
+    durable_lsn, init, key_file, key_file_at, logship, status_json, wait_applied, Primary, Standby,
+};
 use redis::Commands;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -38,16 +40,10 @@ fn keyspace(c: &mut redis::Connection) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-fn durable_lsn(p: &Primary) -> u64 {
-    let s = status_json(&p.dir);
-    assert_eq!(s["role"], "primary", "{s}");
-    s["durable_lsn"].as_u64().expect("durable_lsn")
-}
-
 /// Waits until the primary has nothing unacknowledged by its standby, then until
 /// the standby has applied the primary's durable LSN; compares the keyspaces.
 fn assert_converged(p: &Primary, s: &Standby) -> BTreeMap<String, Vec<u8>> {
-    let end = durable_lsn(p);
+    let end = durable_lsn(&p.dir);
     let st = wait_applied(&s.dir, end, Duration::from_secs(60));
     assert!(st["received_lsn"].as_u64().unwrap() >= end, "{st}");
     let on_primary = keyspace(&mut p.client());
@@ -185,17 +181,7 @@ fn kill_9_of_the_standby_then_of_the_primary_mid_shipment_loses_nothing() {
     );
     s.kill();
     std::thread::sleep(Duration::from_millis(500));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let s = loop {
-        // The port was just freed; another process may hold it for a moment.
-        let probe = std::net::TcpListener::bind(&ship_addr);
-        if probe.is_ok() {
-            drop(probe);
-            break Standby::start_on(&sdir, &ship_addr, &["--auth-key-file", key_s]);
-        }
-        assert!(Instant::now() < deadline, "{ship_addr} stays busy");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let s = Standby::restart_on(&sdir, &ship_addr, &["--auth-key-file", key_s]);
     std::thread::sleep(Duration::from_millis(1200));
 
     // kill -9 of the primary while writes and shipments run.

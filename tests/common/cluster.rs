@@ -4,18 +4,11 @@
 //! and the convergence check (applied LSN = durable LSN, equal `DEBUG DIGEST`).
 #![allow(dead_code)]
 
-use crate::common::{digest, spawn_until_first_line_into, status_json, Standby, BIN};
+use crate::common::{digest, durable_lsn, spawn_until_first_line_into, status_json, Standby, BIN};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The durable LSN a primary reports.
-pub fn durable_lsn(dir: &Path) -> u64 {
-    let s = status_json(dir);
-    assert_eq!(s["role"], "primary", "{s}");
-    s["durable_lsn"].as_u64().expect("durable_lsn")
-}
 
 /// The applied LSN a standby reports (0 when it has none yet).
 pub fn applied_lsn(dir: &Path) -> u64 {
@@ -54,24 +47,15 @@ pub fn assert_converged(
     (durable, on_primary)
 }
 
-/// Starts a standby on `dir` receiving on `ship_addr` (a port it held before),
-/// retrying (bounded) while the port is still taken.
+/// Starts a standby on `dir` receiving on `ship_addr` (a port it held before)
+/// with the flags of [`Standby::start`].
 pub fn restart_standby(dir: &Path, ship_addr: &str, key: &Path) -> Standby {
     let key = key.to_str().expect("utf-8 path");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let probe = std::net::TcpListener::bind(ship_addr);
-        if probe.is_ok() {
-            drop(probe);
-            return Standby::start_on(
-                dir,
-                ship_addr,
-                &["--auth-key-file", key, "--checkpoint-interval", "1s"],
-            );
-        }
-        assert!(Instant::now() < deadline, "{ship_addr} stays busy");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    Standby::restart_on(
+        dir,
+        ship_addr,
+        &["--auth-key-file", key, "--checkpoint-interval", "1s"],
+    )
 }
 
 /// A running `logship fault-proxy`.

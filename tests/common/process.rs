@@ -184,6 +184,23 @@ impl Standby {
         }
     }
 
+    /// Starts a standby again on `dir` receiving on `ship_addr` (a port it
+    /// held before, so primaries find it where they were told), retrying
+    /// (bounded) while the port is still taken.
+    pub fn restart_on(dir: &Path, ship_addr: &str, extra: &[&str]) -> Standby {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // The port was just freed; another process may hold it for a moment.
+            let probe = std::net::TcpListener::bind(ship_addr);
+            if probe.is_ok() {
+                drop(probe);
+                return Standby::start_on(dir, ship_addr, extra);
+            }
+            assert!(Instant::now() < deadline, "{ship_addr} stays busy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// A new synchronous client connection.
     pub fn client(&self) -> redis::Connection {
         redis_client(&self.addr)
@@ -214,6 +231,13 @@ pub fn status_json(dir: &Path) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+/// The durable LSN the primary on `dir` reports (asserting it is a primary).
+pub fn durable_lsn(dir: &Path) -> u64 {
+    let s = status_json(dir);
+    assert_eq!(s["role"], "primary", "{s}");
+    s["durable_lsn"].as_u64().expect("durable_lsn")
 }
 
 /// Waits (at most `within`) until the standby on `dir` has applied and durably
