@@ -8,7 +8,8 @@
 mod common;
 
 use common::{
-    durable_lsn, init, key_file, key_file_at, logship, status_json, wait_applied, Primary, Standby,
+    durable_lsn, init, key_file, key_file_at, logship, status_json, wait_applied,
+    wait_standby_status, Primary, Standby,
 };
 use redis::Commands;
 use std::collections::BTreeMap;
@@ -210,19 +211,9 @@ fn kill_9_of_the_standby_then_of_the_primary_mid_shipment_loses_nothing() {
 /// Polls the primary's status (bounded) until its first standby's last
 /// failure reason is `reason`; returns that standby's entry.
 fn wait_failure(p: &Primary, reason: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let st = status_json(&p.dir);
-        let sb = st["standbys"][0].clone();
-        if sb["last_error_reason"] == reason {
-            return sb;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {reason} failure reported: {st}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_standby_status(&p.dir, Duration::from_secs(30), |sb| {
+        sb["last_error_reason"] == reason
+    })
 }
 
 #[test]

@@ -6,7 +6,7 @@
 mod common;
 
 use common::certs::{Ca, NodeTls};
-use common::{init, key_file_at, status_json, Primary, Standby};
+use common::{init, key_file_at, status_json, wait_standby_status, Primary, Standby};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -81,27 +81,6 @@ async fn pump(
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Waits until `check` holds of the primary's first standby status.
-fn wait_standby_status(
-    dir: &Path,
-    within: Duration,
-    check: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let s = status_json(dir);
-        let st = s["standbys"][0].clone();
-        if check(&st) {
-            return st;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "standby status never matched: {s}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A standby and a primary shipping continuously to it, each with TLS when

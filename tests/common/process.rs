@@ -240,6 +240,28 @@ pub fn durable_lsn(dir: &Path) -> u64 {
     s["durable_lsn"].as_u64().expect("durable_lsn")
 }
 
+/// Waits (at most `within`) until `check` holds of the first standby in the
+/// status of the primary on `dir`; returns that standby's entry.
+pub fn wait_standby_status(
+    dir: &Path,
+    within: Duration,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let s = status_json(dir);
+        let st = s["standbys"][0].clone();
+        if check(&st) {
+            return st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "standby status never matched within {within:?}: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Waits (at most `within`) until the standby on `dir` has applied and durably
 /// received up to `lsn`.
 pub fn wait_applied(dir: &Path, lsn: u64, within: Duration) -> serde_json::Value {
