@@ -4,7 +4,9 @@
 //! and the convergence check (applied LSN = durable LSN, equal `DEBUG DIGEST`).
 #![allow(dead_code)]
 
-use crate::common::{digest, durable_lsn, spawn_until_first_line_into, status_json, Standby, BIN};
+use crate::common::{
+    digest, durable_lsn, listening_addr, spawn_until_first_line_into, status_json, Standby, BIN,
+};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
@@ -82,12 +84,7 @@ impl Proxy {
             .args(extra);
         let log = Arc::new(Mutex::new(String::new()));
         let (child, line, err) = spawn_until_first_line_into(cmd, "fault-proxy", Some(log.clone()));
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_string();
+        let addr = listening_addr(&line);
         Proxy {
             child: Some(child),
             addr,

@@ -57,12 +57,7 @@ impl Primary {
             .args(["--listen", "127.0.0.1:0"])
             .args(extra);
         let (child, line, err_thread) = spawn_until_first_line(cmd, "primary");
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_string();
+        let addr = listening_addr(&line);
         Primary {
             child: Some(child),
             addr,
@@ -162,12 +157,7 @@ impl Standby {
             .args(extra);
         let (child, line, err_thread) = spawn_until_first_line(cmd, "standby");
         // "logship standby listening on A (shipments on B)"
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_string();
+        let addr = listening_addr(&line);
         let ship_addr = line
             .split("shipments on ")
             .nth(1)
@@ -334,6 +324,15 @@ pub fn spawn_until_first_line_into(
         panic!("{what} did not start: {}", err_thread.join().unwrap());
     };
     (child, line, err_thread)
+}
+
+/// The address in a node's first line, "logship … listening on ADDR …".
+pub fn listening_addr(line: &str) -> String {
+    line.split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_string()
 }
 
 /// A synchronous RESP client of the node at `addr`, with bounded waits.
