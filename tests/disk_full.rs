@@ -11,7 +11,7 @@
 mod cluster;
 mod common;
 
-use common::{init, status_json, Primary, Standby};
+use common::{init, key_file, status_json, wait_standby_status, Primary, Standby};
 use redis::cmd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -208,7 +208,7 @@ fn a_standby_on_a_full_disk_refuses_keeps_serving_and_catches_up_once_space_retu
     let t = tempfile::tempdir().unwrap();
     let pd = t.path().join("p");
     init(&pd, "256KiB");
-    let key = cluster::key_file(t.path());
+    let key = key_file(t.path());
     let sd = fs.dir.join("standby");
     let s = Standby::start(&sd, &key);
     let mut p = Primary::start(
@@ -230,18 +230,9 @@ fn a_standby_on_a_full_disk_refuses_keeps_serving_and_catches_up_once_space_retu
     assert_eq!(written, 1200);
 
     // The primary reports the refusal by its reason.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let sb = loop {
-        let sb = status_json(&pd)["standbys"][0].clone();
-        if sb["last_error_reason"] == "no_space" {
-            break sb;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no no_space failure reported: {sb}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let sb = wait_standby_status(&pd, Duration::from_secs(30), |sb| {
+        sb["last_error_reason"] == "no_space"
+    });
     let result = sb["last_ship_result"].as_str().unwrap();
     assert!(result.contains("no space left on device"), "{sb}");
     assert!(sb["lag_bytes"].as_u64().unwrap() > 0, "{sb}");

@@ -3,15 +3,13 @@
 
 mod common;
 
-use common::{init, status_json, tree, wait_applied, Primary, Standby, BIN};
+use common::{digest, init, key_file, status_json, tree, wait_applied, Primary, Standby, BIN};
 use redis::Commands;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-const KEY: &str = "drill-e2e-shared-key-0123456789";
 
 fn drill(dir: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
     let out = Command::new(BIN)
@@ -27,8 +25,7 @@ fn drill(dir: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
 }
 
 fn pair(root: &Path) -> (Primary, Standby) {
-    let key = root.join("ship.key");
-    std::fs::write(&key, KEY).unwrap();
+    let key = key_file(root);
     let k = key.to_str().unwrap();
     let (pdir, sdir) = (root.join("p"), root.join("s"));
     init(&pdir, "1MiB");
@@ -44,10 +41,6 @@ fn pair(root: &Path) -> (Primary, Standby) {
         ],
     );
     (p, s)
-}
-
-fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
 }
 
 fn assert_passed(out: &Output, j: &serde_json::Value) {
@@ -184,8 +177,7 @@ fn a_drill_on_a_running_standby_copies_consistently_while_it_receives() {
 #[test]
 fn a_drill_that_cannot_succeed_exits_non_zero() {
     let root = tempfile::tempdir().unwrap();
-    let key = root.path().join("ship.key");
-    std::fs::write(&key, KEY).unwrap();
+    let key = key_file(root.path());
     // A running standby that received nothing.
     let mut s = Standby::start(&root.path().join("s"), &key);
     let (out, j) = drill(&s.dir, &[]);

@@ -7,8 +7,8 @@
 mod cluster;
 mod common;
 
-use cluster::{assert_converged, key_file, Proxy};
-use common::{init, Primary, Standby};
+use cluster::{assert_converged, Proxy};
+use common::{init, key_file, Primary, Standby};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -105,7 +105,7 @@ fn a_capped_link_holds_its_rate() {
     // the backlog leaves at the cap's pace.
     let mut sc = s.client();
     let (t0, lsn0) = (Instant::now(), info_u64(&mut sc, "received_lsn"));
-    let durable = cluster::durable_lsn(&pdir);
+    let durable = common::durable_lsn(&pdir);
     let deadline = t0 + Duration::from_secs(60);
     let lsn1 = loop {
         let lsn = info_u64(&mut sc, "received_lsn");
@@ -184,7 +184,7 @@ fn a_one_shot_shipment_resumes_through_cuts_until_it_is_done() {
     init(&pdir, "4MiB");
     let mut p = Primary::start(&pdir, &[]);
     write_random(&mut p.client(), 0, 12_000, 3);
-    let durable = cluster::durable_lsn(&pdir);
+    let durable = common::durable_lsn(&pdir);
     p.stop();
     let s = Standby::start(&sdir, &key);
     let mut proxy = Proxy::start_with(

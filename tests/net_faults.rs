@@ -11,8 +11,8 @@
 mod cluster;
 mod common;
 
-use cluster::{assert_converged, key_file, Proxy};
-use common::{init, Primary, Standby};
+use cluster::{assert_converged, Proxy};
+use common::{init, key_file, Primary, Standby};
 use std::time::{Duration, Instant};
 
 /// How long writes run through the faults.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{init, logship, Primary};
+use common::{init, key_file, logship, Primary, KEY};
 use logship::ship::protocol::seed::{SeedSink, SeedWriter};
 use logship::ship::receive::accept::serve;
 use logship::ship::{AuthKey, ReceiverShared};
@@ -16,8 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-
-const KEY: &[u8] = b"primary-shipping-test-key-0123456789";
 
 /// Stores a received snapshot as a file (enough to see seeding happen).
 struct FileSink(PathBuf);
@@ -48,7 +46,7 @@ fn receiver(dir: &Path, listener: TcpListener) -> Arc<ReceiverShared> {
     let shared = ReceiverShared::new(
         m,
         applied_rx,
-        Some(AuthKey::from_bytes(KEY)),
+        Some(AuthKey::from_bytes(KEY.as_bytes())),
         Some(Arc::new(FileSink(dir.join("seeds")))),
     );
     tokio::spawn(serve(listener, shared.clone()));
@@ -64,12 +62,6 @@ async fn bound() -> (TcpListener, String) {
 /// An address nothing listens on (bound, then released).
 async fn dead_address() -> String {
     bound().await.1
-}
-
-fn key_file(dir: &Path) -> String {
-    let p = dir.join("ship.key");
-    std::fs::write(&p, KEY).unwrap();
-    p.display().to_string()
 }
 
 async fn status(dir: &Path) -> Value {
@@ -123,7 +115,7 @@ async fn shipping_keeps_up(schedule: &[&str]) {
     init(&pd, "64KiB");
     let (l, addr) = bound().await;
     let r = receiver(&t.path().join("s"), l);
-    let key = key_file(t.path());
+    let key = key_file(t.path()).display().to_string();
     let mut flags = vec!["--ship-to", &addr, "--auth-key-file", &key];
     flags.extend_from_slice(schedule);
     let p = Arc::new(start(&pd, &flags));
@@ -203,7 +195,7 @@ fn wait_for(p: &Primary, numstandbys: u64, timeout_ms: u64) -> (i64, Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_counts_the_standbys_that_have_the_write() {
     let t = tempfile::tempdir().unwrap();
-    let key = key_file(t.path());
+    let key = key_file(t.path()).display().to_string();
 
     // A standby that is up: WAIT returns 1 as soon as it acknowledged.
     let (l, addr) = bound().await;
@@ -292,7 +284,7 @@ async fn ship_once_from_a_stopped_primary() {
     let before = std::fs::read_dir(pd.join("wal")).unwrap().count();
     let (l, addr) = bound().await;
     let r = receiver(&t.path().join("s"), l);
-    let key = key_file(t.path());
+    let key = key_file(t.path()).display().to_string();
     let args = |once: bool| {
         let mut v = vec![
             "ship".to_string(),
@@ -450,7 +442,7 @@ async fn past_the_retained_wal_limit_a_dead_standby_is_flagged_for_reseeding() {
     init(&pd, "64KiB");
     let (l, addr) = bound().await;
     drop(l);
-    let key = key_file(t.path());
+    let key = key_file(t.path()).display().to_string();
     let ship: [&str; 6] = [
         "--ship-to",
         &addr,
@@ -528,7 +520,7 @@ async fn ship_from_a_running_primary_follows_its_durable_lsn() {
     let durable = status(&pd).await["durable_lsn"].as_u64().unwrap();
     let (l, addr) = bound().await;
     let r = receiver(&t.path().join("s"), l);
-    let key = key_file(t.path());
+    let key = key_file(t.path()).display().to_string();
     let d = pd.display().to_string();
     let (a, k) = (addr.clone(), key.clone());
     let out = blocking(move || {
@@ -587,7 +579,7 @@ async fn ship_now_and_a_clean_shutdown_ship_outside_the_schedule() {
     init(&pd, "64KiB");
     let (l, addr) = bound().await;
     let r = receiver(&t.path().join("s"), l);
-    let key = key_file(t.path());
+    let key = key_file(t.path()).display().to_string();
     // An hourly schedule: only the first shipment (at start) and the final one run.
     let p = start(
         &pd,
@@ -647,7 +639,7 @@ async fn a_continuous_link_counts_as_up_only_once_the_standby_answers() {
             held.push(s);
         }
     });
-    let key = key_file(t.path());
+    let key = key_file(t.path()).display().to_string();
     let p = start(
         &pd,
         &[

@@ -3,19 +3,14 @@
 
 mod common;
 
-use common::{free_addr, http_get, init, status_json, tree, wait_applied, Primary, Standby, BIN};
+use common::{
+    free_addr, http_get, init, key_file, key_file_at, status_json, tree, wait_applied, Primary,
+    Standby, BIN,
+};
 use redis::Commands;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
-
-const KEY: &str = "promote-e2e-shared-key-0123456789";
-
-fn key_file(dir: &Path) -> String {
-    let p = dir.join("ship.key");
-    std::fs::write(&p, KEY).unwrap();
-    p.to_str().unwrap().to_string()
-}
 
 fn promote(dir: &Path, extra: &[&str]) -> Output {
     Command::new(BIN)
@@ -39,7 +34,7 @@ fn json_of(o: &Output) -> serde_json::Value {
 /// A primary shipping continuously to a standby, with `n` keys written and
 /// applied on the standby.
 fn pair(root: &Path, n: u32, primary_extra: &[&str]) -> (Primary, Standby, String) {
-    let key = key_file(root);
+    let key = key_file(root).display().to_string();
     let (pdir, sdir) = (root.join("p"), root.join("s"));
     init(&pdir, "1MiB");
     let s = Standby::start(&sdir, Path::new(&key));
@@ -295,8 +290,10 @@ fn lsn_hex(lsn: u64) -> String {
 fn the_wrong_key_neither_fences_nor_promotes() {
     let root = tempfile::tempdir().unwrap();
     let (p, s, _) = pair(root.path(), 10, &[]);
-    let bad = root.path().join("bad.key");
-    std::fs::write(&bad, "another-key-entirely-0123456789").unwrap();
+    let bad = key_file_at(
+        &root.path().join("bad.key"),
+        "another-key-entirely-0123456789",
+    );
     let out = promote(
         &s.dir,
         &[
@@ -444,7 +441,7 @@ fn a_frozen_standby_is_not_reachable() {
 #[test]
 fn after_promotion_the_old_primary_is_refused_and_a_second_standby_follows() {
     let root = tempfile::tempdir().unwrap();
-    let key = key_file(root.path());
+    let key = key_file(root.path()).display().to_string();
     let (pdir, s1dir, s2dir) = (
         root.path().join("p"),
         root.path().join("s1"),
@@ -587,7 +584,7 @@ fn budget_proxy(target: String, budget: usize) -> String {
 #[test]
 fn behind_is_refused_with_the_loss_stated_then_forced() {
     let root = tempfile::tempdir().unwrap();
-    let key = key_file(root.path());
+    let key = key_file(root.path()).display().to_string();
     let (pdir, sdir) = (root.path().join("p"), root.path().join("s"));
     init(&pdir, "8MiB");
     let s = Standby::start(&sdir, Path::new(&key));
@@ -711,7 +708,7 @@ fn a_partitioned_primary_is_not_promoted_over() {
 #[test]
 fn promotion_applies_what_the_apply_delay_held_back() {
     let root = tempfile::tempdir().unwrap();
-    let key = key_file(root.path());
+    let key = key_file(root.path()).display().to_string();
     let (pdir, sdir) = (root.path().join("p"), root.path().join("s"));
     init(&pdir, "1MiB");
     let s = Standby::start_with(&sdir, &["--auth-key-file", &key, "--apply-delay", "1h"]);

@@ -4,20 +4,12 @@
 
 mod common;
 
-use common::{init, status_json, wait_applied, Primary, Standby, BIN};
+use common::{digest, init, key_file, status_json, wait_applied, Primary, Standby, BIN};
 use logship::wal::{RecordKind, StdFs, WalReader};
 use redis::Commands;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
-
-const KEY: &str = "rejoin-e2e-shared-key-0123456789";
-
-fn key_file(dir: &Path) -> String {
-    let p = dir.join("ship.key");
-    std::fs::write(&p, KEY).unwrap();
-    p.to_str().unwrap().to_string()
-}
 
 fn run(args: &[&str], dir: &Path) -> Output {
     Command::new(BIN)
@@ -37,10 +29,6 @@ fn rejoin(dir: &Path, from: &str, key: &str) -> (Output, serde_json::Value) {
         .expect("run logship rejoin");
     let j = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out, j)
-}
-
-fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
 }
 
 fn durable_of(dir: &Path) -> u64 {
@@ -69,7 +57,7 @@ fn follow(old_dir: &Path, np: Primary, key: &str) -> (Primary, Standby) {
 #[test]
 fn an_old_primary_that_did_not_diverge_follows_the_new_timeline() {
     let root = tempfile::tempdir().unwrap();
-    let key = key_file(root.path());
+    let key = key_file(root.path()).display().to_string();
     let (pdir, sdir) = (root.path().join("p"), root.path().join("s"));
     init(&pdir, "1MiB");
     let mut s = Standby::start(&sdir, Path::new(&key));
@@ -137,7 +125,7 @@ fn an_old_primary_that_did_not_diverge_follows_the_new_timeline() {
 #[test]
 fn a_diverged_old_primary_saves_its_writes_and_is_reseeded() {
     let root = tempfile::tempdir().unwrap();
-    let key = key_file(root.path());
+    let key = key_file(root.path()).display().to_string();
     let (pdir, sdir) = (root.path().join("p"), root.path().join("s"));
     init(&pdir, "1MiB");
     let mut s = Standby::start(&sdir, Path::new(&key));
@@ -252,7 +240,7 @@ fn a_diverged_old_primary_saves_its_writes_and_is_reseeded() {
 #[test]
 fn rejoin_refuses_what_it_cannot_do() {
     let root = tempfile::tempdir().unwrap();
-    let key = key_file(root.path());
+    let key = key_file(root.path()).display().to_string();
     let (a, b) = (root.path().join("a"), root.path().join("b"));
     init(&a, "1MiB");
     init(&b, "1MiB");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{init, status_json, wait_applied, Primary, Standby};
+use common::{init, key_file_at, status_json, wait_applied, Primary, Standby};
 use std::path::Path;
 use std::time::Duration;
 
@@ -73,8 +73,10 @@ fn visible_text(c: &mut redis::Connection) -> String {
 fn requirepass_gates_primary_and_standby_and_is_never_shown() {
     let t = tempfile::tempdir().unwrap();
     let (pw, pw_file) = password_file(t.path());
-    let key = t.path().join("ship.key");
-    std::fs::write(&key, "a-shared-key-for-the-auth-tests-01\n").unwrap();
+    let key = key_file_at(
+        &t.path().join("ship.key"),
+        "a-shared-key-for-the-auth-tests-01\n",
+    );
     let key = key.to_str().unwrap();
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
     init(&pdir, "1MiB");

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Standby;
+use common::{key_file, Standby};
 use logship::ship::protocol::auth::{nonce, AuthKey, Challenge, Side};
 use logship::ship::protocol::codes::RefuseCode;
 use logship::ship::protocol::frame::{read_frame, write_frame};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-const KEY: &[u8] = b"the-real-shared-key-of-this-cluster";
+const KEY: &[u8] = common::KEY.as_bytes();
 const WRONG: &[u8] = b"a-wrong-key-an-attacker-guesses-at";
 
 /// One handshake as a primary holding `key`; returns the standby's answer and
@@ -66,8 +66,7 @@ fn refusal(m: &Message) -> Option<(RefuseCode, &str)> {
 
 /// A standby in `dir/s` holding `KEY`.
 async fn start_standby(dir: &std::path::Path) -> Standby {
-    let key_file = dir.join("ship.key");
-    std::fs::write(&key_file, KEY).unwrap();
+    let key_file = key_file(dir);
     let dir = dir.join("s");
     tokio::task::spawn_blocking(move || {
         Standby::start_with(&dir, &["--auth-key-file", key_file.to_str().unwrap()])

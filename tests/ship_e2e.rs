@@ -7,13 +7,13 @@
 
 mod common;
 
-use common::{init, logship, status_json, wait_applied, Primary, Standby};
+use common::{
+    durable_lsn, init, key_file, key_file_at, logship, status_json, wait_applied,
+    wait_standby_status, Primary, Standby,
+};
 use redis::Commands;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-const KEY: &str = "ship-e2e-shared-key-0123456789abcdef";
 
 /// Every key and its value, read with SCAN and GET.
 fn keyspace(c: &mut redis::Connection) -> BTreeMap<String, Vec<u8>> {
@@ -41,22 +41,10 @@ fn keyspace(c: &mut redis::Connection) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-fn key_file(dir: &Path, key: &str) -> PathBuf {
-    let p = dir.join(format!("key-{}", key.len()));
-    std::fs::write(&p, key).unwrap();
-    p
-}
-
-fn durable_lsn(p: &Primary) -> u64 {
-    let s = status_json(&p.dir);
-    assert_eq!(s["role"], "primary", "{s}");
-    s["durable_lsn"].as_u64().expect("durable_lsn")
-}
-
 /// Waits until the primary has nothing unacknowledged by its standby, then until
 /// the standby has applied the primary's durable LSN; compares the keyspaces.
 fn assert_converged(p: &Primary, s: &Standby) -> BTreeMap<String, Vec<u8>> {
-    let end = durable_lsn(p);
+    let end = durable_lsn(&p.dir);
     let st = wait_applied(&s.dir, end, Duration::from_secs(60));
     assert!(st["received_lsn"].as_u64().unwrap() >= end, "{st}");
     let on_primary = keyspace(&mut p.client());
@@ -84,7 +72,7 @@ fn write_mix(p: &Primary, n: usize) {
 fn converges_with(schedule: &[&str]) {
     let t = tempfile::tempdir().unwrap();
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key = key_file(t.path(), KEY);
+    let key = key_file(t.path());
     init(&pdir, "64KiB");
     let s = Standby::start(&sdir, &key);
     let mut flags = vec![
@@ -169,7 +157,7 @@ fn writer(addr: String, first: usize, limit: usize) -> std::thread::JoinHandle<V
 fn kill_9_of_the_standby_then_of_the_primary_mid_shipment_loses_nothing() {
     let t = tempfile::tempdir().unwrap();
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key = key_file(t.path(), KEY);
+    let key = key_file(t.path());
     let key_s = key.to_str().unwrap();
     init(&pdir, "64KiB");
     let mut s = Standby::start(&sdir, &key);
@@ -194,17 +182,7 @@ fn kill_9_of_the_standby_then_of_the_primary_mid_shipment_loses_nothing() {
     );
     s.kill();
     std::thread::sleep(Duration::from_millis(500));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let s = loop {
-        // The port was just freed; another process may hold it for a moment.
-        let probe = std::net::TcpListener::bind(&ship_addr);
-        if probe.is_ok() {
-            drop(probe);
-            break Standby::start_on(&sdir, &ship_addr, &["--auth-key-file", key_s]);
-        }
-        assert!(Instant::now() < deadline, "{ship_addr} stays busy");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let s = Standby::restart_on(&sdir, &ship_addr, &["--auth-key-file", key_s]);
     std::thread::sleep(Duration::from_millis(1200));
 
     // kill -9 of the primary while writes and shipments run.
@@ -233,27 +211,20 @@ fn kill_9_of_the_standby_then_of_the_primary_mid_shipment_loses_nothing() {
 /// Polls the primary's status (bounded) until its first standby's last
 /// failure reason is `reason`; returns that standby's entry.
 fn wait_failure(p: &Primary, reason: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let st = status_json(&p.dir);
-        let sb = st["standbys"][0].clone();
-        if sb["last_error_reason"] == reason {
-            return sb;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {reason} failure reported: {st}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_standby_status(&p.dir, Duration::from_secs(30), |sb| {
+        sb["last_error_reason"] == reason
+    })
 }
 
 #[test]
 fn a_standby_with_the_wrong_key_is_reported_and_receives_nothing() {
     let t = tempfile::tempdir().unwrap();
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key = key_file(t.path(), KEY);
-    let other = key_file(t.path(), "a-different-key-of-some-length");
+    let key = key_file(t.path());
+    let other = key_file_at(
+        &t.path().join("other.key"),
+        "a-different-key-of-some-length",
+    );
     init(&pdir, "64KiB");
     let s = Standby::start(&sdir, &other);
     let mut p = Primary::start(
@@ -297,7 +268,7 @@ fn a_standby_with_the_wrong_key_is_reported_and_receives_nothing() {
 fn a_standby_of_another_system_refuses_its_primary() {
     let t = tempfile::tempdir().unwrap();
     let (adir, bdir, sdir) = (t.path().join("a"), t.path().join("b"), t.path().join("s"));
-    let key = key_file(t.path(), KEY);
+    let key = key_file(t.path());
     let key_s = key.to_str().unwrap();
     init(&adir, "64KiB");
     init(&bdir, "64KiB");
@@ -361,7 +332,7 @@ fn bad_standby_input_is_one_clear_line() {
     let line = out.assert_one_line_error(1);
     assert!(line.contains("--auth-key-file"), "{line}");
 
-    let short = key_file(t.path(), "short");
+    let short = key_file_at(&t.path().join("short.key"), "short");
     let out = logship(&[
         "standby",
         "--data-dir",
@@ -379,7 +350,7 @@ fn bad_standby_input_is_one_clear_line() {
 
     let pdir = t.path().join("p");
     init(&pdir, "64KiB");
-    let key = key_file(t.path(), KEY);
+    let key = key_file(t.path());
     let out = logship(&[
         "standby",
         "--data-dir",
@@ -400,7 +371,7 @@ fn bad_standby_input_is_one_clear_line() {
 fn swapped_ports_are_named_on_both_sides() {
     let t = tempfile::tempdir().unwrap();
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key = key_file(t.path(), KEY);
+    let key = key_file(t.path());
     init(&pdir, "64KiB");
     let mut s = Standby::start(&sdir, &key);
 

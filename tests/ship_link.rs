@@ -1,6 +1,9 @@
 //! The ship link end to end on loopback: a real log, the sender, the receiver and
 //! a mirror; refusals; a proxy that cuts the connection at random byte offsets.
 
+mod common;
+
+use common::segments;
 use logship::ship::protocol::codes::RefuseCode;
 use logship::ship::receive::accept::serve;
 use logship::ship::{
@@ -8,7 +11,7 @@ use logship::ship::{
 };
 use logship::wal::{self, Mirror, StdFs, SyncPolicy, Wal, WalOptions};
 use rand::{Rng, SeedableRng};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -60,16 +63,7 @@ async fn standby(dir: &Path, key: Option<&[u8]>) -> (String, Arc<ReceiverShared>
 }
 
 fn same_files(a: &Path, b: &Path) {
-    let names = |d: &Path| {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "wal"))
-            .collect();
-        v.sort();
-        v
-    };
-    let (na, nb) = (names(a), names(b));
+    let (na, nb) = (segments(a), segments(b));
     assert_eq!(na.len(), nb.len(), "segment count");
     for (x, y) in na.iter().zip(&nb) {
         assert_eq!(x.file_name(), y.file_name());

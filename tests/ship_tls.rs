@@ -6,11 +6,12 @@
 mod common;
 
 use common::certs::{Ca, NodeTls};
-use common::{init, status_json, Primary, Standby};
+use common::{init, key_file_at, status_json, wait_standby_status, Primary, Standby};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Ends in a newline, as a key file written with `echo` does.
 const KEY: &str = "a-shared-key-for-the-tls-tests-0001\n";
 
 /// A TCP proxy on 127.0.0.1:0 that forwards to `target` and records every
@@ -82,33 +83,6 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn key_file(dir: &Path) -> String {
-    let p = dir.join("ship.key");
-    std::fs::write(&p, KEY).unwrap();
-    p.display().to_string()
-}
-
-/// Waits until `check` holds of the primary's first standby status.
-fn wait_standby_status(
-    dir: &Path,
-    within: Duration,
-    check: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let s = status_json(dir);
-        let st = s["standbys"][0].clone();
-        if check(&st) {
-            return st;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "standby status never matched: {s}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// A standby and a primary shipping continuously to it, each with TLS when
 /// given; the primary ships to `via(standby)` (the standby itself, or a proxy).
 struct Pair {
@@ -125,7 +99,9 @@ fn start_pair(
     extra_primary: &[&str],
     via: impl FnOnce(&Standby) -> String,
 ) -> Pair {
-    let key = key_file(dir);
+    let key = key_file_at(&dir.join("ship.key"), KEY)
+        .display()
+        .to_string();
     let (sdir, pdir) = (dir.join("s"), dir.join("p"));
     init(&pdir, "1MiB");
     let mut sflags = vec!["--auth-key-file".to_string(), key.clone()];
@@ -331,7 +307,9 @@ fn a_plain_primary_and_a_tls_standby_both_name_the_mismatch() {
 #[test]
 fn tls_flags_go_together() {
     let t = tempfile::tempdir().unwrap();
-    let key = key_file(t.path());
+    let key = key_file_at(&t.path().join("ship.key"), KEY)
+        .display()
+        .to_string();
     let out = common::logship(&[
         "standby",
         "--data-dir",
@@ -353,7 +331,9 @@ fn one_shot_tls_shipments_end_in_order_without_a_warning() {
     let ca = Ca::new(t.path(), "cluster");
     let stls = ca.node(t.path(), "standby", &["127.0.0.1"], None);
     let ptls = ca.node(t.path(), "primary", &["primary.example"], None);
-    let key = key_file(t.path());
+    let key = key_file_at(&t.path().join("ship.key"), KEY)
+        .display()
+        .to_string();
     let (sdir, pdir) = (t.path().join("s"), t.path().join("p"));
     init(&pdir, "1MiB");
     let mut sflags = vec!["--auth-key-file".to_string(), key.clone()];

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{init, status_json, Primary, Standby};
+use common::{digest, init, key_file, status_json, Primary, Standby, KEY};
 use logship::ship::protocol::seed::{Seed, SeedSource};
 use logship::ship::{ship, Acked, AuthKey, LogSource, ShipMode, ShipOptions};
 use logship::wal::{scan_dir, Position, StdFs};
@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-const KEY: &str = "standby-e2e-shared-key-0123456789";
 
 /// The primary's newest snapshot, for seeding.
 struct Snapshots(PathBuf);
@@ -78,8 +76,7 @@ fn wait_applied(dir: &Path, lsn: u64) -> serde_json::Value {
 fn a_new_standby_is_seeded_replays_serves_reads_and_survives_kill_9() {
     let t = tempfile::tempdir().unwrap();
     let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key_file = t.path().join("key");
-    std::fs::write(&key_file, KEY).unwrap();
+    let key_file = key_file(t.path());
     init(&pdir, "64KiB");
     let mut p = Primary::start(
         &pdir,
@@ -222,10 +219,6 @@ fn bench_lag_samples_a_continuous_standby_under_a_held_load() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
 }
 
 /// A standby that stopped in the middle of being re-seeded — the primary's

@@ -7,8 +7,8 @@
 mod cluster;
 mod common;
 
-use cluster::{assert_converged, key_file, restart_standby};
-use common::{free_addr, init, Primary};
+use cluster::{assert_converged, restart_standby};
+use common::{free_addr, init, key_file, Primary};
 use logship::node::control::{Control, Role};
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -23,8 +23,8 @@
 mod cluster;
 mod common;
 
-use cluster::{assert_converged, key_file, restart_standby};
-use common::{init, Primary, Standby};
+use cluster::{assert_converged, restart_standby};
+use common::{init, key_file, Primary, Standby};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis::cmd;

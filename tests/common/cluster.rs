@@ -1,39 +1,16 @@
 //! Helpers for primary → (fault proxy) → standby runs, shared by the torture
 //! and network-fault suites (included with `#[path]` next to `mod common`):
-//! key files, the fault proxy binary, restarting a standby on its address,
+//! the fault proxy binary, restarting a standby on its address,
 //! and the convergence check (applied LSN = durable LSN, equal `DEBUG DIGEST`).
 #![allow(dead_code)]
 
-use crate::common::{spawn_until_first_line_into, status_json, Standby, BIN};
-use std::path::{Path, PathBuf};
+use crate::common::{
+    digest, durable_lsn, listening_addr, spawn_until_first_line_into, status_json, Standby, BIN,
+};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The shared ship key every run uses.
-pub const KEY: &str = "cluster-test-shared-key-0123456789abcdef";
-
-/// Writes the shared key into `dir` and returns its path.
-pub fn key_file(dir: &Path) -> PathBuf {
-    let p = dir.join("ship.key");
-    std::fs::write(&p, KEY).expect("write key file");
-    p
-}
-
-/// `DEBUG DIGEST` of the node behind `c`.
-pub fn digest(c: &mut redis::Connection) -> String {
-    redis::cmd("DEBUG")
-        .arg("DIGEST")
-        .query(c)
-        .expect("DEBUG DIGEST")
-}
-
-/// The durable LSN a primary reports.
-pub fn durable_lsn(dir: &Path) -> u64 {
-    let s = status_json(dir);
-    assert_eq!(s["role"], "primary", "{s}");
-    s["durable_lsn"].as_u64().expect("durable_lsn")
-}
 
 /// The applied LSN a standby reports (0 when it has none yet).
 pub fn applied_lsn(dir: &Path) -> u64 {
@@ -72,24 +49,15 @@ pub fn assert_converged(
     (durable, on_primary)
 }
 
-/// Starts a standby on `dir` receiving on `ship_addr` (a port it held before),
-/// retrying (bounded) while the port is still taken.
+/// Starts a standby on `dir` receiving on `ship_addr` (a port it held before)
+/// with the flags of [`Standby::start`].
 pub fn restart_standby(dir: &Path, ship_addr: &str, key: &Path) -> Standby {
     let key = key.to_str().expect("utf-8 path");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let probe = std::net::TcpListener::bind(ship_addr);
-        if probe.is_ok() {
-            drop(probe);
-            return Standby::start_on(
-                dir,
-                ship_addr,
-                &["--auth-key-file", key, "--checkpoint-interval", "1s"],
-            );
-        }
-        assert!(Instant::now() < deadline, "{ship_addr} stays busy");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    Standby::restart_on(
+        dir,
+        ship_addr,
+        &["--auth-key-file", key, "--checkpoint-interval", "1s"],
+    )
 }
 
 /// A running `logship fault-proxy`.
@@ -116,12 +84,7 @@ impl Proxy {
             .args(extra);
         let log = Arc::new(Mutex::new(String::new()));
         let (child, line, err) = spawn_until_first_line_into(cmd, "fault-proxy", Some(log.clone()));
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_string();
+        let addr = listening_addr(&line);
         Proxy {
             child: Some(child),
             addr,
