@@ -7,7 +7,7 @@
 
 use crate::admin::{request, AdminError};
 use crate::events::{run_hook, Event, EventKind, HookOutcome};
-use crate::promote::check::{check, Standing, Verdict};
+use crate::node::standing::{check, Standing, Verdict};
 use crate::promote::offline::{self, OfflineError};
 use crate::promote::remote::{Primary, RemoteError};
 use crate::ship::AuthKey;
@@ -258,7 +258,7 @@ async fn online(
         ..Summary::default()
     };
     let now = crate::clock::now_unix_ms();
-    let s0 = Standing::from_status(&first);
+    let s0 = first.standing();
     report_position(
         steps,
         &s0,
@@ -337,7 +337,7 @@ async fn online(
             }
         };
     }
-    let mut s = Standing::from_status(&st);
+    let mut s = st.standing();
     if let Some(d) = fenced_durable {
         s.primary_durable_lsn = s.primary_durable_lsn.max(d);
     }
