@@ -5,6 +5,7 @@
 //!
 //! | module    | owns                                                          |
 //! |-----------|---------------------------------------------------------------|
+//! | `workflow`| `logship promote` step by step: online through the admin socket, or offline |
 //! | `offline` | promoting a stopped standby's data directory                  |
 //! | `remote`  | `LOGSHIP POSITION/HISTORY/FENCE/UNFENCE` to a primary          |
 //! | `rejoin`  | an old primary's directory made a standby of the new primary  |
@@ -20,3 +21,4 @@ pub mod node;
 pub mod offline;
 pub mod rejoin;
 pub mod remote;
+pub mod workflow;
