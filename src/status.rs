@@ -89,6 +89,21 @@ pub struct NodeStatus {
     pub fenced: Option<FenceStatus>,
 }
 
+impl NodeStatus {
+    /// Where a running standby stands, as promotion sees it.
+    pub fn standing(&self) -> crate::node::standing::Standing {
+        crate::node::standing::Standing {
+            system_id: u64::from_str_radix(&self.system_id, 16).unwrap_or(0),
+            timeline: self.timeline,
+            received_lsn: self.received_lsn.unwrap_or(0),
+            applied_lsn: self.applied_lsn.unwrap_or(0),
+            primary_durable_lsn: self.primary_durable_lsn.unwrap_or(0),
+            last_receive_unix_ms: self.last_receive_unix_ms.unwrap_or(0),
+            last_record_unix_ms: 0,
+        }
+    }
+}
+
 /// Where and when a primary was fenced (`fenced` of the status).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FenceStatus {

@@ -1,5 +1,7 @@
 //! What every role's node has, below the roles: the data directory and its
-//! files, and the retention rule for the log in it.
+//! files, the retention rule for the log in it, and the failover primitives
+//! (the standing check, the timeline switch) that a standby promoted online
+//! and `logship promote` offline both use.
 //!
 //! | module      | owns                                                              |
 //! |-------------|-------------------------------------------------------------------|
@@ -7,8 +9,12 @@
 //! | `control`   | the control file (identity, role, timeline, fence), atomic writes |
 //! | `position`  | a standby's `primary.position`: the primary's last reported position |
 //! | `retention` | which WAL segments a checkpoint may remove                        |
+//! | `standing`  | the promotion check: applied = received, loss against the primary |
+//! | `switch`    | a new timeline: its history file, then the control file           |
 
 pub mod control;
 pub mod datadir;
 pub mod position;
 pub mod retention;
+pub mod standing;
+pub mod switch;

@@ -24,11 +24,62 @@ use crate::node::control::{Control, Fence};
 use crate::ship::{ship, Acked, AuthKey, CommandProof, ShipMode, ShipOptions};
 use crate::wal::{timeline, StdFs};
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::net::ToSocketAddrs;
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// `LOGSHIP POSITION`'s answer; `LOGSHIP HISTORY` adds `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PositionReply {
+    /// The cluster's identity, 16 hex digits.
+    pub system_id: String,
+    pub timeline: u32,
+    pub write_lsn: u64,
+    pub durable_lsn: u64,
+    pub fenced: bool,
+    /// With `HISTORY`: the timeline history file's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<String>,
+}
+
+impl PositionReply {
+    /// The system id as a number; `None` when it is not 16 hex digits.
+    pub fn system_id(&self) -> Option<u64> {
+        u64::from_str_radix(&self.system_id, 16).ok()
+    }
+}
+
+/// What the final shipment of a fence did for one standby.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippedTo {
+    pub address: String,
+    /// Everything below is durable on that standby.
+    pub received_lsn: u64,
+    /// `ok`, or how the shipment failed.
+    pub result: String,
+}
+
+/// `LOGSHIP FENCE`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceReply {
+    /// Nothing was logged past this LSN, and nothing will be.
+    pub fenced_lsn: u64,
+    /// Everything below is durable (and was shipped).
+    pub durable_lsn: u64,
+    pub timeline: u32,
+    pub system_id: String,
+    pub shipped_to: Vec<ShippedTo>,
+}
+
+/// `LOGSHIP UNFENCE`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnfenceReply {
+    /// Writes are accepted again from this LSN on.
+    pub unfenced_lsn: u64,
+}
 
 /// How far a control command's clock may be from the primary's.
 pub const PROOF_WINDOW_MS: u64 = 5 * 60_000;
@@ -221,18 +272,23 @@ impl Fencing {
     }
 }
 
+/// A typed answer as the JSON a client reads.
+fn json<T: Serialize>(r: Result<T, String>) -> Result<Value, String> {
+    serde_json::to_value(r?).map_err(|e| format!("ERR {e}"))
+}
+
 /// Runs a `LOGSHIP` request: the JSON answer, or a RESP error text.
 pub async fn run(shared: &Shared, req: Request) -> Result<Value, String> {
     match req {
-        Request::Position => Ok(position(shared)),
+        Request::Position => json(Ok(position(shared))),
         Request::History => {
             let mut v = position(shared);
             let wal_dir = shared.data_dir.join(crate::node::datadir::WAL_DIR);
             let tl = shared.control.timeline;
             let h = timeline::read_history(&StdFs, &wal_dir, tl)
                 .map_err(|e| format!("ERR reading the timeline history: {e}"))?;
-            v["history"] = Value::String(timeline::render(&h));
-            Ok(v)
+            v.history = Some(timeline::render(&h));
+            json(Ok(v))
         }
         Request::Fence {
             signed,
@@ -241,26 +297,27 @@ pub async fn run(shared: &Shared, req: Request) -> Result<Value, String> {
         } => {
             shared.fencing.check(shared, "FENCE", &signed)?;
             let _one = shared.fencing.busy.lock().await;
-            fence(shared, ship_to, reason).await
+            json(fence(shared, ship_to, reason).await)
         }
         Request::Unfence { signed } => {
             shared.fencing.check(shared, "UNFENCE", &signed)?;
             let _one = shared.fencing.busy.lock().await;
-            unfence(shared).await
+            json(unfence(shared).await)
         }
     }
 }
 
-fn position(shared: &Shared) -> Value {
+fn position(shared: &Shared) -> PositionReply {
     let p = shared.wal.position();
     let fenced = shared.lock_db().fenced.is_some();
-    json!({
-        "system_id": format!("{:016x}", shared.control.system_id),
-        "timeline": shared.control.timeline,
-        "write_lsn": p.written_lsn,
-        "durable_lsn": p.durable_lsn,
-        "fenced": fenced,
-    })
+    PositionReply {
+        system_id: format!("{:016x}", shared.control.system_id),
+        timeline: shared.control.timeline,
+        write_lsn: p.written_lsn,
+        durable_lsn: p.durable_lsn,
+        fenced,
+        history: None,
+    }
 }
 
 async fn write_control(shared: &Shared, fenced: Option<Fence>) -> Result<(), String> {
@@ -275,7 +332,11 @@ async fn write_control(shared: &Shared, fenced: Option<Fence>) -> Result<(), Str
         .map_err(|e| format!("ERR writing the control file: {e}"))
 }
 
-async fn fence(shared: &Shared, ship_to: Option<String>, reason: String) -> Result<Value, String> {
+async fn fence(
+    shared: &Shared,
+    ship_to: Option<String>,
+    reason: String,
+) -> Result<FenceReply, String> {
     // Fencing again (a promotion re-run after a cut link) keeps the first
     // fence: its LSN and time are when writes stopped.
     let f = {
@@ -325,11 +386,11 @@ async fn fence(shared: &Shared, ship_to: Option<String>, reason: String) -> Resu
         .final_shipment(durable_lsn, FINAL_SHIPMENT_TIMEOUT)
         .await;
     for s in shared.shipping.standbys(durable_lsn) {
-        shipped.push(json!({
-            "address": s.address,
-            "received_lsn": s.acked_lsn,
-            "result": s.last_ship_result,
-        }));
+        shipped.push(ShippedTo {
+            address: s.address,
+            received_lsn: s.acked_lsn,
+            result: s.last_ship_result,
+        });
     }
     tracing::warn!(
         fence_lsn,
@@ -337,16 +398,16 @@ async fn fence(shared: &Shared, ship_to: Option<String>, reason: String) -> Resu
         "fenced; final shipment done: {}",
         serde_json::to_string(&shipped).unwrap_or_default()
     );
-    Ok(json!({
-        "fenced_lsn": fence_lsn,
-        "durable_lsn": durable_lsn,
-        "timeline": shared.control.timeline,
-        "system_id": format!("{:016x}", shared.control.system_id),
-        "shipped_to": shipped,
-    }))
+    Ok(FenceReply {
+        fenced_lsn: fence_lsn,
+        durable_lsn,
+        timeline: shared.control.timeline,
+        system_id: format!("{:016x}", shared.control.system_id),
+        shipped_to: shipped,
+    })
 }
 
-async fn unfence(shared: &Shared) -> Result<Value, String> {
+async fn unfence(shared: &Shared) -> Result<UnfenceReply, String> {
     let lsn = {
         let mut st = shared.lock_db();
         if st.fenced.take().is_none() {
@@ -356,7 +417,7 @@ async fn unfence(shared: &Shared) -> Result<Value, String> {
     };
     write_control(shared, None).await?;
     tracing::warn!(lsn, "fence lifted: serving writes again");
-    Ok(json!({ "unfenced_lsn": lsn }))
+    Ok(UnfenceReply { unfenced_lsn: lsn })
 }
 
 /// Whether two `host:port` strings name the same socket address.
@@ -372,7 +433,7 @@ fn same_address(a: &str, b: &str) -> bool {
 }
 
 /// One shipment of everything durable to a standby that is not configured.
-async fn ship_once(shared: &Shared, addr: &str) -> Value {
+async fn ship_once(shared: &Shared, addr: &str) -> ShippedTo {
     let mut opts = ShipOptions::new(addr, shared.cfg.ship.as_ref().and_then(|c| c.key.clone()));
     opts.tls = shared.cfg.ship.as_ref().and_then(|c| c.tls.clone());
     let src = super::shipping::log_source(
@@ -392,9 +453,10 @@ async fn ship_once(shared: &Shared, addr: &str) -> Value {
         Ok(Err(e)) => e.to_string(),
         Err(_) => "timed out".into(),
     };
-    json!({
-        "address": addr,
-        "received_lsn": rx.borrow().received_lsn,
-        "result": result,
-    })
+    let received_lsn = rx.borrow().received_lsn;
+    ShippedTo {
+        address: addr.to_string(),
+        received_lsn,
+        result,
+    }
 }

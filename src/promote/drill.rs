@@ -6,7 +6,7 @@
 //! 1. **position** — the standby's received LSN and the primary's last known
 //!    durable LSN: from the running standby's admin socket, or read from its
 //!    files when it is stopped. The RPO (bytes and seconds the standby was
-//!    behind) is [`super::check::check`]'s loss.
+//!    behind) is [`crate::node::standing::check`]'s loss.
 //! 2. **copy** — a consistent copy as of that received LSN into a scratch
 //!    directory ([`super::copy`]: only the newest snapshot at or below it, the
 //!    segments from there, history files, control, `primary.position`).
@@ -28,13 +28,13 @@
 //! The node is stopped (SIGTERM) and the scratch directory removed (unless
 //! kept) whatever happened.
 
-use super::check::{check, Standing, Verdict};
 use super::copy::{copy_standby, Copied, CopyError};
 use super::node::{connect, start, stop, write_lsn};
 use super::offline;
 use crate::admin::{request, AdminError};
 use crate::client::ClientError;
 use crate::node::datadir::{SNAPSHOT_DIR, WAL_DIR};
+use crate::node::standing::{check, Standing, Verdict};
 use crate::status::NodeStatus;
 use crate::store::{snapshot, KvState, StateMachine};
 use crate::wal::{RecordKind, StdFs, WalReader};
@@ -136,7 +136,7 @@ pub fn position(dir: &Path) -> Result<(Standing, bool), DrillError> {
                     s.role
                 )));
             }
-            let st = Standing::from_status(&s);
+            let st = s.standing();
             if st.system_id == 0 || st.received_lsn == 0 {
                 return Err(DrillError::Failed(format!(
                     "the standby on {} has received nothing from a primary yet: there is nothing to promote",

@@ -1,12 +1,12 @@
-//! Promotion: the LSN check, offline promotion of a stopped standby, and the
+//! Promotion (its primitives, the standing check and the timeline switch,
+//! are in [`crate::node`], below the standby that uses them too): offline promotion of a stopped standby, and the
 //! RESP client that asks the old primary for its position, a final shipment
 //! and a fence.
 //!
 //! | module    | owns                                                          |
 //! |-----------|---------------------------------------------------------------|
-//! | `check`   | the verdict: applied = received, loss against the primary     |
+//! | `workflow`| `logship promote` step by step: online through the admin socket, or offline |
 //! | `offline` | promoting a stopped standby's data directory                  |
-//! | `switch`  | the new timeline's history, then the control file: both paths |
 //! | `remote`  | `LOGSHIP POSITION/HISTORY/FENCE/UNFENCE` to a primary          |
 //! | `rejoin`  | an old primary's directory made a standby of the new primary  |
 //! | `diverged`| the old log past the switch: find, save (dumpable), cut        |
@@ -14,7 +14,6 @@
 //! | `drill`   | a failover drill on such a copy: RTO, RPO, digest, a write      |
 //! | `node`    | the drill's `logship primary` child process on loopback         |
 
-pub mod check;
 pub mod copy;
 pub mod diverged;
 pub mod drill;
@@ -22,4 +21,4 @@ pub mod node;
 pub mod offline;
 pub mod rejoin;
 pub mod remote;
-pub mod switch;
+pub mod workflow;

@@ -4,11 +4,11 @@
 //! to a new timeline, writes a checkpoint at the switch, and leaves a directory
 //! that `logship primary` serves on the new timeline.
 
-use super::check::{check, Standing, Verdict};
-use super::switch::begin_timeline;
 use crate::node::control::{Control, Role};
 use crate::node::datadir::{DataDir, SNAPSHOT_DIR, WAL_DIR};
 use crate::node::position::PrimaryPosition;
+use crate::node::standing::{check, Standing, Verdict};
+use crate::node::switch::begin_timeline;
 use crate::primary::recovery::recover;
 use crate::standby::node::standby_control;
 use crate::store::snapshot;

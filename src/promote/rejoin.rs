@@ -103,22 +103,18 @@ pub fn ask(addr: &str) -> Result<NewPrimary, RejoinError> {
         })?;
     let bad = |what: &str| {
         RejoinError::Failed(format!(
-            "the node at {addr} answered LOGSHIP HISTORY without a valid {what}: {v}"
+            "the node at {addr} answered LOGSHIP HISTORY without a valid {what}: {v:?}"
         ))
     };
-    let system_id = v["system_id"]
-        .as_str()
-        .and_then(|s| u64::from_str_radix(s, 16).ok())
-        .ok_or_else(|| bad("system_id"))?;
-    let tl = v["timeline"].as_u64().ok_or_else(|| bad("timeline"))?;
-    let text = v["history"].as_str().ok_or_else(|| bad("history"))?;
+    let system_id = v.system_id().ok_or_else(|| bad("system_id"))?;
+    let text = v.history.as_deref().ok_or_else(|| bad("history"))?;
     let history = timeline::parse(Path::new("LOGSHIP HISTORY"), text)
         .map_err(|e| RejoinError::Failed(format!("the history from {addr}: {e}")))?;
     Ok(NewPrimary {
         addr: addr.to_string(),
         system_id,
-        timeline: u32::try_from(tl).map_err(|_| bad("timeline"))?,
-        durable_lsn: v["durable_lsn"].as_u64().unwrap_or(0),
+        timeline: v.timeline,
+        durable_lsn: v.durable_lsn,
         history,
     })
 }

@@ -3,9 +3,9 @@
 //! a final shipment, and lifting a fence.
 
 use crate::client::ClientError;
-use crate::primary::fence::sign;
+use crate::primary::fence::{sign, FenceReply, PositionReply, UnfenceReply};
 use crate::ship::AuthKey;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 /// How long connecting to the primary may take.
@@ -67,7 +67,7 @@ impl Primary {
         })
     }
 
-    fn call(&mut self, args: &[&str]) -> Result<Value, RemoteError> {
+    fn call<T: DeserializeOwned>(&mut self, args: &[&str]) -> Result<T, RemoteError> {
         let mut cmd = redis::cmd("LOGSHIP");
         for a in args {
             cmd.arg(*a);
@@ -97,7 +97,7 @@ impl Primary {
     ///
     /// # Errors
     /// [`RemoteError`].
-    pub fn position(&mut self) -> Result<Value, RemoteError> {
+    pub fn position(&mut self) -> Result<PositionReply, RemoteError> {
         self.call(&["POSITION"])
     }
 
@@ -105,7 +105,7 @@ impl Primary {
     ///
     /// # Errors
     /// [`RemoteError`].
-    pub fn history(&mut self) -> Result<Value, RemoteError> {
+    pub fn history(&mut self) -> Result<PositionReply, RemoteError> {
         self.call(&["HISTORY"])
     }
 
@@ -119,7 +119,7 @@ impl Primary {
         key: Option<&AuthKey>,
         ship_to: Option<&str>,
         reason: &str,
-    ) -> Result<Value, RemoteError> {
+    ) -> Result<FenceReply, RemoteError> {
         let (sid, tl) = self.identity()?;
         let (nonce, ms, proof) = sign(key, "FENCE", sid, tl);
         let mut args = vec!["FENCE", &nonce, &ms, &proof, "REASON", reason];
@@ -133,7 +133,7 @@ impl Primary {
     ///
     /// # Errors
     /// [`RemoteError`].
-    pub fn unfence(&mut self, key: Option<&AuthKey>) -> Result<Value, RemoteError> {
+    pub fn unfence(&mut self, key: Option<&AuthKey>) -> Result<UnfenceReply, RemoteError> {
         let (sid, tl) = self.identity()?;
         let (nonce, ms, proof) = sign(key, "UNFENCE", sid, tl);
         self.call(&["UNFENCE", &nonce, &ms, &proof])
@@ -141,11 +141,6 @@ impl Primary {
 
     fn identity(&mut self) -> Result<(u64, u32), RemoteError> {
         let p = self.position()?;
-        let sid = p["system_id"]
-            .as_str()
-            .and_then(|s| u64::from_str_radix(s, 16).ok())
-            .unwrap_or(0);
-        let tl = p["timeline"].as_u64().unwrap_or(0) as u32;
-        Ok((sid, tl))
+        Ok((p.system_id().unwrap_or(0), p.timeline))
     }
 }

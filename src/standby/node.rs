@@ -13,7 +13,7 @@ use crate::durable::sync_dir;
 use crate::node::control::{Control, Role, CONTROL_VERSION};
 use crate::node::position::PrimaryPosition;
 use crate::node::retention::removable_segments;
-use crate::promote::check::Standing;
+use crate::node::standing::Standing;
 use crate::resp::Limits;
 use crate::ship::ReceiverShared;
 use crate::ship::{AuthKey, Received};

@@ -9,8 +9,8 @@
 //! listener stays up and refuses every shipment, naming the timeline that ended.
 
 use super::node::{Handover, Node};
+use crate::node::standing::{check, Verdict};
 use crate::primary::recovery::Recovered;
-use crate::promote::check::{check, Verdict};
 use crate::store::{snapshot, KvState};
 use crate::wal::{self, StdFs, WalOptions};
 use serde::{Deserialize, Serialize};
@@ -188,7 +188,7 @@ fn switch(node: &Node, reason: &str) -> Result<(Handover, u32, u64, Vec<(u32, u6
     let t = Instant::now();
     node.ensure_control(node.receiver.received.borrow().timeline)
         .map_err(|e| format!("write the control file: {e:#}"))?;
-    let sw = crate::promote::switch::begin_timeline(&node.cfg.data_dir, reason)?;
+    let sw = crate::node::switch::begin_timeline(&node.cfg.data_dir, reason)?;
     let history_ms = t.elapsed().as_secs_f64() * 1000.0;
     let (control, new_tl, switch_lsn, closed) =
         (sw.control, sw.new_timeline, sw.switch_lsn, sw.closed);

@@ -19,21 +19,6 @@ pub struct Standing {
     pub last_record_unix_ms: u64,
 }
 
-impl Standing {
-    /// Where a running standby stands, from its `status` report.
-    pub fn from_status(s: &crate::status::NodeStatus) -> Standing {
-        Standing {
-            system_id: u64::from_str_radix(&s.system_id, 16).unwrap_or(0),
-            timeline: s.timeline,
-            received_lsn: s.received_lsn.unwrap_or(0),
-            applied_lsn: s.applied_lsn.unwrap_or(0),
-            primary_durable_lsn: s.primary_durable_lsn.unwrap_or(0),
-            last_receive_unix_ms: s.last_receive_unix_ms.unwrap_or(0),
-            last_record_unix_ms: 0,
-        }
-    }
-}
-
 /// The verdict of the check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
