@@ -369,6 +369,46 @@ fn assert_stopped_then_recovers(mut fs: MemFs, w: Wal, ledger: &Ledger, crash: b
     w.close().unwrap();
 }
 
+/// As above, with segment files that take long to prepare: the appender
+/// reaches the end of the second segment before the preparer has even found
+/// out that the third does not fit. The write that needs the third segment
+/// waits for that outcome and is refused; nothing is queued for a segment that
+/// cannot exist, so the log does not stop.
+#[test]
+fn a_slow_preparation_on_a_full_disk_refuses_writes_and_the_log_goes_on() {
+    let fs = MemFs::new();
+    fs.set_capacity(Some(2 * SEGMENT_BYTES));
+    fs.set_allocate_delay(Some(Duration::from_millis(300)));
+    let (w, _) = wal::open(shared(&fs), mem_opts(SyncPolicy::Always)).unwrap();
+    let mut ledger = Ledger::default();
+    match append_until_stopped(&w, &mut ledger, 3 * SEGMENT_BYTES / 32) {
+        WalError::NoSpace { dir, detail } => {
+            assert_eq!(dir, Path::new("/wal"));
+            assert_eq!(detail, "preallocate /wal/next-2.prep");
+        }
+        other => panic!("expected NoSpace, got {other}"),
+    }
+    assert!(!w.position().failed, "the log stopped");
+    fs.set_allocate_delay(None);
+    fs.set_capacity(None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let resumed = loop {
+        match w.append(&payload(8, 50)) {
+            Ok(a) => break a,
+            Err(WalError::NoSpace { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("writes did not resume once space was freed: {e}"),
+        }
+    };
+    w.wait_acked(resumed.end_lsn).unwrap();
+    ledger.appended.insert(resumed.lsn, payload(8, 50));
+    ledger.acked.insert(resumed.lsn);
+    w.close().unwrap();
+    drop(w);
+    ledger.check_recovered(&fs, SyncPolicy::Always, "after a slow, full disk");
+}
+
 /// Room for two segments: the third cannot be prepared, so once the second is
 /// full a write is refused with an error naming the directory and the file being
 /// prepared, the log goes on (nothing stops, nothing acknowledged is lost), and

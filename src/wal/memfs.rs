@@ -39,6 +39,9 @@ struct State {
     syncs_left: Option<u64>,
     /// Total bytes all files may hold; `None` = unlimited.
     capacity: Option<u64>,
+    /// How long each `allocate` takes (a slow disk, or a preparer thread
+    /// that the scheduler leaves waiting); `None` = at once.
+    allocate_delay: Option<std::time::Duration>,
     syncs: u64,
     /// Power failures so far; handles from an earlier epoch are dead.
     epoch: u64,
@@ -109,6 +112,12 @@ impl MemFs {
     /// Limits the total bytes of all files (writes past it fail with ENOSPC).
     pub fn set_capacity(&self, bytes: Option<u64>) {
         lock(&self.state).capacity = bytes;
+    }
+
+    /// Makes every `allocate` from now on take `delay` before it does its
+    /// work (`None`: at once).
+    pub fn set_allocate_delay(&self, delay: Option<std::time::Duration>) {
+        lock(&self.state).allocate_delay = delay;
     }
 
     /// Syncs performed so far (file and directory).
@@ -203,6 +212,10 @@ impl WalFile for MemFile {
     }
 
     fn allocate(&mut self, len: u64) -> io::Result<()> {
+        let delay = lock_live(&self.state, self.epoch)?.allocate_delay;
+        if let Some(d) = delay {
+            std::thread::sleep(d);
+        }
         let have = self.len()?;
         if len > have {
             self.write_all_at(&vec![0u8; (len - have) as usize], have)?;

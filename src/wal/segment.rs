@@ -11,7 +11,7 @@ use super::options::WalOptions;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -23,39 +23,135 @@ type Prepared = std::result::Result<(PathBuf, Box<dyn WalFile>), WalError>;
 /// How long the preparer waits before trying again on a full disk.
 const NO_SPACE_RETRY: Duration = Duration::from_millis(250);
 
-/// What appenders and the preparer share: whether the disk was found full, and
-/// whether the log is closing.
+/// What appenders and the preparer share: how many files were prepared and
+/// how many of them a segment switch has claimed, whether the disk was found
+/// full, and whether the log is closing.
+///
+/// A write that needs a new segment claims a prepared file before it is
+/// queued. So records are only ever queued for a segment whose file exists: a
+/// full disk refuses them ([`WalError::NoSpace`]) and the log goes on, however
+/// far the preparer thread lags behind the appenders (on a loaded machine it
+/// may not have tried yet when the current segment fills up).
 pub(crate) struct SpareState {
     /// The log's directory, named in the full-disk error.
     dir: PathBuf,
-    /// Set while the next segment cannot be prepared for lack of space: the
-    /// failed operation, named in the error a write that needs a new segment gets.
-    no_space: Mutex<Option<String>>,
+    spare: Mutex<Spare>,
+    /// Signalled when a file is prepared, the disk is found full, or the log
+    /// closes.
+    changed: Condvar,
     /// Set by `close`: a writer waiting for space gives up instead.
     closing: AtomicBool,
 }
 
+/// The preparer's count of files and what the switches took of them.
+#[derive(Debug, Default)]
+struct Spare {
+    /// Files prepared so far.
+    prepared: u64,
+    /// Files claimed by segment switches so far (`<= prepared`).
+    claimed: u64,
+    /// Set while the next segment cannot be prepared for lack of space: the
+    /// failed operation, named in the error a write that needs a new segment gets.
+    no_space: Option<String>,
+}
+
+/// What a write that needs a new segment gets.
+pub(crate) enum Claim {
+    /// A prepared file is the new segment's.
+    Granted,
+    /// The disk is full: the write is refused, the log goes on.
+    NoSpace(WalError),
+    /// The next file is still being prepared.
+    Pending,
+}
+
 impl SpareState {
-    /// The error for a write that needs a new segment, while the disk is full.
-    pub(crate) fn no_space(&self) -> Option<WalError> {
-        let g = self.no_space.lock().unwrap_or_else(|p| p.into_inner());
-        g.as_ref().map(|detail| WalError::NoSpace {
-            dir: self.dir.clone(),
-            detail: detail.clone(),
-        })
+    fn new(dir: PathBuf, first: FirstFile) -> SpareState {
+        SpareState {
+            dir,
+            spare: Mutex::new(Spare {
+                // The writer takes the first file itself when the log has no
+                // segment to continue.
+                claimed: u64::from(first == FirstFile::Needed),
+                ..Spare::default()
+            }),
+            changed: Condvar::new(),
+            closing: AtomicBool::new(false),
+        }
     }
 
-    /// Records the outcome of a preparation; true when it changed.
-    fn set(&self, detail: Option<String>) -> bool {
-        let mut g = self.no_space.lock().unwrap_or_else(|p| p.into_inner());
-        let changed = g.is_some() != detail.is_some();
-        *g = detail;
+    fn lock(&self) -> std::sync::MutexGuard<'_, Spare> {
+        self.spare.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claims a prepared file for a segment switch.
+    pub(crate) fn claim(&self) -> Claim {
+        let mut g = self.lock();
+        if g.prepared > g.claimed {
+            g.claimed += 1;
+            return Claim::Granted;
+        }
+        match &g.no_space {
+            Some(detail) => Claim::NoSpace(WalError::NoSpace {
+                dir: self.dir.clone(),
+                detail: detail.clone(),
+            }),
+            None => Claim::Pending,
+        }
+    }
+
+    /// Waits (at most `timeout`) until a file is prepared, the disk is found
+    /// full, or the log closes.
+    pub(crate) fn wait(&self, timeout: Duration) {
+        let g = self.lock();
+        let _ = self
+            .changed
+            .wait_timeout_while(g, timeout, |s| {
+                s.prepared <= s.claimed
+                    && s.no_space.is_none()
+                    && !self.closing.load(Ordering::Acquire)
+            })
+            .unwrap_or_else(|p| p.into_inner());
+    }
+
+    /// The error for a write that needs a new segment, while the disk is full.
+    pub(crate) fn no_space(&self) -> Option<WalError> {
+        self.lock()
+            .no_space
+            .as_ref()
+            .map(|detail| WalError::NoSpace {
+                dir: self.dir.clone(),
+                detail: detail.clone(),
+            })
+    }
+
+    /// Counts a prepared file: space is back if it was not; true when it
+    /// changed.
+    fn prepared(&self) -> bool {
+        let mut g = self.lock();
+        g.prepared += 1;
+        let changed = g.no_space.take().is_some();
+        drop(g);
+        self.changed.notify_all();
+        changed
+    }
+
+    /// Records that the disk is full; true when it changed.
+    fn full(&self, detail: String) -> bool {
+        let mut g = self.lock();
+        let changed = g.no_space.is_none();
+        g.no_space = Some(detail);
+        drop(g);
+        self.changed.notify_all();
         changed
     }
 
     /// Tells a writer waiting for space to give up (the log is closing).
     pub(crate) fn close(&self) {
         self.closing.store(true, Ordering::Release);
+        // Taking the lock orders the flag with a waiter's check.
+        drop(self.lock());
+        self.changed.notify_all();
     }
 }
 
@@ -86,11 +182,7 @@ impl Preparer {
     ) -> Result<Preparer> {
         remove_leftovers(&*fs, &dir)?;
         let (tx, rx) = sync_channel::<Prepared>(0);
-        let state = Arc::new(SpareState {
-            dir: dir.clone(),
-            no_space: Mutex::new(None),
-            closing: AtomicBool::new(false),
-        });
+        let state = Arc::new(SpareState::new(dir.clone(), first));
         let st = state.clone();
         let thread = std::thread::Builder::new()
             .name("wal-prepare".into())
@@ -110,14 +202,16 @@ impl Preparer {
 
     /// Takes the prepared file, waiting while it is being prepared.
     ///
+    /// Appenders claim a prepared file before they queue records for a new
+    /// segment ([`SpareState::claim`]), so the file is here when the writer
+    /// comes for it.
+    ///
     /// # Errors
-    /// [`WalError::Stopped`] when the disk is found full meanwhile. Appenders
-    /// check for a full disk before they start a segment, but the disk may
-    /// fill between their check and this preparation: the records already
-    /// queued for the new segment then have nowhere to go, and waiting for
-    /// space would hold every waiting writer (and `close`) until it is freed.
-    /// The writer stops instead, with this error; nothing it acknowledged
-    /// is lost.
+    /// [`WalError::Stopped`] when the disk is found full meanwhile, which the
+    /// claims leave only to a file that was never claimed: the records queued
+    /// for it would have nowhere to go, and waiting for space would hold every
+    /// waiting writer (and `close`) until it is freed. The writer stops
+    /// instead, with this error; nothing it acknowledged is lost.
     fn take(&self) -> Prepared {
         let Some(rx) = self.rx.as_ref() else {
             return Err(WalError::Stopped("segment preparation stopped".into()));
@@ -164,7 +258,7 @@ fn prepare_loop(
         loop {
             match prepare(fs, &path, segment_bytes) {
                 Ok(f) => {
-                    if state.set(None) {
+                    if state.prepared() {
                         tracing::info!(dir = %dir.display(), "space is back: the next WAL segment is ready and writes resume");
                     }
                     if tx.send(Ok((path.clone(), f))).is_err() {
@@ -182,7 +276,7 @@ fn prepare_loop(
                         }
                         other => other.to_string(),
                     };
-                    if state.set(Some(detail)) {
+                    if state.full(detail) {
                         tracing::error!(error = %e, "the disk is full: writes that need a new WAL segment are refused until space is freed");
                     }
                     std::thread::sleep(NO_SPACE_RETRY);

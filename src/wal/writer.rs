@@ -10,12 +10,13 @@
 //! A failed write or fsync is fatal: the writer publishes the failure, every
 //! waiter returns an error at once, and nothing more is accepted. A full disk is
 //! not: segments are allocated ahead of use, so a disk that fills up shows up
-//! while the next segment is prepared, before any record is written into it. A
-//! record that would need that segment is refused ([`WalError::NoSpace`]), the
-//! log goes on in the current segment, and writes resume once space is freed.
-//! Only when the disk fills between that check and the preparation (records
-//! are already queued for the new segment) does the writer stop, with an
-//! error that says so: those records are never acknowledged.
+//! while the next segment is prepared, before any record is written into it.
+//! A record that needs a new segment claims its prepared file before it is
+//! queued (waiting, with the queue let go, while the file is being prepared);
+//! when the disk is full it is refused ([`WalError::NoSpace`]), the log goes on
+//! in the current segment, and writes resume once space is freed. No record is
+//! ever queued for a segment whose file does not exist, however far the
+//! preparer thread lags behind.
 
 use super::error::{Result, WalError};
 use super::format::{
@@ -26,7 +27,7 @@ use super::fs::{SharedFs, WalFile};
 pub use super::options::{
     SyncPolicy, WalOptions, DEFAULT_SEGMENT_BYTES, MAX_RECORD_BYTES_LIMIT, MAX_WRITE_BYTES,
 };
-use super::segment::{FirstFile, Preparer, SegmentWriter, SpareState};
+use super::segment::{Claim, FirstFile, Preparer, SegmentWriter, SpareState};
 use super::tap::{DurableRun, Taps};
 use crate::clock::now_unix_ms;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -126,6 +127,10 @@ pub struct WriterStats {
     pub fsyncs: u64,
     pub batches: u64,
 }
+
+/// Longest single wait of an appender for the next segment's file; it checks
+/// the log's state (failed, closed) between waits.
+const SPARE_WAIT: Duration = Duration::from_millis(100);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -251,18 +256,31 @@ impl Wal {
             if q.closed {
                 return Err(WalError::Closed);
             }
-            if q.pending_bytes == 0
-                || q.pending_bytes + footprint as usize <= inner.opts.max_pending_bytes
+            if q.pending_bytes != 0
+                && q.pending_bytes + footprint as usize > inner.opts.max_pending_bytes
             {
+                q = inner.space_cv.wait(q).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            if q.next_lsn + footprint + SEAL_RECORD_BYTES <= q.segment_capacity_end {
                 break;
             }
-            q = inner.space_cv.wait(q).unwrap_or_else(|p| p.into_inner());
-        }
-        if q.next_lsn + footprint + SEAL_RECORD_BYTES > q.segment_capacity_end {
-            if let Some(e) = inner.spare.no_space() {
-                return Err(e);
+            // A new segment: its file must exist before records are queued
+            // for it. While it is being prepared, the queue is let go (the
+            // writer goes on with what is queued) and everything is checked
+            // again once it is ready.
+            match inner.spare.claim() {
+                Claim::Granted => {
+                    seal_and_switch(&mut q, inner, timestamp);
+                    break;
+                }
+                Claim::NoSpace(e) => return Err(e),
+                Claim::Pending => {
+                    drop(q);
+                    inner.spare.wait(SPARE_WAIT);
+                    q = lock(&inner.queue);
+                }
             }
-            seal_and_switch(&mut q, inner, timestamp);
         }
         let lsn = q.next_lsn;
         let chunk = open_chunk(&mut q, footprint as usize);
