@@ -369,6 +369,24 @@ fn assert_stopped_then_recovers(mut fs: MemFs, w: Wal, ledger: &Ledger, crash: b
     w.close().unwrap();
 }
 
+/// Once space is freed, a write goes through again within 10 s (the preparer
+/// retries on its own) and is acknowledged.
+fn resume_once_freed(w: &Wal, ledger: &mut Ledger) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let resumed = loop {
+        match w.append(&payload(8, 50)) {
+            Ok(a) => break a,
+            Err(WalError::NoSpace { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("writes did not resume once space was freed: {e}"),
+        }
+    };
+    w.wait_acked(resumed.end_lsn).unwrap();
+    ledger.appended.insert(resumed.lsn, payload(8, 50));
+    ledger.acked.insert(resumed.lsn);
+}
+
 /// As above, with segment files that take long to prepare: the appender
 /// reaches the end of the second segment before the preparer has even found
 /// out that the third does not fit. The write that needs the third segment
@@ -391,22 +409,60 @@ fn a_slow_preparation_on_a_full_disk_refuses_writes_and_the_log_goes_on() {
     assert!(!w.position().failed, "the log stopped");
     fs.set_allocate_delay(None);
     fs.set_capacity(None);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let resumed = loop {
-        match w.append(&payload(8, 50)) {
-            Ok(a) => break a,
-            Err(WalError::NoSpace { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            Err(e) => panic!("writes did not resume once space was freed: {e}"),
-        }
-    };
-    w.wait_acked(resumed.end_lsn).unwrap();
-    ledger.appended.insert(resumed.lsn, payload(8, 50));
-    ledger.acked.insert(resumed.lsn);
+    resume_once_freed(&w, &mut ledger);
     w.close().unwrap();
     drop(w);
     ledger.check_recovered(&fs, SyncPolicy::Always, "after a slow, full disk");
+}
+
+/// A power failure while the next segment is being prepared, with the writer
+/// idle: the write that needs that segment does not wait for ever for a file
+/// the preparer can no longer make; the log stops, and the write says so.
+#[test]
+fn a_power_failure_during_a_slow_preparation_stops_the_log_without_a_hang() {
+    let mut fs = MemFs::new();
+    fs.set_allocate_delay(Some(Duration::from_secs(2)));
+    let (w, _) = wal::open(shared(&fs), mem_opts(SyncPolicy::Always)).unwrap();
+    // Fill the first segment, acknowledged, while the second is prepared,
+    // up to where the next record needs the second.
+    use logship::wal::format::{record_footprint, SEAL_RECORD_BYTES, SEGMENT_HEADER_BYTES};
+    let capacity = SEGMENT_BYTES - SEGMENT_HEADER_BYTES as u64;
+    let step = record_footprint(50);
+    let mut end = 0;
+    let mut i = 0;
+    while end + step + SEAL_RECORD_BYTES <= capacity {
+        let a = w.append(&payload(3 << 32 | i, 50)).unwrap();
+        w.wait_acked(a.end_lsn).unwrap();
+        end = a.end_lsn;
+        i += 1;
+    }
+    fs.crash(None);
+    let (tx, rx) = mpsc::channel();
+    let w = Arc::new(w);
+    let w2 = w.clone();
+    std::thread::spawn(move || {
+        let mut last = None;
+        for j in 0..64 {
+            match w2.append(&payload(4 << 32 | j, 50)) {
+                Ok(a) => last = Some(w2.wait_acked(a.end_lsn)),
+                Err(e) => {
+                    last = Some(Err(e));
+                    break;
+                }
+            }
+            if matches!(last, Some(Err(_))) {
+                break;
+            }
+        }
+        let _ = tx.send(last);
+    });
+    let out = rx
+        .recv_timeout(HANG)
+        .unwrap_or_else(|_| panic!("a write hung for {HANG:?} after the power failure"));
+    assert!(
+        matches!(out, Some(Err(WalError::Stopped(_)))),
+        "expected the log stopped, got {out:?}"
+    );
 }
 
 /// Room for two segments: the third cannot be prepared, so once the second is
@@ -440,19 +496,7 @@ fn full_disk_while_preparing_a_segment_refuses_writes_until_space_returns() {
     assert!(!w.position().failed);
 
     fs.set_capacity(None);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let resumed = loop {
-        match w.append(&payload(8, 50)) {
-            Ok(a) => break a,
-            Err(WalError::NoSpace { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            Err(e) => panic!("writes did not resume once space was freed: {e}"),
-        }
-    };
-    w.wait_acked(resumed.end_lsn).unwrap();
-    ledger.appended.insert(resumed.lsn, payload(8, 50));
-    ledger.acked.insert(resumed.lsn);
+    resume_once_freed(&w, &mut ledger);
     append_acked(&w, &mut ledger, 10, 9);
     w.close().unwrap();
     drop(w);

@@ -10,7 +10,8 @@ use super::fs::{SharedFs, WalFile};
 use super::reader::Record;
 use super::recovery::repair_if_torn;
 use super::scan::{scan_dir, ScanReport};
-use super::segment::{allocate, install, is_no_space};
+use super::segment::install;
+use super::spare::{allocate, is_no_space};
 use bytes::Bytes;
 use std::path::PathBuf;
 

@@ -6,8 +6,11 @@
 //! | `fs`       | the file operations, behind a trait (real and in-memory)        |
 //! | `memfs`    | an in-memory file system that tears writes and fails fsync      |
 //! | `options`  | how a log is opened: identity, segment size, limits, fsync policy |
-//! | `segment`  | preparing segment files off the hot path, writing into them     |
-//! | `writer`   | the group-commit writer thread and the append/wait API          |
+//! | `spare`    | the next segment's file, prepared off the hot path; claims of it |
+//! | `segment`  | turning a prepared file into a segment, writing into it         |
+//! | `writer`   | the append/wait API and opening the writer                      |
+//! | `queue`    | what appenders and the writer thread share: queue, position, state |
+//! | `group_commit` | the writer thread: one write and one fsync per batch, taps, publish |
 //! | `tap`      | code told of records on the writer's thread as they become durable |
 //! | `scan`     | walking segments, classifying the end of the log and damage     |
 //! | `recovery` | opening a log: torn-tail repair, refusing other damage          |
@@ -20,14 +23,17 @@
 pub mod error;
 pub mod format;
 pub mod fs;
+mod group_commit;
 pub mod memfs;
 pub mod mirror;
 pub mod options;
+mod queue;
 pub mod raw;
 pub mod reader;
 pub mod recovery;
 pub mod scan;
 mod segment;
+mod spare;
 pub mod tap;
 pub mod timeline;
 pub mod writer;
