@@ -68,24 +68,6 @@ log() { echo "[$(date -u +%T)] $*" >&2; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 head -c 32 /dev/urandom >"$TMP/key"
 
-# start_node NAME ARGS...: starts logship in the background, waits for its
-# first stdout line; sets NODE_PID and NODE_LINE.
-start_node() {
-    local name=$1
-    shift
-    "$LOGSHIP_BIN" "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
-    NODE_PID=$!
-    PIDS+=("$NODE_PID")
-    for _ in $(seq 1 300); do
-        NODE_LINE=$(head -n 1 "$TMP/$name.out" 2>/dev/null || true)
-        if [[ -n "$NODE_LINE" ]]; then return; fi
-        if ! kill -0 "$NODE_PID" 2>/dev/null; then break; fi
-        sleep 0.05
-    done
-    echo "$name did not start:" >&2
-    cat "$TMP/$name.log" >&2
-    exit 1
-}
 addr_after() { sed -E "s/.*$1 ([^ )]+).*/\\1/" <<<"$2"; }
 port_of() { echo "${1##*:}"; }
 info() { redis-cli -p "$1" info replication | tr -d '\r' | awk -F: -v f="$2" '$1 == f { print $2 }'; }

@@ -31,3 +31,24 @@ wait_ping() {
     echo "server on port $1 did not answer" >&2
     exit 1
 }
+
+# start_node NAME ARGS...: starts "$LOGSHIP_BIN" ARGS in the background (stdout
+# in $TMP/NAME.out, stderr in $TMP/NAME.log), adds it to PIDS, waits for its
+# first stdout line; sets NODE_PID and NODE_LINE. Exits with its log when it
+# does not start.
+start_node() {
+    local name=$1
+    shift
+    "$LOGSHIP_BIN" "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
+    NODE_PID=$!
+    PIDS+=("$NODE_PID")
+    for _ in $(seq 1 300); do
+        NODE_LINE=$(head -n 1 "$TMP/$name.out" 2>/dev/null || true)
+        if [[ -n "$NODE_LINE" ]]; then return; fi
+        if ! kill -0 "$NODE_PID" 2>/dev/null; then break; fi
+        sleep 0.05
+    done
+    echo "$name did not start:" >&2
+    cat "$TMP/$name.log" >&2
+    exit 1
+}
