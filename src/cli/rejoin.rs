@@ -93,17 +93,6 @@ fn fail(e: RejoinError) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(code as u8))
 }
 
-/// `YYYY-MM-DD HH:MM:SS.mmm UTC` from Unix milliseconds.
-pub fn utc_text(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or_else(
-            || format!("{ms} ms after the epoch"),
-            |t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
-        )
-}
-
 pub fn run(a: RejoinArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = &a.auth_key_file {
         AuthKey::from_file(p)?;
@@ -179,8 +168,8 @@ pub fn run(a: RejoinArgs) -> anyhow::Result<ExitCode> {
                 lsn_text(plan.old_timeline, d.last_lsn),
                 d.log_bytes,
                 d.payload_bytes,
-                utc_text(d.first_unix_ms),
-                utc_text(d.last_unix_ms)
+                crate::clock::utc_text_ms(d.first_unix_ms),
+                crate::clock::utc_text_ms(d.last_unix_ms)
             ),
         ),
     }
@@ -239,20 +228,4 @@ pub fn run(a: RejoinArgs) -> anyhow::Result<ExitCode> {
         crate::say!("{}", serde_json::to_string(&sum)?);
     }
     Ok(ExitCode::from(Outcome::Rejoined as u8))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_text_is_the_civil_date() {
-        assert_eq!(super::utc_text(0), "1970-01-01 00:00:00.000 UTC");
-        assert_eq!(
-            super::utc_text(1_795_357_761_398),
-            "2026-11-22 14:29:21.398 UTC"
-        );
-        assert_eq!(
-            super::utc_text(951_782_400_000),
-            "2000-02-29 00:00:00.000 UTC"
-        );
-    }
 }
