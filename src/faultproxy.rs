@@ -15,6 +15,7 @@
 
 use crate::ship::protocol::codes::MessageKind;
 use crate::ship::protocol::frame::MAX_FRAME_BYTES;
+use crate::ship::send::pace::RateCap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -294,7 +295,7 @@ impl Pump<'_> {
     /// Forwards frames until the reader closes, a write fails, or the cut.
     async fn run(mut self, mut r: OwnedReadHalf, mut w: OwnedWriteHalf) {
         let mut sent = 0u64;
-        let mut window = Throttle::new(self.cfg.throttle_bytes_per_sec);
+        let mut window = RateCap::new(self.cfg.throttle_bytes_per_sec);
         if !self.cfg.has(Fault::Latency) {
             while let Some(frame) = read_frame_or_piece(&mut r).await {
                 if !self.forward(frame, &mut w, &mut window, &mut sent).await {
@@ -329,7 +330,7 @@ impl Pump<'_> {
         &mut self,
         frame: Vec<u8>,
         w: &mut OwnedWriteHalf,
-        window: &mut Throttle,
+        window: &mut RateCap,
         sent: &mut u64,
     ) -> bool {
         self.stats.frames.fetch_add(1, Ordering::Relaxed);
@@ -436,33 +437,6 @@ async fn read_frame_or_piece(r: &mut OwnedReadHalf) -> Option<Vec<u8>> {
         }
     }
     Some(frame)
-}
-
-/// A token bucket refilled every 10 ms.
-struct Throttle {
-    bytes_per_sec: u64,
-    start: Instant,
-    spent: u64,
-}
-
-impl Throttle {
-    fn new(bytes_per_sec: u64) -> Throttle {
-        Throttle {
-            bytes_per_sec: bytes_per_sec.max(1),
-            start: Instant::now(),
-            spent: 0,
-        }
-    }
-
-    /// Waits until `n` more bytes fit the rate since the start.
-    async fn take(&mut self, n: usize) {
-        self.spent += n as u64;
-        let due = Duration::from_secs_f64(self.spent as f64 / self.bytes_per_sec as f64);
-        let elapsed = self.start.elapsed();
-        if due > elapsed {
-            tokio::time::sleep(due - elapsed).await;
-        }
-    }
 }
 
 #[cfg(test)]
