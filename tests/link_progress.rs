@@ -54,29 +54,53 @@ fn primary_to(dir: &Path, to: &str, key: &Path, extra: &[&str]) -> Primary {
     Primary::start(dir, &flags)
 }
 
+/// A standby behind `logship fault-proxy`, and a primary's initialised data
+/// directory that ships to it through the proxy.
+struct Link {
+    _tmp: tempfile::TempDir,
+    pdir: std::path::PathBuf,
+    key: std::path::PathBuf,
+    s: Standby,
+    proxy: Proxy,
+}
+
+impl Link {
+    /// The proxy injects `faults` (with `seed` and `flags`).
+    fn through(faults: &str, seed: u64, flags: &[&str]) -> Link {
+        let tmp = tempfile::tempdir().unwrap();
+        let pdir = tmp.path().join("p");
+        let key = key_file(tmp.path());
+        init(&pdir, "4MiB");
+        let s = Standby::start(&tmp.path().join("s"), &key);
+        let proxy = Proxy::start_with(&s.ship_addr, faults, seed, flags);
+        Link {
+            _tmp: tmp,
+            pdir,
+            key,
+            s,
+            proxy,
+        }
+    }
+
+    /// A primary shipping continuously through the proxy, with `extra` flags.
+    fn primary(&self, extra: &[&str]) -> Primary {
+        primary_to(&self.pdir, &self.proxy.addr, &self.key, extra)
+    }
+}
+
 #[test]
 fn a_link_cut_every_20_to_400_kb_converges() {
-    let t = tempfile::tempdir().unwrap();
-    let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key = key_file(t.path());
-    init(&pdir, "4MiB");
-    let s = Standby::start(&sdir, &key);
-    let mut proxy = Proxy::start_with(
-        &s.ship_addr,
-        "cut",
-        7,
-        &["--cut-min", "20KiB", "--cut-within", "400KiB"],
-    );
-    let mut p = primary_to(&pdir, &proxy.addr, &key, &[]);
+    let mut l = Link::through("cut", 7, &["--cut-min", "20KiB", "--cut-within", "400KiB"]);
+    let mut p = l.primary(&[]);
     let mut c = p.client();
     // About 2.5 MB of log that does not compress: with 1 MiB chunks, none
     // would ever get through whole.
     write_random(&mut c, 0, 16_000, 1);
     let started = Instant::now();
-    assert_converged(&pdir, &mut c, &s, Duration::from_secs(90));
+    assert_converged(&l.pdir, &mut c, &l.s, Duration::from_secs(90));
     eprintln!("converged {:?} after the last write", started.elapsed());
     p.stop();
-    let log = proxy.stop();
+    let log = l.proxy.stop();
     assert!(
         log.contains("cut the stream"),
         "the proxy never cut the link:\n{log}"
@@ -85,27 +109,17 @@ fn a_link_cut_every_20_to_400_kb_converges() {
 
 #[test]
 fn a_capped_link_holds_its_rate() {
-    let t = tempfile::tempdir().unwrap();
-    let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key = key_file(t.path());
-    init(&pdir, "4MiB");
-    let s = Standby::start(&sdir, &key);
     // The link could carry 2 MiB/s; the cap is an eighth of that.
-    let mut proxy = Proxy::start_with(&s.ship_addr, "throttle", 1, &["--throttle-per-sec", "2MiB"]);
+    let mut l = Link::through("throttle", 1, &["--throttle-per-sec", "2MiB"]);
     const CAP: u64 = 256 << 10;
-    let mut p = primary_to(
-        &pdir,
-        &proxy.addr,
-        &key,
-        &["--ship-max-rate", "256KiB/s", "--compress", "none"],
-    );
+    let mut p = l.primary(&["--ship-max-rate", "256KiB/s", "--compress", "none"]);
     let mut c = p.client();
     write_random(&mut c, 0, 10_000, 2);
     // Measure from when the writes are done to when the standby holds it all:
     // the backlog leaves at the cap's pace.
-    let mut sc = s.client();
+    let mut sc = l.s.client();
     let (t0, lsn0) = (Instant::now(), info_u64(&mut sc, "received_lsn"));
-    let durable = common::durable_lsn(&pdir);
+    let durable = common::durable_lsn(&l.pdir);
     let deadline = t0 + Duration::from_secs(60);
     let lsn1 = loop {
         let lsn = info_u64(&mut sc, "received_lsn");
@@ -127,24 +141,18 @@ fn a_capped_link_holds_its_rate() {
         "{rate:.0} B/s is not within 10% of the {CAP} B/s cap"
     );
     p.stop();
-    proxy.stop();
+    l.proxy.stop();
 }
 
 #[test]
 fn a_far_slow_link_keeps_up_with_a_steady_load() {
-    let t = tempfile::tempdir().unwrap();
-    let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key = key_file(t.path());
-    init(&pdir, "4MiB");
-    let s = Standby::start(&sdir, &key);
     // 50 ms each way, 10 Mbit/s.
-    let mut proxy = Proxy::start_with(
-        &s.ship_addr,
+    let mut l = Link::through(
         "latency,throttle",
         1,
         &["--latency", "50ms", "--throttle-per-sec", "1250000"],
     );
-    let mut p = primary_to(&pdir, &proxy.addr, &key, &[]);
+    let mut p = l.primary(&[]);
     let mut c = p.client();
     // 500 KB/s of values that do not compress, in 50 ms steps, for 6 s; the
     // primary's lag to this standby is sampled each step.
@@ -155,7 +163,7 @@ fn a_far_slow_link_keeps_up_with_a_steady_load() {
     for step in 0..120u32 {
         write_random(&mut c, i, per_step, u64::from(step));
         i += per_step;
-        let st = common::status_json(&pdir);
+        let st = common::status_json(&l.pdir);
         lags.push(st["standbys"][0]["lag_bytes"].as_u64().unwrap_or(u64::MAX));
         let due = start + Duration::from_millis(50 * u64::from(step + 1));
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
@@ -171,37 +179,28 @@ fn a_far_slow_link_keeps_up_with_a_steady_load() {
         max2 <= max1.max(200_000) * 2,
         "lag grew: {max1} then {max2}"
     );
-    assert_converged(&pdir, &mut c, &s, Duration::from_secs(30));
+    assert_converged(&l.pdir, &mut c, &l.s, Duration::from_secs(30));
     p.stop();
-    proxy.stop();
+    l.proxy.stop();
 }
 
 #[test]
 fn a_one_shot_shipment_resumes_through_cuts_until_it_is_done() {
-    let t = tempfile::tempdir().unwrap();
-    let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
-    let key = key_file(t.path());
-    init(&pdir, "4MiB");
-    let mut p = Primary::start(&pdir, &[]);
+    let mut l = Link::through("cut", 11, &["--cut-min", "20KiB", "--cut-within", "400KiB"]);
+    // A stopped primary's log, shipped from outside.
+    let mut p = Primary::start(&l.pdir, &[]);
     write_random(&mut p.client(), 0, 12_000, 3);
-    let durable = common::durable_lsn(&pdir);
+    let durable = common::durable_lsn(&l.pdir);
     p.stop();
-    let s = Standby::start(&sdir, &key);
-    let mut proxy = Proxy::start_with(
-        &s.ship_addr,
-        "cut",
-        11,
-        &["--cut-min", "20KiB", "--cut-within", "400KiB"],
-    );
     // As the system's cron would run it: one process, one shipment.
     let out = common::logship(&[
         "ship",
         "--data-dir",
-        pdir.to_str().unwrap(),
+        l.pdir.to_str().unwrap(),
         "--to",
-        &proxy.addr,
+        &l.proxy.addr,
         "--auth-key-file",
-        key.to_str().unwrap(),
+        l.key.to_str().unwrap(),
         "--once",
     ]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -216,11 +215,11 @@ fn a_one_shot_shipment_resumes_through_cuts_until_it_is_done() {
         out.stdout
     );
     assert_eq!(
-        info_u64(&mut s.client(), "received_lsn"),
+        info_u64(&mut l.s.client(), "received_lsn"),
         durable,
         "{}",
         out.stdout
     );
     eprintln!("{}", out.stdout);
-    proxy.stop();
+    l.proxy.stop();
 }
