@@ -14,6 +14,9 @@
 #  2. A far, slow link: 50 ms each way and 10 Mbit/s in the proxy, a steady
 #     FAR_RATE bytes/s of such values for FAR_SECONDS; the primary's lag to
 #     the standby, sampled four times a second.
+#  1c. A backlog through the 20-400 KB cuts: `logship ship --once` of a stopped
+#     primary's log to an empty standby, against a Redis replica attached after
+#     the writes (a full resync).
 #  3. --ship-max-rate: a CAP below the proxy's 10 Mbit/s throttle; the rate
 #     at which a backlog reaches the standby, against the cap.
 #
@@ -147,6 +150,19 @@ unpair() {
     rm -rf "$TMP/$1-p" "$TMP/$1-s"
 }
 
+# cut_flags REGIME: the proxy's faults and flags for a regime.
+cut_flags() {
+    case $1 in
+    clean) FAULTS=none FLAGS="" ;;
+    *-*)
+        local lo=${1%-*} hi=${1#*-}
+        lo=${lo/KB/KiB} hi=${hi/KB/KiB}
+        lo=${lo/MB/MiB} hi=${hi/MB/MiB}
+        FAULTS=cut FLAGS="--cut-min $lo --cut-within $hi"
+        ;;
+    esac
+}
+
 # ---- 1. Convergence under cuts ----------------------------------------------
 declare -A ROW
 CLEAN_DOWN=0
@@ -187,19 +203,6 @@ for regime in $REGIMES; do
     waste=$((PROXY_BYTES_DOWN - CLEAN_DOWN))
     ROW[$regime]="| $regime | $DURABLE | $((PROXY_CONNECTIONS - 1)) | $PROXY_BYTES_DOWN | $waste ($(calc "%.1f" "100 * $waste / $DURABLE")% of the log) | $secs |"
 done
-
-# cut_flags REGIME: the proxy's faults and flags for a regime.
-cut_flags() {
-    case $1 in
-    clean) FAULTS=none FLAGS="" ;;
-    *-*)
-        local lo=${1%-*} hi=${1#*-}
-        lo=${lo/KB/KiB} hi=${hi/KB/KiB}
-        lo=${lo/MB/MiB} hi=${hi/MB/MiB}
-        FAULTS=cut FLAGS="--cut-min $lo --cut-within $hi"
-        ;;
-    esac
-}
 
 # ---- 1b. Redis replication through the same cuts ----------------------------
 declare -A REDIS_ROW
@@ -258,6 +261,61 @@ for regime in $REDIS_REGIMES; do
     redis-cli -p "$mp" shutdown nosave >/dev/null 2>&1 || true
 done
 
+# ---- 1c. A backlog through the cuts: the standby (replica) attaches after the writes
+BACKLOG_REGIME=${BACKLOG_REGIME:-20KB-400KB}
+cut_flags "$BACKLOG_REGIME"
+log "backlog through cuts $BACKLOG_REGIME: logship ship --once of a stopped primary's log"
+L init --data-dir "$TMP/bl-p" --segment-bytes 16MiB >/dev/null
+start_node bl-p primary --data-dir "$TMP/bl-p" --listen 127.0.0.1:0
+P_PID=$NODE_PID
+P_PORT=$(port_of "$(addr_after "listening on" "$NODE_LINE")")
+writer "$P_PORT" 0 $((LOG_MB * 1000000))
+stop "$P_PID"
+start_node bl-s standby --data-dir "$TMP/bl-s" --ship-listen 127.0.0.1:0 --listen 127.0.0.1:0 --auth-key-file "$TMP/key"
+S_PID=$NODE_PID
+S_PORT=$(port_of "$(addr_after "listening on" "$NODE_LINE")")
+# shellcheck disable=SC2086
+start_node bl-x fault-proxy --listen 127.0.0.1:0 --to "$(addr_after "shipments on" "$NODE_LINE")" --faults "$FAULTS" --seed 7 $FLAGS
+X_PID=$NODE_PID
+t0=$(date +%s.%N)
+BL_LINE=$(L ship --data-dir "$TMP/bl-p" --to "$(addr_after "listening on" "$NODE_LINE")" --auth-key-file "$TMP/key" --once 2>/dev/null || echo "failed")
+BL_SECS=$(calc "%.1f" "$(date +%s.%N) - $t0")
+BL_ATTEMPTS=$(sed -nE 's/.* in ([0-9]+) attempts.*/\1/p' <<<"$BL_LINE")
+BL_RECEIVED=$(info "$S_PORT" received_lsn)
+stop "$X_PID"
+stop "$S_PID"
+log "backlog through cuts $BACKLOG_REGIME: a Redis replica attached after the writes"
+mp=$(free_port)
+redis-server --port "$mp" --save "" --appendonly no --dir "$TMP" --daemonize yes --logfile "$TMP/redis-bl-m.log" >/dev/null
+REDIS_PORTS+=("$mp")
+wait_ping "$mp"
+writer "$mp" 0 $((LOG_MB * 1000000))
+# shellcheck disable=SC2086
+start_node bl-rx fault-proxy --listen 127.0.0.1:0 --to "127.0.0.1:$mp" --faults "$FAULTS" --seed 7 --cut-toward-client $FLAGS
+X_PID=$NODE_PID
+xport=$(port_of "$(addr_after "listening on" "$NODE_LINE")")
+rp=$(free_port)
+t0=$(date +%s.%N)
+redis-server --port "$rp" --save "" --appendonly no --dir "$TMP" --daemonize yes \
+    --logfile "$TMP/redis-bl-r.log" --replicaof 127.0.0.1 "$xport" >/dev/null
+REDIS_PORTS+=("$rp")
+# (a replica loading its first sync answers LOADING, not PONG: no wait_ping)
+want=$(info "$mp" master_repl_offset)
+RBL="> $REDIS_LIMIT (never in sync)"
+while (($(calc "%d" "$(date +%s.%N) - $t0") < REDIS_LIMIT)); do
+    got=$(info "$rp" slave_repl_offset 2>/dev/null || true)
+    if [[ "$(info "$rp" master_link_status 2>/dev/null || true)" == up && "${got:-0}" -ge "$want" ]]; then
+        RBL=$(calc "%.1f" "$(date +%s.%N) - $t0")
+        break
+    fi
+    sleep 0.1
+done
+RBL_KEYS=$(redis-cli -p "$rp" dbsize 2>/dev/null || echo "?")
+stop "$X_PID"
+RBL_CONNS=$(sed -E 's/.*connections=([0-9]+).*/\1/' <<<"$(grep 'stopped:' "$TMP/bl-rx.out" || true)")
+redis-cli -p "$rp" shutdown nosave >/dev/null 2>&1 || true
+redis-cli -p "$mp" shutdown nosave >/dev/null 2>&1 || true
+
 # ---- 2. A far, slow link ----------------------------------------------------
 log "far link: 50 ms each way, 10 Mbit/s, $FAR_RATE B/s of values for $FAR_SECONDS s"
 pair far "latency,throttle" "--latency 50ms --throttle-per-sec 1250000" ""
@@ -312,6 +370,11 @@ for regime in $REGIMES; do echo "${ROW[$regime]}"; done
 for regime in $REDIS_REGIMES; do echo "${REDIS_ROW[$regime]}"; done
 echo
 echo "Clean link (the baseline): $CLEAN_SECS s. Targets: 20-400 KB within 30 s, 5-50 KB within 120 s."
+echo
+echo "| backlog of $LOG_MB MB through cuts every $BACKLOG_REGIME, the receiver attached after the writes | seconds to in sync | attempts / connections |"
+echo "|---|---|---|"
+echo "| logship ship --once (received $BL_RECEIVED of the log) | $BL_SECS | ${BL_ATTEMPTS:-1} attempts |"
+echo "| Redis replica, full resync ($RBL_KEYS keys at the end) | $RBL | $RBL_CONNS connections |"
 echo
 echo "| far link: 50 ms each way, 10 Mbit/s, $FAR_RATE B/s for $FAR_SECONDS s | value |"
 echo "|---|---|"
