@@ -11,6 +11,13 @@ pub(super) fn offline(o: &Options, n: &dyn Narrator) -> Ended {
         dry_run: o.dry_run,
         ..Summary::default()
     };
+    // What the directory is comes first: a missing or wrong one is the
+    // error to fix, whatever the other flags.
+    let found = match dir::inspect(&o.data_dir) {
+        Ok(f) => f,
+        Err(OfflineError::NotStandby(m)) => return Ended::failed(Outcome::NotStandby, m),
+        Err(OfflineError::Failed(m)) => return Ended::failed(Outcome::Error, m),
+    };
     if o.primary.is_some() && !o.dry_run {
         return Ended::failed(
             Outcome::Error,
@@ -20,11 +27,6 @@ pub(super) fn offline(o: &Options, n: &dyn Narrator) -> Ended {
             ),
         );
     }
-    let found = match dir::inspect(&o.data_dir) {
-        Ok(f) => f,
-        Err(OfflineError::NotStandby(m)) => return Ended::failed(Outcome::NotStandby, m),
-        Err(OfflineError::Failed(m)) => return Ended::failed(Outcome::Error, m),
-    };
     let s = found.standing;
     n.step(
         "mode",
