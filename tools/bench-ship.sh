@@ -42,20 +42,7 @@ if [[ -z "${LOGSHIP_BIN:-}" ]]; then
 fi
 L() { timeout "$STEP_TIMEOUT" "$LOGSHIP_BIN" "$@"; }
 
-TMP=$(mktemp -d /tmp/bench-ship.XXXXXX)
-PIDS=()
-REDIS_PORTS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do
-        kill -9 "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    for p in "${REDIS_PORTS[@]}"; do redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap "exit 130" INT TERM # so that EXIT cleans up on a signal too
-log() { echo "[$(date -u +%T)] $*" >&2; }
+bench_start bench-ship
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 json() { # json FIELD < one JSON object
     python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"

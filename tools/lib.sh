@@ -52,3 +52,25 @@ start_node() {
     cat "$TMP/$name.log" >&2
     exit 1
 }
+
+# bench_start NAME: a scratch directory in TMP, and a cleanup at exit (also on
+# SIGINT/SIGTERM) that kills every process in PIDS, shuts down every Redis on a
+# port in REDIS_PORTS and removes TMP; log MESSAGE prints a timed line on stderr.
+bench_start() {
+    TMP=$(mktemp -d "/tmp/$1.XXXXXX")
+    PIDS=()
+    REDIS_PORTS=()
+    trap bench_cleanup EXIT
+    trap "exit 130" INT TERM # so that EXIT cleans up on a signal too
+}
+bench_cleanup() {
+    for p in ${PIDS[@]+"${PIDS[@]}"}; do
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    for p in ${REDIS_PORTS[@]+"${REDIS_PORTS[@]}"}; do
+        redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
+    done
+    rm -rf "$TMP"
+}
+log() { echo "[$(date -u +%T)] $*" >&2; }
