@@ -369,6 +369,22 @@ fn assert_stopped_then_recovers(mut fs: MemFs, w: Wal, ledger: &Ledger, crash: b
     w.close().unwrap();
 }
 
+/// Opens a log on `fs` (room for two segments) and writes until a write that
+/// needs the third segment is refused for lack of space, naming the directory
+/// and the file being prepared.
+fn write_until_the_third_segment_is_refused(fs: &MemFs) -> (Wal, Ledger) {
+    let (w, _) = wal::open(shared(fs), mem_opts(SyncPolicy::Always)).unwrap();
+    let mut ledger = Ledger::default();
+    match append_until_stopped(&w, &mut ledger, 3 * SEGMENT_BYTES / 32) {
+        WalError::NoSpace { dir, detail } => {
+            assert_eq!(dir, Path::new("/wal"));
+            assert_eq!(detail, "preallocate /wal/next-2.prep");
+        }
+        other => panic!("expected NoSpace, got {other}"),
+    }
+    (w, ledger)
+}
+
 /// Once space is freed, a write goes through again within 10 s (the preparer
 /// retries on its own) and is acknowledged.
 fn resume_once_freed(w: &Wal, ledger: &mut Ledger) {
@@ -397,15 +413,7 @@ fn a_slow_preparation_on_a_full_disk_refuses_writes_and_the_log_goes_on() {
     let fs = MemFs::new();
     fs.set_capacity(Some(2 * SEGMENT_BYTES));
     fs.set_allocate_delay(Some(Duration::from_millis(300)));
-    let (w, _) = wal::open(shared(&fs), mem_opts(SyncPolicy::Always)).unwrap();
-    let mut ledger = Ledger::default();
-    match append_until_stopped(&w, &mut ledger, 3 * SEGMENT_BYTES / 32) {
-        WalError::NoSpace { dir, detail } => {
-            assert_eq!(dir, Path::new("/wal"));
-            assert_eq!(detail, "preallocate /wal/next-2.prep");
-        }
-        other => panic!("expected NoSpace, got {other}"),
-    }
+    let (w, mut ledger) = write_until_the_third_segment_is_refused(&fs);
     assert!(!w.position().failed, "the log stopped");
     fs.set_allocate_delay(None);
     fs.set_capacity(None);
@@ -473,15 +481,7 @@ fn a_power_failure_during_a_slow_preparation_stops_the_log_without_a_hang() {
 fn full_disk_while_preparing_a_segment_refuses_writes_until_space_returns() {
     let fs = MemFs::new();
     fs.set_capacity(Some(2 * SEGMENT_BYTES));
-    let (w, _) = wal::open(shared(&fs), mem_opts(SyncPolicy::Always)).unwrap();
-    let mut ledger = Ledger::default();
-    match append_until_stopped(&w, &mut ledger, 3 * SEGMENT_BYTES / 32) {
-        WalError::NoSpace { dir, detail } => {
-            assert_eq!(dir, Path::new("/wal"));
-            assert_eq!(detail, "preallocate /wal/next-2.prep");
-        }
-        other => panic!("expected NoSpace, got {other}"),
-    }
+    let (w, mut ledger) = write_until_the_third_segment_is_refused(&fs);
     let last_acked = *ledger.acked.iter().last().unwrap();
     assert!(
         last_acked > SEGMENT_BYTES,
