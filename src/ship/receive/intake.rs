@@ -15,8 +15,7 @@ use crate::ship::protocol::message::Message;
 use crate::ship::protocol::seed::SeedSink;
 use crate::ship::protocol::tls::{looks_like_tls, ShipIo, ShipTls};
 use crate::wal::format::SegmentHeader;
-use crate::wal::Mirror;
-use bytes::Bytes;
+use crate::wal::{Mirror, Record};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,11 +60,12 @@ impl Received {
 /// Takes freshly received chunks straight to replay (see
 /// [`ReceiverShared::set_inline_apply`]).
 pub trait InlineApply: Send + Sync {
-    /// Offered each small chunk once it is checked and written (its fsync may
-    /// still be under way), on the receiving task: applies its records now if
-    /// replay is exactly at `start_lsn` and nothing holds them back, and
-    /// otherwise leaves them to replay, which reads them from the log.
-    fn offer(&self, header: &SegmentHeader, start_lsn: u64, bytes: &Bytes);
+    /// Offered the records of small chunks once they are checked and written
+    /// (their fsync may still be under way), on the receiving task: applies
+    /// them now if replay is exactly at `start_lsn` and nothing holds them
+    /// back, and otherwise leaves them to replay, which reads them from the
+    /// log.
+    fn offer(&self, start_lsn: u64, records: &[Record]);
 }
 
 /// Makes a standby's identity durable before it keeps any log: called (on a
