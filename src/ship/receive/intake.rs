@@ -109,12 +109,27 @@ pub struct ReceiverShared {
     pub(super) preempt: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     /// How the last shipment that ended badly ended: when (Unix ms) and why.
     last_error: Mutex<Option<(u64, String)>>,
+    /// Shipments in a row that ended badly (a cut link, say); a clean end
+    /// starts it over.
+    ended_badly_in_row: std::sync::atomic::AtomicU64,
 }
 
 impl ReceiverShared {
     /// Records how a shipment ended badly (for status).
     pub(super) fn record_error(&self, what: String) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some((now_unix_ms(), what));
+    }
+
+    /// Counts a shipment that ended badly; returns how many did in a row.
+    pub(super) fn ended_badly(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.ended_badly_in_row.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// A shipment ended cleanly: the next bad end is the first in a row.
+    pub(super) fn ended_cleanly(&self) {
+        use std::sync::atomic::Ordering;
+        self.ended_badly_in_row.store(0, Ordering::Relaxed);
     }
 
     /// When (Unix ms) and how the last shipment that ended badly ended.
@@ -180,6 +195,7 @@ impl ReceiverShared {
             identity: std::sync::OnceLock::new(),
             preempt: Mutex::new(None),
             last_error: Mutex::new(None),
+            ended_badly_in_row: Default::default(),
         })
     }
 
