@@ -94,6 +94,10 @@ impl Role for Shared {
         None
     }
 
+    // Inlined into the session's batch loop, as the command path was before
+    // it was shared: a call per command cost 1% more instructions under
+    // `redis-benchmark -t set,get -P 16` (callgrind).
+    #[inline]
     fn run(
         &self,
         st: &mut MutexGuard<'_, State>,
@@ -212,6 +216,7 @@ impl Role for Shared {
 impl Shared {
     /// Runs one keyspace command: its effects are logged as one record, then
     /// applied; a refused write replies with why instead.
+    #[inline]
     fn run_one(&self, st: &mut State, conn: &mut PrimaryConn, call: Call<'_>, out: &mut Vec<u8>) {
         let mark = out.len();
         let mut effects: Vec<Effect<'_>> = Vec::new();

@@ -60,6 +60,7 @@ impl Shutdown {
     }
 
     /// True once shutdown has begun.
+    #[inline]
     pub fn is_set(&self) -> bool {
         self.0.as_ref().is_some_and(|rx| *rx.borrow())
     }
