@@ -198,7 +198,13 @@ impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
                     break;
                 }
             };
-            let st = guard.get_or_insert_with(|| role.lock());
+            let st = match &mut guard {
+                Some(st) => {
+                    role.between_commands(st);
+                    st
+                }
+                None => guard.insert(role.lock()),
+            };
             commands += 1;
             match self.handle(frame, st, now, settings) {
                 After::Read => {}

@@ -169,4 +169,11 @@ pub trait Role: Sync {
 
     /// Counts the commands a batch ran (metrics).
     fn commands_run(&self, n: u64);
+
+    /// Called between two commands of a batch (a whole EXEC is one): a role
+    /// whose keyspace has another writer (the standby's replay) lets it in
+    /// here, so that a long pipeline of reads never holds it up for more
+    /// than one command. By default the batch keeps its lock.
+    #[inline]
+    fn between_commands(&self, _st: &mut Self::Locked<'_>) {}
 }

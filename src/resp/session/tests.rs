@@ -24,6 +24,8 @@ struct TestRole {
     fail_settle: AtomicBool,
     locks: AtomicU64,
     commands: AtomicU64,
+    /// Calls of `between_commands`.
+    betweens: AtomicU64,
 }
 
 const REFUSED: &str = "READONLY no writes here";
@@ -141,6 +143,10 @@ impl Role for TestRole {
     fn commands_run(&self, n: u64) {
         self.commands.fetch_add(n, Ordering::SeqCst);
     }
+
+    fn between_commands(&self, _st: &mut MutexGuard<'_, Keyspace>) {
+        self.betweens.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// A request as a multibulk frame.
@@ -186,6 +192,18 @@ async fn a_pipeline_runs_under_one_lock_and_replies_in_order() {
     assert_eq!(got, "+OK\r\n$1\r\n1\r\n:2\r\n+PONG\r\n");
     assert_eq!(role.locks.load(Ordering::SeqCst), 1);
     assert_eq!(role.commands.load(Ordering::SeqCst), 4);
+    // Another writer may come in between two commands, never inside one.
+    assert_eq!(role.betweens.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_transaction_is_one_command_for_another_writer() {
+    let role = TestRole::new();
+    let got = exchange(&role, &reqs(&["MULTI", "SET a 1", "INCR a", "EXEC"])).await;
+    assert_eq!(got, "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n:2\r\n");
+    // Between MULTI, the two queued commands and EXEC: EXEC runs them
+    // together, with nobody let in.
+    assert_eq!(role.betweens.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
