@@ -6,6 +6,7 @@
 //! |-------------|------------------------------------------------------------------------|
 //! | [`clock`]   | the wall clock: Unix milliseconds, UTC text                            |
 //! | [`durable`] | the shared I/O error (operation, path) and the directory fsync         |
+//! | [`fs`]      | the file system behind a trait: the real one, a faulty in-memory one, atomic file replacement |
 //! | [`wal`]     | the write-ahead log: format, options, group-commit writer and its taps, reader, recovery, mirror, timelines |
 //! | [`store`]   | the key-value state machine: keyspace, logged effects, apply, snapshots |
 //! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands |
@@ -25,8 +26,8 @@
 //! | [`faultproxy`] | a TCP proxy injecting network faults (a testing aid)                |
 //!
 //! The arrows point one way: `clock` and `durable` know nothing of the rest;
-//! `wal` knows nothing of the modules above it; `store` knows neither `wal`
-//! nor `resp`; `resp` uses `store` only; `ship` uses `wal` only; `node` holds
+//! `fs` knows only `durable`; `wal` knows nothing of the modules above it;
+//! `store` knows neither `wal` nor `resp`; `resp` uses `store` only; `ship` uses `wal` only; `node` holds
 //! what every role's data directory has; `primary` and `standby` join them;
 //! `promote` holds what promotion needs of both (the check and the switch,
 //! used by the standby's online promotion too). No two source files import
@@ -72,6 +73,7 @@ pub mod clock;
 pub mod durable;
 pub mod events;
 pub mod faultproxy;
+pub mod fs;
 pub mod metrics;
 pub mod node;
 pub mod primary;

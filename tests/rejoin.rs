@@ -5,7 +5,8 @@
 mod common;
 
 use common::{digest, init, key_file, status_json, wait_applied, Primary, Standby, BIN};
-use logship::wal::{RecordKind, StdFs, WalReader};
+use logship::fs::StdFs;
+use logship::wal::{RecordKind, WalReader};
 use redis::Commands;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -278,10 +279,11 @@ fn rejoin_refuses_what_it_cannot_do() {
 /// primary made of the first `received` bytes of it, promoted in the same
 /// directory layout as `logship promote` leaves.
 mod divergence_point {
+    use logship::fs::StdFs;
     use logship::node::control::{Control, Role, CONTROL_VERSION};
     use logship::promote::diverged::cut_log;
     use logship::promote::rejoin::{open_old, plan, NewPrimary};
-    use logship::wal::{self, scan::list_segments, timeline, StdFs, WalOptions, WalReader};
+    use logship::wal::{self, scan::list_segments, timeline, WalOptions, WalReader};
     use std::path::Path;
 
     const SID: u64 = 0x0123_4567_89ab_cdef;

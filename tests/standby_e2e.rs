@@ -5,9 +5,10 @@
 mod common;
 
 use common::{digest, init, key_file, status_json, Primary, Standby, KEY};
+use logship::fs::StdFs;
 use logship::ship::protocol::seed::{Seed, SeedSource};
 use logship::ship::{ship, Acked, AuthKey, LogSource, ShipMode, ShipOptions};
-use logship::wal::{scan_dir, Position, StdFs};
+use logship::wal::{scan_dir, Position};
 use redis::Commands;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,9 +2,10 @@
 //! once in order, and holds records back by the apply delay; chunks handed to
 //! replay on arrival are applied once, in order, alongside the thread.
 
+use logship::fs::StdFs;
 use logship::ship::Received;
 use logship::standby::replay::{ApplyDelay, ReplayTarget, Replayer};
-use logship::wal::{self, Mirror, RawReader, Record, RecordKind, StdFs, SyncPolicy, WalOptions};
+use logship::wal::{self, Mirror, RawReader, Record, RecordKind, SyncPolicy, WalOptions};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;

@@ -3,10 +3,11 @@
 
 use super::parse;
 use crate::admin::{request, AdminError};
+use crate::fs::StdFs;
 use crate::node::control::{Control, Role};
 use crate::status::check::{evaluate, Limit, Thresholds, Verdict};
 use crate::status::{render_text, FenceStatus, NodeStatus};
-use crate::wal::{scan_dir, timeline, StdFs};
+use crate::wal::{scan_dir, timeline};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

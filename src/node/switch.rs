@@ -1,8 +1,9 @@
 //! The switch itself, shared by online and offline promotion: a new timeline's
 //! history file, durably, then the control file saying primary.
 
+use crate::fs::StdFs;
 use crate::node::control::{Control, Role, CONTROL_VERSION};
-use crate::wal::{self, timeline, ScanReport, StdFs};
+use crate::wal::{self, timeline, ScanReport};
 use std::path::Path;
 
 /// A timeline just begun.

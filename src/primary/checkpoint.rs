@@ -69,7 +69,7 @@ fn make_durable(shared: &Shared, from_lsn: u64, lsn: u64) -> Result<(), Checkpoi
     }
     shared.wal.wait_acked(lsn)?;
     let dir = shared.data_dir.join(crate::node::datadir::WAL_DIR);
-    let segments = list_segments(&crate::wal::StdFs, &dir)?;
+    let segments = list_segments(&crate::fs::StdFs, &dir)?;
     for (i, seg) in segments.iter().enumerate() {
         let next_first = segments.get(i + 1).map_or(u64::MAX, |n| n.first_lsn);
         if seg.first_lsn < lsn && next_first > from_lsn {
@@ -125,7 +125,7 @@ pub fn checkpoint(shared: &Shared) -> Result<Option<CheckpointReport>, Checkpoin
     let snapshot_floor = snaps[cut..].first().map_or(lsn, |s| s.0);
     let floor = shared.shipping.floor(snapshot_floor, lsn);
     let wal_dir = shared.data_dir.join(crate::node::datadir::WAL_DIR);
-    let segments = list_segments(&crate::wal::StdFs, &wal_dir)?;
+    let segments = list_segments(&crate::fs::StdFs, &wal_dir)?;
     let doomed = crate::node::retention::removable_segments(&segments, floor.keep_from_lsn);
     for path in &doomed {
         remove_synced(path)?;

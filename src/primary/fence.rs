@@ -20,9 +20,10 @@
 //! ones and the one named by `SHIPTO` — before the answer.
 
 use super::Shared;
+use crate::fs::StdFs;
 use crate::node::control::{Control, Fence};
 use crate::ship::{ship, Acked, AuthKey, CommandProof, ShipMode, ShipOptions};
-use crate::wal::{timeline, StdFs};
+use crate::wal::timeline;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

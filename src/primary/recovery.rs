@@ -6,12 +6,13 @@
 //! gone, recovery stops with a message saying so: it never starts with data
 //! silently missing.
 
+use crate::fs::StdFs;
 use crate::node::control::Control;
 use crate::node::datadir::DataDir;
 use crate::store::snapshot::{self, SnapshotError};
 use crate::store::{ApplyError, KvState, StateMachine};
 use crate::wal::{
-    self, scan::list_segments, RecordKind, StdFs, SyncPolicy, Wal, WalError, WalOptions, WalReader,
+    self, scan::list_segments, RecordKind, SyncPolicy, Wal, WalError, WalOptions, WalReader,
 };
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -23,12 +23,13 @@
 //! `received_lsn` (a bounded number of times). The copy is then checked: its
 //! log must read from the snapshot's LSN to exactly `received_lsn`.
 
+use crate::fs::StdFs;
 use crate::node::control::CONTROL_FILE;
 use crate::node::datadir::{SNAPSHOT_DIR, WAL_DIR};
 use crate::node::position::POSITION_FILE;
 use crate::store::snapshot;
 use crate::wal::format::SEGMENT_HEADER_BYTES;
-use crate::wal::{scan::list_segments, scan_dir, StdFs};
+use crate::wal::{scan::list_segments, scan_dir};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 

@@ -10,10 +10,11 @@
 //! holding them is itself a sound log: `logship dump DIR` and `logship verify
 //! DIR` read it whole, and either reads one file alone.
 
+use crate::fs::StdFs;
 use crate::wal::format::{
     encode_record, segment_file_name, SegmentHeader, MIN_SEGMENT_BYTES, SEGMENT_HEADER_BYTES,
 };
-use crate::wal::{scan::list_segments, RecordKind, StdFs, WalReader};
+use crate::wal::{scan::list_segments, RecordKind, WalReader};
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
 use std::os::unix::fs::FileExt as _;

@@ -4,6 +4,7 @@
 //! to a new timeline, writes a checkpoint at the switch, and leaves a directory
 //! that `logship primary` serves on the new timeline.
 
+use crate::fs::StdFs;
 use crate::node::control::{Control, Role};
 use crate::node::datadir::{DataDir, SNAPSHOT_DIR, WAL_DIR};
 use crate::node::position::PrimaryPosition;
@@ -12,7 +13,7 @@ use crate::node::switch::begin_timeline;
 use crate::primary::recovery::recover;
 use crate::standby::node::standby_control;
 use crate::store::snapshot;
-use crate::wal::{scan_dir, StdFs, SyncPolicy};
+use crate::wal::{scan_dir, SyncPolicy};
 use std::path::Path;
 use std::time::Instant;
 

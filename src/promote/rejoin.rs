@@ -47,12 +47,13 @@
 
 use super::diverged::{self, Divergence, SavedFile};
 use super::remote::{Primary, RemoteError};
+use crate::fs::StdFs;
 use crate::node::control::{Control, Fence, Role, CONTROL_FILE};
 use crate::node::datadir::{DataDir, DataDirError, SNAPSHOT_DIR, WAL_DIR};
 use crate::store::snapshot;
 use crate::wal::format::SEAL_RECORD_BYTES;
 use crate::wal::timeline::{self, Switch};
-use crate::wal::{scan::list_segments, scan_dir, StdFs};
+use crate::wal::{scan::list_segments, scan_dir};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 

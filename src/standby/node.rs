@@ -10,6 +10,7 @@
 use super::replay::ReplayState;
 use super::state_lock::StateLock;
 use crate::durable::sync_dir;
+use crate::fs::StdFs;
 use crate::node::control::{Control, Role, CONTROL_VERSION};
 use crate::node::position::PrimaryPosition;
 use crate::node::retention::removable_segments;
@@ -21,7 +22,7 @@ use crate::status::NodeStatus;
 use crate::store::snapshot;
 use crate::store::{KvState, StateMachine};
 use crate::wal::scan::list_segments;
-use crate::wal::{RecordKind, StdFs, WalReader};
+use crate::wal::{RecordKind, WalReader};
 use anyhow::Context as _;
 use parking_lot::MutexGuard;
 use std::path::{Path, PathBuf};

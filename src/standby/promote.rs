@@ -9,10 +9,11 @@
 //! listener stays up and refuses every shipment, naming the timeline that ended.
 
 use super::node::{Handover, Node};
+use crate::fs::StdFs;
 use crate::node::standing::{check, Verdict};
 use crate::primary::recovery::Recovered;
 use crate::store::{snapshot, KvState};
-use crate::wal::{self, StdFs, WalOptions};
+use crate::wal::{self, WalOptions};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -12,9 +12,10 @@
 //! primary and its value on the standby.
 
 use crate::clock::now_unix_ms;
+use crate::fs::SharedFs;
 use crate::ship::{InlineApply, Received};
 use crate::wal::format::SegmentHeader;
-use crate::wal::{chunk_records, Record, RecordKind, SharedFs, WalReader};
+use crate::wal::{chunk_records, Record, RecordKind, WalReader};
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -12,7 +12,7 @@
 //! are from a primary that kept writing after the switch, and are refused.
 
 use super::error::{Result, WalError};
-use super::fs::WalFs;
+use crate::fs::Fs;
 use std::path::{Path, PathBuf};
 
 /// One switch in a timeline's history.
@@ -107,7 +107,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Switch>> {
 ///
 /// # Errors
 /// I/O errors other than a missing file; a malformed file.
-pub fn read_history(fs: &dyn WalFs, dir: &Path, timeline: u32) -> Result<Vec<Switch>> {
+pub fn read_history(fs: &dyn Fs, dir: &Path, timeline: u32) -> Result<Vec<Switch>> {
     let path = history_path(dir, timeline);
     if timeline <= 1 || !fs.exists(&path) {
         return Ok(Vec::new());
@@ -134,7 +134,7 @@ pub fn read_history(fs: &dyn WalFs, dir: &Path, timeline: u32) -> Result<Vec<Swi
 ///
 /// # Errors
 /// I/O errors listing the directory.
-pub fn latest_timeline(fs: &dyn WalFs, dir: &Path) -> Result<u32> {
+pub fn latest_timeline(fs: &dyn Fs, dir: &Path) -> Result<u32> {
     let names = fs
         .list(dir)
         .map_err(|e| WalError::io("read directory", dir, e))?;
@@ -154,7 +154,7 @@ pub fn latest_timeline(fs: &dyn WalFs, dir: &Path) -> Result<u32> {
 /// [`WalError::Config`] if `new_timeline` is not after `parent` or a history for
 /// it already exists; I/O errors.
 pub fn write_switch(
-    fs: &dyn WalFs,
+    fs: &dyn Fs,
     dir: &Path,
     parent: u32,
     new_timeline: u32,
@@ -193,7 +193,7 @@ pub fn write_switch(
 ///
 /// # Errors
 /// [`WalError::Foreign`] when a different history for that timeline exists; I/O errors.
-pub fn install(fs: &dyn WalFs, dir: &Path, timeline: u32, switches: &[Switch]) -> Result<()> {
+pub fn install(fs: &dyn Fs, dir: &Path, timeline: u32, switches: &[Switch]) -> Result<()> {
     let path = history_path(dir, timeline);
     if fs.exists(&path) {
         let have = read_history(fs, dir, timeline)?;
@@ -209,7 +209,7 @@ pub fn install(fs: &dyn WalFs, dir: &Path, timeline: u32, switches: &[Switch]) -
 }
 
 /// Writes the history file of `timeline` (tmp, fsync, rename, directory fsync).
-fn write_durably(fs: &dyn WalFs, dir: &Path, timeline: u32, switches: &[Switch]) -> Result<()> {
+fn write_durably(fs: &dyn Fs, dir: &Path, timeline: u32, switches: &[Switch]) -> Result<()> {
     let path = history_path(dir, timeline);
     let tmp = dir.join(format!("{}.tmp", history_file_name(timeline)));
     if fs.exists(&tmp) {
@@ -261,7 +261,7 @@ pub fn check_follows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wal::memfs::MemFs;
+    use crate::fs::MemFs;
 
     #[test]
     fn histories_chain_and_fence() {

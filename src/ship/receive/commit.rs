@@ -34,8 +34,9 @@
 
 use super::intake::{Received, ReceiverShared};
 use crate::clock::now_unix_ms;
+use crate::fs::FsFile;
 use crate::wal::format::SegmentHeader;
-use crate::wal::{ChunkError, WalFile};
+use crate::wal::ChunkError;
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -76,7 +77,7 @@ struct Written {
 }
 
 /// A handle on a segment file kept for fsyncing it.
-type SyncFile = Option<(PathBuf, Box<dyn WalFile>)>;
+type SyncFile = Option<(PathBuf, Box<dyn FsFile>)>;
 
 /// Chunks written as they come and fsynced in groups, in LSN order.
 pub(super) struct GroupCommit {

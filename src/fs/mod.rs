@@ -1,8 +1,19 @@
-//! The few file operations the WAL needs, behind a trait.
+//! The file system behind a trait, below every module that writes to disk:
+//! the write-ahead log, snapshots, the control file and the rest of a data
+//! directory.
 //!
-//! [`StdFs`] is the real file system. `wal::memfs::MemFs` is an in-memory one for
-//! tests that can tear writes, lose unsynced data at a simulated power failure,
-//! fail fsync and run out of space — the same WAL code runs against both.
+//! [`StdFs`] is the real file system. [`MemFs`] is an in-memory one for tests
+//! that can tear writes, lose unsynced data at a simulated power failure, fail
+//! fsync and run out of space — the same code runs against both.
+//!
+//! | module  | owns                                                          |
+//! |---------|---------------------------------------------------------------|
+//! | `mod`   | [`Fs`] and [`FsFile`], the real file system [`StdFs`]          |
+//! | `memfs` | [`MemFs`]: in memory, tears writes, fails fsync, fills up      |
+
+pub mod memfs;
+
+pub use memfs::MemFs;
 
 use bytes::Bytes;
 use std::fs::{File, OpenOptions};
@@ -12,7 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// A file open for writing.
-pub trait WalFile: Send {
+pub trait FsFile: Send {
     /// Writes all of `buf` at byte `offset`.
     ///
     /// # Errors
@@ -32,12 +43,12 @@ pub trait WalFile: Send {
     }
 }
 
-/// The file-system operations of the WAL.
-pub trait WalFs: Send + Sync + 'static {
+/// The file-system operations of the log, snapshots and data directory.
+pub trait Fs: Send + Sync + 'static {
     /// Creates a new file (failing if it exists) open for writing.
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WalFile>>;
+    fn create(&self, path: &Path) -> io::Result<Box<dyn FsFile>>;
     /// Opens an existing file for writing.
-    fn open_write(&self, path: &Path) -> io::Result<Box<dyn WalFile>>;
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn FsFile>>;
     /// The whole content of a file, for reading (memory-mapped where possible).
     fn read(&self, path: &Path) -> io::Result<Bytes>;
     /// Renames a file (replacing the target).
@@ -55,7 +66,7 @@ pub trait WalFs: Send + Sync + 'static {
 }
 
 /// Shared handle to a file system.
-pub type SharedFs = Arc<dyn WalFs>;
+pub type SharedFs = Arc<dyn Fs>;
 
 /// The real file system.
 #[derive(Debug, Default, Clone, Copy)]
@@ -70,7 +81,7 @@ impl StdFs {
 
 struct StdFile(File);
 
-impl WalFile for StdFile {
+impl FsFile for StdFile {
     fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.0.write_all_at(buf, offset)
     }
@@ -96,8 +107,8 @@ impl WalFile for StdFile {
     }
 }
 
-impl WalFs for StdFs {
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WalFile>> {
+impl Fs for StdFs {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
         let f = OpenOptions::new()
             .read(true)
             .write(true)
@@ -106,7 +117,7 @@ impl WalFs for StdFs {
         Ok(Box::new(StdFile(f)))
     }
 
-    fn open_write(&self, path: &Path) -> io::Result<Box<dyn WalFile>> {
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
         let f = OpenOptions::new().read(true).write(true).open(path)?;
         Ok(Box::new(StdFile(f)))
     }
