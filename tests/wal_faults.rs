@@ -9,8 +9,7 @@
 mod common;
 
 use common::{data_records, options, payload};
-use logship::fs::MemFs;
-use logship::fs::SharedFs;
+use logship::fs::{MemFs, SharedFs};
 use logship::wal::{self, Appended, SyncPolicy, Wal, WalError, WalOptions};
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};

@@ -61,7 +61,7 @@ struct Origin {
 
 /// The identity from the control file, or from the WAL when there is none.
 fn identity(data_dir: &Path, wal_dir: &Path) -> anyhow::Result<(u64, u32)> {
-    match Control::read(data_dir) {
+    match Control::read(&StdFs, data_dir) {
         Ok(c) => Ok((c.system_id, c.timeline)),
         Err(ControlError::Io(crate::durable::IoError { source, .. }))
             if source.kind() == std::io::ErrorKind::NotFound =>

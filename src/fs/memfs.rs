@@ -297,9 +297,10 @@ impl Fs for MemFs {
     }
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        lock_live(&self.state, self.epoch)?
-            .dirs
-            .insert(dir.to_path_buf());
+        let mut s = lock_live(&self.state, self.epoch)?;
+        for d in dir.ancestors().filter(|d| !d.as_os_str().is_empty()) {
+            s.dirs.insert(d.to_path_buf());
+        }
         Ok(())
     }
 
@@ -308,11 +309,14 @@ impl Fs for MemFs {
         if !s.dirs.contains(dir) {
             return Err(not_found(dir));
         }
-        Ok(s.entries
+        let names: std::collections::BTreeSet<String> = s
+            .entries
             .keys()
+            .chain(&s.dirs)
             .filter(|p| p.parent() == Some(dir))
             .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
-            .collect())
+            .collect();
+        Ok(names.into_iter().collect())
     }
 
     fn exists(&self, path: &Path) -> bool {

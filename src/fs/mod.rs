@@ -10,9 +10,12 @@
 //! |---------|---------------------------------------------------------------|
 //! | `mod`   | [`Fs`] and [`FsFile`], the real file system [`StdFs`]          |
 //! | `memfs` | [`MemFs`]: in memory, tears writes, fails fsync, fills up      |
+//! | `atomic`| [`NewFile`], [`replace`]: a file written whole or not at all   |
 
+pub mod atomic;
 pub mod memfs;
 
+pub use atomic::{replace, NewFile};
 pub use memfs::MemFs;
 
 use bytes::Bytes;
@@ -59,10 +62,21 @@ pub trait Fs: Send + Sync + 'static {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Creates a directory and its parents.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
-    /// File names (not paths) in a directory.
+    /// Names (not paths) of the entries of a directory, files and
+    /// directories, sorted.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// True when the path exists.
     fn exists(&self, path: &Path) -> bool;
+}
+
+/// [`Fs::sync_dir`] with the error naming the directory: the step after
+/// every create, rename and remove that must be durable.
+///
+/// # Errors
+/// [`crate::durable::IoError`] (`fsync directory …`).
+pub fn fsync_dir(fs: &dyn Fs, dir: &Path) -> Result<(), crate::durable::IoError> {
+    fs.sync_dir(dir)
+        .map_err(crate::durable::IoError::at("fsync directory", dir))
 }
 
 /// Shared handle to a file system.
@@ -128,9 +142,11 @@ impl Fs for StdFs {
         if len == 0 {
             return Ok(Bytes::new());
         }
-        // SAFETY: segment files are never truncated or written through a map; a
-        // region that is being appended to is only read below the LSN its
-        // writer has finished writing (durable, or written and being fsynced).
+        // SAFETY: no file read through here is truncated or written through a
+        // map. A segment region that is being appended to is only read below
+        // the LSN its writer has finished writing (durable, or written and
+        // being fsynced); every other file (snapshot, control file, history)
+        // is written whole under a temporary name and then renamed into place.
         let map = unsafe { memmap2::Mmap::map(&f)? };
         Ok(Bytes::from_owner(map))
     }
@@ -155,9 +171,9 @@ impl Fs for StdFs {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
-            if let Some(name) = entry.file_name().to_str() {
-                names.push(name.to_owned());
-            }
+            // A name that is not UTF-8 is listed lossily: it is nothing
+            // logship wrote, but it is there (a directory is not empty).
+            names.push(entry.file_name().to_string_lossy().into_owned());
         }
         names.sort();
         Ok(names)

@@ -30,7 +30,7 @@ pub struct Switched {
 /// A damaged log, an unreadable control file, I/O errors — each naming what.
 pub fn begin_timeline(data_dir: &Path, reason: &str) -> Result<Switched, String> {
     let wal_dir = data_dir.join(crate::node::datadir::WAL_DIR);
-    let old = Control::read(data_dir).map_err(|e| e.to_string())?;
+    let old = Control::read(&StdFs, data_dir).map_err(|e| e.to_string())?;
     let fs = StdFs::shared();
     let latest = timeline::latest_timeline(&*fs, &wal_dir).map_err(|e| e.to_string())?;
     let new_timeline = latest + 1;
@@ -48,7 +48,7 @@ pub fn begin_timeline(data_dir: &Path, reason: &str) -> Result<Switched, String>
         ..old
     };
     control
-        .write(data_dir)
+        .write(&StdFs, data_dir)
         .map_err(|e| format!("write the control file: {e}"))?;
     Ok(Switched {
         control,

@@ -327,7 +327,7 @@ async fn write_control(shared: &Shared, fenced: Option<Fence>) -> Result<(), Str
         ..shared.control.clone()
     };
     let dir = shared.data_dir.clone();
-    tokio::task::spawn_blocking(move || c.write(&dir))
+    tokio::task::spawn_blocking(move || c.write(&StdFs, &dir))
         .await
         .map_err(|e| format!("ERR {e}"))?
         .map_err(|e| format!("ERR writing the control file: {e}"))

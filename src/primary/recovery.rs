@@ -58,14 +58,14 @@ pub fn recover(
 ) -> Result<Recovered, RecoveryError> {
     let snap_dir = dir.snapshot_dir();
     let wal_dir = dir.wal_dir();
-    let leftovers = snapshot::remove_leftovers(&snap_dir)?;
+    let leftovers = snapshot::remove_leftovers(&StdFs, &snap_dir)?;
     if leftovers > 0 {
         tracing::warn!(files = leftovers, "removed unfinished snapshot files");
     }
     let mut chosen: Option<(u64, PathBuf, KvState)> = None;
     let mut damaged: Vec<String> = Vec::new();
-    for (lsn, path) in snapshot::list(&snap_dir)?.into_iter().rev() {
-        match snapshot::read(&path, control.system_id) {
+    for (lsn, path) in snapshot::list(&StdFs, &snap_dir)?.into_iter().rev() {
+        match snapshot::read(&StdFs, &path, control.system_id) {
             Ok((header, keyspace)) => {
                 tracing::info!(snapshot = %path.display(), lsn = header.lsn, items = header.items, "loaded snapshot");
                 chosen = Some((lsn, path, KvState::new(keyspace, header.lsn)));

@@ -78,7 +78,7 @@ pub fn copy_standby(src: &Path, dst: &Path, received_lsn: u64) -> Result<Copied,
     for d in [&dwal, &dsnap] {
         std::fs::create_dir_all(d).map_err(|e| io("create", d, e))?;
     }
-    let snaps = snapshot::list(&ssnap).map_err(|e| CopyError::Failed(e.to_string()))?;
+    let snaps = snapshot::list(&StdFs, &ssnap).map_err(|e| CopyError::Failed(e.to_string()))?;
     let snap = snaps
         .iter()
         .rev()

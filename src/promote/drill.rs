@@ -201,7 +201,7 @@ pub fn replay(
         .join(SNAPSHOT_DIR)
         .join(snapshot::file_name(snapshot_lsn));
     let mut state = if path.exists() {
-        let (h, ks) = snapshot::read(&path, system_id).map_err(|e| e.to_string())?;
+        let (h, ks) = snapshot::read(&StdFs, &path, system_id).map_err(|e| e.to_string())?;
         KvState::new(ks, h.lsn)
     } else {
         KvState::default()

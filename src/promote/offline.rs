@@ -47,7 +47,7 @@ pub fn inspect(dir: &Path) -> Result<Found, OfflineError> {
             dir.display()
         ))
     };
-    let control = match Control::read(dir) {
+    let control = match Control::read(&StdFs, dir) {
         Ok(c) => c,
         // A standby stopped before it wrote its control file: its log says
         // whose it is.
@@ -70,11 +70,11 @@ pub fn inspect(dir: &Path) -> Result<Found, OfflineError> {
     let report = scan_dir(&StdFs, &dir.join(WAL_DIR))
         .map_err(|e| OfflineError::Failed(format!("the received log: {e}")))?;
     let received = report.torn_tail.as_ref().map_or(report.end_lsn, |t| t.lsn);
-    let snap = snapshot::list(&dir.join(SNAPSHOT_DIR))
+    let snap = snapshot::list(&StdFs, &dir.join(SNAPSHOT_DIR))
         .ok()
         .and_then(|v| v.last().map(|x| x.0))
         .unwrap_or(0);
-    let pos = PrimaryPosition::read(dir).unwrap_or_default();
+    let pos = PrimaryPosition::read(&StdFs, dir).unwrap_or_default();
     Ok(Found {
         standing: Standing {
             system_id: control.system_id,
@@ -125,11 +125,11 @@ pub fn promote(dir: &Path, reason: &str) -> Result<Promoted, OfflineError> {
     let failed = |e: String| OfflineError::Failed(e);
     let found = inspect(dir)?;
     let (data, control) =
-        DataDir::open_standby(dir).map_err(|e| OfflineError::NotStandby(e.to_string()))?;
+        DataDir::open_standby(&StdFs, dir).map_err(|e| OfflineError::NotStandby(e.to_string()))?;
     if control.is_none() {
         found
             .control
-            .write(dir)
+            .write(&StdFs, dir)
             .map_err(|e| failed(format!("write the control file: {e}")))?;
     }
     let sw = begin_timeline(dir, reason).map_err(failed)?;
@@ -148,6 +148,7 @@ pub fn promote(dir: &Path, reason: &str) -> Result<Promoted, OfflineError> {
         )));
     }
     snapshot::write(
+        &StdFs,
         &data.snapshot_dir(),
         &rec.state.keyspace,
         sw.control.system_id,

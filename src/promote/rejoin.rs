@@ -146,7 +146,7 @@ pub fn open_old(dir: &Path) -> Result<OldPrimary, RejoinError> {
     if !dir.join(CONTROL_FILE).exists() {
         return Err(not("it has no control file".into()));
     }
-    let (lock, control) = DataDir::open_stopped(dir).map_err(|e| match e {
+    let (lock, control) = DataDir::open_stopped(&StdFs, dir).map_err(|e| match e {
         DataDirError::Locked { .. } => not(format!("a process is running on it ({e})")),
         other => RejoinError::Failed(other.to_string()),
     })?;
@@ -287,12 +287,12 @@ pub fn apply(
             }),
             ..old.control.clone()
         }
-        .write(dir)
+        .write(&StdFs, dir)
         .map_err(|e| failed("fence the control file", e.to_string()))?;
     }
     let mut done = Rejoined::default();
-    let snapshots =
-        snapshot::list(&snap_dir).map_err(|e| failed("list the snapshots", e.to_string()))?;
+    let snapshots = snapshot::list(&StdFs, &snap_dir)
+        .map_err(|e| failed("list the snapshots", e.to_string()))?;
     let mut reseed = plan.divergence.is_some();
     if let Some(d) = &plan.divergence {
         let out = saved_dir(dir, plan);
@@ -345,8 +345,8 @@ pub fn apply(
     }
     if reseed {
         step("removing every snapshot and segment: the new primary re-seeds this standby");
-        let snaps =
-            snapshot::list(&snap_dir).map_err(|e| failed("list the snapshots", e.to_string()))?;
+        let snaps = snapshot::list(&StdFs, &snap_dir)
+            .map_err(|e| failed("list the snapshots", e.to_string()))?;
         for (_, p) in &snaps {
             remove(p)?;
         }
@@ -374,7 +374,7 @@ pub fn apply(
         },
         ..old.control.clone()
     }
-    .write(dir)
+    .write(&StdFs, dir)
     .map_err(|e| failed("write the control file", e.to_string()))?;
     Ok(done)
 }

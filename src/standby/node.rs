@@ -9,11 +9,10 @@
 
 use super::replay::ReplayState;
 use super::state_lock::StateLock;
-use crate::durable::sync_dir;
 use crate::fs::StdFs;
 use crate::node::control::{Control, Role, CONTROL_VERSION};
 use crate::node::position::PrimaryPosition;
-use crate::node::retention::removable_segments;
+use crate::node::retention::remove_segments;
 use crate::node::standing::Standing;
 use crate::resp::Limits;
 use crate::ship::ReceiverShared;
@@ -135,7 +134,7 @@ impl Node {
         };
         let mut last = self.last_position.lock().unwrap_or_else(|e| e.into_inner());
         if p != *last && r.system_id != 0 {
-            p.write(&self.cfg.data_dir)?;
+            p.write(&StdFs, &self.cfg.data_dir)?;
             *last = p;
         }
         Ok(())
@@ -280,7 +279,7 @@ impl Node {
         if let Some(bytes) = segment_bytes {
             control.segment_bytes = bytes;
         }
-        control.write(&self.cfg.data_dir)?;
+        control.write(&StdFs, &self.cfg.data_dir)?;
         self.system_id.store(sid, Ordering::Release);
         *written = true;
         tracing::info!(
@@ -321,28 +320,13 @@ impl Node {
             }
         }
         let tl = self.receiver.received.borrow().timeline.max(1);
-        let w = snapshot::write(&self.snap_dir, &keyspace, sid, lsn, tl)?;
+        let w = snapshot::write(&StdFs, &self.snap_dir, &keyspace, sid, lsn, tl)?;
         self.last_checkpoint_lsn.store(lsn, Ordering::Release);
-        let snaps = snapshot::list(&self.snap_dir)?;
-        let keep = self.cfg.keep_snapshots.max(1);
-        let cut = snaps.len().saturating_sub(keep);
-        for (_, p) in &snaps[..cut] {
-            std::fs::remove_file(p).with_context(|| format!("remove {}", p.display()))?;
-        }
-        if cut > 0 {
-            sync_dir(&self.snap_dir)?;
-        }
+        let kept = snapshot::keep_newest(&StdFs, &self.snap_dir, self.cfg.keep_snapshots.max(1))?;
         // Keep the received log from the oldest kept snapshot on.
-        let floor = snaps[cut..].first().map_or(lsn, |s| s.0);
-        let segments = list_segments(&StdFs, &self.wal_dir)?;
-        let doomed = removable_segments(&segments, floor);
-        for p in &doomed {
-            std::fs::remove_file(p).with_context(|| format!("remove {}", p.display()))?;
-        }
-        if !doomed.is_empty() {
-            sync_dir(&self.wal_dir)?;
-        }
-        tracing::info!(lsn, path = %w.path.display(), removed_segments = doomed.len(), "standby checkpoint");
+        let floor = kept.oldest_lsn.unwrap_or(lsn);
+        let removed = remove_segments(&StdFs, &self.wal_dir, floor)?;
+        tracing::info!(lsn, path = %w.path.display(), removed_segments = removed.segments, "standby checkpoint");
         Ok(())
     }
 }

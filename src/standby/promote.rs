@@ -216,7 +216,7 @@ fn switch(node: &Node, reason: &str) -> Result<(Handover, u32, u64, Vec<(u32, u6
     }
     let mut state: KvState = node.lock_state().clone();
     state.advance_to(switch_lsn);
-    let newest = snapshot::list(&node.snapshot_dir())
+    let newest = snapshot::list(&StdFs, &node.snapshot_dir())
         .ok()
         .and_then(|v| v.last().cloned());
     let recovered = Recovered {

@@ -32,7 +32,7 @@ use tokio::sync::watch;
 /// Start-up problems (directory, lock, damaged received log, ports) and fatal
 /// errors writing the received log, each as one message.
 pub fn run(cfg: StandbyConfig) -> anyhow::Result<()> {
-    let (dir, control) = DataDir::open_standby(&cfg.data_dir)?;
+    let (dir, control) = DataDir::open_standby(&StdFs, &cfg.data_dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,7 +50,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         .map(|c| c.system_id)
         .or(report.system_id)
         .unwrap_or(0);
-    discard_partial_seed(&snap_dir)?;
+    discard_partial_seed(&StdFs, &snap_dir)?;
     let state = load_state(&snap_dir, system_id)?;
     let applied0 = state.applied_lsn();
     if let Some(first) = report.first_lsn {
@@ -93,7 +93,9 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             promote_lock: tokio::sync::Mutex::new(()),
             promoted: AtomicBool::new(false),
             handover: Mutex::new(None),
-            last_position: Mutex::new(PrimaryPosition::read(&cfg.data_dir).unwrap_or_default()),
+            last_position: Mutex::new(
+                PrimaryPosition::read(&StdFs, &cfg.data_dir).unwrap_or_default(),
+            ),
             bound: std::sync::OnceLock::new(),
             monitor: monitor.clone(),
             cfg: cfg.clone(),

@@ -6,8 +6,7 @@
 
 use super::error::{Result, WalError};
 use super::format::SegmentHeader;
-use crate::fs::FsFile;
-use crate::fs::SharedFs;
+use crate::fs::{FsFile, SharedFs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};

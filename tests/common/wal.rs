@@ -3,8 +3,7 @@
 //! reading a log back.
 
 use super::{logship, logship_p};
-use logship::fs::MemFs;
-use logship::fs::{SharedFs, StdFs};
+use logship::fs::{MemFs, SharedFs, StdFs};
 use logship::wal::scan::{list_segments, SegmentFile};
 use logship::wal::Appended;
 use logship::wal::{self, Record, RecordKind, SyncPolicy, WalOptions};
