@@ -120,7 +120,7 @@ impl Conn {
                     if let Some(req) = self.control.take() {
                         match super::fence::run(shared, req).await {
                             Ok(v) => self.out.bulk(v.to_string().as_bytes()),
-                            Err(e) => self.out.error(&e),
+                            Err(e) => self.out.error(&e.to_string()),
                         }
                     }
                     continue;
@@ -258,7 +258,7 @@ impl Conn {
                     self.control = Some(req);
                     return After::Control;
                 }
-                Err(e) => self.out.error(&e),
+                Err(e) => self.out.error(&e.to_string()),
             },
             _ if spec.scope == Scope::Keyspace => self.run_one(spec, &frame, st, shared, now),
             _ => server_cmds::run(spec, &frame, st, shared, &mut self.client, &mut self.out),
