@@ -234,27 +234,41 @@ pub fn closed(history: &[Switch]) -> Vec<(u32, u64)> {
     history.iter().map(|s| (s.timeline, s.switch_lsn)).collect()
 }
 
+/// A record's timeline that does not lead to the node's current one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotFollowing {
+    #[error("timeline {timeline} ended at LSN {} (promoted); this node is on timeline {current}", super::format_lsn(*end_lsn))]
+    Ended {
+        timeline: u32,
+        end_lsn: u64,
+        current: u32,
+    },
+    #[error("timeline {timeline} is not in the history of this node's timeline {current}")]
+    NotInHistory { timeline: u32, current: u32 },
+}
+
 /// Whether a record of `timeline` at `lsn` belongs to the history that leads to
-/// the node's current timeline: `Err` with the refusal message when it does not.
+/// the node's current timeline.
+///
+/// # Errors
+/// [`NotFollowing`], the refusal, when it does not.
 pub fn check_follows(
     history: &[Switch],
     current: u32,
     timeline: u32,
     lsn: u64,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), NotFollowing> {
     if timeline == current {
         return Ok(());
     }
     match history.iter().find(|s| s.timeline == timeline) {
         Some(s) if lsn < s.switch_lsn => Ok(()),
-        Some(s) => Err(format!(
-            "timeline {} ended at LSN {} (promoted); this node is on timeline {current}",
-            s.timeline,
-            super::format_lsn(s.switch_lsn)
-        )),
-        None => Err(format!(
-            "timeline {timeline} is not in the history of this node's timeline {current}"
-        )),
+        Some(s) => Err(NotFollowing::Ended {
+            timeline: s.timeline,
+            end_lsn: s.switch_lsn,
+            current,
+        }),
+        None => Err(NotFollowing::NotInHistory { timeline, current }),
     }
 }
 
@@ -277,7 +291,7 @@ mod tests {
         assert_eq!(latest_timeline(&fs, dir).unwrap(), 3);
         assert_eq!(closed(&h3), vec![(1, 0x5a3f20), (2, 0x600000)]);
         assert!(check_follows(&h3, 3, 1, 0x1000).is_ok());
-        let e = check_follows(&h3, 3, 1, 0x5a3f20).unwrap_err();
+        let e = check_follows(&h3, 3, 1, 0x5a3f20).unwrap_err().to_string();
         assert_eq!(
             e,
             "timeline 1 ended at LSN 0/5A3F20 (promoted); this node is on timeline 3"
