@@ -30,6 +30,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Why a standby could not make the cluster's identity durable in its
+/// control file.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The received log, which gives the segment size, could not be listed.
+    #[error("write the control file: {0}")]
+    Log(#[source] crate::wal::WalError),
+    #[error("write the control file: {0}")]
+    Control(#[source] crate::node::control::ControlError),
+    #[error("the standby is shutting down")]
+    ShuttingDown,
+}
+
 /// How a standby runs.
 #[derive(Debug, Clone)]
 pub struct StandbyConfig {
@@ -251,7 +264,7 @@ impl Node {
     /// Writes the control file once the cluster's identity is known (a
     /// directory whose first shipment came before the control file was
     /// written on arrival: its segment size is read off the received log).
-    pub(super) fn ensure_control(&self, timeline: u32) -> anyhow::Result<()> {
+    pub(super) fn ensure_control(&self, timeline: u32) -> Result<(), IdentityError> {
         let sid = match self.system_id.load(Ordering::Acquire) {
             0 => self.receiver.received.borrow().system_id,
             sid => sid,
@@ -267,7 +280,7 @@ impl Node {
         sid: u64,
         timeline: u32,
         segment_bytes: Option<u64>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), IdentityError> {
         let mut written = self
             .control_written
             .lock()
@@ -275,11 +288,14 @@ impl Node {
         if sid == 0 || *written {
             return Ok(());
         }
-        let mut control = standby_control(&self.wal_dir, sid, timeline)?;
+        let mut control =
+            standby_control(&self.wal_dir, sid, timeline).map_err(IdentityError::Log)?;
         if let Some(bytes) = segment_bytes {
             control.segment_bytes = bytes;
         }
-        control.write(&StdFs, &self.cfg.data_dir)?;
+        control
+            .write(&StdFs, &self.cfg.data_dir)
+            .map_err(IdentityError::Control)?;
         self.system_id.store(sid, Ordering::Release);
         *written = true;
         tracing::info!(
@@ -336,7 +352,11 @@ impl Node {
 ///
 /// # Errors
 /// The WAL directory cannot be listed.
-pub fn standby_control(wal_dir: &Path, system_id: u64, timeline: u32) -> anyhow::Result<Control> {
+pub fn standby_control(
+    wal_dir: &Path,
+    system_id: u64,
+    timeline: u32,
+) -> Result<Control, crate::wal::WalError> {
     let segment_bytes = list_segments(&StdFs, wal_dir)?
         .last()
         .and_then(|s| std::fs::metadata(&s.path).ok())

@@ -4,7 +4,9 @@
 //! promotion hands the keyspace and the log to the primary server.
 
 use super::apply::Target;
+use super::node::IdentityError;
 use super::node::{Handover, Node, StandbyConfig};
+use super::promote::PromoteError;
 use super::replay::{ApplyDelay, Replayer};
 use super::seeds::{discard_partial_seed, load_state, LazySeeds};
 use super::state_lock::StateLock;
@@ -14,7 +16,7 @@ use crate::node::datadir::DataDir;
 use crate::node::position::PrimaryPosition;
 use crate::ship::protocol::seed::SeedSink;
 use crate::ship::receive::accept::serve as serve_ship;
-use crate::ship::receive::intake::{ReceiveError, ReceiverShared};
+use crate::ship::receive::intake::{Fatal, ReceiveError, ReceiverShared};
 use crate::status::NodeStatus;
 use crate::store::StateMachine;
 use crate::wal::{timeline, Mirror};
@@ -105,11 +107,8 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let weak = Arc::downgrade(&node);
     node.receiver
         .set_identity_hook(Arc::new(move |h: &crate::wal::format::SegmentHeader| {
-            let n = weak
-                .upgrade()
-                .ok_or_else(|| "the standby is shutting down".to_string())?;
-            n.adopt_identity(h.system_id, h.timeline, Some(h.segment_bytes))
-                .map_err(|e| format!("write the control file: {e:#}"))
+            let n = weak.upgrade().ok_or(IdentityError::ShuttingDown)?;
+            Ok(n.adopt_identity(h.system_id, h.timeline, Some(h.segment_bytes))?)
         }));
     let mut replayer = Replayer::start(
         StdFs::shared(),
@@ -172,17 +171,19 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let handler: crate::admin::Handler = Arc::new(move |req: serde_json::Value| {
         let n = n2.clone();
         Box::pin(async move {
-            match req["cmd"].as_str() {
-                Some("status") => serde_json::to_value(n.status()).map_err(|e| e.to_string()),
-                Some("promote") => {
-                    let r: super::promote::Request =
-                        serde_json::from_value(req.clone()).map_err(|e| e.to_string())?;
-                    let report = super::promote::promote(&n, r).await?;
-                    serde_json::to_value(report).map_err(|e| e.to_string())
-                }
-                Some(other) => Err(format!("unknown command '{other}'")),
-                None => Err("missing cmd".into()),
-            }
+            let answer = match req["cmd"].as_str() {
+                Some("status") => serde_json::to_value(n.status()).map_err(AdminCmdError::Json),
+                Some("promote") => match serde_json::from_value(req.clone()) {
+                    Ok(r) => match super::promote::promote(&n, r).await {
+                        Ok(report) => serde_json::to_value(report).map_err(AdminCmdError::Json),
+                        Err(e) => Err(AdminCmdError::Promote(e)),
+                    },
+                    Err(e) => Err(AdminCmdError::Json(e)),
+                },
+                Some(other) => Err(AdminCmdError::Unknown(other.to_string())),
+                None => Err(AdminCmdError::MissingCmd),
+            };
+            Ok(answer?)
         })
     });
     let mut admin_task = tokio::spawn(crate::admin::serve(admin, handler));
@@ -293,6 +294,19 @@ struct Receiving {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+/// Why the standby's admin socket refused a request.
+#[derive(Debug, thiserror::Error)]
+enum AdminCmdError {
+    #[error("unknown command '{0}'")]
+    Unknown(String),
+    #[error("missing cmd")]
+    MissingCmd,
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+    #[error(transparent)]
+    Promote(PromoteError),
+}
+
 type ShipTask = tokio::task::JoinHandle<Result<(), ReceiveError>>;
 
 impl Receiving {
@@ -310,7 +324,7 @@ impl Receiving {
         let listener = listener.into_std().context("hand over the ship listener")?;
         let task = runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener)
-                .map_err(|e| ReceiveError::Fatal(format!("ship listener: {e}")))?;
+                .map_err(|e| ReceiveError::Fatal(Fatal::Listener(e)))?;
             serve_ship(listener, receiver).await
         });
         let guard = Receiving {

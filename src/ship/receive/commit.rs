@@ -32,7 +32,7 @@
 //!
 //! [`Mirror::append`]: crate::wal::Mirror::append
 
-use super::intake::{Received, ReceiverShared};
+use super::intake::{Fatal, Received, ReceiverShared};
 use crate::clock::now_unix_ms;
 use crate::fs::FsFile;
 use crate::wal::format::SegmentHeader;
@@ -64,10 +64,6 @@ pub(super) struct Outcome {
     /// A chunk was refused (everything before it is durable): refuse the link.
     pub refused: Option<ChunkError>,
 }
-
-/// The received log cannot be written: the standby must stop.
-#[derive(Debug)]
-pub(super) struct Fatal(pub String);
 
 /// What a run of the writer did.
 struct Written {
@@ -198,9 +194,10 @@ impl GroupCommit {
     pub async fn finished(&mut self) -> Result<Option<Outcome>, Fatal> {
         async fn join<T>(j: &mut Option<JoinHandle<Result<T, Fatal>>>) -> Result<T, Fatal> {
             match j.as_mut() {
-                Some(h) => h
-                    .await
-                    .map_err(|e| Fatal(format!("receive task failed: {e}")))?,
+                Some(h) => h.await.map_err(|source| Fatal::Task {
+                    what: "receive",
+                    source,
+                })?,
                 None => std::future::pending().await,
             }
         }
@@ -256,8 +253,8 @@ impl GroupCommit {
     pub async fn abandon(&mut self) {
         self.pending.clear();
         self.pending_bytes = 0;
-        if let Err(Fatal(m)) = self.settle().await {
-            tracing::error!(error = %m, "writing the received log failed");
+        if let Err(e) = self.settle().await {
+            tracing::error!(error = %e, "writing the received log failed");
         }
     }
 }
@@ -293,9 +290,7 @@ fn write_locked(
                     publish_written(shared, c, (m.end_lsn(), m.last_timestamp_unix_ms()));
                 }
             }
-            Err(ChunkError::Wal(e)) => {
-                return Err(Fatal(format!("cannot write the received log: {e}")));
-            }
+            Err(ChunkError::Wal(e)) => return Err(Fatal::WriteLog(e)),
             Err(e) => {
                 return Ok(Written {
                     count,
@@ -339,7 +334,10 @@ fn needs_replay(r: &Received, applied: u64) -> bool {
 /// segment's) and publishes the durable LSN as `received_lsn`. Returns whether
 /// the durable LSN moved, and the handle to reuse.
 fn sync_written(shared: &ReceiverShared, file: SyncFile) -> Result<(bool, SyncFile), Fatal> {
-    let fatal = |e: String| Fatal(format!("cannot write the received log: {e}"));
+    let fatal = |op, path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |e| Fatal::WriteLog(crate::wal::WalError::io(op, path, e))
+    };
     let (point, fs, durable) = {
         let m = lock(shared);
         (m.sync_point(), m.fs().clone(), m.durable_lsn())
@@ -352,15 +350,11 @@ fn sync_written(shared: &ReceiverShared, file: SyncFile) -> Result<(bool, SyncFi
     let mut file = match file {
         Some((p, f)) if p == path => (p, f),
         _ => {
-            let f = fs
-                .open_write(&path)
-                .map_err(|e| fatal(format!("open {}: {e}", path.display())))?;
+            let f = fs.open_write(&path).map_err(fatal("open", &path))?;
             (path, f)
         }
     };
-    file.1
-        .sync_data()
-        .map_err(|e| fatal(format!("fdatasync {}: {e}", file.0.display())))?;
+    file.1.sync_data().map_err(fatal("fdatasync", &file.0))?;
     let durable = {
         let mut m = lock(shared);
         m.mark_durable(end);
