@@ -13,7 +13,7 @@ use crate::ship::protocol::frame::{
 };
 use crate::ship::protocol::message::{DecodeError, Message};
 use crate::ship::protocol::seed::SeedSink;
-use crate::ship::protocol::tls::{looks_like_tls, ShipIo, ShipTls};
+use crate::ship::protocol::tls::{looks_like_tls, HandshakeError, ShipIo, ShipTls};
 use crate::wal::format::SegmentHeader;
 use crate::wal::{Mirror, WalError};
 use bytes::Bytes;
@@ -276,9 +276,8 @@ pub enum ReceiveError {
     /// One side uses TLS, the other does not.
     #[error("{0}")]
     Mismatch(Mismatch),
-    /// The TLS handshake failed; the reason as the TLS library words it.
-    #[error("{0}")]
-    Tls(String),
+    #[error(transparent)]
+    Tls(#[from] HandshakeError),
     /// The peer IP is blocked after failed handshakes (logged once per burst).
     #[error("refused: too many failed handshakes")]
     Blocked,
