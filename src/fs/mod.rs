@@ -79,6 +79,23 @@ pub fn fsync_dir(fs: &dyn Fs, dir: &Path) -> Result<(), crate::durable::IoError>
         .map_err(crate::durable::IoError::at("fsync directory", dir))
 }
 
+/// Zeroes `file` from byte `offset` to its end, a megabyte at a time: a
+/// segment cut back to a clean end there.
+///
+/// # Errors
+/// The file's I/O error.
+pub fn zero_from(file: &mut dyn FsFile, offset: u64) -> io::Result<()> {
+    let len = file.len()?;
+    let zeros = vec![0u8; (len.saturating_sub(offset)).min(1 << 20) as usize];
+    let mut off = offset;
+    while off < len {
+        let n = (len - off).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], off)?;
+        off += n as u64;
+    }
+    Ok(())
+}
+
 /// Shared handle to a file system.
 pub type SharedFs = Arc<dyn Fs>;
 
