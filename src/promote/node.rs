@@ -3,7 +3,7 @@
 
 use crate::client::ClientError;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,12 +15,9 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why the promoted copy's node did not start or answer.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("start {}: {source}", binary.display())]
-    Spawn {
-        binary: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The binary could not be started.
+    #[error(transparent)]
+    Spawn(crate::durable::IoError),
     #[error("the promoted copy did not start within {START_TIMEOUT:?}")]
     NotStarted,
     /// `line` is what the node printed first.
@@ -62,10 +59,7 @@ pub fn start(binary: &Path, dir: &Path, node: &mut Option<Child>) -> Result<Stri
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|source| NodeError::Spawn {
-            binary: binary.to_path_buf(),
-            source,
-        })?;
+        .map_err(|e| NodeError::Spawn(crate::durable::IoError::new("start", binary, e)))?;
     let stdout = child.stdout.take().expect("piped");
     *node = Some(child);
     let (tx, rx) = std::sync::mpsc::channel();

@@ -83,8 +83,8 @@ pub enum TlsError {
 /// What is wrong with a TLS file.
 #[derive(Debug, thiserror::Error)]
 pub enum PemProblem {
-    #[error("{0}")]
-    Read(#[source] std::io::Error),
+    #[error("{}", .0.source)]
+    Read(#[source] crate::durable::IoError),
     #[error("larger than {MAX_PEM_BYTES} bytes")]
     TooLarge,
     #[error("not PEM certificates: {0}")]
@@ -186,11 +186,9 @@ fn bad_file<'a>(what: &'static str, path: &'a Path) -> impl Fn(PemProblem) -> Tl
 
 fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     let bad = bad_file(what, path);
-    let meta = std::fs::metadata(path).map_err(|e| bad(PemProblem::Read(e)))?;
-    if meta.len() > MAX_PEM_BYTES {
-        return Err(bad(PemProblem::TooLarge));
-    }
-    std::fs::read(path).map_err(|e| bad(PemProblem::Read(e)))
+    crate::durable::read_small(path, MAX_PEM_BYTES)
+        .map_err(|e| bad(PemProblem::Read(e)))?
+        .ok_or_else(|| bad(PemProblem::TooLarge))
 }
 
 fn certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
