@@ -5,7 +5,7 @@
 //! | module      | owns                                                                   |
 //! |-------------|------------------------------------------------------------------------|
 //! | [`clock`]   | the wall clock: Unix milliseconds, UTC text                            |
-//! | [`durable`] | the shared I/O error (operation, path) and the directory fsync         |
+//! | [`durable`] | the shared I/O error (operation, path), the directory fsync, small files read with a limit |
 //! | [`fs`]      | the file system behind a trait: the real one, a faulty in-memory one, atomic file replacement |
 //! | [`wal`]     | the write-ahead log: format, options, group-commit writer and its taps, reader, recovery, mirror, timelines |
 //! | [`store`]   | the key-value state machine: keyspace, logged effects, apply, snapshots |
