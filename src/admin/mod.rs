@@ -118,6 +118,13 @@ pub enum AdminError {
     Node(String),
     #[error("admin socket {path}: malformed answer")]
     Malformed { path: PathBuf },
+    /// The answer's result is not what the request returns.
+    #[error("admin socket {}: unexpected result: {source}", path.display())]
+    Result {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl AdminError {
