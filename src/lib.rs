@@ -9,7 +9,7 @@
 //! | [`fs`]      | the file system behind a trait: the real one, a faulty in-memory one, atomic file replacement |
 //! | [`wal`]     | the write-ahead log: format, options, group-commit writer and its taps, reader, recovery, mirror, timelines |
 //! | [`store`]   | the key-value state machine: keyspace, logged effects, apply, snapshots |
-//! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands |
+//! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands, the client session every role serves |
 //! | [`node`]    | what every role's node has: data directory, control file, primary.position, retention rule |
 //! | [`primary`] | the primary server: recovery, connections, checkpoints, fencing, shipping |
 //! | [`ship`]    | log shipping by side: `protocol` (frames, messages, auth, TLS), `send` (link, one-shot and continuous shipments, read-ahead, tap, pace, shipper, schedules), `receive` (accept, session, group commit, seeding) |
@@ -27,10 +27,12 @@
 //!
 //! The arrows point one way: `clock` and `durable` know nothing of the rest;
 //! `fs` knows only `durable`; `wal` knows nothing of the modules above it;
-//! `store` knows neither `wal` nor `resp`; `resp` uses `store` only; `ship` uses `wal` only; `node` holds
-//! what every role's data directory has; `primary` and `standby` join them;
-//! `promote` holds what promotion needs of both (the check and the switch,
-//! used by the standby's online promotion too). No two source files import
+//! `store` knows neither `wal` nor `resp`; `resp` uses `store` only (its
+//! session loop is generic over a role, which `primary` and `standby`
+//! implement); `ship` uses `wal` only; `node` holds what every role's data
+//! directory has; `primary` and `standby` join them; `promote` holds what
+//! promotion needs of both (the check and the switch, used by the standby's
+//! online promotion too). No two source files import
 //! each other, directly or around a circle: `tools/check-cycles.py`, run by
 //! `.ci/run`, fails when they do.
 

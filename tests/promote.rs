@@ -68,6 +68,9 @@ fn online_promotion_when_caught_up_serves_writes_in_place() {
     let (mut p, s, _) = pair(root.path(), 200, &[]);
     wait_applied(&s.dir, durable_of(&p), Duration::from_secs(30));
     p.kill();
+    // A client of the standby from before the promotion.
+    let mut earlier = s.client();
+    let _: Option<String> = earlier.get("k0").unwrap();
     let events = root.path().join("events.json");
     let hook = format!("cat >> '{}'", events.display());
     let out = promote(&s.dir, &["--json", "--on-event", &hook]);
@@ -92,6 +95,13 @@ fn online_promotion_when_caught_up_serves_writes_in_place() {
     assert_eq!(j["new_timeline"], 2);
     assert_eq!(j["loss_bytes"], 0);
     assert!(j["promotion_lsn"].as_u64().unwrap() > j["received_lsn"].as_u64().unwrap());
+    // It is sent away: the keyspace belongs to the primary now.
+    let e = earlier.get::<_, Option<String>>("k0").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("this standby was promoted to primary; reconnect to write to it"),
+        "{e}"
+    );
     // The same address now takes writes, and has every acknowledged one.
     let mut c = s.client();
     let v: String = c.get("k199").unwrap();

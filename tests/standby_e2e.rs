@@ -307,3 +307,70 @@ fn a_standby_stopped_between_installing_a_seed_and_restarting_its_log_recovers()
     assert!(log.contains("removed the partial seed snapshot"), "{log}");
     assert!(log.contains("seeded from the primary's snapshot"), "{log}");
 }
+
+/// Sends `requests` (whole RESP frames) on a new connection to `addr` and
+/// returns the first `reply_bytes` bytes answered.
+fn raw_exchange(addr: &str, requests: Vec<u8>, reply_bytes: usize) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let sender = std::thread::spawn(move || w.write_all(&requests).unwrap());
+    let mut got = vec![0; reply_bytes];
+    s.read_exact(&mut got).unwrap();
+    sender.join().unwrap();
+    got
+}
+
+/// One frame of a request, e.g. `frame(&["GET", "k"])`.
+fn frame(args: &[&str]) -> Vec<u8> {
+    let mut b = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        b.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    b
+}
+
+/// A transaction holds at most `MAX_QUEUED_COMMANDS` on a standby as on a
+/// primary, one command more aborts EXEC on both, and a write queued on a
+/// standby is refused and aborts EXEC too.
+#[test]
+fn a_transaction_has_the_same_limit_on_primary_and_standby() {
+    use logship::resp::session::MAX_QUEUED_COMMANDS;
+    let d = tempfile::tempdir().unwrap();
+    let (pdir, sdir) = (d.path().join("p"), d.path().join("s"));
+    init(&pdir, "1MiB");
+    let p = Primary::start(&pdir, &[]);
+    let s = Standby::start(&sdir, &key_file(d.path()));
+    let mut over = frame(&["MULTI"]);
+    let get = frame(&["GET", "k"]);
+    for _ in 0..=MAX_QUEUED_COMMANDS {
+        over.extend_from_slice(&get);
+    }
+    over.extend_from_slice(&frame(&["EXEC"]));
+    let want = [
+        "+OK\r\n".to_string(),
+        "+QUEUED\r\n".repeat(MAX_QUEUED_COMMANDS),
+        format!(
+            "-ERR too many commands in one transaction (the limit is {MAX_QUEUED_COMMANDS})\r\n"
+        ),
+        "-EXECABORT Transaction discarded because of previous errors.\r\n".to_string(),
+    ]
+    .concat();
+    for addr in [&p.addr, &s.addr] {
+        let got = raw_exchange(addr, over.clone(), want.len());
+        assert!(got == want.as_bytes(), "{addr} answered otherwise");
+    }
+    let tx = [
+        frame(&["MULTI"]),
+        frame(&["SET", "k", "v"]),
+        frame(&["GET", "k"]),
+        frame(&["EXEC"]),
+        frame(&["GET", "k"]),
+    ]
+    .concat();
+    let want = "+OK\r\n-READONLY You can't write against a read only standby.\r\n+QUEUED\r\n\
+                -EXECABORT Transaction discarded because of previous errors.\r\n$-1\r\n";
+    let got = raw_exchange(&s.addr, tx, want.len());
+    assert_eq!(String::from_utf8_lossy(&got), want);
+}

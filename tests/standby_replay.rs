@@ -186,22 +186,26 @@ async fn chunks_applied_on_arrival_are_applied_once_in_order_beside_the_thread()
     let end = write_primary(&pd, "c", 2000);
     let mut r = RawReader::new(StdFs::shared(), &pd);
     let mut chunks = Vec::new();
+    // Each chunk's records as the mirror checked them: what the receiver
+    // offers.
     while let Some(c) = r.chunk(m.end_lsn(), end, 512).unwrap() {
-        m.append(&c.header, c.start_lsn, &c.bytes).unwrap();
-        chunks.push(c);
+        let mut records = Vec::new();
+        m.append_records(&c.header, c.start_lsn, &c.bytes, &mut records)
+            .unwrap();
+        chunks.push((c, records));
     }
     // A chunk past the applied LSN is left alone: nothing may skip a record.
-    inline.offer(&chunks[1].header, chunks[1].start_lsn, &chunks[1].bytes);
+    inline.offer(chunks[1].0.start_lsn, &chunks[1].1);
     assert_eq!(target.applied_lsn(), 0, "a chunk after a gap was applied");
     // The chunk at the applied LSN applies at once: the thread cannot have
     // read it (the written LSN has not moved).
-    inline.offer(&chunks[0].header, chunks[0].start_lsn, &chunks[0].bytes);
-    assert_eq!(target.applied_lsn(), chunks[0].end_lsn);
+    inline.offer(chunks[0].0.start_lsn, &chunks[0].1);
+    assert_eq!(target.applied_lsn(), chunks[0].0.end_lsn);
     // Then each chunk reaches both the thread (as the written LSN moves) and
     // the inline path, as the receiver does; they race for every one.
-    for c in &chunks {
+    for (c, records) in &chunks {
         rx_tx.send_modify(|r| r.written_lsn = c.end_lsn);
-        inline.offer(&c.header, c.start_lsn, &c.bytes);
+        inline.offer(c.start_lsn, records);
     }
     let mut applied = rep.applied();
     tokio::time::timeout(Duration::from_secs(10), applied.wait_for(|a| *a >= end))
@@ -217,7 +221,7 @@ async fn chunks_applied_on_arrival_are_applied_once_in_order_beside_the_thread()
     assert!(got == want, "records applied out of order");
     // The count of applied records (status, metrics) counts each one once,
     // whichever path applied it; the two paths publish after they apply.
-    let records: u64 = chunks.iter().map(|c| c.records).sum();
+    let records: u64 = chunks.iter().map(|(c, _)| c.records).sum();
     let mut state = rep.state();
     tokio::time::timeout(
         Duration::from_secs(10),

@@ -24,6 +24,14 @@ fn write_log(dir: &Path, n: usize) -> u64 {
     w.close().unwrap().durable_lsn
 }
 
+/// Every record of the log in `dir` below `end`, read back.
+fn records_of(dir: &Path, end: u64) -> Vec<wal::Record> {
+    WalReader::open(StdFs::shared(), dir, 0, Some(end))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
 fn ship_all(src: &Path, dst: &Path, until: u64, max_bytes: usize) -> Mirror {
     let (mut m, _) = Mirror::open(StdFs::shared(), dst).unwrap();
     let mut r = RawReader::new(StdFs::shared(), src);
@@ -154,10 +162,7 @@ fn a_reader_follows_a_growing_mirror_across_segments_without_reopening() {
     let t = tempfile::tempdir().unwrap();
     let (src, dst) = (t.path().join("p"), t.path().join("s"));
     let end = write_log(&src, 600);
-    let all: Vec<_> = WalReader::open(StdFs::shared(), &src, 0, Some(end))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let all = records_of(&src, end);
     let (mut m, _) = Mirror::open(StdFs::shared(), &dst).unwrap();
     let mut raw = RawReader::new(StdFs::shared(), &src);
     let mut reader: Option<WalReader> = None;
@@ -196,10 +201,7 @@ fn a_reader_opened_at_a_record_reads_what_a_scan_from_the_start_reads() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("p");
     let end = write_log(&src, 600);
-    let all: Vec<_> = WalReader::open(StdFs::shared(), &src, 0, Some(end))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let all = records_of(&src, end);
     for i in (0..all.len()).step_by(29).chain([all.len() - 1]) {
         let from = all[i].lsn;
         let a: Vec<_> = WalReader::open_at_record(StdFs::shared(), &src, from, Some(end))
@@ -215,6 +217,32 @@ fn a_reader_opened_at_a_record_reads_what_a_scan_from_the_start_reads() {
         .next()
         .unwrap();
     assert!(first.is_err(), "{first:?}");
+}
+
+#[test]
+fn the_records_a_mirror_checks_are_those_a_reader_reads_back() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("p"), t.path().join("s"));
+    let end = write_log(&src, 600);
+    let all = records_of(&src, end);
+    let (mut m, _) = Mirror::open(StdFs::shared(), &dst).unwrap();
+    let mut r = RawReader::new(StdFs::shared(), &src);
+    let mut got = Vec::new();
+    while let Some(c) = r.chunk(m.end_lsn(), end, 700).unwrap() {
+        // A refused chunk leaves what was collected before it as it was.
+        let mut bad = c.bytes.to_vec();
+        bad[35] ^= 1;
+        let before = got.len();
+        assert!(m
+            .append_records(&c.header, c.start_lsn, &bad.into(), &mut got)
+            .is_err());
+        assert_eq!(got.len(), before);
+        let n = m
+            .append_records(&c.header, c.start_lsn, &c.bytes, &mut got)
+            .unwrap();
+        assert_eq!(got.len() - before, n as usize);
+    }
+    assert_eq!(got, all, "every record once, in order, as read back");
 }
 
 // ---- Chunks read ahead of the link (`ReadAhead`) ----

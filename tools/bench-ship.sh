@@ -13,6 +13,8 @@
 #   LAG_SECONDS=10
 #   LAG_ROUNDS=3               lag runs per server, logship and Redis taking turns
 #   LAG_LOAD_RATE=50000        background SETs per second during the lag runs
+#   ROWS="1 2 3 4 5"           the rows to run (rows 2, 3, 3a and 5 share one loaded
+#                              primary: naming any of them runs them all; 4 runs 4 and 4a)
 #   LOGSHIP_BIN=...            use this binary instead of building target/release/logship
 set -euo pipefail
 
@@ -27,6 +29,14 @@ if ! [[ $LAG_ROUNDS =~ ^[1-9][0-9]*$ ]]; then
     exit 2
 fi
 LAG_LOAD_RATE=${LAG_LOAD_RATE:-50000}
+ROWS=" ${ROWS:-1 2 3 4 5} "
+ROWS=${ROWS//,/ }
+# row N...: true when one of the rows N is asked for.
+row() {
+    local r
+    for r in "$@"; do [[ $ROWS == *" $r "* ]] && return 0; done
+    return 1
+}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STEP_TIMEOUT=600 # seconds any one step may take
 # shellcheck source=tools/lib.sh
@@ -63,6 +73,7 @@ load() {
         tr '\r' '\n' | awk '/requests per second/ { r = $2 } END { print r + 0 }'
 }
 
+if row 1; then
 # ---- Row 1: 1 GiB backlog shipped end to end vs fio sequential write ----------
 RECORDS=$((BACKLOG_BYTES / 136)) # 100-byte payload + 32-byte header, 8-aligned
 log "writing a $BACKLOG_BYTES-byte log ($RECORDS records of 100 bytes)"
@@ -82,6 +93,9 @@ SHIP_MBS=$(json mb_per_second <<<"$SHIP_JSON")
 SHIP_MBS=$(calc "%.1f" "$SHIP_MBS")
 rm -rf "$TMP/backlog" "$TMP/backlog-copy"
 
+fi
+
+if row 2 3 5; then
 # ---- Row 2: zstd ratio on a redis-benchmark log -------------------------------
 log "primary loaded by redis-benchmark ($LOAD_N SETs)"
 L init --data-dir "$TMP/p" >/dev/null
@@ -183,6 +197,9 @@ CATCHUP_RATE=$(calc "%.0f" "$CATCHUP_RECORDS / ($CATCHUP_MS / 1000)")
 kill -9 "$CATCHUP_PID"
 wait "$CATCHUP_PID" 2>/dev/null || true
 
+fi
+
+if row 4; then
 # ---- Row 4: --ship-continuous lag, vs Redis replication -----------------------
 # Both pairs run side by side (the idle one costs next to nothing) and take
 # turns, LAG_ROUNDS runs each: a burst of noise on a shared machine then
@@ -250,6 +267,8 @@ done
 read -r LG50 LG99 LGMAX LGN LGRATE LGF50 LGF99 LG99S <<<"$(lag_summary logship)"
 read -r RG50 RG99 RGMAX RGN RGRATE RGF50 RGF99 RG99S <<<"$(lag_summary redis)"
 
+fi
+
 # ---- The table ----------------------------------------------------------------
 ms() { calc "%.3f" "$1 / 1000"; }
 cat <<EOF
@@ -257,11 +276,26 @@ cat <<EOF
 
 | # | measurement | logship | baseline | ratio | target |
 |---|---|---|---|---|---|
+EOF
+row 1 && cat <<EOF
 | 1 | $BACKLOG_BYTES-byte backlog shipped end to end (zstd), MB/s | $SHIP_MBS | fio seq write 1 MiB blocks + fsync: $FIO_MBS | $(calc "%.2f" "$SHIP_MBS / $FIO_MBS")x | >= 0.70x |
+EOF
+row 2 3 5 && cat <<EOF
 | 2 | zstd ratio on the log of $LOAD_N redis-benchmark SETs (100-byte values), raw/wire bytes | $ZRAW / $ZWIRE | 1.00 (uncompressed) | $ZRATIO x | >= 3x |
+EOF
+row 2 3 5 && cat <<EOF
 | 3 | standby replay rate, records/s (catch-up of $CATCHUP_RECORDS received records in $CATCHUP_MS ms) | $CATCHUP_RATE | 1,000,000 (target) | $(calc "%.2f" "$CATCHUP_RATE / 1000000")x | >= 1.00x |
+EOF
+row 2 3 5 && cat <<EOF
 | 3a | receive + replay together, records/s ($WAL_RECORDS records shipped in $REPLAY_SECS s, 20 ms polls; bounded by the standby's fsyncs) | $REPLAY_RATE | 1,000,000 | $(calc "%.2f" "$REPLAY_RATE / 1000000")x | (for information) |
+EOF
+row 4 && cat <<EOF
 | 4 | --ship-continuous lag, SET ack -> readable on standby, p50 / p99 / max ms (median of $LAG_ROUNDS rounds taking turns with Redis, $LGN samples in all; per-round p99 $LG99S; background load held at $LGRATE SET/s) | $(ms "$LG50") / $(ms "$LG99") / $(ms "$LGMAX") | Redis appendfsync always + replica ($RGN samples; per-round p99 $RG99S; load $RGRATE SET/s): $(ms "$RG50") / $(ms "$RG99") / $(ms "$RGMAX") | p99 $(calc "%.2f" "$LG99 / $RG99")x | p99 <= 1 ms |
+EOF
+row 4 && cat <<EOF
 | 4a | floor of row 4: one GET round trip to the standby / replica, p50 / p99 ms (timed before each sample, same load; median round) | $(ms "$LGF50") / $(ms "$LGF99") | Redis replica: $(ms "$RGF50") / $(ms "$RGF99") | lag p99 / floor p99: logship $(calc "%.2f" "$LG99 / $LGF99")x, Redis $(calc "%.2f" "$RG99 / $RGF99")x | (for information) |
+EOF
+row 2 3 5 && cat <<EOF
 | 5 | standby RSS growth receiving the backlog, MiB | $RSS_GROWTH_MIB | dataset ~$DATASET_MIB (100k keys x 116 B); primary RSS with the same data $PRIMARY_RSS_MIB | +$EXCESS_MIB beyond dataset | <= 64 MiB beyond |
 EOF
+exit 0

@@ -67,7 +67,8 @@ With any --warn-* or --crit-* threshold, status is a monitoring plugin: its
 first line is the verdict (LOGSHIP OK|WARNING|CRITICAL|UNKNOWN - ...), --json
 adds it as \"check\", and the exit code is:
   0  OK: every measure is below its thresholds
-  1  WARNING: a --warn-* threshold was reached
+  1  WARNING: a --warn-* threshold was reached, or the node is a primary
+     fenced by a promotion elsewhere (whatever the thresholds)
   2  CRITICAL: a --crit-* threshold was reached
   3  UNKNOWN: the node is stopped or cannot be read
 Without thresholds: 0, or 1 when the directory cannot be read.";

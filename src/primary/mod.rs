@@ -5,8 +5,8 @@
 //! |---------------|---------------------------------------------------------------|
 //! | `recovery`    | newest valid snapshot + WAL replay at start                   |
 //! | `db`          | the keyspace behind its lock; log-then-apply of effects       |
-//! | `conn`        | one client: batched execution, one WAL wait, one write        |
-//! | `server_cmds` | INFO, CONFIG, CLIENT, COMMAND, SELECT                         |
+//! | `conn`        | its part of a client session: log-then-apply, the WAL wait, WAIT, LOGSHIP |
+//! | `server_cmds` | INFO, CONFIG, WAIT inside MULTI                               |
 //! | `checkpoint`  | snapshots by WAL bytes and time, retention of WAL and snapshots |
 //! | `expire`      | the active expiry sweep (logged deletes)                      |
 //! | `server`      | start-up, the accept loop, signals, clean shutdown            |

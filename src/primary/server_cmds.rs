@@ -1,10 +1,12 @@
-//! Server-scope commands: SELECT, INFO, COMMAND, CONFIG, CLIENT — enough for
-//! `redis-cli`, `redis-benchmark` and client libraries to be at home.
+//! The primary's server-scope commands: INFO, CONFIG, and WAIT inside MULTI —
+//! with the connection commands every role shares
+//! ([`crate::resp::client::connection_cmd`]), enough for `redis-cli`,
+//! `redis-benchmark` and client libraries to be at home.
 
 use super::db::State;
 use super::Shared;
-use crate::resp::auth::AuthState;
-use crate::resp::commands::{errors, parse_i64, Cmd, Spec, COMMANDS};
+use crate::resp::client::unknown_subcommand;
+use crate::resp::commands::{Cmd, Spec};
 use crate::resp::glob::Pattern;
 use crate::resp::Reply;
 use crate::wal::SyncPolicy;
@@ -12,57 +14,16 @@ use bytes::Bytes;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-/// Per-connection facts shown by CLIENT and INFO.
-#[derive(Debug)]
-pub struct ClientInfo {
-    pub id: u64,
-    pub peer: String,
-    pub name: Option<Vec<u8>>,
-    /// End LSN of this client's last logged write (what `WAIT` waits for).
-    pub last_write_end_lsn: u64,
-    /// Whether the client still owes the password (`--requirepass-file`).
-    pub auth: AuthState,
-}
-
-impl ClientInfo {
-    pub fn new(shared: &Shared, peer: String) -> ClientInfo {
-        let mut c = ClientInfo::with_id(
-            shared.next_client_id.fetch_add(1, Ordering::Relaxed) + 1,
-            peer,
-        );
-        c.auth = AuthState::initial(shared.cfg.requirepass.as_ref());
-        c
-    }
-
-    /// A client with a given id (a standby numbers its own clients).
-    pub fn with_id(id: u64, peer: String) -> ClientInfo {
-        ClientInfo {
-            id,
-            peer,
-            name: None,
-            last_write_end_lsn: 0,
-            auth: AuthState::Open,
-        }
-    }
-}
-
-fn unknown_subcommand(args: &[Bytes], cmd: &str, out: &mut Vec<u8>) {
-    let sub = String::from_utf8_lossy(args.get(1).map_or(&b""[..], |a| &a[..])).into_owned();
-    out.error(&format!("ERR unknown subcommand '{sub}'. Try {cmd} HELP."));
-}
-
-/// Runs a server-scope command (arity already checked).
+/// Runs a server-scope command other than the connection commands (arity
+/// already checked). `last_write_end_lsn` is the client's, for `WAIT`.
 pub fn run(
     spec: &Spec,
     args: &[Bytes],
     st: &State,
     shared: &Shared,
-    client: &mut ClientInfo,
+    last_write_end_lsn: u64,
     out: &mut Vec<u8>,
 ) {
-    if connection_cmd(spec, args, client, out) {
-        return;
-    }
     let sub = args
         .get(1)
         .map(|a| a.to_ascii_uppercase())
@@ -81,7 +42,7 @@ pub fn run(
         // Inside MULTI, WAIT does not block (as in Redis): it counts the
         // standbys that already have this client's writes.
         Cmd::Wait => match super::shipping::parse_wait(&args[1], &args[2]) {
-            Ok(_) => out.int(shared.shipping.acked_count(client.last_write_end_lsn) as i64),
+            Ok(_) => out.int(shared.shipping.acked_count(last_write_end_lsn) as i64),
             Err(e) => out.error(e),
         },
         Cmd::Logship => out.error("ERR LOGSHIP cannot run inside MULTI"),
@@ -243,60 +204,4 @@ fn info(sections: &[Bytes], st: &State, shared: &Shared) -> String {
         }
     }
     s
-}
-
-/// Runs SELECT, COMMAND and CLIENT, which depend only on the connection; true
-/// when `spec` was one of them. Primary and standby share these.
-pub fn connection_cmd(
-    spec: &Spec,
-    args: &[Bytes],
-    client: &mut ClientInfo,
-    out: &mut Vec<u8>,
-) -> bool {
-    let sub = args
-        .get(1)
-        .map(|a| a.to_ascii_uppercase())
-        .unwrap_or_default();
-    match spec.cmd {
-        Cmd::Select => match parse_i64(&args[1]) {
-            Some(0) => out.ok(),
-            Some(_) => out.error("ERR DB index is out of range"),
-            None => out.error(errors::NOT_INTEGER),
-        },
-        Cmd::Command => match sub.as_slice() {
-            b"" | b"DOCS" | b"INFO" | b"LIST" => out.array(0),
-            b"COUNT" => out.int(COMMANDS.len() as i64),
-            _ => unknown_subcommand(args, "COMMAND", out),
-        },
-        Cmd::Client => {
-            match sub.as_slice() {
-                b"SETNAME" if args.len() == 3 => {
-                    if args[2].iter().any(|&b| b <= b' ' || b > b'~') {
-                        out.error("ERR Client names cannot contain spaces, newlines or special characters.");
-                    } else {
-                        client.name = (!args[2].is_empty()).then(|| args[2].to_vec());
-                        out.ok();
-                    }
-                }
-                b"GETNAME" => match &client.name {
-                    Some(n) => out.bulk(n),
-                    None => out.nil(),
-                },
-                b"ID" => out.int(client.id as i64),
-                b"SETINFO" | b"NO-EVICT" | b"NO-TOUCH" => out.ok(),
-                b"INFO" | b"LIST" => {
-                    let name = client
-                        .name
-                        .as_deref()
-                        .map(String::from_utf8_lossy)
-                        .unwrap_or_default();
-                    let line = format!("id={} addr={} name={name} db=0\n", client.id, client.peer);
-                    out.bulk(line.as_bytes());
-                }
-                _ => unknown_subcommand(args, "CLIENT", out),
-            }
-        }
-        _ => return false,
-    }
-    true
 }

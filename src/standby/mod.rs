@@ -7,7 +7,7 @@
 //! | `start`  | the standby process: start-up, listeners, housekeeping, hand-over |
 //! | `apply`  | replay's target: decode and apply received records in slices     |
 //! | `seeds`  | seeding: a received snapshot installed; the newest one loaded     |
-//! | `serve`  | read-only RESP: reads from the replayed keyspace, writes refused  |
+//! | `serve`  | its part of a client session: reads from the replayed keyspace, writes refused |
 //! | `state_lock` | the keyspace's lock: reads get in between replay's slices |
 //! | `promote` | online promotion: stop receiving, switch timeline, serve as primary |
 

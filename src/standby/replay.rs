@@ -15,9 +15,7 @@ use crate::clock::now_unix_ms;
 use crate::fs::SharedFs;
 use crate::ship::{InlineApply, Received};
 use crate::store::ApplyError;
-use crate::wal::format::SegmentHeader;
-use crate::wal::{chunk_records, Record, RecordKind, WalError, WalReader};
-use bytes::Bytes;
+use crate::wal::{Record, RecordKind, WalError, WalReader};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -107,16 +105,16 @@ struct InlineReplay {
 }
 
 impl InlineApply for InlineReplay {
-    fn offer(&self, header: &SegmentHeader, start_lsn: u64, bytes: &Bytes) {
-        if self.stop.load(Ordering::Acquire) || self.target.applied_lsn() != start_lsn {
+    fn offer(&self, start_lsn: u64, records: &[Record]) {
+        if records.is_empty()
+            || self.stop.load(Ordering::Acquire)
+            || self.target.applied_lsn() != start_lsn
+        {
             return;
         }
-        // The chunk was checked before it was written; a failure here leaves
-        // it to the replay thread, which reports it.
-        let Ok(records) = chunk_records(header, start_lsn, bytes) else {
-            return;
-        };
-        if let Ok(true) = self.target.apply_batch_at(start_lsn, &records) {
+        // A failure here leaves the records to the replay thread, which
+        // reports it.
+        if let Ok(true) = self.target.apply_batch_at(start_lsn, records) {
             let applied = self.target.applied_lsn();
             self.published.applied(records.len() as u64, applied);
         }

@@ -153,6 +153,40 @@ impl Mirror {
         start_lsn: u64,
         bytes: &[u8],
     ) -> std::result::Result<u64, ChunkError> {
+        self.append_with(header, start_lsn, bytes, |_, _, _| {})
+    }
+
+    /// [`append`](Self::append), also pushing the records it checked onto
+    /// `out`, their payloads sliced out of `bytes` (no copy): what replay
+    /// applies from a chunk it is handed directly, without walking the chunk
+    /// a second time. `out` is left as it was when the chunk is refused.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    pub fn append_records(
+        &mut self,
+        header: &SegmentHeader,
+        start_lsn: u64,
+        bytes: &Bytes,
+        out: &mut Vec<Record>,
+    ) -> std::result::Result<u64, ChunkError> {
+        let before = out.len();
+        let r = self.append_with(header, start_lsn, bytes, |lsn, pos, r| {
+            out.push(record_at(header, bytes, lsn, pos, r));
+        });
+        if r.is_err() {
+            out.truncate(before);
+        }
+        r
+    }
+
+    fn append_with(
+        &mut self,
+        header: &SegmentHeader,
+        start_lsn: u64,
+        bytes: &[u8],
+        each: impl FnMut(u64, usize, &CheckedRecord),
+    ) -> std::result::Result<u64, ChunkError> {
         if start_lsn != self.end_lsn {
             return Err(ChunkError::Gap {
                 start: start_lsn,
@@ -203,7 +237,7 @@ impl Mirror {
                 true
             }
         };
-        let (records, end, sealed, last_ts) = check_chunk(header, start_lsn, bytes)?;
+        let (records, end, sealed, last_ts) = walk_chunk(header, start_lsn, bytes, each)?;
         if new_segment {
             // The segment before is sealed: its end must be durable before the
             // new segment's name is, or a power failure in between would leave
@@ -317,36 +351,28 @@ impl Mirror {
     }
 }
 
-/// Checks every record of a chunk: continuity, checksum, timeline, that it fits
-/// the segment, and that nothing follows a seal.
-/// The records of a chunk, checked as [`Mirror::append`] checks them, with
-/// their payloads sliced out of `bytes` (no copy): what replay applies from a
-/// chunk it is handed directly.
-///
-/// # Errors
-/// [`ChunkError::Record`] naming the first record that fails a check.
-pub fn chunk_records(
+/// The record `r` checked at `lsn`, `pos` bytes into the chunk `bytes`.
+fn record_at(
     header: &SegmentHeader,
-    start_lsn: u64,
     bytes: &Bytes,
-) -> std::result::Result<Vec<Record>, ChunkError> {
-    let mut out = Vec::new();
-    walk_chunk(header, start_lsn, bytes, |lsn, pos, r| {
-        let payload = pos + r.payload_offset;
-        out.push(Record {
-            lsn,
-            end_lsn: lsn + r.footprint,
-            timeline: header.timeline,
-            timestamp_unix_ms: r.header.timestamp_unix_ms,
-            kind: r.kind(),
-            payload: bytes.slice(payload..payload + r.header.payload_len as usize),
-            crc: r.header.crc,
-        });
-    })?;
-    Ok(out)
+    lsn: u64,
+    pos: usize,
+    r: &CheckedRecord,
+) -> Record {
+    let payload = pos + r.payload_offset;
+    Record {
+        lsn,
+        end_lsn: lsn + r.footprint,
+        timeline: header.timeline,
+        timestamp_unix_ms: r.header.timestamp_unix_ms,
+        kind: r.kind(),
+        payload: bytes.slice(payload..payload + r.header.payload_len as usize),
+        crc: r.header.crc,
+    }
 }
 
-/// Checks a chunk's records; returns their number, the end LSN, whether the
+/// Checks every record of a chunk: continuity, checksum, timeline, that it fits
+/// the segment, and that nothing follows a seal. Returns their number, the end LSN, whether the
 /// last one seals the segment, and its timestamp.
 pub(crate) fn check_chunk(
     header: &SegmentHeader,

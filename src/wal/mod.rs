@@ -38,7 +38,7 @@ pub mod writer;
 
 pub use error::WalError;
 pub use format::{format_lsn, RecordKind};
-pub use mirror::{chunk_records, ChunkError, Mirror};
+pub use mirror::{ChunkError, Mirror};
 pub use raw::{RawChunk, RawReader};
 pub use reader::{Record, WalReader};
 pub use recovery::{open, Recovery};

@@ -74,6 +74,19 @@ pub enum Scope {
     Server,
 }
 
+/// Whether a command changes the keyspace.
+///
+/// A read may still push an [`Effect`]: a key it finds expired is deleted
+/// through the log. That delete is the primary's to log (a standby drops it;
+/// replay brings the primary's), so it does not make the command a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads the keyspace or the connection's or server's state only.
+    Read,
+    /// Changes the keyspace (`SET`, `DEL`, `EXPIRE`, `FLUSHALL`, …).
+    Write,
+}
+
 /// A row of the command table.
 #[derive(Debug)]
 pub struct Spec {
@@ -83,6 +96,8 @@ pub struct Spec {
     /// Like Redis: `n` exactly n arguments (name included), `-n` at least n.
     pub arity: i32,
     pub scope: Scope,
+    /// Whether it changes the keyspace: a standby refuses the writes.
+    pub access: Access,
 }
 
 impl Spec {
@@ -97,59 +112,65 @@ impl Spec {
 }
 
 macro_rules! table {
-    ($($cmd:ident $name:literal $arity:literal $scope:ident),* $(,)?) => {
+    ($($cmd:ident $name:literal $arity:literal $scope:ident $access:ident),* $(,)?) => {
         /// The command table, the most frequent first.
         pub static COMMANDS: &[Spec] = &[
-            $(Spec { cmd: Cmd::$cmd, name: $name, arity: $arity, scope: Scope::$scope },)*
+            $(Spec {
+                cmd: Cmd::$cmd,
+                name: $name,
+                arity: $arity,
+                scope: Scope::$scope,
+                access: Access::$access,
+            },)*
         ];
     };
 }
 
 table! {
-    Get "get" 2 Keyspace,
-    Set "set" -3 Keyspace,
-    Incr "incr" 2 Keyspace,
-    MGet "mget" -2 Keyspace,
-    MSet "mset" -3 Keyspace,
-    Del "del" -2 Keyspace,
-    Ping "ping" -1 Keyspace,
-    SetNx "setnx" 3 Keyspace,
-    GetSet "getset" 3 Keyspace,
-    GetDel "getdel" 2 Keyspace,
-    Unlink "unlink" -2 Keyspace,
-    Exists "exists" -2 Keyspace,
-    IncrBy "incrby" 3 Keyspace,
-    Decr "decr" 2 Keyspace,
-    DecrBy "decrby" 3 Keyspace,
-    Append "append" 3 Keyspace,
-    StrLen "strlen" 2 Keyspace,
-    Expire "expire" -3 Keyspace,
-    PExpire "pexpire" -3 Keyspace,
-    ExpireAt "expireat" -3 Keyspace,
-    PExpireAt "pexpireat" -3 Keyspace,
-    Ttl "ttl" 2 Keyspace,
-    PTtl "pttl" 2 Keyspace,
-    Persist "persist" 2 Keyspace,
-    Type "type" 2 Keyspace,
-    Keys "keys" 2 Keyspace,
-    Scan "scan" -2 Keyspace,
-    DbSize "dbsize" 1 Keyspace,
-    FlushDb "flushdb" -1 Keyspace,
-    FlushAll "flushall" -1 Keyspace,
-    Echo "echo" 2 Keyspace,
-    Debug "debug" -2 Keyspace,
-    Select "select" 2 Server,
-    Multi "multi" 1 Server,
-    Exec "exec" 1 Server,
-    Discard "discard" 1 Server,
-    Info "info" -1 Server,
-    Command "command" -1 Server,
-    Config "config" -2 Server,
-    Client "client" -2 Server,
-    Quit "quit" -1 Server,
-    Wait "wait" 3 Server,
-    Logship "logship" -2 Server,
-    Auth "auth" -2 Server,
+    Get "get" 2 Keyspace Read,
+    Set "set" -3 Keyspace Write,
+    Incr "incr" 2 Keyspace Write,
+    MGet "mget" -2 Keyspace Read,
+    MSet "mset" -3 Keyspace Write,
+    Del "del" -2 Keyspace Write,
+    Ping "ping" -1 Keyspace Read,
+    SetNx "setnx" 3 Keyspace Write,
+    GetSet "getset" 3 Keyspace Write,
+    GetDel "getdel" 2 Keyspace Write,
+    Unlink "unlink" -2 Keyspace Write,
+    Exists "exists" -2 Keyspace Read,
+    IncrBy "incrby" 3 Keyspace Write,
+    Decr "decr" 2 Keyspace Write,
+    DecrBy "decrby" 3 Keyspace Write,
+    Append "append" 3 Keyspace Write,
+    StrLen "strlen" 2 Keyspace Read,
+    Expire "expire" -3 Keyspace Write,
+    PExpire "pexpire" -3 Keyspace Write,
+    ExpireAt "expireat" -3 Keyspace Write,
+    PExpireAt "pexpireat" -3 Keyspace Write,
+    Ttl "ttl" 2 Keyspace Read,
+    PTtl "pttl" 2 Keyspace Read,
+    Persist "persist" 2 Keyspace Write,
+    Type "type" 2 Keyspace Read,
+    Keys "keys" 2 Keyspace Read,
+    Scan "scan" -2 Keyspace Read,
+    DbSize "dbsize" 1 Keyspace Read,
+    FlushDb "flushdb" -1 Keyspace Write,
+    FlushAll "flushall" -1 Keyspace Write,
+    Echo "echo" 2 Keyspace Read,
+    Debug "debug" -2 Keyspace Read,
+    Select "select" 2 Server Read,
+    Multi "multi" 1 Server Read,
+    Exec "exec" 1 Server Read,
+    Discard "discard" 1 Server Read,
+    Info "info" -1 Server Read,
+    Command "command" -1 Server Read,
+    Config "config" -2 Server Read,
+    Client "client" -2 Server Read,
+    Quit "quit" -1 Server Read,
+    Wait "wait" 3 Server Read,
+    Logship "logship" -2 Server Read,
+    Auth "auth" -2 Server Read,
 }
 
 /// Longest command name in the table.

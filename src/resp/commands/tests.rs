@@ -234,3 +234,42 @@ fn debug_digest_tracks_the_keyspace() {
     assert_eq!(run(&mut ks, 0, "DEBUG DIGEST"), empty);
     assert!(run(&mut ks, 0, "DEBUG SLEEP 0").starts_with("-ERR DEBUG supports only"));
 }
+
+/// Runs `spec` with the arguments `k 1 1 …` (as many as its arity asks)
+/// against `ks`; true when it pushed an effect.
+fn pushes_effects(spec: &Spec, ks: &Keyspace, now: u64) -> bool {
+    let argc = spec.arity.unsigned_abs() as usize;
+    let mut args = vec![Bytes::from_static(spec.name.as_bytes())];
+    args.extend((1..argc).map(|i| Bytes::from_static(if i == 1 { b"k" } else { b"1" })));
+    let ctx = Ctx {
+        keyspace: ks,
+        now_unix_ms: now,
+    };
+    let (mut out, mut fx) = (Vec::new(), Vec::new());
+    execute(spec, &args, &ctx, &mut out, &mut fx);
+    !fx.is_empty()
+}
+
+#[test]
+fn the_access_column_says_which_commands_change_the_keyspace() {
+    let now = 1_000_000;
+    // A live key with a time to live (PERSIST changes it), and no key (SETNX
+    // writes only then). No key has expired, so a read pushes nothing.
+    let mut with_key = Keyspace::new();
+    with_key.set(b"k", b"1", Some(now + 60_000));
+    let empty = Keyspace::new();
+    for spec in COMMANDS.iter().filter(|s| s.scope == Scope::Keyspace) {
+        let writes = pushes_effects(spec, &with_key, now) || pushes_effects(spec, &empty, now);
+        assert_eq!(
+            spec.access == Access::Write,
+            writes,
+            "{}: the table says {:?}",
+            spec.name,
+            spec.access
+        );
+    }
+    // Server commands change connection or server state, never the keyspace.
+    for spec in COMMANDS.iter().filter(|s| s.scope == Scope::Server) {
+        assert_eq!(spec.access, Access::Read, "{}", spec.name);
+    }
+}

@@ -22,20 +22,27 @@ pub enum RefuseCode {
 }
 
 impl RefuseCode {
+    /// Every known code, in number order.
+    pub const ALL: [RefuseCode; 10] = [
+        RefuseCode::Version,
+        RefuseCode::Auth,
+        RefuseCode::SystemId,
+        RefuseCode::Timeline,
+        RefuseCode::Gap,
+        RefuseCode::Corrupt,
+        RefuseCode::Busy,
+        RefuseCode::Internal,
+        RefuseCode::Protocol,
+        RefuseCode::NoSpace,
+    ];
+
+    /// The code numbered `v`; [`RefuseCode::Unknown`] for a number this
+    /// version does not know (a newer peer's).
     pub(super) fn from_u16(v: u16) -> RefuseCode {
-        match v {
-            1 => RefuseCode::Version,
-            2 => RefuseCode::Auth,
-            3 => RefuseCode::SystemId,
-            4 => RefuseCode::Timeline,
-            5 => RefuseCode::Gap,
-            6 => RefuseCode::Corrupt,
-            7 => RefuseCode::Busy,
-            8 => RefuseCode::Internal,
-            9 => RefuseCode::Protocol,
-            10 => RefuseCode::NoSpace,
-            _ => RefuseCode::Unknown,
-        }
+        RefuseCode::ALL
+            .into_iter()
+            .find(|c| *c as u16 == v)
+            .unwrap_or(RefuseCode::Unknown)
     }
 }
 
@@ -134,5 +141,14 @@ mod tests {
             assert_eq!(ChunkEncoding::from_u8(e as u8), Some(e));
         }
         assert_eq!(ChunkEncoding::from_u8(2), None);
+    }
+
+    #[test]
+    fn refuse_codes_round_trip() {
+        for c in RefuseCode::ALL {
+            assert_eq!(RefuseCode::from_u16(c as u16), c);
+        }
+        assert_eq!(RefuseCode::from_u16(0), RefuseCode::Unknown);
+        assert_eq!(RefuseCode::from_u16(11), RefuseCode::Unknown);
     }
 }

@@ -35,7 +35,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
         let fatal_tx = fatal_tx.clone();
         tokio::spawn(async move {
             match connection(sock, peer, &shared).await {
-                Ok(()) => {}
+                Ok(()) => shared.ended_cleanly(),
                 Err(ReceiveError::Fatal(m)) => {
                     tracing::error!(peer = %peer, error = %m, "received log cannot be written; stopping");
                     shared.record_error(format!("from {peer}: {m}"));
@@ -44,12 +44,14 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
                 // A shipment that ended normally is no news: the primary
                 // closes the link after the last acknowledgement.
                 Err(ReceiveError::Frame(FrameError::Closed)) => {
+                    shared.ended_cleanly();
                     tracing::debug!(peer = %peer, "the primary closed the ship link");
                 }
                 // A primary that drops a TLS link without close_notify (an
                 // older build, or one stopped hard) between frames: nothing
                 // was lost, the next shipment resumes from the durable LSN.
                 Err(ReceiveError::Frame(FrameError::ClosedWithoutNotify)) => {
+                    shared.ended_cleanly();
                     tracing::info!(peer = %peer, "the primary closed the ship link (without TLS close_notify)");
                 }
                 Err(ReceiveError::Blocked) => {
@@ -66,7 +68,16 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(peer = %peer, error = %e, "shipment ended");
+                    // The first bad end in a row and then every tenth, as the
+                    // primary logs its failed shipments: a link cut every few
+                    // kilobytes does not flood the log; status always shows
+                    // the latest.
+                    let in_row = shared.ended_badly();
+                    if in_row == 1 || in_row % 10 == 0 {
+                        tracing::warn!(peer = %peer, ended_badly_in_row = in_row, error = %e, "shipment ended");
+                    } else {
+                        tracing::debug!(peer = %peer, ended_badly_in_row = in_row, error = %e, "shipment ended");
+                    }
                     shared.record_error(format!("from {peer}: {e}"));
                     if let (ReceiveError::Refused { code, message }, Some(h)) =
                         (&e, shared.refuse_hook())

@@ -36,7 +36,7 @@ use super::intake::{Fatal, Received, ReceiverShared};
 use crate::clock::now_unix_ms;
 use crate::fs::FsFile;
 use crate::wal::format::SegmentHeader;
-use crate::wal::ChunkError;
+use crate::wal::{ChunkError, Record};
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -144,13 +144,21 @@ impl GroupCommit {
                     // The written LSN moves only once the chunks were offered
                     // to replay: the replay thread, woken by it, then finds
                     // them applied instead of racing to read them back.
-                    let w = write_locked(&mut m, &shared, &chunks, Publish::ByCaller);
+                    // The records the mirror checked go to replay as they
+                    // are: the chunk is walked once.
+                    let apply = shared.inline_apply();
+                    let mut records = Vec::new();
+                    let publish = match apply {
+                        Some(_) => Publish::ByCaller(Some(&mut records)),
+                        None => Publish::ByCaller(None),
+                    };
+                    let w = write_locked(&mut m, &shared, &chunks, publish);
                     let written = (m.end_lsn(), m.last_timestamp_unix_ms());
                     drop(m);
                     let w = w?;
-                    if let Some(apply) = shared.inline_apply() {
-                        for c in &chunks[..w.count] {
-                            apply.offer(&c.header, c.start_lsn, &c.bytes);
+                    if let (Some(apply), Some(first)) = (apply, chunks.first()) {
+                        if w.count > 0 {
+                            apply.offer(first.start_lsn, &records);
                         }
                     }
                     if let Some(last) = w.count.checked_sub(1).map(|i| &chunks[i]) {
@@ -264,14 +272,15 @@ fn lock(shared: &ReceiverShared) -> std::sync::MutexGuard<'_, crate::wal::Mirror
 }
 
 /// Who publishes the `written_lsn` of chunks [`write_locked`] wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Publish {
+#[derive(Debug)]
+enum Publish<'a> {
     /// The writer, as each chunk is written (a batch on a blocking thread:
     /// replay follows it chunk by chunk).
     EachChunk,
-    /// The caller, once, after it offered the chunks to inline apply
-    /// ([`publish_written`] with the last one).
-    ByCaller,
+    /// The caller, once, after it offered the chunks' records (collected
+    /// here, when asked for) to inline apply ([`publish_written`] with the
+    /// last one).
+    ByCaller(Option<&'a mut Vec<Record>>),
 }
 
 /// Writes `chunks` in order into the locked mirror `m`, stopping at the first
@@ -281,12 +290,18 @@ fn write_locked(
     m: &mut crate::wal::Mirror,
     shared: &ReceiverShared,
     chunks: &[PendingChunk],
-    publish: Publish,
+    mut publish: Publish<'_>,
 ) -> Result<Written, Fatal> {
     for (count, c) in chunks.iter().enumerate() {
-        match m.append(&c.header, c.start_lsn, &c.bytes) {
+        let appended = match &mut publish {
+            Publish::ByCaller(Some(records)) => {
+                m.append_records(&c.header, c.start_lsn, &c.bytes, records)
+            }
+            _ => m.append(&c.header, c.start_lsn, &c.bytes),
+        };
+        match appended {
             Ok(_) => {
-                if publish == Publish::EachChunk {
+                if matches!(publish, Publish::EachChunk) {
                     publish_written(shared, c, (m.end_lsn(), m.last_timestamp_unix_ms()));
                 }
             }

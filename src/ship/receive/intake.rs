@@ -15,8 +15,7 @@ use crate::ship::protocol::message::{DecodeError, Message};
 use crate::ship::protocol::seed::SeedSink;
 use crate::ship::protocol::tls::{looks_like_tls, HandshakeError, ShipIo, ShipTls};
 use crate::wal::format::SegmentHeader;
-use crate::wal::{Mirror, WalError};
-use bytes::Bytes;
+use crate::wal::{Mirror, Record, WalError};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,11 +60,12 @@ impl Received {
 /// Takes freshly received chunks straight to replay (see
 /// [`ReceiverShared::set_inline_apply`]).
 pub trait InlineApply: Send + Sync {
-    /// Offered each small chunk once it is checked and written (its fsync may
-    /// still be under way), on the receiving task: applies its records now if
-    /// replay is exactly at `start_lsn` and nothing holds them back, and
-    /// otherwise leaves them to replay, which reads them from the log.
-    fn offer(&self, header: &SegmentHeader, start_lsn: u64, bytes: &Bytes);
+    /// Offered the records of small chunks once they are checked and written
+    /// (their fsync may still be under way), on the receiving task: applies
+    /// them now if replay is exactly at `start_lsn` and nothing holds them
+    /// back, and otherwise leaves them to replay, which reads them from the
+    /// log.
+    fn offer(&self, start_lsn: u64, records: &[Record]);
 }
 
 /// Makes a standby's identity durable before it keeps any log: called (on a
@@ -113,12 +113,27 @@ pub struct ReceiverShared {
     pub(super) preempt: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     /// How the last shipment that ended badly ended: when (Unix ms) and why.
     last_error: Mutex<Option<(u64, String)>>,
+    /// Shipments in a row that ended badly (a cut link, say); a clean end
+    /// starts it over.
+    ended_badly_in_row: std::sync::atomic::AtomicU64,
 }
 
 impl ReceiverShared {
     /// Records how a shipment ended badly (for status).
     pub(super) fn record_error(&self, what: String) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some((now_unix_ms(), what));
+    }
+
+    /// Counts a shipment that ended badly; returns how many did in a row.
+    pub(super) fn ended_badly(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.ended_badly_in_row.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// A shipment ended cleanly: the next bad end is the first in a row.
+    pub(super) fn ended_cleanly(&self) {
+        use std::sync::atomic::Ordering;
+        self.ended_badly_in_row.store(0, Ordering::Relaxed);
     }
 
     /// When (Unix ms) and how the last shipment that ended badly ended.
@@ -184,6 +199,7 @@ impl ReceiverShared {
             identity: std::sync::OnceLock::new(),
             preempt: Mutex::new(None),
             last_error: Mutex::new(None),
+            ended_badly_in_row: Default::default(),
         })
     }
 

@@ -1,0 +1,332 @@
+//! One RESP client session, for every role: read what is available, run every
+//! complete command in order under one lock of the keyspace, let the role
+//! confirm what the replies depend on (the primary: the WAL acknowledged the
+//! batch's last appended LSN), then send all the replies in one write.
+//!
+//! The same for every role, here: the bounded parser, the query buffer and
+//! output limits, the AUTH gate, MULTI/EXEC/DISCARD with its queue limit and
+//! EXECABORT, QUIT, the connection commands, protocol errors and shutdown.
+//! What differs — how the keyspace is locked, what a command does, which
+//! commands are refused, work that waits for the replies — comes through
+//! [`Role`].
+//!
+//! | module | owns                                                   |
+//! |--------|--------------------------------------------------------|
+//! | `role` | the [`Role`] trait and what crosses it                 |
+
+mod role;
+
+pub use role::{Call, Role, Settings, Shutdown, Step};
+
+use super::auth;
+use super::client::{connection_cmd, ClientInfo};
+use super::commands::{lookup, unknown_command, wrong_args, Cmd, Scope};
+use super::{parse, Frame, Reply};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Most commands one transaction may queue.
+pub const MAX_QUEUED_COMMANDS: usize = 100_000;
+/// What one read asks for; the input and output buffers start this big.
+const READ_CHUNK_BYTES: usize = 16 << 10;
+
+/// Serves one TCP client until it leaves, misbehaves, or the node shuts down.
+/// `client_id` is the node's number for it.
+pub async fn serve_tcp<R: Role>(
+    role: &R,
+    stream: TcpStream,
+    client_id: u64,
+    conn: R::Conn,
+    shutdown: Shutdown,
+) {
+    let _ = stream.set_nodelay(true);
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let client = ClientInfo::new(client_id, peer.clone(), role.settings().password);
+    if let Err(e) = serve(role, stream, client, conn, shutdown).await {
+        tracing::debug!(peer = %peer, error = %e, "connection ended");
+    }
+}
+
+/// Serves one client on any byte stream.
+///
+/// # Errors
+/// The stream failed; the session is over.
+pub async fn serve<R, S>(
+    role: &R,
+    stream: S,
+    client: ClientInfo,
+    conn: R::Conn,
+    shutdown: Shutdown,
+) -> std::io::Result<()>
+where
+    R: Role,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut session = Session {
+        role,
+        stream,
+        inbuf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+        out: Vec::with_capacity(READ_CHUNK_BYTES),
+        multi: None,
+        multi_dirty: false,
+        client,
+        conn,
+        shutdown,
+    };
+    session.run().await
+}
+
+/// What a batch asks of the session afterwards.
+enum After<D> {
+    /// Read more input.
+    Read,
+    /// Output limit reached with input left: run another batch first.
+    Continue,
+    /// Send the replies and close (QUIT, a protocol error, turned away).
+    Close,
+    /// Send the replies, then run the role's deferred work and reply.
+    Then(D),
+}
+
+struct Session<'r, R: Role, S> {
+    role: &'r R,
+    stream: S,
+    inbuf: BytesMut,
+    out: Vec<u8>,
+    /// Commands queued since MULTI (at most [`MAX_QUEUED_COMMANDS`]).
+    multi: Option<Vec<Frame>>,
+    /// A command was refused inside MULTI: EXEC must abort.
+    multi_dirty: bool,
+    client: ClientInfo,
+    conn: R::Conn,
+    shutdown: Shutdown,
+}
+
+impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
+    async fn run(&mut self) -> std::io::Result<()> {
+        let role = self.role;
+        let settings = role.settings();
+        loop {
+            let (pending, after) = self.run_batch(&settings);
+            if !self.out.is_empty() {
+                if let Some(pending) = pending {
+                    if let Err(line) = role.settle(pending).await {
+                        // Nothing of this batch may be acknowledged: say why
+                        // instead of only closing.
+                        self.out.clear();
+                        self.out.error(&line);
+                        let _ = self.stream.write_all(&self.out).await;
+                        return Ok(());
+                    }
+                }
+                self.stream.write_all(&self.out).await?;
+                self.out.clear();
+                if self.out.capacity() > settings.max_output_bytes {
+                    self.out = Vec::with_capacity(READ_CHUNK_BYTES);
+                }
+            }
+            match after {
+                After::Close => return Ok(()),
+                After::Continue => continue,
+                After::Then(work) => {
+                    let (conn, shutdown) = (&mut self.conn, &mut self.shutdown);
+                    role.run_deferred(work, conn, shutdown, &mut self.out).await;
+                    continue;
+                }
+                After::Read => {}
+            }
+            if self.shutdown.is_set() {
+                return Ok(());
+            }
+            let room = settings.max_query_bytes.saturating_sub(self.inbuf.len());
+            if room == 0 {
+                let msg = format!(
+                    "ERR Protocol error: request larger than the query buffer limit of {} bytes",
+                    settings.max_query_bytes
+                );
+                self.out.error(&msg);
+                self.stream.write_all(&self.out).await?;
+                return Ok(());
+            }
+            if self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK_BYTES / 4 {
+                self.inbuf.reserve(READ_CHUNK_BYTES);
+            }
+            // Never buffer more than the limit, however much the client sends.
+            let mut limited = (&mut self.stream).take(room as u64);
+            tokio::select! {
+                biased;
+                r = limited.read_buf(&mut self.inbuf) => {
+                    if r? == 0 {
+                        return Ok(());
+                    }
+                }
+                _ = self.shutdown.changed() => return Ok(()),
+            }
+        }
+    }
+
+    /// Runs every complete command in the input buffer (up to the output
+    /// limit) under one lock. Returns what the replies wait for (`None` when
+    /// no command ran) and what to do next.
+    fn run_batch(&mut self, settings: &Settings<'_>) -> (Option<R::Pending>, After<R::Deferred>) {
+        let role = self.role;
+        if !self.inbuf.is_empty() {
+            if let Some(line) = role.turned_away() {
+                self.out.error(line);
+                return (None, After::Close);
+            }
+        }
+        let mut guard: Option<R::Locked<'r>> = None;
+        let now = crate::clock::now_unix_ms();
+        let mut after = After::Read;
+        let mut commands = 0;
+        loop {
+            if self.out.len() >= settings.max_output_bytes {
+                after = After::Continue;
+                break;
+            }
+            let frame = match parse(&mut self.inbuf, settings.limits) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    self.out.error(&format!("ERR {e}"));
+                    after = After::Close;
+                    break;
+                }
+            };
+            let st = guard.get_or_insert_with(|| role.lock());
+            commands += 1;
+            match self.handle(frame, st, now, settings) {
+                After::Read => {}
+                stop => {
+                    after = stop;
+                    break;
+                }
+            }
+        }
+        let pending = guard.as_ref().map(R::pending);
+        role.commands_run(commands);
+        (pending, after)
+    }
+
+    fn handle(
+        &mut self,
+        frame: Frame,
+        st: &mut R::Locked<'r>,
+        now: u64,
+        settings: &Settings<'_>,
+    ) -> After<R::Deferred> {
+        let spec = match lookup(&frame[0]) {
+            Some(spec) if spec.arity_ok(frame.len()) => spec,
+            found => {
+                self.multi_dirty |= self.multi.is_some();
+                let msg = match found {
+                    Some(spec) => wrong_args(spec.name),
+                    None => unknown_command(&frame),
+                };
+                self.out.error(&msg);
+                return After::Read;
+            }
+        };
+        if auth::gate(
+            settings.password,
+            &mut self.client.auth,
+            spec,
+            &frame,
+            &mut self.out,
+        ) {
+            return After::Read;
+        }
+        if let Some(line) = self.role.refusal(spec) {
+            self.multi_dirty |= self.multi.is_some();
+            self.out.error(line);
+            return After::Read;
+        }
+        if let Some(queue) = &mut self.multi {
+            match spec.cmd {
+                Cmd::Exec => self.exec(st, now),
+                Cmd::Discard => {
+                    self.multi = None;
+                    self.out.ok();
+                }
+                Cmd::Multi => self.out.error("ERR MULTI calls can not be nested"),
+                _ if queue.len() >= MAX_QUEUED_COMMANDS => {
+                    self.multi_dirty = true;
+                    self.out.error(&format!(
+                        "ERR too many commands in one transaction (the limit is {MAX_QUEUED_COMMANDS})"
+                    ));
+                }
+                _ => {
+                    queue.push(frame);
+                    self.out.simple("QUEUED");
+                }
+            }
+            return After::Read;
+        }
+        match spec.cmd {
+            Cmd::Multi => {
+                self.multi = Some(Vec::new());
+                self.multi_dirty = false;
+                self.out.ok();
+            }
+            Cmd::Exec => self.out.error("ERR EXEC without MULTI"),
+            Cmd::Discard => self.out.error("ERR DISCARD without MULTI"),
+            Cmd::Quit => {
+                self.out.ok();
+                return After::Close;
+            }
+            _ if spec.scope == Scope::Server
+                && connection_cmd(spec, &frame, &mut self.client, &mut self.out) => {}
+            _ => {
+                let call = Call {
+                    spec,
+                    args: &frame,
+                    now_unix_ms: now,
+                };
+                if let Step::Then(work) = self.role.run(st, &mut self.conn, call, &mut self.out) {
+                    return After::Then(work);
+                }
+            }
+        }
+        After::Read
+    }
+
+    /// EXEC: aborts if a command was refused while queueing; otherwise runs
+    /// the queued commands in the role's transaction, one reply each.
+    fn exec(&mut self, st: &mut R::Locked<'r>, now: u64) {
+        let queued = self.multi.take().unwrap_or_default();
+        if std::mem::take(&mut self.multi_dirty) {
+            self.out
+                .error("EXECABORT Transaction discarded because of previous errors.");
+            return;
+        }
+        let role = self.role;
+        let mark = self.out.len();
+        self.out.array(queued.len());
+        let mut tx = role.begin_exec(st);
+        for args in &queued {
+            let spec = lookup(&args[0]).expect("queued commands were looked up");
+            match spec.cmd {
+                Cmd::Quit => self.out.ok(),
+                _ if spec.scope == Scope::Server
+                    && connection_cmd(spec, args, &mut self.client, &mut self.out) => {}
+                _ => {
+                    let call = Call {
+                        spec,
+                        args,
+                        now_unix_ms: now,
+                    };
+                    role.run_queued(st, &mut tx, &self.conn, call, &mut self.out);
+                }
+            }
+        }
+        role.end_exec(st, tx, &mut self.conn, &mut self.out, mark);
+    }
+}
+
+#[cfg(test)]
+mod tests;
