@@ -3,8 +3,9 @@
 //! (10 samples, about 2 s) so that `cargo bench --bench wal` takes a minute or two.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use logship::fs::StdFs;
 use logship::wal::format::{check_record, encode_record, RecordKind};
-use logship::wal::{self, scan_dir, StdFs, SyncPolicy, WalOptions, WalReader};
+use logship::wal::{self, scan_dir, SyncPolicy, WalOptions, WalReader};
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -1,7 +1,8 @@
 //! File-system errors and steps every module shares, below all of them: the
-//! one I/O error that names what was being done and to which path, and the
+//! one I/O error that names what was being done and to which path, the
 //! directory fsync that follows every create, rename and remove (a new name
-//! is durable only once its directory is).
+//! is durable only once its directory is), and reading a small file given on
+//! the command line (a key, a password, a certificate) with a limit.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -44,4 +45,22 @@ pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(IoError::at("fsync directory", dir))
+}
+
+/// Reads the small file `path` whole (a key, a password, a certificate):
+/// `None` when it is larger than `max_bytes`, which is checked before
+/// anything is read.
+///
+/// # Errors
+/// [`IoError`] naming the file (`stat` or `read`).
+pub fn read_small(path: &Path, max_bytes: u64) -> Result<Option<Vec<u8>>, IoError> {
+    let len = std::fs::metadata(path)
+        .map_err(IoError::at("stat", path))?
+        .len();
+    if len > max_bytes {
+        return Ok(None);
+    }
+    std::fs::read(path)
+        .map(Some)
+        .map_err(IoError::at("read", path))
 }

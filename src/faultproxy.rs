@@ -80,8 +80,8 @@ impl Fault {
     /// Parses a comma-separated list (`cut,delay`); `none` is the empty list.
     ///
     /// # Errors
-    /// An unknown name, quoted in the message with the accepted names.
-    pub fn parse_list(s: &str) -> Result<Vec<Fault>, String> {
+    /// [`UnknownFault`] naming the first name that is not a fault.
+    pub fn parse_list(s: &str) -> Result<Vec<Fault>, UnknownFault> {
         if s.trim() == "none" {
             return Ok(Vec::new());
         }
@@ -91,13 +91,16 @@ impl Fault {
                 Fault::ALL
                     .into_iter()
                     .find(|f| f.name() == n)
-                    .ok_or_else(|| {
-                        format!("'{n}' is not a fault (drop, delay, split, duplicate, cut, throttle, latency, none)")
-                    })
+                    .ok_or_else(|| UnknownFault(n.to_string()))
             })
             .collect()
     }
 }
+
+/// A name in `--faults` that is not a fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a fault (drop, delay, split, duplicate, cut, throttle, latency, none)")]
+pub struct UnknownFault(pub String);
 
 /// What the proxy injects and how hard.
 #[derive(Debug, Clone)]
@@ -450,7 +453,7 @@ mod tests {
             vec![Fault::Cut, Fault::Delay]
         );
         assert!(Fault::parse_list("none").unwrap().is_empty());
-        let e = Fault::parse_list("cut,flood").unwrap_err();
+        let e = Fault::parse_list("cut,flood").unwrap_err().to_string();
         assert!(e.contains("'flood'"), "{e}");
     }
 

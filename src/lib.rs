@@ -5,7 +5,8 @@
 //! | module      | owns                                                                   |
 //! |-------------|------------------------------------------------------------------------|
 //! | [`clock`]   | the wall clock: Unix milliseconds, UTC text                            |
-//! | [`durable`] | the shared I/O error (operation, path) and the directory fsync         |
+//! | [`durable`] | the shared I/O error (operation, path), the directory fsync, small files read with a limit |
+//! | [`fs`]      | the file system behind a trait: the real one, a faulty in-memory one, atomic file replacement |
 //! | [`wal`]     | the write-ahead log: format, options, group-commit writer and its taps, reader, recovery, mirror, timelines |
 //! | [`store`]   | the key-value state machine: keyspace, logged effects, apply, snapshots |
 //! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands, the client session every role serves |
@@ -25,12 +26,13 @@
 //! | [`faultproxy`] | a TCP proxy injecting network faults (a testing aid)                |
 //!
 //! The arrows point one way: `clock` and `durable` know nothing of the rest;
-//! `wal` knows nothing of the modules above it; `store` knows neither `wal`
-//! nor `resp`; `resp` uses `store` only (its session loop is generic over a
-//! role, which `primary` and `standby` implement); `ship` uses `wal` only;
-//! `node` holds what every role's data directory has; `primary` and `standby`
-//! join them; `promote` holds what promotion needs of both (the check and the
-//! switch, used by the standby's online promotion too). No two source files import
+//! `fs` knows only `durable`; `wal` knows nothing of the modules above it;
+//! `store` knows neither `wal` nor `resp`; `resp` uses `store` only (its
+//! session loop is generic over a role, which `primary` and `standby`
+//! implement); `ship` uses `wal` only; `node` holds what every role's data
+//! directory has; `primary` and `standby` join them; `promote` holds what
+//! promotion needs of both (the check and the switch, used by the standby's
+//! online promotion too). No two source files import
 //! each other, directly or around a circle: `tools/check-cycles.py`, run by
 //! `.ci/run`, fails when they do.
 
@@ -73,6 +75,7 @@ pub mod clock;
 pub mod durable;
 pub mod events;
 pub mod faultproxy;
+pub mod fs;
 pub mod metrics;
 pub mod node;
 pub mod primary;

@@ -166,7 +166,7 @@ fn ship_frame_decompress_checks_raw_len_before_allocating() {
             raw_len,
         ))
     });
-    let err = result.unwrap().unwrap_err();
+    let err = result.unwrap().unwrap_err().to_string();
     assert!(err.contains("exceeds"), "{err}");
     assert!(largest < 64 << 20, "allocated {largest} bytes at once");
 }

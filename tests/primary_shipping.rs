@@ -5,10 +5,11 @@
 mod common;
 
 use common::{init, key_file, logship, Primary, KEY};
+use logship::fs::StdFs;
 use logship::ship::protocol::seed::{SeedSink, SeedWriter};
 use logship::ship::receive::accept::serve;
 use logship::ship::{AuthKey, ReceiverShared};
-use logship::wal::{scan_dir, Mirror, StdFs};
+use logship::wal::{scan_dir, Mirror};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};

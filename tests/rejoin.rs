@@ -5,7 +5,8 @@
 mod common;
 
 use common::{digest, init, key_file, status_json, wait_applied, Primary, Standby, BIN};
-use logship::wal::{RecordKind, StdFs, WalReader};
+use logship::fs::StdFs;
+use logship::wal::{RecordKind, WalReader};
 use redis::Commands;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -269,7 +270,7 @@ fn rejoin_refuses_what_it_cannot_do() {
     );
     assert!(!err.contains("panicked"), "{err}");
     // Nothing was changed by the refusals.
-    let c = logship::node::control::Control::read(&a).unwrap();
+    let c = logship::node::control::Control::read(&StdFs, &a).unwrap();
     assert_eq!(c.role, logship::node::control::Role::Primary);
     assert!(c.fenced.is_none());
 }
@@ -278,10 +279,11 @@ fn rejoin_refuses_what_it_cannot_do() {
 /// primary made of the first `received` bytes of it, promoted in the same
 /// directory layout as `logship promote` leaves.
 mod divergence_point {
+    use logship::fs::StdFs;
     use logship::node::control::{Control, Role, CONTROL_VERSION};
     use logship::promote::diverged::cut_log;
     use logship::promote::rejoin::{open_old, plan, NewPrimary};
-    use logship::wal::{self, scan::list_segments, timeline, StdFs, WalOptions, WalReader};
+    use logship::wal::{self, scan::list_segments, timeline, WalOptions, WalReader};
     use std::path::Path;
 
     const SID: u64 = 0x0123_4567_89ab_cdef;
@@ -307,7 +309,7 @@ mod divergence_point {
             created_unix_ms: 1,
             fenced: None,
         }
-        .write(dir)
+        .write(&StdFs, dir)
         .unwrap();
     }
 
@@ -410,7 +412,7 @@ mod divergence_point {
             records(&old2.join("wal"), Some(e - 32)),
             records(&new2.join("wal"), Some(e - 32))
         );
-        let c = Control::read(&old2).unwrap();
+        let c = Control::read(&StdFs, &old2).unwrap();
         assert_eq!((c.role, c.fenced.is_none()), (Role::Standby, true));
     }
 
@@ -437,14 +439,14 @@ mod divergence_point {
             }),
             ..o.control.clone()
         }
-        .write(&old)
+        .write(&StdFs, &old)
         .unwrap();
         let files = logship::promote::diverged::save(&old.join("wal"), SID, &d, &saved).unwrap();
         assert_eq!(files.len(), segs.len(), "one file per segment touched");
         std::fs::remove_file(&segs.last().unwrap().path).unwrap();
         drop(o);
         // A fenced primary's directory: nothing serves it meanwhile.
-        let e = logship::node::datadir::DataDir::open(&old, Role::Primary).unwrap_err();
+        let e = logship::node::datadir::DataDir::open(&StdFs, &old, Role::Primary).unwrap_err();
         assert!(e.to_string().contains("logship rejoin"), "{e}");
         // The second run finishes the job.
         let o = open_old(&old).unwrap();
@@ -454,7 +456,7 @@ mod divergence_point {
         assert!(done.reseed);
         drop(o);
         assert!(list_segments(&StdFs, &old.join("wal")).unwrap().is_empty());
-        let c = Control::read(&old).unwrap();
+        let c = Control::read(&StdFs, &old).unwrap();
         assert_eq!((c.role, c.fenced.is_none()), (Role::Standby, true));
         // The saved copy is the complete one of the first run.
         let got = WalReader::open(StdFs::shared(), &saved, d.first_lsn, None)

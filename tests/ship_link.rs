@@ -4,12 +4,13 @@
 mod common;
 
 use common::segments;
+use logship::fs::StdFs;
 use logship::ship::protocol::codes::RefuseCode;
 use logship::ship::receive::accept::serve;
 use logship::ship::{
     ship, Acked, AuthKey, LogSource, ReceiverShared, ShipError, ShipMode, ShipOptions,
 };
-use logship::wal::{self, Mirror, StdFs, SyncPolicy, Wal, WalOptions};
+use logship::wal::{self, Mirror, SyncPolicy, Wal, WalOptions};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! timeline; the old primary's shipments are refused; a standby holding records
 //! of the old timeline past the switch is refused as diverged.
 
+use logship::fs::StdFs;
 use logship::ship::protocol::codes::RefuseCode;
 use logship::ship::receive::accept::serve;
 use logship::ship::{
@@ -9,7 +10,7 @@ use logship::ship::{
 };
 use logship::wal::recovery::switch_timeline;
 use logship::wal::timeline;
-use logship::wal::{self, Mirror, RecordKind, StdFs, SyncPolicy, Wal, WalOptions, WalReader};
+use logship::wal::{self, Mirror, RecordKind, SyncPolicy, Wal, WalOptions, WalReader};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::watch;

@@ -5,9 +5,10 @@
 mod common;
 
 use common::{digest, init, key_file, status_json, Primary, Standby, KEY};
+use logship::fs::StdFs;
 use logship::ship::protocol::seed::{Seed, SeedSource};
 use logship::ship::{ship, Acked, AuthKey, LogSource, ShipMode, ShipOptions};
-use logship::wal::{scan_dir, Position, StdFs};
+use logship::wal::{scan_dir, Position};
 use redis::Commands;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +20,8 @@ struct Snapshots(PathBuf);
 
 impl SeedSource for Snapshots {
     fn latest(&self) -> std::io::Result<Option<Seed>> {
-        let list = logship::store::snapshot::list(&self.0).map_err(std::io::Error::other)?;
+        let list =
+            logship::store::snapshot::list(&StdFs, &self.0).map_err(std::io::Error::other)?;
         let Some((lsn, path)) = list.last().cloned() else {
             return Ok(None);
         };
@@ -265,7 +267,7 @@ fn a_standby_stopped_between_installing_a_seed_and_restarting_its_log_recovers()
 
     // What a seed leaves when the standby stops after installing the snapshot
     // and before restarting its received log there.
-    let snaps = logship::store::snapshot::list(&pdir.join("snapshots")).unwrap();
+    let snaps = logship::store::snapshot::list(&StdFs, &pdir.join("snapshots")).unwrap();
     let (snap_lsn, snap) = snaps.last().cloned().expect("a snapshot");
     let bytes = std::fs::read(&snap).unwrap();
     std::fs::write(

@@ -2,9 +2,11 @@
 //! once in order, and holds records back by the apply delay; chunks handed to
 //! replay on arrival are applied once, in order, alongside the thread.
 
+use logship::fs::StdFs;
 use logship::ship::Received;
 use logship::standby::replay::{ApplyDelay, ReplayTarget, Replayer};
-use logship::wal::{self, Mirror, RawReader, Record, RecordKind, StdFs, SyncPolicy, WalOptions};
+use logship::store::ApplyError;
+use logship::wal::{self, Mirror, RawReader, Record, RecordKind, SyncPolicy, WalOptions};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -21,10 +23,10 @@ impl ReplayTarget for Collect {
     fn applied_lsn(&self) -> u64 {
         self.applied.lock().unwrap().0
     }
-    fn apply_batch(&self, records: &[Record]) -> Result<u64, String> {
+    fn apply_batch(&self, records: &[Record]) -> Result<u64, ApplyError> {
         apply_locked(&mut self.applied.lock().unwrap(), records)
     }
-    fn apply_batch_at(&self, start_lsn: u64, records: &[Record]) -> Result<bool, String> {
+    fn apply_batch_at(&self, start_lsn: u64, records: &[Record]) -> Result<bool, ApplyError> {
         let mut g = self.applied.lock().unwrap();
         if g.0 != start_lsn {
             return Ok(false);
@@ -33,7 +35,7 @@ impl ReplayTarget for Collect {
     }
 }
 
-fn apply_locked(g: &mut Applied, records: &[Record]) -> Result<u64, String> {
+fn apply_locked(g: &mut Applied, records: &[Record]) -> Result<u64, ApplyError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -9,6 +9,7 @@ mod common;
 
 use cluster::{assert_converged, restart_standby};
 use common::{free_addr, init, key_file, Primary};
+use logship::fs::StdFs;
 use logship::node::control::{Control, Role};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -81,7 +82,7 @@ fn a_new_standby_stopped_at_any_moment_around_its_first_shipments_restarts() {
             }
             let mut s = restart_standby(&sdir, &ship_addr, &key);
             assert_converged(&pdir, &mut c, &s, Duration::from_secs(30));
-            let control = Control::read(&sdir).unwrap_or_else(|e| {
+            let control = Control::read(&StdFs, &sdir).unwrap_or_else(|e| {
                 panic!("no control file after a stop {ms} ms into the first shipment: {e}")
             });
             assert_eq!(control.role, Role::Standby);

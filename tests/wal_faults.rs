@@ -9,8 +9,8 @@
 mod common;
 
 use common::{data_records, options, payload};
-use logship::wal::memfs::MemFs;
-use logship::wal::{self, Appended, SharedFs, SyncPolicy, Wal, WalError, WalOptions};
+use logship::fs::{MemFs, SharedFs};
+use logship::wal::{self, Appended, SyncPolicy, Wal, WalError, WalOptions};
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

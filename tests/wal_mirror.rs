@@ -2,12 +2,12 @@
 //! byte-identical copy; bad chunks are refused without writing anything;
 //! chunks read ahead of the link follow each other exactly.
 
+use logship::fs::StdFs;
 use logship::ship::protocol::compress::decompress;
 use logship::ship::send::ahead::{ReadAhead, INLINE_CHUNK_BYTES};
 use logship::ship::Compression;
 use logship::wal::{
-    self, format::SegmentHeader, ChunkError, Mirror, RawReader, StdFs, SyncPolicy, WalOptions,
-    WalReader,
+    self, format::SegmentHeader, ChunkError, Mirror, RawReader, SyncPolicy, WalOptions, WalReader,
 };
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -412,7 +412,7 @@ fn a_power_failure_at_any_step_of_a_segment_switch_leaves_a_mirror_that_opens() 
     let dst = Path::new("/standby/wal");
     let cases = (0..8).flat_map(|n| [(n, None), (n, Some(n + 1)), (n, Some(n + 100))]);
     for (syncs_before_failure, tear) in cases {
-        let mut fs = wal::memfs::MemFs::new();
+        let mut fs = logship::fs::MemFs::new();
         let (mut m, _) = Mirror::open(Arc::new(fs.clone()), dst).unwrap();
         let mut r = RawReader::new(StdFs::shared(), &src);
         let mut durable = 0;
@@ -459,7 +459,7 @@ fn a_segment_switch_on_the_receiving_side_costs_three_syncs() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("p");
     let end = write_log(&src, 600);
-    let fs = wal::memfs::MemFs::new();
+    let fs = logship::fs::MemFs::new();
     let dst = Path::new("/standby/wal");
     let (mut m, _) = Mirror::open(Arc::new(fs.clone()), dst).unwrap();
     let mut r = RawReader::new(StdFs::shared(), &src);

@@ -1,6 +1,8 @@
 //! Append, close, reopen and read back through the real file system.
 
-use logship::wal::{self, StdFs, SyncPolicy, WalOptions, WalReader};
+use logship::wal::{self, SyncPolicy, WalOptions, WalReader};
+
+use logship::fs::StdFs;
 
 #[test]
 fn appended_records_read_back_across_segments_and_reopen() {

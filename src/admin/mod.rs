@@ -19,8 +19,12 @@ pub const SOCKET_NAME: &str = "logship.sock";
 /// Longest request line accepted.
 pub const MAX_REQUEST_BYTES: usize = 64 << 10;
 
-/// The future a handler returns.
-pub type Reply = Pin<Box<dyn Future<Output = Result<Value, String>> + Send>>;
+/// The future a handler returns: the result, or the error whose text is the
+/// answer's `"error"` (each role has its own type; this module needs only its
+/// text).
+pub type Reply = Pin<Box<dyn Future<Output = Result<Value, RequestError>> + Send>>;
+/// Why a node refused or failed an admin request.
+pub type RequestError = Box<dyn std::error::Error + Send + Sync>;
 /// Answers one request (a JSON object with at least `"cmd"`).
 pub type Handler = Arc<dyn Fn(Value) -> Reply + Send + Sync>;
 
@@ -84,7 +88,7 @@ async fn serve_one(sock: UnixStream, handler: Handler) -> io::Result<()> {
                 Ok(req) if req.get("cmd").and_then(Value::as_str).is_some() => {
                     match handler(req).await {
                         Ok(result) => json!({"ok": true, "result": result}),
-                        Err(error) => json!({"ok": false, "error": error}),
+                        Err(error) => json!({"ok": false, "error": error.to_string()}),
                     }
                 }
                 _ => json!({"ok": false, "error": "expected a JSON object with a \"cmd\" field"}),
@@ -105,19 +109,28 @@ pub enum AdminError {
     /// No node runs on this data directory (no socket, or nobody answers).
     #[error("no running node answers on {0}")]
     NotRunning(PathBuf),
-    #[error("admin socket {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("admin socket: {0}")]
+    Io(#[source] crate::durable::IoError),
     #[error("admin socket {path}: timed out")]
     Timeout { path: PathBuf },
-    /// The node answered with an error.
+    /// The node answered with an error: its text, as the node sent it.
     #[error("{0}")]
     Node(String),
     #[error("admin socket {path}: malformed answer")]
     Malformed { path: PathBuf },
+    /// The answer's result is not what the request returns.
+    #[error("admin socket {}: unexpected result: {source}", path.display())]
+    Result {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl AdminError {
+    fn io(op: &'static str, path: &Path, source: io::Error) -> AdminError {
+        AdminError::Io(crate::durable::IoError::new(op, path, source))
+    }
 }
 
 /// Sends one request to the node of `data_dir` and returns its result.
@@ -137,22 +150,24 @@ pub async fn request(data_dir: &Path, req: Value, timeout: Duration) -> Result<V
         {
             return Err(AdminError::NotRunning(path))
         }
-        Err(source) => return Err(AdminError::Io { path, source }),
+        Err(source) => return Err(AdminError::io("connect", &path, source)),
     };
-    let io_err = |source| AdminError::Io {
-        path: path.clone(),
-        source,
+    let io_err = |op| {
+        let path = &path;
+        move |source| AdminError::io(op, path, source)
     };
     let fut = async {
         let (r, mut w) = sock.into_split();
         let mut line = req.to_string();
         line.push('\n');
-        w.write_all(line.as_bytes()).await.map_err(io_err)?;
+        w.write_all(line.as_bytes())
+            .await
+            .map_err(io_err("send a request on"))?;
         let mut lines = BufReader::new(r).lines();
         let answer = lines
             .next_line()
             .await
-            .map_err(io_err)?
+            .map_err(io_err("read the answer from"))?
             .ok_or_else(|| AdminError::Malformed { path: path.clone() })?;
         serde_json::from_str::<Value>(&answer)
             .map_err(|_| AdminError::Malformed { path: path.clone() })
@@ -193,7 +208,7 @@ mod tests {
             Box::pin(async move {
                 match req["cmd"].as_str() {
                     Some("status") => Ok(json!({"role": "primary"})),
-                    _ => Err("unknown command".to_string()),
+                    _ => Err("unknown command".into()),
                 }
             })
         });

@@ -2,10 +2,11 @@
 //! compress, send, check every record, write, fsync, acknowledge — and report the
 //! rate. Both ends run in this process, each with its own real socket.
 
+use crate::fs::StdFs;
 use crate::ship::receive::accept::serve;
 use crate::ship::ReceiverShared;
 use crate::ship::{ship, Acked, AuthKey, Compression, LogSource, ShipMode, ShipOptions};
-use crate::wal::{self, Mirror, Position, StdFs, WalError};
+use crate::wal::{self, Mirror, Position, WalError};
 use std::path::PathBuf;
 use std::time::Instant;
 use tokio::sync::watch;

@@ -1,7 +1,9 @@
 //! `logship bench wal`: concurrent appenders against a real log, like
 //! redis-benchmark or pgbench for the WAL alone.
 
-use crate::wal::{self, StdFs, SyncPolicy, WalError, WalOptions};
+use crate::wal::{self, SyncPolicy, WalError, WalOptions};
+
+use crate::fs::StdFs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -189,8 +189,8 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
     crate::say!("  directory: {}", root.display());
     crate::say!();
 
-    let control =
-        crate::node::datadir::init(&pdir, 4 << 20).map_err(|e| failed(format!("init: {e}")))?;
+    let control = crate::node::datadir::init(&crate::fs::StdFs, &pdir, 4 << 20)
+        .map_err(|e| failed(format!("init: {e}")))?;
     clock.say(
         "init",
         &format!(

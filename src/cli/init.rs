@@ -19,7 +19,7 @@ pub struct InitArgs {
 }
 
 pub fn run(a: InitArgs) -> anyhow::Result<ExitCode> {
-    let c = datadir::init(&a.data_dir, a.segment_bytes)?;
+    let c = datadir::init(&crate::fs::StdFs, &a.data_dir, a.segment_bytes)?;
     crate::say!(
         "initialised primary data directory {} (system id {:016x}, timeline {}, segment size {} bytes)",
         a.data_dir.display(),

@@ -3,53 +3,78 @@
 use crate::wal::SyncPolicy;
 use std::time::Duration;
 
+/// A command-line value that does not parse. Each names the value as typed
+/// (clap prints the text after `invalid value '…' for '--flag'`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("'{0}' is not a size (e.g. 4096, 64KiB, 16MiB)")]
+    Size(String),
+    #[error("'{value}': unknown size unit '{unit}' (use KiB, MiB or GiB)")]
+    SizeUnit { value: String, unit: String },
+    #[error("'{0}' is too large")]
+    TooLarge(String),
+    #[error("'{0}' is not a rate (e.g. 512KiB, 10MiB or 10MiB/s: bytes per second)")]
+    Rate(String),
+    #[error("'{0}': a rate must be at least 1 byte per second")]
+    ZeroRate(String),
+    #[error("'{0}' is not a duration (e.g. 500ms, 30s, 5m, 1h)")]
+    Duration(String),
+    #[error("'{value}': unknown duration unit '{unit}' (use ms, s, m, h or d)")]
+    DurationUnit { value: String, unit: String },
+    #[error("the sync interval must be at least 1ms")]
+    ZeroInterval,
+    #[error("'{0}' is not a sync policy (always, interval, interval:MS, never)")]
+    SyncPolicy(String),
+    #[error("'{0}' is not an fsync policy (always, everysec, no)")]
+    FsyncPolicy(String),
+    #[error("'{0}' is not an LSN (e.g. 4096, 0x1000 or 0/1000)")]
+    Lsn(String),
+    #[error("'{0}' is not a compression (none, zstd, zstd:1..19)")]
+    Compression(String),
+}
+
 /// Parses a byte size: a number with an optional unit (`k`, `KiB`, `M`, `MiB`,
 /// `G`, `GiB`; the units are binary, case-insensitive).
-pub fn size(s: &str) -> Result<u64, String> {
+pub fn size(s: &str) -> Result<u64, ValueError> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (e.g. 4096, 64KiB, 16MiB)"))?;
+    let n: u64 = num.parse().map_err(|_| ValueError::Size(s.into()))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         _ => {
-            return Err(format!(
-                "'{s}': unknown size unit '{unit}' (use KiB, MiB or GiB)"
-            ))
+            return Err(ValueError::SizeUnit {
+                value: s.into(),
+                unit: unit.into(),
+            })
         }
     };
     n.checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))
+        .ok_or_else(|| ValueError::TooLarge(s.into()))
 }
 
 /// Parses a rate in bytes per second: a size (`10MiB`, `512KiB`), with or
 /// without `/s`; at least one byte.
-pub fn rate(s: &str) -> Result<u64, String> {
+pub fn rate(s: &str) -> Result<u64, ValueError> {
     let t = s.trim();
     let t = t.strip_suffix("/s").unwrap_or(t);
-    let n = size(t).map_err(|_| {
-        format!("'{s}' is not a rate (e.g. 512KiB, 10MiB or 10MiB/s: bytes per second)")
-    })?;
+    let n = size(t).map_err(|_| ValueError::Rate(s.into()))?;
     if n == 0 {
-        return Err(format!("'{s}': a rate must be at least 1 byte per second"));
+        return Err(ValueError::ZeroRate(s.into()));
     }
     Ok(n)
 }
 
 /// Parses a duration: a number with a unit (`ms`, `s`, `m`, `h`, `d`); a bare
 /// number is seconds.
-pub fn duration(s: &str) -> Result<Duration, String> {
+pub fn duration(s: &str) -> Result<Duration, ValueError> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (e.g. 500ms, 30s, 5m, 1h)"))?;
+    let n: u64 = num.parse().map_err(|_| ValueError::Duration(s.into()))?;
     let ms = match unit.trim() {
         "ms" => n,
         "" | "s" => n.saturating_mul(1000),
@@ -57,16 +82,17 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         "h" => n.saturating_mul(3_600_000),
         "d" => n.saturating_mul(86_400_000),
         _ => {
-            return Err(format!(
-                "'{s}': unknown duration unit '{unit}' (use ms, s, m, h or d)"
-            ))
+            return Err(ValueError::DurationUnit {
+                value: s.into(),
+                unit: unit.into(),
+            })
         }
     };
     Ok(Duration::from_millis(ms))
 }
 
 /// Parses a WAL sync policy: `always`, `never`, `interval` (1 s) or `interval:MS`.
-pub fn sync_policy(s: &str) -> Result<SyncPolicy, String> {
+pub fn sync_policy(s: &str) -> Result<SyncPolicy, ValueError> {
     match s {
         "always" => Ok(SyncPolicy::Always),
         "never" | "no" => Ok(SyncPolicy::Never),
@@ -76,22 +102,20 @@ pub fn sync_policy(s: &str) -> Result<SyncPolicy, String> {
                 let d = duration(ms)?;
                 let every_ms = d.as_millis() as u64;
                 if every_ms == 0 {
-                    return Err("the sync interval must be at least 1ms".into());
+                    return Err(ValueError::ZeroInterval);
                 }
                 Ok(SyncPolicy::Interval { every_ms })
             }
-            None => Err(format!(
-                "'{s}' is not a sync policy (always, interval, interval:MS, never)"
-            )),
+            None => Err(ValueError::SyncPolicy(s.into())),
         },
     }
 }
 
 /// Parses an LSN: decimal (`4096`), hex with `0x` (`0x1000`), or `HIGH/LOW` in
 /// hex as logship prints them (`0/1000`).
-pub fn lsn(s: &str) -> Result<u64, String> {
+pub fn lsn(s: &str) -> Result<u64, ValueError> {
     let t = s.trim();
-    let bad = || format!("'{s}' is not an LSN (e.g. 4096, 0x1000 or 0/1000)");
+    let bad = || ValueError::Lsn(s.into());
     if let Some((hi, lo)) = t.split_once('/') {
         let hi = u32::from_str_radix(hi, 16).map_err(|_| bad())?;
         let lo = u32::from_str_radix(lo, 16).map_err(|_| bad())?;
@@ -104,7 +128,7 @@ pub fn lsn(s: &str) -> Result<u64, String> {
 }
 
 /// Parses a wire compression: `none`, `zstd` (level 1) or `zstd:LEVEL` (1–19).
-pub fn compression(s: &str) -> Result<crate::ship::Compression, String> {
+pub fn compression(s: &str) -> Result<crate::ship::Compression, ValueError> {
     use crate::ship::Compression;
     match s {
         "none" => Ok(Compression::None),
@@ -114,7 +138,7 @@ pub fn compression(s: &str) -> Result<crate::ship::Compression, String> {
                 .strip_prefix("zstd:")
                 .and_then(|l| l.parse::<i32>().ok())
                 .filter(|l| (1..=19).contains(l))
-                .ok_or_else(|| format!("'{s}' is not a compression (none, zstd, zstd:1..19)"))?;
+                .ok_or_else(|| ValueError::Compression(s.into()))?;
             Ok(Compression::Zstd { level })
         }
     }

@@ -1,6 +1,6 @@
 //! `logship primary`: serve a primary data directory over RESP2.
 
-use super::parse;
+use super::parse::{self, ValueError};
 use super::secure::LinkArgs;
 use crate::primary::shipping::ShipConfig;
 use crate::primary::{run as run_primary, PrimaryConfig, RuntimeKind};
@@ -13,13 +13,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Parses `--fsync`: `always`, `everysec`, `no` (and `interval:MS`).
-pub fn fsync_policy(s: &str) -> Result<SyncPolicy, String> {
-    parse::sync_policy(s)
-        .map_err(|_| format!("'{s}' is not an fsync policy (always, everysec, no)"))
+pub fn fsync_policy(s: &str) -> Result<SyncPolicy, ValueError> {
+    parse::sync_policy(s).map_err(|_| ValueError::FsyncPolicy(s.into()))
 }
 
-fn usize_size(s: &str) -> Result<usize, String> {
-    parse::size(s).and_then(|n| usize::try_from(n).map_err(|_| format!("'{s}' is too large")))
+fn usize_size(s: &str) -> Result<usize, ValueError> {
+    parse::size(s).and_then(|n| usize::try_from(n).map_err(|_| ValueError::TooLarge(s.into())))
 }
 
 /// Arguments of `primary`.
@@ -157,7 +156,7 @@ pub fn schedule(
             anyhow::bail!("--ship-every must be longer than 0 (or use --ship-continuous)")
         }
         (Some(d), None, false) => Schedule::Every(d),
-        (None, Some(c), false) => Schedule::cron(c).map_err(anyhow::Error::msg)?,
+        (None, Some(c), false) => Schedule::cron(c)?,
         (None, None, true) => Schedule::Continuous,
         _ => anyhow::bail!(
             "--ship-to needs a schedule: one of --ship-every DURATION, --ship-cron \"EXPR\", --ship-continuous"

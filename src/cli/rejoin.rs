@@ -84,10 +84,10 @@ impl Steps {
 
 fn fail(e: RejoinError) -> anyhow::Result<ExitCode> {
     let code = match e {
-        RejoinError::NotStoppedPrimary(_) => Outcome::NotStoppedPrimary,
+        RejoinError::NotStoppedPrimary { .. } => Outcome::NotStoppedPrimary,
         RejoinError::Unreachable(_) => Outcome::Unreachable,
-        RejoinError::OtherSystem(_) => Outcome::OtherSystem,
-        RejoinError::Failed(_) => Outcome::Error,
+        RejoinError::OtherSystem { .. } => Outcome::OtherSystem,
+        _ => Outcome::Error,
     };
     crate::say_err!("logship: error: {e}");
     Ok(ExitCode::from(code as u8))

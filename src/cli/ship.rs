@@ -9,6 +9,7 @@
 
 use super::secure::LinkArgs;
 use crate::admin::{self, AdminError};
+use crate::fs::StdFs;
 use crate::node::control::{Control, ControlError};
 use crate::node::datadir::{SNAPSHOT_DIR, WAL_DIR};
 use crate::primary::seed::SnapshotSeeds;
@@ -16,7 +17,7 @@ use crate::ship::send::resume::ship_once_resuming;
 use crate::ship::send::schedule::Schedule;
 use crate::ship::send::shipper::Shipper;
 use crate::ship::{Acked, LogSource, ShipOptions};
-use crate::wal::{format_lsn, scan_dir, Position, StdFs};
+use crate::wal::{format_lsn, scan_dir, Position};
 use anyhow::Context;
 use clap::Args;
 use serde_json::{json, Value};
@@ -60,7 +61,7 @@ struct Origin {
 
 /// The identity from the control file, or from the WAL when there is none.
 fn identity(data_dir: &Path, wal_dir: &Path) -> anyhow::Result<(u64, u32)> {
-    match Control::read(data_dir) {
+    match Control::read(&StdFs, data_dir) {
         Ok(c) => Ok((c.system_id, c.timeline)),
         Err(ControlError::Io(crate::durable::IoError { source, .. }))
             if source.kind() == std::io::ErrorKind::NotFound =>

@@ -3,10 +3,11 @@
 
 use super::parse;
 use crate::admin::{request, AdminError};
+use crate::fs::StdFs;
 use crate::node::control::{Control, Role};
 use crate::status::check::{evaluate, Limit, Thresholds, Verdict};
 use crate::status::{render_text, FenceStatus, NodeStatus};
-use crate::wal::{scan_dir, timeline, StdFs};
+use crate::wal::{scan_dir, timeline};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -147,7 +148,7 @@ fn read(dir: &Path) -> anyhow::Result<NodeStatus> {
 /// The status of a stopped node, read from its control file and log.
 fn offline(dir: &Path) -> anyhow::Result<NodeStatus> {
     let wal_dir = dir.join(crate::node::datadir::WAL_DIR);
-    let control = Control::read(dir).ok();
+    let control = Control::read(&StdFs, dir).ok();
     if control.is_none() && !wal_dir.exists() {
         anyhow::bail!(
             "{} is not a logship data directory (no control file, no wal/)",
@@ -179,15 +180,16 @@ fn offline(dir: &Path) -> anyhow::Result<NodeStatus> {
                 .map(FenceStatus::from);
         }
         Role::Standby => {
-            let snap = crate::store::snapshot::list(&dir.join(crate::node::datadir::SNAPSHOT_DIR))
-                .ok()
-                .and_then(|v| v.last().map(|x| x.0))
-                .unwrap_or(0);
+            let snap =
+                crate::store::snapshot::list(&StdFs, &dir.join(crate::node::datadir::SNAPSHOT_DIR))
+                    .ok()
+                    .and_then(|v| v.last().map(|x| x.0))
+                    .unwrap_or(0);
             s.received_lsn = Some(end);
             // What a restart would have applied before replaying: the newest checkpoint.
             s.applied_lsn = Some(snap);
             // The primary's last reported position, kept by the standby.
-            if let Some(p) = crate::node::position::PrimaryPosition::read(dir) {
+            if let Some(p) = crate::node::position::PrimaryPosition::read(&StdFs, dir) {
                 let primary_durable = p.primary_durable_lsn.max(end);
                 s.primary_durable_lsn = Some(primary_durable);
                 s.last_receive_unix_ms = Some(p.last_receive_unix_ms);

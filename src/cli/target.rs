@@ -2,9 +2,9 @@
 //! or a single segment file.
 
 use super::exit::Failure;
+use crate::fs::StdFs;
 use crate::wal::format::{parse_segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::wal::scan::{list_segments, SegmentFile};
-use crate::wal::StdFs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 

@@ -4,9 +4,10 @@
 
 use super::exit::{Failure, Status};
 use super::target::{resolve, SegmentPosition, Target};
+use crate::fs::{Fs, StdFs};
 use crate::wal::format::SEAL_RECORD_BYTES;
 use crate::wal::scan::{scan_dir, scan_segment, SegmentCursor, SegmentFile, Step};
-use crate::wal::{format_lsn, StdFs, TornTail, WalError, WalFs};
+use crate::wal::{format_lsn, TornTail, WalError};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -44,7 +44,7 @@ pub fn disk_usage(data_dir: &Path) -> DiskUsage {
         }
     }
     let snaps = data_dir.join(crate::node::datadir::SNAPSHOT_DIR);
-    if let Some((_, newest)) = crate::store::snapshot::list(&snaps)
+    if let Some((_, newest)) = crate::store::snapshot::list(&crate::fs::StdFs, &snaps)
         .ok()
         .and_then(|v| v.last().cloned())
     {

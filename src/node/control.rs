@@ -15,9 +15,9 @@
 //! versions add fields without breaking older files. The file is replaced
 //! atomically: written to `control.tmp`, fsynced, renamed, directory fsynced.
 
+use crate::durable::IoError;
+use crate::fs::Fs;
 use serde::{Deserialize, Serialize};
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Current control file version.
@@ -110,9 +110,31 @@ mod hex_u64 {
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error(transparent)]
-    Io(#[from] crate::durable::IoError),
-    #[error("damaged control file {path}: {reason}")]
-    Corrupt { path: PathBuf, reason: String },
+    Io(#[from] IoError),
+    #[error("damaged control file {path}: {damage}")]
+    Corrupt {
+        path: PathBuf,
+        damage: ControlDamage,
+    },
+}
+
+/// What is wrong with a damaged control file.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlDamage {
+    #[error("{bytes} bytes, larger than any control file")]
+    TooLarge { bytes: u64 },
+    #[error("not UTF-8 text")]
+    NotText,
+    #[error("missing checksum line")]
+    NoChecksum,
+    #[error("checksum mismatch")]
+    Checksum,
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+    #[error("version {0} is not supported (this build reads up to {CONTROL_VERSION})")]
+    Version(u32),
+    #[error("system id and timeline must be nonzero")]
+    Zero,
 }
 
 impl Control {
@@ -127,29 +149,30 @@ impl Control {
     /// # Errors
     /// [`ControlError::Corrupt`] when the checksum, the JSON or a value is wrong.
     pub fn decode(text: &str, path: &Path) -> Result<Control, ControlError> {
-        let corrupt = |reason: String| ControlError::Corrupt {
+        Control::check(text).map_err(|damage| ControlError::Corrupt {
             path: path.to_path_buf(),
-            reason,
-        };
+            damage,
+        })
+    }
+
+    /// [`Control::decode`] without the path.
+    fn check(text: &str) -> Result<Control, ControlDamage> {
         let mut lines = text.lines();
         let json = lines.next().unwrap_or("");
         let crc = lines
             .next()
             .and_then(|l| l.strip_prefix("crc32 "))
             .and_then(|h| u32::from_str_radix(h.trim(), 16).ok())
-            .ok_or_else(|| corrupt("missing checksum line".into()))?;
+            .ok_or(ControlDamage::NoChecksum)?;
         if crc32fast::hash(json.as_bytes()) != crc {
-            return Err(corrupt("checksum mismatch".into()));
+            return Err(ControlDamage::Checksum);
         }
-        let c: Control = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
+        let c: Control = serde_json::from_str(json).map_err(ControlDamage::Json)?;
         if c.version == 0 || c.version > CONTROL_VERSION {
-            return Err(corrupt(format!(
-                "version {} is not supported (this build reads up to {CONTROL_VERSION})",
-                c.version
-            )));
+            return Err(ControlDamage::Version(c.version));
         }
         if c.system_id == 0 || c.timeline == 0 {
-            return Err(corrupt("system id and timeline must be nonzero".into()));
+            return Err(ControlDamage::Zero);
         }
         Ok(c)
     }
@@ -158,46 +181,29 @@ impl Control {
     ///
     /// # Errors
     /// [`ControlError`] naming the file.
-    pub fn read(dir: &Path) -> Result<Control, ControlError> {
+    pub fn read(fs: &dyn Fs, dir: &Path) -> Result<Control, ControlError> {
         let path = dir.join(CONTROL_FILE);
-        let io = |op| {
-            let path = path.clone();
-            move |source| ControlError::Io(crate::durable::IoError { op, path, source })
+        let corrupt = |damage| ControlError::Corrupt {
+            path: path.clone(),
+            damage,
         };
-        let len = std::fs::metadata(&path).map_err(io("read"))?.len();
-        if len > MAX_CONTROL_BYTES {
-            return Err(ControlError::Corrupt {
-                path,
-                reason: format!("{len} bytes, larger than any control file"),
-            });
+        let bytes = fs.read(&path).map_err(IoError::at("read", &path))?;
+        if bytes.len() as u64 > MAX_CONTROL_BYTES {
+            return Err(corrupt(ControlDamage::TooLarge {
+                bytes: bytes.len() as u64,
+            }));
         }
-        let text = std::fs::read_to_string(&path).map_err(io("read"))?;
-        Control::decode(&text, &path)
+        let text = std::str::from_utf8(&bytes).map_err(|_| corrupt(ControlDamage::NotText))?;
+        Control::decode(text, &path)
     }
 
-    /// Writes the control file of `dir` atomically (tmp, fsync, rename, dir fsync).
+    /// Writes the control file of `dir` atomically (tmp, fsync, rename, dir
+    /// fsync: [`crate::fs::NewFile`]); a failed write leaves the old file.
     ///
     /// # Errors
     /// [`ControlError::Io`] naming the file.
-    pub fn write(&self, dir: &Path) -> Result<(), ControlError> {
-        let path = dir.join(CONTROL_FILE);
-        let tmp = dir.join(format!("{CONTROL_FILE}.tmp"));
-        let io = |op, p: &Path| {
-            let path = p.to_path_buf();
-            move |source| ControlError::Io(crate::durable::IoError { op, path, source })
-        };
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io("create", &tmp))?;
-        f.write_all(self.encode().as_bytes())
-            .map_err(io("write", &tmp))?;
-        f.sync_all().map_err(io("fsync", &tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(io("rename", &tmp))?;
-        crate::durable::sync_dir(dir)?;
+    pub fn write(&self, fs: &dyn Fs, dir: &Path) -> Result<(), ControlError> {
+        crate::fs::replace(fs, &dir.join(CONTROL_FILE), self.encode().as_bytes())?;
         Ok(())
     }
 }
@@ -205,6 +211,7 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::StdFs;
 
     #[test]
     fn round_trips_and_detects_damage() {
@@ -218,8 +225,8 @@ mod tests {
             created_unix_ms: 5,
             fenced: None,
         };
-        c.write(dir.path()).unwrap();
-        assert_eq!(Control::read(dir.path()).unwrap(), c);
+        c.write(&StdFs, dir.path()).unwrap();
+        assert_eq!(Control::read(&StdFs, dir.path()).unwrap(), c);
         let text = std::fs::read_to_string(dir.path().join(CONTROL_FILE)).unwrap();
         assert!(
             text.contains("\"system_id\":\"deadbeef00000001\""),

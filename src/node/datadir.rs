@@ -7,8 +7,13 @@
 //! D/wal/         WAL segments
 //! D/snapshots/   checkpoints
 //! ```
+//!
+//! Everything but the lock goes through [`crate::fs::Fs`]; the lock is an
+//! `flock` on the real file system.
 
 use super::control::{Control, ControlError, Fence, Role, CONTROL_FILE, CONTROL_VERSION};
+use crate::durable::IoError;
+use crate::fs::{fsync_dir, Fs};
 use crate::wal::WalOptions;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -26,7 +31,7 @@ pub const SNAPSHOT_DIR: &str = "snapshots";
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
     #[error(transparent)]
-    Io(#[from] crate::durable::IoError),
+    Io(#[from] IoError),
     #[error("{path} is already a logship data directory (system id {system_id:016x}); refusing to initialise it again")]
     AlreadyInitialised { path: PathBuf, system_id: u64 },
     #[error("{path} is not empty; refusing to initialise (use an empty or new directory)")]
@@ -51,13 +56,9 @@ pub enum DataDirError {
     #[error("{path}: refusing to start: {}; it will not accept writes again. Rejoin it as a standby of the new primary: `logship rejoin --data-dir {path} --from NEW_PRIMARY`", fence.describe())]
     Fenced { path: PathBuf, fence: Box<Fence> },
     #[error("invalid segment size: {0}")]
-    SegmentSize(String),
+    SegmentSize(#[source] crate::wal::WalError),
     #[error(transparent)]
     Control(#[from] ControlError),
-}
-
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> DataDirError + 'a {
-    move |source| DataDirError::Io(crate::durable::IoError::new(op, path, source))
 }
 
 /// An open, locked data directory. The lock is held until this is dropped (or
@@ -85,14 +86,8 @@ impl DataDir {
     /// # Errors
     /// [`DataDirError::NotInitialised`], [`DataDirError::Locked`],
     /// [`DataDirError::WrongRole`], control file and I/O errors.
-    pub fn open(path: &Path, role: Role) -> Result<(DataDir, Control), DataDirError> {
-        if !path.join(CONTROL_FILE).exists() {
-            return Err(DataDirError::NotInitialised {
-                path: path.to_path_buf(),
-            });
-        }
-        let dir = DataDir::locked(path)?;
-        let control = Control::read(path)?;
+    pub fn open(fs: &dyn Fs, path: &Path, role: Role) -> Result<(DataDir, Control), DataDirError> {
+        let (dir, control) = DataDir::open_stopped(fs, path)?;
         if control.role != role {
             return Err(DataDirError::WrongRole {
                 path: path.to_path_buf(),
@@ -108,36 +103,31 @@ impl DataDir {
         }
         Ok((dir, control))
     }
-}
 
-impl DataDir {
     /// Locks the initialised data directory `path` whatever its role and fence,
     /// for commands that change a stopped node's directory (`logship rejoin`).
     ///
     /// # Errors
     /// [`DataDirError::NotInitialised`], [`DataDirError::Locked`], control file
     /// and I/O errors.
-    pub fn open_stopped(path: &Path) -> Result<(DataDir, Control), DataDirError> {
-        if !path.join(CONTROL_FILE).exists() {
+    pub fn open_stopped(fs: &dyn Fs, path: &Path) -> Result<(DataDir, Control), DataDirError> {
+        if !fs.exists(&path.join(CONTROL_FILE)) {
             return Err(DataDirError::NotInitialised {
                 path: path.to_path_buf(),
             });
         }
-        let dir = DataDir::locked(path)?;
-        let control = Control::read(path)?;
+        let dir = DataDir::locked(fs, path)?;
+        let control = Control::read(fs, path)?;
         Ok((dir, control))
     }
-}
 
-impl DataDir {
     /// Takes the directory's lock and makes sure its `wal/` and `snapshots/` exist.
-    fn locked(path: &Path) -> Result<DataDir, DataDirError> {
+    fn locked(fs: &dyn Fs, path: &Path) -> Result<DataDir, DataDirError> {
         let lock = lock(path)?;
         for sub in [WAL_DIR, SNAPSHOT_DIR] {
             let p = path.join(sub);
-            if !p.exists() {
-                std::fs::create_dir(&p).map_err(io("create directory", &p))?;
-                crate::durable::sync_dir(path)?;
+            if !fs.exists(&p) {
+                create_dir(fs, &p)?;
             }
         }
         Ok(DataDir {
@@ -154,15 +144,15 @@ impl DataDir {
     /// # Errors
     /// A primary's directory, a non-empty directory that is not a standby's, a
     /// lock held by another process, I/O errors.
-    pub fn open_standby(path: &Path) -> Result<(DataDir, Option<Control>), DataDirError> {
-        if !path.exists() {
-            std::fs::create_dir_all(path).map_err(io("create directory", path))?;
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                crate::durable::sync_dir(parent)?;
-            }
+    pub fn open_standby(
+        fs: &dyn Fs,
+        path: &Path,
+    ) -> Result<(DataDir, Option<Control>), DataDirError> {
+        if !fs.exists(path) {
+            create_dir(fs, path)?;
         }
-        let control = if path.join(CONTROL_FILE).exists() {
-            let c = Control::read(path)?;
+        let control = if fs.exists(&path.join(CONTROL_FILE)) {
+            let c = Control::read(fs, path)?;
             if c.role != Role::Standby {
                 return Err(DataDirError::WrongRole {
                     path: path.to_path_buf(),
@@ -186,18 +176,26 @@ impl DataDir {
                 &position_tmp,
                 &control_tmp,
             ];
-            let stray = std::fs::read_dir(path)
-                .map_err(io("read directory", path))?
-                .filter_map(|e| e.ok())
-                .any(|e| !known.iter().any(|k| e.file_name() == *k));
-            if stray {
+            let names = fs.list(path).map_err(IoError::at("read directory", path))?;
+            if names.iter().any(|n| !known.contains(&n.as_str())) {
                 return Err(DataDirError::NotEmpty {
                     path: path.to_path_buf(),
                 });
             }
             None
         };
-        Ok((DataDir::locked(path)?, control))
+        Ok((DataDir::locked(fs, path)?, control))
+    }
+}
+
+/// Creates the directory `dir` (and its parents), durably: its parent is
+/// fsynced.
+fn create_dir(fs: &dyn Fs, dir: &Path) -> Result<(), IoError> {
+    fs.create_dir_all(dir)
+        .map_err(IoError::at("create directory", dir))?;
+    match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => fsync_dir(fs, parent),
+        None => Ok(()),
     }
 }
 
@@ -211,7 +209,7 @@ fn lock(dir: &Path) -> Result<File, DataDirError> {
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(io("open", &path))?;
+        .map_err(IoError::at("open", &path))?;
     // SAFETY: flock on a descriptor we own.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
@@ -228,11 +226,11 @@ fn lock(dir: &Path) -> Result<File, DataDirError> {
                 holder,
             });
         }
-        return Err(io("lock", &path)(err));
+        return Err(IoError::new("lock", path, err).into());
     }
     f.set_len(0)
         .and_then(|_| writeln!(f, "{}", std::process::id()))
-        .map_err(io("write", &path))?;
+        .map_err(IoError::at("write", &path))?;
     Ok(f)
 }
 
@@ -242,22 +240,20 @@ fn lock(dir: &Path) -> Result<File, DataDirError> {
 /// # Errors
 /// [`DataDirError::AlreadyInitialised`], [`DataDirError::NotEmpty`],
 /// [`DataDirError::SegmentSize`], I/O errors.
-pub fn init(path: &Path, segment_bytes: u64) -> Result<Control, DataDirError> {
+pub fn init(fs: &dyn Fs, path: &Path, segment_bytes: u64) -> Result<Control, DataDirError> {
     let mut probe = WalOptions::new(path.join(WAL_DIR), 1, 1);
     probe.segment_bytes = segment_bytes;
-    probe
-        .validate()
-        .map_err(|e| DataDirError::SegmentSize(e.to_string()))?;
-    if path.exists() {
-        if let Ok(c) = Control::read(path) {
+    probe.validate().map_err(DataDirError::SegmentSize)?;
+    if fs.exists(path) {
+        if let Ok(c) = Control::read(fs, path) {
             return Err(DataDirError::AlreadyInitialised {
                 path: path.to_path_buf(),
                 system_id: c.system_id,
             });
         }
-        let mut entries = std::fs::read_dir(path).map_err(io("read directory", path))?;
-        if entries.next().is_some() {
-            if path.join(CONTROL_FILE).exists() {
+        let names = fs.list(path).map_err(IoError::at("read directory", path))?;
+        if !names.is_empty() {
+            if fs.exists(&path.join(CONTROL_FILE)) {
                 return Err(DataDirError::AlreadyInitialised {
                     path: path.to_path_buf(),
                     system_id: 0,
@@ -268,17 +264,15 @@ pub fn init(path: &Path, segment_bytes: u64) -> Result<Control, DataDirError> {
             });
         }
     } else {
-        std::fs::create_dir_all(path).map_err(io("create directory", path))?;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            crate::durable::sync_dir(parent)?;
-        }
+        create_dir(fs, path)?;
     }
     let _lock = lock(path)?;
     for sub in [WAL_DIR, SNAPSHOT_DIR] {
         let p = path.join(sub);
-        std::fs::create_dir(&p).map_err(io("create directory", &p))?;
+        fs.create_dir_all(&p)
+            .map_err(IoError::at("create directory", &p))?;
     }
-    crate::durable::sync_dir(path)?;
+    fsync_dir(fs, path)?;
     let system_id = loop {
         let id = rand::random::<u64>();
         if id != 0 {
@@ -294,13 +288,14 @@ pub fn init(path: &Path, segment_bytes: u64) -> Result<Control, DataDirError> {
         created_unix_ms: crate::clock::now_unix_ms(),
         fenced: None,
     };
-    control.write(path)?;
+    control.write(fs, path)?;
     Ok(control)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::StdFs;
 
     /// Opens `d` once its lock is free. Other tests of this process spawn
     /// children: between fork and exec a child holds copies of every open file,
@@ -308,7 +303,7 @@ mod tests {
     fn open_unlocked(d: &Path) -> (DataDir, Control) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
-            match DataDir::open(d, Role::Primary) {
+            match DataDir::open(&StdFs, d, Role::Primary) {
                 Err(DataDirError::Locked { .. }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(10))
                 }
@@ -321,25 +316,25 @@ mod tests {
     fn init_refuses_non_empty_and_lock_is_exclusive() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("data");
-        let c = init(&d, 1 << 20).unwrap();
+        let c = init(&StdFs, &d, 1 << 20).unwrap();
         assert_eq!(c.timeline, 1);
         assert!(d.join("wal").is_dir());
         assert!(matches!(
-            init(&d, 1 << 20),
+            init(&StdFs, &d, 1 << 20),
             Err(DataDirError::AlreadyInitialised { .. })
         ));
         let other = dir.path().join("other");
         std::fs::create_dir(&other).unwrap();
         std::fs::write(other.join("file"), b"x").unwrap();
-        let err = init(&other, 1 << 20).unwrap_err();
+        let err = init(&StdFs, &other, 1 << 20).unwrap_err();
         assert!(matches!(err, DataDirError::NotEmpty { .. }), "{err}");
         assert!(matches!(
-            init(&dir.path().join("x"), 1000),
+            init(&StdFs, &dir.path().join("x"), 1000),
             Err(DataDirError::SegmentSize(_))
         ));
         let (open, c2) = open_unlocked(&d);
         assert_eq!(c2, c);
-        let err = DataDir::open(&d, Role::Primary).unwrap_err();
+        let err = DataDir::open(&StdFs, &d, Role::Primary).unwrap_err();
         assert!(
             err.to_string()
                 .contains("in use by another logship process"),
@@ -348,7 +343,7 @@ mod tests {
         drop(open);
         open_unlocked(&d);
         assert!(matches!(
-            DataDir::open(&other, Role::Primary),
+            DataDir::open(&StdFs, &other, Role::Primary),
             Err(DataDirError::NotInitialised { .. })
         ));
     }

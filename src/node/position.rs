@@ -12,8 +12,9 @@
 //! It is advisory: after a crash it may be up to a second old, so the loss a
 //! promotion computes from it is a lower bound.
 
+use crate::durable::IoError;
+use crate::fs::Fs;
 use serde::{Deserialize, Serialize};
-use std::io::Write as _;
 use std::path::Path;
 
 /// File name in the data directory.
@@ -33,51 +34,43 @@ pub struct PrimaryPosition {
 impl PrimaryPosition {
     /// Reads the file of data directory `dir`; `None` when it is missing or
     /// unreadable (a standby that never heard from a primary).
-    pub fn read(dir: &Path) -> Option<PrimaryPosition> {
-        let path = dir.join(POSITION_FILE);
-        if std::fs::metadata(&path).ok()?.len() > MAX_POSITION_BYTES {
+    pub fn read(fs: &dyn Fs, dir: &Path) -> Option<PrimaryPosition> {
+        let bytes = fs.read(&dir.join(POSITION_FILE)).ok()?;
+        if bytes.len() as u64 > MAX_POSITION_BYTES {
             return None;
         }
-        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+        serde_json::from_slice(&bytes).ok()
     }
 
-    /// Replaces the file of data directory `dir` durably.
+    /// Replaces the file of data directory `dir` durably
+    /// ([`crate::fs::replace`]); a failed write leaves the old file.
     ///
     /// # Errors
-    /// I/O errors, naming the file.
-    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
-        use anyhow::Context as _;
-        let path = dir.join(POSITION_FILE);
-        let tmp = dir.join(format!("{POSITION_FILE}.tmp"));
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        f.write_all(&serde_json::to_vec(self)?)
-            .and_then(|_| f.sync_all())
-            .with_context(|| format!("write {}", tmp.display()))?;
-        drop(f);
-        std::fs::rename(&tmp, &path).with_context(|| format!("rename {}", tmp.display()))?;
-        crate::durable::sync_dir(dir)?;
-        Ok(())
+    /// [`IoError`] naming the file.
+    pub fn write(&self, fs: &dyn Fs, dir: &Path) -> Result<(), IoError> {
+        let json = serde_json::to_vec(self).expect("a position always serializes");
+        crate::fs::replace(fs, &dir.join(POSITION_FILE), &json)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::StdFs;
 
     #[test]
     fn round_trips_and_tolerates_absence() {
         let d = tempfile::tempdir().unwrap();
-        assert_eq!(PrimaryPosition::read(d.path()), None);
+        assert_eq!(PrimaryPosition::read(&StdFs, d.path()), None);
         let p = PrimaryPosition {
             primary_durable_lsn: 7,
             last_receive_unix_ms: 8,
             last_record_unix_ms: 9,
             received_lsn: 6,
         };
-        p.write(d.path()).unwrap();
-        assert_eq!(PrimaryPosition::read(d.path()), Some(p));
+        p.write(&StdFs, d.path()).unwrap();
+        assert_eq!(PrimaryPosition::read(&StdFs, d.path()), Some(p));
         std::fs::write(d.path().join(POSITION_FILE), b"{garbage").unwrap();
-        assert_eq!(PrimaryPosition::read(d.path()), None);
+        assert_eq!(PrimaryPosition::read(&StdFs, d.path()), None);
     }
 }

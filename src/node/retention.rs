@@ -2,8 +2,11 @@
 //! log (the primary's own, a standby's received one) once it knows the lowest
 //! LSN it must keep.
 
-use crate::wal::scan::SegmentFile;
-use std::path::PathBuf;
+use crate::durable::IoError;
+use crate::fs::Fs;
+use crate::wal::scan::{list_segments, SegmentFile};
+use crate::wal::WalError;
+use std::path::{Path, PathBuf};
 
 /// WAL segments that hold nothing at or above `keep_from_lsn`: every segment
 /// whose successor starts at or below the floor. The last segment is never
@@ -14,6 +17,41 @@ pub fn removable_segments(segments: &[SegmentFile], keep_from_lsn: u64) -> Vec<P
         .filter(|w| w[1].first_lsn <= keep_from_lsn)
         .map(|w| w[0].path.clone())
         .collect()
+}
+
+/// What [`remove_segments`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Segments removed.
+    pub segments: usize,
+    /// With `segments > 0`: the log now starts at this LSN.
+    pub below_lsn: Option<u64>,
+}
+
+/// Removes the segments of `wal_dir` that hold nothing at or above
+/// `keep_from_lsn` ([`removable_segments`]), then fsyncs the directory.
+///
+/// # Errors
+/// [`WalError`] listing the directory or naming the file it failed to
+/// remove; the segments removed until then stay removed.
+pub fn remove_segments(
+    fs: &dyn Fs,
+    wal_dir: &Path,
+    keep_from_lsn: u64,
+) -> Result<Removed, WalError> {
+    let segments = list_segments(fs, wal_dir)?;
+    let doomed = removable_segments(&segments, keep_from_lsn);
+    if doomed.is_empty() {
+        return Ok(Removed::default());
+    }
+    for path in &doomed {
+        fs.remove(path).map_err(IoError::at("remove", path))?;
+    }
+    crate::fs::fsync_dir(fs, wal_dir)?;
+    Ok(Removed {
+        segments: doomed.len(),
+        below_lsn: segments.get(doomed.len()).map(|s| s.first_lsn),
+    })
 }
 
 #[cfg(test)]

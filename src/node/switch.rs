@@ -1,9 +1,29 @@
 //! The switch itself, shared by online and offline promotion: a new timeline's
 //! history file, durably, then the control file saying primary.
 
-use crate::node::control::{Control, Role, CONTROL_VERSION};
-use crate::wal::{self, timeline, ScanReport, StdFs};
+use crate::fs::StdFs;
+use crate::node::control::{Control, ControlError, Role, CONTROL_VERSION};
+use crate::wal::{self, timeline, ScanReport, WalError};
 use std::path::Path;
+
+/// Why a timeline could not begin.
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    /// The control file could not be read.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// The log or its timeline histories could not be read.
+    #[error(transparent)]
+    Log(WalError),
+    #[error("write the history of timeline {timeline}: {source}")]
+    History {
+        timeline: u32,
+        #[source]
+        source: WalError,
+    },
+    #[error("write the control file: {0}")]
+    WriteControl(#[source] ControlError),
+}
 
 /// A timeline just begun.
 #[derive(Debug, Clone)]
@@ -27,17 +47,20 @@ pub struct Switched {
 ///
 /// # Errors
 /// A damaged log, an unreadable control file, I/O errors — each naming what.
-pub fn begin_timeline(data_dir: &Path, reason: &str) -> Result<Switched, String> {
+pub fn begin_timeline(data_dir: &Path, reason: &str) -> Result<Switched, SwitchError> {
     let wal_dir = data_dir.join(crate::node::datadir::WAL_DIR);
-    let old = Control::read(data_dir).map_err(|e| e.to_string())?;
+    let old = Control::read(&StdFs, data_dir)?;
     let fs = StdFs::shared();
-    let latest = timeline::latest_timeline(&*fs, &wal_dir).map_err(|e| e.to_string())?;
+    let latest = timeline::latest_timeline(&*fs, &wal_dir).map_err(SwitchError::Log)?;
     let new_timeline = latest + 1;
     let (switch_lsn, scan) =
-        wal::recovery::switch_timeline_scanned(&fs, &wal_dir, new_timeline, reason)
-            .map_err(|e| format!("write the history of timeline {new_timeline}: {e}"))?;
-    let history =
-        timeline::read_history(&*fs, &wal_dir, new_timeline).map_err(|e| e.to_string())?;
+        wal::recovery::switch_timeline_scanned(&fs, &wal_dir, new_timeline, reason).map_err(
+            |source| SwitchError::History {
+                timeline: new_timeline,
+                source,
+            },
+        )?;
+    let history = timeline::read_history(&*fs, &wal_dir, new_timeline).map_err(SwitchError::Log)?;
     let old_timeline = history.last().map_or(latest, |s| s.timeline);
     let control = Control {
         version: CONTROL_VERSION,
@@ -47,8 +70,8 @@ pub fn begin_timeline(data_dir: &Path, reason: &str) -> Result<Switched, String>
         ..old
     };
     control
-        .write(data_dir)
-        .map_err(|e| format!("write the control file: {e}"))?;
+        .write(&StdFs, data_dir)
+        .map_err(SwitchError::WriteControl)?;
     Ok(Switched {
         control,
         old_timeline,

@@ -38,24 +38,29 @@ pub fn status_source(shared: &Arc<Shared>) -> crate::metrics::Source {
     })
 }
 
+/// Why the primary's admin socket refused a request.
+#[derive(Debug, thiserror::Error)]
+enum AdminCmdError {
+    #[error("unknown admin command '{0}' (a primary answers status, ship_now)")]
+    Unknown(String),
+    #[error("this primary ships to no standby (no --ship-to)")]
+    NoStandbys,
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+}
+
 /// The admin socket handler of a running primary.
 pub fn handler(shared: Arc<Shared>) -> Handler {
     Arc::new(move |req: Value| -> Reply {
         let shared = shared.clone();
         Box::pin(async move {
-            match req.get("cmd").and_then(Value::as_str).unwrap_or("") {
-                "status" => serde_json::to_value(status(&shared)).map_err(|e| e.to_string()),
-                "ship_now" => {
-                    if shared.shipping.ship_now() {
-                        Ok(json!({"shipping": true}))
-                    } else {
-                        Err("this primary ships to no standby (no --ship-to)".into())
-                    }
-                }
-                other => Err(format!(
-                    "unknown admin command '{other}' (a primary answers status, ship_now)"
-                )),
-            }
+            let answer = match req.get("cmd").and_then(Value::as_str).unwrap_or("") {
+                "status" => serde_json::to_value(status(&shared)).map_err(AdminCmdError::Json),
+                "ship_now" if shared.shipping.ship_now() => Ok(json!({"shipping": true})),
+                "ship_now" => Err(AdminCmdError::NoStandbys),
+                other => Err(AdminCmdError::Unknown(other.to_string())),
+            };
+            Ok(answer?)
         })
     })
 }

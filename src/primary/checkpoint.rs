@@ -8,10 +8,12 @@
 //! records the log could still lose.
 
 use super::Shared;
+use crate::durable::IoError;
+use crate::fs::{Fs, StdFs};
 use crate::store::snapshot::{self, SnapshotError};
 use crate::wal::scan::list_segments;
 use crate::wal::{SyncPolicy, WalError};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +25,7 @@ pub enum CheckpointError {
     #[error(transparent)]
     Wal(#[from] WalError),
     #[error(transparent)]
-    Io(#[from] crate::durable::IoError),
+    Io(#[from] IoError),
 }
 
 /// The latest checkpoint, for INFO and logs.
@@ -53,12 +55,6 @@ pub struct CheckpointReport {
     pub wal_removed_below_lsn: Option<u64>,
 }
 
-fn remove_synced(path: &Path) -> Result<(), CheckpointError> {
-    std::fs::remove_file(path).map_err(crate::durable::IoError::at("remove", path))?;
-    crate::durable::sync_dir(path.parent().unwrap_or(Path::new(".")))?;
-    Ok(())
-}
-
 /// Makes the WAL below `lsn` durable. Under `always` that is waiting for the
 /// writer; otherwise the records are waited for as written and the segments
 /// holding them are fsynced here.
@@ -69,19 +65,14 @@ fn make_durable(shared: &Shared, from_lsn: u64, lsn: u64) -> Result<(), Checkpoi
     }
     shared.wal.wait_acked(lsn)?;
     let dir = shared.data_dir.join(crate::node::datadir::WAL_DIR);
-    let segments = list_segments(&crate::wal::StdFs, &dir)?;
+    let segments = list_segments(&StdFs, &dir)?;
     for (i, seg) in segments.iter().enumerate() {
         let next_first = segments.get(i + 1).map_or(u64::MAX, |n| n.first_lsn);
         if seg.first_lsn < lsn && next_first > from_lsn {
-            std::fs::File::open(&seg.path)
-                .and_then(|f| f.sync_data())
-                .map_err(|source| {
-                    CheckpointError::Io(crate::durable::IoError::new(
-                        "fdatasync",
-                        &seg.path,
-                        source,
-                    ))
-                })?;
+            StdFs
+                .open_write(&seg.path)
+                .and_then(|mut f| f.sync_data())
+                .map_err(IoError::at("fdatasync", &seg.path))?;
         }
     }
     Ok(())
@@ -105,6 +96,7 @@ pub fn checkpoint(shared: &Shared) -> Result<Option<CheckpointReport>, Checkpoin
     make_durable(shared, last, lsn)?;
     let snap_dir = shared.data_dir.join(crate::node::datadir::SNAPSHOT_DIR);
     let written = snapshot::write(
+        &StdFs,
         &snap_dir,
         &picture,
         shared.control.system_id,
@@ -114,27 +106,14 @@ pub fn checkpoint(shared: &Shared) -> Result<Option<CheckpointReport>, Checkpoin
     drop(picture);
     // Retention: keep the newest snapshots, and the WAL from the oldest kept one
     // (so a damaged newest snapshot can fall back to an older one plus the log).
-    let snaps = snapshot::list(&snap_dir)?;
-    let keep = shared.cfg.keep_snapshots.max(1);
-    let cut = snaps.len().saturating_sub(keep);
-    for (_, path) in &snaps[..cut] {
-        remove_synced(path)?;
-    }
+    let kept = snapshot::keep_newest(&StdFs, &snap_dir, shared.cfg.keep_snapshots.max(1))?;
     // Standbys lower the floor to what they have not acknowledged, within the
     // retained-WAL limit (`shipping`).
-    let snapshot_floor = snaps[cut..].first().map_or(lsn, |s| s.0);
+    let snapshot_floor = kept.oldest_lsn.unwrap_or(lsn);
     let floor = shared.shipping.floor(snapshot_floor, lsn);
     let wal_dir = shared.data_dir.join(crate::node::datadir::WAL_DIR);
-    let segments = list_segments(&crate::wal::StdFs, &wal_dir)?;
-    let doomed = crate::node::retention::removable_segments(&segments, floor.keep_from_lsn);
-    for path in &doomed {
-        remove_synced(path)?;
-    }
-    let removed_below = segments
-        .get(doomed.len())
-        .filter(|_| !doomed.is_empty())
-        .map(|s| s.first_lsn);
-    if let Some(oldest) = removed_below {
+    let removed = crate::node::retention::remove_segments(&StdFs, &wal_dir, floor.keep_from_lsn)?;
+    if let Some(oldest) = removed.below_lsn {
         shared.shipping.removed_below(oldest);
     }
     let took = started.elapsed();
@@ -144,9 +123,9 @@ pub fn checkpoint(shared: &Shared) -> Result<Option<CheckpointReport>, Checkpoin
         pause,
         took,
         path: written.path,
-        removed_segments: doomed.len(),
-        removed_snapshots: cut,
-        wal_removed_below_lsn: removed_below,
+        removed_segments: removed.segments,
+        removed_snapshots: kept.removed,
+        wal_removed_below_lsn: removed.below_lsn,
     };
     let mut s = shared.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
     s.count += 1;

@@ -122,7 +122,7 @@ impl Role for Shared {
             },
             Cmd::Logship => match super::fence::parse(args) {
                 Ok(req) => return Step::Then(Deferred::Control(req)),
-                Err(e) => out.error(&e),
+                Err(e) => out.error(&e.to_string()),
             },
             _ => server_cmds::run(spec, args, st, self, conn.last_write_end_lsn, out),
         }
@@ -203,7 +203,7 @@ impl Role for Shared {
             }
             Deferred::Control(req) => match super::fence::run(self, req).await {
                 Ok(v) => out.bulk(v.to_string().as_bytes()),
-                Err(e) => out.error(&e),
+                Err(e) => out.error(&e.to_string()),
             },
         }
     }

@@ -13,7 +13,7 @@
 //! | `shipping`    | the shipper over this WAL, retention for standbys, `WAIT`     |
 //! | `seed`        | the newest valid snapshot, offered to seed a standby          |
 //! | `admin_cmds`  | the admin socket's requests: `status`, `ship_now`             |
-//! | `fence`       | `LOGSHIP` control commands: position, history, fence, unfence |
+//! | `fence`       | `LOGSHIP` control commands: position, history, fence, unfence; `fence::command` parses and signs them |
 
 mod admin_cmds;
 pub mod checkpoint;

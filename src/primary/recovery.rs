@@ -6,13 +6,15 @@
 //! gone, recovery stops with a message saying so: it never starts with data
 //! silently missing.
 
+use crate::fs::StdFs;
 use crate::node::control::Control;
 use crate::node::datadir::DataDir;
 use crate::store::snapshot::{self, SnapshotError};
 use crate::store::{ApplyError, KvState, StateMachine};
 use crate::wal::{
-    self, scan::list_segments, RecordKind, StdFs, SyncPolicy, Wal, WalError, WalOptions, WalReader,
+    self, scan::list_segments, RecordKind, SyncPolicy, Wal, WalError, WalOptions, WalReader,
 };
+use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -25,8 +27,71 @@ pub enum RecoveryError {
     Snapshot(#[from] SnapshotError),
     #[error("replaying the WAL: {0}")]
     Apply(#[from] ApplyError),
-    #[error("{0}")]
-    Missing(String),
+    #[error("cannot recover {}: the WAL needed to replay from {from} was already removed (the oldest segment, {}, starts at LSN {first_lsn:#x}); restore the directory from a backup", dir.display(), oldest.display())]
+    WalRemoved {
+        dir: PathBuf,
+        from: ReplayFrom,
+        oldest: PathBuf,
+        first_lsn: u64,
+    },
+    #[error("cannot recover {}: every snapshot is damaged ({}) and there is no WAL", dir.display(), Damaged(damaged))]
+    NoWal {
+        dir: PathBuf,
+        damaged: Vec<SnapshotError>,
+    },
+    #[error("cannot recover {}: the snapshot covers the log up to LSN {snapshot_lsn:#x} but the WAL ends at {wal_end_lsn:#x}; records the snapshot holds are missing from the log", dir.display())]
+    WalShort {
+        dir: PathBuf,
+        snapshot_lsn: u64,
+        wal_end_lsn: u64,
+    },
+}
+
+/// Where replay would have started.
+#[derive(Debug)]
+pub enum ReplayFrom {
+    Snapshot {
+        path: PathBuf,
+        lsn: u64,
+    },
+    /// The start of the log: there is no snapshot, or every one (these) is
+    /// damaged.
+    Start {
+        damaged: Vec<SnapshotError>,
+    },
+}
+
+impl fmt::Display for ReplayFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayFrom::Snapshot { path, lsn } => {
+                write!(f, "snapshot {} (LSN {lsn:#x})", path.display())
+            }
+            ReplayFrom::Start { damaged } if damaged.is_empty() => {
+                f.write_str("the start of the log (there is no snapshot)")
+            }
+            ReplayFrom::Start { damaged } => write!(
+                f,
+                "the start of the log (every snapshot is damaged: {})",
+                Damaged(damaged)
+            ),
+        }
+    }
+}
+
+/// Snapshot errors, `; `-separated.
+struct Damaged<'a>(&'a [SnapshotError]);
+
+impl fmt::Display for Damaged<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
 }
 
 /// What recovery found and did.
@@ -57,14 +122,14 @@ pub fn recover(
 ) -> Result<Recovered, RecoveryError> {
     let snap_dir = dir.snapshot_dir();
     let wal_dir = dir.wal_dir();
-    let leftovers = snapshot::remove_leftovers(&snap_dir)?;
+    let leftovers = snapshot::remove_leftovers(&StdFs, &snap_dir)?;
     if leftovers > 0 {
         tracing::warn!(files = leftovers, "removed unfinished snapshot files");
     }
     let mut chosen: Option<(u64, PathBuf, KvState)> = None;
-    let mut damaged: Vec<String> = Vec::new();
-    for (lsn, path) in snapshot::list(&snap_dir)?.into_iter().rev() {
-        match snapshot::read(&path, control.system_id) {
+    let mut damaged: Vec<SnapshotError> = Vec::new();
+    for (lsn, path) in snapshot::list(&StdFs, &snap_dir)?.into_iter().rev() {
+        match snapshot::read(&StdFs, &path, control.system_id) {
             Ok((header, keyspace)) => {
                 tracing::info!(snapshot = %path.display(), lsn = header.lsn, items = header.items, "loaded snapshot");
                 chosen = Some((lsn, path, KvState::new(keyspace, header.lsn)));
@@ -72,7 +137,7 @@ pub fn recover(
             }
             Err(e) => {
                 tracing::error!(error = %e, "snapshot unusable, trying an older one");
-                damaged.push(e.to_string());
+                damaged.push(e);
             }
         }
     }
@@ -81,26 +146,24 @@ pub fn recover(
     if let Some(first) = segments.first() {
         if first.first_lsn > base_lsn {
             let from = match &chosen {
-                Some((lsn, p, _)) => format!("snapshot {} (LSN {lsn:#x})", p.display()),
-                None if damaged.is_empty() => "the start of the log (there is no snapshot)".into(),
-                None => format!(
-                    "the start of the log (every snapshot is damaged: {})",
-                    damaged.join("; ")
-                ),
+                Some((lsn, p, _)) => ReplayFrom::Snapshot {
+                    path: p.clone(),
+                    lsn: *lsn,
+                },
+                None => ReplayFrom::Start { damaged },
             };
-            return Err(RecoveryError::Missing(format!(
-                "cannot recover {}: the WAL needed to replay from {from} was already removed (the oldest segment, {}, starts at LSN {:#x}); restore the directory from a backup",
-                dir.path.display(),
-                first.path.display(),
-                first.first_lsn
-            )));
+            return Err(RecoveryError::WalRemoved {
+                dir: dir.path.clone(),
+                from,
+                oldest: first.path.clone(),
+                first_lsn: first.first_lsn,
+            });
         }
     } else if chosen.is_none() && !damaged.is_empty() {
-        return Err(RecoveryError::Missing(format!(
-            "cannot recover {}: every snapshot is damaged ({}) and there is no WAL",
-            dir.path.display(),
-            damaged.join("; ")
-        )));
+        return Err(RecoveryError::NoWal {
+            dir: dir.path.clone(),
+            damaged,
+        });
     }
     let mut opts = WalOptions::new(&wal_dir, control.system_id, control.timeline);
     opts.segment_bytes = control.segment_bytes;
@@ -109,11 +172,11 @@ pub fn recover(
     opts.start_lsn = base_lsn;
     let (log, rec) = wal::open(StdFs::shared(), opts)?;
     if rec.next_lsn < base_lsn {
-        return Err(RecoveryError::Missing(format!(
-            "cannot recover {}: the snapshot covers the log up to LSN {base_lsn:#x} but the WAL ends at {:#x}; records the snapshot holds are missing from the log",
-            dir.path.display(),
-            rec.next_lsn
-        )));
+        return Err(RecoveryError::WalShort {
+            dir: dir.path.clone(),
+            snapshot_lsn: base_lsn,
+            wal_end_lsn: rec.next_lsn,
+        });
     }
     let (snapshot, mut state) = match chosen {
         Some((lsn, path, state)) => (Some((lsn, path)), state),

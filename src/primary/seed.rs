@@ -9,8 +9,10 @@
 //! The file is opened before it is checked and the same handle is returned, so
 //! a checkpoint removing it meanwhile does not cut the seed short.
 
+use crate::durable::IoError;
+use crate::fs::StdFs;
 use crate::ship::protocol::seed::{Seed, SeedSource};
-use crate::store::snapshot::{self, SnapshotHeader, SNAPSHOT_HEADER_BYTES};
+use crate::store::snapshot::{self, Damage, SnapshotError, SnapshotHeader, SNAPSHOT_HEADER_BYTES};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -34,52 +36,56 @@ impl SnapshotSeeds {
 /// Opens `path` and checks it is a whole snapshot of `system_id`; returns the
 /// header and the file positioned at its start.
 ///
+/// The file is read with `std::fs` rather than through [`crate::fs::Fs`]:
+/// the seed streams from this handle for as long as the shipment takes, and a
+/// memory map would turn a file cut short meanwhile into a crash.
+///
 /// # Errors
-/// `InvalidData` naming the file and the damage; other I/O errors.
-pub fn open_checked(path: &Path, system_id: u64) -> io::Result<(SnapshotHeader, File)> {
-    let bad = |reason: String| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("snapshot {}: {reason}", path.display()),
-        )
+/// [`SnapshotError::Corrupt`] and [`SnapshotError::Foreign`] naming the file
+/// and the damage; [`SnapshotError::Io`].
+pub fn open_checked(path: &Path, system_id: u64) -> Result<(SnapshotHeader, File), SnapshotError> {
+    let corrupt = |damage| SnapshotError::Corrupt {
+        path: path.to_path_buf(),
+        damage,
     };
-    let mut f = File::open(path)?;
+    let mut f = File::open(path).map_err(IoError::at("open", path))?;
+    let len = f.metadata().map_err(IoError::at("stat", path))?.len();
     let mut head = [0u8; SNAPSHOT_HEADER_BYTES];
-    f.read_exact(&mut head)
-        .map_err(|e| bad(format!("reading the header: {e}")))?;
-    let h = SnapshotHeader::decode(&head).map_err(bad)?;
-    if h.system_id != system_id {
-        return Err(bad(format!(
-            "belongs to system {:016x}, not {system_id:016x}",
-            h.system_id
-        )));
-    }
-    let len = f.metadata()?.len();
-    if len != SNAPSHOT_HEADER_BYTES as u64 + h.content_bytes {
-        return Err(bad(format!(
-            "file is {len} bytes, the header says {}",
-            SNAPSHOT_HEADER_BYTES as u64 + h.content_bytes
-        )));
-    }
+    let got = read_full(&mut f, &mut head).map_err(IoError::at("read", path))?;
+    let h = SnapshotHeader::decode(&head[..got]).map_err(corrupt)?;
+    h.check(path, system_id, len)?;
     let mut crc = crc32fast::Hasher::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf)?;
+        let n = f.read(&mut buf).map_err(IoError::at("read", path))?;
         if n == 0 {
             break;
         }
         crc.update(&buf[..n]);
     }
     if crc.finalize() != h.content_crc {
-        return Err(bad("content checksum mismatch".into()));
+        return Err(corrupt(Damage::ContentChecksum));
     }
-    f.seek(SeekFrom::Start(0))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(IoError::at("seek", path))?;
     Ok((h, f))
+}
+
+/// Reads into `buf` until it is full or the file ends; returns the bytes read.
+fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
 }
 
 impl SeedSource for SnapshotSeeds {
     fn latest(&self) -> io::Result<Option<Seed>> {
-        let list = snapshot::list(&self.dir).map_err(io::Error::other)?;
+        let list = snapshot::list(&StdFs, &self.dir).map_err(io::Error::other)?;
         for (_, path) in list.iter().rev() {
             match open_checked(path, self.system_id) {
                 Ok((h, f)) => {
@@ -90,12 +96,12 @@ impl SeedSource for SnapshotSeeds {
                     }))
                 }
                 // Removed by a checkpoint between listing and opening: try the next.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                Err(SnapshotError::Io(e)) if e.source.kind() == io::ErrorKind::NotFound => continue,
+                Err(e @ (SnapshotError::Corrupt { .. } | SnapshotError::Foreign { .. })) => {
                     tracing::warn!(error = %e, "not seeding from a damaged snapshot");
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(io::Error::other(e)),
             }
         }
         Ok(None)
@@ -114,8 +120,8 @@ mod tests {
         assert!(src.latest().unwrap().is_none());
         let mut ks = Keyspace::new();
         ks.insert(Item::new(b"k", b"v", None));
-        snapshot::write(d.path(), &ks, 7, 100, 1).unwrap();
-        let new = snapshot::write(d.path(), &ks, 7, 200, 1).unwrap();
+        snapshot::write(&StdFs, d.path(), &ks, 7, 100, 1).unwrap();
+        let new = snapshot::write(&StdFs, d.path(), &ks, 7, 200, 1).unwrap();
         let mut s = src.latest().unwrap().unwrap();
         assert_eq!(s.lsn, 200);
         let mut bytes = Vec::new();

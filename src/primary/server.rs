@@ -44,7 +44,7 @@ enum Stop {
 /// Anything that prevents a complete recovery or serving (data directory locked
 /// or missing, damaged log, address in use), or a WAL failure while serving.
 pub fn run(cfg: PrimaryConfig) -> anyhow::Result<()> {
-    let (dir, control) = DataDir::open(&cfg.data_dir, Role::Primary)?;
+    let (dir, control) = DataDir::open(&crate::fs::StdFs, &cfg.data_dir, Role::Primary)?;
     let rec = recovery::recover(&dir, &control, cfg.sync, MAX_RECORD_BYTES_LIMIT)?;
     let secs = rec.replay_time.as_secs_f64();
     tracing::info!(

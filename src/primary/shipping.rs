@@ -8,11 +8,12 @@
 //! then starts with a snapshot (its position is older than the oldest segment).
 
 use super::seed::SnapshotSeeds;
+use crate::fs::StdFs;
 use crate::ship::protocol::tls::ShipTls;
 use crate::ship::send::schedule::Schedule;
 use crate::ship::send::shipper::{ShipObserver, Shipper, StandbyStatus};
 use crate::ship::{AuthKey, Compression, LogSource, ShipOptions};
-use crate::wal::{StdFs, Wal};
+use crate::wal::Wal;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

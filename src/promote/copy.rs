@@ -23,13 +23,14 @@
 //! `received_lsn` (a bounded number of times). The copy is then checked: its
 //! log must read from the snapshot's LSN to exactly `received_lsn`.
 
+use crate::durable::IoError;
+use crate::fs::{Fs, StdFs};
 use crate::node::control::CONTROL_FILE;
 use crate::node::datadir::{SNAPSHOT_DIR, WAL_DIR};
 use crate::node::position::POSITION_FILE;
-use crate::store::snapshot;
+use crate::store::snapshot::{self, SnapshotError};
 use crate::wal::format::SEGMENT_HEADER_BYTES;
-use crate::wal::{scan::list_segments, scan_dir, StdFs};
-use std::os::unix::fs::FileExt as _;
+use crate::wal::{scan::list_segments, scan_dir, WalError};
 use std::path::{Path, PathBuf};
 
 /// What was copied.
@@ -47,17 +48,34 @@ pub struct Copied {
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
     /// A file went away under the copy (a checkpoint): try again.
-    #[error("{0} was removed while copying (a checkpoint); starting over")]
+    #[error("{} was removed while copying (a checkpoint); starting over", .0.display())]
     Vanished(PathBuf),
-    #[error("{0}")]
-    Failed(String),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The standby's log could not be listed.
+    #[error(transparent)]
+    Log(#[from] WalError),
+    #[error("the copied log: {0}")]
+    CopiedLog(#[source] WalError),
+    #[error("the copied log covers {first:#x}..{end:#x}, not the needed {from:#x}..{until:#x}")]
+    Coverage {
+        first: u64,
+        end: u64,
+        from: u64,
+        until: u64,
+    },
 }
 
-fn io(op: &str, p: &Path, e: std::io::Error) -> CopyError {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        CopyError::Vanished(p.to_path_buf())
-    } else {
-        CopyError::Failed(format!("{op} {}: {e}", p.display()))
+/// An I/O error of `op` on `p`: [`CopyError::Vanished`] when the file went away.
+fn io<'a>(op: &'static str, p: &'a Path) -> impl FnOnce(std::io::Error) -> CopyError + 'a {
+    move |e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            CopyError::Vanished(p.to_path_buf())
+        } else {
+            CopyError::Io(IoError::new(op, p, e))
+        }
     }
 }
 
@@ -66,7 +84,7 @@ fn io(op: &str, p: &Path, e: std::io::Error) -> CopyError {
 ///
 /// # Errors
 /// [`CopyError::Vanished`] when the standby removed a file meanwhile (retry);
-/// [`CopyError::Failed`] otherwise, naming the file.
+/// other [`CopyError`]s naming the file.
 pub fn copy_standby(src: &Path, dst: &Path, received_lsn: u64) -> Result<Copied, CopyError> {
     let mut out = Copied {
         received_lsn,
@@ -75,9 +93,9 @@ pub fn copy_standby(src: &Path, dst: &Path, received_lsn: u64) -> Result<Copied,
     let (swal, ssnap) = (src.join(WAL_DIR), src.join(SNAPSHOT_DIR));
     let (dwal, dsnap) = (dst.join(WAL_DIR), dst.join(SNAPSHOT_DIR));
     for d in [&dwal, &dsnap] {
-        std::fs::create_dir_all(d).map_err(|e| io("create", d, e))?;
+        std::fs::create_dir_all(d).map_err(io("create directory", d))?;
     }
-    let snaps = snapshot::list(&ssnap).map_err(|e| CopyError::Failed(e.to_string()))?;
+    let snaps = snapshot::list(&StdFs, &ssnap)?;
     let snap = snaps
         .iter()
         .rev()
@@ -89,7 +107,7 @@ pub fn copy_standby(src: &Path, dst: &Path, received_lsn: u64) -> Result<Copied,
         out.files += 1;
         out.snapshot_lsn = *lsn;
     }
-    let segments = list_segments(&StdFs, &swal).map_err(|e| CopyError::Failed(e.to_string()))?;
+    let segments = list_segments(&StdFs, &swal)?;
     let from = out.snapshot_lsn;
     for (i, s) in segments.iter().enumerate() {
         let next_first = segments.get(i + 1).map_or(u64::MAX, |n| n.first_lsn);
@@ -107,13 +125,10 @@ pub fn copy_standby(src: &Path, dst: &Path, received_lsn: u64) -> Result<Copied,
             )?;
         }
     }
-    for entry in std::fs::read_dir(&swal).map_err(|e| io("read directory", &swal, e))? {
-        let entry = entry.map_err(|e| io("read directory", &swal, e))?;
-        let name = entry.file_name();
-        if name.to_str().is_some_and(|n| n.ends_with(".history")) {
-            out.bytes += copy_file(&entry.path(), &dwal.join(&name))?;
-            out.files += 1;
-        }
+    let names = StdFs.list(&swal).map_err(io("read directory", &swal))?;
+    for name in names.iter().filter(|n| n.ends_with(".history")) {
+        out.bytes += copy_file(&swal.join(name), &dwal.join(name))?;
+        out.files += 1;
     }
     for name in [CONTROL_FILE, POSITION_FILE] {
         let p = src.join(name);
@@ -128,31 +143,19 @@ pub fn copy_standby(src: &Path, dst: &Path, received_lsn: u64) -> Result<Copied,
 
 /// Copies one file (read-only on the source); returns its length.
 fn copy_file(from: &Path, to: &Path) -> Result<u64, CopyError> {
-    std::fs::copy(from, to).map_err(|e| io("copy", from, e))
+    std::fs::copy(from, to).map_err(io("copy", from))
 }
 
-/// Zeroes `file` from `offset` to its end.
+/// Zeroes `file` (a copy) from `offset` to its end.
 fn cut_at(file: &Path, offset: u64) -> Result<(), CopyError> {
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(file)
-        .map_err(|e| io("open", file, e))?;
-    let len = f.metadata().map_err(|e| io("stat", file, e))?.len();
-    let zeros = vec![0u8; 1 << 20];
-    let mut off = offset;
-    while off < len {
-        let n = (len - off).min(zeros.len() as u64) as usize;
-        f.write_all_at(&zeros[..n], off)
-            .map_err(|e| io("cut", file, e))?;
-        off += n as u64;
-    }
-    Ok(())
+    let mut f = StdFs.open_write(file).map_err(io("open", file))?;
+    crate::fs::zero_from(&mut *f, offset).map_err(io("cut", file))
 }
 
 /// The copied log must run from `from` (or be empty when nothing follows the
 /// snapshot) to exactly `until`.
 fn check(wal: &Path, from: u64, until: u64) -> Result<(), CopyError> {
-    let r = scan_dir(&StdFs, wal).map_err(|e| CopyError::Failed(format!("the copied log: {e}")))?;
+    let r = scan_dir(&StdFs, wal).map_err(CopyError::CopiedLog)?;
     let end = r.torn_tail.as_ref().map_or(r.end_lsn, |t| t.lsn);
     match r.first_lsn {
         // The segments after the snapshot went away between listing the
@@ -160,9 +163,11 @@ fn check(wal: &Path, from: u64, until: u64) -> Result<(), CopyError> {
         Some(first) if first > from => Err(CopyError::Vanished(wal.to_path_buf())),
         None if from == until => Ok(()),
         Some(_) if end == until => Ok(()),
-        _ => Err(CopyError::Failed(format!(
-            "the copied log covers {:#x}..{end:#x}, not the needed {from:#x}..{until:#x}",
-            r.first_lsn.unwrap_or(0)
-        ))),
+        _ => Err(CopyError::Coverage {
+            first: r.first_lsn.unwrap_or(0),
+            end,
+            from,
+            until,
+        }),
     }
 }

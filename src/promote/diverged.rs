@@ -10,14 +10,32 @@
 //! holding them is itself a sound log: `logship dump DIR` and `logship verify
 //! DIR` read it whole, and either reads one file alone.
 
+use crate::durable::IoError;
+use crate::fs::{fsync_dir, Fs, NewFile, StdFs};
 use crate::wal::format::{
     encode_record, segment_file_name, SegmentHeader, MIN_SEGMENT_BYTES, SEGMENT_HEADER_BYTES,
 };
-use crate::wal::{scan::list_segments, RecordKind, StdFs, WalReader};
+use crate::wal::{scan::list_segments, RecordKind, WalError, WalReader};
 use serde::{Deserialize, Serialize};
-use std::io::Write as _;
-use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
+
+/// Why the old log could not be read, saved or cut.
+#[derive(Debug, thiserror::Error)]
+pub enum DivergedError {
+    #[error("reading the old log from LSN {lsn:#x}: {source}")]
+    Open {
+        lsn: u64,
+        #[source]
+        source: WalError,
+    },
+    #[error("reading the old log: {0}")]
+    Read(#[source] WalError),
+    /// The log's segments could not be listed.
+    #[error(transparent)]
+    List(WalError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
 
 /// The divergent records of an old primary: data it logged past where its
 /// timeline ended in the new primary's history.
@@ -54,15 +72,13 @@ pub struct Tail {
 ///
 /// # Errors
 /// A damaged log, naming the file and LSN.
-pub fn tail(wal_dir: &Path, from_lsn: u64, until_lsn: u64) -> Result<Tail, String> {
+pub fn tail(wal_dir: &Path, from_lsn: u64, until_lsn: u64) -> Result<Tail, DivergedError> {
     let mut t = Tail::default();
     if from_lsn >= until_lsn {
         return Ok(t);
     }
-    let reader = WalReader::open(StdFs::shared(), wal_dir, from_lsn, Some(until_lsn))
-        .map_err(|e| format!("reading the old log from LSN {from_lsn:#x}: {e}"))?;
-    for r in reader {
-        let r = r.map_err(|e| format!("reading the old log: {e}"))?;
+    for r in read(wal_dir, from_lsn, until_lsn)? {
+        let r = r.map_err(DivergedError::Read)?;
         t.records_past += 1;
         if r.kind != RecordKind::Data {
             continue;
@@ -80,6 +96,16 @@ pub fn tail(wal_dir: &Path, from_lsn: u64, until_lsn: u64) -> Result<Tail, Strin
         d.log_bytes = until_lsn - d.first_lsn;
     }
     Ok(t)
+}
+
+/// The records of the log in `wal_dir` from `from_lsn` to `until_lsn`.
+fn read(wal_dir: &Path, from_lsn: u64, until_lsn: u64) -> Result<WalReader, DivergedError> {
+    WalReader::open(StdFs::shared(), wal_dir, from_lsn, Some(until_lsn)).map_err(|source| {
+        DivergedError::Open {
+            lsn: from_lsn,
+            source,
+        }
+    })
 }
 
 /// One saved segment file.
@@ -102,18 +128,18 @@ pub fn save(
     system_id: u64,
     d: &Divergence,
     out_dir: &Path,
-) -> Result<Vec<SavedFile>, String> {
-    std::fs::create_dir_all(out_dir).map_err(|e| format!("create {}: {e}", out_dir.display()))?;
+) -> Result<Vec<SavedFile>, DivergedError> {
+    let fs = &StdFs;
+    fs.create_dir_all(out_dir)
+        .map_err(IoError::at("create directory", out_dir))?;
     if let Some(parent) = out_dir.parent() {
-        sync_dir(parent)?;
+        fsync_dir(fs, parent)?;
     }
-    let reader = WalReader::open(StdFs::shared(), wal_dir, d.first_lsn, Some(d.end_lsn))
-        .map_err(|e| format!("reading the old log from LSN {:#x}: {e}", d.first_lsn))?;
     let mut saved = Vec::new();
     // (timeline, first LSN, encoded records, record count) of the file being built.
     let mut cur: Option<(u32, u64, Vec<u8>, u64)> = None;
-    for r in reader {
-        let r = r.map_err(|e| format!("reading the old log: {e}"))?;
+    for r in read(wal_dir, d.first_lsn, d.end_lsn)? {
+        let r = r.map_err(DivergedError::Read)?;
         let (_, _, bytes, n) = cur.get_or_insert_with(|| (r.timeline, r.lsn, Vec::new(), 0));
         encode_record(
             bytes,
@@ -126,32 +152,34 @@ pub fn save(
         *n += 1;
         if r.kind == RecordKind::Seal {
             let (tl, first, bytes, n) = cur.take().expect("a file is being built");
-            saved.push(write_segment(out_dir, system_id, tl, first, &bytes, n)?);
+            saved.push(write_segment(fs, out_dir, system_id, tl, first, &bytes, n)?);
         }
     }
     if let Some((tl, first, bytes, n)) = cur.take() {
-        saved.push(write_segment(out_dir, system_id, tl, first, &bytes, n)?);
+        saved.push(write_segment(fs, out_dir, system_id, tl, first, &bytes, n)?);
     }
-    sync_dir(out_dir)?;
+    fsync_dir(fs, out_dir)?;
     Ok(saved)
 }
 
-/// Writes one segment file holding `records` (encoded, starting at `first_lsn`).
+/// Writes one segment file holding `records` (encoded, starting at `first_lsn`),
+/// whole or not at all ([`NewFile`]).
 fn write_segment(
+    fs: &dyn Fs,
     dir: &Path,
     system_id: u64,
     timeline: u32,
     first_lsn: u64,
     records: &[u8],
     n: u64,
-) -> Result<SavedFile, String> {
+) -> Result<SavedFile, IoError> {
     let path = dir.join(segment_file_name(timeline, first_lsn));
     let done = SavedFile {
         path: path.clone(),
         first_lsn,
         records: n,
     };
-    if path.exists() {
+    if fs.exists(&path) {
         return Ok(done);
     }
     // Room for the records and a zeroed remainder (a clean end), in whole pages.
@@ -164,17 +192,14 @@ fn write_segment(
         segment_bytes,
         created_unix_ms: crate::clock::now_unix_ms(),
     };
-    let tmp = dir.join(format!("{}.tmp", segment_file_name(timeline, first_lsn)));
-    let io = |op: &str, e: std::io::Error| format!("{op} {}: {e}", tmp.display());
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
-    f.write_all(&header.encode())
-        .and_then(|_| f.write_all(records))
-        .and_then(|_| f.set_len(segment_bytes))
-        .and_then(|_| f.sync_all())
-        .map_err(|e| io("write", e))?;
-    drop(f);
-    std::fs::rename(&tmp, &path).map_err(|e| io("rename", e))?;
-    sync_dir(dir)?;
+    let mut f = NewFile::create(fs, &path)?;
+    let head = header.encode();
+    f.write_at(&head, 0)?;
+    f.write_at(records, head.len() as u64)?;
+    // The zeroed remainder, written: the same bytes on any file system.
+    let end = (head.len() + records.len()) as u64;
+    f.write_at(&vec![0u8; (segment_bytes - end) as usize], end)?;
+    f.commit()?;
     Ok(done)
 }
 
@@ -186,42 +211,25 @@ fn write_segment(
 /// boundary of the log.
 ///
 /// # Errors
-/// I/O errors, naming the file.
-pub fn cut_log(wal_dir: &Path, lsn: u64) -> Result<usize, String> {
-    let segments = list_segments(&StdFs, wal_dir).map_err(|e| e.to_string())?;
+/// [`DivergedError`], naming the file.
+pub fn cut_log(wal_dir: &Path, lsn: u64) -> Result<usize, DivergedError> {
+    let fs = &StdFs;
+    let segments = list_segments(fs, wal_dir).map_err(DivergedError::List)?;
     let mut removed = 0;
     for s in segments.iter().rev() {
         if s.first_lsn >= lsn {
-            std::fs::remove_file(&s.path)
-                .map_err(|e| format!("remove {}: {e}", s.path.display()))?;
-            sync_dir(wal_dir)?;
+            fs.remove(&s.path).map_err(IoError::at("remove", &s.path))?;
+            fsync_dir(fs, wal_dir)?;
             removed += 1;
             continue;
         }
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&s.path)
-            .map_err(|e| format!("open {}: {e}", s.path.display()))?;
-        let len = f
-            .metadata()
-            .map_err(|e| format!("stat {}: {e}", s.path.display()))?
-            .len();
-        let mut off = SEGMENT_HEADER_BYTES as u64 + (lsn - s.first_lsn);
-        let zeros = vec![0u8; 1 << 20];
-        while off < len {
-            let n = (len - off).min(zeros.len() as u64) as usize;
-            f.write_all_at(&zeros[..n], off)
-                .map_err(|e| format!("cut {}: {e}", s.path.display()))?;
-            off += n as u64;
-        }
-        f.sync_all()
-            .map_err(|e| format!("fsync {}: {e}", s.path.display()))?;
+        let mut f = fs
+            .open_write(&s.path)
+            .map_err(IoError::at("open", &s.path))?;
+        crate::fs::zero_from(&mut *f, SEGMENT_HEADER_BYTES as u64 + (lsn - s.first_lsn))
+            .map_err(IoError::at("cut", &s.path))?;
+        f.sync_data().map_err(IoError::at("fsync", &s.path))?;
         break;
     }
     Ok(removed)
-}
-
-/// fsyncs a directory; the error in words, naming it.
-fn sync_dir(dir: &Path) -> Result<(), String> {
-    crate::durable::sync_dir(dir).map_err(|e| e.to_string())
 }

@@ -29,15 +29,15 @@
 //! kept) whatever happened.
 
 use super::copy::{copy_standby, Copied, CopyError};
-use super::node::{connect, start, stop, write_lsn};
-use super::offline;
+use super::expected::{apply_log, replay, ReplayError};
+use super::node::{connect, start, stop, write_lsn, NodeError};
+use super::offline::{self, OfflineError};
 use crate::admin::{request, AdminError};
 use crate::client::ClientError;
-use crate::node::datadir::{SNAPSHOT_DIR, WAL_DIR};
+use crate::node::datadir::WAL_DIR;
 use crate::node::standing::{check, Standing, Verdict};
 use crate::status::NodeStatus;
-use crate::store::{snapshot, KvState, StateMachine};
-use crate::wal::{RecordKind, StdFs, WalReader};
+use crate::store::{KvState, StateMachine};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -103,11 +103,60 @@ pub struct DrillReport {
     pub steps: Vec<StepReport>,
 }
 
-/// Why a drill could not run at all.
+/// Why a drill could not run at all, or why a step failed (its text is the
+/// step's detail in the report).
 #[derive(Debug, thiserror::Error)]
 pub enum DrillError {
-    #[error("{0}")]
-    Failed(String),
+    #[error("start a runtime for the admin socket: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("the status from the admin socket of {}: {source}", dir.display())]
+    Status {
+        dir: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} is served by a running {role}, not a standby", dir.display())]
+    NotStandby { dir: PathBuf, role: String },
+    #[error("the standby on {} has received nothing from a primary yet: there is nothing to promote", dir.display())]
+    NothingReceived { dir: PathBuf },
+    #[error("a process holds {} but its admin socket does not answer: {source}", dir.display())]
+    NoAnswer {
+        dir: PathBuf,
+        #[source]
+        source: AdminError,
+    },
+    #[error(transparent)]
+    Offline(#[from] OfflineError),
+    #[error("create a scratch directory: {0}")]
+    Scratch(#[source] std::io::Error),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
+    #[error("the standby kept removing files while copying")]
+    KeptRemoving,
+    #[error("replaying the copy: {0}")]
+    Replay(#[source] ReplayError),
+    #[error("applying the node's own records to the expectation: {0}")]
+    Expectation(#[source] ReplayError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error(
+        "the node kept logging records: no quiet moment for a digest in {DIGEST_ATTEMPTS} attempts"
+    )]
+    NoQuietMoment,
+    #[error("MISMATCH at {lsn:#x}: promoted {promoted}, standby {expected}")]
+    DigestMismatch {
+        lsn: u64,
+        promoted: String,
+        expected: String,
+    },
+    #[error("{command}: {source}")]
+    Command {
+        command: &'static str,
+        #[source]
+        source: ClientError,
+    },
+    #[error("read back {got:?} after writing \"ok\"")]
+    ReadBack { got: Option<String> },
 }
 
 /// The standby's position: from its admin socket, or its files when stopped.
@@ -119,7 +168,7 @@ pub fn position(dir: &Path) -> Result<(Standing, bool), DrillError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| DrillError::Failed(e.to_string()))?;
+        .map_err(DrillError::Runtime)?;
     let asked = rt.block_on(request(
         dir,
         serde_json::json!({"cmd": "status"}),
@@ -127,32 +176,29 @@ pub fn position(dir: &Path) -> Result<(Standing, bool), DrillError> {
     ));
     match asked {
         Ok(v) => {
-            let s: NodeStatus =
-                serde_json::from_value(v).map_err(|e| DrillError::Failed(e.to_string()))?;
+            let s: NodeStatus = serde_json::from_value(v).map_err(|source| DrillError::Status {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
             if s.role != "standby" {
-                return Err(DrillError::Failed(format!(
-                    "{} is served by a running {}, not a standby",
-                    dir.display(),
-                    s.role
-                )));
+                return Err(DrillError::NotStandby {
+                    dir: dir.to_path_buf(),
+                    role: s.role,
+                });
             }
             let st = s.standing();
             if st.system_id == 0 || st.received_lsn == 0 {
-                return Err(DrillError::Failed(format!(
-                    "the standby on {} has received nothing from a primary yet: there is nothing to promote",
-                    dir.display()
-                )));
+                return Err(DrillError::NothingReceived {
+                    dir: dir.to_path_buf(),
+                });
             }
             Ok((st, true))
         }
-        Err(AdminError::NotRunning(_)) => {
-            let f = offline::inspect(dir).map_err(|e| DrillError::Failed(e.to_string()))?;
-            Ok((f.standing, false))
-        }
-        Err(e) => Err(DrillError::Failed(format!(
-            "a process holds {} but its admin socket does not answer: {e}",
-            dir.display()
-        ))),
+        Err(AdminError::NotRunning(_)) => Ok((offline::inspect(dir)?.standing, false)),
+        Err(source) => Err(DrillError::NoAnswer {
+            dir: dir.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -169,7 +215,7 @@ fn copy_consistently(
     first: Standing,
     running: bool,
     dst: &Path,
-) -> Result<(Copied, Standing), String> {
+) -> Result<(Copied, Standing), DrillError> {
     let mut standing = first;
     for attempt in 1..=COPY_ATTEMPTS {
         let _ = std::fs::remove_dir_all(dst);
@@ -177,57 +223,12 @@ fn copy_consistently(
             Ok(c) => return Ok((c, standing)),
             Err(CopyError::Vanished(p)) if running && attempt < COPY_ATTEMPTS => {
                 tracing::info!(file = %p.display(), "drill: a file went away while copying; copying again");
-                standing = position(&opts.standby_dir).map_err(|e| e.to_string())?.0;
+                standing = position(&opts.standby_dir)?.0;
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
-    Err("the standby kept removing files while copying".into())
-}
-
-/// The keyspace of the copy in `dir`: its snapshot at `snapshot_lsn` (if any)
-/// and its log up to `until`.
-///
-/// # Errors
-/// An unreadable snapshot or log.
-pub fn replay(
-    dir: &Path,
-    system_id: u64,
-    snapshot_lsn: u64,
-    until: u64,
-) -> Result<KvState, String> {
-    let path = dir
-        .join(SNAPSHOT_DIR)
-        .join(snapshot::file_name(snapshot_lsn));
-    let mut state = if path.exists() {
-        let (h, ks) = snapshot::read(&path, system_id).map_err(|e| e.to_string())?;
-        KvState::new(ks, h.lsn)
-    } else {
-        KvState::default()
-    };
-    apply_log(&mut state, &dir.join(WAL_DIR), until)?;
-    Ok(state)
-}
-
-/// Applies the records of `wal` from the state's applied LSN up to `until`.
-fn apply_log(state: &mut KvState, wal: &Path, until: u64) -> Result<(), String> {
-    let from = state.applied_lsn();
-    if from >= until {
-        return Ok(());
-    }
-    let reader =
-        WalReader::open(StdFs::shared(), wal, from, Some(until)).map_err(|e| e.to_string())?;
-    for r in reader {
-        let r = r.map_err(|e| e.to_string())?;
-        if r.kind == RecordKind::Data {
-            state
-                .apply(r.lsn, r.end_lsn, &r.payload)
-                .map_err(|e| e.to_string())?;
-        } else {
-            state.advance_to(r.end_lsn);
-        }
-    }
-    Ok(())
+    Err(DrillError::KeptRemoving)
 }
 
 /// Runs a drill. A failed step ends it with `ok: false` (the report says which
@@ -247,7 +248,7 @@ pub fn run(
         Some(p) => builder.tempdir_in(p),
         None => builder.tempdir(),
     }
-    .map_err(|e| DrillError::Failed(format!("create a scratch directory: {e}")))?;
+    .map_err(DrillError::Scratch)?;
     let mut rep = DrillReport {
         standby_running: running,
         system_id: format!("{:016x}", standing.system_id),
@@ -297,18 +298,20 @@ fn steps(
     node: &mut Option<Child>,
     say: &mut impl FnMut(&StepReport),
 ) -> Result<(), ()> {
-    let mut step =
-        |rep: &mut DrillReport, name: &'static str, started: Instant, r: Result<String, String>| {
-            let s = StepReport {
-                step: name,
-                ok: r.is_ok(),
-                ms: started.elapsed().as_millis() as u64,
-                detail: r.clone().unwrap_or_else(|e| e),
-            };
-            say(&s);
-            rep.steps.push(s);
-            r.map(|_| ()).map_err(|_| ())
+    let mut step = |rep: &mut DrillReport,
+                    name: &'static str,
+                    started: Instant,
+                    r: Result<String, DrillError>| {
+        let s = StepReport {
+            step: name,
+            ok: r.is_ok(),
+            ms: started.elapsed().as_millis() as u64,
+            detail: r.as_ref().map_or_else(|e| e.to_string(), String::clone),
         };
+        say(&s);
+        rep.steps.push(s);
+        r.map(|_| ()).map_err(|_| ())
+    };
     let t = Instant::now();
     let v = rpo(&standing);
     rep.rpo_bytes = v.loss_bytes;
@@ -339,7 +342,7 @@ fn steps(
     let t = Instant::now();
     let mut expected = match replay(&data, standing.system_id, rep.snapshot_lsn, rep.copied_lsn) {
         Ok(s) => s,
-        Err(e) => return step(rep, "expect", t, Err(format!("replaying the copy: {e}"))),
+        Err(e) => return step(rep, "expect", t, Err(DrillError::Replay(e))),
     };
     rep.expected_digest = expected.keyspace.digest();
     let detail = format!(
@@ -355,7 +358,7 @@ fn steps(
     rep.promote_ms = rto.elapsed().as_millis() as u64;
     let p = match promoted {
         Ok(p) => p,
-        Err(e) => return step(rep, "promote", rto, Err(e.to_string())),
+        Err(e) => return step(rep, "promote", rto, Err(e.into())),
     };
     rep.promotion_lsn = p.promotion_lsn;
     rep.new_timeline = p.new_timeline;
@@ -372,7 +375,7 @@ fn steps(
     let t = Instant::now();
     let addr = match start(&opts.binary, &data, node) {
         Ok(a) => a,
-        Err(e) => return step(rep, "start", t, Err(e)),
+        Err(e) => return step(rep, "start", t, Err(e.into())),
     };
     rep.start_ms = t.elapsed().as_millis() as u64;
     step(
@@ -383,7 +386,7 @@ fn steps(
     )?;
     let mut conn = match connect(&addr) {
         Ok(c) => c,
-        Err(e) => return step(rep, "digest", Instant::now(), Err(e)),
+        Err(e) => return step(rep, "digest", Instant::now(), Err(e.into())),
     };
     let t = Instant::now();
     let d = digest_at(&mut conn, &data, &mut expected, p.promotion_lsn);
@@ -400,12 +403,11 @@ fn steps(
                     rep.promoted_digest
                 ))
             } else {
-                Err(format!(
-                    "MISMATCH at {:#x}: promoted {}, standby {}",
-                    expected.applied_lsn(),
-                    rep.promoted_digest,
-                    rep.expected_digest
-                ))
+                Err(DrillError::DigestMismatch {
+                    lsn: expected.applied_lsn(),
+                    promoted: rep.promoted_digest.clone(),
+                    expected: rep.expected_digest.clone(),
+                })
             };
             step(rep, "digest", t, r)?;
         }
@@ -413,21 +415,28 @@ fn steps(
     }
     let t = Instant::now();
     let key = format!("logship:drill:{}", crate::clock::now_unix_ms());
-    let wrote: Result<(), String> = redis::cmd("SET")
+    let client = |command| {
+        let addr = &addr;
+        move |e| DrillError::Command {
+            command,
+            source: ClientError::from_redis(addr, &e),
+        }
+    };
+    let wrote = redis::cmd("SET")
         .arg(&key)
         .arg("ok")
         .query::<()>(&mut conn)
-        .map_err(|e| format!("SET: {}", ClientError::from_redis(&addr, &e)));
+        .map_err(client("SET"));
     rep.rto_ms = rto.elapsed().saturating_sub(digest_ms).as_millis() as u64;
     let read = wrote.and_then(|_| {
         redis::cmd("GET")
             .arg(&key)
             .query::<Option<String>>(&mut conn)
-            .map_err(|e| format!("GET: {}", ClientError::from_redis(&addr, &e)))
+            .map_err(client("GET"))
     });
     let r = match read {
         Ok(Some(v)) if v == "ok" => Ok(format!("wrote and read back {key}; RTO {} ms", rep.rto_ms)),
-        Ok(other) => Err(format!("read back {other:?} after writing \"ok\"")),
+        Ok(got) => Err(DrillError::ReadBack { got }),
         Err(e) => Err(e),
     };
     step(rep, "write", t, r)
@@ -440,15 +449,17 @@ fn digest_at(
     dir: &Path,
     expected: &mut KvState,
     promotion_lsn: u64,
-) -> Result<String, String> {
+) -> Result<String, DrillError> {
     for _ in 0..DIGEST_ATTEMPTS {
         let before = write_lsn(conn)?;
-        let d: String = redis::cmd("DEBUG").arg("DIGEST").query(conn).map_err(|e| {
-            format!(
-                "DEBUG DIGEST: {}",
-                ClientError::from_redis("the promoted copy", &e)
-            )
-        })?;
+        let d: String =
+            redis::cmd("DEBUG")
+                .arg("DIGEST")
+                .query(conn)
+                .map_err(|e| DrillError::Command {
+                    command: "DEBUG DIGEST",
+                    source: ClientError::from_redis("the promoted copy", &e),
+                })?;
         let after = write_lsn(conn)?;
         if before != after {
             continue;
@@ -456,11 +467,9 @@ fn digest_at(
         expected.advance_to(promotion_lsn);
         if after > promotion_lsn {
             // Written records are in the segment file (durable or not).
-            apply_log(expected, &dir.join(WAL_DIR), after)?;
+            apply_log(expected, &dir.join(WAL_DIR), after).map_err(DrillError::Expectation)?;
         }
         return Ok(d);
     }
-    Err(format!(
-        "the node kept logging records: no quiet moment for a digest in {DIGEST_ATTEMPTS} attempts"
-    ))
+    Err(DrillError::NoQuietMoment)
 }

@@ -4,26 +4,64 @@
 //! to a new timeline, writes a checkpoint at the switch, and leaves a directory
 //! that `logship primary` serves on the new timeline.
 
-use crate::node::control::{Control, Role};
-use crate::node::datadir::{DataDir, SNAPSHOT_DIR, WAL_DIR};
+use crate::fs::StdFs;
+use crate::node::control::{Control, ControlError, Role};
+use crate::node::datadir::{DataDir, DataDirError, SNAPSHOT_DIR, WAL_DIR};
 use crate::node::position::PrimaryPosition;
 use crate::node::standing::{check, Standing, Verdict};
-use crate::node::switch::begin_timeline;
-use crate::primary::recovery::recover;
+use crate::node::switch::{begin_timeline, SwitchError};
+use crate::primary::recovery::{recover, RecoveryError};
 use crate::standby::node::standby_control;
-use crate::store::snapshot;
-use crate::wal::{scan_dir, StdFs, SyncPolicy};
-use std::path::Path;
+use crate::store::snapshot::{self, SnapshotError};
+use crate::wal::{scan_dir, SyncPolicy, WalError};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Why an offline promotion could not even be considered.
+/// Why an offline promotion could not be considered or did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
-    /// The directory is a primary's, or not a logship directory at all.
-    #[error("{0}")]
-    NotStandby(String),
-    #[error("{0}")]
-    Failed(String),
+    /// Neither a control file nor a received log says whose the directory is.
+    #[error("{} is not a standby that has received a log ({source})", dir.display())]
+    NothingReceived {
+        dir: PathBuf,
+        #[source]
+        source: ControlError,
+    },
+    #[error("{} is a {role} data directory, not a standby", dir.display())]
+    NotStandby { dir: PathBuf, role: Role },
+    /// The directory could not be opened as a standby's (a primary's, in use).
+    #[error(transparent)]
+    Open(DataDirError),
+    #[error(transparent)]
+    Control(ControlError),
+    #[error("the received log: {0}")]
+    Log(#[source] WalError),
+    #[error("write the control file: {0}")]
+    WriteControl(#[source] ControlError),
+    #[error(transparent)]
+    Switch(#[from] SwitchError),
+    #[error("applying the received log: {0}")]
+    Apply(#[source] RecoveryError),
+    #[error("the log continues at LSN {found:#x}, not at the switch LSN {switch:#x}")]
+    NotAtSwitch { found: u64, switch: u64 },
+    #[error("checkpoint at the switch: {0}")]
+    Checkpoint(#[source] SnapshotError),
+    #[error("closing the log: {0}")]
+    Close(#[source] WalError),
+}
+
+impl OfflineError {
+    /// True when the directory is not a standby's that received a log (a
+    /// primary's, another program's, an empty one), as opposed to a failure
+    /// while reading or promoting one.
+    pub fn is_not_standby(&self) -> bool {
+        matches!(
+            self,
+            OfflineError::NothingReceived { .. }
+                | OfflineError::NotStandby { .. }
+                | OfflineError::Open(_)
+        )
+    }
 }
 
 /// A stopped standby, as found on disk.
@@ -37,43 +75,42 @@ pub struct Found {
 /// Reads a stopped standby's position without changing a byte.
 ///
 /// # Errors
-/// [`OfflineError::NotStandby`] for anything but a standby that received a log;
-/// [`OfflineError::Failed`] for a log that cannot be read.
+/// [`OfflineError::is_not_standby`] for anything but a standby that received
+/// a log; [`OfflineError::Log`] for a log that cannot be read.
 pub fn inspect(dir: &Path) -> Result<Found, OfflineError> {
-    let not_standby = |why: String| {
-        OfflineError::NotStandby(format!(
-            "{} is not a standby that has received a log ({why})",
-            dir.display()
-        ))
-    };
-    let control = match Control::read(dir) {
+    let control = match Control::read(&StdFs, dir) {
         Ok(c) => c,
         // A standby stopped before it wrote its control file: its log says
         // whose it is.
-        Err(e) if !dir.join(crate::node::control::CONTROL_FILE).exists() => {
+        Err(source) if !dir.join(crate::node::control::CONTROL_FILE).exists() => {
             let wal_dir = dir.join(WAL_DIR);
-            let report = scan_dir(&StdFs, &wal_dir).map_err(|_| not_standby(e.to_string()))?;
-            let sid = report.system_id.ok_or_else(|| not_standby(e.to_string()))?;
-            standby_control(&wal_dir, sid, report.timeline().unwrap_or(1))
-                .map_err(|e| not_standby(e.to_string()))?
+            let sid = scan_dir(&StdFs, &wal_dir).ok().and_then(|r| {
+                let sid = r.system_id?;
+                Some((sid, r.timeline().unwrap_or(1)))
+            });
+            let Some((sid, timeline)) = sid else {
+                return Err(OfflineError::NothingReceived {
+                    dir: dir.to_path_buf(),
+                    source,
+                });
+            };
+            standby_control(&wal_dir, sid, timeline).map_err(OfflineError::Log)?
         }
-        Err(e) => return Err(OfflineError::Failed(e.to_string())),
+        Err(e) => return Err(OfflineError::Control(e)),
     };
     if control.role != Role::Standby {
-        return Err(OfflineError::NotStandby(format!(
-            "{} is a {} data directory, not a standby",
-            dir.display(),
-            control.role
-        )));
+        return Err(OfflineError::NotStandby {
+            dir: dir.to_path_buf(),
+            role: control.role,
+        });
     }
-    let report = scan_dir(&StdFs, &dir.join(WAL_DIR))
-        .map_err(|e| OfflineError::Failed(format!("the received log: {e}")))?;
+    let report = scan_dir(&StdFs, &dir.join(WAL_DIR)).map_err(OfflineError::Log)?;
     let received = report.torn_tail.as_ref().map_or(report.end_lsn, |t| t.lsn);
-    let snap = snapshot::list(&dir.join(SNAPSHOT_DIR))
+    let snap = snapshot::list(&StdFs, &dir.join(SNAPSHOT_DIR))
         .ok()
         .and_then(|v| v.last().map(|x| x.0))
         .unwrap_or(0);
-    let pos = PrimaryPosition::read(dir).unwrap_or_default();
+    let pos = PrimaryPosition::read(&StdFs, dir).unwrap_or_default();
     Ok(Found {
         standing: Standing {
             system_id: control.system_id,
@@ -116,47 +153,44 @@ pub struct Promoted {
 /// Promotes the stopped standby in `dir` (the check was made by the caller).
 ///
 /// # Errors
-/// [`OfflineError::Failed`] naming the step that failed; the history file, when
+/// [`OfflineError`] naming the step that failed; the history file, when
 /// already written, stays (the timeline it begins has no records, and the next
 /// attempt takes the next timeline).
 pub fn promote(dir: &Path, reason: &str) -> Result<Promoted, OfflineError> {
     let started = Instant::now();
-    let failed = |e: String| OfflineError::Failed(e);
     let found = inspect(dir)?;
-    let (data, control) =
-        DataDir::open_standby(dir).map_err(|e| OfflineError::NotStandby(e.to_string()))?;
+    let (data, control) = DataDir::open_standby(&StdFs, dir).map_err(OfflineError::Open)?;
     if control.is_none() {
         found
             .control
-            .write(dir)
-            .map_err(|e| failed(format!("write the control file: {e}")))?;
+            .write(&StdFs, dir)
+            .map_err(OfflineError::WriteControl)?;
     }
-    let sw = begin_timeline(dir, reason).map_err(failed)?;
+    let sw = begin_timeline(dir, reason)?;
     let rec = recover(
         &data,
         &sw.control,
         SyncPolicy::Always,
         crate::wal::writer::MAX_RECORD_BYTES_LIMIT,
     )
-    .map_err(|e| failed(format!("applying the received log: {e}")))?;
+    .map_err(OfflineError::Apply)?;
     if rec.next_lsn != sw.switch_lsn {
         let _ = rec.wal.close();
-        return Err(failed(format!(
-            "the log continues at LSN {:#x}, not at the switch LSN {:#x}",
-            rec.next_lsn, sw.switch_lsn
-        )));
+        return Err(OfflineError::NotAtSwitch {
+            found: rec.next_lsn,
+            switch: sw.switch_lsn,
+        });
     }
     snapshot::write(
+        &StdFs,
         &data.snapshot_dir(),
         &rec.state.keyspace,
         sw.control.system_id,
         rec.next_lsn,
         sw.new_timeline,
     )
-    .map_err(|e| failed(format!("checkpoint at the switch: {e}")))?;
-    rec.wal
-        .close()
-        .map_err(|e| failed(format!("closing the log: {e}")))?;
+    .map_err(OfflineError::Checkpoint)?;
+    rec.wal.close().map_err(OfflineError::Close)?;
     let _ = std::fs::remove_file(dir.join(crate::node::position::POSITION_FILE));
     drop(data);
     Ok(Promoted {

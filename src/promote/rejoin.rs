@@ -45,32 +45,110 @@
 //! a log no snapshot covers is emptied for re-seeding. The control file says
 //! standby only after everything else is durable.
 
-use super::diverged::{self, Divergence, SavedFile};
+use super::diverged::{self, DivergedError, Divergence, SavedFile};
 use super::remote::{Primary, RemoteError};
-use crate::node::control::{Control, Fence, Role, CONTROL_FILE};
+use crate::durable::IoError;
+use crate::fs::{fsync_dir, Fs, StdFs};
+use crate::node::control::{Control, ControlError, Fence, Role, CONTROL_FILE};
 use crate::node::datadir::{DataDir, DataDirError, SNAPSHOT_DIR, WAL_DIR};
-use crate::store::snapshot;
+use crate::store::snapshot::{self, SnapshotError};
 use crate::wal::format::SEAL_RECORD_BYTES;
 use crate::wal::timeline::{self, Switch};
-use crate::wal::{scan::list_segments, scan_dir, StdFs};
+use crate::wal::{scan::list_segments, scan_dir, WalError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// Why a rejoin did not happen; each maps to an exit code of `logship rejoin`.
+/// Why a rejoin did not happen; [`RejoinError::NotStoppedPrimary`],
+/// [`RejoinError::Unreachable`] and [`RejoinError::OtherSystem`] have exit
+/// codes of their own in `logship rejoin`, the rest share one.
 #[derive(Debug, thiserror::Error)]
 pub enum RejoinError {
     /// Not a stopped primary's directory: running, a standby's, or not logship's.
-    #[error("{0}")]
-    NotStoppedPrimary(String),
+    #[error("{} is not a stopped primary's data directory: {why}", dir.display())]
+    NotStoppedPrimary { dir: PathBuf, why: NotStopped },
     /// The new primary did not answer.
-    #[error("{0}")]
-    Unreachable(String),
+    #[error(transparent)]
+    Unreachable(RemoteError),
     /// The new primary belongs to another system.
-    #[error("{0}")]
-    OtherSystem(String),
-    /// Anything else (I/O, a damaged log, a history that does not fit).
-    #[error("{0}")]
-    Failed(String),
+    #[error("the node at {addr} belongs to system {theirs:016x}, {} to system {ours:016x}: not the same cluster", dir.display())]
+    OtherSystem {
+        addr: String,
+        theirs: u64,
+        dir: PathBuf,
+        ours: u64,
+    },
+    /// The new primary refused `LOGSHIP HISTORY`.
+    #[error(transparent)]
+    Refused(RemoteError),
+    /// `answer` is what the node said, as received.
+    #[error("the node at {addr} answered LOGSHIP HISTORY without a valid {what}: {answer}")]
+    BadAnswer {
+        addr: String,
+        what: &'static str,
+        answer: String,
+    },
+    #[error("the history from {addr}: {source}")]
+    History {
+        addr: String,
+        #[source]
+        source: WalError,
+    },
+    #[error(transparent)]
+    DataDir(DataDirError),
+    #[error("the old primary's log: {0}")]
+    OldLog(#[source] WalError),
+    #[error("the node at {addr} is on timeline {new}, not after this directory's timeline {old}: it was not promoted from it")]
+    NotAfter { addr: String, new: u32, old: u32 },
+    #[error("timeline {old} of {} is not in the history of timeline {new} at {addr}", dir.display())]
+    NotInHistory {
+        old: u32,
+        dir: PathBuf,
+        new: u32,
+        addr: String,
+    },
+    #[error(transparent)]
+    Diverged(DivergedError),
+    /// A step of [`apply`] failed; the directory stays fenced.
+    #[error("{step}: {source}")]
+    Step {
+        step: &'static str,
+        #[source]
+        source: StepError,
+    },
+}
+
+/// Why a directory is not a stopped primary's.
+#[derive(Debug, thiserror::Error)]
+pub enum NotStopped {
+    #[error("it has no control file")]
+    NoControlFile,
+    #[error("a process is running on it ({0})")]
+    Running(#[source] DataDirError),
+    #[error("it is already a {role} (start it with `logship standby --data-dir {}`)", dir.display())]
+    Standby { role: Role, dir: PathBuf },
+}
+
+/// What failed in a step of [`apply`].
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Diverged(#[from] DivergedError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error(transparent)]
+    Wal(#[from] WalError),
+}
+
+/// The error of the step `step` (a `map_err` adapter).
+fn failed<E: Into<StepError>>(step: &'static str) -> impl FnOnce(E) -> RejoinError {
+    move |e| RejoinError::Step {
+        step,
+        source: e.into(),
+    }
 }
 
 /// What the new primary said about itself (`LOGSHIP HISTORY`).
@@ -92,24 +170,28 @@ fn hex_id<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
 /// Asks the primary at `addr` for its identity and timeline history.
 ///
 /// # Errors
-/// [`RejoinError::Unreachable`] when it does not answer; [`RejoinError::Failed`]
-/// for an answer that does not parse.
+/// [`RejoinError::Unreachable`] when it does not answer; other
+/// [`RejoinError`]s for a refusal or an answer that does not parse.
 pub fn ask(addr: &str) -> Result<NewPrimary, RejoinError> {
     let v = Primary::connect(addr, std::time::Duration::from_secs(30))
         .and_then(|mut p| p.history())
         .map_err(|e| match e {
-            RemoteError::Unreachable { .. } => RejoinError::Unreachable(e.to_string()),
-            RemoteError::Refused { .. } => RejoinError::Failed(e.to_string()),
+            RemoteError::Unreachable { .. } => RejoinError::Unreachable(e),
+            RemoteError::Refused { .. } => RejoinError::Refused(e),
         })?;
-    let bad = |what: &str| {
-        RejoinError::Failed(format!(
-            "the node at {addr} answered LOGSHIP HISTORY without a valid {what}: {v:?}"
-        ))
+    let bad = |what| RejoinError::BadAnswer {
+        addr: addr.to_string(),
+        what,
+        answer: format!("{v:?}"),
     };
     let system_id = v.system_id().ok_or_else(|| bad("system_id"))?;
     let text = v.history.as_deref().ok_or_else(|| bad("history"))?;
-    let history = timeline::parse(Path::new("LOGSHIP HISTORY"), text)
-        .map_err(|e| RejoinError::Failed(format!("the history from {addr}: {e}")))?;
+    let history = timeline::parse(Path::new("LOGSHIP HISTORY"), text).map_err(|source| {
+        RejoinError::History {
+            addr: addr.to_string(),
+            source,
+        }
+    })?;
     Ok(NewPrimary {
         addr: addr.to_string(),
         system_id,
@@ -134,30 +216,26 @@ pub struct OldPrimary {
 ///
 /// # Errors
 /// [`RejoinError::NotStoppedPrimary`] for a running node, a standby's or a
-/// non-logship directory; [`RejoinError::Failed`] for a damaged log.
+/// non-logship directory; [`RejoinError::OldLog`] for a damaged log.
 pub fn open_old(dir: &Path) -> Result<OldPrimary, RejoinError> {
-    let not = |why: String| {
-        RejoinError::NotStoppedPrimary(format!(
-            "{} is not a stopped primary's data directory: {why}",
-            dir.display()
-        ))
+    let not = |why| RejoinError::NotStoppedPrimary {
+        dir: dir.to_path_buf(),
+        why,
     };
     if !dir.join(CONTROL_FILE).exists() {
-        return Err(not("it has no control file".into()));
+        return Err(not(NotStopped::NoControlFile));
     }
-    let (lock, control) = DataDir::open_stopped(dir).map_err(|e| match e {
-        DataDirError::Locked { .. } => not(format!("a process is running on it ({e})")),
-        other => RejoinError::Failed(other.to_string()),
+    let (lock, control) = DataDir::open_stopped(&StdFs, dir).map_err(|e| match e {
+        DataDirError::Locked { .. } => not(NotStopped::Running(e)),
+        other => RejoinError::DataDir(other),
     })?;
     if control.role != Role::Primary {
-        return Err(not(format!(
-            "it is already a {} (start it with `logship standby --data-dir {}`)",
-            control.role,
-            dir.display()
-        )));
+        return Err(not(NotStopped::Standby {
+            role: control.role,
+            dir: dir.to_path_buf(),
+        }));
     }
-    let report = scan_dir(&StdFs, &dir.join(WAL_DIR))
-        .map_err(|e| RejoinError::Failed(format!("the old primary's log: {e}")))?;
+    let report = scan_dir(&StdFs, &dir.join(WAL_DIR)).map_err(RejoinError::OldLog)?;
     let end_lsn = report.torn_tail.as_ref().map_or(report.end_lsn, |t| t.lsn);
     Ok(OldPrimary {
         dir: dir.to_path_buf(),
@@ -188,39 +266,37 @@ pub struct Plan {
 ///
 /// # Errors
 /// [`RejoinError::OtherSystem`] for a system id mismatch;
-/// [`RejoinError::Failed`] when the old timeline is not in the new history.
+/// [`RejoinError::NotAfter`] and [`RejoinError::NotInHistory`] when the old
+/// timeline is not in the new history.
 pub fn plan(old: &OldPrimary, new: &NewPrimary) -> Result<Plan, RejoinError> {
     if old.control.system_id != new.system_id {
-        return Err(RejoinError::OtherSystem(format!(
-            "the node at {} belongs to system {:016x}, {} to system {:016x}: not the same cluster",
-            new.addr,
-            new.system_id,
-            old.dir.display(),
-            old.control.system_id
-        )));
+        return Err(RejoinError::OtherSystem {
+            addr: new.addr.clone(),
+            theirs: new.system_id,
+            dir: old.dir.clone(),
+            ours: old.control.system_id,
+        });
     }
     if new.timeline <= old.timeline {
-        return Err(RejoinError::Failed(format!(
-            "the node at {} is on timeline {}, not after this directory's timeline {}: it was not promoted from it",
-            new.addr, new.timeline, old.timeline
-        )));
+        return Err(RejoinError::NotAfter {
+            addr: new.addr.clone(),
+            new: new.timeline,
+            old: old.timeline,
+        });
     }
     let switch = new
         .history
         .iter()
         .find(|s| s.timeline == old.timeline)
-        .ok_or_else(|| {
-            RejoinError::Failed(format!(
-                "timeline {} of {} is not in the history of timeline {} at {}",
-                old.timeline,
-                old.dir.display(),
-                new.timeline,
-                new.addr
-            ))
+        .ok_or_else(|| RejoinError::NotInHistory {
+            old: old.timeline,
+            dir: old.dir.clone(),
+            new: new.timeline,
+            addr: new.addr.clone(),
         })?;
     let divergence_lsn = switch.switch_lsn.saturating_sub(SEAL_RECORD_BYTES);
     let t = diverged::tail(&old.dir.join(WAL_DIR), divergence_lsn, old.end_lsn)
-        .map_err(RejoinError::Failed)?;
+        .map_err(RejoinError::Diverged)?;
     Ok(Plan {
         old_timeline: old.timeline,
         switch_lsn: switch.switch_lsn,
@@ -261,7 +337,7 @@ pub fn saved_dir(dir: &Path, plan: &Plan) -> PathBuf {
 /// the order and why it is crash safe). `step` is told each step as it starts.
 ///
 /// # Errors
-/// [`RejoinError::Failed`] naming the step; the directory then stays fenced
+/// [`RejoinError::Step`] naming the step; the directory then stays fenced
 /// and a new run resumes.
 pub fn apply(
     old: &OldPrimary,
@@ -269,7 +345,6 @@ pub fn apply(
     plan: &Plan,
     mut step: impl FnMut(&str),
 ) -> Result<Rejoined, RejoinError> {
-    let failed = |what: &str, e: String| RejoinError::Failed(format!("{what}: {e}"));
     let (dir, wal_dir, snap_dir) = (
         old.dir.as_path(),
         old.dir.join(WAL_DIR),
@@ -286,12 +361,11 @@ pub fn apply(
             }),
             ..old.control.clone()
         }
-        .write(dir)
-        .map_err(|e| failed("fence the control file", e.to_string()))?;
+        .write(&StdFs, dir)
+        .map_err(failed("fence the control file"))?;
     }
     let mut done = Rejoined::default();
-    let snapshots =
-        snapshot::list(&snap_dir).map_err(|e| failed("list the snapshots", e.to_string()))?;
+    let snapshots = snapshot::list(&StdFs, &snap_dir).map_err(failed("list the snapshots"))?;
     let mut reseed = plan.divergence.is_some();
     if let Some(d) = &plan.divergence {
         let out = saved_dir(dir, plan);
@@ -300,7 +374,7 @@ pub fn apply(
             out.display()
         ));
         done.saved_files = diverged::save(&wal_dir, old.control.system_id, d, &out)
-            .map_err(|e| failed("save the divergent records", e))?;
+            .map_err(failed("save the divergent records"))?;
         done.saved_dir = Some(out);
     } else {
         if plan.old_end_lsn > plan.divergence_lsn {
@@ -309,20 +383,14 @@ pub fn apply(
                 plan.records_cut,
                 crate::wal::format_lsn(plan.divergence_lsn)
             ));
-            done.segments_removed += diverged::cut_log(&wal_dir, plan.divergence_lsn)
-                .map_err(|e| failed("cut the log", e))?;
+            done.segments_removed +=
+                diverged::cut_log(&wal_dir, plan.divergence_lsn).map_err(failed("cut the log"))?;
         }
         let stale: Vec<_> = snapshots
             .iter()
             .filter(|(lsn, _)| *lsn > plan.divergence_lsn)
             .collect();
-        for (_, p) in &stale {
-            remove(p)?;
-        }
-        if !stale.is_empty() {
-            crate::durable::sync_dir(&snap_dir)
-                .map_err(|e| failed("remove snapshots", e.to_string()))?;
-        }
+        remove_snapshots(&snap_dir, stale.iter().map(|(_, p)| p))?;
         done.snapshots_removed = stale.len();
         // The kept log must be replayable from a kept snapshot (or from LSN 0).
         let covered = snapshots
@@ -331,8 +399,7 @@ pub fn apply(
             .map(|(lsn, _)| *lsn)
             .max()
             .unwrap_or(0);
-        let segments =
-            list_segments(&StdFs, &wal_dir).map_err(|e| failed("list", e.to_string()))?;
+        let segments = list_segments(&StdFs, &wal_dir).map_err(failed("list"))?;
         if segments
             .first()
             .map_or(covered > 0, |s| s.first_lsn > covered)
@@ -344,16 +411,10 @@ pub fn apply(
     }
     if reseed {
         step("removing every snapshot and segment: the new primary re-seeds this standby");
-        let snaps =
-            snapshot::list(&snap_dir).map_err(|e| failed("list the snapshots", e.to_string()))?;
-        for (_, p) in &snaps {
-            remove(p)?;
-        }
-        crate::durable::sync_dir(&snap_dir)
-            .map_err(|e| failed("remove snapshots", e.to_string()))?;
+        let snaps = snapshot::list(&StdFs, &snap_dir).map_err(failed("list the snapshots"))?;
+        remove_snapshots(&snap_dir, snaps.iter().map(|(_, p)| p))?;
         done.snapshots_removed += snaps.len();
-        done.segments_removed +=
-            diverged::cut_log(&wal_dir, 0).map_err(|e| failed("empty the log", e))?;
+        done.segments_removed += diverged::cut_log(&wal_dir, 0).map_err(failed("empty the log"))?;
         done.kept_end_lsn = 0;
         done.reseed = true;
     }
@@ -362,7 +423,7 @@ pub fn apply(
         new.timeline
     ));
     timeline::install(&StdFs, &wal_dir, new.timeline, &new.history)
-        .map_err(|e| failed("install the timeline history", e.to_string()))?;
+        .map_err(failed("install the timeline history"))?;
     Control {
         role: Role::Standby,
         fenced: None,
@@ -373,11 +434,24 @@ pub fn apply(
         },
         ..old.control.clone()
     }
-    .write(dir)
-    .map_err(|e| failed("write the control file", e.to_string()))?;
+    .write(&StdFs, dir)
+    .map_err(failed("write the control file"))?;
     Ok(done)
 }
 
-fn remove(p: &Path) -> Result<(), RejoinError> {
-    std::fs::remove_file(p).map_err(|e| RejoinError::Failed(format!("remove {}: {e}", p.display())))
+/// Removes the snapshot files `paths` of `snap_dir`, then fsyncs it.
+fn remove_snapshots<'a>(
+    snap_dir: &Path,
+    paths: impl ExactSizeIterator<Item = &'a PathBuf>,
+) -> Result<(), RejoinError> {
+    if paths.len() == 0 {
+        return Ok(());
+    }
+    for p in paths {
+        StdFs
+            .remove(p)
+            .map_err(IoError::at("remove", p))
+            .map_err(failed("remove snapshots"))?;
+    }
+    fsync_dir(&StdFs, snap_dir).map_err(failed("remove snapshots"))
 }

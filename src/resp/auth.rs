@@ -34,12 +34,8 @@ impl std::fmt::Debug for Password {
 /// Why a password file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
-    #[error("password file {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("password file: {0}")]
+    Io(#[from] crate::durable::IoError),
     #[error("password file {path} is empty")]
     Empty { path: String },
     #[error("password file {path} is larger than {MAX_PASSWORD_FILE_BYTES} bytes")]
@@ -54,14 +50,9 @@ impl Password {
     /// [`PasswordError`] when the file is unreadable, empty or too large.
     pub fn from_file(path: &Path) -> Result<Password, PasswordError> {
         let p = path.display().to_string();
-        let io = |source| PasswordError::Io {
-            path: p.clone(),
-            source,
-        };
-        if std::fs::metadata(path).map_err(io)?.len() > MAX_PASSWORD_FILE_BYTES {
+        let Some(mut raw) = crate::durable::read_small(path, MAX_PASSWORD_FILE_BYTES)? else {
             return Err(PasswordError::TooLarge { path: p });
-        }
-        let mut raw = std::fs::read(path).map_err(io)?;
+        };
         if raw.ends_with(b"\r\n") {
             raw.truncate(raw.len() - 2);
         } else if raw.ends_with(b"\n") {

@@ -5,7 +5,7 @@
 use super::node::Node;
 use super::replay::ReplayTarget;
 use super::state_lock::StateLock;
-use crate::store::{Decoded, KvState, StateMachine};
+use crate::store::{ApplyError, Decoded, KvState, StateMachine};
 use crate::wal::{Record, RecordKind};
 use parking_lot::MutexGuard;
 use std::sync::Arc;
@@ -18,14 +18,14 @@ impl ReplayTarget for Target {
         self.0.lock_state().applied_lsn()
     }
 
-    fn apply_batch(&self, records: &[Record]) -> Result<u64, String> {
+    fn apply_batch(&self, records: &[Record]) -> Result<u64, ApplyError> {
         let (decoded, bad) = decode_all(records);
         let state = &self.0.state;
         let applied = apply_locked(state, &mut state.lock(), &decoded);
         bad.map_or(Ok(applied), Err)
     }
 
-    fn apply_batch_at(&self, start_lsn: u64, records: &[Record]) -> Result<bool, String> {
+    fn apply_batch_at(&self, start_lsn: u64, records: &[Record]) -> Result<bool, ApplyError> {
         let (decoded, bad) = decode_all(records);
         let state = &self.0.state;
         let mut st = state.lock();
@@ -39,7 +39,7 @@ impl ReplayTarget for Target {
 
 /// Decodes `records` (before the state is locked) up to the first whose
 /// payload cannot be decoded, and names that one.
-fn decode_all(records: &[Record]) -> (Vec<Decoded<'_>>, Option<String>) {
+fn decode_all(records: &[Record]) -> (Vec<Decoded<'_>>, Option<ApplyError>) {
     let mut out = Vec::with_capacity(records.len());
     for r in records {
         if r.kind != RecordKind::Data {
@@ -48,7 +48,7 @@ fn decode_all(records: &[Record]) -> (Vec<Decoded<'_>>, Option<String>) {
         }
         match Decoded::data(r.lsn, r.end_lsn, &r.payload) {
             Ok(d) => out.push(d),
-            Err(e) => return (out, Some(e.to_string())),
+            Err(e) => return (out, Some(e)),
         }
     }
     (out, None)
@@ -152,7 +152,7 @@ mod tests {
         records[3].payload = Bytes::from_static(&[0xEE, 1, 2]);
         let (decoded, bad) = decode_all(&records);
         assert_eq!(decoded.len(), 3, "the records before the bad one");
-        let bad = bad.unwrap();
+        let bad = bad.unwrap().to_string();
         assert!(bad.contains("LSN 0xc0"), "{bad}");
         let state = StateLock::new(KvState::default());
         let mut st = state.lock();

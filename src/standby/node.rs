@@ -9,10 +9,10 @@
 
 use super::replay::ReplayState;
 use super::state_lock::StateLock;
-use crate::durable::sync_dir;
+use crate::fs::StdFs;
 use crate::node::control::{Control, Role, CONTROL_VERSION};
 use crate::node::position::PrimaryPosition;
-use crate::node::retention::removable_segments;
+use crate::node::retention::remove_segments;
 use crate::node::standing::Standing;
 use crate::resp::Limits;
 use crate::ship::ReceiverShared;
@@ -21,7 +21,7 @@ use crate::status::NodeStatus;
 use crate::store::snapshot;
 use crate::store::{KvState, StateMachine};
 use crate::wal::scan::list_segments;
-use crate::wal::{RecordKind, StdFs, WalReader};
+use crate::wal::{RecordKind, WalReader};
 use anyhow::Context as _;
 use parking_lot::MutexGuard;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// Why a standby could not make the cluster's identity durable in its
+/// control file.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The received log, which gives the segment size, could not be listed.
+    #[error("write the control file: {0}")]
+    Log(#[source] crate::wal::WalError),
+    #[error("write the control file: {0}")]
+    Control(#[source] crate::node::control::ControlError),
+    #[error("the standby is shutting down")]
+    ShuttingDown,
+}
 
 /// How a standby runs.
 #[derive(Debug, Clone)]
@@ -134,7 +147,7 @@ impl Node {
         };
         let mut last = self.last_position.lock().unwrap_or_else(|e| e.into_inner());
         if p != *last && r.system_id != 0 {
-            p.write(&self.cfg.data_dir)?;
+            p.write(&StdFs, &self.cfg.data_dir)?;
             *last = p;
         }
         Ok(())
@@ -251,7 +264,7 @@ impl Node {
     /// Writes the control file once the cluster's identity is known (a
     /// directory whose first shipment came before the control file was
     /// written on arrival: its segment size is read off the received log).
-    pub(super) fn ensure_control(&self, timeline: u32) -> anyhow::Result<()> {
+    pub(super) fn ensure_control(&self, timeline: u32) -> Result<(), IdentityError> {
         let sid = match self.system_id.load(Ordering::Acquire) {
             0 => self.receiver.received.borrow().system_id,
             sid => sid,
@@ -267,7 +280,7 @@ impl Node {
         sid: u64,
         timeline: u32,
         segment_bytes: Option<u64>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), IdentityError> {
         let mut written = self
             .control_written
             .lock()
@@ -275,11 +288,14 @@ impl Node {
         if sid == 0 || *written {
             return Ok(());
         }
-        let mut control = standby_control(&self.wal_dir, sid, timeline)?;
+        let mut control =
+            standby_control(&self.wal_dir, sid, timeline).map_err(IdentityError::Log)?;
         if let Some(bytes) = segment_bytes {
             control.segment_bytes = bytes;
         }
-        control.write(&self.cfg.data_dir)?;
+        control
+            .write(&StdFs, &self.cfg.data_dir)
+            .map_err(IdentityError::Control)?;
         self.system_id.store(sid, Ordering::Release);
         *written = true;
         tracing::info!(
@@ -320,28 +336,13 @@ impl Node {
             }
         }
         let tl = self.receiver.received.borrow().timeline.max(1);
-        let w = snapshot::write(&self.snap_dir, &keyspace, sid, lsn, tl)?;
+        let w = snapshot::write(&StdFs, &self.snap_dir, &keyspace, sid, lsn, tl)?;
         self.last_checkpoint_lsn.store(lsn, Ordering::Release);
-        let snaps = snapshot::list(&self.snap_dir)?;
-        let keep = self.cfg.keep_snapshots.max(1);
-        let cut = snaps.len().saturating_sub(keep);
-        for (_, p) in &snaps[..cut] {
-            std::fs::remove_file(p).with_context(|| format!("remove {}", p.display()))?;
-        }
-        if cut > 0 {
-            sync_dir(&self.snap_dir)?;
-        }
+        let kept = snapshot::keep_newest(&StdFs, &self.snap_dir, self.cfg.keep_snapshots.max(1))?;
         // Keep the received log from the oldest kept snapshot on.
-        let floor = snaps[cut..].first().map_or(lsn, |s| s.0);
-        let segments = list_segments(&StdFs, &self.wal_dir)?;
-        let doomed = removable_segments(&segments, floor);
-        for p in &doomed {
-            std::fs::remove_file(p).with_context(|| format!("remove {}", p.display()))?;
-        }
-        if !doomed.is_empty() {
-            sync_dir(&self.wal_dir)?;
-        }
-        tracing::info!(lsn, path = %w.path.display(), removed_segments = doomed.len(), "standby checkpoint");
+        let floor = kept.oldest_lsn.unwrap_or(lsn);
+        let removed = remove_segments(&StdFs, &self.wal_dir, floor)?;
+        tracing::info!(lsn, path = %w.path.display(), removed_segments = removed.segments, "standby checkpoint");
         Ok(())
     }
 }
@@ -351,7 +352,11 @@ impl Node {
 ///
 /// # Errors
 /// The WAL directory cannot be listed.
-pub fn standby_control(wal_dir: &Path, system_id: u64, timeline: u32) -> anyhow::Result<Control> {
+pub fn standby_control(
+    wal_dir: &Path,
+    system_id: u64,
+    timeline: u32,
+) -> Result<Control, crate::wal::WalError> {
     let segment_bytes = list_segments(&StdFs, wal_dir)?
         .last()
         .and_then(|s| std::fs::metadata(&s.path).ok())

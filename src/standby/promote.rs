@@ -8,11 +8,14 @@
 //! the primary server, which serves read-write on the same address. The ship
 //! listener stays up and refuses every shipment, naming the timeline that ended.
 
-use super::node::{Handover, Node};
+use super::node::{Handover, IdentityError, Node};
+use crate::fs::StdFs;
 use crate::node::standing::{check, Verdict};
+use crate::node::switch::SwitchError;
 use crate::primary::recovery::Recovered;
+use crate::ship::receive::intake::StillWriting;
 use crate::store::{snapshot, KvState};
-use crate::wal::{self, StdFs, WalOptions};
+use crate::wal::{self, format_lsn, WalError, WalOptions};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -57,19 +60,50 @@ pub struct Report {
     pub apply_ms: u64,
 }
 
+/// Why an online promotion did not happen, or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum PromoteError {
+    #[error("a promotion of this node is already running")]
+    Running,
+    #[error("this node was already promoted")]
+    AlreadyPromoted,
+    #[error(transparent)]
+    StillReceiving(#[from] StillWriting),
+    #[error("replay did not catch up within {wait:?}: applied LSN {}, received LSN {}", format_lsn(*applied_lsn), format_lsn(*received_lsn))]
+    NotCaughtUp {
+        wait: Duration,
+        applied_lsn: u64,
+        received_lsn: u64,
+    },
+    #[error("this standby has received nothing from a primary: there is nothing to promote")]
+    NothingReceived,
+    #[error("promotion task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Switch(#[from] SwitchError),
+    #[error("open the log for writing: {0}")]
+    OpenLog(#[source] WalError),
+    #[error("the log continues at LSN {found:#x}, not at the switch LSN {switch:#x}")]
+    NotAtSwitch { found: u64, switch: u64 },
+    #[error("the standby is shutting down; the data directory is promoted and `logship primary` serves it")]
+    ShuttingDown,
+}
+
 /// Promotes the running standby `node` (see the module doc). A refusal by the
 /// check is an `Ok` report with `promoted: false`; receipt then resumes.
 ///
 /// # Errors
 /// A promotion already running or done, receipt that would not stop, replay
 /// that does not catch up within the wait, or a failure writing the switch.
-pub async fn promote(node: &Arc<Node>, req: Request) -> Result<Report, String> {
+pub async fn promote(node: &Arc<Node>, req: Request) -> Result<Report, PromoteError> {
     let started = Instant::now();
     let Ok(_one) = node.promote_lock.try_lock() else {
-        return Err("a promotion of this node is already running".into());
+        return Err(PromoteError::Running);
     };
     if node.promoted.load(Ordering::Acquire) {
-        return Err("this node was already promoted".into());
+        return Err(PromoteError::AlreadyPromoted);
     }
     node.receiver
         .close("this standby is being promoted".into(), CLOSE_TIMEOUT)
@@ -91,7 +125,7 @@ async fn promote_closed(
     node: &Arc<Node>,
     req: &Request,
     started: Instant,
-) -> Result<Report, String> {
+) -> Result<Report, PromoteError> {
     let received = node.receiver.received.borrow().received_lsn;
     let mut applied = node.receiver.applied.clone();
     let wait = Duration::from_millis(req.wait_ms.max(1000));
@@ -117,16 +151,14 @@ async fn promote_closed(
         apply_ms: apply_started.elapsed().as_millis() as u64,
     };
     if !caught_up {
-        return Err(format!(
-            "replay did not catch up within {wait:?}: applied LSN {}, received LSN {}",
-            wal::format_lsn(standing.applied_lsn),
-            wal::format_lsn(received)
-        ));
+        return Err(PromoteError::NotCaughtUp {
+            wait,
+            applied_lsn: standing.applied_lsn,
+            received_lsn: received,
+        });
     }
     if standing.system_id == 0 {
-        return Err(
-            "this standby has received nothing from a primary: there is nothing to promote".into(),
-        );
+        return Err(PromoteError::NothingReceived);
     }
     if !report.verdict.ready && !req.force {
         report.took_ms = started.elapsed().as_millis() as u64;
@@ -141,7 +173,7 @@ async fn promote_closed(
     let (handover, new_tl, switch_lsn, closed) =
         tokio::task::spawn_blocking(move || switch(&n, &reason))
             .await
-            .map_err(|e| format!("promotion task failed: {e}"))??;
+            .map_err(PromoteError::Task)??;
     node.receiver.promoted(new_tl, closed);
     node.promoted.store(true, Ordering::Release);
     let sent = node
@@ -151,7 +183,7 @@ async fn promote_closed(
         .take()
         .map(|tx| tx.send(handover).is_ok());
     if sent != Some(true) {
-        return Err("the standby is shutting down; the data directory is promoted and `logship primary` serves it".into());
+        return Err(PromoteError::ShuttingDown);
     }
     report.promoted = true;
     report.new_timeline = new_tl;
@@ -183,11 +215,13 @@ async fn promote_closed(
 /// log on the new timeline. Returns the handover, the new timeline, the switch
 /// LSN and the timelines the new history closes.
 #[allow(clippy::type_complexity)]
-fn switch(node: &Node, reason: &str) -> Result<(Handover, u32, u64, Vec<(u32, u64)>), String> {
+fn switch(
+    node: &Node,
+    reason: &str,
+) -> Result<(Handover, u32, u64, Vec<(u32, u64)>), PromoteError> {
     let wal_dir = node.wal_dir();
     let t = Instant::now();
-    node.ensure_control(node.receiver.received.borrow().timeline)
-        .map_err(|e| format!("write the control file: {e:#}"))?;
+    node.ensure_control(node.receiver.received.borrow().timeline)?;
     let sw = crate::node::switch::begin_timeline(&node.cfg.data_dir, reason)?;
     let history_ms = t.elapsed().as_secs_f64() * 1000.0;
     let (control, new_tl, switch_lsn, closed) =
@@ -199,8 +233,8 @@ fn switch(node: &Node, reason: &str) -> Result<(Handover, u32, u64, Vec<(u32, u6
     opts.sync = cfg.sync;
     opts.max_record_bytes = crate::wal::writer::MAX_RECORD_BYTES_LIMIT;
     opts.start_lsn = switch_lsn;
-    let (log, rec) = wal::recovery::open_after(fs, opts, Some(sw.scan))
-        .map_err(|e| format!("open the log for writing: {e}"))?;
+    let (log, rec) =
+        wal::recovery::open_after(fs, opts, Some(sw.scan)).map_err(PromoteError::OpenLog)?;
     tracing::debug!(
         history_and_control_ms = history_ms,
         open_log_ms = t.elapsed().as_secs_f64() * 1000.0 - history_ms,
@@ -208,14 +242,14 @@ fn switch(node: &Node, reason: &str) -> Result<(Handover, u32, u64, Vec<(u32, u6
     );
     if rec.next_lsn != switch_lsn {
         let _ = log.close();
-        return Err(format!(
-            "the log continues at LSN {:#x}, not at the switch LSN {switch_lsn:#x}",
-            rec.next_lsn
-        ));
+        return Err(PromoteError::NotAtSwitch {
+            found: rec.next_lsn,
+            switch: switch_lsn,
+        });
     }
     let mut state: KvState = node.lock_state().clone();
     state.advance_to(switch_lsn);
-    let newest = snapshot::list(&node.snapshot_dir())
+    let newest = snapshot::list(&StdFs, &node.snapshot_dir())
         .ok()
         .and_then(|v| v.last().cloned());
     let recovered = Recovered {

@@ -12,8 +12,10 @@
 //! primary and its value on the standby.
 
 use crate::clock::now_unix_ms;
+use crate::fs::SharedFs;
 use crate::ship::{InlineApply, Received};
-use crate::wal::{Record, RecordKind, SharedFs, WalReader};
+use crate::store::ApplyError;
+use crate::wal::{Record, RecordKind, WalError, WalReader};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,14 +40,14 @@ pub trait ReplayTarget: Send + Sync + 'static {
     /// path of replay may have applied them already).
     ///
     /// # Errors
-    /// A description of a record that cannot be applied; replay stops.
-    fn apply_batch(&self, records: &[Record]) -> Result<u64, String>;
+    /// The record that cannot be applied ([`ApplyError`]); replay stops.
+    fn apply_batch(&self, records: &[Record]) -> Result<u64, ApplyError>;
     /// Applies `records` if they start exactly at the applied LSN, checking
     /// and applying in one step; false (nothing applied) otherwise.
     ///
     /// # Errors
     /// As [`apply_batch`](Self::apply_batch).
-    fn apply_batch_at(&self, start_lsn: u64, records: &[Record]) -> Result<bool, String>;
+    fn apply_batch_at(&self, start_lsn: u64, records: &[Record]) -> Result<bool, ApplyError>;
 }
 
 /// What replay has done, for status.
@@ -245,9 +247,9 @@ impl Drop for Replayer {
 /// Why a replay pass stopped.
 enum ReplayError {
     /// Reading the received log failed (it may be changing): retried.
-    Read(String),
+    Read(WalError),
     /// A record cannot be applied: replay stops for good.
-    Apply(String),
+    Apply(ApplyError),
 }
 
 struct Loop {
@@ -320,7 +322,7 @@ impl Loop {
                 r
             }
             _ => WalReader::open_at_record(self.fs.clone(), &self.wal_dir, from, Some(until))
-                .map_err(|e| ReplayError::Read(e.to_string()))?,
+                .map_err(ReplayError::Read)?,
         };
         let mut progress = (until - from >= CATCH_UP_PROGRESS_BYTES).then(|| {
             tracing::info!(from_lsn = from, to_lsn = until, "catch-up replay started");
@@ -332,7 +334,7 @@ impl Loop {
         let mut batch: Vec<Record> = Vec::with_capacity(BATCH_RECORDS);
         let mut records = 0u64;
         for rec in reader.by_ref() {
-            let rec = rec.map_err(|e| ReplayError::Read(e.to_string()))?;
+            let rec = rec.map_err(ReplayError::Read)?;
             records += 1;
             if rec.kind == RecordKind::Data
                 && !self.apply_delay.is_zero()

@@ -4,13 +4,12 @@
 //! interrupted seeding left.
 
 use super::node::Node;
-use crate::durable::sync_dir;
+use crate::durable::IoError;
+use crate::fs::{fsync_dir, Fs, NewFile, StdFs};
 use crate::ship::protocol::seed::{SeedSink, SeedWriter};
 use crate::store::snapshot;
 use crate::store::KvState;
-use anyhow::Context as _;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -19,8 +18,9 @@ struct Seeds(Arc<Node>);
 
 struct SeedFile {
     node: Arc<Node>,
-    tmp: PathBuf,
-    file: std::fs::File,
+    file: NewFile<'static>,
+    /// Bytes written so far.
+    len: u64,
     lsn: u64,
     system_id: u64,
 }
@@ -39,12 +39,17 @@ impl SeedSink for Seeds {
                 "snapshot of system {system_id:016x}, this standby belongs to {known:016x}"
             )));
         }
-        let tmp = self.0.snap_dir.join(SEED_TMP);
-        let file = std::fs::File::create(&tmp)?;
+        let dir = &self.0.snap_dir;
+        let file = NewFile::create_as(
+            &StdFs,
+            &dir.join(snapshot::file_name(lsn)),
+            dir.join(SEED_TMP),
+        )
+        .map_err(std::io::Error::other)?;
         Ok(Box::new(SeedFile {
             node: self.0.clone(),
-            tmp,
             file,
+            len: 0,
             lsn,
             system_id,
         }))
@@ -53,21 +58,22 @@ impl SeedSink for Seeds {
 
 impl SeedWriter for SeedFile {
     fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(data)
+        self.file
+            .write_at(data, self.len)
+            .map_err(std::io::Error::other)?;
+        self.len += data.len() as u64;
+        Ok(())
     }
 
     fn finish(self: Box<Self>) -> std::io::Result<()> {
-        self.file.sync_all()?;
-        let (header, keyspace) =
-            snapshot::read(&self.tmp, self.system_id).map_err(std::io::Error::other)?;
+        let (header, keyspace) = snapshot::read(&StdFs, self.file.tmp(), self.system_id)
+            .map_err(std::io::Error::other)?;
         if header.lsn != self.lsn {
             return Err(std::io::Error::other(
                 "snapshot LSN differs from the one announced",
             ));
         }
-        let path = self.node.snap_dir.join(snapshot::file_name(self.lsn));
-        std::fs::rename(&self.tmp, &path)?;
-        sync_dir(&self.node.snap_dir).map_err(std::io::Error::other)?;
+        self.file.commit().map_err(std::io::Error::other)?;
         let n = keyspace.len();
         *self.node.lock_state() = KvState::new(keyspace, self.lsn);
         self.node.system_id.store(self.system_id, Ordering::Release);
@@ -88,17 +94,15 @@ const SEED_TMP: &str = "incoming.seed.tmp";
 
 /// Removes what an interrupted seeding left of a snapshot: it was never
 /// checked nor installed, and the next seed starts over.
-pub(super) fn discard_partial_seed(snap_dir: &Path) -> anyhow::Result<()> {
+pub(super) fn discard_partial_seed(fs: &dyn Fs, snap_dir: &Path) -> Result<(), IoError> {
     let tmp = snap_dir.join(SEED_TMP);
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {
-            sync_dir(snap_dir)?;
-            tracing::info!(path = %tmp.display(), "removed the partial seed snapshot an interrupted seeding left");
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("remove {}", tmp.display())),
+    if !fs.exists(&tmp) {
+        return Ok(());
     }
+    fs.remove(&tmp).map_err(IoError::at("remove", &tmp))?;
+    fsync_dir(fs, snap_dir)?;
+    tracing::info!(path = %tmp.display(), "removed the partial seed snapshot an interrupted seeding left");
+    Ok(())
 }
 
 /// Loads the newest snapshot that reads back, or an empty state.
@@ -106,10 +110,10 @@ pub(super) fn load_state(snap_dir: &Path, system_id: u64) -> anyhow::Result<KvSt
     if system_id == 0 {
         return Ok(KvState::default());
     }
-    let mut snaps = snapshot::list(snap_dir)?;
+    let mut snaps = snapshot::list(&StdFs, snap_dir)?;
     snaps.reverse();
     for (lsn, path) in snaps {
-        match snapshot::read(&path, system_id) {
+        match snapshot::read(&StdFs, &path, system_id) {
             Ok((_, ks)) => {
                 tracing::info!(lsn, keys = ks.len(), "loaded snapshot");
                 return Ok(KvState::new(ks, lsn));

@@ -4,19 +4,22 @@
 //! promotion hands the keyspace and the log to the primary server.
 
 use super::apply::Target;
+use super::node::IdentityError;
 use super::node::{Handover, Node, StandbyConfig};
+use super::promote::PromoteError;
 use super::replay::{ApplyDelay, Replayer};
 use super::seeds::{discard_partial_seed, load_state, LazySeeds};
 use super::state_lock::StateLock;
+use crate::fs::StdFs;
 use crate::node::control::Control;
 use crate::node::datadir::DataDir;
 use crate::node::position::PrimaryPosition;
 use crate::ship::protocol::seed::SeedSink;
 use crate::ship::receive::accept::serve as serve_ship;
-use crate::ship::receive::intake::{ReceiveError, ReceiverShared};
+use crate::ship::receive::intake::{Fatal, ReceiveError, ReceiverShared};
 use crate::status::NodeStatus;
 use crate::store::StateMachine;
-use crate::wal::{timeline, Mirror, StdFs};
+use crate::wal::{timeline, Mirror};
 use anyhow::Context as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,7 +34,7 @@ use tokio::sync::watch;
 /// Start-up problems (directory, lock, damaged received log, ports) and fatal
 /// errors writing the received log, each as one message.
 pub fn run(cfg: StandbyConfig) -> anyhow::Result<()> {
-    let (dir, control) = DataDir::open_standby(&cfg.data_dir)?;
+    let (dir, control) = DataDir::open_standby(&StdFs, &cfg.data_dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,7 +52,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         .map(|c| c.system_id)
         .or(report.system_id)
         .unwrap_or(0);
-    discard_partial_seed(&snap_dir)?;
+    discard_partial_seed(&StdFs, &snap_dir)?;
     let state = load_state(&snap_dir, system_id)?;
     let applied0 = state.applied_lsn();
     if let Some(first) = report.first_lsn {
@@ -92,7 +95,9 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             promote_lock: tokio::sync::Mutex::new(()),
             promoted: AtomicBool::new(false),
             handover: Mutex::new(None),
-            last_position: Mutex::new(PrimaryPosition::read(&cfg.data_dir).unwrap_or_default()),
+            last_position: Mutex::new(
+                PrimaryPosition::read(&StdFs, &cfg.data_dir).unwrap_or_default(),
+            ),
             bound: std::sync::OnceLock::new(),
             monitor: monitor.clone(),
             cfg: cfg.clone(),
@@ -102,11 +107,8 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let weak = Arc::downgrade(&node);
     node.receiver
         .set_identity_hook(Arc::new(move |h: &crate::wal::format::SegmentHeader| {
-            let n = weak
-                .upgrade()
-                .ok_or_else(|| "the standby is shutting down".to_string())?;
-            n.adopt_identity(h.system_id, h.timeline, Some(h.segment_bytes))
-                .map_err(|e| format!("write the control file: {e:#}"))
+            let n = weak.upgrade().ok_or(IdentityError::ShuttingDown)?;
+            Ok(n.adopt_identity(h.system_id, h.timeline, Some(h.segment_bytes))?)
         }));
     let mut replayer = Replayer::start(
         StdFs::shared(),
@@ -169,17 +171,19 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let handler: crate::admin::Handler = Arc::new(move |req: serde_json::Value| {
         let n = n2.clone();
         Box::pin(async move {
-            match req["cmd"].as_str() {
-                Some("status") => serde_json::to_value(n.status()).map_err(|e| e.to_string()),
-                Some("promote") => {
-                    let r: super::promote::Request =
-                        serde_json::from_value(req.clone()).map_err(|e| e.to_string())?;
-                    let report = super::promote::promote(&n, r).await?;
-                    serde_json::to_value(report).map_err(|e| e.to_string())
-                }
-                Some(other) => Err(format!("unknown command '{other}'")),
-                None => Err("missing cmd".into()),
-            }
+            let answer = match req["cmd"].as_str() {
+                Some("status") => serde_json::to_value(n.status()).map_err(AdminCmdError::Json),
+                Some("promote") => match serde_json::from_value(req.clone()) {
+                    Ok(r) => match super::promote::promote(&n, r).await {
+                        Ok(report) => serde_json::to_value(report).map_err(AdminCmdError::Json),
+                        Err(e) => Err(AdminCmdError::Promote(e)),
+                    },
+                    Err(e) => Err(AdminCmdError::Json(e)),
+                },
+                Some(other) => Err(AdminCmdError::Unknown(other.to_string())),
+                None => Err(AdminCmdError::MissingCmd),
+            };
+            Ok(answer?)
         })
     });
     let mut admin_task = tokio::spawn(crate::admin::serve(admin, handler));
@@ -290,6 +294,19 @@ struct Receiving {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+/// Why the standby's admin socket refused a request.
+#[derive(Debug, thiserror::Error)]
+enum AdminCmdError {
+    #[error("unknown command '{0}'")]
+    Unknown(String),
+    #[error("missing cmd")]
+    MissingCmd,
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+    #[error(transparent)]
+    Promote(PromoteError),
+}
+
 type ShipTask = tokio::task::JoinHandle<Result<(), ReceiveError>>;
 
 impl Receiving {
@@ -307,7 +324,7 @@ impl Receiving {
         let listener = listener.into_std().context("hand over the ship listener")?;
         let task = runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener)
-                .map_err(|e| ReceiveError::Fatal(format!("ship listener: {e}")))?;
+                .map_err(|e| ReceiveError::Fatal(Fatal::Listener(e)))?;
             serve_ship(listener, receiver).await
         });
         let guard = Receiving {

@@ -6,9 +6,10 @@
 //! | `keyspace` | the copy-on-write sharded map (O(1)-ish clone for checkpoints) |
 //! | `effect`   | the logged effects and their versioned record payload         |
 //! | `apply`    | [`StateMachine`]: applying records, idempotent by LSN         |
-//! | `snapshot` | snapshot files: write, list, read and verify                  |
+//! | `snapshot` | snapshot files: write, list, read and verify, prune           |
 //!
-//! `store` knows nothing of the protocol (`resp`) or of the log (`wal`).
+//! `store` knows nothing of the protocol (`resp`) or of the log (`wal`); its
+//! files go through [`crate::fs`].
 
 pub mod apply;
 pub mod effect;

@@ -34,8 +34,9 @@
 
 use super::item::Item;
 use super::keyspace::Keyspace;
-use std::fs::OpenOptions;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use crate::durable::IoError;
+use crate::fs::{Fs, NewFile};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The eight bytes every snapshot file starts with.
@@ -56,9 +57,9 @@ const ZSTD_LEVEL: i32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error(transparent)]
-    Io(#[from] crate::durable::IoError),
-    #[error("damaged snapshot {path}: {reason}")]
-    Corrupt { path: PathBuf, reason: String },
+    Io(#[from] IoError),
+    #[error("damaged snapshot {path}: {damage}")]
+    Corrupt { path: PathBuf, damage: Damage },
     #[error("snapshot {path} belongs to system {found:016x}, not {expected:016x}")]
     Foreign {
         path: PathBuf,
@@ -67,8 +68,48 @@ pub enum SnapshotError {
     },
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SnapshotError + 'a {
-    move |source| SnapshotError::Io(crate::durable::IoError::new(op, path, source))
+/// What is wrong with a damaged snapshot file.
+#[derive(Debug, thiserror::Error)]
+pub enum Damage {
+    #[error("file is {bytes} bytes, shorter than a header")]
+    ShortHeader { bytes: usize },
+    #[error("bad magic (not a logship snapshot)")]
+    Magic,
+    #[error("header checksum mismatch")]
+    HeaderChecksum,
+    #[error("unknown snapshot version {0}")]
+    Version(u32),
+    #[error("unexpected header length {0}")]
+    HeaderLength(u32),
+    #[error("content is {found} bytes, the header says {expected}")]
+    ContentLength { found: u64, expected: u64 },
+    #[error("content checksum mismatch")]
+    ContentChecksum,
+    /// The content does not decompress (checksummed, so written damaged).
+    #[error("decompress: {0}")]
+    Decompress(#[source] io::Error),
+    /// The items end early or do not decompress.
+    #[error("item {item}: {source}")]
+    Item {
+        item: u64,
+        #[source]
+        source: io::Error,
+    },
+    #[error("item {item}: {bytes} bytes exceed the limit of {MAX_ITEM_BYTES}")]
+    ItemTooLarge { item: u64, bytes: u64 },
+    #[error("item {item}: duplicate key")]
+    DuplicateKey { item: u64 },
+    #[error("data after the last item")]
+    TrailingData,
+}
+
+impl SnapshotError {
+    fn corrupt(path: &Path) -> impl Fn(Damage) -> SnapshotError + Copy + '_ {
+        move |damage| SnapshotError::Corrupt {
+            path: path.to_path_buf(),
+            damage,
+        }
+    }
 }
 
 /// The header of a snapshot file.
@@ -104,24 +145,24 @@ impl SnapshotHeader {
     /// Decodes and checks a header.
     ///
     /// # Errors
-    /// A reason string when the magic, version, length or checksum is wrong.
-    pub fn decode(b: &[u8]) -> Result<SnapshotHeader, String> {
+    /// The [`Damage`] when the magic, version, length or checksum is wrong.
+    pub fn decode(b: &[u8]) -> Result<SnapshotHeader, Damage> {
         if b.len() < SNAPSHOT_HEADER_BYTES {
-            return Err(format!("file is {} bytes, shorter than a header", b.len()));
+            return Err(Damage::ShortHeader { bytes: b.len() });
         }
         let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
         let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
         if b[0..8] != SNAPSHOT_MAGIC {
-            return Err("bad magic (not a logship snapshot)".into());
+            return Err(Damage::Magic);
         }
         if crc32fast::hash(&b[..60]) != u32_at(60) {
-            return Err("header checksum mismatch".into());
+            return Err(Damage::HeaderChecksum);
         }
         if u32_at(8) != SNAPSHOT_VERSION {
-            return Err(format!("unknown snapshot version {}", u32_at(8)));
+            return Err(Damage::Version(u32_at(8)));
         }
         if u32_at(12) as usize != SNAPSHOT_HEADER_BYTES {
-            return Err(format!("unexpected header length {}", u32_at(12)));
+            return Err(Damage::HeaderLength(u32_at(12)));
         }
         Ok(SnapshotHeader {
             system_id: u64_at(16),
@@ -131,6 +172,29 @@ impl SnapshotHeader {
             content_bytes: u64_at(48),
             content_crc: u32_at(56),
         })
+    }
+
+    /// Checks that the snapshot at `path`, whose file is `file_bytes` long,
+    /// belongs to `system_id` and is as long as this header says.
+    ///
+    /// # Errors
+    /// [`SnapshotError::Foreign`], [`SnapshotError::Corrupt`].
+    pub fn check(&self, path: &Path, system_id: u64, file_bytes: u64) -> Result<(), SnapshotError> {
+        if self.system_id != system_id {
+            return Err(SnapshotError::Foreign {
+                path: path.to_path_buf(),
+                found: self.system_id,
+                expected: system_id,
+            });
+        }
+        let found = file_bytes.saturating_sub(SNAPSHOT_HEADER_BYTES as u64);
+        if found != self.content_bytes {
+            return Err(SnapshotError::corrupt(path)(Damage::ContentLength {
+                found,
+                expected: self.content_bytes,
+            }));
+        }
+        Ok(())
     }
 }
 
@@ -152,14 +216,12 @@ pub fn parse_file_name(name: &str) -> Option<u64> {
 ///
 /// # Errors
 /// [`SnapshotError::Io`] when the directory cannot be read.
-pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io_err("read directory", dir))? {
-        let entry = entry.map_err(io_err("read directory", dir))?;
-        if let Some(lsn) = entry.file_name().to_str().and_then(parse_file_name) {
-            out.push((lsn, entry.path()));
-        }
-    }
+pub fn list(fs: &dyn Fs, dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
+    let names = fs.list(dir).map_err(IoError::at("read directory", dir))?;
+    let mut out: Vec<(u64, PathBuf)> = names
+        .iter()
+        .filter_map(|n| Some((parse_file_name(n)?, dir.join(n))))
+        .collect();
     out.sort();
     Ok(out)
 }
@@ -169,24 +231,52 @@ pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
 ///
 /// # Errors
 /// [`SnapshotError::Io`].
-pub fn remove_leftovers(dir: &Path) -> Result<usize, SnapshotError> {
+pub fn remove_leftovers(fs: &dyn Fs, dir: &Path) -> Result<usize, SnapshotError> {
+    let names = fs.list(dir).map_err(IoError::at("read directory", dir))?;
+    let leftovers = names
+        .iter()
+        .filter(|n| n.strip_suffix(".tmp").and_then(parse_file_name).is_some());
+    remove_synced(fs, dir, leftovers.map(|n| dir.join(n)))
+}
+
+/// What [`keep_newest`] left in the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept {
+    /// Snapshots removed.
+    pub removed: usize,
+    /// The covered LSN of the oldest snapshot kept (`None`: there is none).
+    pub oldest_lsn: Option<u64>,
+}
+
+/// Removes all but the newest `keep` snapshots of `dir` (`keep` ≥ 1), then
+/// fsyncs the directory.
+///
+/// # Errors
+/// [`SnapshotError::Io`]; the snapshots removed until then stay removed.
+pub fn keep_newest(fs: &dyn Fs, dir: &Path, keep: usize) -> Result<Kept, SnapshotError> {
+    assert!(keep >= 1, "the newest snapshot is always kept");
+    let snaps = list(fs, dir)?;
+    let cut = snaps.len().saturating_sub(keep);
+    let removed = remove_synced(fs, dir, snaps[..cut].iter().map(|s| s.1.clone()))?;
+    Ok(Kept {
+        removed,
+        oldest_lsn: snaps.get(cut).map(|s| s.0),
+    })
+}
+
+/// Removes the files `paths` of `dir`, then (if there were any) fsyncs `dir`.
+fn remove_synced(
+    fs: &dyn Fs,
+    dir: &Path,
+    paths: impl Iterator<Item = PathBuf>,
+) -> Result<usize, SnapshotError> {
     let mut n = 0;
-    for entry in std::fs::read_dir(dir).map_err(io_err("read directory", dir))? {
-        let entry = entry.map_err(io_err("read directory", dir))?;
-        let name = entry.file_name();
-        let is_tmp = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(".tmp"))
-            .and_then(parse_file_name)
-            .is_some();
-        if is_tmp {
-            let p = entry.path();
-            std::fs::remove_file(&p).map_err(io_err("remove", &p))?;
-            n += 1;
-        }
+    for p in paths {
+        fs.remove(&p).map_err(IoError::at("remove", &p))?;
+        n += 1;
     }
     if n > 0 {
-        crate::durable::sync_dir(dir)?;
+        crate::fs::fsync_dir(fs, dir)?;
     }
     Ok(n)
 }
@@ -218,51 +308,28 @@ pub struct Written {
 }
 
 /// Writes `keyspace` as the snapshot covering `lsn` into `dir`, durably
-/// (tmp file, fsync, rename, directory fsync).
+/// (tmp file, fsync, rename, directory fsync: [`NewFile`]). A failed write
+/// leaves the directory's snapshots as they were.
 ///
 /// # Errors
 /// [`SnapshotError::Io`] naming the file.
 pub fn write(
+    fs: &dyn Fs,
     dir: &Path,
     keyspace: &Keyspace,
     system_id: u64,
     lsn: u64,
     timeline: u32,
 ) -> Result<Written, SnapshotError> {
-    let tmp = dir.join(format!("{}.tmp", file_name(lsn)));
-    let written = write_via(dir, &tmp, keyspace, system_id, lsn, timeline);
-    if written.is_err() {
-        // A full disk, say: what was written of it would hold that space
-        // until the next start.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
-/// [`write`] through the temporary file `tmp`.
-fn write_via(
-    dir: &Path,
-    tmp: &Path,
-    keyspace: &Keyspace,
-    system_id: u64,
-    lsn: u64,
-    timeline: u32,
-) -> Result<Written, SnapshotError> {
-    let path = dir.join(file_name(lsn));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)
-        .map_err(io_err("create", tmp))?;
-    file.write_all(&[0u8; SNAPSHOT_HEADER_BYTES])
-        .map_err(io_err("write", tmp))?;
+    let mut file = NewFile::create(fs, &dir.join(file_name(lsn)))?;
+    let tmp = file.tmp().to_path_buf();
+    file.write_at(&[0u8; SNAPSHOT_HEADER_BYTES], 0)?;
     let counter = CrcWriter {
-        inner: BufWriter::with_capacity(1 << 20, &mut file),
+        inner: BufWriter::with_capacity(1 << 20, file.appender(SNAPSHOT_HEADER_BYTES as u64)),
         crc: crc32fast::Hasher::new(),
         bytes: 0,
     };
-    let mut enc = zstd::Encoder::new(counter, ZSTD_LEVEL).map_err(io_err("compress", tmp))?;
+    let mut enc = zstd::Encoder::new(counter, ZSTD_LEVEL).map_err(IoError::at("compress", &tmp))?;
     let mut items = 0u64;
     let mut buf = Vec::with_capacity(1 << 16);
     for item in keyspace.iter() {
@@ -274,13 +341,13 @@ fn write_via(
         buf.extend_from_slice(v);
         items += 1;
         if buf.len() >= 1 << 16 {
-            enc.write_all(&buf).map_err(io_err("write", tmp))?;
+            enc.write_all(&buf).map_err(IoError::at("write", &tmp))?;
             buf.clear();
         }
     }
-    enc.write_all(&buf).map_err(io_err("write", tmp))?;
-    let mut counter = enc.finish().map_err(io_err("compress", tmp))?;
-    counter.flush().map_err(io_err("write", tmp))?;
+    enc.write_all(&buf).map_err(IoError::at("write", &tmp))?;
+    let mut counter = enc.finish().map_err(IoError::at("compress", &tmp))?;
+    counter.flush().map_err(IoError::at("write", &tmp))?;
     let header = SnapshotHeader {
         system_id,
         lsn,
@@ -290,13 +357,8 @@ fn write_via(
         content_crc: counter.crc.clone().finalize(),
     };
     drop(counter);
-    file.seek(SeekFrom::Start(0))
-        .and_then(|_| file.write_all(&header.encode()))
-        .map_err(io_err("write header", tmp))?;
-    file.sync_all().map_err(io_err("fsync", tmp))?;
-    drop(file);
-    std::fs::rename(tmp, &path).map_err(io_err("rename", tmp))?;
-    crate::durable::sync_dir(dir)?;
+    file.write_at(&header.encode(), 0)?;
+    let path = file.commit()?;
     Ok(Written { path, header })
 }
 
@@ -305,68 +367,62 @@ fn write_via(
 /// # Errors
 /// [`SnapshotError::Corrupt`] for any damage (checksums, lengths, counts),
 /// [`SnapshotError::Foreign`] for another system's snapshot, [`SnapshotError::Io`].
-pub fn read(path: &Path, system_id: u64) -> Result<(SnapshotHeader, Keyspace), SnapshotError> {
-    let corrupt = |reason: String| SnapshotError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let data = std::fs::read(path).map_err(io_err("read", path))?;
+pub fn read(
+    fs: &dyn Fs,
+    path: &Path,
+    system_id: u64,
+) -> Result<(SnapshotHeader, Keyspace), SnapshotError> {
+    let corrupt = SnapshotError::corrupt(path);
+    let data = fs.read(path).map_err(IoError::at("read", path))?;
     let header = SnapshotHeader::decode(&data).map_err(corrupt)?;
-    if header.system_id != system_id {
-        return Err(SnapshotError::Foreign {
-            path: path.to_path_buf(),
-            found: header.system_id,
-            expected: system_id,
-        });
-    }
+    header.check(path, system_id, data.len() as u64)?;
     let content = &data[SNAPSHOT_HEADER_BYTES..];
-    if content.len() as u64 != header.content_bytes {
-        return Err(corrupt(format!(
-            "content is {} bytes, the header says {}",
-            content.len(),
-            header.content_bytes
-        )));
-    }
     if crc32fast::hash(content) != header.content_crc {
-        return Err(corrupt("content checksum mismatch".into()));
+        return Err(corrupt(Damage::ContentChecksum));
     }
-    let dec = zstd::Decoder::with_buffer(content).map_err(|e| corrupt(e.to_string()))?;
+    let ks = decode_items(content, header.items).map_err(corrupt)?;
+    Ok((header, ks))
+}
+
+/// The keyspace of `items` items in the compressed `content`.
+fn decode_items(content: &[u8], items: u64) -> Result<Keyspace, Damage> {
+    let dec = zstd::Decoder::with_buffer(content).map_err(Damage::Decompress)?;
     let mut r = BufReader::with_capacity(1 << 16, dec);
     let mut ks = Keyspace::new();
     let mut buf = Vec::new();
-    for n in 0..header.items {
+    for item in 0..items {
         let mut prefix = [0u8; ITEM_PREFIX_BYTES];
         r.read_exact(&mut prefix)
-            .map_err(|e| corrupt(format!("item {n}: {e}")))?;
+            .map_err(|source| Damage::Item { item, source })?;
         let klen = u32::from_le_bytes(prefix[0..4].try_into().expect("4 bytes")) as usize;
         let vlen = u32::from_le_bytes(prefix[4..8].try_into().expect("4 bytes")) as usize;
         let expire = u64::from_le_bytes(prefix[8..16].try_into().expect("8 bytes"));
         if (klen + vlen) as u64 > MAX_ITEM_BYTES {
-            return Err(corrupt(format!(
-                "item {n}: {} bytes exceed the limit of {MAX_ITEM_BYTES}",
-                klen + vlen
-            )));
+            return Err(Damage::ItemTooLarge {
+                item,
+                bytes: (klen + vlen) as u64,
+            });
         }
         buf.resize(klen + vlen, 0);
         r.read_exact(&mut buf)
-            .map_err(|e| corrupt(format!("item {n}: {e}")))?;
-        let item = Item::new(&buf[..klen], &buf[klen..], (expire != 0).then_some(expire));
-        if ks.insert(item).is_some() {
-            return Err(corrupt(format!("item {n}: duplicate key")));
+            .map_err(|source| Damage::Item { item, source })?;
+        let it = Item::new(&buf[..klen], &buf[klen..], (expire != 0).then_some(expire));
+        if ks.insert(it).is_some() {
+            return Err(Damage::DuplicateKey { item });
         }
     }
     let mut extra = [0u8; 1];
     match r.read(&mut extra) {
-        Ok(0) => {}
-        Ok(_) => return Err(corrupt("data after the last item".into())),
-        Err(e) => return Err(corrupt(e.to_string())),
+        Ok(0) => Ok(ks),
+        Ok(_) => Err(Damage::TrailingData),
+        Err(e) => Err(Damage::Decompress(e)),
     }
-    Ok((header, ks))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::StdFs;
 
     #[test]
     fn writes_reads_and_detects_damage() {
@@ -376,28 +432,31 @@ mod tests {
             let exp = (i % 3 == 0).then_some(1_000 + i as u64);
             ks.insert(Item::new(format!("k{i}").as_bytes(), &i.to_le_bytes(), exp));
         }
-        let w = write(dir.path(), &ks, 77, 4096, 1).unwrap();
+        let w = write(&StdFs, dir.path(), &ks, 77, 4096, 1).unwrap();
         assert_eq!(w.header.items, 3000);
-        assert_eq!(list(dir.path()).unwrap(), vec![(4096, w.path.clone())]);
-        let (h, back) = read(&w.path, 77).unwrap();
+        assert_eq!(
+            list(&StdFs, dir.path()).unwrap(),
+            vec![(4096, w.path.clone())]
+        );
+        let (h, back) = read(&StdFs, &w.path, 77).unwrap();
         assert_eq!((h.lsn, h.timeline, h.items), (4096, 1, 3000));
         assert_eq!(back.len(), 3000);
         for item in ks.iter() {
             assert_eq!(back.get(item.key()), Some(item));
         }
         assert!(matches!(
-            read(&w.path, 78),
+            read(&StdFs, &w.path, 78),
             Err(SnapshotError::Foreign { .. })
         ));
         let mut bytes = std::fs::read(&w.path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0x40;
         std::fs::write(&w.path, &bytes).unwrap();
-        let err = read(&w.path, 77).unwrap_err();
+        let err = read(&StdFs, &w.path, 77).unwrap_err();
         assert!(err.to_string().contains("content checksum"), "{err}");
         bytes[30] ^= 1;
         std::fs::write(&w.path, &bytes).unwrap();
-        let err = read(&w.path, 77).unwrap_err();
+        let err = read(&StdFs, &w.path, 77).unwrap_err();
         assert!(err.to_string().contains("header checksum"), "{err}");
     }
 
@@ -407,10 +466,10 @@ mod tests {
         let tmp = dir.path().join(format!("{}.tmp", file_name(64)));
         std::fs::write(&tmp, b"half").unwrap();
         std::fs::write(dir.path().join("notes.tmp"), b"x").unwrap();
-        assert_eq!(remove_leftovers(dir.path()).unwrap(), 1);
+        assert_eq!(remove_leftovers(&StdFs, dir.path()).unwrap(), 1);
         assert!(!tmp.exists());
         assert!(dir.path().join("notes.tmp").exists());
-        assert_eq!(remove_leftovers(dir.path()).unwrap(), 0);
+        assert_eq!(remove_leftovers(&StdFs, dir.path()).unwrap(), 0);
     }
 
     #[test]

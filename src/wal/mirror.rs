@@ -6,12 +6,12 @@ use super::error::{Result, WalError};
 use super::format::{
     check_record, CheckedRecord, RecordKind, SegmentHeader, SEAL_RECORD_BYTES, SEGMENT_HEADER_BYTES,
 };
-use super::fs::{SharedFs, WalFile};
 use super::reader::Record;
 use super::recovery::repair_if_torn;
 use super::scan::{scan_dir, ScanReport};
 use super::segment::install;
 use super::spare::{allocate, is_no_space};
+use crate::fs::{FsFile, SharedFs};
 use bytes::Bytes;
 use std::path::PathBuf;
 
@@ -22,7 +22,7 @@ const PREPARING: &str = "receive.prep";
 pub struct Mirror {
     fs: SharedFs,
     dir: PathBuf,
-    current: Option<(SegmentHeader, PathBuf, Box<dyn WalFile>)>,
+    current: Option<(SegmentHeader, PathBuf, Box<dyn FsFile>)>,
     /// The current segment ended with a seal record.
     sealed: bool,
     system_id: Option<u64>,

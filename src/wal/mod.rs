@@ -1,10 +1,10 @@
-//! The write-ahead log: segmented, checksummed, crash-safe.
+//! The write-ahead log: segmented, checksummed, crash-safe. Its files go
+//! through [`crate::fs`], so the same code runs on the real file system and on
+//! the faulty in-memory one.
 //!
 //! | module     | owns                                                            |
 //! |------------|-----------------------------------------------------------------|
 //! | `format`   | byte layouts of segment and record headers, naming, checksums   |
-//! | `fs`       | the file operations, behind a trait (real and in-memory)        |
-//! | `memfs`    | an in-memory file system that tears writes and fails fsync      |
 //! | `options`  | how a log is opened: identity, segment size, limits, fsync policy |
 //! | `spare`    | the next segment's file, prepared off the hot path; claims of it |
 //! | `segment`  | turning a prepared file into a segment, writing into it         |
@@ -22,9 +22,7 @@
 
 pub mod error;
 pub mod format;
-pub mod fs;
 mod group_commit;
-pub mod memfs;
 pub mod mirror;
 pub mod options;
 mod queue;
@@ -40,7 +38,6 @@ pub mod writer;
 
 pub use error::WalError;
 pub use format::{format_lsn, RecordKind};
-pub use fs::{SharedFs, StdFs, WalFile, WalFs};
 pub use mirror::{ChunkError, Mirror};
 pub use raw::{RawChunk, RawReader};
 pub use reader::{Record, WalReader};

@@ -9,9 +9,9 @@
 
 use super::error::{Result, WalError};
 use super::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
-use super::fs::SharedFs;
 use super::mirror::{check_chunk, ChunkError};
 use super::scan::{list_segments, SegmentCursor, SegmentFile, Step};
+use crate::fs::SharedFs;
 use bytes::Bytes;
 use std::path::PathBuf;
 

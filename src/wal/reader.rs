@@ -3,8 +3,8 @@
 
 use super::error::{Result, WalError};
 use super::format::RecordKind;
-use super::fs::SharedFs;
 use super::scan::{list_segments, SegmentCursor, SegmentFile, Step};
+use crate::fs::SharedFs;
 use bytes::Bytes;
 use std::path::PathBuf;
 
@@ -212,7 +212,7 @@ impl WalReader {
     }
 }
 
-fn open_cursor(fs: &dyn super::fs::WalFs, file: &SegmentFile) -> Result<SegmentCursor> {
+fn open_cursor(fs: &dyn crate::fs::Fs, file: &SegmentFile) -> Result<SegmentCursor> {
     let data = fs
         .read(&file.path)
         .map_err(|e| WalError::io("read", &file.path, e))?;

@@ -3,9 +3,9 @@
 
 use super::error::{Result, WalError};
 use super::format::{encode_record, RecordKind, SEGMENT_HEADER_BYTES};
-use super::fs::SharedFs;
 use super::scan::{scan_dir, ScanReport, TornTail};
 use super::writer::{Wal, WalOptions};
+use crate::fs::SharedFs;
 use std::path::{Path, PathBuf};
 
 /// What opening the log found and did.

@@ -8,7 +8,7 @@ use super::format::{
     check_record, check_record_header, parse_segment_file_name, CheckedRecord, RecordError,
     RecordKind, SegmentHeader, SEGMENT_HEADER_BYTES,
 };
-use super::fs::WalFs;
+use crate::fs::Fs;
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +35,7 @@ pub struct SegmentFile {
 ///
 /// # Errors
 /// [`WalError::Io`] when the directory cannot be read.
-pub fn list_segments(fs: &dyn WalFs, dir: &Path) -> Result<Vec<SegmentFile>> {
+pub fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<Vec<SegmentFile>> {
     let names = fs
         .list(dir)
         .map_err(|e| WalError::io("read directory", dir, e))?;
@@ -286,7 +286,7 @@ impl ScanReport {
 /// that recovery must refuse, naming file, byte offset and LSN; [`WalError::Io`]
 /// when a file cannot be read. A torn tail is not an error: it is reported in
 /// [`ScanReport::torn_tail`].
-pub fn scan_dir(fs: &dyn WalFs, dir: &Path) -> Result<ScanReport> {
+pub fn scan_dir(fs: &dyn Fs, dir: &Path) -> Result<ScanReport> {
     let files = list_segments(fs, dir)?;
     let mut report = ScanReport {
         dir: dir.to_path_buf(),

@@ -3,19 +3,19 @@
 
 use super::error::{Result, WalError};
 use super::format::{segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES};
-use super::fs::{SharedFs, WalFile};
 use super::options::WalOptions;
 use super::spare::Preparer;
+use crate::fs::{FsFile, SharedFs};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 /// Turns a prepared file into the segment `header` describes: writes the header,
 /// fdatasyncs, renames it to its segment name and fsyncs the directory.
 pub(crate) fn install(
-    fs: &dyn super::fs::WalFs,
+    fs: &dyn crate::fs::Fs,
     dir: &Path,
     tmp: &Path,
-    file: &mut dyn WalFile,
+    file: &mut dyn FsFile,
     header: &SegmentHeader,
 ) -> Result<PathBuf> {
     write_header(tmp, file, header)?;
@@ -25,7 +25,7 @@ pub(crate) fn install(
 }
 
 /// Writes and syncs a segment header into a prepared file.
-fn write_header(tmp: &Path, file: &mut dyn WalFile, header: &SegmentHeader) -> Result<()> {
+fn write_header(tmp: &Path, file: &mut dyn FsFile, header: &SegmentHeader) -> Result<()> {
     file.write_all_at(&header.encode(), 0)
         .map_err(|e| WalError::io("write segment header", tmp, e))?;
     file.sync_data()
@@ -33,7 +33,7 @@ fn write_header(tmp: &Path, file: &mut dyn WalFile, header: &SegmentHeader) -> R
 }
 
 /// Gives a prepared file its segment name durably (rename, directory fsync).
-fn name_segment(fs: &dyn super::fs::WalFs, dir: &Path, tmp: &Path, path: &Path) -> Result<()> {
+fn name_segment(fs: &dyn crate::fs::Fs, dir: &Path, tmp: &Path, path: &Path) -> Result<()> {
     fs.rename(tmp, path)
         .map_err(|e| WalError::io("rename", tmp, e))?;
     fs.sync_dir(dir)
@@ -52,7 +52,7 @@ struct Namer {
 }
 
 struct NameJob {
-    sealed: Box<dyn WalFile>,
+    sealed: Box<dyn FsFile>,
     sealed_path: PathBuf,
     tmp: PathBuf,
     path: PathBuf,
@@ -122,7 +122,7 @@ pub(crate) struct SegmentWriter {
     fs: SharedFs,
     opts: WalOptions,
     preparer: Preparer,
-    current: Option<(SegmentHeader, PathBuf, Box<dyn WalFile>)>,
+    current: Option<(SegmentHeader, PathBuf, Box<dyn FsFile>)>,
     /// Names segments off the hot path under the `never` policy.
     namer: Option<Namer>,
 }
@@ -139,7 +139,7 @@ impl SegmentWriter {
     }
 
     /// Continues writing an existing segment.
-    pub(crate) fn resume(&mut self, header: SegmentHeader, file: Box<dyn WalFile>) {
+    pub(crate) fn resume(&mut self, header: SegmentHeader, file: Box<dyn FsFile>) {
         let path = self
             .opts
             .dir

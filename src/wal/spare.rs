@@ -6,8 +6,7 @@
 
 use super::error::{Result, WalError};
 use super::format::SegmentHeader;
-use super::fs::SharedFs;
-use super::fs::WalFile;
+use crate::fs::{FsFile, SharedFs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -18,7 +17,7 @@ use std::time::Duration;
 /// Suffix of files being prepared; leftovers are removed when a log opens.
 pub const PREPARED_SUFFIX: &str = ".prep";
 
-type Prepared = std::result::Result<(PathBuf, Box<dyn WalFile>), WalError>;
+type Prepared = std::result::Result<(PathBuf, Box<dyn FsFile>), WalError>;
 
 /// How long the preparer waits before trying again on a full disk.
 const NO_SPACE_RETRY: Duration = Duration::from_millis(250);
@@ -258,7 +257,7 @@ pub(crate) enum FirstFile {
 
 /// The preparer thread: one file after another, each handed over when taken.
 fn prepare_loop(
-    fs: &dyn super::fs::WalFs,
+    fs: &dyn crate::fs::Fs,
     dir: &Path,
     segment_bytes: u64,
     first: FirstFile,
@@ -316,7 +315,7 @@ impl Drop for Preparer {
     }
 }
 
-fn remove_leftovers(fs: &dyn super::fs::WalFs, dir: &Path) -> Result<()> {
+fn remove_leftovers(fs: &dyn crate::fs::Fs, dir: &Path) -> Result<()> {
     let names = fs
         .list(dir)
         .map_err(|e| WalError::io("read directory", dir, e))?;
@@ -343,10 +342,10 @@ fn remove_leftovers(fs: &dyn super::fs::WalFs, dir: &Path) -> Result<()> {
 
 /// Creates `path` allocated to `segment_bytes` and synced.
 pub(crate) fn prepare(
-    fs: &dyn super::fs::WalFs,
+    fs: &dyn crate::fs::Fs,
     path: &Path,
     segment_bytes: u64,
-) -> Result<Box<dyn WalFile>> {
+) -> Result<Box<dyn FsFile>> {
     let mut f = allocate(fs, path, segment_bytes)?;
     f.sync_data()
         .map_err(|e| WalError::io("fdatasync", path, e))?;
@@ -356,10 +355,10 @@ pub(crate) fn prepare(
 /// Creates `path` allocated to `segment_bytes`, not synced: the sync of the
 /// header written next ([`install`]) makes the allocation durable with it.
 pub(crate) fn allocate(
-    fs: &dyn super::fs::WalFs,
+    fs: &dyn crate::fs::Fs,
     path: &Path,
     segment_bytes: u64,
-) -> Result<Box<dyn WalFile>> {
+) -> Result<Box<dyn FsFile>> {
     let mut f = fs
         .create(path)
         .map_err(|e| WalError::io("create", path, e))?;

@@ -12,7 +12,7 @@
 //! are from a primary that kept writing after the switch, and are refused.
 
 use super::error::{Result, WalError};
-use super::fs::WalFs;
+use crate::fs::Fs;
 use std::path::{Path, PathBuf};
 
 /// One switch in a timeline's history.
@@ -107,7 +107,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Switch>> {
 ///
 /// # Errors
 /// I/O errors other than a missing file; a malformed file.
-pub fn read_history(fs: &dyn WalFs, dir: &Path, timeline: u32) -> Result<Vec<Switch>> {
+pub fn read_history(fs: &dyn Fs, dir: &Path, timeline: u32) -> Result<Vec<Switch>> {
     let path = history_path(dir, timeline);
     if timeline <= 1 || !fs.exists(&path) {
         return Ok(Vec::new());
@@ -134,7 +134,7 @@ pub fn read_history(fs: &dyn WalFs, dir: &Path, timeline: u32) -> Result<Vec<Swi
 ///
 /// # Errors
 /// I/O errors listing the directory.
-pub fn latest_timeline(fs: &dyn WalFs, dir: &Path) -> Result<u32> {
+pub fn latest_timeline(fs: &dyn Fs, dir: &Path) -> Result<u32> {
     let names = fs
         .list(dir)
         .map_err(|e| WalError::io("read directory", dir, e))?;
@@ -154,7 +154,7 @@ pub fn latest_timeline(fs: &dyn WalFs, dir: &Path) -> Result<u32> {
 /// [`WalError::Config`] if `new_timeline` is not after `parent` or a history for
 /// it already exists; I/O errors.
 pub fn write_switch(
-    fs: &dyn WalFs,
+    fs: &dyn Fs,
     dir: &Path,
     parent: u32,
     new_timeline: u32,
@@ -193,7 +193,7 @@ pub fn write_switch(
 ///
 /// # Errors
 /// [`WalError::Foreign`] when a different history for that timeline exists; I/O errors.
-pub fn install(fs: &dyn WalFs, dir: &Path, timeline: u32, switches: &[Switch]) -> Result<()> {
+pub fn install(fs: &dyn Fs, dir: &Path, timeline: u32, switches: &[Switch]) -> Result<()> {
     let path = history_path(dir, timeline);
     if fs.exists(&path) {
         let have = read_history(fs, dir, timeline)?;
@@ -209,7 +209,7 @@ pub fn install(fs: &dyn WalFs, dir: &Path, timeline: u32, switches: &[Switch]) -
 }
 
 /// Writes the history file of `timeline` (tmp, fsync, rename, directory fsync).
-fn write_durably(fs: &dyn WalFs, dir: &Path, timeline: u32, switches: &[Switch]) -> Result<()> {
+fn write_durably(fs: &dyn Fs, dir: &Path, timeline: u32, switches: &[Switch]) -> Result<()> {
     let path = history_path(dir, timeline);
     let tmp = dir.join(format!("{}.tmp", history_file_name(timeline)));
     if fs.exists(&tmp) {
@@ -234,34 +234,48 @@ pub fn closed(history: &[Switch]) -> Vec<(u32, u64)> {
     history.iter().map(|s| (s.timeline, s.switch_lsn)).collect()
 }
 
+/// A record's timeline that does not lead to the node's current one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotFollowing {
+    #[error("timeline {timeline} ended at LSN {} (promoted); this node is on timeline {current}", super::format_lsn(*end_lsn))]
+    Ended {
+        timeline: u32,
+        end_lsn: u64,
+        current: u32,
+    },
+    #[error("timeline {timeline} is not in the history of this node's timeline {current}")]
+    NotInHistory { timeline: u32, current: u32 },
+}
+
 /// Whether a record of `timeline` at `lsn` belongs to the history that leads to
-/// the node's current timeline: `Err` with the refusal message when it does not.
+/// the node's current timeline.
+///
+/// # Errors
+/// [`NotFollowing`], the refusal, when it does not.
 pub fn check_follows(
     history: &[Switch],
     current: u32,
     timeline: u32,
     lsn: u64,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), NotFollowing> {
     if timeline == current {
         return Ok(());
     }
     match history.iter().find(|s| s.timeline == timeline) {
         Some(s) if lsn < s.switch_lsn => Ok(()),
-        Some(s) => Err(format!(
-            "timeline {} ended at LSN {} (promoted); this node is on timeline {current}",
-            s.timeline,
-            super::format_lsn(s.switch_lsn)
-        )),
-        None => Err(format!(
-            "timeline {timeline} is not in the history of this node's timeline {current}"
-        )),
+        Some(s) => Err(NotFollowing::Ended {
+            timeline: s.timeline,
+            end_lsn: s.switch_lsn,
+            current,
+        }),
+        None => Err(NotFollowing::NotInHistory { timeline, current }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wal::memfs::MemFs;
+    use crate::fs::MemFs;
 
     #[test]
     fn histories_chain_and_fence() {
@@ -277,7 +291,7 @@ mod tests {
         assert_eq!(latest_timeline(&fs, dir).unwrap(), 3);
         assert_eq!(closed(&h3), vec![(1, 0x5a3f20), (2, 0x600000)]);
         assert!(check_follows(&h3, 3, 1, 0x1000).is_ok());
-        let e = check_follows(&h3, 3, 1, 0x5a3f20).unwrap_err();
+        let e = check_follows(&h3, 3, 1, 0x5a3f20).unwrap_err().to_string();
         assert_eq!(
             e,
             "timeline 1 ended at LSN 0/5A3F20 (promoted); this node is on timeline 3"

@@ -23,7 +23,6 @@ use super::format::{
     encode_record, record_footprint, RecordKind, SegmentHeader, SEAL_RECORD_BYTES,
     SEGMENT_HEADER_BYTES,
 };
-use super::fs::{SharedFs, WalFile};
 use super::group_commit::writer_loop;
 pub use super::options::{
     SyncPolicy, WalOptions, DEFAULT_SEGMENT_BYTES, MAX_RECORD_BYTES_LIMIT, MAX_WRITE_BYTES,
@@ -34,6 +33,7 @@ use super::segment::SegmentWriter;
 use super::spare::{Claim, FirstFile, Preparer};
 use super::tap::Taps;
 use crate::clock::now_unix_ms;
+use crate::fs::{FsFile, SharedFs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -75,7 +75,7 @@ impl Wal {
         fs: SharedFs,
         opts: WalOptions,
         next_lsn: u64,
-        open: Option<(SegmentHeader, Box<dyn WalFile>)>,
+        open: Option<(SegmentHeader, Box<dyn FsFile>)>,
     ) -> Result<Wal> {
         opts.validate()?;
         let max_record = opts.effective_max_record_bytes();

@@ -3,10 +3,10 @@
 //! reading a log back.
 
 use super::{logship, logship_p};
-use logship::wal::memfs::MemFs;
+use logship::fs::{MemFs, SharedFs, StdFs};
 use logship::wal::scan::{list_segments, SegmentFile};
 use logship::wal::Appended;
-use logship::wal::{self, Record, RecordKind, SharedFs, StdFs, SyncPolicy, WalOptions};
+use logship::wal::{self, Record, RecordKind, SyncPolicy, WalOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

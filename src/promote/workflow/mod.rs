@@ -252,5 +252,8 @@ fn report_position(n: &dyn Narrator, s: &Standing, age_ms: Option<u64>) {
 
 async fn status(dir: &Path) -> Result<NodeStatus, AdminError> {
     let v = request(dir, json!({"cmd": "status"}), Duration::from_secs(5)).await?;
-    serde_json::from_value(v).map_err(|e| AdminError::Node(e.to_string()))
+    serde_json::from_value(v).map_err(|source| AdminError::Result {
+        path: crate::admin::socket_path(dir),
+        source,
+    })
 }

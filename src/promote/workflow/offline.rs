@@ -4,6 +4,16 @@ use super::*;
 use crate::promote::offline::{self as dir, OfflineError};
 use std::time::Instant;
 
+/// The end of a promotion that `e` stopped.
+fn failed(e: OfflineError) -> Ended {
+    let outcome = if e.is_not_standby() {
+        Outcome::NotStandby
+    } else {
+        Outcome::Error
+    };
+    Ended::failed(outcome, e.to_string())
+}
+
 pub(super) fn offline(o: &Options, n: &dyn Narrator) -> Ended {
     let started = Instant::now();
     let mut sum = Summary {
@@ -15,8 +25,7 @@ pub(super) fn offline(o: &Options, n: &dyn Narrator) -> Ended {
     // error to fix, whatever the other flags.
     let found = match dir::inspect(&o.data_dir) {
         Ok(f) => f,
-        Err(OfflineError::NotStandby(m)) => return Ended::failed(Outcome::NotStandby, m),
-        Err(OfflineError::Failed(m)) => return Ended::failed(Outcome::Error, m),
+        Err(e) => return failed(e),
     };
     if o.primary.is_some() && !o.dry_run {
         return Ended::failed(
@@ -72,8 +81,7 @@ pub(super) fn offline(o: &Options, n: &dyn Narrator) -> Ended {
     }
     let p = match dir::promote(&o.data_dir, &o.reason) {
         Ok(p) => p,
-        Err(OfflineError::NotStandby(m)) => return Ended::failed(Outcome::NotStandby, m),
-        Err(OfflineError::Failed(m)) => return Ended::failed(Outcome::Error, m),
+        Err(e) => return failed(e),
     };
     let rate = if p.replay_ms > 0 {
         format!(

@@ -30,12 +30,8 @@ impl std::fmt::Debug for AuthKey {
 /// Why a key file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("auth key file {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("auth key file: {0}")]
+    Io(#[from] crate::durable::IoError),
     #[error("auth key file {path}: key is {len} bytes; at least {MIN_KEY_BYTES} are required")]
     TooShort { path: String, len: usize },
     #[error("auth key file {path}: larger than {MAX_KEY_BYTES} bytes")]
@@ -49,17 +45,9 @@ impl AuthKey {
     /// [`KeyError`] when the file is unreadable, too short or too long.
     pub fn from_file(path: &Path) -> Result<AuthKey, KeyError> {
         let p = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|source| KeyError::Io {
-            path: p.clone(),
-            source,
-        })?;
-        if meta.len() > MAX_KEY_BYTES as u64 {
+        let Some(raw) = crate::durable::read_small(path, MAX_KEY_BYTES as u64)? else {
             return Err(KeyError::TooLong { path: p });
-        }
-        let raw = std::fs::read(path).map_err(|source| KeyError::Io {
-            path: p.clone(),
-            source,
-        })?;
+        };
         let key = raw.trim_ascii().to_vec();
         if key.len() < MIN_KEY_BYTES {
             return Err(KeyError::TooShort {
@@ -205,7 +193,7 @@ mod tests {
         assert!(AuthKey::from_file(&good).is_ok());
         assert!(matches!(
             AuthKey::from_file(&d.path().join("missing")),
-            Err(KeyError::Io { .. })
+            Err(KeyError::Io(_))
         ));
     }
 }

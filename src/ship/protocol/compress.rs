@@ -58,32 +58,44 @@ pub fn compress(data: &[u8], c: Compression) -> (ChunkEncoding, Vec<u8>) {
     }
 }
 
+/// Chunk data that does not decompress to what its chunk announces.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkDataError {
+    #[error("chunk of {raw_len} bytes exceeds the {MAX_CHUNK_BYTES}-byte limit")]
+    TooLarge { raw_len: u32 },
+    #[error("zstd: {0}")]
+    Zstd(#[source] std::io::Error),
+    #[error("chunk data is {found} bytes, {raw_len} announced")]
+    Length { found: usize, raw_len: u32 },
+}
+
 /// Decompresses chunk data into exactly `raw_len` bytes.
 ///
 /// `raw_len` is checked against [`MAX_CHUNK_BYTES`] before the output buffer
 /// is allocated.
 ///
 /// # Errors
-/// A description when `raw_len` is over the limit or the data does not
+/// [`ChunkDataError`] when `raw_len` is over the limit or the data does not
 /// decompress to exactly `raw_len` bytes.
-pub fn decompress(encoding: ChunkEncoding, data: Vec<u8>, raw_len: u32) -> Result<Vec<u8>, String> {
+pub fn decompress(
+    encoding: ChunkEncoding,
+    data: Vec<u8>,
+    raw_len: u32,
+) -> Result<Vec<u8>, ChunkDataError> {
     if raw_len as usize > MAX_CHUNK_BYTES {
-        return Err(format!(
-            "chunk of {raw_len} bytes exceeds the {MAX_CHUNK_BYTES}-byte limit"
-        ));
+        return Err(ChunkDataError::TooLarge { raw_len });
     }
     let out = match encoding {
         ChunkEncoding::Zstd => {
-            zstd_decompress(&data, raw_len as usize).map_err(|e| format!("zstd: {e}"))?
+            zstd_decompress(&data, raw_len as usize).map_err(ChunkDataError::Zstd)?
         }
         ChunkEncoding::Raw => data,
     };
     if out.len() != raw_len as usize {
-        return Err(format!(
-            "chunk data is {} bytes, {} announced",
-            out.len(),
-            raw_len
-        ));
+        return Err(ChunkDataError::Length {
+            found: out.len(),
+            raw_len,
+        });
     }
     Ok(out)
 }

@@ -56,18 +56,65 @@ pub enum Transport {
 /// Why the TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("--tls-cert, --tls-key and --tls-ca go together; missing: {missing}")]
-    Incomplete { missing: String },
-    #[error("TLS {what} file {path}: {reason}")]
+    #[error("--tls-cert, --tls-key and --tls-ca go together; missing: {}", missing.join(", "))]
+    Incomplete { missing: Vec<&'static str> },
+    #[error("TLS {what} file {}: {problem}", path.display())]
     File {
         what: &'static str,
         path: PathBuf,
-        reason: String,
+        #[source]
+        problem: PemProblem,
     },
     #[error("TLS configuration: {0}")]
-    Config(String),
+    Config(#[source] rustls::Error),
+    #[error("TLS configuration: {0}")]
+    Verifier(#[source] rustls::server::VerifierBuilderError),
+    /// The certificate does not go with the key.
+    #[error("TLS configuration: {}: {source}", path.display())]
+    CertKey {
+        path: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
     #[error("--tls-server-name '{0}' is not a DNS name or IP address")]
     ServerName(String),
+}
+
+/// What is wrong with a TLS file.
+#[derive(Debug, thiserror::Error)]
+pub enum PemProblem {
+    #[error("{}", .0.source)]
+    Read(#[source] crate::durable::IoError),
+    #[error("larger than {MAX_PEM_BYTES} bytes")]
+    TooLarge,
+    #[error("not PEM certificates: {0}")]
+    NotCertificates(#[source] rustls::pki_types::pem::Error),
+    #[error("holds no PEM certificate")]
+    NoCertificate,
+    /// The error names the file only: never the parse state of the key.
+    #[error("holds no PEM private key (PKCS#8, PKCS#1 or SEC1)")]
+    NoKey,
+    #[error("{0}")]
+    BadCa(#[source] rustls::Error),
+}
+
+/// Why a TLS handshake on the ship link failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("'{host}' is not a DNS name or IP address to check the standby's certificate against (use --tls-server-name)")]
+    Name { host: String },
+    #[error("TLS handshake timed out after {} s", TLS_HANDSHAKE_TIMEOUT.as_secs())]
+    Timeout,
+    /// The peer answered in the plain protocol.
+    #[error("TLS handshake failed ({}): the peer answered without TLS; is it started without --tls-cert/--tls-key/--tls-ca?", super::frame::io_text(.0))]
+    PlainPeer(#[source] std::io::Error),
+    #[error("TLS handshake failed: {}", super::frame::io_text(.0))]
+    Failed(#[source] std::io::Error),
+    #[error("closed before the TLS handshake")]
+    Closed,
+    /// Waiting for the peer's first byte failed.
+    #[error("{}", super::frame::io_text(.0))]
+    Peek(#[source] std::io::Error),
 }
 
 /// The TLS files given on the command line.
@@ -100,8 +147,7 @@ impl TlsFiles {
                     .iter()
                     .filter(|(_, v)| v.is_none())
                     .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                    .collect();
                 Err(TlsError::Incomplete { missing })
             }
         }
@@ -129,46 +175,37 @@ impl std::fmt::Debug for ShipTls {
     }
 }
 
-fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    let err = |reason: String| TlsError::File {
+/// The error for the TLS file `path` (the `what` file).
+fn bad_file<'a>(what: &'static str, path: &'a Path) -> impl Fn(PemProblem) -> TlsError + 'a {
+    move |problem| TlsError::File {
         what,
         path: path.to_path_buf(),
-        reason,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-    if meta.len() > MAX_PEM_BYTES {
-        return Err(err(format!("larger than {MAX_PEM_BYTES} bytes")));
+        problem,
     }
-    std::fs::read(path).map_err(|e| err(e.to_string()))
+}
+
+fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    let bad = bad_file(what, path);
+    crate::durable::read_small(path, MAX_PEM_BYTES)
+        .map_err(|e| bad(PemProblem::Read(e)))?
+        .ok_or_else(|| bad(PemProblem::TooLarge))
 }
 
 fn certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read_pem(what, path)?;
+    let bad = bad_file(what, path);
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::File {
-            what,
-            path: path.to_path_buf(),
-            reason: format!("not PEM certificates: {e}"),
-        })?;
+        .map_err(|e| bad(PemProblem::NotCertificates(e)))?;
     if certs.is_empty() {
-        return Err(TlsError::File {
-            what,
-            path: path.to_path_buf(),
-            reason: "holds no PEM certificate".into(),
-        });
+        return Err(bad(PemProblem::NoCertificate));
     }
     Ok(certs)
 }
 
 fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = read_pem("key", path)?;
-    // The error names the file only: never the parse state of the key.
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|_| TlsError::File {
-        what: "key",
-        path: path.to_path_buf(),
-        reason: "holds no PEM private key (PKCS#8, PKCS#1 or SEC1)".into(),
-    })
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|_| bad_file("key", path)(PemProblem::NoKey))
 }
 
 impl ShipTls {
@@ -183,30 +220,32 @@ impl ShipTls {
         let key = private_key(&files.key)?;
         let mut roots = RootCertStore::empty();
         for c in certs("CA", &files.ca)? {
-            roots.add(c).map_err(|e| TlsError::File {
-                what: "CA",
-                path: files.ca.clone(),
-                reason: e.to_string(),
-            })?;
+            roots
+                .add(c)
+                .map_err(|e| bad_file("CA", &files.ca)(PemProblem::BadCa(e)))?;
         }
         let roots = Arc::new(roots);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = |e: rustls::Error| TlsError::Config(e.to_string());
+        let cfg = TlsError::Config;
+        let cert_key = |source| TlsError::CertKey {
+            path: files.cert.clone(),
+            source,
+        };
         let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
             .build()
-            .map_err(|e| TlsError::Config(e.to_string()))?;
+            .map_err(TlsError::Verifier)?;
         let server = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(cfg)?
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain.clone(), key.clone_key())
-            .map_err(|e| TlsError::Config(format!("{}: {e}", files.cert.display())))?;
+            .map_err(cert_key)?;
         let client = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(cfg)?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
-            .map_err(|e| TlsError::Config(format!("{}: {e}", files.cert.display())))?;
+            .map_err(cert_key)?;
         let server_name = server_name
             .map(|n| {
                 ServerName::try_from(n.to_string()).map_err(|_| TlsError::ServerName(n.into()))
@@ -222,14 +261,14 @@ impl ShipTls {
 
     /// The name checked in the certificate of the standby at `addr`
     /// (`host:port`): the override, or the host.
-    fn name_for(&self, addr: &str) -> Result<ServerName<'static>, String> {
+    fn name_for(&self, addr: &str) -> Result<ServerName<'static>, HandshakeError> {
         if let Some(n) = &self.server_name {
             return Ok(n.clone());
         }
         let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        ServerName::try_from(host.to_string()).map_err(|_| {
-            format!("'{host}' is not a DNS name or IP address to check the standby's certificate against (use --tls-server-name)")
+        ServerName::try_from(host.to_string()).map_err(|_| HandshakeError::Name {
+            host: host.to_string(),
         })
     }
 }
@@ -238,13 +277,13 @@ impl ShipTls {
 /// splits it (a plain socket without a lock between the halves).
 ///
 /// # Errors
-/// A message naming what failed in the TLS handshake, with a hint when the
-/// standby answered in the plain protocol.
+/// [`HandshakeError`] naming what failed in the TLS handshake, with a hint
+/// when the standby answered in the plain protocol.
 pub async fn client_halves(
     sock: TcpStream,
     addr: &str,
     tls: Option<&ShipTls>,
-) -> Result<(ShipReader, ShipWriter), String> {
+) -> Result<(ShipReader, ShipWriter), HandshakeError> {
     let Some(tls) = tls else {
         let (r, w) = sock.into_split();
         return Ok((Box::new(r), Box::new(w)));
@@ -252,11 +291,8 @@ pub async fn client_halves(
     let name = tls.name_for(addr)?;
     let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, connector.connect(name, sock)).await {
-        Err(_) => Err(format!(
-            "TLS handshake timed out after {} s",
-            TLS_HANDSHAKE_TIMEOUT.as_secs()
-        )),
-        Ok(Err(e)) => Err(handshake_error(&e)),
+        Err(_) => Err(HandshakeError::Timeout),
+        Ok(Err(e)) => Err(handshake_error(e)),
         Ok(Ok(s)) => {
             let (r, w) = tokio::io::split(s);
             Ok((Box::new(r), Box::new(w)))
@@ -264,7 +300,7 @@ pub async fn client_halves(
     }
 }
 
-fn handshake_error(e: &std::io::Error) -> String {
+fn handshake_error(e: std::io::Error) -> HandshakeError {
     let plain_peer = e
         .get_ref()
         .and_then(|i| i.downcast_ref::<rustls::Error>())
@@ -274,11 +310,10 @@ fn handshake_error(e: &std::io::Error) -> String {
                 rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. }
             )
         });
-    let e = super::frame::io_text(e);
     if plain_peer {
-        format!("TLS handshake failed ({e}): the peer answered without TLS; is it started without --tls-cert/--tls-key/--tls-ca?")
+        HandshakeError::PlainPeer(e)
     } else {
-        format!("TLS handshake failed: {e}")
+        HandshakeError::Failed(e)
     }
 }
 
@@ -289,7 +324,7 @@ pub enum Accepted {
     /// The peer speaks the plain protocol: the socket, to tell it so.
     Plain(TcpStream),
     /// The handshake failed (bad certificate, wrong CA, timeout).
-    Failed(String),
+    Failed(HandshakeError),
 }
 
 /// The standby's side of a TLS link: waits for the peer's first byte, then
@@ -298,21 +333,15 @@ pub async fn accept_tls(sock: TcpStream, tls: &ShipTls) -> Accepted {
     let mut first = [0u8; 1];
     match tokio::time::timeout(PLAIN_PEER_WAIT, sock.peek(&mut first)).await {
         Err(_) => return Accepted::Plain(sock),
-        Ok(Err(e)) => return Accepted::Failed(super::frame::io_text(&e)),
-        Ok(Ok(0)) => return Accepted::Failed("closed before the TLS handshake".into()),
+        Ok(Err(e)) => return Accepted::Failed(HandshakeError::Peek(e)),
+        Ok(Ok(0)) => return Accepted::Failed(HandshakeError::Closed),
         Ok(Ok(_)) if first[0] != 0x16 => return Accepted::Plain(sock),
         Ok(Ok(_)) => {}
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-        Err(_) => Accepted::Failed(format!(
-            "TLS handshake timed out after {} s",
-            TLS_HANDSHAKE_TIMEOUT.as_secs()
-        )),
-        Ok(Err(e)) => Accepted::Failed(format!(
-            "TLS handshake failed: {}",
-            super::frame::io_text(&e)
-        )),
+        Err(_) => Accepted::Failed(HandshakeError::Timeout),
+        Ok(Err(e)) => Accepted::Failed(HandshakeError::Failed(e)),
         Ok(Ok(s)) => Accepted::Stream(Box::new(s)),
     }
 }

@@ -2,7 +2,7 @@
 //! transport (and a mismatch between the two, named), the per-IP limit on
 //! failed handshakes, then the protocol in [`super::session`].
 
-use super::intake::{handshake_failed, refuse, ReceiveError, ReceiverShared};
+use super::intake::{handshake_failed, refuse, Mismatch, ReceiveError, ReceiverShared};
 use super::session::handle;
 use crate::ship::protocol::codes::RefuseCode;
 use crate::ship::protocol::frame::FrameError;
@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 /// # Errors
 /// [`ReceiveError::Fatal`] when the received log cannot be written.
 pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result<(), ReceiveError> {
-    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(1);
+    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel(1);
     loop {
         let (sock, peer) = tokio::select! {
             a = listener.accept() => match a {
@@ -29,7 +29,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<ReceiverShared>) -> Result
                     continue;
                 }
             },
-            Some(msg) = fatal_rx.recv() => return Err(ReceiveError::Fatal(msg)),
+            Some(fatal) = fatal_rx.recv() => return Err(ReceiveError::Fatal(fatal)),
         };
         let shared = shared.clone();
         let fatal_tx = fatal_tx.clone();
@@ -103,9 +103,9 @@ async fn connection(
             Accepted::Stream(s) => s,
             Accepted::Plain(mut sock) => {
                 // A plain primary waits for Hello: say it in its own protocol.
-                let m = "this standby requires TLS on the ship link, but the primary is not using it: start the primary with --tls-cert, --tls-key and --tls-ca";
-                let _ = refuse(&mut sock, RefuseCode::Protocol, m.into()).await;
-                return Err(ReceiveError::Mismatch(m.into()));
+                let m = Mismatch::PrimaryPlain;
+                let _ = refuse(&mut sock, RefuseCode::Protocol, m.to_string()).await;
+                return Err(ReceiveError::Mismatch(m));
             }
             Accepted::Failed(reason) => {
                 handshake_failed(shared, peer);

@@ -32,10 +32,11 @@
 //!
 //! [`Mirror::append`]: crate::wal::Mirror::append
 
-use super::intake::{Received, ReceiverShared};
+use super::intake::{Fatal, Received, ReceiverShared};
 use crate::clock::now_unix_ms;
+use crate::fs::FsFile;
 use crate::wal::format::SegmentHeader;
-use crate::wal::{ChunkError, Record, WalFile};
+use crate::wal::{ChunkError, Record};
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,10 +65,6 @@ pub(super) struct Outcome {
     pub refused: Option<ChunkError>,
 }
 
-/// The received log cannot be written: the standby must stop.
-#[derive(Debug)]
-pub(super) struct Fatal(pub String);
-
 /// What a run of the writer did.
 struct Written {
     /// Chunks written (all of them, or those before the refused one).
@@ -76,7 +73,7 @@ struct Written {
 }
 
 /// A handle on a segment file kept for fsyncing it.
-type SyncFile = Option<(PathBuf, Box<dyn WalFile>)>;
+type SyncFile = Option<(PathBuf, Box<dyn FsFile>)>;
 
 /// Chunks written as they come and fsynced in groups, in LSN order.
 pub(super) struct GroupCommit {
@@ -205,9 +202,10 @@ impl GroupCommit {
     pub async fn finished(&mut self) -> Result<Option<Outcome>, Fatal> {
         async fn join<T>(j: &mut Option<JoinHandle<Result<T, Fatal>>>) -> Result<T, Fatal> {
             match j.as_mut() {
-                Some(h) => h
-                    .await
-                    .map_err(|e| Fatal(format!("receive task failed: {e}")))?,
+                Some(h) => h.await.map_err(|source| Fatal::Task {
+                    what: "receive",
+                    source,
+                })?,
                 None => std::future::pending().await,
             }
         }
@@ -263,8 +261,8 @@ impl GroupCommit {
     pub async fn abandon(&mut self) {
         self.pending.clear();
         self.pending_bytes = 0;
-        if let Err(Fatal(m)) = self.settle().await {
-            tracing::error!(error = %m, "writing the received log failed");
+        if let Err(e) = self.settle().await {
+            tracing::error!(error = %e, "writing the received log failed");
         }
     }
 }
@@ -307,9 +305,7 @@ fn write_locked(
                     publish_written(shared, c, (m.end_lsn(), m.last_timestamp_unix_ms()));
                 }
             }
-            Err(ChunkError::Wal(e)) => {
-                return Err(Fatal(format!("cannot write the received log: {e}")));
-            }
+            Err(ChunkError::Wal(e)) => return Err(Fatal::WriteLog(e)),
             Err(e) => {
                 return Ok(Written {
                     count,
@@ -353,7 +349,10 @@ fn needs_replay(r: &Received, applied: u64) -> bool {
 /// segment's) and publishes the durable LSN as `received_lsn`. Returns whether
 /// the durable LSN moved, and the handle to reuse.
 fn sync_written(shared: &ReceiverShared, file: SyncFile) -> Result<(bool, SyncFile), Fatal> {
-    let fatal = |e: String| Fatal(format!("cannot write the received log: {e}"));
+    let fatal = |op, path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |e| Fatal::WriteLog(crate::wal::WalError::io(op, path, e))
+    };
     let (point, fs, durable) = {
         let m = lock(shared);
         (m.sync_point(), m.fs().clone(), m.durable_lsn())
@@ -366,15 +365,11 @@ fn sync_written(shared: &ReceiverShared, file: SyncFile) -> Result<(bool, SyncFi
     let mut file = match file {
         Some((p, f)) if p == path => (p, f),
         _ => {
-            let f = fs
-                .open_write(&path)
-                .map_err(|e| fatal(format!("open {}: {e}", path.display())))?;
+            let f = fs.open_write(&path).map_err(fatal("open", &path))?;
             (path, f)
         }
     };
-    file.1
-        .sync_data()
-        .map_err(|e| fatal(format!("fdatasync {}: {e}", file.0.display())))?;
+    file.1.sync_data().map_err(fatal("fdatasync", &file.0))?;
     let durable = {
         let mut m = lock(shared);
         m.mark_durable(end);

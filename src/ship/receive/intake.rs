@@ -11,11 +11,11 @@ use crate::ship::protocol::codes::RefuseCode;
 use crate::ship::protocol::frame::{
     read_frame_limited, write_frame, FrameError, MAX_HANDSHAKE_FRAME_BYTES,
 };
-use crate::ship::protocol::message::Message;
+use crate::ship::protocol::message::{DecodeError, Message};
 use crate::ship::protocol::seed::SeedSink;
-use crate::ship::protocol::tls::{looks_like_tls, ShipIo, ShipTls};
+use crate::ship::protocol::tls::{looks_like_tls, HandshakeError, ShipIo, ShipTls};
 use crate::wal::format::SegmentHeader;
-use crate::wal::{Mirror, Record};
+use crate::wal::{Mirror, Record, WalError};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -72,8 +72,12 @@ pub trait InlineApply: Send + Sync {
 /// blocking thread) with the header of the first chunk each connection
 /// brings, before that chunk is written or acknowledged. It must be cheap
 /// once the identity is on disk, and returns the error that stops the
-/// standby when it cannot be written.
-pub type IdentityHook = Arc<dyn Fn(&SegmentHeader) -> Result<(), String> + Send + Sync>;
+/// standby when it cannot be written (the node's own type: this module knows
+/// nothing of the node).
+pub type IdentityHook = Arc<dyn Fn(&SegmentHeader) -> Result<(), HookError> + Send + Sync>;
+
+/// The error of an [`IdentityHook`].
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Called with each refusal: its code, the peer and the message.
 pub type RefuseHook = Arc<dyn Fn(RefuseCode, &str, &str) + Send + Sync>;
@@ -225,8 +229,8 @@ impl ReceiverShared {
     /// written. Receipt stays closed until [`reopen`](Self::reopen).
     ///
     /// # Errors
-    /// `Err` with a message when a chunk is still being written at the timeout.
-    pub async fn close(&self, why: String, timeout: Duration) -> Result<(), String> {
+    /// [`StillWriting`] when a chunk is still being written at the timeout.
+    pub async fn close(&self, why: String, timeout: Duration) -> Result<(), StillWriting> {
         *self.refusing.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
         if let Some(tx) = self
             .preempt
@@ -238,7 +242,7 @@ impl ReceiverShared {
         }
         match tokio::time::timeout(timeout, self.busy.lock()).await {
             Ok(_guard) => Ok(()),
-            Err(_) => Err("a shipment is still being written".into()),
+            Err(_) => Err(StillWriting { timeout }),
         }
     }
 
@@ -268,6 +272,13 @@ impl ReceiverShared {
     }
 }
 
+/// Receipt did not stop in time: [`ReceiverShared::close`].
+#[derive(Debug, thiserror::Error)]
+#[error("a shipment is still being written (after {timeout:?})")]
+pub struct StillWriting {
+    pub timeout: Duration,
+}
+
 /// Why a shipment ended badly.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
@@ -275,21 +286,97 @@ pub enum ReceiveError {
     Frame(#[from] FrameError),
     #[error("timed out waiting for the primary")]
     Timeout,
+    /// The standby refused the primary; `message` is what it was told.
     #[error("refused the primary: {message}")]
     Refused { code: RefuseCode, message: String },
     /// One side uses TLS, the other does not.
     #[error("{0}")]
-    Mismatch(String),
-    #[error("{0}")]
-    Tls(String),
+    Mismatch(Mismatch),
+    #[error(transparent)]
+    Tls(#[from] HandshakeError),
     /// The peer IP is blocked after failed handshakes (logged once per burst).
     #[error("refused: too many failed handshakes")]
     Blocked,
     #[error("protocol error: {0}")]
-    Protocol(String),
-    /// Writing the received log failed: the standby must stop.
+    Protocol(#[from] ProtocolError),
+    /// What was received cannot be stored: the standby must stop.
     #[error("fatal: {0}")]
-    Fatal(String),
+    Fatal(#[from] Fatal),
+}
+
+/// One end of the ship link uses TLS, the other does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    #[error("the primary speaks TLS, but this standby was started without --tls-cert/--tls-key/--tls-ca")]
+    PrimaryTls,
+    #[error("this standby requires TLS on the ship link, but the primary is not using it: start the primary with --tls-cert, --tls-key and --tls-ca")]
+    PrimaryPlain,
+}
+
+/// A primary that does not follow the protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("{0}")]
+    Decode(#[from] DecodeError),
+    #[error("expected {expected}, got {got}")]
+    Expected {
+        expected: &'static str,
+        got: &'static str,
+    },
+    #[error("unexpected {got} {during}")]
+    Unexpected {
+        got: &'static str,
+        during: &'static str,
+    },
+    #[error("this node does not accept snapshots")]
+    NoSeeding,
+    #[error("snapshot of {total_bytes} bytes at LSN {lsn:#x} with WAL from {wal_start_lsn:#x} is not acceptable")]
+    SnapshotSize {
+        total_bytes: u64,
+        lsn: u64,
+        wal_start_lsn: u64,
+    },
+    #[error("snapshot longer than announced")]
+    SnapshotLong,
+    #[error(
+        "snapshot damaged in transit ({got} of {total_bytes} bytes, checksum mismatch or short)"
+    )]
+    SnapshotDamaged { got: u64, total_bytes: u64 },
+}
+
+/// Why a standby must stop receiving: what arrived cannot be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum Fatal {
+    #[error("cannot write the received log: {0}")]
+    WriteLog(#[source] WalError),
+    /// The node could not make its identity durable ([`IdentityHook`]).
+    #[error("{0}")]
+    Identity(#[source] HookError),
+    #[error("cannot store the snapshot: {0}")]
+    StoreSnapshot(#[source] Blocking),
+    #[error("cannot install the snapshot: {0}")]
+    InstallSnapshot(#[source] Blocking),
+    #[error("cannot restart the received log: {0}")]
+    RestartLog(#[source] Blocking),
+    /// The ship listener could not be handed to the receiving thread.
+    #[error("ship listener: {0}")]
+    Listener(#[source] std::io::Error),
+    /// A task writing, fsyncing or making the identity durable panicked.
+    #[error("{what} task failed: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+/// Blocking disk work that failed, or whose task did.
+#[derive(Debug, thiserror::Error)]
+pub enum Blocking {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 pub(super) async fn refuse<S: AsyncWrite + Unpin>(
@@ -316,7 +403,7 @@ pub(super) async fn recv_handshake<S: tokio::io::AsyncRead + Unpin>(
         tokio::time::timeout(timeout, read_frame_limited(sock, MAX_HANDSHAKE_FRAME_BYTES))
             .await
             .map_err(|_| ReceiveError::Timeout)??;
-    Message::decode(k, &body).map_err(|e| ReceiveError::Protocol(e.to_string()))
+    Ok(Message::decode(k, &body).map_err(ProtocolError::Decode)?)
 }
 
 /// Reads the `Auth` frame, recognising a TLS handshake where it should be.
@@ -330,9 +417,7 @@ pub(super) async fn recv_auth<S: ShipIo>(sock: &mut S) -> Result<Message, Receiv
             _ => ReceiveError::Frame(FrameError::Io(e)),
         })?;
     if looks_like_tls(&head) {
-        return Err(ReceiveError::Mismatch(
-            "the primary speaks TLS, but this standby was started without --tls-cert/--tls-key/--tls-ca".into(),
-        ));
+        return Err(ReceiveError::Mismatch(Mismatch::PrimaryTls));
     }
     let mut whole = (&head[..]).chain(&mut *sock);
     recv_handshake(&mut whole, HANDSHAKE_TIMEOUT).await

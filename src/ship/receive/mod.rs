@@ -8,9 +8,11 @@
 //! | `session`  | one connection: authenticate, check, write, acknowledge     |
 //! | `commit`   | the group commit: one fsync and one ack per batch           |
 //! | `seed`     | receiving a snapshot when seeded                            |
+//! | `history`  | a primary's timeline history: checked, installed or refused |
 
 pub mod accept;
 pub mod commit;
+mod history;
 pub mod intake;
 pub mod limit;
 pub mod seed;

@@ -2,7 +2,7 @@
 //! handed to the node's [`SeedSink`](crate::ship::protocol::seed::SeedSink) off the async workers, then the received
 //! log restarted where the snapshot's WAL begins.
 
-use super::intake::{ReceiveError, ReceiverShared};
+use super::intake::{Blocking, Fatal, ProtocolError, ReceiveError, ReceiverShared};
 use crate::ship::protocol::message::Message;
 use crate::ship::protocol::seed::MAX_SEED_BYTES;
 
@@ -18,20 +18,20 @@ pub(super) async fn receive<R: tokio::io::AsyncRead + Unpin>(
     timeline: u32,
 ) -> Result<(), ReceiveError> {
     let Some(sink) = shared.seed.clone() else {
-        return Err(ReceiveError::Protocol(
-            "this node does not accept snapshots".into(),
-        ));
+        return Err(ProtocolError::NoSeeding.into());
     };
     if total_bytes > MAX_SEED_BYTES || wal_start_lsn > lsn {
-        return Err(ReceiveError::Protocol(format!(
-            "snapshot of {total_bytes} bytes at LSN {lsn:#x} with WAL from {wal_start_lsn:#x} is not acceptable"
-        )));
+        return Err(ProtocolError::SnapshotSize {
+            total_bytes,
+            lsn,
+            wal_start_lsn,
+        }
+        .into());
     }
     tracing::info!(lsn, total_bytes, "seeding: receiving snapshot");
-    let store_err = |e: String| ReceiveError::Fatal(format!("cannot store the snapshot: {e}"));
     let mut w = blocking(move || sink.begin(lsn, total_bytes, system_id, timeline))
         .await
-        .map_err(store_err)?;
+        .map_err(Fatal::StoreSnapshot)?;
     let mut got = 0u64;
     let mut crc = crc32fast::Hasher::new();
     // A bar when a person watches; periodic log lines otherwise.
@@ -40,46 +40,43 @@ pub(super) async fn receive<R: tokio::io::AsyncRead + Unpin>(
         let (k, body) = tokio::time::timeout(super::intake::IDLE_TIMEOUT, frames.read())
             .await
             .map_err(|_| ReceiveError::Timeout)??;
-        match Message::decode(k, &body).map_err(|e| ReceiveError::Protocol(e.to_string()))? {
+        match Message::decode(k, &body).map_err(ProtocolError::Decode)? {
             Message::SnapshotData(d) => {
                 got += d.len() as u64;
                 if got > total_bytes {
-                    return Err(ReceiveError::Protocol(
-                        "snapshot longer than announced".into(),
-                    ));
+                    return Err(ProtocolError::SnapshotLong.into());
                 }
                 crc.update(&d);
                 w = blocking(move || w.write(&d).map(|_| w))
                     .await
-                    .map_err(store_err)?;
+                    .map_err(Fatal::StoreSnapshot)?;
                 progress.set(got, Some(lsn));
             }
             Message::SnapshotEnd { crc32 } => {
                 if got != total_bytes || crc.clone().finalize() != crc32 {
-                    return Err(ReceiveError::Protocol(format!(
-                        "snapshot damaged in transit ({got} of {total_bytes} bytes, checksum mismatch or short)"
-                    )));
+                    return Err(ProtocolError::SnapshotDamaged { got, total_bytes }.into());
                 }
                 break;
             }
             other => {
-                return Err(ReceiveError::Protocol(format!(
-                    "unexpected {} during seeding",
-                    other.name()
-                )))
+                return Err(ProtocolError::Unexpected {
+                    got: other.name(),
+                    during: "during seeding",
+                }
+                .into())
             }
         }
     }
     blocking(move || w.finish())
         .await
-        .map_err(|e| ReceiveError::Fatal(format!("cannot install the snapshot: {e}")))?;
+        .map_err(Fatal::InstallSnapshot)?;
     let mirror = shared.mirror.clone();
     blocking(move || {
         let mut m = mirror.lock().unwrap_or_else(|p| p.into_inner());
         m.restart_at(wal_start_lsn).map_err(std::io::Error::other)
     })
     .await
-    .map_err(|e| ReceiveError::Fatal(format!("cannot restart the received log: {e}")))?;
+    .map_err(Fatal::RestartLog)?;
     shared.received.send_modify(|r| {
         r.received_lsn = wal_start_lsn;
         r.written_lsn = wal_start_lsn;
@@ -97,10 +94,6 @@ pub(super) async fn receive<R: tokio::io::AsyncRead + Unpin>(
 /// Runs blocking disk work off the async workers.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T, String> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(format!("task failed: {e}")),
-    }
+) -> Result<T, Blocking> {
+    Ok(tokio::task::spawn_blocking(f).await??)
 }

@@ -2,7 +2,8 @@
 //! and timeline, writes received chunks through the [`Mirror`] (checked, written,
 //! fsynced) and acknowledges the durable received LSN.
 
-use super::commit::{Fatal, GroupCommit, Outcome, PendingChunk};
+use super::commit::{GroupCommit, Outcome, PendingChunk};
+use super::history::accept_history;
 use super::intake::*;
 use crate::clock::now_unix_ms;
 use crate::ship::protocol::auth::{nonce, Challenge, Side};
@@ -26,7 +27,7 @@ async fn recv_frame<R: tokio::io::AsyncRead + Unpin>(
     let (k, body) = tokio::time::timeout(timeout, frames.read())
         .await
         .map_err(|_| ReceiveError::Timeout)??;
-    Message::decode(k, &body).map_err(|e| ReceiveError::Protocol(e.to_string()))
+    Ok(Message::decode(k, &body).map_err(ProtocolError::Decode)?)
 }
 
 async fn send<S: AsyncWrite + Unpin>(sock: &mut S, m: &Message) -> Result<(), ReceiveError> {
@@ -93,10 +94,11 @@ async fn session<S: ShipIo>(
             (system_id, timeline, np)
         }
         other => {
-            return Err(ReceiveError::Protocol(format!(
-                "expected Auth, got {}",
-                other.name()
-            )))
+            return Err(ProtocolError::Expected {
+                expected: "Auth",
+                got: other.name(),
+            }
+            .into())
         }
     };
     if let Some(why) = shared.refusal() {
@@ -210,9 +212,9 @@ async fn batch_done<W: AsyncWrite + Unpin>(
 ) -> Result<(), ReceiveError> {
     let out = match out {
         Ok(o) => o,
-        Err(Fatal(m)) => {
-            let _ = refuse(wr, RefuseCode::Internal, m.clone()).await;
-            return Err(ReceiveError::Fatal(m));
+        Err(fatal) => {
+            let _ = refuse(wr, RefuseCode::Internal, fatal.to_string()).await;
+            return Err(ReceiveError::Fatal(fatal));
         }
     };
     if let Some(e) = out.refused {
@@ -320,11 +322,15 @@ where
                     return Err(refuse(wr, RefuseCode::Corrupt, m).await);
                 }
                 if let Some(hook) = identity_pending.take() {
-                    let out = tokio::task::spawn_blocking(move || hook(&header))
-                        .await
-                        .unwrap_or_else(|e| Err(format!("the identity task failed: {e}")));
-                    if let Err(m) = out {
-                        return batch_done(wr, shared, Err(Fatal(m))).await;
+                    let out = match tokio::task::spawn_blocking(move || hook(&header)).await {
+                        Ok(r) => r.map_err(Fatal::Identity),
+                        Err(source) => Err(Fatal::Task {
+                            what: "the identity",
+                            source,
+                        }),
+                    };
+                    if let Err(fatal) = out {
+                        return batch_done(wr, shared, Err(fatal)).await;
                     }
                 }
                 commit.push(PendingChunk {
@@ -367,8 +373,8 @@ where
                 }
             }
             Message::History { timeline: tl, text } => {
-                if let Err(m) = accept_history(shared, timeline, tl, &text).await {
-                    return Err(refuse(wr, RefuseCode::Timeline, m).await);
+                if let Err(e) = accept_history(shared, timeline, tl, &text).await {
+                    return Err(refuse(wr, RefuseCode::Timeline, e.to_string()).await);
                 }
             }
             Message::SnapshotBegin {
@@ -382,10 +388,11 @@ where
                     .await?;
             }
             other => {
-                return Err(ReceiveError::Protocol(format!(
-                    "unexpected {} from the primary",
-                    other.name()
-                )))
+                return Err(ProtocolError::Unexpected {
+                    got: other.name(),
+                    during: "from the primary",
+                }
+                .into())
             }
         }
     }
@@ -417,56 +424,4 @@ fn timeline_refusal(shared: &ReceiverShared, timeline: u32, ours: u32) -> Option
         ));
     }
     None
-}
-
-/// Checks a primary's timeline history against what this standby holds, then
-/// installs it durably and fences the timelines it closes.
-async fn accept_history(
-    shared: &ReceiverShared,
-    link_timeline: u32,
-    timeline: u32,
-    text: &str,
-) -> Result<(), String> {
-    use crate::wal::timeline;
-    if timeline != link_timeline {
-        return Err(format!(
-            "history of timeline {timeline} on a link of timeline {link_timeline}"
-        ));
-    }
-    let (fs, dir) = {
-        let m = shared.mirror.lock().unwrap_or_else(|p| p.into_inner());
-        (m.fs().clone(), m.dir().to_path_buf())
-    };
-    let path = dir.join(timeline::history_file_name(timeline));
-    let history = timeline::parse(&path, text).map_err(|e| e.to_string())?;
-    let state = *shared.received.borrow();
-    if state.timeline != 0 && state.timeline < timeline {
-        match history.iter().find(|s| s.timeline == state.timeline) {
-            Some(s) if state.received_lsn > s.switch_lsn => {
-                return Err(format!(
-                    "this standby received timeline {} up to LSN {}, past where that timeline ended ({}) in the primary's history: it diverged and must be rejoined or re-seeded",
-                    state.timeline,
-                    crate::wal::format_lsn(state.received_lsn),
-                    crate::wal::format_lsn(s.switch_lsn)
-                ));
-            }
-            Some(_) => {}
-            None => {
-                return Err(format!(
-                    "this standby is on timeline {}, which is not in the history of the primary's timeline {timeline}",
-                    state.timeline
-                ))
-            }
-        }
-    }
-    let h = history.clone();
-    tokio::task::spawn_blocking(move || timeline::install(&*fs, &dir, timeline, &h))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    *shared
-        .closed_timelines
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = timeline::closed(&history);
-    Ok(())
 }

@@ -2,6 +2,8 @@
 
 use crate::ship::protocol::codes::RefuseCode;
 use crate::ship::protocol::frame::FrameError;
+use crate::ship::protocol::message::{DecodeError, PROTOCOL_VERSION};
+use crate::ship::protocol::tls::HandshakeError;
 use crate::wal::WalError;
 
 /// Why a shipment failed.
@@ -21,12 +23,20 @@ pub enum ShipError {
         code: RefuseCode,
         message: String,
     },
-    #[error("standby {addr}: {reason}")]
-    Auth { addr: String, reason: String },
-    #[error("standby {addr}: {reason}")]
-    Tls { addr: String, reason: String },
-    #[error("standby {addr}: protocol error: {reason}")]
-    Protocol { addr: String, reason: String },
+    #[error("standby {addr}: the standby could not prove it holds the shared key")]
+    Auth { addr: String },
+    #[error("standby {addr}: {source}")]
+    Tls {
+        addr: String,
+        #[source]
+        source: HandshakeError,
+    },
+    #[error("standby {addr}: protocol error: {violation}")]
+    Protocol {
+        addr: String,
+        #[source]
+        violation: Violation,
+    },
     #[error("standby {addr} is ahead of this primary: it has received up to LSN {standby:#x}, this primary's durable LSN is {primary:#x}")]
     StandbyAhead {
         addr: String,
@@ -40,8 +50,12 @@ pub enum ShipError {
         received_lsn: u64,
         switch_lsn: Option<u64>,
     },
-    #[error("standby {addr} needs seeding: {reason}")]
-    NeedsSeed { addr: String, reason: String },
+    #[error("standby {addr} needs seeding: {why}")]
+    NeedsSeed {
+        addr: String,
+        #[source]
+        why: NoSeed,
+    },
     #[error("standby {addr}: reading the log: {source}")]
     Wal {
         addr: String,
@@ -54,6 +68,40 @@ pub enum ShipError {
         #[source]
         source: FrameError,
     },
+}
+
+/// How a standby broke the protocol (or the link under it did).
+#[derive(Debug, thiserror::Error)]
+pub enum Violation {
+    /// Reading the standby's messages failed.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("standby speaks protocol version {standby}, this primary {PROTOCOL_VERSION}")]
+    Version { standby: u16 },
+    #[error("expected {expected}, got {got}")]
+    Expected {
+        expected: &'static str,
+        got: &'static str,
+    },
+    #[error("the primary's log closed")]
+    LogClosed,
+}
+
+/// Why a standby that needs a snapshot cannot be seeded.
+#[derive(Debug, thiserror::Error)]
+pub enum NoSeed {
+    #[error("its position is older than this primary's oldest WAL and no snapshots are available")]
+    NoSnapshots,
+    #[error("snapshot task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+    #[error("reading the latest snapshot: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("no snapshot exists yet")]
+    NoneYet,
+    #[error("the WAL after snapshot LSN {lsn:#x} is no longer retained")]
+    NotRetained { lsn: u64 },
 }
 
 impl ShipError {

@@ -3,7 +3,7 @@
 //! messages are read by a task of their own, so a refusal is seen even while
 //! the sender is busy writing.
 
-use super::error::ShipError;
+use super::error::{ShipError, Violation};
 use super::options::{LogSource, ShipOptions};
 use super::tap::LinkTap;
 use crate::ship::protocol::auth::{nonce, Challenge, Side};
@@ -27,7 +27,7 @@ pub(super) struct Link {
     pub(super) w: ShipWriter,
     /// The standby's messages, read by `reader`; a frame that does not decode
     /// ends it with the reason.
-    rx: mpsc::Receiver<Result<Message, String>>,
+    rx: mpsc::Receiver<Result<Message, Violation>>,
     reader: tokio::task::JoinHandle<()>,
     /// A duplicate of a plain link's socket, for a tap.
     dup: Option<std::net::TcpStream>,
@@ -113,7 +113,7 @@ impl Link {
                 addr,
                 source: FrameError::Closed,
             }),
-            Ok(Some(Err(reason))) => Err(ShipError::Protocol { addr, reason }),
+            Ok(Some(Err(violation))) => Err(ShipError::Protocol { addr, violation }),
             Ok(Some(Ok(Message::Refuse { code, message }))) => Err(ShipError::Refused {
                 addr,
                 code,
@@ -153,17 +153,17 @@ pub(super) async fn connect(
     };
     let (mut r, w) = tls::client_halves(sock, &addr, opts.tls.as_ref())
         .await
-        .map_err(|reason| ShipError::Tls {
+        .map_err(|source| ShipError::Tls {
             addr: addr.clone(),
-            reason,
+            source,
         })?;
     let (tx, rx) = mpsc::channel(64);
     let reader = tokio::spawn(async move {
         loop {
             let m = match read_frame_limited(&mut r, MAX_STANDBY_FRAME_BYTES).await {
-                Ok((k, body)) => Message::decode(k, &body).map_err(|e| e.to_string()),
+                Ok((k, body)) => Message::decode(k, &body).map_err(Violation::Decode),
                 Err(FrameError::Closed) => return,
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(Violation::Frame(e)),
             };
             let stop = m.is_err();
             if tx.send(m).await.is_err() || stop {
@@ -193,15 +193,16 @@ pub(super) async fn connect(
         Message::Hello { version, .. } => {
             return Err(ShipError::Protocol {
                 addr,
-                reason: format!(
-                    "standby speaks protocol version {version}, this primary {PROTOCOL_VERSION}"
-                ),
+                violation: Violation::Version { standby: version },
             })
         }
         m => {
             return Err(ShipError::Protocol {
                 addr,
-                reason: format!("expected Hello, got {}", m.name()),
+                violation: Violation::Expected {
+                    expected: "Hello",
+                    got: m.name(),
+                },
             })
         }
     };
@@ -228,15 +229,15 @@ pub(super) async fn connect(
     let Message::Welcome { proof: sp, .. } = &welcome else {
         return Err(ShipError::Protocol {
             addr,
-            reason: format!("expected Welcome, got {}", welcome.name()),
+            violation: Violation::Expected {
+                expected: "Welcome",
+                got: welcome.name(),
+            },
         });
     };
     if let Some(key) = &opts.key {
         if !key.check(Side::Standby, &challenge, sp) {
-            return Err(ShipError::Auth {
-                addr,
-                reason: "the standby could not prove it holds the shared key".into(),
-            });
+            return Err(ShipError::Auth { addr });
         }
     }
     Ok((link, welcome))

@@ -3,12 +3,13 @@
 //! or continuously ([`ShipMode`]).
 
 use super::pace::ChunkPace;
+use crate::fs::SharedFs;
 use crate::ship::protocol::auth::AuthKey;
 use crate::ship::protocol::compress::Compression;
 use crate::ship::protocol::seed::SeedSource;
 use crate::ship::protocol::tls::ShipTls;
 use crate::wal::tap::Taps;
-use crate::wal::{Position, SharedFs};
+use crate::wal::Position;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

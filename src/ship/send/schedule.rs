@@ -11,6 +11,21 @@ const CRON_FORMS: &str = " (minute 0-59, hour 0-23, day-of-month 1-31, month 1-1
 /// How long a cron schedule with no next occurrence waits before it looks again.
 const CRON_RETRY: Duration = Duration::from_secs(3600);
 
+/// A cron expression that is refused; each names the expression.
+#[derive(Debug, thiserror::Error)]
+pub enum CronError {
+    #[error("cron expression '{expr}' must have 5 fields: minute hour day-of-month month day-of-week{CRON_FORMS}")]
+    Fields { expr: String },
+    #[error("cron expression '{expr}': {source}{CRON_FORMS}")]
+    Parse {
+        expr: String,
+        #[source]
+        source: croner::errors::CronError,
+    },
+    #[error("cron expression '{expr}' never fires: no date matches it")]
+    Never { expr: String },
+}
+
 /// A shipping schedule.
 #[derive(Debug, Clone)]
 pub enum Schedule {
@@ -30,20 +45,18 @@ impl Schedule {
     /// (`0 0 31 2 *`) is refused.
     ///
     /// # Errors
-    /// A message naming the expression and what is wrong with it.
-    pub fn cron(expr: &str) -> Result<Schedule, String> {
+    /// [`CronError`] naming the expression and what is wrong with it.
+    pub fn cron(expr: &str) -> Result<Schedule, CronError> {
         let e = expr.trim();
         if !e.starts_with('@') && e.split_whitespace().count() != 5 {
-            return Err(format!(
-                "cron expression '{expr}' must have 5 fields: minute hour day-of-month month day-of-week{CRON_FORMS}"
-            ));
+            return Err(CronError::Fields { expr: expr.into() });
         }
-        let c = Cron::from_str(e)
-            .map_err(|err| format!("cron expression '{expr}': {err}{CRON_FORMS}"))?;
+        let c = Cron::from_str(e).map_err(|source| CronError::Parse {
+            expr: expr.into(),
+            source,
+        })?;
         if c.find_next_occurrence(&Utc::now(), false).is_err() {
-            return Err(format!(
-                "cron expression '{expr}' never fires: no date matches it"
-            ));
+            return Err(CronError::Never { expr: expr.into() });
         }
         Ok(Schedule::Cron(Box::new(c)))
     }
@@ -132,11 +145,11 @@ mod tests {
         );
         assert!(Schedule::cron("@reboot").is_err());
         // An expression that never fires is refused, not run continuously.
-        let never = Schedule::cron("0 0 31 2 *").unwrap_err();
+        let never = Schedule::cron("0 0 31 2 *").unwrap_err().to_string();
         assert!(never.contains("never fires"), "{never}");
         // A leap day fires (every four years).
         assert!(Schedule::cron("0 0 29 2 *").is_ok());
-        let bad = Schedule::cron("61 * * * *").unwrap_err();
+        let bad = Schedule::cron("61 * * * *").unwrap_err().to_string();
         assert!(bad.contains("minute 0-59"), "{bad}");
         assert!(Schedule::cron("every five minutes please").is_err());
         assert_eq!(Schedule::Continuous.wait_from(at), None);

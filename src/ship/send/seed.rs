@@ -2,7 +2,7 @@
 //! is still retained, sent as `SnapshotBegin`, its bytes in `SnapshotData`
 //! frames of [`SEED_FRAME_BYTES`], and `SnapshotEnd` with their checksum.
 
-use super::error::ShipError;
+use super::error::{NoSeed, ShipError};
 use super::link::Link;
 use super::options::LogSource;
 use crate::ship::protocol::codes::MessageKind;
@@ -69,21 +69,18 @@ pub(super) async fn seed_standby(
     link: &mut Link,
     addr: &str,
 ) -> Result<u64, ShipError> {
-    let needs = |reason: String| ShipError::NeedsSeed {
+    let needs = |why: NoSeed| ShipError::NeedsSeed {
         addr: addr.to_string(),
-        reason,
+        why,
     };
     let Some(source) = src.seed.clone() else {
-        return Err(needs(
-            "its position is older than this primary's oldest WAL and no snapshots are available"
-                .into(),
-        ));
+        return Err(needs(NoSeed::NoSnapshots));
     };
     let seed = tokio::task::spawn_blocking(move || source.latest())
         .await
-        .map_err(|e| needs(format!("snapshot task failed: {e}")))?
-        .map_err(|e| needs(format!("reading the latest snapshot: {e}")))?
-        .ok_or_else(|| needs("no snapshot exists yet".into()))?;
+        .map_err(|e| needs(NoSeed::Task(e)))?
+        .map_err(|e| needs(NoSeed::Read(e)))?
+        .ok_or_else(|| needs(NoSeed::NoneYet))?;
     let segments = list_segments(&*src.fs, &src.wal_dir).map_err(|source| ShipError::Wal {
         addr: addr.to_string(),
         source,
@@ -94,10 +91,7 @@ pub(super) async fn seed_standby(
         .find(|s| s.first_lsn <= seed.lsn)
         .map_or(seed.lsn, |s| s.first_lsn);
     if segments.first().is_some_and(|s| s.first_lsn > wal_start) {
-        return Err(needs(format!(
-            "the WAL after snapshot LSN {:#x} is no longer retained",
-            seed.lsn
-        )));
+        return Err(needs(NoSeed::NotRetained { lsn: seed.lsn }));
     }
     let lsn = seed.lsn;
     tracing::info!(

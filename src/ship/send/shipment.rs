@@ -3,7 +3,7 @@
 //! chunks from the log up to the window, and taking acknowledgements.
 
 use super::ahead::{Prepared, ReadAhead};
-use super::error::ShipError;
+use super::error::{ShipError, Violation};
 use super::flight::{Acked, InFlight, ShipReport};
 use super::link::Link;
 use super::options::{LogSource, ShipOptions};
@@ -92,7 +92,10 @@ impl Shipment<'_> {
         else {
             return Err(ShipError::Protocol {
                 addr: self.addr.clone(),
-                reason: format!("expected Ack, got {}", msg.name()),
+                violation: Violation::Expected {
+                    expected: "Ack",
+                    got: msg.name(),
+                },
             });
         };
         self.flight.acked(received_lsn);
@@ -118,7 +121,7 @@ impl Shipment<'_> {
     pub fn log_closed(&self) -> ShipError {
         ShipError::Protocol {
             addr: self.opts.addr.clone(),
-            reason: "the primary's log closed".into(),
+            violation: Violation::LogClosed,
         }
     }
 

@@ -22,6 +22,7 @@
 //! the chunk's LSN.
 
 use bytes::Bytes;
+use logship::fs::{MemFs, SharedFs};
 use logship::ship::protocol::codes::ChunkEncoding;
 use logship::ship::protocol::compress::decompress;
 use logship::ship::protocol::frame::{read_frame, write_frame};
@@ -30,9 +31,8 @@ use logship::wal::format::{
     align8, check_record, encode_record, segment_file_name, RecordHeader, SegmentHeader,
     FORMAT_VERSION, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC,
 };
-use logship::wal::memfs::MemFs;
 use logship::wal::scan::{scan_dir, scan_segment, SegmentCursor, SegmentFile, Step};
-use logship::wal::{Mirror, SharedFs, WalReader};
+use logship::wal::{Mirror, WalReader};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 

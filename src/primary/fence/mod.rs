@@ -19,11 +19,15 @@
 //! final shipment takes everything durable to the standbys — the configured
 //! ones and the one named by `SHIPTO` — before the answer.
 
+mod command;
+
+pub use command::{hex, parse, sign, CommandError, Request, Signed};
+
 use super::Shared;
+use crate::fs::StdFs;
 use crate::node::control::{Control, Fence};
-use crate::ship::{ship, Acked, AuthKey, CommandProof, ShipMode, ShipOptions};
-use crate::wal::{timeline, StdFs};
-use bytes::Bytes;
+use crate::ship::{ship, Acked, CommandProof, ShipMode, ShipOptions};
+use crate::wal::timeline;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -98,149 +102,19 @@ pub struct Fencing {
     busy: tokio::sync::Mutex<()>,
 }
 
-/// A signed part of a control command.
-#[derive(Debug, Clone)]
-pub struct Signed {
-    pub nonce: [u8; 16],
-    pub unix_ms: u64,
-    /// `None` for `-` (no key).
-    pub proof: Option<[u8; 32]>,
-}
-
-/// A parsed `LOGSHIP` command.
-#[derive(Debug, Clone)]
-pub enum Request {
-    Position,
-    History,
-    Fence {
-        signed: Signed,
-        ship_to: Option<String>,
-        reason: String,
-    },
-    Unfence {
-        signed: Signed,
-    },
-}
-
-fn hex_array<const N: usize>(what: &str, b: &[u8]) -> Result<[u8; N], String> {
-    let s = std::str::from_utf8(b).map_err(|_| format!("ERR {what} is not hex"))?;
-    if s.len() != N * 2 {
-        return Err(format!("ERR {what} must be {} hex digits", N * 2));
-    }
-    let mut out = [0u8; N];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[i * 2..i * 2 + 2], 16)
-            .map_err(|_| format!("ERR {what} is not hex"))?;
-    }
-    Ok(out)
-}
-
-/// Lower-case hex of bytes.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn signed(args: &[Bytes]) -> Result<Signed, String> {
-    if args.len() < 3 {
-        return Err("ERR expected: nonce unix_ms proof".into());
-    }
-    let nonce = hex_array::<16>("nonce", &args[0])?;
-    let unix_ms = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or("ERR unix_ms is not an integer")?;
-    let proof = if &args[2][..] == b"-" {
-        None
-    } else {
-        Some(hex_array::<32>("proof", &args[2])?)
-    };
-    Ok(Signed {
-        nonce,
-        unix_ms,
-        proof,
-    })
-}
-
-/// Parses `LOGSHIP ...` (the command name included in `args`).
-///
-/// # Errors
-/// The RESP error text for a malformed command.
-pub fn parse(args: &[Bytes]) -> Result<Request, String> {
-    let sub = args
-        .get(1)
-        .map(|a| a.to_ascii_uppercase())
-        .unwrap_or_default();
-    match sub.as_slice() {
-        b"POSITION" if args.len() == 2 => Ok(Request::Position),
-        b"HISTORY" if args.len() == 2 => Ok(Request::History),
-        b"FENCE" => {
-            let signed = signed(&args[2..])?;
-            let (mut ship_to, mut reason) = (None, String::from("promotion of a standby"));
-            let mut rest = args[5.min(args.len())..].iter();
-            while let Some(opt) = rest.next() {
-                let val = rest
-                    .next()
-                    .ok_or_else(|| "ERR syntax error: option without a value".to_string())?;
-                let text = String::from_utf8_lossy(val).into_owned();
-                match opt.to_ascii_uppercase().as_slice() {
-                    b"SHIPTO" => ship_to = Some(text),
-                    b"REASON" => reason = text.replace(['\r', '\n', '\t'], " "),
-                    _ => return Err("ERR syntax error: FENCE takes SHIPTO and REASON".into()),
-                }
-            }
-            Ok(Request::Fence {
-                signed,
-                ship_to,
-                reason,
-            })
-        }
-        b"UNFENCE" if args.len() == 5 => Ok(Request::Unfence {
-            signed: signed(&args[2..])?,
-        }),
-        _ => Err("ERR LOGSHIP takes POSITION, HISTORY, FENCE nonce unix_ms proof [SHIPTO addr] [REASON text], UNFENCE nonce unix_ms proof".into()),
-    }
-}
-
-/// Makes the proof for a control command to a primary of `system_id` on
-/// `timeline` (the client side of [`Signed`]).
-pub fn sign(
-    key: Option<&AuthKey>,
-    action: &str,
-    system_id: u64,
-    timeline: u32,
-) -> (String, String, String) {
-    let nonce: [u8; 16] = rand::random();
-    let unix_ms = crate::clock::now_unix_ms();
-    let proof = key.map_or("-".to_string(), |k| {
-        hex(&k.command_proof(&CommandProof {
-            action: action.into(),
-            nonce,
-            unix_ms,
-            system_id,
-            timeline,
-        }))
-    });
-    (hex(&nonce), unix_ms.to_string(), proof)
-}
-
 impl Fencing {
     /// Checks a signed command against the primary's ship key.
-    fn check(&self, shared: &Shared, action: &str, s: &Signed) -> Result<(), String> {
+    fn check(&self, shared: &Shared, action: &'static str, s: &Signed) -> Result<(), CommandError> {
         let key = shared.cfg.ship.as_ref().and_then(|c| c.key.as_ref());
         let Some(key) = key else {
             return Ok(());
         };
         let Some(proof) = &s.proof else {
-            return Err(format!(
-                "ERR LOGSHIP {action} needs a proof made with this primary's ship key (give promote --auth-key-file)"
-            ));
+            return Err(CommandError::ProofNeeded { action });
         };
-        let now = crate::clock::now_unix_ms();
-        if now.abs_diff(s.unix_ms) > PROOF_WINDOW_MS {
-            return Err(format!(
-                "ERR LOGSHIP {action}: the request's clock is {} s away from this primary's; check the clocks",
-                now.abs_diff(s.unix_ms) / 1000
-            ));
+        let skew_ms = crate::clock::now_unix_ms().abs_diff(s.unix_ms);
+        if skew_ms > PROOF_WINDOW_MS {
+            return Err(CommandError::ClockSkew { action, skew_ms });
         }
         let c = CommandProof {
             action: action.into(),
@@ -254,15 +128,11 @@ impl Fencing {
                 action,
                 "refused a LOGSHIP command: its proof does not match this primary's ship key"
             );
-            return Err(format!(
-                "ERR LOGSHIP {action}: authentication failed (the proof does not match this primary's ship key, system and timeline)"
-            ));
+            return Err(CommandError::BadProof { action });
         }
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.contains(&s.nonce) {
-            return Err(format!(
-                "ERR LOGSHIP {action}: this request was already used"
-            ));
+            return Err(CommandError::Replayed { action });
         }
         if seen.len() >= MAX_SEEN_NONCES {
             seen.pop_front();
@@ -273,20 +143,23 @@ impl Fencing {
 }
 
 /// A typed answer as the JSON a client reads.
-fn json<T: Serialize>(r: Result<T, String>) -> Result<Value, String> {
-    serde_json::to_value(r?).map_err(|e| format!("ERR {e}"))
+fn json<T: Serialize>(r: Result<T, CommandError>) -> Result<Value, CommandError> {
+    serde_json::to_value(r?).map_err(CommandError::Json)
 }
 
-/// Runs a `LOGSHIP` request: the JSON answer, or a RESP error text.
-pub async fn run(shared: &Shared, req: Request) -> Result<Value, String> {
+/// Runs a `LOGSHIP` request: the JSON answer, or the error for the client.
+///
+/// # Errors
+/// [`CommandError`]: a refused proof, a primary not fenced, a failed write of
+/// the control file.
+pub async fn run(shared: &Shared, req: Request) -> Result<Value, CommandError> {
     match req {
         Request::Position => json(Ok(position(shared))),
         Request::History => {
             let mut v = position(shared);
             let wal_dir = shared.data_dir.join(crate::node::datadir::WAL_DIR);
             let tl = shared.control.timeline;
-            let h = timeline::read_history(&StdFs, &wal_dir, tl)
-                .map_err(|e| format!("ERR reading the timeline history: {e}"))?;
+            let h = timeline::read_history(&StdFs, &wal_dir, tl).map_err(CommandError::History)?;
             v.history = Some(timeline::render(&h));
             json(Ok(v))
         }
@@ -320,23 +193,23 @@ fn position(shared: &Shared) -> PositionReply {
     }
 }
 
-async fn write_control(shared: &Shared, fenced: Option<Fence>) -> Result<(), String> {
+async fn write_control(shared: &Shared, fenced: Option<Fence>) -> Result<(), CommandError> {
     let c = Control {
         fenced,
         ..shared.control.clone()
     };
     let dir = shared.data_dir.clone();
-    tokio::task::spawn_blocking(move || c.write(&dir))
+    tokio::task::spawn_blocking(move || c.write(&StdFs, &dir))
         .await
-        .map_err(|e| format!("ERR {e}"))?
-        .map_err(|e| format!("ERR writing the control file: {e}"))
+        .map_err(CommandError::Task)?
+        .map_err(CommandError::Control)
 }
 
 async fn fence(
     shared: &Shared,
     ship_to: Option<String>,
     reason: String,
-) -> Result<FenceReply, String> {
+) -> Result<FenceReply, CommandError> {
     // Fencing again (a promotion re-run after a cut link) keeps the first
     // fence: its LSN and time are when writes stopped.
     let f = {
@@ -407,11 +280,11 @@ async fn fence(
     })
 }
 
-async fn unfence(shared: &Shared) -> Result<UnfenceReply, String> {
+async fn unfence(shared: &Shared) -> Result<UnfenceReply, CommandError> {
     let lsn = {
         let mut st = shared.lock_db();
         if st.fenced.take().is_none() {
-            return Err("ERR this primary is not fenced".into());
+            return Err(CommandError::NotFenced);
         }
         st.last_appended_end
     };

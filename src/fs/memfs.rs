@@ -1,4 +1,4 @@
-//! An in-memory [`WalFs`] for tests: it remembers what was synced, so a simulated
+//! An in-memory [`Fs`] for tests: it remembers what was synced, so a simulated
 //! power failure ([`MemFs::crash`]) keeps only synced data and synced directory
 //! entries, optionally plus a torn prefix of the unsynced writes cut at a sector
 //! boundary; and it can fail fsync or run out of space on demand.
@@ -7,7 +7,7 @@
 //! system clone or open file) from before [`MemFs::crash`] fails with EIO from then
 //! on, so a log left running cannot write into the image that survived.
 
-use super::fs::{WalFile, WalFs};
+use super::{Fs, FsFile};
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, HashMap};
@@ -180,7 +180,7 @@ struct MemFile {
     epoch: u64,
 }
 
-impl WalFile for MemFile {
+impl FsFile for MemFile {
     fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
         let mut s = lock_live(&self.state, self.epoch)?;
         let grow = {
@@ -230,8 +230,8 @@ impl WalFile for MemFile {
     }
 }
 
-impl WalFs for MemFs {
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WalFile>> {
+impl Fs for MemFs {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
         let mut s = lock_live(&self.state, self.epoch)?;
         if s.entries.contains_key(path) {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
@@ -247,7 +247,7 @@ impl WalFs for MemFs {
         }))
     }
 
-    fn open_write(&self, path: &Path) -> io::Result<Box<dyn WalFile>> {
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
         let s = lock_live(&self.state, self.epoch)?;
         let id = *s.entries.get(path).ok_or_else(|| not_found(path))?;
         Ok(Box::new(MemFile {
@@ -297,9 +297,10 @@ impl WalFs for MemFs {
     }
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        lock_live(&self.state, self.epoch)?
-            .dirs
-            .insert(dir.to_path_buf());
+        let mut s = lock_live(&self.state, self.epoch)?;
+        for d in dir.ancestors().filter(|d| !d.as_os_str().is_empty()) {
+            s.dirs.insert(d.to_path_buf());
+        }
         Ok(())
     }
 
@@ -308,11 +309,14 @@ impl WalFs for MemFs {
         if !s.dirs.contains(dir) {
             return Err(not_found(dir));
         }
-        Ok(s.entries
+        let names: std::collections::BTreeSet<String> = s
+            .entries
             .keys()
+            .chain(&s.dirs)
             .filter(|p| p.parent() == Some(dir))
             .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
-            .collect())
+            .collect();
+        Ok(names.into_iter().collect())
     }
 
     fn exists(&self, path: &Path) -> bool {

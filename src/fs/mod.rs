@@ -1,8 +1,22 @@
-//! The few file operations the WAL needs, behind a trait.
+//! The file system behind a trait, below every module that writes to disk:
+//! the write-ahead log, snapshots, the control file and the rest of a data
+//! directory.
 //!
-//! [`StdFs`] is the real file system. `wal::memfs::MemFs` is an in-memory one for
-//! tests that can tear writes, lose unsynced data at a simulated power failure,
-//! fail fsync and run out of space — the same WAL code runs against both.
+//! [`StdFs`] is the real file system. [`MemFs`] is an in-memory one for tests
+//! that can tear writes, lose unsynced data at a simulated power failure, fail
+//! fsync and run out of space — the same code runs against both.
+//!
+//! | module  | owns                                                          |
+//! |---------|---------------------------------------------------------------|
+//! | `mod`   | [`Fs`] and [`FsFile`], the real file system [`StdFs`]          |
+//! | `memfs` | [`MemFs`]: in memory, tears writes, fails fsync, fills up      |
+//! | `atomic`| [`NewFile`], [`replace`]: a file written whole or not at all   |
+
+pub mod atomic;
+pub mod memfs;
+
+pub use atomic::{replace, NewFile};
+pub use memfs::MemFs;
 
 use bytes::Bytes;
 use std::fs::{File, OpenOptions};
@@ -12,7 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// A file open for writing.
-pub trait WalFile: Send {
+pub trait FsFile: Send {
     /// Writes all of `buf` at byte `offset`.
     ///
     /// # Errors
@@ -32,12 +46,12 @@ pub trait WalFile: Send {
     }
 }
 
-/// The file-system operations of the WAL.
-pub trait WalFs: Send + Sync + 'static {
+/// The file-system operations of the log, snapshots and data directory.
+pub trait Fs: Send + Sync + 'static {
     /// Creates a new file (failing if it exists) open for writing.
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WalFile>>;
+    fn create(&self, path: &Path) -> io::Result<Box<dyn FsFile>>;
     /// Opens an existing file for writing.
-    fn open_write(&self, path: &Path) -> io::Result<Box<dyn WalFile>>;
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn FsFile>>;
     /// The whole content of a file, for reading (memory-mapped where possible).
     fn read(&self, path: &Path) -> io::Result<Bytes>;
     /// Renames a file (replacing the target).
@@ -48,14 +62,42 @@ pub trait WalFs: Send + Sync + 'static {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Creates a directory and its parents.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
-    /// File names (not paths) in a directory.
+    /// Names (not paths) of the entries of a directory, files and
+    /// directories, sorted.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// True when the path exists.
     fn exists(&self, path: &Path) -> bool;
 }
 
+/// [`Fs::sync_dir`] with the error naming the directory: the step after
+/// every create, rename and remove that must be durable.
+///
+/// # Errors
+/// [`crate::durable::IoError`] (`fsync directory …`).
+pub fn fsync_dir(fs: &dyn Fs, dir: &Path) -> Result<(), crate::durable::IoError> {
+    fs.sync_dir(dir)
+        .map_err(crate::durable::IoError::at("fsync directory", dir))
+}
+
+/// Zeroes `file` from byte `offset` to its end, a megabyte at a time: a
+/// segment cut back to a clean end there.
+///
+/// # Errors
+/// The file's I/O error.
+pub fn zero_from(file: &mut dyn FsFile, offset: u64) -> io::Result<()> {
+    let len = file.len()?;
+    let zeros = vec![0u8; (len.saturating_sub(offset)).min(1 << 20) as usize];
+    let mut off = offset;
+    while off < len {
+        let n = (len - off).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], off)?;
+        off += n as u64;
+    }
+    Ok(())
+}
+
 /// Shared handle to a file system.
-pub type SharedFs = Arc<dyn WalFs>;
+pub type SharedFs = Arc<dyn Fs>;
 
 /// The real file system.
 #[derive(Debug, Default, Clone, Copy)]
@@ -70,7 +112,7 @@ impl StdFs {
 
 struct StdFile(File);
 
-impl WalFile for StdFile {
+impl FsFile for StdFile {
     fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.0.write_all_at(buf, offset)
     }
@@ -96,8 +138,8 @@ impl WalFile for StdFile {
     }
 }
 
-impl WalFs for StdFs {
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WalFile>> {
+impl Fs for StdFs {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
         let f = OpenOptions::new()
             .read(true)
             .write(true)
@@ -106,7 +148,7 @@ impl WalFs for StdFs {
         Ok(Box::new(StdFile(f)))
     }
 
-    fn open_write(&self, path: &Path) -> io::Result<Box<dyn WalFile>> {
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
         let f = OpenOptions::new().read(true).write(true).open(path)?;
         Ok(Box::new(StdFile(f)))
     }
@@ -117,9 +159,11 @@ impl WalFs for StdFs {
         if len == 0 {
             return Ok(Bytes::new());
         }
-        // SAFETY: segment files are never truncated or written through a map; a
-        // region that is being appended to is only read below the LSN its
-        // writer has finished writing (durable, or written and being fsynced).
+        // SAFETY: no file read through here is truncated or written through a
+        // map. A segment region that is being appended to is only read below
+        // the LSN its writer has finished writing (durable, or written and
+        // being fsynced); every other file (snapshot, control file, history)
+        // is written whole under a temporary name and then renamed into place.
         let map = unsafe { memmap2::Mmap::map(&f)? };
         Ok(Bytes::from_owner(map))
     }
@@ -144,9 +188,9 @@ impl WalFs for StdFs {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
-            if let Some(name) = entry.file_name().to_str() {
-                names.push(name.to_owned());
-            }
+            // A name that is not UTF-8 is listed lossily: it is nothing
+            // logship wrote, but it is there (a directory is not empty).
+            names.push(entry.file_name().to_string_lossy().into_owned());
         }
         names.sort();
         Ok(names)
