@@ -43,6 +43,12 @@ pub enum Deferred {
     Control(super::fence::Request),
 }
 
+/// A batch's writes did not become durable: the log failed (a full disk, a
+/// failed fsync) and the server is stopping. Sent instead of the replies.
+#[derive(Debug, thiserror::Error)]
+#[error("ERR the write was not made durable and the server is stopping: {0}")]
+pub struct NotDurable(pub crate::wal::WalError);
+
 /// EXEC's transaction: the keyspace as it was (put back if the record cannot
 /// be logged) and the effects applied so far, logged as one record at the end.
 pub struct Tx<'q> {
@@ -58,6 +64,7 @@ impl Role for Shared {
     /// a read may have seen a write not yet acknowledged).
     type Pending = u64;
     type Deferred = Deferred;
+    type Unsettled = NotDurable;
 
     fn settings(&self) -> Settings<'_> {
         Settings {
@@ -76,14 +83,15 @@ impl Role for Shared {
         st.last_appended_end
     }
 
-    async fn settle(&self, required_lsn: u64) -> Result<(), String> {
+    async fn settle(&self, required_lsn: u64) -> Result<(), NotDurable> {
         if required_lsn <= self.acked_lsn() {
             return Ok(());
         }
         // The log failed: nothing in this batch may be acknowledged.
-        self.wal.wait_acked_async(required_lsn).await.map_err(|e| {
-            format!("ERR the write was not made durable and the server is stopping: {e}")
-        })
+        self.wal
+            .wait_acked_async(required_lsn)
+            .await
+            .map_err(NotDurable)
     }
 
     fn turned_away(&self) -> Option<&'static str> {

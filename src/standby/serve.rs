@@ -52,6 +52,7 @@ impl Role for Node {
     /// Reads only: nothing to wait for.
     type Pending = ();
     type Deferred = Infallible;
+    type Unsettled = Infallible;
 
     /// The output limit is the one this node will have once promoted.
     fn settings(&self) -> Settings<'_> {
@@ -69,7 +70,7 @@ impl Role for Node {
 
     fn pending(_st: &MutexGuard<'_, KvState>) {}
 
-    async fn settle(&self, _pending: ()) -> Result<(), String> {
+    async fn settle(&self, _pending: ()) -> Result<(), Infallible> {
         Ok(())
     }
 

@@ -114,11 +114,11 @@ impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
             let (pending, after) = self.run_batch(&settings);
             if !self.out.is_empty() {
                 if let Some(pending) = pending {
-                    if let Err(line) = role.settle(pending).await {
+                    if let Err(why) = role.settle(pending).await {
                         // Nothing of this batch may be acknowledged: say why
                         // instead of only closing.
                         self.out.clear();
-                        self.out.error(&line);
+                        self.out.error(&why.to_string());
                         let _ = self.stream.write_all(&self.out).await;
                         return Ok(());
                     }

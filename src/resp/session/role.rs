@@ -100,6 +100,8 @@ pub trait Role: Sync {
     type Pending: Send;
     /// Work that must wait until the batch's replies are sent.
     type Deferred: Send;
+    /// Why a batch's replies cannot be sent (see [`settle`](Role::settle)).
+    type Unsettled: std::fmt::Display + Send;
 
     /// The limits and password of this node's sessions.
     fn settings(&self) -> Settings<'_>;
@@ -111,9 +113,13 @@ pub trait Role: Sync {
     /// What the replies of the batch that held `st` depend on.
     fn pending(st: &Self::Locked<'_>) -> Self::Pending;
 
-    /// Waits until the replies may be sent; an error (a whole reply line,
-    /// e.g. `ERR …`) is sent instead of them, and the session closes.
-    fn settle(&self, pending: Self::Pending) -> impl Future<Output = Result<(), String>> + Send;
+    /// Waits until the replies may be sent; an error is sent instead of
+    /// them (its text a whole reply line, e.g. `ERR …`), and the session
+    /// closes.
+    fn settle(
+        &self,
+        pending: Self::Pending,
+    ) -> impl Future<Output = Result<(), Self::Unsettled>> + Send;
 
     /// An error that turns the client away before its next batch runs (the
     /// connection closes after it), or `None` to serve it.

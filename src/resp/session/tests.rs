@@ -45,6 +45,7 @@ impl Role for TestRole {
     type Conn = ();
     type Tx<'q> = Vec<Effect<'q>>;
     type Pending = ();
+    type Unsettled = &'static str;
     type Deferred = i64;
 
     fn settings(&self) -> Settings<'_> {
@@ -63,9 +64,9 @@ impl Role for TestRole {
 
     fn pending(_st: &MutexGuard<'_, Keyspace>) {}
 
-    async fn settle(&self, _pending: ()) -> Result<(), String> {
+    async fn settle(&self, _pending: ()) -> Result<(), &'static str> {
         match self.fail_settle.load(Ordering::SeqCst) {
-            true => Err("ERR not acknowledged".into()),
+            true => Err("ERR not acknowledged"),
             false => Ok(()),
         }
     }
