@@ -12,7 +12,7 @@
 //! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands, the client session every role serves |
 //! | [`node`]    | what every role's node has: data directory, control file, primary.position, retention rule |
 //! | [`primary`] | the primary server: recovery, connections, checkpoints, fencing, shipping |
-//! | [`ship`]    | log shipping by side: `protocol` (frames, messages, auth, TLS), `send` (link, one-shot and continuous shipments, read-ahead, tap, pace, shipper, schedules), `receive` (accept, session, group commit, seeding) |
+//! | [`ship`]    | log shipping by side: `protocol` (frames, messages, auth, TLS), `send` (link, one-shot and continuous shipments, read-ahead, link tap, pace, shipper, schedules), `receive` (accept, session, group commit, seeding) |
 //! | [`standby`] | the standby: start-up, receive, replay continuously, seeding, serve reads, promote online |
 //! | [`promote`] | the promotion check, offline promotion, fencing, rejoin, drills       |
 //! | [`client`]  | talking to a node as a RESP client: the client library's errors in our words |
@@ -25,7 +25,8 @@
 //! | [`cli`]     | command-line commands; thin glue                                       |
 //! | [`faultproxy`] | a TCP proxy injecting network faults (a testing aid)                |
 //!
-//! The arrows point one way: `clock` and `durable` know nothing of the rest;
+//! The arrows point one way: `clock`, `durable` and `progress` know nothing
+//! of the rest (every layer may use them);
 //! `fs` knows only `durable`; `wal` knows nothing of the modules above it;
 //! `store` knows neither `wal` nor `resp`; `resp` uses `store` only (its
 //! session loop is generic over a role, which `primary` and `standby`

@@ -12,7 +12,7 @@ use crate::admin::{self, AdminError};
 use crate::fs::StdFs;
 use crate::node::control::{Control, ControlError};
 use crate::node::datadir::{SNAPSHOT_DIR, WAL_DIR};
-use crate::primary::seed::SnapshotSeeds;
+use crate::primary::seed_source::SnapshotSeeds;
 use crate::ship::send::resume::ship_once_resuming;
 use crate::ship::send::schedule::Schedule;
 use crate::ship::send::shipper::Shipper;

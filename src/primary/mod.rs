@@ -11,7 +11,7 @@
 //! | `expire`      | the active expiry sweep (logged deletes)                      |
 //! | `server`      | start-up, the accept loop, signals, clean shutdown            |
 //! | `shipping`    | the shipper over this WAL, retention for standbys, `WAIT`     |
-//! | `seed`        | the newest valid snapshot, offered to seed a standby          |
+//! | `seed_source` | the newest valid snapshot, offered to seed a standby          |
 //! | `admin_cmds`  | the admin socket's requests: `status`, `ship_now`             |
 //! | `fence`       | `LOGSHIP` control commands: position, history, fence, unfence; `fence::command` parses and signs them |
 
@@ -22,7 +22,7 @@ pub mod db;
 mod expire;
 pub mod fence;
 pub mod recovery;
-pub mod seed;
+pub mod seed_source;
 pub mod server;
 pub mod server_cmds;
 pub mod shipping;

@@ -7,7 +7,7 @@
 //! lacks, and the standby's status says it needs re-seeding; its next shipment
 //! then starts with a snapshot (its position is older than the oldest segment).
 
-use super::seed::SnapshotSeeds;
+use super::seed_source::SnapshotSeeds;
 use crate::fs::StdFs;
 use crate::ship::protocol::tls::ShipTls;
 use crate::ship::send::schedule::Schedule;

@@ -29,8 +29,8 @@
 //! kept) whatever happened.
 
 use super::copy::{copy_standby, Copied, CopyError};
+use super::drill_node::{connect, start, stop, write_lsn, NodeError};
 use super::expected::{apply_log, replay, ReplayError};
-use super::node::{connect, start, stop, write_lsn, NodeError};
 use super::offline::{self, OfflineError};
 use crate::admin::{request, AdminError};
 use crate::client::ClientError;

@@ -13,13 +13,13 @@
 //! | `copy`    | a consistent copy of a (running) standby as of one received LSN |
 //! | `drill`   | a failover drill on such a copy: RTO, RPO, digest, a write      |
 //! | `expected`| the keyspace such a copy must have: snapshot plus log, replayed  |
-//! | `node`    | the drill's `logship primary` child process on loopback         |
+//! | `drill_node` | the drill's `logship primary` child process on loopback      |
 
 pub mod copy;
 pub mod diverged;
 pub mod drill;
+pub mod drill_node;
 pub mod expected;
-pub mod node;
 pub mod offline;
 pub mod rejoin;
 pub mod remote;

@@ -9,11 +9,11 @@
 //! | `seeds`  | seeding: a received snapshot installed; the newest one loaded     |
 //! | `serve`  | its part of a client session: reads from the replayed keyspace, writes refused |
 //! | `state_lock` | the keyspace's lock: reads get in between replay's slices |
-//! | `promote` | online promotion: stop receiving, switch timeline, serve as primary |
+//! | `promote_online` | online promotion: stop receiving, switch timeline, serve as primary |
 
 mod apply;
 pub mod node;
-pub mod promote;
+pub mod promote_online;
 pub mod replay;
 pub mod seeds;
 pub mod serve;

@@ -6,7 +6,7 @@
 use super::apply::Target;
 use super::node::IdentityError;
 use super::node::{Handover, Node, StandbyConfig};
-use super::promote::PromoteError;
+use super::promote_online::PromoteError;
 use super::replay::{ApplyDelay, Replayer};
 use super::seeds::{discard_partial_seed, load_state, LazySeeds};
 use super::state_lock::StateLock;
@@ -174,7 +174,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             let answer = match req["cmd"].as_str() {
                 Some("status") => serde_json::to_value(n.status()).map_err(AdminCmdError::Json),
                 Some("promote") => match serde_json::from_value(req.clone()) {
-                    Ok(r) => match super::promote::promote(&n, r).await {
+                    Ok(r) => match super::promote_online::promote(&n, r).await {
                         Ok(report) => serde_json::to_value(report).map_err(AdminCmdError::Json),
                         Err(e) => Err(AdminCmdError::Promote(e)),
                     },

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::promote::remote::RemoteError;
-use crate::standby::promote::{Report, Request};
+use crate::standby::promote_online::{Report, Request};
 use std::time::Instant;
 
 pub(super) async fn online(

@@ -4,8 +4,8 @@
 //! the sender is busy writing.
 
 use super::error::{ShipError, Violation};
+use super::link_tap::LinkTap;
 use super::options::{LogSource, ShipOptions};
-use super::tap::LinkTap;
 use crate::ship::protocol::auth::{nonce, Challenge, Side};
 use crate::ship::protocol::frame::{
     read_frame_limited, write_frame, FrameError, MAX_STANDBY_FRAME_BYTES,

@@ -12,7 +12,7 @@
 //! | `stream`   | a continuous stream: backlog, tap, acks, idle heartbeats  |
 //! | `seed`     | sending a snapshot to a standby that is too far behind     |
 //! | `ahead`    | chunks read and compressed ahead of the link, on all cores |
-//! | `tap`      | continuous chunks sent from the WAL writer's thread        |
+//! | `link_tap` | continuous chunks sent from the WAL writer's thread        |
 //! | `pace`     | a link's chunk size, adapted to where it is cut; its rate cap |
 //! | `resume`   | a one-shot shipment that resumes after cuts while it progresses |
 //! | `shipper`  | the primary's per-standby shipping tasks and their status  |
@@ -22,6 +22,7 @@ pub mod ahead;
 pub mod error;
 pub mod flight;
 pub mod link;
+pub mod link_tap;
 pub mod once;
 pub mod options;
 pub mod pace;
@@ -32,4 +33,3 @@ pub mod sender;
 pub mod shipment;
 pub mod shipper;
 pub mod stream;
-pub mod tap;

@@ -4,15 +4,15 @@
 //!
 //! A backlog goes out from the log through the read-ahead, pipelined up to
 //! the window. Once caught up, a plain, uncapped link hands its socket to a
-//! [`LinkTap`](super::tap::LinkTap), which sends from the WAL writer's thread
+//! [`LinkTap`](super::link_tap::LinkTap), which sends from the WAL writer's thread
 //! right after each fsync; this task then only takes acknowledgements, books
 //! what the tap sent as in flight, and sends a `Status` each idle second. When
 //! the tap stops (window full, a partial write, the log ahead of it), this
 //! task takes the link back and carries on from where the tap left it.
 
 use super::error::ShipError;
+use super::link_tap::Taken;
 use super::shipment::Shipment;
-use super::tap::Taken;
 use crate::clock::now_unix_ms;
 use crate::ship::protocol::message::Message;
 use std::convert::Infallible;
