@@ -167,39 +167,47 @@ fn writer(addr: String, w: usize, l: Arc<Mutex<Ledger>>) {
     }
 }
 
-fn check(p: &Primary, w: usize, l: &Ledger) {
+/// What writer `w` saw acknowledged is there after the restart; says what is
+/// not.
+fn check(p: &Primary, w: usize, l: &Ledger) -> Result<(), String> {
     let mut c = p.client();
     for i in (1..=l.last_set).filter(|i| i % 5 >= 2) {
         let v: Option<String> = cmd("GET").arg(format!("k:{w}:{i}")).query(&mut c).unwrap();
-        assert_eq!(v, Some(format!("v{i}")), "acknowledged k:{w}:{i} lost");
+        if v != Some(format!("v{i}")) {
+            return Err(format!(
+                "acknowledged k:{w}:{i} lost (reads {v:?}; last acknowledged SET {})",
+                l.last_set
+            ));
+        }
     }
     let n: Option<i64> = cmd("GET")
         .arg(format!("counter:{w}"))
         .query(&mut c)
         .unwrap();
     let n = n.unwrap_or(0);
-    assert!(
-        n >= l.counter && n <= l.counter_sent,
-        "counter:{w} is {n}: acknowledged {}, sent {}",
-        l.counter,
-        l.counter_sent
-    );
+    if n < l.counter || n > l.counter_sent {
+        return Err(format!(
+            "counter:{w} is {n}: acknowledged {}, sent {}",
+            l.counter, l.counter_sent
+        ));
+    }
     let tx: Vec<Option<i64>> = cmd("MGET")
         .arg(format!("tx:{w}:a"))
         .arg(format!("tx:{w}:b"))
         .arg(format!("tx:{w}:c"))
         .query(&mut c)
         .unwrap();
-    assert!(
-        tx.iter().all(|v| *v == tx[0]),
-        "transaction {w} half applied: {tx:?}"
-    );
+    if !tx.iter().all(|v| *v == tx[0]) {
+        return Err(format!("transaction {w} half applied: {tx:?}"));
+    }
     let v = tx[0].unwrap_or(0);
-    assert!(
-        v == l.tx || v == l.tx_sent,
-        "transaction {w} reads {v}, acknowledged {}",
-        l.tx
-    );
+    if v != l.tx && v != l.tx_sent {
+        return Err(format!(
+            "transaction {w} reads {v}, acknowledged {}, sent {}",
+            l.tx, l.tx_sent
+        ));
+    }
+    Ok(())
 }
 
 fn wait_exit(p: &mut Primary, within: Duration) -> (std::process::ExitStatus, String) {
@@ -278,7 +286,20 @@ fn failed_writes_and_fsyncs_stop_the_primary_and_a_restart_recovers_consistently
     for (w, l) in ledgers.iter().enumerate() {
         let l = l.lock().unwrap().clone();
         acked += l.last_set;
-        check(&p, w, &l);
+        if let Err(lost) = check(&p, w, &l) {
+            // Everything that tells where the write went: the first run's
+            // log, the restart's recovery, and the WAL as it is on disk.
+            let restart_log = p.kill();
+            let verify = Command::new(common::BIN)
+                .args(["verify", "--json"])
+                .arg(d.join("wal"))
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            panic!(
+                "{lost}\n--- the primary before the failure:\n{log}\n--- its restart:\n{restart_log}\n--- verify of the WAL:\n{verify}"
+            );
+        }
     }
     assert!(acked > 50, "too few writes before the failure: {acked}");
     // And the node writes on.
