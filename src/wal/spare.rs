@@ -340,13 +340,15 @@ fn remove_leftovers(fs: &dyn crate::fs::Fs, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Creates `path` allocated to `segment_bytes` and synced.
+/// Creates `path` allocated to `segment_bytes`, zero-filled ([`crate::fs::zero_fill`]) and synced.
 pub(crate) fn prepare(
     fs: &dyn crate::fs::Fs,
     path: &Path,
     segment_bytes: u64,
 ) -> Result<Box<dyn FsFile>> {
     let mut f = allocate(fs, path, segment_bytes)?;
+    // Off the writers' path: every write of the log is then an overwrite.
+    crate::fs::zero_fill(&mut *f, segment_bytes).map_err(|e| WalError::io("zero-fill", path, e))?;
     f.sync_data()
         .map_err(|e| WalError::io("fdatasync", path, e))?;
     Ok(f)
