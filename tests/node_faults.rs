@@ -11,7 +11,7 @@ use logship::fs::{Fs, FsFile, MemFs};
 use logship::node::control::{Control, Role, CONTROL_FILE};
 use logship::node::position::PrimaryPosition;
 use logship::store::snapshot;
-use logship::store::{Item, Keyspace};
+use logship::store::{Dbs, Item};
 use rand::{Rng, SeedableRng};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -30,13 +30,14 @@ fn disk() -> MemFs {
 }
 
 /// `items` keys with pseudo-random values (which zstd cannot shrink much).
-fn keyspace(items: u32, seed: u64) -> Keyspace {
+fn keyspace(items: u32, seed: u64) -> Dbs {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut ks = Keyspace::new();
+    let mut ks = Dbs::new();
     for i in 0..items {
         let mut v = vec![0u8; 512];
         rng.fill(&mut v[..]);
-        ks.insert(Item::new(format!("k{i}").as_bytes(), &v, None));
+        ks.db_mut(0)
+            .insert(Item::new(format!("k{i}").as_bytes(), &v, None));
     }
     ks
 }

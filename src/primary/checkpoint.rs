@@ -87,7 +87,7 @@ pub fn checkpoint(shared: &Shared) -> Result<Option<CheckpointReport>, Checkpoin
     let last = shared.checkpoint_status().lsn;
     let (picture, lsn) = {
         let st = shared.lock_db();
-        (st.kv.keyspace.clone(), st.last_appended_end)
+        (st.kv.dbs.clone(), st.last_appended_end)
     };
     let pause = started.elapsed();
     if lsn == last {

@@ -9,7 +9,7 @@ use super::Shared;
 use crate::resp::commands::{execute, Cmd, Ctx, Scope, Spec};
 use crate::resp::session::{self, Call, Role, Settings, Shutdown, Step};
 use crate::resp::Reply;
-use crate::store::{Effect, Keyspace};
+use crate::store::{Cursor, Dbs, Effect};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 use tokio::net::TcpStream;
@@ -52,8 +52,10 @@ pub struct NotDurable(pub crate::wal::WalError);
 /// EXEC's transaction: the keyspace as it was (put back if the record cannot
 /// be logged) and the effects applied so far, logged as one record at the end.
 pub struct Tx<'q> {
-    before: Keyspace,
+    before: Dbs,
     effects: Vec<Effect<'q>>,
+    /// The database the record's effects so far end in.
+    cursor: Cursor,
 }
 
 impl Role for Shared {
@@ -114,7 +116,7 @@ impl Role for Shared {
         out: &mut Vec<u8>,
     ) -> Step<Deferred> {
         let (spec, args) = (call.spec, call.args);
-        if spec.scope == Scope::Keyspace {
+        if spec.scope() == Scope::Keyspace {
             self.run_one(st, conn, call, out);
             return Step::Next;
         }
@@ -139,8 +141,9 @@ impl Role for Shared {
 
     fn begin_exec<'q>(&self, st: &mut MutexGuard<'_, State>) -> Tx<'q> {
         Tx {
-            before: st.kv.keyspace.clone(),
+            before: st.kv.dbs.clone(),
             effects: Vec::new(),
+            cursor: Cursor::default(),
         }
     }
 
@@ -154,17 +157,25 @@ impl Role for Shared {
         call: Call<'q>,
         out: &mut Vec<u8>,
     ) {
-        if call.spec.scope != Scope::Keyspace {
+        if call.spec.scope() != Scope::Keyspace {
             let lsn = conn.last_write_end_lsn;
             return server_cmds::run(call.spec, call.args, st, self, lsn, out);
         }
         let start = tx.effects.len();
         let ctx = Ctx {
-            keyspace: &st.kv.keyspace,
+            dbs: &st.kv.dbs,
+            db: call.db,
             now_unix_ms: call.now_unix_ms,
         };
-        execute(call.spec, call.args, &ctx, out, &mut tx.effects);
-        st.apply_unlogged(&tx.effects[start..]);
+        let mut effects = Vec::new();
+        execute(call.spec, call.args, &ctx, out, &mut effects);
+        if !effects.is_empty() {
+            if call.db != tx.cursor.db {
+                tx.effects.push(Effect::Select { db: call.db as u32 });
+            }
+            tx.effects.append(&mut effects);
+            st.apply_unlogged(&tx.effects[start..], &mut tx.cursor);
+        }
     }
 
     /// Logs the transaction's effects as one record. If it cannot be logged,
@@ -183,7 +194,7 @@ impl Role for Shared {
         match st.commit_applied(&self.wal, &tx.effects) {
             Ok(end) => conn.last_write_end_lsn = end,
             Err(e) => {
-                st.kv.keyspace = tx.before;
+                st.kv.dbs = tx.before;
                 out.truncate(mark);
                 out.error(&e.to_string());
             }
@@ -228,12 +239,16 @@ impl Shared {
     fn run_one(&self, st: &mut State, conn: &mut PrimaryConn, call: Call<'_>, out: &mut Vec<u8>) {
         let mark = out.len();
         let mut effects: Vec<Effect<'_>> = Vec::new();
+        if call.db != 0 {
+            effects.push(Effect::Select { db: call.db as u32 });
+        }
         let ctx = Ctx {
-            keyspace: &st.kv.keyspace,
+            dbs: &st.kv.dbs,
+            db: call.db,
             now_unix_ms: call.now_unix_ms,
         };
         execute(call.spec, call.args, &ctx, out, &mut effects);
-        if !effects.is_empty() {
+        if effects.len() > usize::from(call.db != 0) {
             match st.commit(&self.wal, &effects) {
                 Ok(end) => conn.last_write_end_lsn = end,
                 Err(e) => {

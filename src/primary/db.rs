@@ -3,7 +3,7 @@
 //! order is the order the keyspace saw.
 
 use crate::node::control::Fence;
-use crate::store::{apply_effect, effect, Effect, KvState, StateMachine};
+use crate::store::{apply_effect, effect, Cursor, Effect, KvState, StateMachine};
 use crate::wal::{Wal, WalError};
 
 /// Why a write was refused. Nothing was logged or applied.
@@ -88,10 +88,11 @@ impl State {
     }
 
     /// Applies effects to the keyspace without logging them (a transaction under
-    /// construction; [`commit_applied`](Self::commit_applied) logs them).
-    pub fn apply_unlogged(&mut self, effects: &[Effect<'_>]) {
+    /// construction; [`commit_applied`](Self::commit_applied) logs them),
+    /// starting at `cur`'s database and moving it.
+    pub fn apply_unlogged(&mut self, effects: &[Effect<'_>], cur: &mut Cursor) {
         for e in effects {
-            apply_effect(&mut self.kv.keyspace, e);
+            apply_effect(&mut self.kv.dbs, cur, e);
         }
     }
 }

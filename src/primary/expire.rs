@@ -37,21 +37,33 @@ pub async fn run(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<boo
 fn sweep(shared: &Shared, from: usize, failing: &mut bool) -> usize {
     let now = crate::clock::now_unix_ms();
     let mut st = shared.lock_db();
-    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut keys: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut shard = from;
     for _ in 0..SHARDS_PER_SWEEP {
-        for item in st.kv.keyspace.shard_items(shard) {
-            if keys.len() < MAX_KEYS_PER_SWEEP && item.is_expired(now) {
-                keys.push(item.key().to_vec());
+        for (db, ks) in st.kv.dbs.iter().filter(|(_, ks)| !ks.is_empty()) {
+            for item in ks.shard_items(shard) {
+                if keys.len() < MAX_KEYS_PER_SWEEP && item.is_expired(now) {
+                    keys.push((db, item.key().to_vec()));
+                }
             }
         }
         shard = (shard + 1) % SHARDS;
     }
     if !keys.is_empty() && st.fenced.is_none() {
-        let effect = Effect::Del {
-            keys: keys.iter().map(|k| Blob::borrowed(k)).collect(),
-        };
-        match st.commit(&shared.wal, std::slice::from_ref(&effect)) {
+        // One record: a delete per database, each after its `Select`.
+        keys.sort();
+        let mut effects = Vec::new();
+        for run in keys.chunk_by(|a, b| a.0 == b.0) {
+            if run[0].0 != 0 {
+                effects.push(Effect::Select {
+                    db: run[0].0 as u32,
+                });
+            }
+            effects.push(Effect::Del {
+                keys: run.iter().map(|(_, k)| Blob::borrowed(k)).collect(),
+            });
+        }
+        match st.commit(&shared.wal, &effects) {
             Ok(_) if std::mem::take(failing) => {
                 tracing::info!("active expiry logs its deletes again");
             }

@@ -120,8 +120,24 @@ mod tests {
         assert!(src.latest().unwrap().is_none());
         let mut ks = Keyspace::new();
         ks.insert(Item::new(b"k", b"v", None));
-        snapshot::write(&StdFs, d.path(), &ks, 7, 100, 1).unwrap();
-        let new = snapshot::write(&StdFs, d.path(), &ks, 7, 200, 1).unwrap();
+        snapshot::write(
+            &StdFs,
+            d.path(),
+            &crate::store::Dbs::with_db0(ks.clone()),
+            7,
+            100,
+            1,
+        )
+        .unwrap();
+        let new = snapshot::write(
+            &StdFs,
+            d.path(),
+            &crate::store::Dbs::with_db0(ks.clone()),
+            7,
+            200,
+            1,
+        )
+        .unwrap();
         let mut s = src.latest().unwrap().unwrap();
         assert_eq!(s.lsn, 200);
         let mut bytes = Vec::new();

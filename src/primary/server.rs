@@ -58,7 +58,7 @@ pub fn run(cfg: PrimaryConfig) -> anyhow::Result<()> {
             0
         },
         replay_cpu_ms = rec.replay_cpu_time.as_millis() as u64,
-        keys = rec.state.keyspace.len(),
+        keys = rec.state.dbs.len(),
         "recovery complete"
     );
     let rt = match cfg.runtime {

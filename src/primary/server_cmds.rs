@@ -199,9 +199,7 @@ fn info(sections: &[Bytes], st: &State, shared: &Shared) -> String {
     }
     if want("keyspace") {
         let _ = write!(s, "# Keyspace\r\n");
-        if !st.kv.keyspace.is_empty() {
-            let _ = write!(s, "db0:keys={}\r\n", st.kv.keyspace.len());
-        }
+        s.push_str(&st.kv.dbs.info_lines());
     }
     s
 }

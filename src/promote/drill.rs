@@ -344,10 +344,10 @@ fn steps(
         Ok(s) => s,
         Err(e) => return step(rep, "expect", t, Err(DrillError::Replay(e))),
     };
-    rep.expected_digest = expected.keyspace.digest();
+    rep.expected_digest = expected.dbs.digest();
     let detail = format!(
         "{} keys at {:#x}, digest {}",
-        expected.keyspace.len(),
+        expected.dbs.len(),
         rep.copied_lsn,
         rep.expected_digest
     );
@@ -394,7 +394,7 @@ fn steps(
     match d {
         Ok(got) => {
             rep.promoted_digest = got;
-            rep.expected_digest = expected.keyspace.digest();
+            rep.expected_digest = expected.dbs.digest();
             rep.digest_equal = rep.promoted_digest == rep.expected_digest;
             let r = if rep.digest_equal {
                 Ok(format!(

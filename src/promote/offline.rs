@@ -184,7 +184,7 @@ pub fn promote(dir: &Path, reason: &str) -> Result<Promoted, OfflineError> {
     snapshot::write(
         &StdFs,
         &data.snapshot_dir(),
-        &rec.state.keyspace,
+        &rec.state.dbs,
         sw.control.system_id,
         rec.next_lsn,
         sw.new_timeline,
@@ -199,7 +199,7 @@ pub fn promote(dir: &Path, reason: &str) -> Result<Promoted, OfflineError> {
         promotion_lsn: sw.switch_lsn,
         replayed_records: rec.replayed_records,
         replay_ms: rec.replay_time.as_millis() as u64,
-        keys: rec.state.keyspace.len() as u64,
+        keys: rec.state.dbs.len() as u64,
         took_ms: started.elapsed().as_millis() as u64,
     })
 }

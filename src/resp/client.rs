@@ -5,6 +5,7 @@
 use super::auth::AuthState;
 use super::commands::{errors, parse_i64, Cmd, Spec, COMMANDS};
 use super::Reply;
+use crate::store::DATABASES;
 use bytes::Bytes;
 
 /// Per-connection facts shown by CLIENT and INFO.
@@ -16,6 +17,8 @@ pub struct ClientInfo {
     pub name: Option<Vec<u8>>,
     /// Whether the client still owes the password (`--requirepass-file`).
     pub auth: AuthState,
+    /// The selected database (`SELECT`), 0 to 15.
+    pub db: usize,
 }
 
 impl ClientInfo {
@@ -26,6 +29,7 @@ impl ClientInfo {
             peer,
             name: None,
             auth: AuthState::initial(password),
+            db: 0,
         }
     }
 }
@@ -51,7 +55,10 @@ pub fn connection_cmd(
     };
     match spec.cmd {
         Cmd::Select => match parse_i64(&args[1]) {
-            Some(0) => out.ok(),
+            Some(n) if (0..DATABASES as i64).contains(&n) => {
+                client.db = n as usize;
+                out.ok();
+            }
             Some(_) => out.error("ERR DB index is out of range"),
             None => out.error(errors::NOT_INTEGER),
         },
@@ -82,7 +89,10 @@ pub fn connection_cmd(
                         .as_deref()
                         .map(String::from_utf8_lossy)
                         .unwrap_or_default();
-                    let line = format!("id={} addr={} name={name} db=0\n", client.id, client.peer);
+                    let line = format!(
+                        "id={} addr={} name={name} db={}\n",
+                        client.id, client.peer, client.db
+                    );
                     out.bulk(line.as_bytes());
                 }
                 _ => unknown_subcommand(args, "CLIENT", out),

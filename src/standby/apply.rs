@@ -131,7 +131,7 @@ mod tests {
                 records.len() as u64
             );
             assert_eq!(st.applied_lsn(), records.last().unwrap().end_lsn);
-            assert_eq!(st.keyspace.len(), records.len());
+            assert_eq!(st.dbs.len(), records.len());
             drop(st);
             let seen = reader.join().unwrap();
             if seen == records[APPLY_SLICE_RECORDS - 1].end_lsn {
@@ -163,7 +163,7 @@ mod tests {
             "k0 was applied already"
         );
         assert_eq!(st.applied_lsn(), 3 * 64);
-        assert_eq!(st.keyspace.get(b"k2").unwrap().value(), b"v2");
-        assert!(st.keyspace.get(b"k3").is_none());
+        assert_eq!(st.dbs.db(0).get(b"k2").unwrap().as_str(), Some(&b"v2"[..]));
+        assert!(st.dbs.db(0).get(b"k3").is_none());
     }
 }

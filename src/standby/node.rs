@@ -171,7 +171,7 @@ impl Node {
     pub fn status(&self) -> NodeStatus {
         let (applied, keys) = {
             let st = self.lock_state();
-            (st.applied_lsn(), st.keyspace.len())
+            (st.applied_lsn(), st.dbs.len())
         };
         self.status_of(applied, keys)
     }
@@ -242,13 +242,13 @@ impl Node {
     /// INFO text (sections server, replication, keyspace) for a state the caller
     /// holds locked.
     pub fn info_text(&self, st: &KvState) -> String {
-        let keys = st.keyspace.len();
+        let keys = st.dbs.len();
         let s = self.status_of(st.applied_lsn(), keys);
         let up = s
             .last_receive_unix_ms
             .is_some_and(|t| crate::clock::now_unix_ms().saturating_sub(t) < 60_000);
         format!(
-            "# Server\r\nlogship_version:{}\r\nrole:standby\r\n\r\n# Replication\r\nrole:slave\r\nmaster_link_status:{}\r\nsystem_id:{}\r\ntimeline:{}\r\nreceived_lsn:{}\r\napplied_lsn:{}\r\nprimary_durable_lsn:{}\r\nlag_bytes:{}\r\nlag_seconds:{:.3}\r\nslave_read_only:1\r\n\r\n# Keyspace\r\ndb0:keys={keys}\r\n",
+            "# Server\r\nlogship_version:{}\r\nrole:standby\r\n\r\n# Replication\r\nrole:slave\r\nmaster_link_status:{}\r\nsystem_id:{}\r\ntimeline:{}\r\nreceived_lsn:{}\r\napplied_lsn:{}\r\nprimary_durable_lsn:{}\r\nlag_bytes:{}\r\nlag_seconds:{:.3}\r\nslave_read_only:1\r\n\r\n# Keyspace\r\n{}",
             env!("CARGO_PKG_VERSION"),
             if up { "up" } else { "down" },
             s.system_id,
@@ -258,6 +258,7 @@ impl Node {
             s.primary_durable_lsn.unwrap_or(0),
             s.lag_bytes.unwrap_or(0),
             s.lag_seconds.unwrap_or(0.0),
+            st.dbs.info_lines(),
         )
     }
 
@@ -312,9 +313,9 @@ impl Node {
         if sid == 0 {
             return Ok(());
         }
-        let (keyspace, lsn) = {
+        let (dbs, lsn) = {
             let st = self.lock_state();
-            (st.keyspace.clone(), st.applied_lsn())
+            (st.dbs.clone(), st.applied_lsn())
         };
         if lsn <= self.last_checkpoint_lsn.load(Ordering::Acquire) {
             return Ok(());
@@ -336,7 +337,7 @@ impl Node {
             }
         }
         let tl = self.receiver.received.borrow().timeline.max(1);
-        let w = snapshot::write(&StdFs, &self.snap_dir, &keyspace, sid, lsn, tl)?;
+        let w = snapshot::write(&StdFs, &self.snap_dir, &dbs, sid, lsn, tl)?;
         self.last_checkpoint_lsn.store(lsn, Ordering::Release);
         let kept = snapshot::keep_newest(&StdFs, &self.snap_dir, self.cfg.keep_snapshots.max(1))?;
         // Keep the received log from the oldest kept snapshot on.

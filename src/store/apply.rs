@@ -5,8 +5,9 @@
 //! idempotent by LSN: a record that starts below the applied LSN was already
 //! applied and is skipped.
 
+use super::dbs::Dbs;
 use super::effect::{self, DecodeError, Effect};
-use super::keyspace::Keyspace;
+use super::mutate::{apply_effect, Cursor};
 
 /// Why a record could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -80,22 +81,20 @@ impl<'a> Decoded<'a> {
     }
 }
 
-/// The key-value state machine: a keyspace and how far the log has been applied.
+/// The key-value state machine: the databases and how far the log has been
+/// applied.
 #[derive(Debug, Clone, Default)]
 pub struct KvState {
-    /// The keys.
-    pub keyspace: Keyspace,
+    /// The keys, per database.
+    pub dbs: Dbs,
     /// Invariant: every record ending at or below this LSN has been applied.
     applied_lsn: u64,
 }
 
 impl KvState {
-    /// A state holding `keyspace`, which covers the log up to `applied_lsn`.
-    pub fn new(keyspace: Keyspace, applied_lsn: u64) -> KvState {
-        KvState {
-            keyspace,
-            applied_lsn,
-        }
+    /// A state holding `dbs`, which covers the log up to `applied_lsn`.
+    pub fn new(dbs: Dbs, applied_lsn: u64) -> KvState {
+        KvState { dbs, applied_lsn }
     }
 
     /// Applies already decoded effects of the record ending at `end_lsn`.
@@ -107,8 +106,9 @@ impl KvState {
             end_lsn >= self.applied_lsn,
             "records are applied in LSN order"
         );
+        let mut cur = Cursor::default();
         for e in effects {
-            apply_effect(&mut self.keyspace, e);
+            apply_effect(&mut self.dbs, &mut cur, e);
         }
         self.applied_lsn = end_lsn;
     }
@@ -120,8 +120,9 @@ impl KvState {
     pub fn apply_decoded(&mut self, run: &[Decoded<'_>]) -> u64 {
         let fresh = |d: &&Decoded<'_>| d.lsn >= self.applied_lsn;
         for d in run.iter().filter(fresh) {
+            let mut db = 0;
             for e in &d.effects {
-                prefetch_effect(&self.keyspace, e);
+                prefetch_effect(&self.dbs, &mut db, e);
             }
         }
         let mut applied = 0;
@@ -157,37 +158,15 @@ impl StateMachine for KvState {
     }
 }
 
-/// Starts loading into the CPU cache what [`apply_effect`] touches for `e`.
-fn prefetch_effect(ks: &Keyspace, e: &Effect<'_>) {
+/// Starts loading into the CPU cache the item a string effect touches.
+fn prefetch_effect(dbs: &Dbs, db: &mut usize, e: &Effect<'_>) {
     match e {
+        Effect::Select { db: d } => *db = *d as usize,
         Effect::Set { key, .. } | Effect::Expire { key, .. } | Effect::Persist { key } => {
-            ks.prefetch(key);
+            dbs.db(*db).prefetch(key);
         }
-        Effect::Del { keys } => keys.iter().for_each(|k| ks.prefetch(k)),
-        Effect::FlushAll => {}
-    }
-}
-
-/// Applies one effect to a keyspace.
-pub fn apply_effect(ks: &mut Keyspace, e: &Effect<'_>) {
-    match e {
-        Effect::Set {
-            key,
-            value,
-            expire_at_unix_ms,
-        } => ks.set(key, value, *expire_at_unix_ms),
-        Effect::Del { keys } => {
-            for k in keys {
-                ks.remove(k);
-            }
-        }
-        Effect::Expire { key, at_unix_ms } => {
-            ks.set_expiry(key, Some(*at_unix_ms));
-        }
-        Effect::Persist { key } => {
-            ks.set_expiry(key, None);
-        }
-        Effect::FlushAll => ks.clear(),
+        Effect::Del { keys } => keys.iter().for_each(|k| dbs.db(*db).prefetch(k)),
+        _ => {}
     }
 }
 
@@ -220,7 +199,7 @@ mod tests {
         ]);
         assert_eq!(st.apply(0, 64, &p1).unwrap(), Applied::Applied);
         assert_eq!(st.applied_lsn(), 64);
-        assert_eq!(st.keyspace.len(), 2);
+        assert_eq!(st.dbs.db(0).len(), 2);
         let p2 = payload(&[
             Effect::Persist {
                 key: Blob::borrowed(b"b"),
@@ -235,19 +214,22 @@ mod tests {
             },
         ]);
         st.apply(64, 128, &p2).unwrap();
-        assert_eq!(st.keyspace.get(b"b").unwrap().expire_at_unix_ms(), None);
-        assert_eq!(st.keyspace.get(b"a").unwrap().expire_at_unix_ms(), Some(99));
-        assert!(st.keyspace.get(b"missing").is_none());
+        assert_eq!(st.dbs.db(0).get(b"b").unwrap().expire_at_unix_ms(), None);
+        assert_eq!(
+            st.dbs.db(0).get(b"a").unwrap().expire_at_unix_ms(),
+            Some(99)
+        );
+        assert!(st.dbs.db(0).get(b"missing").is_none());
         // Replaying the first record again changes nothing.
         let p_del = payload(&[Effect::Del {
             keys: vec![Blob::borrowed(b"a")],
         }]);
         assert_eq!(st.apply(0, 64, &p_del).unwrap(), Applied::Skipped);
-        assert!(st.keyspace.get(b"a").is_some());
+        assert!(st.dbs.db(0).get(b"a").is_some());
         st.apply(128, 200, &p_del).unwrap();
-        assert!(st.keyspace.get(b"a").is_none());
+        assert!(st.dbs.db(0).get(b"a").is_none());
         st.apply(200, 240, &payload(&[Effect::FlushAll])).unwrap();
-        assert!(st.keyspace.is_empty());
+        assert!(st.dbs.db(0).is_empty());
         assert_eq!(st.applied_lsn(), 240);
     }
 
@@ -285,12 +267,12 @@ mod tests {
             "the first 5 are skipped"
         );
         assert_eq!(batched.applied_lsn(), one.applied_lsn());
-        assert_eq!(batched.keyspace.len(), 6);
+        assert_eq!(batched.dbs.db(0).len(), 6);
         for k in 0..7 {
             let k = format!("k{k}");
             assert_eq!(
-                batched.keyspace.get(k.as_bytes()).map(Item::value),
-                one.keyspace.get(k.as_bytes()).map(Item::value),
+                batched.dbs.db(0).get(k.as_bytes()).and_then(Item::as_str),
+                one.dbs.db(0).get(k.as_bytes()).and_then(Item::as_str),
                 "{k}"
             );
         }

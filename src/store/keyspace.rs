@@ -129,6 +129,15 @@ impl Keyspace {
         self.len += 1;
     }
 
+    /// The item under `key`, for a change (its shard is copied first when a
+    /// snapshot still shares it; a miss copies nothing).
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Item> {
+        let h = self.hash(key);
+        let s = Self::shard_of(h);
+        self.shards[s].find(h, |i| i.key() == key)?;
+        Arc::make_mut(&mut self.shards[s]).find_mut(h, |i| i.key() == key)
+    }
+
     /// Sets the expiry of an existing key; returns false if it is absent.
     pub fn set_expiry(&mut self, key: &[u8], expire_at_unix_ms: Option<u64>) -> bool {
         let h = self.hash(key);
@@ -187,14 +196,35 @@ impl Keyspace {
     /// order of items does not matter. 64 hex digits; all zeros when empty.
     /// Primary and standby compare it at equal LSNs (`DEBUG DIGEST`).
     pub fn digest(&self) -> String {
+        hex_lanes(&self.digest_lanes())
+    }
+
+    /// The digest as four lanes (see [`digest`](Self::digest)).
+    pub fn digest_lanes(&self) -> [u64; 4] {
         use sha2::{Digest as _, Sha256};
         let mut lanes = [0u64; 4];
         for item in self.iter() {
             let mut h = Sha256::new();
             h.update((item.key().len() as u64).to_le_bytes());
             h.update(item.key());
-            h.update((item.value().len() as u64).to_le_bytes());
-            h.update(item.value());
+            match item {
+                Item::Str(s) => {
+                    h.update((s.value().len() as u64).to_le_bytes());
+                    h.update(s.value());
+                }
+                Item::Coll(c) => {
+                    // A type byte and the entries, each byte string with its
+                    // length: no string item hashes the same way (its next
+                    // eight bytes are a length, never starting with 0xff).
+                    h.update([0xff, c.value.kind().code()]);
+                    c.value.for_each_canonical(&mut |parts| {
+                        for p in parts {
+                            h.update((p.len() as u64).to_le_bytes());
+                            h.update(p);
+                        }
+                    });
+                }
+            }
             h.update(item.expire_at_unix_ms().unwrap_or(0).to_le_bytes());
             let sum = h.finalize();
             for (lane, chunk) in lanes.iter_mut().zip(sum.chunks_exact(8)) {
@@ -202,8 +232,13 @@ impl Keyspace {
                 *lane = lane.wrapping_add(v);
             }
         }
-        lanes.iter().map(|l| format!("{l:016x}")).collect()
+        lanes
     }
+}
+
+/// The digest's text: each lane as 16 hex digits.
+pub fn hex_lanes(lanes: &[u64; 4]) -> String {
+    lanes.iter().map(|l| format!("{l:016x}")).collect()
 }
 
 #[cfg(test)]
@@ -224,23 +259,29 @@ mod tests {
         assert!(ks.remove(&8u32.to_le_bytes()).is_some());
         assert!(ks.remove(&8u32.to_le_bytes()).is_none());
         assert_eq!(ks.len(), 4999);
-        assert_eq!(ks.get(&7u32.to_le_bytes()).unwrap().value(), b"w");
+        assert_eq!(
+            ks.get(&7u32.to_le_bytes()).unwrap().as_str(),
+            Some(&b"w"[..])
+        );
         // The picture taken before is unchanged.
         assert_eq!(picture.len(), 5000);
-        assert_eq!(picture.get(&7u32.to_le_bytes()).unwrap().value(), b"v");
+        assert_eq!(
+            picture.get(&7u32.to_le_bytes()).unwrap().as_str(),
+            Some(&b"v"[..])
+        );
         assert!(picture.get(&8u32.to_le_bytes()).is_some());
         assert_eq!(picture.iter().count(), 5000);
         ks.set(b"s", b"12", None);
         ks.set(b"s", b"34", Some(5));
         ks.set(b"s", b"567", None);
-        assert_eq!(ks.get(b"s").unwrap().value(), b"567");
+        assert_eq!(ks.get(b"s").unwrap().as_str(), Some(&b"567"[..]));
         assert!(ks.set_expiry(b"s", Some(8)));
         assert!(!ks.set_expiry(b"nope", Some(8)));
         assert_eq!(ks.get(b"s").unwrap().expire_at_unix_ms(), Some(8));
         let picture2 = ks.clone();
         ks.set(b"s", b"890", None);
         assert!(ks.set_expiry(b"s", Some(1)));
-        assert_eq!(picture2.get(b"s").unwrap().value(), b"567");
+        assert_eq!(picture2.get(b"s").unwrap().as_str(), Some(&b"567"[..]));
         assert_eq!(picture2.get(b"s").unwrap().expire_at_unix_ms(), Some(8));
         assert!(ks.remove(b"s").is_some());
         let per_shard: usize = (0..SHARDS).map(|s| ks.shard_items(s).count()).sum();

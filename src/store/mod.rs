@@ -1,10 +1,14 @@
-//! The key-value state machine: keyspace, effects, applying them, snapshots.
+//! The key-value state machine: databases, keyspaces, values, effects,
+//! applying them, snapshots.
 //!
 //! | module     | owns                                                          |
 //! |------------|---------------------------------------------------------------|
-//! | `item`     | one key, value and expiry packed into one shared allocation   |
+//! | `value`    | the collections a key can hold: hash, list, set, sorted set   |
+//! | `item`     | one key, value and expiry (a string packed into one allocation) |
 //! | `keyspace` | the copy-on-write sharded map (O(1)-ish clone for checkpoints) |
+//! | `dbs`      | the sixteen numbered databases, one keyspace each             |
 //! | `effect`   | the logged effects and their versioned record payload         |
+//! | `mutate`   | applying one effect to the databases                          |
 //! | `apply`    | [`StateMachine`]: applying records, idempotent by LSN         |
 //! | `snapshot` | snapshot files: write, list, read and verify, prune           |
 //!
@@ -12,15 +16,21 @@
 //! files go through [`crate::fs`].
 
 pub mod apply;
+pub mod dbs;
 pub mod effect;
 pub mod item;
 pub mod keyspace;
+pub mod mutate;
 pub mod snapshot;
+pub mod value;
 
-pub use apply::{apply_effect, Applied, ApplyError, Decoded, KvState, StateMachine};
-pub use effect::{Blob, DecodeError, Effect};
+pub use apply::{Applied, ApplyError, Decoded, KvState, StateMachine};
+pub use dbs::{Dbs, DATABASES};
+pub use effect::{Blob, DecodeError, Effect, ListEnd};
 pub use item::Item;
 pub use keyspace::Keyspace;
+pub use mutate::{apply_effect, Cursor};
+pub use value::{Coll, Kind};
 
 /// Starts loading the cache line at `p` into the CPU cache without waiting for
 /// it (a hint: it never faults, and does nothing on other architectures).

@@ -1,13 +1,52 @@
 //! Key commands: DEL, EXISTS, expiry (EXPIRE…, TTL, PERSIST), TYPE, KEYS, SCAN,
 //! FLUSHDB/FLUSHALL.
 
-use super::{errors, parse_i64, Cmd, Ctx, Spec};
+use super::{errors, keyspace_commands, parse_i64, wrong_args, Ctx, Spec};
 use crate::resp::glob::Pattern;
 use crate::resp::reply::Reply;
 use crate::store::keyspace::SHARDS;
-use crate::store::{Blob, Effect};
+use crate::store::{Blob, Effect, Kind};
 use bytes::Bytes;
 use std::collections::HashSet;
+
+/// Key commands, and the keyspace-wide ones (`PING`, `ECHO`, `DEBUG`).
+pub(super) static TABLE: &[Spec] = keyspace_commands! {
+    "del" -2 Write => del,
+    "unlink" -2 Write => del,
+    "exists" -2 Read => exists,
+    "expire" -3 Write => |a, c, o, f| expire("expire", Unit::RelativeSeconds, a, c, o, f),
+    "pexpire" -3 Write => |a, c, o, f| expire("pexpire", Unit::RelativeMs, a, c, o, f),
+    "expireat" -3 Write => |a, c, o, f| expire("expireat", Unit::AtSeconds, a, c, o, f),
+    "pexpireat" -3 Write => |a, c, o, f| expire("pexpireat", Unit::AtMs, a, c, o, f),
+    "ttl" 2 Read => |a, c, o, f| ttl(a, 1000, c, o, f),
+    "pttl" 2 Read => |a, c, o, f| ttl(a, 1, c, o, f),
+    "persist" 2 Write => persist,
+    "type" 2 Read => type_of,
+    "keys" 2 Read => |a, c, o, _| keys(a, c, o),
+    "scan" -2 Read => |a, c, o, _| scan(a, c, o),
+    "dbsize" 1 Read => |_, c, o, _| o.int(c.keyspace().len() as i64),
+    "flushdb" -1 Write => |a, _, o, f| flush(a, Effect::FlushDb, o, f),
+    "flushall" -1 Write => |a, _, o, f| flush(a, Effect::FlushAll, o, f),
+    "ping" -1 Read => |a, _, o, _| match a.len() {
+        1 => o.simple("PONG"),
+        2 => o.bulk(&a[1]),
+        _ => o.error(&wrong_args("ping")),
+    },
+    "echo" 2 Read => |a, _, o, _| o.bulk(&a[1]),
+    "debug" -2 Read => |a, c, o, _| match a.len() {
+        2 if a[1].eq_ignore_ascii_case(b"digest") => o.bulk(c.dbs.digest().as_bytes()),
+        _ => o.error("ERR DEBUG supports only DIGEST"),
+    },
+};
+
+/// How an expiry command's time argument counts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unit {
+    RelativeSeconds,
+    RelativeMs,
+    AtSeconds,
+    AtMs,
+}
 
 pub(super) fn del<'a>(
     args: &'a [Bytes],
@@ -22,7 +61,7 @@ pub(super) fn del<'a>(
         if !seen.insert(&key[..]) {
             continue;
         }
-        if let Some(item) = ctx.keyspace.get(key) {
+        if let Some(item) = ctx.keyspace().get(key) {
             if !item.is_expired(ctx.now_unix_ms) {
                 live += 1;
             }
@@ -59,7 +98,8 @@ enum When {
 
 /// `EXPIRE|PEXPIRE|EXPIREAT|PEXPIREAT key time [NX|XX|GT|LT]`
 pub(super) fn expire<'a>(
-    spec: &Spec,
+    name: &str,
+    unit: Unit,
     args: &'a [Bytes],
     ctx: &Ctx<'_>,
     out: &mut Vec<u8>,
@@ -97,17 +137,14 @@ pub(super) fn expire<'a>(
         when = new;
     }
     let now = ctx.now_unix_ms as i64;
-    let at = match spec.cmd {
-        Cmd::Expire => n.checked_mul(1000).and_then(|ms| ms.checked_add(now)),
-        Cmd::PExpire => n.checked_add(now),
-        Cmd::ExpireAt => n.checked_mul(1000),
-        _ => Some(n),
+    let at = match unit {
+        Unit::RelativeSeconds => n.checked_mul(1000).and_then(|ms| ms.checked_add(now)),
+        Unit::RelativeMs => n.checked_add(now),
+        Unit::AtSeconds => n.checked_mul(1000),
+        Unit::AtMs => Some(n),
     };
     let Some(at) = at else {
-        return out.error(&format!(
-            "ERR invalid expire time in '{}' command",
-            spec.name
-        ));
+        return out.error(&format!("ERR invalid expire time in '{name}' command"));
     };
     let Some(item) = ctx.live(&args[1], fx) else {
         return out.int(0);
@@ -178,17 +215,16 @@ pub(super) fn type_of<'a>(
     out: &mut Vec<u8>,
     fx: &mut Vec<Effect<'a>>,
 ) {
-    if ctx.live(&args[1], fx).is_some() {
-        out.simple("string")
-    } else {
-        out.simple("none")
+    match ctx.live(&args[1], fx) {
+        Some(item) => out.simple(item.kind().name()),
+        None => out.simple("none"),
     }
 }
 
 pub(super) fn keys(args: &[Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let pat = Pattern::new(&args[1]);
     let found: Vec<&[u8]> = ctx
-        .keyspace
+        .keyspace()
         .iter()
         .filter(|i| !i.is_expired(ctx.now_unix_ms) && pat.matches(i.key()))
         .map(|i| i.key())
@@ -211,7 +247,7 @@ pub(super) fn scan(args: &[Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     };
     let mut pattern = None;
     let mut count = 10usize;
-    let mut type_ok = true;
+    let mut kind: Option<Option<Kind>> = None;
     let mut i = 2;
     while i < args.len() {
         if i + 1 >= args.len() {
@@ -225,7 +261,14 @@ pub(super) fn scan(args: &[Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
                 Some(_) => return out.error(errors::SYNTAX),
                 None => return out.error(errors::NOT_INTEGER),
             },
-            b"TYPE" => type_ok = args[i + 1].eq_ignore_ascii_case(b"string"),
+            b"TYPE" => {
+                let name = args[i + 1].to_ascii_lowercase();
+                kind = Some(
+                    [Kind::String, Kind::Hash, Kind::List, Kind::Set, Kind::ZSet]
+                        .into_iter()
+                        .find(|k| k.name().as_bytes() == name),
+                );
+            }
             _ => return out.error(errors::SYNTAX),
         }
         i += 2;
@@ -234,9 +277,9 @@ pub(super) fn scan(args: &[Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     let mut visited = 0;
     let mut found: Vec<&[u8]> = Vec::new();
     while shard < SHARDS && visited < count {
-        for item in ctx.keyspace.shard_items(shard) {
+        for item in ctx.keyspace().shard_items(shard) {
             visited += 1;
-            if type_ok
+            if kind.is_none_or(|k| k == Some(item.kind()))
                 && !item.is_expired(ctx.now_unix_ms)
                 && pattern.as_ref().is_none_or(|p| p.matches(item.key()))
             {
@@ -254,7 +297,13 @@ pub(super) fn scan(args: &[Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>) {
     }
 }
 
-pub(super) fn flush<'a>(args: &'a [Bytes], out: &mut Vec<u8>, fx: &mut Vec<Effect<'a>>) {
+/// `FLUSHDB` and `FLUSHALL`, logged as `effect`.
+pub(super) fn flush<'a>(
+    args: &'a [Bytes],
+    effect: Effect<'a>,
+    out: &mut Vec<u8>,
+    fx: &mut Vec<Effect<'a>>,
+) {
     match args.get(1).map(|a| a.to_ascii_uppercase()) {
         None => {}
         Some(a) if a == b"ASYNC" || a == b"SYNC" => {}
@@ -263,6 +312,6 @@ pub(super) fn flush<'a>(args: &'a [Bytes], out: &mut Vec<u8>, fx: &mut Vec<Effec
     if args.len() > 2 {
         return out.error(errors::SYNTAX);
     }
-    fx.push(Effect::FlushAll);
+    fx.push(effect);
     out.ok();
 }

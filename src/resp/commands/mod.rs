@@ -12,45 +12,18 @@ mod keys;
 mod strings;
 
 use crate::resp::reply::Reply;
-use crate::store::{Effect, Item, Keyspace};
+use crate::store::value::{Coll, Hash, Kind, List, Set, ZSet};
+use crate::store::{Dbs, Effect, Item, Keyspace};
 use bytes::Bytes;
+use std::sync::LazyLock;
 
-/// Every command the server knows.
+/// The commands the server runs itself (connection or server state). Every
+/// keyspace command is [`Cmd::Keyspace`]: its row carries the function that
+/// runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub enum Cmd {
-    Get,
-    Set,
-    SetNx,
-    GetSet,
-    GetDel,
-    Del,
-    Unlink,
-    Exists,
-    Incr,
-    IncrBy,
-    Decr,
-    DecrBy,
-    Append,
-    StrLen,
-    MGet,
-    MSet,
-    Expire,
-    PExpire,
-    ExpireAt,
-    PExpireAt,
-    Ttl,
-    PTtl,
-    Persist,
-    Type,
-    Keys,
-    Scan,
-    DbSize,
-    FlushDb,
-    FlushAll,
-    Ping,
-    Echo,
-    Debug,
+    Keyspace,
     Select,
     Multi,
     Exec,
@@ -83,21 +56,37 @@ pub enum Scope {
 pub enum Access {
     /// Reads the keyspace or the connection's or server's state only.
     Read,
-    /// Changes the keyspace (`SET`, `DEL`, `EXPIRE`, `FLUSHALL`, …).
+    /// Changes the keyspace without growing it (`DEL`, `EXPIRE`, `LPOP`, …).
     Write,
+    /// Changes the keyspace and may grow it (`SET`, `LPUSH`, `HSET`, …):
+    /// refused past `--maxmemory`, as Redis's `denyoom` commands are.
+    Grow,
 }
+
+impl Access {
+    /// True for commands that change the keyspace.
+    pub fn is_write(self) -> bool {
+        self != Access::Read
+    }
+}
+
+/// Runs a keyspace command: reads through `ctx`, writes exactly one reply
+/// to `out`, pushes the effects it wants logged and applied.
+pub type Run = for<'a> fn(&'a [Bytes], &Ctx<'_>, &mut Vec<u8>, &mut Vec<Effect<'a>>);
 
 /// A row of the command table.
 #[derive(Debug)]
 pub struct Spec {
+    /// [`Cmd::Keyspace`] for a keyspace command.
     pub cmd: Cmd,
     /// Lower-case name, as in error messages.
     pub name: &'static str,
     /// Like Redis: `n` exactly n arguments (name included), `-n` at least n.
     pub arity: i32,
-    pub scope: Scope,
     /// Whether it changes the keyspace: a standby refuses the writes.
     pub access: Access,
+    /// The keyspace command's code (`None` for the server's commands).
+    pub run: Option<Run>,
 }
 
 impl Spec {
@@ -109,81 +98,103 @@ impl Spec {
             argc >= (-self.arity) as usize
         }
     }
+
+    /// Who runs it.
+    #[inline]
+    pub fn scope(&self) -> Scope {
+        match self.run {
+            Some(_) => Scope::Keyspace,
+            None => Scope::Server,
+        }
+    }
 }
 
-macro_rules! table {
-    ($($cmd:ident $name:literal $arity:literal $scope:ident $access:ident),* $(,)?) => {
-        /// The command table, the most frequent first.
-        pub static COMMANDS: &[Spec] = &[
+/// Rows of keyspace commands: `"name" arity Access => function`, the
+/// function a [`Run`] (a path or a closure that adapts one).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! keyspace_commands {
+    ($($name:literal $arity:literal $access:ident => $run:expr),* $(,)?) => {
+        &[
+            $($crate::resp::commands::Spec {
+                cmd: $crate::resp::commands::Cmd::Keyspace,
+                name: $name,
+                arity: $arity,
+                access: $crate::resp::commands::Access::$access,
+                run: Some($run),
+            },)*
+        ]
+    };
+}
+pub(crate) use keyspace_commands;
+
+macro_rules! server_commands {
+    ($($cmd:ident $name:literal $arity:literal),* $(,)?) => {
+        &[
             $(Spec {
                 cmd: Cmd::$cmd,
                 name: $name,
                 arity: $arity,
-                scope: Scope::$scope,
-                access: Access::$access,
+                access: Access::Read,
+                run: None,
             },)*
-        ];
+        ]
     };
 }
 
-table! {
-    Get "get" 2 Keyspace Read,
-    Set "set" -3 Keyspace Write,
-    Incr "incr" 2 Keyspace Write,
-    MGet "mget" -2 Keyspace Read,
-    MSet "mset" -3 Keyspace Write,
-    Del "del" -2 Keyspace Write,
-    Ping "ping" -1 Keyspace Read,
-    SetNx "setnx" 3 Keyspace Write,
-    GetSet "getset" 3 Keyspace Write,
-    GetDel "getdel" 2 Keyspace Write,
-    Unlink "unlink" -2 Keyspace Write,
-    Exists "exists" -2 Keyspace Read,
-    IncrBy "incrby" 3 Keyspace Write,
-    Decr "decr" 2 Keyspace Write,
-    DecrBy "decrby" 3 Keyspace Write,
-    Append "append" 3 Keyspace Write,
-    StrLen "strlen" 2 Keyspace Read,
-    Expire "expire" -3 Keyspace Write,
-    PExpire "pexpire" -3 Keyspace Write,
-    ExpireAt "expireat" -3 Keyspace Write,
-    PExpireAt "pexpireat" -3 Keyspace Write,
-    Ttl "ttl" 2 Keyspace Read,
-    PTtl "pttl" 2 Keyspace Read,
-    Persist "persist" 2 Keyspace Write,
-    Type "type" 2 Keyspace Read,
-    Keys "keys" 2 Keyspace Read,
-    Scan "scan" -2 Keyspace Read,
-    DbSize "dbsize" 1 Keyspace Read,
-    FlushDb "flushdb" -1 Keyspace Write,
-    FlushAll "flushall" -1 Keyspace Write,
-    Echo "echo" 2 Keyspace Read,
-    Debug "debug" -2 Keyspace Read,
-    Select "select" 2 Server Read,
-    Multi "multi" 1 Server Read,
-    Exec "exec" 1 Server Read,
-    Discard "discard" 1 Server Read,
-    Info "info" -1 Server Read,
-    Command "command" -1 Server Read,
-    Config "config" -2 Server Read,
-    Client "client" -2 Server Read,
-    Quit "quit" -1 Server Read,
-    Wait "wait" 3 Server Read,
-    Logship "logship" -2 Server Read,
-    Auth "auth" -2 Server Read,
-}
+/// The commands the server runs itself.
+static SERVER: &[Spec] = server_commands! {
+    Select "select" 2,
+    Multi "multi" 1,
+    Exec "exec" 1,
+    Discard "discard" 1,
+    Info "info" -1,
+    Command "command" -1,
+    Config "config" -2,
+    Client "client" -2,
+    Quit "quit" -1,
+    Wait "wait" 3,
+    Logship "logship" -2,
+    Auth "auth" -2,
+};
+
+/// Every family's rows.
+static TABLES: &[&[Spec]] = &[strings::TABLE, keys::TABLE, SERVER];
+
+/// Every command, in no particular order.
+pub static COMMANDS: LazyLock<Vec<&'static Spec>> =
+    LazyLock::new(|| TABLES.iter().flat_map(|t| t.iter()).collect());
+
+/// Every command by its lower-case name.
+static BY_NAME: LazyLock<hashbrown::HashMap<&'static [u8], &'static Spec>> = LazyLock::new(|| {
+    let mut m = hashbrown::HashMap::new();
+    for spec in COMMANDS.iter() {
+        let dup = m.insert(spec.name.as_bytes(), *spec);
+        assert!(dup.is_none(), "command {} is in the table twice", spec.name);
+    }
+    m
+});
 
 /// Longest command name in the table.
-const MAX_NAME_BYTES: usize = 16;
+const MAX_NAME_BYTES: usize = 24;
 
 /// Finds a command by name (case-insensitive).
+#[inline]
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     if name.len() > MAX_NAME_BYTES {
         return None;
     }
-    COMMANDS
-        .iter()
-        .find(|s| s.name.len() == name.len() && s.name.as_bytes().eq_ignore_ascii_case(name))
+    // The two most frequent first, without hashing.
+    for hot in &strings::TABLE[..2] {
+        if hot.name.len() == name.len() && hot.name.as_bytes().eq_ignore_ascii_case(name) {
+            return Some(hot);
+        }
+    }
+    let mut lower = [0u8; MAX_NAME_BYTES];
+    let lower = &mut lower[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    BY_NAME.get(&lower[..]).copied()
 }
 
 /// `ERR wrong number of arguments for 'NAME' command`
@@ -212,6 +223,19 @@ pub mod errors {
     pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
     pub const SYNTAX: &str = "ERR syntax error";
     pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+}
+
+/// The key holds a value of another type than the command works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongType;
+
+impl WrongType {
+    /// Writes the `WRONGTYPE` error.
+    pub fn reply(self, out: &mut Vec<u8>) {
+        out.error(errors::WRONGTYPE);
+    }
 }
 
 /// Parses an integer argument the way Redis does: optional `-`, digits, no
@@ -243,18 +267,32 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
     Some(v)
 }
 
-/// What a keyspace command sees: the keys and the time, read once per command
-/// so that all of a command's decisions agree.
+/// What a keyspace command sees: the databases, the one the client
+/// selected, and the time, read once per command so that all of a command's
+/// decisions agree.
 pub struct Ctx<'k> {
-    pub keyspace: &'k Keyspace,
+    pub dbs: &'k Dbs,
+    /// The client's selected database (`SELECT`); effects apply to it.
+    pub db: usize,
     pub now_unix_ms: u64,
 }
 
+/// A typed view of a live collection: `None` when the key is missing,
+/// `Err` when it holds another type.
+pub type Typed<'k, T> = Result<Option<&'k T>, WrongType>;
+
 impl<'k> Ctx<'k> {
+    /// The selected database.
+    #[inline]
+    pub fn keyspace(&self) -> &'k Keyspace {
+        self.dbs.db(self.db)
+    }
+
     /// The item under `key` if it has not expired. An expired item reads as
     /// missing, and a logged delete is queued for it.
+    #[inline]
     pub fn live<'a>(&self, key: &'a [u8], effects: &mut Vec<Effect<'a>>) -> Option<&'k Item> {
-        let item = self.keyspace.get(key)?;
+        let item = self.keyspace().get(key)?;
         if item.is_expired(self.now_unix_ms) {
             effects.push(Effect::Del {
                 keys: vec![crate::store::Blob::borrowed(key)],
@@ -263,13 +301,75 @@ impl<'k> Ctx<'k> {
         }
         Some(item)
     }
+
+    /// The live string under `key`.
+    #[inline]
+    pub fn live_str<'a>(
+        &self,
+        key: &'a [u8],
+        effects: &mut Vec<Effect<'a>>,
+    ) -> Result<Option<&'k [u8]>, WrongType> {
+        match self.live(key, effects) {
+            None => Ok(None),
+            Some(item) => item.as_str().map(Some).ok_or(WrongType),
+        }
+    }
+
+    /// The live collection of `kind` under `key`.
+    pub fn live_coll<'a>(
+        &self,
+        key: &'a [u8],
+        kind: Kind,
+        effects: &mut Vec<Effect<'a>>,
+    ) -> Typed<'k, Coll> {
+        match self.live(key, effects) {
+            None => Ok(None),
+            Some(item) if item.kind() == kind => Ok(item.as_coll()),
+            Some(_) => Err(WrongType),
+        }
+    }
+
+    /// The live hash under `key`.
+    pub fn hash<'a>(&self, key: &'a [u8], effects: &mut Vec<Effect<'a>>) -> Typed<'k, Hash> {
+        Ok(match self.live_coll(key, Kind::Hash, effects)? {
+            Some(Coll::Hash(h)) => Some(h),
+            _ => None,
+        })
+    }
+
+    /// The live list under `key`.
+    pub fn list<'a>(&self, key: &'a [u8], effects: &mut Vec<Effect<'a>>) -> Typed<'k, List> {
+        Ok(match self.live_coll(key, Kind::List, effects)? {
+            Some(Coll::List(l)) => Some(l),
+            _ => None,
+        })
+    }
+
+    /// The live set under `key`.
+    pub fn set<'a>(&self, key: &'a [u8], effects: &mut Vec<Effect<'a>>) -> Typed<'k, Set> {
+        Ok(match self.live_coll(key, Kind::Set, effects)? {
+            Some(Coll::Set(s)) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// The live sorted set under `key`.
+    pub fn zset<'a>(&self, key: &'a [u8], effects: &mut Vec<Effect<'a>>) -> Typed<'k, ZSet> {
+        Ok(match self.live_coll(key, Kind::ZSet, effects)? {
+            Some(Coll::ZSet(z)) => Some(z),
+            _ => None,
+        })
+    }
 }
 
 /// Runs a keyspace command (arity already checked), writing one reply to `out`
-/// and pushing the effects it wants logged and applied.
+/// and pushing the effects it wants logged and applied. The effects are
+/// those of the selected database: the caller puts a `Select` in front when
+/// it is not database 0.
 ///
 /// # Panics
-/// If `spec.scope` is not [`Scope::Keyspace`] or the arity was not checked.
+/// If `spec` is not a keyspace command or the arity was not checked.
+#[inline]
 pub fn execute<'a>(
     spec: &Spec,
     args: &'a [Bytes],
@@ -277,54 +377,9 @@ pub fn execute<'a>(
     out: &mut Vec<u8>,
     effects: &mut Vec<Effect<'a>>,
 ) {
-    assert!(spec.scope == Scope::Keyspace && spec.arity_ok(args.len()));
-    match spec.cmd {
-        Cmd::Get => strings::get(args, ctx, out, effects),
-        Cmd::Set => strings::set(args, ctx, out, effects),
-        Cmd::SetNx => strings::setnx(args, ctx, out, effects),
-        Cmd::GetSet => strings::getset(args, ctx, out, effects),
-        Cmd::GetDel => strings::getdel(args, ctx, out, effects),
-        Cmd::Incr => strings::incr_by(args, 1, ctx, out, effects),
-        Cmd::Decr => strings::incr_by(args, -1, ctx, out, effects),
-        Cmd::IncrBy | Cmd::DecrBy => match parse_i64(&args[2]) {
-            Some(n) if spec.cmd == Cmd::IncrBy => strings::incr_by(args, n, ctx, out, effects),
-            Some(n) => match n.checked_neg() {
-                Some(n) => strings::incr_by(args, n, ctx, out, effects),
-                None => out.error("ERR decrement would overflow"),
-            },
-            None => out.error(errors::NOT_INTEGER),
-        },
-        Cmd::Append => strings::append(args, ctx, out, effects),
-        Cmd::StrLen => strings::strlen(args, ctx, out, effects),
-        Cmd::MGet => strings::mget(args, ctx, out, effects),
-        Cmd::MSet => strings::mset(args, out, effects),
-        Cmd::Del | Cmd::Unlink => keys::del(args, ctx, out, effects),
-        Cmd::Exists => keys::exists(args, ctx, out, effects),
-        Cmd::Expire | Cmd::PExpire | Cmd::ExpireAt | Cmd::PExpireAt => {
-            keys::expire(spec, args, ctx, out, effects)
-        }
-        Cmd::Ttl => keys::ttl(args, 1000, ctx, out, effects),
-        Cmd::PTtl => keys::ttl(args, 1, ctx, out, effects),
-        Cmd::Persist => keys::persist(args, ctx, out, effects),
-        Cmd::Type => keys::type_of(args, ctx, out, effects),
-        Cmd::Keys => keys::keys(args, ctx, out),
-        Cmd::Scan => keys::scan(args, ctx, out),
-        Cmd::DbSize => out.int(ctx.keyspace.len() as i64),
-        Cmd::FlushDb | Cmd::FlushAll => keys::flush(args, out, effects),
-        Cmd::Ping => match args.len() {
-            1 => out.simple("PONG"),
-            2 => out.bulk(&args[1]),
-            _ => out.error(&wrong_args(spec.name)),
-        },
-        Cmd::Echo => out.bulk(&args[1]),
-        Cmd::Debug => match args.len() {
-            2 if args[1].eq_ignore_ascii_case(b"digest") => {
-                out.bulk(ctx.keyspace.digest().as_bytes())
-            }
-            _ => out.error("ERR DEBUG supports only DIGEST"),
-        },
-        _ => unreachable!("server-scope commands are not executed here"),
-    }
+    assert!(spec.arity_ok(args.len()));
+    let run = spec.run.expect("a keyspace command");
+    run(args, ctx, out, effects);
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! String commands: GET, SET and its options, INCR and friends, APPEND, MGET, MSET.
 
-use super::{errors, parse_i64, wrong_args, Ctx};
+use super::{errors, keyspace_commands, parse_i64, wrong_args, Ctx, Spec};
 use crate::resp::reply::Reply;
 use crate::store::{Blob, Effect};
 use bytes::Bytes;
@@ -9,15 +9,41 @@ use bytes::Bytes;
 /// the WAL record limit, checked when the effects are logged, is smaller.
 pub const MAX_STRING_BYTES: usize = 512 << 20;
 
+/// String commands. `GET` and `SET` first: the lookup tries them before
+/// hashing a name.
+pub(super) static TABLE: &[Spec] = keyspace_commands! {
+    "get" 2 Read => get,
+    "set" -3 Grow => set,
+    "incr" 2 Grow => |a, c, o, f| incr_by(a, 1, c, o, f),
+    "decr" 2 Grow => |a, c, o, f| incr_by(a, -1, c, o, f),
+    "incrby" 3 Grow => |a, c, o, f| match parse_i64(&a[2]) {
+        Some(n) => incr_by(a, n, c, o, f),
+        None => o.error(errors::NOT_INTEGER),
+    },
+    "decrby" 3 Grow => |a, c, o, f| match parse_i64(&a[2]).map(i64::checked_neg) {
+        Some(Some(n)) => incr_by(a, n, c, o, f),
+        Some(None) => o.error("ERR decrement would overflow"),
+        None => o.error(errors::NOT_INTEGER),
+    },
+    "mget" -2 Read => mget,
+    "mset" -3 Grow => |a, _, o, f| mset(a, o, f),
+    "setnx" 3 Grow => setnx,
+    "getset" 3 Grow => getset,
+    "getdel" 2 Write => getdel,
+    "append" 3 Grow => append,
+    "strlen" 2 Read => strlen,
+};
+
 pub(super) fn get<'a>(
     args: &'a [Bytes],
     ctx: &Ctx<'_>,
     out: &mut Vec<u8>,
     fx: &mut Vec<Effect<'a>>,
 ) {
-    match ctx.live(&args[1], fx) {
-        Some(item) => out.bulk(item.value()),
-        None => out.nil(),
+    match ctx.live_str(&args[1], fx) {
+        Ok(Some(v)) => out.bulk(v),
+        Ok(None) => out.nil(),
+        Err(e) => e.reply(out),
     }
 }
 
@@ -102,8 +128,12 @@ pub(super) fn set<'a>(
     }
     let key = &args[1][..];
     let cur = ctx.live(key, fx);
-    let reply_old = |out: &mut Vec<u8>| match cur {
-        Some(item) => out.bulk(item.value()),
+    let old = match cur.map(|i| i.as_str()) {
+        Some(None) if get => return out.error(errors::WRONGTYPE),
+        old => old.flatten(),
+    };
+    let reply_old = |out: &mut Vec<u8>| match old {
+        Some(v) => out.bulk(v),
         None => out.nil(),
     };
     let blocked = match cond {
@@ -125,7 +155,7 @@ pub(super) fn set<'a>(
     };
     if expire_at.is_some_and(|at| at <= ctx.now_unix_ms) {
         // Already expired: the key ends up absent.
-        if ctx.keyspace.get(key).is_some() {
+        if ctx.keyspace().get(key).is_some() {
             fx.push(Effect::Del {
                 keys: vec![Blob::borrowed(key)],
             });
@@ -159,9 +189,10 @@ pub(super) fn getset<'a>(
     out: &mut Vec<u8>,
     fx: &mut Vec<Effect<'a>>,
 ) {
-    match ctx.live(&args[1], fx) {
-        Some(item) => out.bulk(item.value()),
-        None => out.nil(),
+    match ctx.live_str(&args[1], fx) {
+        Ok(Some(v)) => out.bulk(v),
+        Ok(None) => out.nil(),
+        Err(e) => return e.reply(out),
     }
     fx.push(set_effect(&args[1], Blob::borrowed(&args[2]), None));
 }
@@ -172,14 +203,15 @@ pub(super) fn getdel<'a>(
     out: &mut Vec<u8>,
     fx: &mut Vec<Effect<'a>>,
 ) {
-    match ctx.live(&args[1], fx) {
-        Some(item) => {
-            out.bulk(item.value());
+    match ctx.live_str(&args[1], fx) {
+        Ok(Some(v)) => {
+            out.bulk(v);
             fx.push(Effect::Del {
                 keys: vec![Blob::borrowed(&args[1])],
             });
         }
-        None => out.nil(),
+        Ok(None) => out.nil(),
+        Err(e) => e.reply(out),
     }
 }
 
@@ -191,11 +223,12 @@ pub(super) fn incr_by<'a>(
     fx: &mut Vec<Effect<'a>>,
 ) {
     let cur = ctx.live(&args[1], fx);
-    let old = match cur {
-        Some(item) => match parse_i64(item.value()) {
+    let old = match cur.map(|i| i.as_str()) {
+        Some(Some(v)) => match parse_i64(v) {
             Some(v) => v,
             None => return out.error(errors::NOT_INTEGER),
         },
+        Some(None) => return out.error(errors::WRONGTYPE),
         None => 0,
     };
     let Some(new) = old.checked_add(by) else {
@@ -216,21 +249,26 @@ pub(super) fn append<'a>(
     out: &mut Vec<u8>,
     fx: &mut Vec<Effect<'a>>,
 ) {
-    let cur = ctx.live(&args[1], fx);
-    let old = cur.map_or(&[][..], |c| c.value());
+    let old = match ctx.live_str(&args[1], fx) {
+        Ok(old) => old,
+        Err(e) => return e.reply(out),
+    };
+    let Some(old) = old else {
+        fx.push(set_effect(&args[1], Blob::borrowed(&args[2]), None));
+        return out.int(args[2].len() as i64);
+    };
     if old.len() + args[2].len() > MAX_STRING_BYTES {
         return out.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
     }
-    let mut value = Vec::with_capacity(old.len() + args[2].len());
-    value.extend_from_slice(old);
-    value.extend_from_slice(&args[2]);
-    let len = value.len() as i64;
-    fx.push(set_effect(
-        &args[1],
-        Blob::owned(value),
-        cur.and_then(|c| c.expire_at_unix_ms()),
-    ));
-    out.int(len);
+    // Logged as the bytes appended, not the whole new value.
+    if !args[2].is_empty() {
+        fx.push(Effect::SetRange {
+            key: Blob::borrowed(&args[1]),
+            offset: old.len() as u64,
+            value: Blob::borrowed(&args[2]),
+        });
+    }
+    out.int((old.len() + args[2].len()) as i64);
 }
 
 pub(super) fn strlen<'a>(
@@ -239,7 +277,10 @@ pub(super) fn strlen<'a>(
     out: &mut Vec<u8>,
     fx: &mut Vec<Effect<'a>>,
 ) {
-    out.int(ctx.live(&args[1], fx).map_or(0, |i| i.value().len() as i64));
+    match ctx.live_str(&args[1], fx) {
+        Ok(v) => out.int(v.map_or(0, |v| v.len() as i64)),
+        Err(e) => e.reply(out),
+    }
 }
 
 pub(super) fn mget<'a>(
@@ -250,9 +291,9 @@ pub(super) fn mget<'a>(
 ) {
     out.array(args.len() - 1);
     for key in &args[1..] {
-        match ctx.live(key, fx) {
-            Some(item) => out.bulk(item.value()),
-            None => out.nil(),
+        match ctx.live_str(key, fx) {
+            Ok(Some(v)) => out.bulk(v),
+            _ => out.nil(),
         }
     }
 }

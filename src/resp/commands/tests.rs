@@ -1,8 +1,9 @@
 use super::*;
 use crate::store::apply_effect;
 
-/// Runs one command against `ks` at time `now`, applies its effects, returns the reply.
-fn run(ks: &mut Keyspace, now: u64, line: &str) -> String {
+/// Runs one command against database 0 of `ks` at time `now`, applies its
+/// effects (after an encode/decode round trip), returns the reply.
+fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
     let args: Vec<Bytes> = line
         .split(' ')
         .map(|s| Bytes::copy_from_slice(s.as_bytes()))
@@ -15,52 +16,29 @@ fn run(ks: &mut Keyspace, now: u64, line: &str) -> String {
     }
     let mut fx = Vec::new();
     let ctx = Ctx {
-        keyspace: ks,
+        dbs: ks,
+        db: 0,
         now_unix_ms: now,
     };
     execute(spec, &args, &ctx, &mut out, &mut fx);
-    let owned: Vec<Effect<'static>> = fx
-        .iter()
-        .map(|e| {
-            let mut b = Vec::new();
-            crate::store::effect::encode(std::slice::from_ref(e), &mut b);
-            let d = crate::store::effect::decode(&b).unwrap();
-            assert_eq!(&d[0], e, "effects survive encoding");
-            match d.into_iter().next().unwrap() {
-                Effect::Set {
-                    key,
-                    value,
-                    expire_at_unix_ms,
-                } => Effect::Set {
-                    key: Blob::owned(key.to_vec()),
-                    value: Blob::owned(value.to_vec()),
-                    expire_at_unix_ms,
-                },
-                Effect::Del { keys } => Effect::Del {
-                    keys: keys.iter().map(|k| Blob::owned(k.to_vec())).collect(),
-                },
-                Effect::Expire { key, at_unix_ms } => Effect::Expire {
-                    key: Blob::owned(key.to_vec()),
-                    at_unix_ms,
-                },
-                Effect::Persist { key } => Effect::Persist {
-                    key: Blob::owned(key.to_vec()),
-                },
-                Effect::FlushAll => Effect::FlushAll,
-            }
-        })
+    let mut b = Vec::new();
+    crate::store::effect::encode(&fx, &mut b);
+    let owned: Vec<Effect<'static>> = crate::store::effect::decode(&b)
+        .unwrap()
+        .into_iter()
+        .map(Effect::into_owned)
         .collect();
+    assert_eq!(owned, fx, "effects survive encoding");
+    let mut cur = crate::store::Cursor::default();
     for e in &owned {
-        apply_effect(ks, e);
+        apply_effect(ks, &mut cur, e);
     }
     String::from_utf8(out).unwrap()
 }
 
-use crate::store::Blob;
-
 #[test]
 fn strings_and_counters() {
-    let mut ks = Keyspace::new();
+    let mut ks = Dbs::new();
     let t = 1_000_000;
     assert_eq!(run(&mut ks, t, "GET a"), "$-1\r\n");
     assert_eq!(run(&mut ks, t, "SET a 1"), "+OK\r\n");
@@ -107,7 +85,7 @@ fn strings_and_counters() {
 
 #[test]
 fn set_options() {
-    let mut ks = Keyspace::new();
+    let mut ks = Dbs::new();
     let t = 1_000_000;
     assert_eq!(run(&mut ks, t, "SET k v XX"), "$-1\r\n");
     assert_eq!(run(&mut ks, t, "SET k v NX"), "+OK\r\n");
@@ -138,12 +116,12 @@ fn set_options() {
     assert_eq!(run(&mut ks, t, "PTTL k"), ":500\r\n");
     assert_eq!(run(&mut ks, t, "SET k z EXAT 999"), "+OK\r\n");
     assert_eq!(run(&mut ks, t, "GET k"), "$-1\r\n");
-    assert!(ks.get(b"k").is_none(), "a past EXAT leaves no key");
+    assert!(ks.db(0).get(b"k").is_none(), "a past EXAT leaves no key");
 }
 
 #[test]
 fn expiry_and_key_commands() {
-    let mut ks = Keyspace::new();
+    let mut ks = Dbs::new();
     let t = 1_000_000;
     run(&mut ks, t, "MSET a 1 b 2 c 3");
     assert_eq!(run(&mut ks, t, "EXPIRE a 5"), ":1\r\n");
@@ -159,7 +137,7 @@ fn expiry_and_key_commands() {
     assert_eq!(run(&mut ks, t, "TYPE b"), "+string\r\n");
     assert_eq!(run(&mut ks, t + 100, "TYPE b"), "+none\r\n");
     assert!(
-        ks.get(b"b").is_none(),
+        ks.db(0).get(b"b").is_none(),
         "reading an expired key logs its delete"
     );
     assert_eq!(run(&mut ks, t, "PERSIST a"), ":1\r\n");
@@ -183,7 +161,7 @@ fn expiry_and_key_commands() {
 
 #[test]
 fn scan_returns_every_key_once() {
-    let mut ks = Keyspace::new();
+    let mut ks = Dbs::new();
     for i in 0..3000 {
         run(&mut ks, 1, &format!("SET key{i} v"));
     }
@@ -205,7 +183,14 @@ fn scan_returns_every_key_once() {
 
 #[test]
 fn lookup_and_integers() {
-    assert_eq!(lookup(b"gEt").unwrap().cmd, Cmd::Get);
+    assert_eq!(lookup(b"gEt").unwrap().name, "get");
+    assert_eq!(
+        lookup(b"ZREVRANGEBYSCORE").map(|s| s.name),
+        COMMANDS
+            .iter()
+            .find(|s| s.name == "zrevrangebyscore")
+            .map(|s| s.name)
+    );
     assert!(lookup(b"nosuchcommand").is_none());
     assert_eq!(parse_i64(b"-12"), Some(-12));
     assert_eq!(parse_i64(b"0"), Some(0));
@@ -223,7 +208,7 @@ fn lookup_and_integers() {
 
 #[test]
 fn debug_digest_tracks_the_keyspace() {
-    let mut ks = Keyspace::new();
+    let mut ks = Dbs::new();
     let empty = run(&mut ks, 0, "DEBUG DIGEST");
     assert_eq!(empty, format!("$64\r\n{}\r\n", "0".repeat(64)));
     run(&mut ks, 0, "SET k v");
@@ -237,12 +222,13 @@ fn debug_digest_tracks_the_keyspace() {
 
 /// Runs `spec` with the arguments `k 1 1 …` (as many as its arity asks)
 /// against `ks`; true when it pushed an effect.
-fn pushes_effects(spec: &Spec, ks: &Keyspace, now: u64) -> bool {
+fn pushes_effects(spec: &Spec, ks: &Dbs, now: u64) -> bool {
     let argc = spec.arity.unsigned_abs() as usize;
     let mut args = vec![Bytes::from_static(spec.name.as_bytes())];
     args.extend((1..argc).map(|i| Bytes::from_static(if i == 1 { b"k" } else { b"1" })));
     let ctx = Ctx {
-        keyspace: ks,
+        dbs: ks,
+        db: 0,
         now_unix_ms: now,
     };
     let (mut out, mut fx) = (Vec::new(), Vec::new());
@@ -255,13 +241,13 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
     let now = 1_000_000;
     // A live key with a time to live (PERSIST changes it), and no key (SETNX
     // writes only then). No key has expired, so a read pushes nothing.
-    let mut with_key = Keyspace::new();
-    with_key.set(b"k", b"1", Some(now + 60_000));
-    let empty = Keyspace::new();
-    for spec in COMMANDS.iter().filter(|s| s.scope == Scope::Keyspace) {
+    let mut with_key = Dbs::new();
+    with_key.db_mut(0).set(b"k", b"1", Some(now + 60_000));
+    let empty = Dbs::new();
+    for spec in COMMANDS.iter().filter(|s| s.scope() == Scope::Keyspace) {
         let writes = pushes_effects(spec, &with_key, now) || pushes_effects(spec, &empty, now);
         assert_eq!(
-            spec.access == Access::Write,
+            spec.access.is_write(),
             writes,
             "{}: the table says {:?}",
             spec.name,
@@ -269,7 +255,7 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
         );
     }
     // Server commands change connection or server state, never the keyspace.
-    for spec in COMMANDS.iter().filter(|s| s.scope == Scope::Server) {
+    for spec in COMMANDS.iter().filter(|s| s.scope() == Scope::Server) {
         assert_eq!(spec.access, Access::Read, "{}", spec.name);
     }
 }

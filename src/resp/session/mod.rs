@@ -285,12 +285,13 @@ impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
                 self.out.ok();
                 return After::Close;
             }
-            _ if spec.scope == Scope::Server
+            _ if spec.scope() == Scope::Server
                 && connection_cmd(spec, &frame, &mut self.client, &mut self.out) => {}
             _ => {
                 let call = Call {
                     spec,
                     args: &frame,
+                    db: self.client.db,
                     now_unix_ms: now,
                 };
                 if let Step::Then(work) = self.role.run(st, &mut self.conn, call, &mut self.out) {
@@ -318,12 +319,13 @@ impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
             let spec = lookup(&args[0]).expect("queued commands were looked up");
             match spec.cmd {
                 Cmd::Quit => self.out.ok(),
-                _ if spec.scope == Scope::Server
+                _ if spec.scope() == Scope::Server
                     && connection_cmd(spec, args, &mut self.client, &mut self.out) => {}
                 _ => {
                     let call = Call {
                         spec,
                         args,
+                        db: self.client.db,
                         now_unix_ms: now,
                     };
                     role.run_queued(st, &mut tx, &self.conn, call, &mut self.out);

@@ -28,6 +28,8 @@ pub struct Settings<'a> {
 pub struct Call<'a> {
     pub spec: &'static Spec,
     pub args: &'a [Bytes],
+    /// The client's selected database (`SELECT`).
+    pub db: usize,
     /// Read once per batch, so that every command of a batch agrees.
     pub now_unix_ms: u64,
 }

@@ -1,8 +1,8 @@
 use super::*;
 use crate::resp::auth::{Password, NOAUTH};
-use crate::resp::commands::{execute, parse_i64, Access, Ctx, Spec};
+use crate::resp::commands::{execute, parse_i64, Ctx, Spec};
 use crate::resp::Limits;
-use crate::store::{apply_effect, Effect, Keyspace};
+use crate::store::{apply_effect, Cursor, Dbs, Effect};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use tokio::sync::watch;
 /// once; `WAIT n …` defers, and its deferred work answers `n`.
 #[derive(Default)]
 struct TestRole {
-    keyspace: Mutex<Keyspace>,
+    keyspace: Mutex<Dbs>,
     limits: Limits,
     max_query_bytes: usize,
     max_output_bytes: usize,
@@ -41,7 +41,7 @@ impl TestRole {
 }
 
 impl Role for TestRole {
-    type Locked<'r> = MutexGuard<'r, Keyspace>;
+    type Locked<'r> = MutexGuard<'r, Dbs>;
     type Conn = ();
     type Tx<'q> = Vec<Effect<'q>>;
     type Pending = ();
@@ -57,12 +57,12 @@ impl Role for TestRole {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Keyspace> {
+    fn lock(&self) -> MutexGuard<'_, Dbs> {
         self.locks.fetch_add(1, Ordering::SeqCst);
         self.keyspace.lock().unwrap()
     }
 
-    fn pending(_st: &MutexGuard<'_, Keyspace>) {}
+    fn pending(_st: &MutexGuard<'_, Dbs>) {}
 
     async fn settle(&self, _pending: ()) -> Result<(), &'static str> {
         match self.fail_settle.load(Ordering::SeqCst) {
@@ -78,12 +78,12 @@ impl Role for TestRole {
     }
 
     fn refusal(&self, spec: &Spec) -> Option<&'static str> {
-        (self.read_only && spec.access == Access::Write).then_some(REFUSED)
+        (self.read_only && spec.access.is_write()).then_some(REFUSED)
     }
 
     fn run(
         &self,
-        st: &mut MutexGuard<'_, Keyspace>,
+        st: &mut MutexGuard<'_, Dbs>,
         conn: &mut (),
         call: Call<'_>,
         out: &mut Vec<u8>,
@@ -95,35 +95,36 @@ impl Role for TestRole {
         Step::Next
     }
 
-    fn begin_exec<'q>(&self, _st: &mut MutexGuard<'_, Keyspace>) -> Vec<Effect<'q>> {
+    fn begin_exec<'q>(&self, _st: &mut MutexGuard<'_, Dbs>) -> Vec<Effect<'q>> {
         Vec::new()
     }
 
     fn run_queued<'q>(
         &self,
-        st: &mut MutexGuard<'_, Keyspace>,
+        st: &mut MutexGuard<'_, Dbs>,
         tx: &mut Vec<Effect<'q>>,
         _conn: &(),
         call: Call<'q>,
         out: &mut Vec<u8>,
     ) {
-        if call.spec.scope == Scope::Server {
+        if call.spec.scope() == Scope::Server {
             return out.error("ERR a server command");
         }
         let start = tx.len();
         let ctx = Ctx {
-            keyspace: st,
+            dbs: st,
+            db: call.db,
             now_unix_ms: call.now_unix_ms,
         };
         execute(call.spec, call.args, &ctx, out, tx);
         for e in &tx[start..] {
-            apply_effect(st, e);
+            apply_effect(st, &mut Cursor::default(), e);
         }
     }
 
     fn end_exec(
         &self,
-        _st: &mut MutexGuard<'_, Keyspace>,
+        _st: &mut MutexGuard<'_, Dbs>,
         _tx: Vec<Effect<'_>>,
         _conn: &mut (),
         _out: &mut Vec<u8>,
@@ -145,7 +146,7 @@ impl Role for TestRole {
         self.commands.fetch_add(n, Ordering::SeqCst);
     }
 
-    fn between_commands(&self, _st: &mut MutexGuard<'_, Keyspace>) {
+    fn between_commands(&self, _st: &mut MutexGuard<'_, Dbs>) {
         self.betweens.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -7,7 +7,7 @@
 //! | offset | size | field                                                  |
 //! |-------:|-----:|--------------------------------------------------------|
 //! | 0      | 8    | magic `b"LOGSHIPS"`                                     |
-//! | 8      | 4    | format version (`1`)                                   |
+//! | 8      | 4    | format version (`2`; `1` is still read)                |
 //! | 12     | 4    | header length in bytes (`64`)                          |
 //! | 16     | 8    | system id                                              |
 //! | 24     | 8    | LSN covered: every record below it is in the snapshot |
@@ -18,36 +18,31 @@
 //! | 56     | 4    | CRC-32/IEEE of the content                             |
 //! | 60     | 4    | CRC-32/IEEE of header bytes 0..60                      |
 //!
-//! Decompressed, the content is the items one after another:
-//!
-//! | size | field                                        |
-//! |-----:|----------------------------------------------|
-//! | 4    | key length `k`                               |
-//! | 4    | value length `v`                             |
-//! | 8    | expiry, Unix milliseconds; 0 = none          |
-//! | k    | key                                          |
-//! | v    | value                                        |
+//! Decompressed, the content is the items one after another, each with its
+//! database and type (`items`).
 //!
 //! Files are named `snap-LLLLLLLLLLLLLLLL.lss` (the covered LSN, 16 lower-case hex digits)
 //! and written as `*.tmp`, fsynced, renamed into place, then the directory is
 //! fsynced: a snapshot either exists whole or not at all.
 
-use super::item::Item;
-use super::keyspace::Keyspace;
+mod items;
+
+use super::dbs::Dbs;
 use crate::durable::IoError;
 use crate::fs::{Fs, NewFile};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// The eight bytes every snapshot file starts with.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"LOGSHIPS";
-/// Version of the snapshot format.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// Version of the snapshot format written.
+pub const SNAPSHOT_VERSION: u32 = 2;
+/// The oldest version still read.
+pub const OLDEST_SNAPSHOT_VERSION: u32 = 1;
 /// Length of the header.
 pub const SNAPSHOT_HEADER_BYTES: usize = 64;
 /// Largest key plus value accepted when reading (checked before allocating).
 pub const MAX_ITEM_BYTES: u64 = 1 << 30;
-const ITEM_PREFIX_BYTES: usize = 16;
 const _: () = assert!(SNAPSHOT_HEADER_BYTES % 8 == 0);
 
 /// zstd level: fast, as a checkpoint runs beside live traffic.
@@ -99,6 +94,18 @@ pub enum Damage {
     ItemTooLarge { item: u64, bytes: u64 },
     #[error("item {item}: duplicate key")]
     DuplicateKey { item: u64 },
+    #[error("item {item}: unknown type {code}")]
+    ItemType { item: u64, code: u8 },
+    #[error("item {item}: database {db} (0 to 15)")]
+    ItemDatabase { item: u64, db: u8 },
+    #[error("item {item}: a NaN score")]
+    NanScore { item: u64 },
+    #[error("item {item}: {count} entries declared, {distinct} distinct")]
+    CollectionCount {
+        item: u64,
+        count: u32,
+        distinct: usize,
+    },
     #[error("data after the last item")]
     TrailingData,
 }
@@ -115,6 +122,8 @@ impl SnapshotError {
 /// The header of a snapshot file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotHeader {
+    /// The format version the file was written in.
+    pub version: u32,
     pub system_id: u64,
     /// Every record below this LSN is in the snapshot; replay continues here.
     pub lsn: u64,
@@ -129,7 +138,7 @@ impl SnapshotHeader {
     pub fn encode(&self) -> [u8; SNAPSHOT_HEADER_BYTES] {
         let mut b = [0u8; SNAPSHOT_HEADER_BYTES];
         b[0..8].copy_from_slice(&SNAPSHOT_MAGIC);
-        b[8..12].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+        b[8..12].copy_from_slice(&self.version.to_le_bytes());
         b[12..16].copy_from_slice(&(SNAPSHOT_HEADER_BYTES as u32).to_le_bytes());
         b[16..24].copy_from_slice(&self.system_id.to_le_bytes());
         b[24..32].copy_from_slice(&self.lsn.to_le_bytes());
@@ -158,13 +167,15 @@ impl SnapshotHeader {
         if crc32fast::hash(&b[..60]) != u32_at(60) {
             return Err(Damage::HeaderChecksum);
         }
-        if u32_at(8) != SNAPSHOT_VERSION {
-            return Err(Damage::Version(u32_at(8)));
+        let version = u32_at(8);
+        if !(OLDEST_SNAPSHOT_VERSION..=SNAPSHOT_VERSION).contains(&version) {
+            return Err(Damage::Version(version));
         }
         if u32_at(12) as usize != SNAPSHOT_HEADER_BYTES {
             return Err(Damage::HeaderLength(u32_at(12)));
         }
         Ok(SnapshotHeader {
+            version,
             system_id: u64_at(16),
             lsn: u64_at(24),
             timeline: u32_at(32),
@@ -307,7 +318,7 @@ pub struct Written {
     pub header: SnapshotHeader,
 }
 
-/// Writes `keyspace` as the snapshot covering `lsn` into `dir`, durably
+/// Writes the databases `dbs` as the snapshot covering `lsn` into `dir`, durably
 /// (tmp file, fsync, rename, directory fsync: [`NewFile`]). A failed write
 /// leaves the directory's snapshots as they were.
 ///
@@ -316,7 +327,7 @@ pub struct Written {
 pub fn write(
     fs: &dyn Fs,
     dir: &Path,
-    keyspace: &Keyspace,
+    dbs: &Dbs,
     system_id: u64,
     lsn: u64,
     timeline: u32,
@@ -332,13 +343,11 @@ pub fn write(
     let mut enc = zstd::Encoder::new(counter, ZSTD_LEVEL).map_err(IoError::at("compress", &tmp))?;
     let mut items = 0u64;
     let mut buf = Vec::with_capacity(1 << 16);
-    for item in keyspace.iter() {
-        let (k, v) = (item.key(), item.value());
-        buf.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        buf.extend_from_slice(&item.expire_at_unix_ms().unwrap_or(0).to_le_bytes());
-        buf.extend_from_slice(k);
-        buf.extend_from_slice(v);
+    for (db, item) in dbs
+        .iter()
+        .flat_map(|(db, ks)| ks.iter().map(move |i| (db, i)))
+    {
+        items::encode(db, item, &mut buf);
         items += 1;
         if buf.len() >= 1 << 16 {
             enc.write_all(&buf).map_err(IoError::at("write", &tmp))?;
@@ -349,6 +358,7 @@ pub fn write(
     let mut counter = enc.finish().map_err(IoError::at("compress", &tmp))?;
     counter.flush().map_err(IoError::at("write", &tmp))?;
     let header = SnapshotHeader {
+        version: SNAPSHOT_VERSION,
         system_id,
         lsn,
         timeline,
@@ -371,7 +381,7 @@ pub fn read(
     fs: &dyn Fs,
     path: &Path,
     system_id: u64,
-) -> Result<(SnapshotHeader, Keyspace), SnapshotError> {
+) -> Result<(SnapshotHeader, Dbs), SnapshotError> {
     let corrupt = SnapshotError::corrupt(path);
     let data = fs.read(path).map_err(IoError::at("read", path))?;
     let header = SnapshotHeader::decode(&data).map_err(corrupt)?;
@@ -380,42 +390,28 @@ pub fn read(
     if crc32fast::hash(content) != header.content_crc {
         return Err(corrupt(Damage::ContentChecksum));
     }
-    let ks = decode_items(content, header.items).map_err(corrupt)?;
-    Ok((header, ks))
+    let dbs = decode_content(content, header.version, header.items).map_err(corrupt)?;
+    Ok((header, dbs))
 }
 
-/// The keyspace of `items` items in the compressed `content`.
-fn decode_items(content: &[u8], items: u64) -> Result<Keyspace, Damage> {
+/// The databases held by the `items` items of format `version` in the
+/// compressed `content` (checksummed by the caller). Every byte is checked:
+/// lengths against [`MAX_ITEM_BYTES`] before allocating, types, databases,
+/// scores, counts, duplicates, trailing data.
+///
+/// # Errors
+/// The [`Damage`] found first.
+pub fn decode_content(content: &[u8], version: u32, items: u64) -> Result<Dbs, Damage> {
     let dec = zstd::Decoder::with_buffer(content).map_err(Damage::Decompress)?;
-    let mut r = BufReader::with_capacity(1 << 16, dec);
-    let mut ks = Keyspace::new();
-    let mut buf = Vec::new();
-    for item in 0..items {
-        let mut prefix = [0u8; ITEM_PREFIX_BYTES];
-        r.read_exact(&mut prefix)
-            .map_err(|source| Damage::Item { item, source })?;
-        let klen = u32::from_le_bytes(prefix[0..4].try_into().expect("4 bytes")) as usize;
-        let vlen = u32::from_le_bytes(prefix[4..8].try_into().expect("4 bytes")) as usize;
-        let expire = u64::from_le_bytes(prefix[8..16].try_into().expect("8 bytes"));
-        if (klen + vlen) as u64 > MAX_ITEM_BYTES {
-            return Err(Damage::ItemTooLarge {
-                item,
-                bytes: (klen + vlen) as u64,
-            });
-        }
-        buf.resize(klen + vlen, 0);
-        r.read_exact(&mut buf)
-            .map_err(|source| Damage::Item { item, source })?;
-        let it = Item::new(&buf[..klen], &buf[klen..], (expire != 0).then_some(expire));
-        if ks.insert(it).is_some() {
-            return Err(Damage::DuplicateKey { item });
-        }
+    let mut d = items::Decoder::new(BufReader::with_capacity(1 << 16, dec), version);
+    let mut dbs = Dbs::new();
+    for _ in 0..items {
+        d.next_into(&mut dbs)?;
     }
-    let mut extra = [0u8; 1];
-    match r.read(&mut extra) {
-        Ok(0) => Ok(ks),
-        Ok(_) => Err(Damage::TrailingData),
-        Err(e) => Err(Damage::Decompress(e)),
+    if d.at_end()? {
+        Ok(dbs)
+    } else {
+        Err(Damage::TrailingData)
     }
 }
 
@@ -423,26 +419,73 @@ fn decode_items(content: &[u8], items: u64) -> Result<Keyspace, Damage> {
 mod tests {
     use super::*;
     use crate::fs::StdFs;
+    use crate::store::effect::{Blob, Effect, ListEnd};
+    use crate::store::{Cursor, Item};
+
+    /// Databases holding every type, in several databases, some with expiries.
+    fn every_type() -> Dbs {
+        let mut dbs = Dbs::new();
+        let b = |s: &str| Blob::owned(s.as_bytes().to_vec());
+        for i in 0..3000u32 {
+            let exp = (i % 3 == 0).then_some(1_000 + i as u64);
+            dbs.db_mut(0)
+                .insert(Item::new(format!("k{i}").as_bytes(), &i.to_le_bytes(), exp));
+        }
+        let effects = [
+            Effect::Select { db: 2 },
+            Effect::HSet {
+                key: b("h"),
+                pairs: vec![(b("f1"), b("v1")), (b("f2"), b(""))],
+            },
+            Effect::Push {
+                key: b("l"),
+                end: ListEnd::Left,
+                elems: vec![b("a"), b("b"), b("a")],
+            },
+            Effect::Expire {
+                key: b("l"),
+                at_unix_ms: 77,
+            },
+            Effect::Select { db: 15 },
+            Effect::SAdd {
+                key: b("s"),
+                members: vec![b("x"), b("y")],
+            },
+            Effect::ZAdd {
+                key: b("z"),
+                entries: vec![(1.5, b("m")), (-0.0, b("n")), (f64::INFINITY, b("o"))],
+            },
+            Effect::Set {
+                key: b("k1"),
+                value: b("other db"),
+                expire_at_unix_ms: None,
+            },
+        ];
+        let mut cur = Cursor::default();
+        for e in &effects {
+            crate::store::apply_effect(&mut dbs, &mut cur, e);
+        }
+        dbs
+    }
 
     #[test]
     fn writes_reads_and_detects_damage() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ks = Keyspace::new();
-        for i in 0..3000u32 {
-            let exp = (i % 3 == 0).then_some(1_000 + i as u64);
-            ks.insert(Item::new(format!("k{i}").as_bytes(), &i.to_le_bytes(), exp));
-        }
-        let w = write(&StdFs, dir.path(), &ks, 77, 4096, 1).unwrap();
-        assert_eq!(w.header.items, 3000);
+        let dbs = every_type();
+        let w = write(&StdFs, dir.path(), &dbs, 77, 4096, 1).unwrap();
+        assert_eq!(w.header.items, 3005);
         assert_eq!(
             list(&StdFs, dir.path()).unwrap(),
             vec![(4096, w.path.clone())]
         );
         let (h, back) = read(&StdFs, &w.path, 77).unwrap();
-        assert_eq!((h.lsn, h.timeline, h.items), (4096, 1, 3000));
-        assert_eq!(back.len(), 3000);
-        for item in ks.iter() {
-            assert_eq!(back.get(item.key()), Some(item));
+        assert_eq!((h.lsn, h.timeline, h.items), (4096, 1, 3005));
+        assert_eq!(back.len(), 3005);
+        assert_eq!(back.digest(), dbs.digest());
+        for (db, ks) in dbs.iter() {
+            for item in ks.iter() {
+                assert_eq!(back.db(db).get(item.key()), Some(item), "db {db}");
+            }
         }
         assert!(matches!(
             read(&StdFs, &w.path, 78),
@@ -458,6 +501,75 @@ mod tests {
         std::fs::write(&w.path, &bytes).unwrap();
         let err = read(&StdFs, &w.path, 77).unwrap_err();
         assert!(err.to_string().contains("header checksum"), "{err}");
+    }
+
+    #[test]
+    fn version_1_files_still_load() {
+        // A version 1 file as the previous release wrote it: strings only.
+        let mut content = Vec::new();
+        for (k, v, exp) in [(&b"a"[..], &b"1"[..], 0u64), (b"bb", b"", 99)] {
+            content.extend((k.len() as u32).to_le_bytes());
+            content.extend((v.len() as u32).to_le_bytes());
+            content.extend(exp.to_le_bytes());
+            content.extend(k);
+            content.extend(v);
+        }
+        let z = zstd::encode_all(&content[..], 1).unwrap();
+        let header = SnapshotHeader {
+            version: 1,
+            system_id: 5,
+            lsn: 64,
+            timeline: 1,
+            items: 2,
+            content_bytes: z.len() as u64,
+            content_crc: crc32fast::hash(&z),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file_name(64));
+        std::fs::write(&path, [&header.encode()[..], &z].concat()).unwrap();
+        let (h, dbs) = read(&StdFs, &path, 5).unwrap();
+        assert_eq!(h.version, 1);
+        assert_eq!(dbs.len(), 2);
+        let bb = dbs.db(0).get(b"bb").unwrap();
+        assert_eq!(
+            (bb.as_str(), bb.expire_at_unix_ms()),
+            (Some(&b""[..]), Some(99))
+        );
+    }
+
+    #[test]
+    fn damaged_items_are_named() {
+        let mut buf = Vec::new();
+        let dbs = every_type();
+        for (db, ks) in dbs.iter() {
+            ks.iter().for_each(|i| items::encode(db, i, &mut buf));
+        }
+        let n = dbs.len() as u64;
+        let z = |b: &[u8]| zstd::encode_all(b, 1).unwrap();
+        assert!(decode_content(&z(&buf), 2, n).is_ok());
+        assert!(matches!(
+            decode_content(&z(&buf), 2, n + 1),
+            Err(Damage::Item { .. })
+        ));
+        assert!(matches!(
+            decode_content(&z(&buf), 2, n - 1),
+            Err(Damage::TrailingData)
+        ));
+        let mut bad_db = Vec::new();
+        items::encode(16, dbs.db(0).iter().next().unwrap(), &mut bad_db);
+        assert!(matches!(
+            decode_content(&z(&bad_db), 2, 1),
+            Err(Damage::ItemDatabase { db: 16, .. })
+        ));
+        let mut dup = Vec::new();
+        let z_item = dbs.db(15).get(b"z").unwrap();
+        items::encode(15, z_item, &mut dup);
+        let at = dup.len() - 8 - 4 - 1; // the last member's score
+        dup[at..at + 8].copy_from_slice(&f64::NAN.to_le_bytes());
+        assert!(matches!(
+            decode_content(&z(&dup), 2, 1),
+            Err(Damage::NanScore { .. })
+        ));
     }
 
     #[test]
