@@ -29,7 +29,7 @@ pub use dbs::{Dbs, DATABASES};
 pub use effect::{Blob, DecodeError, Effect, ListEnd};
 pub use item::Item;
 pub use keyspace::Keyspace;
-pub use mutate::{apply_effect, Cursor};
+pub use mutate::{apply_effect, touches, Cursor, Touch};
 pub use value::{Coll, Kind};
 
 /// Starts loading the cache line at `p` into the CPU cache without waiting for

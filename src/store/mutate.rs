@@ -235,3 +235,92 @@ fn set_range(ks: &mut Keyspace, key: &[u8], offset: u64, value: &[u8]) {
     bytes[offset..offset + value.len()].copy_from_slice(value);
     ks.set(key, &bytes, expiry);
 }
+
+/// What an effect changes, for those who watch keys (`WATCH`, clients
+/// blocked on a list or sorted set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touch<'e> {
+    /// One key of a database.
+    Key(usize, &'e [u8]),
+    /// Every key of a database (`FLUSHDB`, either side of `SWAPDB`).
+    Db(usize),
+    /// Every key of every database (`FLUSHALL`).
+    All,
+}
+
+/// Calls `f` with what each of a record's `effects` changes, following its
+/// `Select`s from database `start`.
+pub fn touches<'e>(effects: &'e [Effect<'_>], start: usize, mut f: impl FnMut(Touch<'e>)) {
+    let mut db = start;
+    for e in effects {
+        match e {
+            Effect::Select { db: d } => db = *d as usize,
+            Effect::FlushAll => f(Touch::All),
+            Effect::FlushDb => f(Touch::Db(db)),
+            Effect::SwapDb { a, b } => {
+                f(Touch::Db(*a as usize));
+                f(Touch::Db(*b as usize));
+            }
+            Effect::Del { keys } => keys.iter().for_each(|k| f(Touch::Key(db, k))),
+            Effect::Move { key, to_db } => {
+                f(Touch::Key(db, key));
+                f(Touch::Key(*to_db as usize, key));
+            }
+            Effect::Rename { from, to } => {
+                f(Touch::Key(db, from));
+                f(Touch::Key(db, to));
+            }
+            Effect::Copy { to, to_db, .. } => f(Touch::Key(*to_db as usize, to)),
+            Effect::Set { key, .. }
+            | Effect::Expire { key, .. }
+            | Effect::Persist { key }
+            | Effect::SetRange { key, .. }
+            | Effect::HSet { key, .. }
+            | Effect::HDel { key, .. }
+            | Effect::Push { key, .. }
+            | Effect::Pop { key, .. }
+            | Effect::LSet { key, .. }
+            | Effect::LInsert { key, .. }
+            | Effect::LRem { key, .. }
+            | Effect::LTrim { key, .. }
+            | Effect::SAdd { key, .. }
+            | Effect::SRem { key, .. }
+            | Effect::ZAdd { key, .. }
+            | Effect::ZRem { key, .. } => f(Touch::Key(db, key)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Blob;
+
+    #[test]
+    fn touches_follow_the_selected_database() {
+        let b = |s: &'static str| Blob::borrowed(s.as_bytes());
+        let effects = [
+            Effect::Del { keys: vec![b("a")] },
+            Effect::Select { db: 3 },
+            Effect::Rename {
+                from: b("x"),
+                to: b("y"),
+            },
+            Effect::SwapDb { a: 1, b: 2 },
+            Effect::FlushAll,
+        ];
+        let mut seen = Vec::new();
+        touches(&effects, 0, |t| seen.push(t));
+        assert_eq!(
+            seen,
+            [
+                Touch::Key(0, b"a"),
+                Touch::Key(3, b"x"),
+                Touch::Key(3, b"y"),
+                Touch::Db(1),
+                Touch::Db(2),
+                Touch::All
+            ]
+        );
+    }
+}
