@@ -8,6 +8,7 @@
 //! Connection-level commands (`MULTI`, `INFO`, `CLIENT`, …) are in the table for
 //! arity checks but are run by the server, which owns that state.
 
+pub mod floats;
 mod keys;
 mod strings;
 
