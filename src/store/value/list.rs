@@ -274,7 +274,7 @@ mod tests {
             assert_eq!(s.len(), 3);
             assert_eq!(s.get(2).map(<[u8]>::len), Some(65));
             assert_eq!(l.range(198, 500).collect::<Vec<_>>(), [&b"198"[..], b"199"]);
-            assert_eq!(l.iter().rev().next(), Some(&b"199"[..]));
+            assert_eq!(l.iter().next_back(), Some(&b"199"[..]));
             l.keep(10, 12);
             assert_eq!(items(&l), ["10", "11"]);
         }
