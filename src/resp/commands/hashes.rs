@@ -245,8 +245,8 @@ fn hrandfield<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut 
             }
         });
     }
-    let count = match sample::parse_count(&args[2]) {
-        Ok(c) => c,
+    let n = match sample::parse_count(&args[2]) {
+        Ok(n) => n,
         Err(e) => return out.error(e),
     };
     let with_values = match args.get(3) {
@@ -254,11 +254,14 @@ fn hrandfield<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut 
         Some(a) if args.len() == 4 && a.eq_ignore_ascii_case(b"withvalues") => true,
         Some(_) => return out.error(errors::SYNTAX),
     };
-    // Redis refuses a count whose doubled reply length would overflow
-    // (with repeats, `parse_count`'s limit is far lower).
-    if with_values && matches!(count, Count::Distinct(n) if n > i64::MAX as u64 / 2) {
+    // Redis refuses a count whose doubled reply length would overflow.
+    if with_values && n.unsigned_abs() > i64::MAX as u64 / 2 {
         return out.error("ERR value is out of range");
     }
+    let count = match Count::of(n) {
+        Ok(c) => c,
+        Err(e) => return out.error(e),
+    };
     with_hash(args, ctx, out, fx, |h, out| {
         let picked = h.map_or_else(Vec::new, |h| sample::pick(h.iter(), h.len(), count));
         let show = if with_values {

@@ -28,21 +28,30 @@ pub enum Count {
 /// error reply's text.
 ///
 /// # Errors
-/// Not an integer, `i64::MIN`, or more picks with repeats than
-/// [`MAX_REPEATED_PICKS`].
-pub fn parse_count(arg: &[u8]) -> Result<Count, &'static str> {
-    let n = parse_i64(arg).ok_or(super::errors::NOT_INTEGER)?;
-    if n == i64::MIN {
-        return Err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+/// Not an integer, or `i64::MIN`.
+pub fn parse_count(arg: &[u8]) -> Result<i64, &'static str> {
+    match parse_i64(arg) {
+        None => Err(super::errors::NOT_INTEGER),
+        Some(i64::MIN) => Err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"),
+        Some(n) => Ok(n),
     }
-    if n >= 0 {
-        return Ok(Count::Distinct(n as u64));
+}
+
+impl Count {
+    /// What a parsed count asks for.
+    ///
+    /// # Errors
+    /// More picks with repeats than [`MAX_REPEATED_PICKS`].
+    pub fn of(n: i64) -> Result<Count, &'static str> {
+        if n >= 0 {
+            return Ok(Count::Distinct(n as u64));
+        }
+        let n = n.unsigned_abs();
+        if n > MAX_REPEATED_PICKS {
+            return Err("ERR count with repeats is above 16777216, the most one reply holds");
+        }
+        Ok(Count::WithRepeats(n))
     }
-    let n = n.unsigned_abs();
-    if n > MAX_REPEATED_PICKS {
-        return Err("ERR count with repeats is above 16777216, the most one reply holds");
-    }
-    Ok(Count::WithRepeats(n))
 }
 
 /// Picks entries of a collection of `len` entries listed by `entries`:
@@ -81,15 +90,24 @@ mod tests {
 
     #[test]
     fn counts_parse_as_redis_parses_them() {
-        assert_eq!(parse_count(b"3"), Ok(Count::Distinct(3)));
-        assert_eq!(parse_count(b"0"), Ok(Count::Distinct(0)));
-        assert_eq!(parse_count(b"-2"), Ok(Count::WithRepeats(2)));
+        assert_eq!(
+            parse_count(b"3").and_then(Count::of),
+            Ok(Count::Distinct(3))
+        );
+        assert_eq!(
+            parse_count(b"0").and_then(Count::of),
+            Ok(Count::Distinct(0))
+        );
+        assert_eq!(
+            parse_count(b"-2").and_then(Count::of),
+            Ok(Count::WithRepeats(2))
+        );
         assert!(parse_count(b"x").is_err());
         assert!(parse_count(b"-9223372036854775808")
             .unwrap_err()
             .starts_with("ERR value is out of range, value must between"));
-        assert!(parse_count(b"-16777217").is_err());
-        assert_eq!(parse_count(b"-16777216"), Ok(Count::WithRepeats(1 << 24)));
+        assert!(Count::of(-(1 << 24) - 1).is_err());
+        assert_eq!(Count::of(-(1 << 24)), Ok(Count::WithRepeats(1 << 24)));
     }
 
     #[test]

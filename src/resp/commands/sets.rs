@@ -164,7 +164,7 @@ fn srandmember<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut
             }
         });
     };
-    let count = match sample::parse_count(count) {
+    let count = match sample::parse_count(count).and_then(Count::of) {
         Ok(c) => c,
         Err(e) => return out.error(e),
     };
