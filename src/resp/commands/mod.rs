@@ -8,8 +8,13 @@
 //! Connection-level commands (`MULTI`, `INFO`, `CLIENT`, …) are in the table for
 //! arity checks but are run by the server, which owns that state.
 
+mod coll_scan;
 pub mod floats;
+mod hashes;
 mod keys;
+mod sample;
+mod set_algebra;
+mod sets;
 mod strings;
 
 use crate::resp::reply::Reply;
@@ -160,7 +165,14 @@ static SERVER: &[Spec] = server_commands! {
 };
 
 /// Every family's rows.
-static TABLES: &[&[Spec]] = &[strings::TABLE, keys::TABLE, SERVER];
+static TABLES: &[&[Spec]] = &[
+    strings::TABLE,
+    keys::TABLE,
+    hashes::TABLE,
+    sets::TABLE,
+    set_algebra::TABLE,
+    SERVER,
+];
 
 /// Every command, in no particular order.
 pub static COMMANDS: LazyLock<Vec<&'static Spec>> =
@@ -385,3 +397,7 @@ pub fn execute<'a>(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hashes;
+#[cfg(test)]
+mod tests_sets;

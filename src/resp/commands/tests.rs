@@ -3,7 +3,7 @@ use crate::store::apply_effect;
 
 /// Runs one command against database 0 of `ks` at time `now`, applies its
 /// effects (after an encode/decode round trip), returns the reply.
-fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
+pub(super) fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
     let args: Vec<Bytes> = line
         .split(' ')
         .map(|s| Bytes::copy_from_slice(s.as_bytes()))
@@ -244,8 +244,15 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
     let mut with_key = Dbs::new();
     with_key.db_mut(0).set(b"k", b"1", Some(now + 60_000));
     let empty = Dbs::new();
+    // `k` as a hash and as a set holding field / member `1` (HDEL, SREM,
+    // SPOP, SMOVE write only then).
+    let mut hash = Dbs::new();
+    run(&mut hash, now, "HSET k 1 1");
+    let mut set = Dbs::new();
+    run(&mut set, now, "SADD k 1");
+    let fixtures = [&with_key, &empty, &hash, &set];
     for spec in COMMANDS.iter().filter(|s| s.scope() == Scope::Keyspace) {
-        let writes = pushes_effects(spec, &with_key, now) || pushes_effects(spec, &empty, now);
+        let writes = fixtures.iter().any(|ks| pushes_effects(spec, ks, now));
         assert_eq!(
             spec.access.is_write(),
             writes,
