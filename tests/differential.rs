@@ -1,0 +1,611 @@
+//! Differential test against a real Redis 7.0: random command sequences over
+//! Redis's types run against `redis-server` and a logship primary side by
+//! side, reply by reply; then the primary is killed with SIGKILL and
+//! restarted, and every key (type, value, TTL) of every database is compared
+//! with Redis, and again through a standby fed by the primary.
+//!
+//! How replies are compared (`differential/gen.rs` says which per command):
+//! exactly; as multisets where Redis leaves the order open (SMEMBERS, KEYS,
+//! HGETALL's pairs…); SCAN/HSCAN/SSCAN/ZSCAN by everything a full scan
+//! returns; TTLs within a tolerance; commands with random outcomes (SPOP,
+//! SRANDMEMBER, HRANDFIELD, ZRANDMEMBER, RANDOMKEY) by invariants against the
+//! key's contents before, after which Redis is brought in step (SPOP on
+//! logship, SREM of what it popped on Redis). A step that sets an expiry of a
+//! few milliseconds is followed by a pause past it and a touch of every key,
+//! so both sides have deleted the key before the next step.
+//!
+//! The environment picks what runs:
+//! - `DIFF_FAMILIES`: command families, comma-separated, or `all` (default
+//!   [`DEFAULT_FAMILIES`]); names in `differential/gen.rs` ([`gen::ALL`]);
+//! - `DIFF_SEEDS` (20), `DIFF_SEED_BASE` (1): seeds base..base+n, after the
+//!   [`REGRESSION_SEEDS`]; `DIFF_SEED=s` runs that seed alone;
+//! - `DIFF_COMMANDS` (200): commands per seed;
+//! - `DIFF_EXCLUDE=CMD,…`: commands never generated (to look past a known
+//!   difference);
+//! - `DIFF_KEEP_GOING=1`: run every seed and list each one's first difference;
+//! - `DIFF_TRACE=1`: print every command and both replies.
+//!
+//! Under `CI=true` a missing `redis-server` fails the test; elsewhere it is
+//! skipped with a printed reason.
+
+#[path = "common/cluster.rs"]
+mod cluster;
+mod common;
+#[path = "differential/gen.rs"]
+mod gen;
+
+use common::resp::{Conn, RedisServer, Value};
+use common::{init, Primary, Standby};
+use gen::{Cmp, Family, Gen, Rand, Step, DBS, KEYS};
+use rand::SeedableRng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Seeds that once failed; always run first.
+const REGRESSION_SEEDS: &[u64] = &[];
+
+/// The families run by default: every type Redis has.
+const DEFAULT_FAMILIES: &str = "all";
+
+/// A pause past the short expiries the generator sets (at most 15 ms).
+const SETTLE: Duration = Duration::from_millis(30);
+
+/// Tolerance on PTTLs in the dumps (the two dumps are taken a moment apart).
+const DUMP_PTTL_MS: i64 = 5_000;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not valid")),
+        Err(_) => default,
+    }
+}
+
+/// One server under test: the client of the sequence, a second client for
+/// WATCH's other writer (database 0), and one that touches keys.
+struct Side {
+    main: Conn,
+    other: Conn,
+    janitor: Conn,
+}
+
+impl Side {
+    fn open(addr: &str) -> Side {
+        Side {
+            main: Conn::open(addr),
+            other: Conn::open(addr),
+            janitor: Conn::open(addr),
+        }
+    }
+
+    fn run(&mut self, s: &Step) -> Value {
+        if s.other {
+            self.other.call(&s.args)
+        } else {
+            self.main.call(&s.args)
+        }
+    }
+
+    /// Touches every key of the sequences' databases, so an expired one is
+    /// deleted now on both sides (Redis counts it in DBSIZE until then).
+    fn touch_all(&mut self) {
+        let mut exists = vec!["EXISTS".to_string()];
+        exists.extend((0..KEYS).map(|i| format!("k{i}")));
+        for db in 0..DBS {
+            self.janitor.cmd(&["SELECT", &db.to_string()]);
+            self.janitor.call(&exists);
+        }
+    }
+}
+
+/// `v` sorted where the order is open.
+fn normalize(cmp: Cmp, v: &Value) -> Value {
+    match (cmp, v) {
+        (Cmp::Sorted, Value::Array(Some(items))) => {
+            let mut items = items.clone();
+            items.sort();
+            Value::Array(Some(items))
+        }
+        (Cmp::Pairs, Value::Array(Some(items))) if items.len() % 2 == 0 => {
+            let mut pairs: Vec<&[Value]> = items.chunks(2).collect();
+            pairs.sort();
+            Value::Array(Some(pairs.concat()))
+        }
+        _ => v.clone(),
+    }
+}
+
+/// Whether two replies agree under `cmp`.
+fn agree(cmp: Cmp, r: &Value, l: &Value) -> bool {
+    match (cmp, r, l) {
+        (Cmp::Near(tol), &Value::Int(a), &Value::Int(b)) if a >= 0 && b >= 0 => {
+            (a - b).abs() <= tol
+        }
+        _ => normalize(cmp, r) == normalize(cmp, l),
+    }
+}
+
+/// Where a sequence went wrong.
+struct Diff {
+    step: usize,
+    what: String,
+}
+
+/// Runs one sequence against both sides, comparing each reply.
+struct Runner<'a> {
+    redis: &'a mut Side,
+    logship: &'a mut Side,
+    /// How each queued command's reply is compared, for EXEC's array.
+    queued: Vec<Cmp>,
+    /// A short expiry was set: pause and touch before the next step.
+    settle: bool,
+    history: Vec<String>,
+    /// `DIFF_TRACE`: print every step and both replies.
+    trace: bool,
+}
+
+impl Runner<'_> {
+    fn step(&mut self, i: usize, s: &Step) -> Result<(), Diff> {
+        self.history.push(s.show());
+        let fail = |what: String| Diff { step: i, what };
+        match s.cmp {
+            Cmp::Scan { cursor_at, pairs } => {
+                let (r, l) = (
+                    full_scan(&mut self.redis.main, &s.args, cursor_at, pairs),
+                    full_scan(&mut self.logship.main, &s.args, cursor_at, pairs),
+                );
+                if r != l {
+                    return Err(fail(format!(
+                        "full scan differs:\n  redis:   {r:?}\n  logship: {l:?}"
+                    )));
+                }
+            }
+            Cmp::Random(kind) => self.random(kind, s).map_err(fail)?,
+            cmp => {
+                let r = self.redis.run(s);
+                let l = self.logship.run(s);
+                let name = s.args[0].to_ascii_uppercase();
+                let same = if name == "EXEC" && !s.other {
+                    let kinds = std::mem::take(&mut self.queued);
+                    match (r.items(), l.items()) {
+                        (Some(a), Some(b)) if a.len() == b.len() && a.len() == kinds.len() => a
+                            .iter()
+                            .zip(b)
+                            .zip(&kinds)
+                            .all(|((x, y), k)| agree(*k, x, y)),
+                        _ => r == l,
+                    }
+                } else {
+                    agree(cmp, &r, &l)
+                };
+                if self.trace {
+                    eprintln!("{i}: {}\n    redis:   {r}\n    logship: {l}", s.show());
+                }
+                if !same {
+                    return Err(fail(format!("\n  redis:   {r}\n  logship: {l}")));
+                }
+                if !s.other {
+                    match name.as_str() {
+                        // A nested MULTI is refused and keeps the transaction.
+                        "MULTI" if r == Value::Simple("OK".into()) => self.queued.clear(),
+                        "DISCARD" => self.queued.clear(),
+                        _ if r == Value::Simple("QUEUED".into()) => self.queued.push(cmp),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        self.settle |= s.settle;
+        if self.settle && !s.in_multi_after {
+            std::thread::sleep(SETTLE);
+            self.redis.touch_all();
+            self.logship.touch_all();
+            self.settle = false;
+        }
+        Ok(())
+    }
+
+    /// A command with a random outcome: logship's and Redis's replies are
+    /// each checked against the key's contents before (read from Redis);
+    /// SPOP runs on logship, and Redis removes what it popped.
+    fn random(&mut self, kind: Rand, s: &Step) -> Result<(), String> {
+        let key = s.args.get(1).cloned().unwrap_or_default();
+        let before = contents(&mut self.redis.main, kind, &key);
+        let l = self.logship.main.call(&s.args);
+        if kind == Rand::SPop {
+            if l.is_error() {
+                let r = self.redis.main.call(&s.args);
+                return if r == l {
+                    Ok(())
+                } else {
+                    Err(format!("\n  redis:   {r}\n  logship: {l}"))
+                };
+            }
+            check_random(kind, &s.args, &before, &l).map_err(|e| format!("logship: {e}"))?;
+            let popped: Vec<Vec<u8>> = match &l {
+                Value::Bulk(Some(m)) => vec![m.clone()],
+                Value::Array(Some(ms)) => ms
+                    .iter()
+                    .filter_map(|m| m.bytes().map(<[u8]>::to_vec))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if !popped.is_empty() {
+                let mut srem: Vec<Vec<u8>> = vec![b"SREM".to_vec(), key.into_bytes()];
+                srem.extend(popped);
+                self.redis.main.call(&srem);
+            }
+            return Ok(());
+        }
+        let r = self.redis.main.call(&s.args);
+        if r.is_error() || l.is_error() {
+            return if r == l {
+                Ok(())
+            } else {
+                Err(format!("\n  redis:   {r}\n  logship: {l}"))
+            };
+        }
+        check_random(kind, &s.args, &before, &r).map_err(|e| format!("redis (the check?): {e}"))?;
+        check_random(kind, &s.args, &before, &l).map_err(|e| format!("logship: {e}"))
+    }
+}
+
+/// What a random command draws from: members (with their values or
+/// scores), or the keys of the database for RANDOMKEY. `None`: no such key
+/// (or of another type).
+fn contents(c: &mut Conn, kind: Rand, key: &str) -> Option<BTreeMap<Vec<u8>, Vec<u8>>> {
+    let flat = |v: Value, pairs: bool| -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let items = v.items().map(<[Value]>::to_vec).unwrap_or_default();
+        if pairs {
+            items
+                .chunks(2)
+                .map(|p| {
+                    (
+                        p[0].bytes().unwrap().to_vec(),
+                        p[1].bytes().unwrap().to_vec(),
+                    )
+                })
+                .collect()
+        } else {
+            items
+                .iter()
+                .map(|m| (m.bytes().unwrap().to_vec(), Vec::new()))
+                .collect()
+        }
+    };
+    if kind == Rand::RandomKey {
+        return Some(flat(c.cmd(&["KEYS", "*"]), false));
+    }
+    let want = match kind {
+        Rand::SPop | Rand::SRandMember => "set",
+        Rand::HRandField => "hash",
+        _ => "zset",
+    };
+    if c.cmd(&["TYPE", key]) != Value::Simple(want.into()) {
+        return None;
+    }
+    Some(match kind {
+        Rand::HRandField => flat(c.cmd(&["HGETALL", key]), true),
+        Rand::ZRandMember => flat(c.cmd(&["ZRANGE", key, "0", "-1", "WITHSCORES"]), true),
+        _ => flat(c.cmd(&["SMEMBERS", key]), false),
+    })
+}
+
+/// Checks a random command's reply `v` against the contents `before`.
+fn check_random(
+    kind: Rand,
+    args: &[String],
+    before: &Option<BTreeMap<Vec<u8>, Vec<u8>>>,
+    v: &Value,
+) -> Result<(), String> {
+    let empty = BTreeMap::new();
+    let m = before.as_ref().unwrap_or(&empty);
+    let count: Option<i64> = match args.get(2).map(|c| c.parse()) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(_)) => return Err(format!("accepted the count {:?}: {v}", args[2])),
+    };
+    if kind == Rand::SPop && count.is_some_and(|c| c < 0) {
+        return Err(format!("accepted a negative count: {v}"));
+    }
+    let with = args.len() > 3;
+    let show = |why: &str| {
+        format!(
+            "{why}: {v} from {:?}",
+            m.keys()
+                .map(|k| String::from_utf8_lossy(k))
+                .collect::<Vec<_>>()
+        )
+    };
+    if kind == Rand::RandomKey {
+        return match v {
+            Value::Bulk(None) if m.is_empty() => Ok(()),
+            Value::Bulk(Some(k)) if m.contains_key(k) => Ok(()),
+            _ => Err(show("RANDOMKEY gave no existing key")),
+        };
+    }
+    let Some(count) = count else {
+        return match v {
+            Value::Bulk(None) if m.is_empty() => Ok(()),
+            Value::Bulk(Some(k)) if m.contains_key(k) => Ok(()),
+            _ => Err(show("not a member")),
+        };
+    };
+    let items = v.items().ok_or_else(|| show("not an array"))?;
+    let stride = if with { 2 } else { 1 };
+    let n = items.len() / stride;
+    let mut seen = BTreeSet::new();
+    for e in items.chunks(stride) {
+        let mem = e[0].bytes().ok_or_else(|| show("not a bulk"))?;
+        let Some(val) = m.get(mem) else {
+            return Err(show("not a member"));
+        };
+        if with {
+            let got = e[1].bytes().ok_or_else(|| show("no value"))?;
+            let same = match kind {
+                Rand::ZRandMember => {
+                    let p = |b: &[u8]| String::from_utf8_lossy(b).parse::<f64>().ok();
+                    p(got) == p(val)
+                }
+                _ => got == &val[..],
+            };
+            if !same {
+                return Err(show("a value or score that is not the member's"));
+            }
+        }
+        seen.insert(mem.to_vec());
+    }
+    let card = m.len() as i64;
+    let ok = if count >= 0 {
+        n as i64 == count.min(card) && seen.len() == n
+    } else {
+        n as i64 == if card == 0 { 0 } else { -count }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(show(&format!("count {count} of {card} gave {n}")))
+    }
+}
+
+/// Everything a whole scan returns (cursor at `cursor_at`), deduplicated;
+/// an error reply as itself.
+fn full_scan(
+    c: &mut Conn,
+    args: &[String],
+    cursor_at: usize,
+    pairs: bool,
+) -> Result<BTreeSet<Vec<Value>>, Value> {
+    let mut args = args.to_vec();
+    let mut out = BTreeSet::new();
+    for _ in 0..10_000 {
+        let v = c.call(&args);
+        let parts = v.items().ok_or_else(|| v.clone())?;
+        let cursor = String::from_utf8_lossy(parts[0].bytes().expect("a cursor")).into_owned();
+        let elems = parts[1].items().expect("scan elements");
+        if pairs {
+            out.extend(elems.chunks(2).map(<[Value]>::to_vec));
+        } else {
+            out.extend(elems.iter().map(|e| vec![e.clone()]));
+        }
+        if cursor == "0" {
+            return Ok(out);
+        }
+        args[cursor_at] = cursor;
+    }
+    panic!("a scan of {args:?} did not end in 10000 calls");
+}
+
+/// One key as dumped: database, key, type, value, PTTL.
+type Dumped = (usize, Vec<u8>, String, Value, i64);
+
+/// Every key of every database with its type, value and PTTL.
+fn dump(c: &mut Conn) -> Vec<Dumped> {
+    let mut out = Vec::new();
+    for db in 0..16 {
+        let sel = c.cmd(&["SELECT", &db.to_string()]);
+        assert_eq!(sel, Value::Simple("OK".into()), "SELECT {db} on {}", c.addr);
+        let keys = c.cmd(&["KEYS", "*"]);
+        let mut keys: Vec<Vec<u8>> = keys
+            .items()
+            .unwrap_or_else(|| panic!("KEYS * on {}: {keys}", c.addr))
+            .iter()
+            .map(|k| k.bytes().unwrap().to_vec())
+            .collect();
+        keys.sort();
+        for k in keys {
+            let Value::Simple(t) = c.call(&[&b"TYPE"[..], &k]) else {
+                panic!("TYPE");
+            };
+            let get = |c: &mut Conn, args: &[&[u8]]| {
+                let mut a: Vec<&[u8]> = args.to_vec();
+                a.insert(1, &k);
+                c.call(&a)
+            };
+            let value = match t.as_str() {
+                "string" => get(c, &[b"GET"]),
+                "hash" => normalize(Cmp::Pairs, &get(c, &[b"HGETALL"])),
+                "list" => get(c, &[b"LRANGE", b"0", b"-1"]),
+                "set" => normalize(Cmp::Sorted, &get(c, &[b"SMEMBERS"])),
+                "zset" => get(c, &[b"ZRANGE", b"0", b"-1", b"WITHSCORES"]),
+                _ => Value::Simple(format!("type {t}")),
+            };
+            let Value::Int(pttl) = get(c, &[b"PTTL"]) else {
+                panic!("PTTL");
+            };
+            out.push((db, k, t, value, pttl));
+        }
+    }
+    c.cmd(&["SELECT", "0"]);
+    out
+}
+
+/// The differences between two dumps, PTTLs within a tolerance.
+fn dump_diff(redis: &[Dumped], other: &[Dumped]) -> Vec<String> {
+    let index = |d: &[Dumped]| -> BTreeMap<(usize, Vec<u8>), (String, Value, i64)> {
+        d.iter()
+            .map(|(db, k, t, v, p)| ((*db, k.clone()), (t.clone(), v.clone(), *p)))
+            .collect()
+    };
+    let (a, b) = (index(redis), index(other));
+    let mut out = Vec::new();
+    for key in a.keys().chain(b.keys()).collect::<BTreeSet<_>>() {
+        let name = format!("db {} key {:?}", key.0, String::from_utf8_lossy(&key.1));
+        match (a.get(key), b.get(key)) {
+            (Some(x), Some(y)) => {
+                let ttl_ok = (x.2 < 0 && x.2 == y.2)
+                    || (x.2 >= 0 && y.2 >= 0 && (x.2 - y.2).abs() <= DUMP_PTTL_MS);
+                if x.0 != y.0 || x.1 != y.1 || !ttl_ok {
+                    out.push(format!(
+                        "{name}: redis {} {} pttl {} / logship {} {} pttl {}",
+                        x.0, x.1, x.2, y.0, y.1, y.2
+                    ));
+                }
+            }
+            (Some(x), None) => out.push(format!("{name}: only in redis ({} {})", x.0, x.1)),
+            (None, Some(y)) => out.push(format!("{name}: only in logship ({} {})", y.0, y.1)),
+            (None, None) => unreachable!(),
+        }
+    }
+    out
+}
+
+/// What a seed's run found.
+enum Outcome {
+    Same,
+    Differs(String),
+}
+
+/// Runs seed `seed`: the sequence, then restart and standby comparisons.
+fn run_seed(
+    redis: &RedisServer,
+    seed: u64,
+    families: &[Family],
+    exclude: &[String],
+    commands: usize,
+) -> Outcome {
+    let t = tempfile::tempdir().unwrap();
+    let (pdir, sdir) = (t.path().join("p"), t.path().join("s"));
+    init(&pdir, "1MiB");
+    let standby = Standby::start_with(&sdir, &["--insecure-no-auth"]);
+    // Odd seeds checkpoint often, so recovery also starts from a snapshot.
+    let mut flags = vec!["--ship-continuous"];
+    if seed % 2 == 1 {
+        flags.extend(["--checkpoint-interval", "1s"]);
+    }
+    let mut primary = Primary::start_shipping(&pdir, &standby.ship_addr, &flags);
+    redis.conn().cmd(&["FLUSHALL"]);
+    let mut rs = Side::open(&redis.addr);
+    let mut ls = Side::open(&primary.addr);
+    let mut g = Gen::new(
+        rand::rngs::StdRng::seed_from_u64(seed),
+        families.to_vec(),
+        exclude.to_vec(),
+    );
+    let mut runner = Runner {
+        redis: &mut rs,
+        logship: &mut ls,
+        queued: Vec::new(),
+        settle: false,
+        history: Vec::new(),
+        trace: std::env::var_os("DIFF_TRACE").is_some(),
+    };
+    for i in 0..commands {
+        let s = g.next_step();
+        if let Err(d) = runner.step(i, &s) {
+            let from = runner.history.len().saturating_sub(12);
+            let recent = runner.history[from..].join("\n    ");
+            return Outcome::Differs(format!(
+                "seed {seed}: command {} `{}` differs: {}\n  the commands before it:\n    {recent}",
+                d.step,
+                s.show(),
+                d.what
+            ));
+        }
+    }
+    if let Some(s) = g.close() {
+        rs.run(&s);
+        ls.run(&s);
+    }
+    drop((rs, ls));
+    let mut rc = redis.conn();
+    // After kill -9 and a restart on the same directory.
+    primary.kill();
+    let primary = Primary::start_shipping(&pdir, &standby.ship_addr, &flags);
+    let (want, got) = (dump(&mut rc), dump(&mut Conn::open(&primary.addr)));
+    let diff = dump_diff(&want, &got);
+    if !diff.is_empty() {
+        return Outcome::Differs(format!(
+            "seed {seed}: after kill -9 and restart, the keyspace differs from Redis:\n  {}",
+            diff.join("\n  ")
+        ));
+    }
+    // Through the standby, once it has applied everything.
+    cluster::assert_converged(
+        &pdir,
+        &mut primary.client(),
+        &standby,
+        Duration::from_secs(60),
+    );
+    let (want, got) = (dump(&mut rc), dump(&mut Conn::open(&standby.addr)));
+    let diff = dump_diff(&want, &got);
+    if !diff.is_empty() {
+        return Outcome::Differs(format!(
+            "seed {seed}: on the standby, the keyspace differs from Redis:\n  {}",
+            diff.join("\n  ")
+        ));
+    }
+    eprintln!("seed {seed}: {} keys agree", want.len());
+    Outcome::Same
+}
+
+#[test]
+fn logship_answers_as_redis_does() {
+    let redis = match RedisServer::start() {
+        Ok(r) => r,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let families =
+        gen::parse_families(&std::env::var("DIFF_FAMILIES").unwrap_or(DEFAULT_FAMILIES.into()));
+    let exclude: Vec<String> = std::env::var("DIFF_EXCLUDE")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let commands = env_or("DIFF_COMMANDS", 200usize);
+    let seeds: Vec<u64> = match std::env::var("DIFF_SEED") {
+        Ok(s) => vec![s.parse().expect("DIFF_SEED is a number")],
+        Err(_) => {
+            let base = env_or("DIFF_SEED_BASE", 1u64);
+            let n = env_or("DIFF_SEEDS", 20u64);
+            REGRESSION_SEEDS
+                .iter()
+                .copied()
+                .chain(base..base + n)
+                .collect()
+        }
+    };
+    let keep_going = std::env::var_os("DIFF_KEEP_GOING").is_some();
+    eprintln!("differential: families {families:?}, {commands} commands, seeds {seeds:?}");
+    let mut failures = Vec::new();
+    for seed in seeds {
+        if let Outcome::Differs(why) = run_seed(&redis, seed, &families, &exclude, commands) {
+            eprintln!("{why}\n  (rerun with DIFF_SEED={seed})");
+            failures.push(why);
+            if !keep_going {
+                break;
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} seed(s) differ from Redis:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
