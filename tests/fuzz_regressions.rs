@@ -171,6 +171,32 @@ fn ship_frame_decompress_checks_raw_len_before_allocating() {
     assert!(largest < 64 << 20, "allocated {largest} bytes at once");
 }
 
+/// Found by `effect_payload`: a `SetRange` whose offset is far past the
+/// 512 MiB string limit decodes, and applying it grows the string to the
+/// offset (here 0x23000000000006 bytes: the allocator aborts the process).
+/// The primary never logs one (SETRANGE checks offset + length), but replay
+/// and a standby apply whatever decodes; `decode` must refuse it.
+#[test]
+fn effect_payload_set_range_past_the_string_limit_is_refused() {
+    use logship::store::effect::{decode, encode};
+    use logship::store::{Blob, Effect};
+    let mut payload = Vec::new();
+    encode(
+        &[Effect::SetRange {
+            key: Blob::borrowed(b"s"),
+            offset: 0x23_0000_0000_0003,
+            value: Blob::borrowed(b"xyz"),
+        }],
+        &mut payload,
+    );
+    assert!(
+        decode(&payload).is_err(),
+        "a SetRange to offset 0x23000000000003 decodes; applying it allocates that much"
+    );
+    // Refused by decode, the target returns before applying.
+    harness::effect_payload(&payload);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -380,12 +406,12 @@ fn seed_inputs_of_the_keyspace_decoders_are_current() {
     want.push((
         "snapshot_content",
         "v2-raw",
-        [&head(harness::COMPRESS, 2)[..], &raw].concat(),
+        [&head(harness::COMPRESS | harness::ROUND_TRIP, 2)[..], &raw].concat(),
     ));
     want.push((
         "snapshot_content",
         "v2-zstd",
-        [&head(0, 2)[..], content].concat(),
+        [&head(harness::ROUND_TRIP, 2)[..], content].concat(),
     ));
     let mut v1 = Vec::new();
     for (k, v, exp) in [
@@ -401,7 +427,7 @@ fn seed_inputs_of_the_keyspace_decoders_are_current() {
     want.push((
         "snapshot_content",
         "v1-raw",
-        [&[harness::COMPRESS, 1, 2, 0][..], &v1].concat(),
+        [&[harness::COMPRESS | harness::ROUND_TRIP, 1, 2, 0][..], &v1].concat(),
     ));
     let write = std::env::var_os("FUZZ_WRITE_SEEDS").is_some();
     for (target, name, bytes) in &want {
