@@ -50,10 +50,14 @@ async fn scenario(addr: &str) {
     // Sessions: a hash per session, expiring in an hour.
     for (id, user) in [("s1", "alice"), ("s2", "bob")] {
         let key = format!("session:{id}");
-        let _: () = c
-            .hset_multiple(&key, &[("user", user), ("csrf", "tok-1"), ("visits", "1")])
+        // HSET with several pairs (the crate's hset_multiple sends HMSET).
+        let added: i64 = redis::cmd("HSET")
+            .arg(&key)
+            .arg(&[("user", user), ("csrf", "tok-1"), ("visits", "1")])
+            .query_async(&mut c)
             .await
             .unwrap();
+        assert_eq!(added, 3);
         let _: i64 = c.hincr(&key, "visits", 2).await.unwrap();
         let set: bool = c.expire(&key, 3600).await.unwrap();
         assert!(set);
