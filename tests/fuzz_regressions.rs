@@ -437,6 +437,23 @@ fn seed_inputs_of_the_keyspace_decoders_are_current() {
             std::fs::write(&path, bytes).unwrap();
         }
         let on_disk = std::fs::read(&path).unwrap_or_default();
+        if *target == "snapshot_content" && name.starts_with("v2") && on_disk.len() > 4 {
+            // Items come in the keyspace's hash order, which differs from one
+            // process to the next: the seed must hold the same databases.
+            let body = &on_disk[4..];
+            let content = if name.ends_with("raw") {
+                zstd::encode_all(body, 1).unwrap()
+            } else {
+                body.to_vec()
+            };
+            let got = snapshot::decode_content(&content, 2, w.header.items);
+            assert!(
+                got.is_ok_and(|d| d.digest() == dbs.digest()),
+                "{} is stale: rerun with FUZZ_WRITE_SEEDS=1",
+                path.display()
+            );
+            continue;
+        }
         assert!(
             &on_disk == bytes,
             "{} is stale: rerun with FUZZ_WRITE_SEEDS=1",

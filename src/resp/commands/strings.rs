@@ -5,9 +5,10 @@ use crate::resp::reply::Reply;
 use crate::store::{Blob, Effect};
 use bytes::Bytes;
 
-/// Largest string a command may build (Redis's `proto-max-bulk-len` default);
-/// the WAL record limit, checked when the effects are logged, is smaller.
-pub const MAX_STRING_BYTES: usize = 512 << 20;
+/// Largest string a command may build (Redis's `proto-max-bulk-len` default;
+/// replay refuses a longer one); the WAL record limit, checked when the
+/// effects are logged, is smaller.
+pub const MAX_STRING_BYTES: usize = crate::store::effect::MAX_STRING_BYTES as usize;
 
 /// String commands. `GET` and `SET` first: the lookup tries them before
 /// hashing a name.
