@@ -8,9 +8,13 @@
 //! Connection-level commands (`MULTI`, `INFO`, `CLIENT`, …) are in the table for
 //! arity checks but are run by the server, which owns that state.
 
+pub mod blocking;
 pub mod floats;
 mod keys;
+mod list_pop;
+mod lists;
 mod strings;
+pub mod zpop;
 
 use crate::resp::reply::Reply;
 use crate::store::value::{Coll, Hash, Kind, List, Set, ZSet};
@@ -19,12 +23,15 @@ use bytes::Bytes;
 use std::sync::LazyLock;
 
 /// The commands the server runs itself (connection or server state). Every
-/// keyspace command is [`Cmd::Keyspace`]: its row carries the function that
-/// runs it.
+/// keyspace command is [`Cmd::Keyspace`] (or [`Cmd::Block`]): its row
+/// carries the function that runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub enum Cmd {
     Keyspace,
+    /// A blocking pop (BLPOP, …): a keyspace command whose row runs its
+    /// non-blocking form; the role makes it wait (see [`blocking`]).
+    Block,
     Select,
     Multi,
     Exec,
@@ -78,7 +85,8 @@ pub type Run = for<'a> fn(&'a [Bytes], &Ctx<'_>, &mut Vec<u8>, &mut Vec<Effect<'
 /// A row of the command table.
 #[derive(Debug)]
 pub struct Spec {
-    /// [`Cmd::Keyspace`] for a keyspace command.
+    /// [`Cmd::Keyspace`] for a keyspace command ([`Cmd::Block`] for a
+    /// blocking pop).
     pub cmd: Cmd,
     /// Lower-case name, as in error messages.
     pub name: &'static str,
@@ -160,7 +168,13 @@ static SERVER: &[Spec] = server_commands! {
 };
 
 /// Every family's rows.
-static TABLES: &[&[Spec]] = &[strings::TABLE, keys::TABLE, SERVER];
+static TABLES: &[&[Spec]] = &[
+    strings::TABLE,
+    keys::TABLE,
+    lists::TABLE,
+    blocking::TABLE,
+    SERVER,
+];
 
 /// Every command, in no particular order.
 pub static COMMANDS: LazyLock<Vec<&'static Spec>> =
@@ -385,3 +399,7 @@ pub fn execute<'a>(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_blocking;
+#[cfg(test)]
+mod tests_lists;

@@ -3,7 +3,7 @@ use crate::store::apply_effect;
 
 /// Runs one command against database 0 of `ks` at time `now`, applies its
 /// effects (after an encode/decode round trip), returns the reply.
-fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
+pub(super) fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
     let args: Vec<Bytes> = line
         .split(' ')
         .map(|s| Bytes::copy_from_slice(s.as_bytes()))
@@ -226,13 +226,42 @@ fn pushes_effects(spec: &Spec, ks: &Dbs, now: u64) -> bool {
     let argc = spec.arity.unsigned_abs() as usize;
     let mut args = vec![Bytes::from_static(spec.name.as_bytes())];
     args.extend((1..argc).map(|i| Bytes::from_static(if i == 1 { b"k" } else { b"1" })));
+    pushes_effects_with(spec, &args, ks, now)
+}
+
+/// Commands whose syntax refuses `k 1 1 …`, with arguments they accept.
+const SAMPLE_ARGS: &[&str] = &[
+    "linsert k BEFORE 1 x",
+    "lmove k k LEFT RIGHT",
+    "blmove k k LEFT RIGHT 0",
+    "lmpop 1 k LEFT",
+    "blmpop 0 1 k LEFT",
+    "bzmpop 0 1 k MIN",
+];
+
+/// Runs `spec` with its sample arguments (if it has some) against `ks`;
+/// true when it pushed an effect.
+fn sample_pushes_effects(spec: &Spec, ks: &Dbs, now: u64) -> bool {
+    SAMPLE_ARGS
+        .iter()
+        .filter(|line| line.split(' ').next() == Some(spec.name))
+        .any(|line| {
+            let args: Vec<Bytes> = line
+                .split(' ')
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect();
+            pushes_effects_with(spec, &args, ks, now)
+        })
+}
+
+fn pushes_effects_with(spec: &Spec, args: &[Bytes], ks: &Dbs, now: u64) -> bool {
     let ctx = Ctx {
         dbs: ks,
         db: 0,
         now_unix_ms: now,
     };
     let (mut out, mut fx) = (Vec::new(), Vec::new());
-    execute(spec, &args, &ctx, &mut out, &mut fx);
+    execute(spec, args, &ctx, &mut out, &mut fx);
     !fx.is_empty()
 }
 
@@ -244,8 +273,26 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
     let mut with_key = Dbs::new();
     with_key.db_mut(0).set(b"k", b"1", Some(now + 60_000));
     let empty = Dbs::new();
+    // `k` a list holding `1` (LREM, LPOS find it) and more, or a sorted set.
+    let mut with_list = Dbs::new();
+    let mut list = crate::store::value::List::default();
+    for e in [b"1", b"2", b"3"] {
+        list.push(crate::store::value::list::End::Right, e);
+    }
+    with_list
+        .db_mut(0)
+        .insert(Item::coll(b"k", Coll::List(list), None));
+    let mut with_zset = Dbs::new();
+    let mut z = ZSet::default();
+    z.insert(b"1", 1.0);
+    with_zset
+        .db_mut(0)
+        .insert(Item::coll(b"k", Coll::ZSet(z), None));
+    let fixtures = [&with_key, &empty, &with_list, &with_zset];
     for spec in COMMANDS.iter().filter(|s| s.scope() == Scope::Keyspace) {
-        let writes = pushes_effects(spec, &with_key, now) || pushes_effects(spec, &empty, now);
+        let writes = fixtures
+            .iter()
+            .any(|ks| pushes_effects(spec, ks, now) || sample_pushes_effects(spec, ks, now));
         assert_eq!(
             spec.access.is_write(),
             writes,
