@@ -231,3 +231,68 @@ fn serve(
     let _ = waiter.tx.send(woken);
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resp::commands::lookup;
+    use crate::store::Blob;
+
+    fn block(w: &mut Waiters, db: usize, line: &str) -> Ticket {
+        let args: Vec<Bytes> = line
+            .split(' ')
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect();
+        let b = blocking::parse(lookup(&args[0]).unwrap(), &args).unwrap();
+        w.register(db, args, b)
+    }
+
+    fn ready(w: &Waiters, effects: &[Effect<'_>]) -> Vec<(usize, Vec<u8>)> {
+        let mut r = VecDeque::new();
+        w.touched(effects, &mut r);
+        r.into_iter().map(|(db, k)| (db, k.to_vec())).collect()
+    }
+
+    #[test]
+    fn renames_moves_swaps_and_flushes_make_keys_ready() {
+        let mut w = Waiters::default();
+        let _a = block(&mut w, 0, "BLPOP a b 0");
+        let _c = block(&mut w, 2, "BLPOP c 0");
+        let k = |s: &'static str| Blob::borrowed(s.as_bytes());
+        let rename = [Effect::Rename {
+            from: k("x"),
+            to: k("a"),
+        }];
+        assert_eq!(ready(&w, &rename), [(0, b"a".to_vec())]);
+        let moved = [Effect::Move {
+            key: k("c"),
+            to_db: 2,
+        }];
+        assert_eq!(ready(&w, &moved), [(2, b"c".to_vec())]);
+        let elsewhere = [Effect::Select { db: 1 }, Effect::Del { keys: vec![k("a")] }];
+        assert!(ready(&w, &elsewhere).is_empty(), "another database's key");
+        let swapped = ready(&w, &[Effect::SwapDb { a: 2, b: 5 }]);
+        assert_eq!(swapped, [(2, b"c".to_vec())]);
+        assert_eq!(ready(&w, &[Effect::FlushAll]).len(), 3);
+    }
+
+    #[test]
+    fn waiters_leave_every_queue_and_a_fence_fails_them_all() {
+        let mut w = Waiters::default();
+        let a = block(&mut w, 0, "BLPOP a b 0");
+        let b = block(&mut w, 0, "BRPOP b 0.5");
+        assert!(b.deadline.is_some() && a.deadline.is_none());
+        assert_eq!(w.first(0, b"b"), Some(a.id), "first blocked first");
+        assert!(w.remove(a.id));
+        assert!(!w.remove(a.id), "gone already");
+        assert_eq!(w.first(0, b"a"), None);
+        assert_eq!(w.first(0, b"b"), Some(b.id));
+        let mut rx = b.rx;
+        w.fail_all("FENCED at LSN 1");
+        assert!(w.is_empty() && w.first(0, b"b").is_none());
+        match rx.try_recv() {
+            Ok(Woken::Failed(line)) => assert_eq!(line, "FENCED at LSN 1"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
