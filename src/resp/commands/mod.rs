@@ -9,10 +9,15 @@
 //! arity checks but are run by the server, which owns that state.
 
 pub mod blocking;
+mod coll_scan;
 pub mod floats;
+mod hashes;
 mod keys;
 mod list_pop;
 mod lists;
+mod sample;
+mod set_algebra;
+mod sets;
 mod strings;
 pub mod zpop;
 
@@ -173,6 +178,9 @@ static TABLES: &[&[Spec]] = &[
     keys::TABLE,
     lists::TABLE,
     blocking::TABLE,
+    hashes::TABLE,
+    sets::TABLE,
+    set_algebra::TABLE,
     SERVER,
 ];
 
@@ -402,4 +410,8 @@ mod tests;
 #[cfg(test)]
 mod tests_blocking;
 #[cfg(test)]
+mod tests_hashes;
+#[cfg(test)]
 mod tests_lists;
+#[cfg(test)]
+mod tests_sets;

@@ -273,22 +273,20 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
     let mut with_key = Dbs::new();
     with_key.db_mut(0).set(b"k", b"1", Some(now + 60_000));
     let empty = Dbs::new();
-    // `k` a list holding `1` (LREM, LPOS find it) and more, or a sorted set.
-    let mut with_list = Dbs::new();
-    let mut list = crate::store::value::List::default();
-    for e in [b"1", b"2", b"3"] {
-        list.push(crate::store::value::list::End::Right, e);
-    }
-    with_list
-        .db_mut(0)
-        .insert(Item::coll(b"k", Coll::List(list), None));
-    let mut with_zset = Dbs::new();
+    // `k` as a hash and as a set holding field / member `1` (HDEL, SREM,
+    // SPOP, SMOVE write only then), as a list holding `1` and more (LREM,
+    // LTRIM, LSET write only then), as a sorted set (BZPOPMIN).
+    let mut hash = Dbs::new();
+    run(&mut hash, now, "HSET k 1 1");
+    let mut set = Dbs::new();
+    run(&mut set, now, "SADD k 1");
+    let mut list = Dbs::new();
+    run(&mut list, now, "RPUSH k 1 2 3");
+    let mut zset = Dbs::new();
     let mut z = ZSet::default();
     z.insert(b"1", 1.0);
-    with_zset
-        .db_mut(0)
-        .insert(Item::coll(b"k", Coll::ZSet(z), None));
-    let fixtures = [&with_key, &empty, &with_list, &with_zset];
+    zset.db_mut(0).insert(Item::coll(b"k", Coll::ZSet(z), None));
+    let fixtures = [&with_key, &empty, &hash, &set, &list, &zset];
     for spec in COMMANDS.iter().filter(|s| s.scope() == Scope::Keyspace) {
         let writes = fixtures
             .iter()
@@ -304,5 +302,66 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
     // Server commands change connection or server state, never the keyspace.
     for spec in COMMANDS.iter().filter(|s| s.scope() == Scope::Server) {
         assert_eq!(spec.access, Access::Read, "{}", spec.name);
+    }
+}
+
+/// `docs/commands.md` names every command of the table, and every command it
+/// lists in its table exists.
+#[test]
+fn the_commands_page_lists_exactly_the_commands() {
+    let page = include_str!("../../../docs/commands.md");
+    let section = &page[page.find("## Supported commands").expect("the section")..];
+    let table = &section[section.find("| group").expect("the table")..];
+    let table = &table[..table.find("\n\n").expect("the table ends")];
+    for spec in COMMANDS.iter() {
+        let name = format!("`{}`", spec.name.to_ascii_uppercase());
+        assert!(
+            table.contains(&name)
+                || table.contains(&format!("`{} ", spec.name.to_ascii_uppercase())),
+            "docs/commands.md does not list {name}"
+        );
+    }
+    for row in table.lines().skip(2) {
+        let cells: Vec<&str> = row.split('|').collect();
+        for word in cells[2].split('`').skip(1).step_by(2) {
+            let name = word.split(' ').next().unwrap_or(word);
+            if name.chars().all(|c| c.is_ascii_uppercase() || c == '_') && name.len() > 2 {
+                let known = lookup(name.as_bytes()).is_some();
+                let option = [
+                    "NX",
+                    "XX",
+                    "GET",
+                    "EX",
+                    "PX",
+                    "EXAT",
+                    "PXAT",
+                    "KEEPTTL",
+                    "MATCH",
+                    "COUNT",
+                    "TYPE",
+                    "GT",
+                    "LT",
+                    "CH",
+                    "INCR",
+                    "BYSCORE",
+                    "BYLEX",
+                    "REV",
+                    "LIMIT",
+                    "WITHSCORES",
+                    "SETNAME",
+                    "GETNAME",
+                    "ID",
+                    "SETINFO",
+                    "INFO",
+                    "LIST",
+                    "DOCS",
+                ]
+                .contains(&name);
+                assert!(
+                    known || option,
+                    "docs/commands.md lists {name}, which is not a command"
+                );
+            }
+        }
     }
 }
