@@ -232,11 +232,33 @@ fn a_fenced_primary_tells_its_blocked_clients_and_a_standby_refuses_them() {
             "--ship-continuous",
         ],
     );
-    // The standby has the primary's log: a promotion will go ahead.
+    // Served pops are records like any other: the standby replays them to
+    // the same keyspace (and then has the primary's log: a promotion will go
+    // ahead).
     let mut c = p.client();
-    let _: () = cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let m = blocked_call(&p.addr, 2, &["BLMOVE", "src", "dst", "RIGHT", "LEFT", "0"]);
+    let w = blocked_call(&p.addr, 2, &["BLPOP", "dst", "0"]);
+    until_blocked(&mut c, 2);
+    let _: () = cmd("SELECT").arg(2).query(&mut c).unwrap();
+    let _: i64 = cmd("RPUSH")
+        .arg("src")
+        .arg(&["a", "b", "c"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(m.join().unwrap().unwrap(), bulk("c"));
+    assert_eq!(w.join().unwrap().unwrap(), key_elem("dst", "c"));
     common::wait_applied(&sdir, common::durable_lsn(&pdir), Duration::from_secs(20));
     let mut sc = s.client();
+    assert_eq!(common::digest(&mut c), common::digest(&mut sc));
+    let _: () = cmd("SELECT").arg(2).query(&mut sc).unwrap();
+    let l: Vec<String> = cmd("LRANGE")
+        .arg("src")
+        .arg(0)
+        .arg(-1)
+        .query(&mut sc)
+        .unwrap();
+    assert_eq!(l, ["a", "b"]);
+    let _: () = cmd("SELECT").arg(0).query(&mut c).unwrap();
     let e = cmd("BLPOP")
         .arg("q")
         .arg("0")
