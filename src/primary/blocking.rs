@@ -86,7 +86,8 @@ impl Waiters {
             }
         }
         let (tx, rx) = oneshot::channel();
-        let deadline = block.timeout.map(|d| Instant::now() + d);
+        // A deadline past what the clock can count is never reached.
+        let deadline = block.timeout.and_then(|d| Instant::now().checked_add(d));
         self.waiting.insert(
             id,
             Waiter {

@@ -340,9 +340,17 @@ impl Shared {
         };
         let deadline = ticket.deadline;
         let timeout = async move {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
+            let Some(at) = deadline else {
+                return std::future::pending().await;
+            };
+            // In steps of a day at most: the timer wheel does not count
+            // years ahead.
+            loop {
+                let left = at.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return;
+                }
+                tokio::time::sleep(left.min(MAX_SLEEP)).await;
             }
         };
         let mut stopping = false;
@@ -371,6 +379,9 @@ impl Shared {
         }
     }
 }
+
+/// Longest single sleep of a blocked client's timeout.
+const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// What a blocked client is told when the server stops under it.
 const SHUTTING_DOWN: &str =

@@ -88,13 +88,21 @@ pub fn parse_timeout(b: &[u8]) -> Result<Option<Duration>, &'static str> {
     if s.is_empty() || s.starts_with(|c: char| c.is_ascii_whitespace()) {
         return Err(NOT_FLOAT);
     }
+    // Whole seconds exactly (Redis reads them as a `long double`, which
+    // holds every 64-bit integer; an f64 does not).
+    if let Some(secs) = super::parse_i64(b) {
+        return match secs.checked_mul(1000) {
+            Some(ms) if ms >= 0 => Ok((ms > 0).then(|| Duration::from_millis(ms as u64))),
+            _ => Err("ERR timeout is negative"),
+        };
+    }
     let secs: f64 = s.parse().map_err(|_| NOT_FLOAT)?;
     if secs.is_nan() {
         return Err(NOT_FLOAT);
     }
     let ms = (secs * 1000.0).ceil();
-    // i64::MAX as f64 rounds up to 2^63, itself out of range.
-    if !(0.0..9.223_372_036_854_775e18).contains(&ms) {
+    // 2^63 milliseconds and more do not fit Redis's `long long`.
+    if !(0.0..9_223_372_036_854_775_808.0).contains(&ms) {
         return Err("ERR timeout is negative");
     }
     Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))

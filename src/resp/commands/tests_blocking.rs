@@ -39,6 +39,11 @@ fn timeouts_read_as_redis_reads_them() {
     assert_eq!(parse_timeout(b"1e400"), negative);
     assert_eq!(parse_timeout(b"9223372036854775807"), negative);
     assert_eq!(parse_timeout(b"9223372036854776"), negative);
+    assert_eq!(
+        parse_timeout(b"9223372036854775"),
+        ms(9_223_372_036_854_775_000),
+        "blocks (practically) forever, as Redis does"
+    );
     assert_eq!(parse_timeout(b"abc"), not_float);
     assert_eq!(parse_timeout(b"nan"), not_float);
     assert_eq!(parse_timeout(b"1a"), not_float);
