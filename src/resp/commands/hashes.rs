@@ -239,7 +239,7 @@ fn hincrbyfloat<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mu
 fn hrandfield<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec<Effect<'a>>) {
     if args.len() == 2 {
         return with_hash(args, ctx, out, fx, |h, out| {
-            match h.and_then(|h| sample::pick_one(h.iter())) {
+            match h.and_then(|h| sample::pick_one(h.len(), |i| h.nth(i))) {
                 Some((f, _)) => out.bulk(f),
                 None => out.nil(),
             }
@@ -263,7 +263,7 @@ fn hrandfield<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut 
         Err(e) => return out.error(e),
     };
     with_hash(args, ctx, out, fx, |h, out| {
-        let picked = h.map_or_else(Vec::new, |h| sample::pick(h.iter(), h.len(), count));
+        let picked = h.map_or_else(Vec::new, |h| sample::pick(h.len(), count, |i| h.nth(i)));
         let show = if with_values {
             Show::Both
         } else {

@@ -6,7 +6,7 @@
 //! never draws a random number.
 
 use super::parse_i64;
-use rand::seq::{IteratorRandom, SliceRandom};
+use rand::seq::SliceRandom;
 use rand::Rng;
 
 /// Most entries a count with repeats (a negative count) may ask for: Redis
@@ -54,34 +54,34 @@ impl Count {
     }
 }
 
-/// Picks entries of a collection of `len` entries listed by `entries`:
-/// distinct ones in random order, or independent draws.
-pub fn pick<T: Copy>(entries: impl Iterator<Item = T>, len: usize, count: Count) -> Vec<T> {
+/// Picks entries of a collection of `len` entries reached by position
+/// (`nth`, O(log n) on a large collection): distinct ones in random order,
+/// or independent draws. Costs O(picks), never a walk of the collection.
+pub fn pick<T>(len: usize, count: Count, nth: impl Fn(usize) -> Option<T>) -> Vec<T> {
     let mut rng = rand::thread_rng();
-    match count {
+    let positions: Vec<usize> = match count {
         Count::Distinct(n) => {
             let n = usize::try_from(n).unwrap_or(usize::MAX);
-            let mut picked = if n >= len {
-                entries.collect()
+            let mut at = if n >= len {
+                (0..len).collect()
             } else {
-                entries.choose_multiple(&mut rng, n)
+                rand::seq::index::sample(&mut rng, len, n).into_vec()
             };
-            picked.shuffle(&mut rng);
-            picked
+            at.shuffle(&mut rng);
+            at
         }
-        Count::WithRepeats(n) => {
-            let all: Vec<T> = entries.collect();
-            if all.is_empty() {
-                return Vec::new();
-            }
-            (0..n).map(|_| all[rng.gen_range(0..all.len())]).collect()
-        }
-    }
+        Count::WithRepeats(_) if len == 0 => Vec::new(),
+        Count::WithRepeats(n) => (0..n).map(|_| rng.gen_range(0..len)).collect(),
+    };
+    positions.into_iter().filter_map(nth).collect()
 }
 
-/// One entry picked at random (`None` when there is none).
-pub fn pick_one<T>(entries: impl Iterator<Item = T>) -> Option<T> {
-    entries.choose(&mut rand::thread_rng())
+/// One entry of `len` picked at random (`None` when there is none).
+pub fn pick_one<T>(len: usize, nth: impl Fn(usize) -> Option<T>) -> Option<T> {
+    if len == 0 {
+        return None;
+    }
+    nth(rand::thread_rng().gen_range(0..len))
 }
 
 #[cfg(test)]
@@ -113,16 +113,15 @@ mod tests {
     #[test]
     fn picks_are_distinct_or_exactly_as_many_as_asked() {
         let v: Vec<u32> = (0..10).collect();
-        let mut d = pick(v.iter().copied(), 10, Count::Distinct(4));
+        let at = |i: usize| v.get(i).copied();
+        let mut d = pick(10, Count::Distinct(4), at);
         d.sort_unstable();
         d.dedup();
         assert_eq!(d.len(), 4);
-        assert_eq!(pick(v.iter().copied(), 10, Count::Distinct(99)).len(), 10);
-        assert_eq!(
-            pick(v.iter().copied(), 10, Count::WithRepeats(25)).len(),
-            25
-        );
-        assert!(pick(std::iter::empty::<u32>(), 0, Count::WithRepeats(3)).is_empty());
-        assert!(pick_one(std::iter::empty::<u32>()).is_none());
+        assert_eq!(pick(10, Count::Distinct(99), at).len(), 10);
+        assert_eq!(pick(10, Count::WithRepeats(25), at).len(), 25);
+        assert!(pick(0, Count::WithRepeats(3), at).is_empty());
+        assert!(pick_one(0, at).is_none());
+        assert!(pick_one(10, at).is_some());
     }
 }

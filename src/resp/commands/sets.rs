@@ -124,7 +124,7 @@ fn spop<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec<Ef
     };
     let key = Blob::borrowed(&args[1][..]);
     let Some(count) = count else {
-        match set.and_then(|s| sample::pick_one(s.iter())) {
+        match set.and_then(|s| sample::pick_one(s.len(), |i| s.nth(i))) {
             Some(m) => {
                 out.bulk(m);
                 fx.push(Effect::SRem {
@@ -139,7 +139,7 @@ fn spop<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec<Ef
     let Some(set) = set.filter(|_| count > 0) else {
         return out.array(0);
     };
-    let picked = sample::pick(set.iter(), set.len(), Count::Distinct(count));
+    let picked = sample::pick(set.len(), Count::Distinct(count), |i| set.nth(i));
     reply_members(out, picked.iter().copied(), picked.len());
     if picked.len() == set.len() {
         fx.push(Effect::Del { keys: vec![key] });
@@ -158,7 +158,7 @@ fn srandmember<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut
     }
     let Some(count) = args.get(2) else {
         return with_set(args, ctx, out, fx, |s, out| {
-            match s.and_then(|s| sample::pick_one(s.iter())) {
+            match s.and_then(|s| sample::pick_one(s.len(), |i| s.nth(i))) {
                 Some(m) => out.bulk(m),
                 None => out.nil(),
             }
@@ -169,7 +169,7 @@ fn srandmember<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut
         Err(e) => return out.error(e),
     };
     with_set(args, ctx, out, fx, |s, out| {
-        let picked = s.map_or_else(Vec::new, |s| sample::pick(s.iter(), s.len(), count));
+        let picked = s.map_or_else(Vec::new, |s| sample::pick(s.len(), count, |i| s.nth(i)));
         reply_members(out, picked.iter().copied(), picked.len());
     });
 }
