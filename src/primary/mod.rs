@@ -5,7 +5,8 @@
 //! |---------------|---------------------------------------------------------------|
 //! | `recovery`    | newest valid snapshot + WAL replay at start                   |
 //! | `db`          | the keyspace behind its lock; log-then-apply of effects       |
-//! | `conn`        | its part of a client session: log-then-apply, the WAL wait, WAIT, LOGSHIP |
+//! | `conn`        | its part of a client session: log-then-apply, the WAL wait, WAIT, LOGSHIP, blocked clients' waits |
+//! | `blocking`    | clients blocked on keys (BLPOP, …): the registry, serving them after a committed write |
 //! | `server_cmds` | INFO, CONFIG, WAIT inside MULTI                               |
 //! | `checkpoint`  | snapshots by WAL bytes and time, retention of WAL and snapshots |
 //! | `expire`      | the active expiry sweep (logged deletes)                      |
@@ -16,6 +17,7 @@
 //! | `fence`       | `LOGSHIP` control commands: position, history, fence, unfence; `fence::command` parses and signs them |
 
 mod admin_cmds;
+pub mod blocking;
 pub mod checkpoint;
 mod conn;
 pub mod db;

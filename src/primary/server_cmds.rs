@@ -161,9 +161,10 @@ fn info(sections: &[Bytes], st: &State, shared: &Shared) -> String {
     if want("clients") {
         let _ = write!(
             s,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\r\n",
             shared.clients.load(Ordering::Relaxed),
-            shared.cfg.max_clients
+            shared.cfg.max_clients,
+            st.waiters.len()
         );
     }
     if want("persistence") {

@@ -8,14 +8,18 @@
 //! Connection-level commands (`MULTI`, `INFO`, `CLIENT`, …) are in the table for
 //! arity checks but are run by the server, which owns that state.
 
+pub mod blocking;
 mod coll_scan;
 pub mod floats;
 mod hashes;
 mod keys;
+mod list_pop;
+mod lists;
 mod sample;
 mod set_algebra;
 mod sets;
 mod strings;
+pub mod zpop;
 
 use crate::resp::reply::Reply;
 use crate::store::value::{Coll, Hash, Kind, List, Set, ZSet};
@@ -24,12 +28,15 @@ use bytes::Bytes;
 use std::sync::LazyLock;
 
 /// The commands the server runs itself (connection or server state). Every
-/// keyspace command is [`Cmd::Keyspace`]: its row carries the function that
-/// runs it.
+/// keyspace command is [`Cmd::Keyspace`] (or [`Cmd::Block`]): its row
+/// carries the function that runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub enum Cmd {
     Keyspace,
+    /// A blocking pop (BLPOP, …): a keyspace command whose row runs its
+    /// non-blocking form; the role makes it wait (see [`blocking`]).
+    Block,
     Select,
     Multi,
     Exec,
@@ -83,7 +90,8 @@ pub type Run = for<'a> fn(&'a [Bytes], &Ctx<'_>, &mut Vec<u8>, &mut Vec<Effect<'
 /// A row of the command table.
 #[derive(Debug)]
 pub struct Spec {
-    /// [`Cmd::Keyspace`] for a keyspace command.
+    /// [`Cmd::Keyspace`] for a keyspace command ([`Cmd::Block`] for a
+    /// blocking pop).
     pub cmd: Cmd,
     /// Lower-case name, as in error messages.
     pub name: &'static str,
@@ -168,6 +176,8 @@ static SERVER: &[Spec] = server_commands! {
 static TABLES: &[&[Spec]] = &[
     strings::TABLE,
     keys::TABLE,
+    lists::TABLE,
+    blocking::TABLE,
     hashes::TABLE,
     sets::TABLE,
     set_algebra::TABLE,
@@ -398,6 +408,10 @@ pub fn execute<'a>(
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_blocking;
+#[cfg(test)]
 mod tests_hashes;
+#[cfg(test)]
+mod tests_lists;
 #[cfg(test)]
 mod tests_sets;

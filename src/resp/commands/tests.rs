@@ -226,13 +226,42 @@ fn pushes_effects(spec: &Spec, ks: &Dbs, now: u64) -> bool {
     let argc = spec.arity.unsigned_abs() as usize;
     let mut args = vec![Bytes::from_static(spec.name.as_bytes())];
     args.extend((1..argc).map(|i| Bytes::from_static(if i == 1 { b"k" } else { b"1" })));
+    pushes_effects_with(spec, &args, ks, now)
+}
+
+/// Commands whose syntax refuses `k 1 1 …`, with arguments they accept.
+const SAMPLE_ARGS: &[&str] = &[
+    "linsert k BEFORE 1 x",
+    "lmove k k LEFT RIGHT",
+    "blmove k k LEFT RIGHT 0",
+    "lmpop 1 k LEFT",
+    "blmpop 0 1 k LEFT",
+    "bzmpop 0 1 k MIN",
+];
+
+/// Runs `spec` with its sample arguments (if it has some) against `ks`;
+/// true when it pushed an effect.
+fn sample_pushes_effects(spec: &Spec, ks: &Dbs, now: u64) -> bool {
+    SAMPLE_ARGS
+        .iter()
+        .filter(|line| line.split(' ').next() == Some(spec.name))
+        .any(|line| {
+            let args: Vec<Bytes> = line
+                .split(' ')
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect();
+            pushes_effects_with(spec, &args, ks, now)
+        })
+}
+
+fn pushes_effects_with(spec: &Spec, args: &[Bytes], ks: &Dbs, now: u64) -> bool {
     let ctx = Ctx {
         dbs: ks,
         db: 0,
         now_unix_ms: now,
     };
     let (mut out, mut fx) = (Vec::new(), Vec::new());
-    execute(spec, &args, &ctx, &mut out, &mut fx);
+    execute(spec, args, &ctx, &mut out, &mut fx);
     !fx.is_empty()
 }
 
@@ -245,14 +274,23 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
     with_key.db_mut(0).set(b"k", b"1", Some(now + 60_000));
     let empty = Dbs::new();
     // `k` as a hash and as a set holding field / member `1` (HDEL, SREM,
-    // SPOP, SMOVE write only then).
+    // SPOP, SMOVE write only then), as a list holding `1` and more (LREM,
+    // LTRIM, LSET write only then), as a sorted set (BZPOPMIN).
     let mut hash = Dbs::new();
     run(&mut hash, now, "HSET k 1 1");
     let mut set = Dbs::new();
     run(&mut set, now, "SADD k 1");
-    let fixtures = [&with_key, &empty, &hash, &set];
+    let mut list = Dbs::new();
+    run(&mut list, now, "RPUSH k 1 2 3");
+    let mut zset = Dbs::new();
+    let mut z = ZSet::default();
+    z.insert(b"1", 1.0);
+    zset.db_mut(0).insert(Item::coll(b"k", Coll::ZSet(z), None));
+    let fixtures = [&with_key, &empty, &hash, &set, &list, &zset];
     for spec in COMMANDS.iter().filter(|s| s.scope() == Scope::Keyspace) {
-        let writes = fixtures.iter().any(|ks| pushes_effects(spec, ks, now));
+        let writes = fixtures
+            .iter()
+            .any(|ks| pushes_effects(spec, ks, now) || sample_pushes_effects(spec, ks, now));
         assert_eq!(
             spec.access.is_write(),
             writes,

@@ -133,8 +133,10 @@ impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
                 After::Close => return Ok(()),
                 After::Continue => continue,
                 After::Then(work) => {
-                    let (conn, shutdown) = (&mut self.conn, &mut self.shutdown);
-                    role.run_deferred(work, conn, shutdown, &mut self.out).await;
+                    if !self.run_deferred(work, &settings).await? {
+                        // The client left while waiting.
+                        return Ok(());
+                    }
                     continue;
                 }
                 After::Read => {}
@@ -165,6 +167,48 @@ impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
                     }
                 }
                 _ = self.shutdown.changed() => return Ok(()),
+            }
+        }
+    }
+
+    /// Runs the role's deferred work (a `WAIT`, a blocked pop) while
+    /// watching the client: what it sends meanwhile is buffered for after
+    /// (as Redis does), and if it leaves, the work is dropped (a blocked
+    /// client leaves its queue and is served nothing). False when it left.
+    async fn run_deferred(
+        &mut self,
+        work: R::Deferred,
+        settings: &Settings<'_>,
+    ) -> std::io::Result<bool> {
+        let Session {
+            role,
+            stream,
+            inbuf,
+            out,
+            conn,
+            shutdown,
+            ..
+        } = self;
+        let work = role.run_deferred(work, conn, shutdown, out);
+        tokio::pin!(work);
+        loop {
+            let room = settings.max_query_bytes.saturating_sub(inbuf.len());
+            if room == 0 {
+                work.await;
+                return Ok(true);
+            }
+            if inbuf.capacity() - inbuf.len() < READ_CHUNK_BYTES / 4 {
+                inbuf.reserve(READ_CHUNK_BYTES);
+            }
+            let mut limited = (&mut *stream).take(room as u64);
+            tokio::select! {
+                biased;
+                () = &mut work => return Ok(true),
+                r = limited.read_buf(inbuf) => {
+                    if r? == 0 {
+                        return Ok(false);
+                    }
+                }
             }
         }
     }

@@ -166,7 +166,9 @@ pub trait Role: Sync {
     );
 
     /// Runs the work a command deferred, without the lock, writing its one
-    /// reply. `shutdown` cuts a wait short.
+    /// reply. `shutdown` cuts a wait short. The session keeps reading the
+    /// client meanwhile and drops the future, unfinished, if the client
+    /// leaves: the work must give up what it holds when dropped.
     fn run_deferred(
         &self,
         work: Self::Deferred,

@@ -26,6 +26,8 @@ struct TestRole {
     commands: AtomicU64,
     /// Calls of `between_commands`.
     betweens: AtomicU64,
+    /// Deferred work (`WAIT 999 …`, which never ends) dropped unfinished.
+    dropped: AtomicBool,
 }
 
 const REFUSED: &str = "READONLY no writes here";
@@ -139,6 +141,16 @@ impl Role for TestRole {
         _shutdown: &mut Shutdown,
         out: &mut Vec<u8>,
     ) {
+        if work == 999 {
+            struct Dropped<'a>(&'a AtomicBool);
+            impl Drop for Dropped<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+            let _guard = Dropped(&self.dropped);
+            std::future::pending::<()>().await;
+        }
         out.int(work);
     }
 
@@ -437,4 +449,19 @@ async fn shutdown_ends_an_idle_session() {
     .expect("the session ends at shutdown");
     r.unwrap();
     assert!(rest.is_empty());
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_during_deferred_work_drops_it() {
+    let role = TestRole::new();
+    // The client sends more and leaves while the work waits: the session
+    // ends instead of waiting forever, and the work is dropped unfinished.
+    let got = tokio::time::timeout(
+        Duration::from_secs(10),
+        exchange(&role, &reqs(&["PING", "WAIT 999 0", "PING"])),
+    )
+    .await
+    .expect("the session ends when the client leaves");
+    assert_eq!(got, "+PONG\r\n");
+    assert!(role.dropped.load(Ordering::SeqCst));
 }
