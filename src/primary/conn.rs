@@ -74,7 +74,12 @@ impl Role for Shared {
             max_query_bytes: self.cfg.max_query_bytes,
             max_output_bytes: self.cfg.max_output_bytes,
             password: self.cfg.requirepass.as_ref(),
+            role_name: "master",
         }
+    }
+
+    fn kv<'a>(st: &'a mut MutexGuard<'_, State>) -> &'a mut crate::store::KvState {
+        &mut st.kv
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

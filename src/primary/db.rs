@@ -3,7 +3,7 @@
 //! order is the order the keyspace saw.
 
 use crate::node::control::Fence;
-use crate::store::{apply_effect, effect, Cursor, Effect, KvState, StateMachine};
+use crate::store::{effect, Cursor, Effect, KvState, StateMachine};
 use crate::wal::{Wal, WalError};
 
 /// Why a write was refused. Nothing was logged or applied.
@@ -91,8 +91,6 @@ impl State {
     /// construction; [`commit_applied`](Self::commit_applied) logs them),
     /// starting at `cur`'s database and moving it.
     pub fn apply_unlogged(&mut self, effects: &[Effect<'_>], cur: &mut Cursor) {
-        for e in effects {
-            apply_effect(&mut self.kv.dbs, cur, e);
-        }
+        self.kv.apply_unlogged(effects, cur);
     }
 }

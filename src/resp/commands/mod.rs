@@ -8,8 +8,13 @@
 //! Connection-level commands (`MULTI`, `INFO`, `CLIENT`, …) are in the table for
 //! arity checks but are run by the server, which owns that state.
 
+mod bits;
 pub mod floats;
+mod key_info;
+mod key_moves;
 mod keys;
+mod sort;
+mod string_ops;
 mod strings;
 
 use crate::resp::reply::Reply;
@@ -37,6 +42,9 @@ pub enum Cmd {
     Wait,
     Logship,
     Auth,
+    Watch,
+    Unwatch,
+    Hello,
 }
 
 /// Who runs a command.
@@ -157,10 +165,22 @@ static SERVER: &[Spec] = server_commands! {
     Wait "wait" 3,
     Logship "logship" -2,
     Auth "auth" -2,
+    Watch "watch" -2,
+    Unwatch "unwatch" 1,
+    Hello "hello" -1,
 };
 
 /// Every family's rows.
-static TABLES: &[&[Spec]] = &[strings::TABLE, keys::TABLE, SERVER];
+static TABLES: &[&[Spec]] = &[
+    strings::TABLE,
+    string_ops::TABLE,
+    bits::TABLE,
+    keys::TABLE,
+    key_moves::TABLE,
+    key_info::TABLE,
+    sort::TABLE,
+    SERVER,
+];
 
 /// Every command, in no particular order.
 pub static COMMANDS: LazyLock<Vec<&'static Spec>> =
@@ -385,3 +405,7 @@ pub fn execute<'a>(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_keys;
+#[cfg(test)]
+mod tests_strings;
