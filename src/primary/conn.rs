@@ -6,7 +6,7 @@
 use super::db::State;
 use super::server_cmds;
 use super::Shared;
-use crate::resp::commands::{execute, Cmd, Ctx, Scope, Spec};
+use crate::resp::commands::{execute, Access, Cmd, Ctx, Scope, Spec};
 use crate::resp::session::{self, Call, Role, Settings, Shutdown, Step};
 use crate::resp::Reply;
 use crate::store::{Cursor, Dbs, Effect};
@@ -23,6 +23,9 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: watch::Rece
     session::serve_tcp(&*shared, stream, id, conn, Shutdown::on(shutdown)).await;
     shared.monitor.clients.disconnected();
 }
+
+/// The error a command that may grow the keyspace gets past `--maxmemory`.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// The primary's state of one connection.
 #[derive(Debug, Default)]
@@ -105,8 +108,11 @@ impl Role for Shared {
         None
     }
 
-    fn refusal(&self, _spec: &Spec) -> Option<&'static str> {
-        None
+    /// Past `--maxmemory`, the commands that may grow the keyspace (as
+    /// Redis refuses its `denyoom` commands).
+    #[inline]
+    fn refusal(&self, spec: &Spec) -> Option<&'static str> {
+        (spec.access == Access::Grow && self.over_maxmemory()).then_some(OOM)
     }
 
     // Inlined into the session's batch loop, as the command path was before
