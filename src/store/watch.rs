@@ -190,3 +190,80 @@ impl Watches {
         hit.into_iter().for_each(|who| self.mark(who));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Blob, KvState};
+
+    fn set(k: &'static str, exp: Option<u64>) -> Effect<'static> {
+        Effect::Set {
+            key: Blob::borrowed(k.as_bytes()),
+            value: Blob::borrowed(b"v"),
+            expire_at_unix_ms: exp,
+        }
+    }
+
+    #[test]
+    fn a_touched_key_marks_only_its_watchers() {
+        let mut kv = KvState::default();
+        assert!(kv.watches.is_empty());
+        kv.watches.watch(1, 0, b"a", &kv.dbs, 10).unwrap();
+        kv.watches.watch(1, 0, b"a", &kv.dbs, 10).unwrap();
+        kv.watches.watch(2, 3, b"a", &kv.dbs, 10).unwrap();
+        kv.apply_effects(&[set("a", None)], 8);
+        assert!(kv.watches.changed(1, &kv.dbs, 10));
+        assert!(
+            !kv.watches.changed(2, &kv.dbs, 10),
+            "database 3's a is another key"
+        );
+        kv.apply_effects(&[Effect::Select { db: 3 }, set("b", None)], 16);
+        assert!(!kv.watches.changed(2, &kv.dbs, 10));
+        kv.watches.unwatch(1);
+        kv.watches.unwatch(2);
+        assert!(kv.watches.is_empty());
+        assert!(
+            kv.watches.changed(9, &kv.dbs, 10),
+            "an unknown watcher aborts"
+        );
+    }
+
+    #[test]
+    fn flushes_and_swaps_touch_the_keys_that_exist() {
+        let mut kv = KvState::default();
+        kv.apply_effects(&[set("here", None)], 8);
+        kv.watches.watch(1, 0, b"here", &kv.dbs, 10).unwrap();
+        kv.watches.watch(2, 0, b"absent", &kv.dbs, 10).unwrap();
+        kv.apply_effects(&[Effect::FlushAll], 16);
+        assert!(kv.watches.changed(1, &kv.dbs, 10));
+        assert!(!kv.watches.changed(2, &kv.dbs, 10));
+        // SWAPDB brings a key into the watched database.
+        kv.apply_effects(&[Effect::Select { db: 4 }, set("absent", None)], 24);
+        kv.apply_effects(&[Effect::SwapDb { a: 0, b: 4 }], 32);
+        assert!(kv.watches.changed(2, &kv.dbs, 10));
+    }
+
+    #[test]
+    fn expiry_counts_only_for_keys_live_when_watched() {
+        let mut kv = KvState::default();
+        kv.apply_effects(&[set("live", Some(100)), set("gone", Some(5))], 8);
+        kv.watches.watch(1, 0, b"live", &kv.dbs, 10).unwrap();
+        kv.watches.watch(2, 0, b"gone", &kv.dbs, 10).unwrap();
+        assert!(!kv.watches.changed(1, &kv.dbs, 99));
+        assert!(kv.watches.changed(1, &kv.dbs, 100), "expired since WATCH");
+        assert!(
+            !kv.watches.changed(2, &kv.dbs, 100),
+            "already expired at WATCH"
+        );
+        // Deleting the key that had already expired is no change.
+        kv.apply_effects(
+            &[Effect::Del {
+                keys: vec![Blob::borrowed(b"gone")],
+            }],
+            16,
+        );
+        assert!(!kv.watches.changed(2, &kv.dbs, 100));
+        kv.apply_effects(&[set("gone", None)], 24);
+        assert!(kv.watches.changed(2, &kv.dbs, 100), "then written again");
+    }
+}

@@ -443,3 +443,58 @@ async fn shutdown_ends_an_idle_session() {
     r.unwrap();
     assert!(rest.is_empty());
 }
+
+#[tokio::test]
+async fn watch_aborts_exec_after_a_change_and_is_forgotten_after_it() {
+    let role = TestRole::new();
+    let got = exchange(
+        &role,
+        &reqs(&[
+            "WATCH a b",
+            "SET a 1",
+            "MULTI",
+            "WATCH c",
+            "GET a",
+            "EXEC",
+            "WATCH a",
+            "MULTI",
+            "UNWATCH",
+            "EXEC",
+            "WATCH a",
+            "UNWATCH",
+            "SET a 2",
+            "MULTI",
+            "DISCARD",
+            "HELLO 3",
+        ]),
+    )
+    .await;
+    assert_eq!(
+        got,
+        "+OK\r\n+OK\r\n+OK\r\n-ERR WATCH inside MULTI is not allowed\r\n+QUEUED\r\n*-1\r\n\
+         +OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n\
+         +OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n-NOPROTO unsupported protocol version\r\n"
+    );
+    assert!(
+        role.keyspace.lock().unwrap().watches.is_empty(),
+        "nothing stays watched once the client is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_read_only_role_accepts_watch() {
+    let role = TestRole {
+        read_only: true,
+        ..TestRole::new()
+    };
+    let got = exchange(&role, &reqs(&["WATCH a", "MULTI", "GET a", "EXEC"])).await;
+    assert_eq!(got, "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n$-1\r\n");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_unwatches() {
+    let role = TestRole::new();
+    let got = exchange(&role, &reqs(&["WATCH a b c"])).await;
+    assert_eq!(got, "+OK\r\n");
+    assert!(role.keyspace.lock().unwrap().watches.is_empty());
+}
