@@ -158,13 +158,13 @@ fn object<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec<
     }
     let known = matches!(
         sub.as_slice(),
-        b"encoding" | b"refcount" | b"idletime" | b"freq"
+        b"encoding" | b"refcount" | b"idletime" | b"freq" | b"help"
     );
     if !known {
         let sub = String::from_utf8_lossy(&args[1]);
         return out.error(&format!("ERR unknown subcommand '{sub}'. Try OBJECT HELP."));
     }
-    if args.len() != 3 {
+    if args.len() != 3 || sub == b"help" {
         let name = format!("object|{}", String::from_utf8_lossy(&sub));
         return out.error(&wrong_args(&name));
     }

@@ -160,6 +160,10 @@ fn object_names_encodings_as_redis_7_0() {
         "-ERR wrong number of arguments for 'object|encoding' command\r\n"
     );
     assert!(run(&mut ks, T, "OBJECT HELP").starts_with("*15\r\n+OBJECT <subcommand>"));
+    assert_eq!(
+        run(&mut ks, T, "OBJECT HELP x"),
+        "-ERR wrong number of arguments for 'object|help' command\r\n"
+    );
     use super::key_info::encoding;
     use crate::store::value::{list::End, Coll, Hash, List, Set, ZSet};
     use crate::store::Item;
