@@ -34,6 +34,17 @@ struct Client {
     dirty: bool,
 }
 
+/// A watched key looked up without copying it: hashes and compares as the
+/// `(database, key)` it stands for.
+#[derive(Hash)]
+struct KeyRef<'k>(usize, &'k [u8]);
+
+impl hashbrown::Equivalent<(usize, Box<[u8]>)> for KeyRef<'_> {
+    fn equivalent(&self, k: &(usize, Box<[u8]>)) -> bool {
+        self.0 == k.0 && self.1 == &*k.1
+    }
+}
+
 /// The registry of watched keys.
 #[derive(Debug, Clone, Default)]
 pub struct Watches {
@@ -120,7 +131,7 @@ impl Watches {
                 expired_now
                     && self
                         .keys
-                        .get(&(*db, key.clone()))
+                        .get(&KeyRef(*db, key))
                         .is_some_and(|ws| ws.iter().any(|w| w.who == who && !w.expired_at_watch))
             })
     }
@@ -175,7 +186,7 @@ impl Watches {
             let Touch::Key(db, key) = t else {
                 return;
             };
-            let Some(ws) = self.keys.get_mut(&(db, Box::from(key))) else {
+            let Some(ws) = self.keys.get_mut(&KeyRef(db, key)) else {
                 return;
             };
             let gone = dbs.db(db).get(key).is_none();
