@@ -9,10 +9,15 @@
 //! arity checks but are run by the server, which owns that state.
 
 mod bits;
+mod coll_scan;
 pub mod floats;
+mod hashes;
 mod key_info;
 mod key_moves;
 mod keys;
+mod sample;
+mod set_algebra;
+mod sets;
 mod sort;
 mod string_ops;
 mod strings;
@@ -179,6 +184,9 @@ static TABLES: &[&[Spec]] = &[
     key_moves::TABLE,
     key_info::TABLE,
     sort::TABLE,
+    hashes::TABLE,
+    sets::TABLE,
+    set_algebra::TABLE,
     SERVER,
 ];
 
@@ -406,6 +414,10 @@ pub fn execute<'a>(
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_hashes;
+#[cfg(test)]
 mod tests_keys;
+#[cfg(test)]
+mod tests_sets;
 #[cfg(test)]
 mod tests_strings;

@@ -269,8 +269,15 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
         .db_mut(0)
         .insert(Item::coll(b"l", Coll::List(list), None));
     let empty = Dbs::new();
+    // `k` as a hash and as a set holding field / member `1` (HDEL, SREM,
+    // SPOP, SMOVE write only then).
+    let mut hash = Dbs::new();
+    run(&mut hash, now, "HSET k 1 1");
+    let mut set = Dbs::new();
+    run(&mut set, now, "SADD k 1");
+    let fixtures = [&with_key, &empty, &hash, &set];
     for spec in COMMANDS.iter().filter(|s| s.scope() == Scope::Keyspace) {
-        let writes = pushes_effects(spec, &with_key, now) || pushes_effects(spec, &empty, now);
+        let writes = fixtures.iter().any(|ks| pushes_effects(spec, ks, now));
         assert_eq!(
             spec.access.is_write(),
             writes,
@@ -282,5 +289,66 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
     // Server commands change connection or server state, never the keyspace.
     for spec in COMMANDS.iter().filter(|s| s.scope() == Scope::Server) {
         assert_eq!(spec.access, Access::Read, "{}", spec.name);
+    }
+}
+
+/// `docs/commands.md` names every command of the table, and every command it
+/// lists in its table exists.
+#[test]
+fn the_commands_page_lists_exactly_the_commands() {
+    let page = include_str!("../../../docs/commands.md");
+    let section = &page[page.find("## Supported commands").expect("the section")..];
+    let table = &section[section.find("| group").expect("the table")..];
+    let table = &table[..table.find("\n\n").expect("the table ends")];
+    for spec in COMMANDS.iter() {
+        let name = format!("`{}`", spec.name.to_ascii_uppercase());
+        assert!(
+            table.contains(&name)
+                || table.contains(&format!("`{} ", spec.name.to_ascii_uppercase())),
+            "docs/commands.md does not list {name}"
+        );
+    }
+    for row in table.lines().skip(2) {
+        let cells: Vec<&str> = row.split('|').collect();
+        for word in cells[2].split('`').skip(1).step_by(2) {
+            let name = word.split(' ').next().unwrap_or(word);
+            if name.chars().all(|c| c.is_ascii_uppercase() || c == '_') && name.len() > 2 {
+                let known = lookup(name.as_bytes()).is_some();
+                let option = [
+                    "NX",
+                    "XX",
+                    "GET",
+                    "EX",
+                    "PX",
+                    "EXAT",
+                    "PXAT",
+                    "KEEPTTL",
+                    "MATCH",
+                    "COUNT",
+                    "TYPE",
+                    "GT",
+                    "LT",
+                    "CH",
+                    "INCR",
+                    "BYSCORE",
+                    "BYLEX",
+                    "REV",
+                    "LIMIT",
+                    "WITHSCORES",
+                    "SETNAME",
+                    "GETNAME",
+                    "ID",
+                    "SETINFO",
+                    "INFO",
+                    "LIST",
+                    "DOCS",
+                ]
+                .contains(&name);
+                assert!(
+                    known || option,
+                    "docs/commands.md lists {name}, which is not a command"
+                );
+            }
+        }
     }
 }

@@ -7,6 +7,8 @@
 //! | `list` | [`List`]: a sequence, pushed and popped at both ends    |
 //! | `set`  | [`Set`]: distinct members                               |
 //! | `zset` | [`ZSet`]: members ordered by score, then by bytes       |
+//! | `packed` | [`packed::Packed`]: small collections in one allocation |
+//! | `indexed` | [`indexed::Indexed`]: a persistent map whose entries have positions |
 //!
 //! Every collection clones in O(1) or O(entries of a small one) and a write
 //! to a clone copies only the part it touches (persistent structures), so a
@@ -14,7 +16,9 @@
 //! a large collection.
 
 pub mod hash;
+pub mod indexed;
 pub mod list;
+pub mod packed;
 pub mod set;
 pub mod zset;
 
