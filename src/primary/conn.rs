@@ -8,7 +8,7 @@ use super::blocking::{Ticket, Woken};
 use super::db::{CommitError, State};
 use super::server_cmds;
 use super::Shared;
-use crate::resp::commands::{blocking, execute, Cmd, Ctx, Scope, Spec};
+use crate::resp::commands::{blocking, execute, Access, Cmd, Ctx, Scope, Spec};
 use crate::resp::session::{self, Call, Role, Settings, Shutdown, Step};
 use crate::resp::Reply;
 use crate::store::{Cursor, Dbs, Effect};
@@ -25,6 +25,9 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: watch::Rece
     session::serve_tcp(&*shared, stream, id, conn, Shutdown::on(shutdown)).await;
     shared.monitor.clients.disconnected();
 }
+
+/// The error a command that may grow the keyspace gets past `--maxmemory`.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// The primary's state of one connection.
 #[derive(Debug, Default)]
@@ -79,7 +82,12 @@ impl Role for Shared {
             max_query_bytes: self.cfg.max_query_bytes,
             max_output_bytes: self.cfg.max_output_bytes,
             password: self.cfg.requirepass.as_ref(),
+            role_name: "master",
         }
+    }
+
+    fn kv<'a>(st: &'a mut MutexGuard<'_, State>) -> &'a mut crate::store::KvState {
+        &mut st.kv
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -105,8 +113,11 @@ impl Role for Shared {
         None
     }
 
-    fn refusal(&self, _spec: &Spec) -> Option<&'static str> {
-        None
+    /// Past `--maxmemory`, the commands that may grow the keyspace (as
+    /// Redis refuses its `denyoom` commands).
+    #[inline]
+    fn refusal(&self, spec: &Spec) -> Option<&'static str> {
+        (spec.access == Access::Grow && self.over_maxmemory()).then_some(OOM)
     }
 
     // Inlined into the session's batch loop, as the command path was before

@@ -4,7 +4,7 @@
 
 use super::blocking::{self, Waiters};
 use crate::node::control::Fence;
-use crate::store::{apply_effect, effect, Cursor, Dbs, Effect, KvState, StateMachine};
+use crate::store::{effect, Cursor, Dbs, Effect, KvState, StateMachine};
 use crate::wal::{Wal, WalError};
 
 /// Why a write was refused. Nothing was logged or applied.
@@ -108,9 +108,7 @@ impl State {
     /// construction; [`commit_applied`](Self::commit_applied) logs them),
     /// starting at `cur`'s database and moving it.
     pub fn apply_unlogged(&mut self, effects: &[Effect<'_>], cur: &mut Cursor) {
-        for e in effects {
-            apply_effect(&mut self.kv.dbs, cur, e);
-        }
+        self.kv.apply_unlogged(effects, cur);
     }
 }
 

@@ -75,6 +75,9 @@ pub struct PrimaryConfig {
     pub max_retained_wal_bytes: u64,
     /// The password RESP clients must give (`--requirepass-file`).
     pub requirepass: Option<crate::resp::auth::Password>,
+    /// Past this much memory in use, commands that may grow the keyspace
+    /// are refused (`--maxmemory`; `None`: no limit).
+    pub maxmemory_bytes: Option<u64>,
     /// Metrics, status page, event hooks.
     pub monitor: crate::metrics::MonitorConfig,
 }
@@ -97,6 +100,8 @@ pub struct Shared {
     pub fencing: fence::Fencing,
     /// Metrics and event hooks.
     pub monitor: Arc<crate::metrics::Monitor>,
+    /// Memory in use, refreshed in the background under `--maxmemory`.
+    pub used_memory: crate::memory::UsedMemory,
 }
 
 impl Shared {
@@ -113,6 +118,14 @@ impl Shared {
             SyncPolicy::Always => p.durable_lsn,
             _ => p.written_lsn,
         }
+    }
+
+    /// True when `--maxmemory` is set and the memory in use is past it.
+    #[inline]
+    pub fn over_maxmemory(&self) -> bool {
+        self.cfg
+            .maxmemory_bytes
+            .is_some_and(|max| self.used_memory.bytes() > max)
     }
 
     /// A copy of the checkpoint status.

@@ -8,16 +8,21 @@
 //! Connection-level commands (`MULTI`, `INFO`, `CLIENT`, …) are in the table for
 //! arity checks but are run by the server, which owns that state.
 
+mod bits;
 pub mod blocking;
 mod coll_scan;
 pub mod floats;
 mod hashes;
+mod key_info;
+mod key_moves;
 mod keys;
 mod list_pop;
 mod lists;
 mod sample;
 mod set_algebra;
 mod sets;
+mod sort;
+mod string_ops;
 mod strings;
 pub mod zpop;
 
@@ -49,6 +54,9 @@ pub enum Cmd {
     Wait,
     Logship,
     Auth,
+    Watch,
+    Unwatch,
+    Hello,
 }
 
 /// Who runs a command.
@@ -170,14 +178,22 @@ static SERVER: &[Spec] = server_commands! {
     Wait "wait" 3,
     Logship "logship" -2,
     Auth "auth" -2,
+    Watch "watch" -2,
+    Unwatch "unwatch" 1,
+    Hello "hello" -1,
 };
 
 /// Every family's rows.
 static TABLES: &[&[Spec]] = &[
     strings::TABLE,
+    string_ops::TABLE,
+    bits::TABLE,
     keys::TABLE,
     lists::TABLE,
     blocking::TABLE,
+    key_moves::TABLE,
+    key_info::TABLE,
+    sort::TABLE,
     hashes::TABLE,
     sets::TABLE,
     set_algebra::TABLE,
@@ -412,6 +428,10 @@ mod tests_blocking;
 #[cfg(test)]
 mod tests_hashes;
 #[cfg(test)]
+mod tests_keys;
+#[cfg(test)]
 mod tests_lists;
 #[cfg(test)]
 mod tests_sets;
+#[cfg(test)]
+mod tests_strings;

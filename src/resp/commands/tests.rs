@@ -4,6 +4,11 @@ use crate::store::apply_effect;
 /// Runs one command against database 0 of `ks` at time `now`, applies its
 /// effects (after an encode/decode round trip), returns the reply.
 pub(super) fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
+    run_in(ks, 0, now, line)
+}
+
+/// [`run`] with database `db` selected.
+pub(super) fn run_in(ks: &mut Dbs, db: usize, now: u64, line: &str) -> String {
     let args: Vec<Bytes> = line
         .split(' ')
         .map(|s| Bytes::copy_from_slice(s.as_bytes()))
@@ -17,7 +22,7 @@ pub(super) fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
     let mut fx = Vec::new();
     let ctx = Ctx {
         dbs: ks,
-        db: 0,
+        db,
         now_unix_ms: now,
     };
     execute(spec, &args, &ctx, &mut out, &mut fx);
@@ -29,7 +34,7 @@ pub(super) fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
         .map(Effect::into_owned)
         .collect();
     assert_eq!(owned, fx, "effects survive encoding");
-    let mut cur = crate::store::Cursor::default();
+    let mut cur = crate::store::Cursor { db };
     for e in &owned {
         apply_effect(ks, &mut cur, e);
     }
@@ -220,12 +225,26 @@ fn debug_digest_tracks_the_keyspace() {
     assert!(run(&mut ks, 0, "DEBUG SLEEP 0").starts_with("-ERR DEBUG supports only"));
 }
 
-/// Runs `spec` with the arguments `k 1 1 …` (as many as its arity asks)
-/// against `ks`; true when it pushed an effect.
+/// Arguments for the commands that `k 1 1 …` only makes fail: each writes
+/// with these, against the fixtures below.
+const WRITING_ARGS: &[(&str, &str)] = &[
+    ("swapdb", "0 1"),
+    ("bitop", "AND d k"),
+    ("sort", "l STORE d"),
+    ("getex", "k PERSIST"),
+];
+
+/// Runs `spec` with the arguments `k 1 1 …` (as many as its arity asks),
+/// or those of [`WRITING_ARGS`], against `ks`; true when it pushed an effect.
 fn pushes_effects(spec: &Spec, ks: &Dbs, now: u64) -> bool {
     let argc = spec.arity.unsigned_abs() as usize;
     let mut args = vec![Bytes::from_static(spec.name.as_bytes())];
-    args.extend((1..argc).map(|i| Bytes::from_static(if i == 1 { b"k" } else { b"1" })));
+    match WRITING_ARGS.iter().find(|(name, _)| *name == spec.name) {
+        Some((_, line)) => args.extend(line.split(' ').map(|a| Bytes::from(a.to_string()))),
+        None => {
+            args.extend((1..argc).map(|i| Bytes::from_static(if i == 1 { b"k" } else { b"1" })))
+        }
+    }
     pushes_effects_with(spec, &args, ks, now)
 }
 
@@ -272,6 +291,12 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
     // writes only then). No key has expired, so a read pushes nothing.
     let mut with_key = Dbs::new();
     with_key.db_mut(0).set(b"k", b"1", Some(now + 60_000));
+    // A list (SORT … STORE).
+    let mut list = crate::store::value::List::default();
+    list.push(crate::store::value::list::End::Right, b"3");
+    with_key
+        .db_mut(0)
+        .insert(Item::coll(b"l", Coll::List(list), None));
     let empty = Dbs::new();
     // `k` as a hash and as a set holding field / member `1` (HDEL, SREM,
     // SPOP, SMOVE write only then), as a list holding `1` and more (LREM,
