@@ -156,13 +156,16 @@ impl Waiters {
 
 /// What serving waiters needs of the primary's keyspace.
 pub trait Host {
+    /// Why a served pop could not be logged; its text is the error line the
+    /// client gets.
+    type Refused: std::fmt::Display;
     /// The databases as they are now.
     fn dbs(&self) -> &Dbs;
     /// The registry.
     fn waiters(&mut self) -> &mut Waiters;
     /// Logs `effects` as one record and applies them: the record's end LSN,
-    /// or the error line that refused it.
-    fn commit_served(&mut self, effects: &[Effect<'_>]) -> Result<u64, String>;
+    /// or why it was refused.
+    fn commit_served(&mut self, effects: &[Effect<'_>]) -> Result<u64, Self::Refused>;
     /// End LSN of the last record appended.
     fn last_appended_end(&self) -> u64;
 }
@@ -222,7 +225,7 @@ fn serve(
                 host.waiters().touched(&fx, ready);
                 Woken::Served { reply, end_lsn }
             }
-            Err(line) => Woken::Failed(line),
+            Err(why) => Woken::Failed(why.to_string()),
         }
     } else {
         // An error reply (a destination of another type): nothing popped.

@@ -128,8 +128,10 @@ impl blocking::Host for Serving<'_> {
         &mut self.st.waiters
     }
 
-    fn commit_served(&mut self, effects: &[Effect<'_>]) -> Result<u64, String> {
-        let end = self.st.log(self.wal, effects).map_err(|e| e.to_string())?;
+    type Refused = CommitError;
+
+    fn commit_served(&mut self, effects: &[Effect<'_>]) -> Result<u64, CommitError> {
+        let end = self.st.log(self.wal, effects)?;
         self.st.kv.apply_effects(effects, end);
         Ok(end)
     }
