@@ -121,9 +121,15 @@ fn count_ones(v: &[u8], first: u64, last: u64) -> u64 {
 
 /// `BITCOUNT key [start end [BYTE|BIT]]`
 fn bitcount<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec<Effect<'a>>) {
-    let mut range = None;
-    match args.len() {
-        2 => {}
+    // The key first, as Redis 7.0 looks it up: a missing key counts 0
+    // whatever the arguments after it.
+    let v = match ctx.live_str(&args[1], fx) {
+        Ok(Some(v)) => v,
+        Ok(None) => return out.int(0),
+        Err(e) => return e.reply(out),
+    };
+    let (s, e, unit) = match args.len() {
+        2 => (0, -1, RangeUnit::Byte),
         4 | 5 => {
             let (Some(s), Some(e)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
                 return out.error(errors::NOT_INTEGER);
@@ -135,16 +141,10 @@ fn bitcount<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Ve
                     None => return out.error(errors::SYNTAX),
                 },
             };
-            range = Some((s, e, unit));
+            (s, e, unit)
         }
         _ => return out.error(errors::SYNTAX),
-    }
-    let v = match ctx.live_str(&args[1], fx) {
-        Ok(Some(v)) => v,
-        Ok(None) => return out.int(0),
-        Err(e) => return e.reply(out),
     };
-    let (s, e, unit) = range.unwrap_or((0, -1, RangeUnit::Byte));
     match bit_range(s, e, v.len(), unit) {
         Some((first, last)) => out.int(count_ones(v, first, last) as i64),
         None => out.int(0),

@@ -4,7 +4,7 @@
 //! Writes log `HSet` with the fields they set (an increment logs the value
 //! it produced) and `HDel` with the fields they removed.
 
-use super::floats::{fmt_human, parse_f64};
+use super::long_double::LongDouble;
 use super::sample::{self, Count};
 use super::{coll_scan, errors, keyspace_commands, parse_i64, wrong_args, Ctx, Spec};
 use crate::resp::reply::Reply;
@@ -206,12 +206,10 @@ fn hincrby<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec
     out.int(new);
 }
 
-/// `HINCRBYFLOAT key field increment`: logs the value it produced, as text.
-///
-/// Redis adds in `long double` (80-bit on x86); this adds in f64, so a sum
-/// may differ from Redis's in its last digits or overflow sooner.
+/// `HINCRBYFLOAT key field increment`: logs the value it produced, as text,
+/// added in `long double` as Redis adds it.
 fn hincrbyfloat<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec<Effect<'a>>) {
-    let Some(by) = parse_f64(&args[3]) else {
+    let Some(by) = LongDouble::parse(&args[3]) else {
         return out.error(errors::NOT_FLOAT);
     };
     if by.is_infinite() {
@@ -221,16 +219,16 @@ fn hincrbyfloat<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mu
         Ok(h) => h.and_then(|h| h.get(&args[2])),
         Err(e) => return e.reply(out),
     };
-    let old = match old.map(parse_f64) {
-        None => 0.0,
+    let old = match old.map(LongDouble::parse) {
+        None => LongDouble::ZERO,
         Some(Some(v)) => v,
         Some(None) => return out.error("ERR hash value is not a float"),
     };
-    let new = old + by;
-    if !new.is_finite() {
-        return out.error("ERR increment would produce NaN or Infinity");
-    }
-    let text = fmt_human(new).into_bytes();
+    let new = match old.add(&by) {
+        Some(v) if !v.is_infinite() => v,
+        _ => return out.error("ERR increment would produce NaN or Infinity"),
+    };
+    let text = new.to_human().into_bytes();
     out.bulk(&text);
     set_field(&args[1], &args[2], text, fx);
 }

@@ -18,6 +18,7 @@ mod key_moves;
 mod keys;
 mod list_pop;
 mod lists;
+mod long_double;
 mod sample;
 mod set_algebra;
 mod sets;

@@ -1,7 +1,7 @@
 //! More string commands: SETEX, PSETEX, GETEX, MSETNX, INCRBYFLOAT, and the
 //! ranges (GETRANGE, SUBSTR, SETRANGE).
 
-use super::floats::{fmt_human, parse_f64};
+use super::long_double::LongDouble;
 use super::strings::MAX_STRING_BYTES;
 use super::{errors, keyspace_commands, parse_i64, wrong_args, Ctx, Spec};
 use crate::resp::reply::Reply;
@@ -145,21 +145,22 @@ fn incr_by_float<'a>(
 ) {
     let item = ctx.live(&args[1], fx);
     let old = match item.map(|i| i.as_str()) {
-        None => 0.0,
+        None => LongDouble::ZERO,
         Some(None) => return out.error(errors::WRONGTYPE),
-        Some(Some(v)) => match parse_f64(v) {
+        Some(Some(v)) => match LongDouble::parse(v) {
             Some(v) => v,
             None => return out.error(errors::NOT_FLOAT),
         },
     };
-    let Some(by) = parse_f64(&args[2]) else {
+    let Some(by) = LongDouble::parse(&args[2]) else {
         return out.error(errors::NOT_FLOAT);
     };
-    let new = old + by;
-    if !new.is_finite() {
-        return out.error("ERR increment would produce NaN or Infinity");
-    }
-    let text = fmt_human(new).into_bytes();
+    // Added in `long double`, as Redis adds: the text logged is Redis's.
+    let new = match old.add(&by) {
+        Some(v) if !v.is_infinite() => v,
+        _ => return out.error("ERR increment would produce NaN or Infinity"),
+    };
+    let text = new.to_human().into_bytes();
     out.bulk(&text);
     fx.push(Effect::Set {
         key: Blob::borrowed(&args[1]),
