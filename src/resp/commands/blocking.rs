@@ -253,7 +253,9 @@ fn serve_at<'a>(
 }
 
 /// The table's function: the command where it may not block (inside
-/// MULTI, as Redis): it pops if it can, else replies with a null array.
+/// MULTI, as Redis): it pops if it can, else replies as Redis 7.0 does
+/// there — a null bulk string for a move (`BLMOVE`, `BRPOPLPUSH`), a null
+/// array for the others.
 fn run_without_blocking<'a>(
     args: &'a [Bytes],
     ctx: &Ctx<'_>,
@@ -263,6 +265,7 @@ fn run_without_blocking<'a>(
     let spec = super::lookup(&args[0]).expect("a blocking command's row");
     match parse(spec, args) {
         Ok(b) if attempt(&b, args, ctx, out, fx) => {}
+        Ok(b) if matches!(b.op, Op::Move { .. }) => out.nil(),
         Ok(_) => timed_out(out),
         Err(e) => out.error(e),
     }
