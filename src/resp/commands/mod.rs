@@ -11,6 +11,9 @@
 pub mod floats;
 mod keys;
 mod strings;
+mod zcombine;
+mod zrange;
+mod zsets;
 
 use crate::resp::reply::Reply;
 use crate::store::value::{Coll, Hash, Kind, List, Set, ZSet};
@@ -160,7 +163,7 @@ static SERVER: &[Spec] = server_commands! {
 };
 
 /// Every family's rows.
-static TABLES: &[&[Spec]] = &[strings::TABLE, keys::TABLE, SERVER];
+static TABLES: &[&[Spec]] = &[strings::TABLE, keys::TABLE, zsets::TABLE, SERVER];
 
 /// Every command, in no particular order.
 pub static COMMANDS: LazyLock<Vec<&'static Spec>> =
@@ -385,3 +388,5 @@ pub fn execute<'a>(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_zsets;

@@ -3,7 +3,7 @@ use crate::store::apply_effect;
 
 /// Runs one command against database 0 of `ks` at time `now`, applies its
 /// effects (after an encode/decode round trip), returns the reply.
-fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
+pub(super) fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
     let args: Vec<Bytes> = line
         .split(' ')
         .map(|s| Bytes::copy_from_slice(s.as_bytes()))
@@ -220,12 +220,21 @@ fn debug_digest_tracks_the_keyspace() {
     assert!(run(&mut ks, 0, "DEBUG SLEEP 0").starts_with("-ERR DEBUG supports only"));
 }
 
-/// Runs `spec` with the arguments `k 1 1 …` (as many as its arity asks)
-/// against `ks`; true when it pushed an effect.
+/// Arguments for the commands whose `k 1 1 …` form is always refused (a
+/// lex range needs `[`, `ZMPOP` needs `MIN` or `MAX`).
+const EXAMPLE_ARGS: &[(&str, &str)] = &[("zremrangebylex", "k [1 [1"), ("zmpop", "1 k MIN")];
+
+/// Runs `spec` with the arguments `k 1 1 …` (as many as its arity asks, or
+/// its [`EXAMPLE_ARGS`]) against `ks`; true when it pushed an effect.
 fn pushes_effects(spec: &Spec, ks: &Dbs, now: u64) -> bool {
     let argc = spec.arity.unsigned_abs() as usize;
     let mut args = vec![Bytes::from_static(spec.name.as_bytes())];
-    args.extend((1..argc).map(|i| Bytes::from_static(if i == 1 { b"k" } else { b"1" })));
+    match EXAMPLE_ARGS.iter().find(|(name, _)| *name == spec.name) {
+        Some((_, line)) => args.extend(line.split(' ').map(|a| Bytes::from(a.as_bytes()))),
+        None => {
+            args.extend((1..argc).map(|i| Bytes::from_static(if i == 1 { b"k" } else { b"1" })))
+        }
+    }
     let ctx = Ctx {
         dbs: ks,
         db: 0,
@@ -244,8 +253,14 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
     let mut with_key = Dbs::new();
     with_key.db_mut(0).set(b"k", b"1", Some(now + 60_000));
     let empty = Dbs::new();
+    // A sorted set `k` of members 0, 1, 2 scoring 0, 1, 2, with a time to live.
+    let mut with_zset = Dbs::new();
+    run(&mut with_zset, now, "ZADD k 0 0 1 1 2 2");
+    run(&mut with_zset, now, "EXPIRE k 60");
     for spec in COMMANDS.iter().filter(|s| s.scope() == Scope::Keyspace) {
-        let writes = pushes_effects(spec, &with_key, now) || pushes_effects(spec, &empty, now);
+        let writes = pushes_effects(spec, &with_key, now)
+            || pushes_effects(spec, &empty, now)
+            || pushes_effects(spec, &with_zset, now);
         assert_eq!(
             spec.access.is_write(),
             writes,

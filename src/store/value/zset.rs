@@ -116,8 +116,18 @@ impl ZSet {
         })
     }
 
+    /// Rank of the first member above `member` in byte order (`inclusive`:
+    /// at or above). Meaningful when every score is equal, as Redis's
+    /// lex ranges assume.
+    pub fn rank_from_member(&self, member: &[u8], inclusive: bool) -> usize {
+        self.partition_point(|e| match inclusive {
+            true => &e.member[..] < member,
+            false => &e.member[..] <= member,
+        })
+    }
+
     /// The first rank whose entry fails `pred` (entries passing it come
-    /// first in the order).
+    /// first in the order): O(log² n).
     fn partition_point(&self, pred: impl Fn(&Entry) -> bool) -> usize {
         self.sorted
             .binary_search_by(|e| {
@@ -138,7 +148,11 @@ impl ZSet {
     ) -> impl DoubleEndedIterator<Item = (&[u8], f64)> + '_ {
         let end = end.min(self.sorted.len());
         let start = start.min(end);
-        (start..end).filter_map(move |i| self.at(i))
+        self.sorted
+            .focus()
+            .narrow(start..end)
+            .into_iter()
+            .map(|e| (&e.member[..], e.score))
     }
 
     /// Every member and score, lowest score first.
