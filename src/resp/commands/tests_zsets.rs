@@ -994,3 +994,251 @@ fn zscan_small() {
     );
     assert_eq!(run(&mut ks, T, "ZSCAN s x"), "-ERR invalid cursor\r\n");
 }
+/// The effects `line` pushes against `ks` (nothing applied).
+fn effects_of(ks: &Dbs, line: &str) -> Vec<Effect<'static>> {
+    let args: Vec<Bytes> = line
+        .split(' ')
+        .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+        .collect();
+    let ctx = Ctx {
+        dbs: ks,
+        db: 0,
+        now_unix_ms: T,
+    };
+    let (mut out, mut fx) = (Vec::new(), Vec::new());
+    execute(lookup(&args[0]).unwrap(), &args, &ctx, &mut out, &mut fx);
+    fx.into_iter().map(Effect::into_owned).collect()
+}
+
+fn zadd_effect(key: &str, entries: &[(f64, &str)]) -> Effect<'static> {
+    Effect::ZAdd {
+        key: Blob::owned(key.into()),
+        entries: entries
+            .iter()
+            .map(|(s, m)| (*s, Blob::owned(m.as_bytes().to_vec())))
+            .collect(),
+    }
+}
+
+fn zrem_effect(key: &str, members: &[&str]) -> Effect<'static> {
+    Effect::ZRem {
+        key: Blob::owned(key.into()),
+        members: members
+            .iter()
+            .map(|m| Blob::owned(m.as_bytes().to_vec()))
+            .collect(),
+    }
+}
+
+use crate::store::Blob;
+
+#[test]
+fn outcomes_are_logged_as_results() {
+    let mut ks = Dbs::new();
+    run(&mut ks, T, "ZADD z 1 a 2 b 3 c 0 d 0 e");
+    assert_eq!(
+        effects_of(&ks, "ZINCRBY z 0.5 a"),
+        [zadd_effect("z", &[(1.5, "a")])]
+    );
+    assert_eq!(
+        effects_of(&ks, "ZADD z GT CH 5 a 1 b 9 new"),
+        [zadd_effect("z", &[(5.0, "a"), (9.0, "new")])]
+    );
+    assert_eq!(effects_of(&ks, "ZADD z 1 a 2 b"), []);
+    run(&mut ks, T, "ZADD lex 0 a 0 b 0 c 0 d");
+    assert_eq!(
+        effects_of(&ks, "ZREMRANGEBYLEX lex (a [c"),
+        [zrem_effect("lex", &["b", "c"])]
+    );
+    assert_eq!(
+        effects_of(&ks, "ZREMRANGEBYSCORE z (1 +inf"),
+        [zrem_effect("z", &["b", "c"])]
+    );
+    assert_eq!(
+        effects_of(&ks, "ZPOPMAX z 2"),
+        [zrem_effect("z", &["c", "b"])]
+    );
+    assert_eq!(effects_of(&ks, "ZPOPMIN z 0"), []);
+    assert_eq!(effects_of(&ks, "ZREM z x a a"), [zrem_effect("z", &["a"])]);
+    run(&mut ks, T, "ZADD dst 7 old");
+    assert_eq!(
+        effects_of(&ks, "ZUNIONSTORE dst 1 z WEIGHTS 2"),
+        [
+            Effect::Del {
+                keys: vec![Blob::owned(b"dst".to_vec())]
+            },
+            zadd_effect(
+                "dst",
+                &[(0.0, "d"), (0.0, "e"), (2.0, "a"), (4.0, "b"), (6.0, "c")]
+            ),
+        ]
+    );
+    assert_eq!(
+        effects_of(&ks, "ZRANGESTORE new z 1 1"),
+        [zadd_effect("new", &[(0.0, "e")])]
+    );
+    assert_eq!(effects_of(&ks, "ZRANGESTORE new z 9 9"), []);
+    for read in [
+        "ZRANGE z 0 -1",
+        "ZRANDMEMBER z -5",
+        "ZSCAN z 0",
+        "ZUNION 1 z",
+        "ZINTERCARD 1 z",
+    ] {
+        assert_eq!(effects_of(&ks, read), [], "{read}");
+    }
+}
+
+#[test]
+fn an_expired_sorted_set_reads_as_missing() {
+    let mut ks = Dbs::new();
+    run(&mut ks, T, "ZADD z 1 a");
+    run(&mut ks, T, "PEXPIRE z 10");
+    assert_eq!(run(&mut ks, T + 10, "ZCARD z"), ":0\r\n");
+    assert!(ks.db(0).get(b"z").is_none());
+    run(&mut ks, T, "ZADD z 1 a");
+    run(&mut ks, T, "PEXPIRE z 10");
+    assert_eq!(run(&mut ks, T + 10, "ZADD z 2 b"), ":1\r\n");
+    assert_eq!(run(&mut ks, T + 10, "ZRANGE z 0 -1"), "*1\r\n$1\r\nb\r\n");
+}
+
+/// Members `m0…` of the reply, in order (scores skipped when `scored`).
+fn members(reply: &str, scored: bool) -> Vec<String> {
+    let bulks: Vec<&str> = reply
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.starts_with('$') && !l.is_empty())
+        .collect();
+    bulks
+        .iter()
+        .step_by(if scored { 2 } else { 1 })
+        .map(|s| s.to_string())
+        .collect()
+}
+
+#[test]
+fn ranges_on_a_large_set_agree_with_a_sorted_list() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut ks = Dbs::new();
+    let mut model: Vec<(f64, String)> = Vec::new();
+    for i in 0..600 {
+        let score = f64::from(rng.gen_range(0..50));
+        let m = format!("m{i}");
+        run(&mut ks, T, &format!("ZADD z {score} {m}"));
+        model.push((score, m));
+    }
+    model.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    for _ in 0..200 {
+        let (lo, hi) = (rng.gen_range(-5..55), rng.gen_range(-5..55));
+        let (lo_ex, hi_ex) = (rng.gen_bool(0.5), rng.gen_bool(0.5));
+        let bound = |v: i32, ex: bool| format!("{}{v}", if ex { "(" } else { "" });
+        let (offset, count) = (rng.gen_range(0..40), rng.gen_range(-1..40));
+        let want: Vec<String> = model
+            .iter()
+            .filter(|(s, _)| {
+                let (s, lo, hi) = (*s, f64::from(lo), f64::from(hi));
+                (if lo_ex { s > lo } else { s >= lo }) && (if hi_ex { s < hi } else { s <= hi })
+            })
+            .map(|(_, m)| m.clone())
+            .collect();
+        let (min, max) = (bound(lo, lo_ex), bound(hi, hi_ex));
+        let got = run(&mut ks, T, &format!("ZCOUNT z {min} {max}"));
+        assert_eq!(got, format!(":{}\r\n", want.len()), "{min} {max}");
+        let limited = |v: &[String]| -> Vec<String> {
+            let take = if count < 0 {
+                usize::MAX
+            } else {
+                count as usize
+            };
+            v.iter().skip(offset).take(take).cloned().collect()
+        };
+        let line = format!("ZRANGE z {min} {max} BYSCORE LIMIT {offset} {count} WITHSCORES");
+        assert_eq!(
+            members(&run(&mut ks, T, &line), true),
+            limited(&want),
+            "{line}"
+        );
+        let rev: Vec<String> = want.iter().rev().cloned().collect();
+        let line = format!("ZRANGE z {max} {min} BYSCORE REV LIMIT {offset} {count}");
+        assert_eq!(
+            members(&run(&mut ks, T, &line), false),
+            limited(&rev),
+            "{line}"
+        );
+        let (a, b) = (rng.gen_range(-700..700), rng.gen_range(-700..700));
+        let n = model.len() as i64;
+        let (s, e) = (
+            if a < 0 { n + a } else { a }.max(0),
+            if b < 0 { n + b } else { b },
+        );
+        let want: Vec<String> = model
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (*i as i64) >= s && (*i as i64) <= e)
+            .map(|(_, (_, m))| m.clone())
+            .collect();
+        assert_eq!(
+            members(&run(&mut ks, T, &format!("ZRANGE z {a} {b}")), false),
+            want
+        );
+        let rev: Vec<String> = model.iter().rev().map(|(_, m)| m.clone()).collect();
+        let want: Vec<String> = rev
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (*i as i64) >= s && (*i as i64) <= e)
+            .map(|(_, m)| m.clone())
+            .collect();
+        assert_eq!(
+            members(&run(&mut ks, T, &format!("ZREVRANGE z {a} {b}")), false),
+            want
+        );
+    }
+    for (rank, (_, m)) in model.iter().enumerate().step_by(37) {
+        assert_eq!(
+            run(&mut ks, T, &format!("ZRANK z {m}")),
+            format!(":{rank}\r\n")
+        );
+    }
+}
+
+#[test]
+fn zscan_of_a_large_set_returns_every_member_once() {
+    let mut ks = Dbs::new();
+    for i in 0..1000 {
+        run(&mut ks, T, &format!("ZADD z {i} m{i}"));
+    }
+    let (mut cursor, mut seen, mut calls) = ("0".to_string(), Vec::new(), 0);
+    loop {
+        let r = run(&mut ks, T, &format!("ZSCAN z {cursor} COUNT 64 MATCH m*"));
+        let lines: Vec<&str> = r.split("\r\n").collect();
+        cursor = lines[2].to_string();
+        seen.extend(members(&lines[3..].join("\r\n"), true));
+        calls += 1;
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(calls, 16);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 1000);
+}
+
+#[test]
+fn zrandmember_picks_distinct_members_or_repeats_for_a_negative_count() {
+    let mut ks = Dbs::new();
+    for i in 0..200 {
+        run(&mut ks, T, &format!("ZADD z {i} m{i}"));
+    }
+    let mut picked = members(&run(&mut ks, T, "ZRANDMEMBER z 50 WITHSCORES"), true);
+    assert_eq!(picked.len(), 50);
+    picked.sort();
+    picked.dedup();
+    assert_eq!(picked.len(), 50, "distinct");
+    let many = members(&run(&mut ks, T, "ZRANDMEMBER z -500"), false);
+    assert_eq!(many.len(), 500);
+    assert!(many.iter().all(|m| m.starts_with('m')));
+    let one = run(&mut ks, T, "ZRANDMEMBER z");
+    assert!(one.starts_with('$'), "{one}");
+}
