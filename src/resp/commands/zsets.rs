@@ -447,10 +447,6 @@ fn zrandmember<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut
     reply_members(out, picked.into_iter(), with_scores);
 }
 
-/// Sorted sets up to this many members are scanned in one call, as Redis
-/// scans its compact encoding.
-const SCAN_WHOLE_MEMBERS: usize = 128;
-
 /// `ZSCAN key cursor [MATCH pattern] [COUNT count]`. The cursor is the rank
 /// to go on from: a member present for the whole scan whose rank does not
 /// drop below the cursor is returned.
@@ -484,7 +480,8 @@ fn zscan<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec<E
         j += 2;
     }
     let start = usize::try_from(cursor).unwrap_or(usize::MAX).min(z.len());
-    let end = match z.len() <= SCAN_WHOLE_MEMBERS {
+    // A packed set is scanned in one call, as Redis scans its listpack.
+    let end = match z.is_packed() {
         true => z.len(),
         false => start.saturating_add(count).min(z.len()),
     };

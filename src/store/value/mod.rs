@@ -7,6 +7,7 @@
 //! | `list` | [`List`]: a sequence, pushed and popped at both ends    |
 //! | `set`  | [`Set`]: distinct members                               |
 //! | `zset` | [`ZSet`]: members ordered by score, then by bytes       |
+//! | `zpack`| the compact encoding of a small sorted set              |
 //!
 //! Every collection clones in O(1) or O(entries of a small one) and a write
 //! to a clone copies only the part it touches (persistent structures), so a
@@ -16,6 +17,7 @@
 pub mod hash;
 pub mod list;
 pub mod set;
+pub mod zpack;
 pub mod zset;
 
 pub use hash::Hash;
