@@ -4,27 +4,57 @@
 //!
 //! ## Layout of the buffer
 //!
-//! | size | field                                            |
-//! |-----:|--------------------------------------------------|
-//! | 8    | score, f64 little-endian                         |
-//! | 1    | member length `n` (at most [`MAX_MEMBER_BYTES`]) |
-//! | `n`  | member                                           |
+//! | size      | field                                                   |
+//! |----------:|---------------------------------------------------------|
+//! | 1         | `kind × 65 + n`: `n` the member length (at most [`MAX_MEMBER_BYTES`]), `kind` how the score is stored |
+//! | 8, 2 or 4 | score: kind 0 an f64, kind 1 an i16, kind 2 an i32 (little-endian; a whole score that fits, never `-0`) |
+//! | `n`       | member                                                  |
 //!
 //! repeated for each entry, ordered by score then member bytes. Every
 //! operation walks the buffer (at most [`MAX_ENTRIES`] entries, a few
 //! kilobytes); a write builds a new buffer.
 
 use std::cmp::Ordering;
+use std::ops::Range;
 
 /// Most entries a packed set holds; one more and it becomes a large set.
 pub const MAX_ENTRIES: usize = 128;
 /// Longest member a packed set holds; a longer one makes it a large set.
 pub const MAX_MEMBER_BYTES: usize = 64;
-const SCORE_BYTES: usize = 8;
-/// Bytes in front of each member: the score and the length byte.
-const ENTRY_HEADER_BYTES: usize = SCORE_BYTES + 1;
-const _: () = assert!(MAX_MEMBER_BYTES <= u8::MAX as usize);
+/// Member lengths per score kind in the header byte.
+const LENGTHS: u8 = MAX_MEMBER_BYTES as u8 + 1;
+const _: () = assert!(3 * (MAX_MEMBER_BYTES + 1) <= u8::MAX as usize + 1);
 const _: () = assert!(MAX_ENTRIES <= u8::MAX as usize);
+
+/// How a score is stored: its kind and its bytes.
+fn encode_score(score: f64, out: &mut Vec<u8>) -> u8 {
+    let whole = score.fract() == 0.0 && !(score == 0.0 && score.is_sign_negative());
+    if whole && f64::from(score as i16) == score {
+        out.extend_from_slice(&(score as i16).to_le_bytes());
+        1
+    } else if whole && f64::from(score as i32) == score {
+        out.extend_from_slice(&(score as i32).to_le_bytes());
+        2
+    } else {
+        out.extend_from_slice(&score.to_le_bytes());
+        0
+    }
+}
+
+/// The score of `kind` at the start of `b`, and its size.
+fn decode_score(kind: u8, b: &[u8]) -> Option<(f64, usize)> {
+    Some(match kind {
+        1 => (
+            f64::from(i16::from_le_bytes(b.get(..2)?.try_into().ok()?)),
+            2,
+        ),
+        2 => (
+            f64::from(i32::from_le_bytes(b.get(..4)?.try_into().ok()?)),
+            4,
+        ),
+        _ => (f64::from_le_bytes(b.get(..8)?.try_into().ok()?), 8),
+    })
+}
 
 /// Redis's order: by score (`-0` equals `0`), then by member bytes.
 pub(super) fn order(a: (f64, &[u8]), b: (f64, &[u8])) -> Ordering {
@@ -64,20 +94,20 @@ impl Packed {
         self.bytes.len()
     }
 
-    /// Every entry with its byte offset, in order.
-    fn entries(&self) -> impl Iterator<Item = (usize, &[u8], f64)> + '_ {
+    /// Every entry with the bytes it spans, in order.
+    fn entries(&self) -> impl Iterator<Item = (Range<usize>, &[u8], f64)> + '_ {
         let mut at = 0;
         std::iter::from_fn(move || {
             let b = &self.bytes;
             if at >= b.len() {
                 return None;
             }
-            let score = f64::from_le_bytes(b[at..at + SCORE_BYTES].try_into().ok()?);
-            let n = usize::from(b[at + SCORE_BYTES]);
+            let (kind, n) = (b[at] / LENGTHS, usize::from(b[at] % LENGTHS));
+            let (score, size) = decode_score(kind, &b[at + 1..])?;
             let start = at;
-            let member = &b[at + ENTRY_HEADER_BYTES..at + ENTRY_HEADER_BYTES + n];
-            at += ENTRY_HEADER_BYTES + n;
-            Some((start, member, score))
+            let member = &b[at + 1 + size..at + 1 + size + n];
+            at += 1 + size + n;
+            Some((start..at, member, score))
         })
     }
 
@@ -89,9 +119,9 @@ impl Packed {
     fn find(&self, member: &[u8]) -> Option<Found> {
         self.entries()
             .find(|(_, m, _)| *m == member)
-            .map(|(start, m, score)| Found {
-                start,
-                end: start + ENTRY_HEADER_BYTES + m.len(),
+            .map(|(span, _, score)| Found {
+                start: span.start,
+                end: span.end,
                 score,
             })
     }
@@ -129,11 +159,12 @@ impl Packed {
         let at = self
             .entries()
             .find(|(_, m, s)| order((*s, m), (score, member)).is_gt())
-            .map_or(self.bytes.len(), |(start, _, _)| start);
-        let mut b = Vec::with_capacity(self.bytes.len() + ENTRY_HEADER_BYTES + member.len());
+            .map_or(self.bytes.len(), |(span, _, _)| span.start);
+        let mut b = Vec::with_capacity(self.bytes.len() + 9 + member.len());
         b.extend_from_slice(&self.bytes[..at]);
-        b.extend_from_slice(&score.to_le_bytes());
-        b.push(member.len() as u8);
+        b.push(0);
+        let kind = encode_score(score, &mut b);
+        b[at] = kind * LENGTHS + member.len() as u8;
         b.extend_from_slice(member);
         b.extend_from_slice(&self.bytes[at..]);
         self.bytes = b.into_boxed_slice();
@@ -152,5 +183,44 @@ impl Packed {
         self.bytes = b.into_boxed_slice();
         self.len -= 1;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_scores_take_fewer_bytes_and_every_score_reads_back() {
+        let scores = [
+            1.0,
+            -32768.0,
+            32767.0,
+            32768.0,
+            -2147483648.0,
+            2147483648.0,
+            1.5,
+            -0.0,
+            0.0,
+            1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let mut p = Packed::default();
+        for (i, s) in scores.iter().enumerate() {
+            assert!(p.insert(format!("m{i}").as_bytes(), *s));
+        }
+        for (i, s) in scores.iter().enumerate() {
+            let got = p.score(format!("m{i}").as_bytes()).unwrap();
+            assert_eq!(got.to_bits(), s.to_bits(), "{s}");
+        }
+        // A header byte each, members m0…m9 and m10, m11; four i16 scores
+        // (1, -32768, 32767, 0), two i32 (32768, -2³¹), six f64.
+        assert_eq!(
+            p.buffer_bytes(),
+            12 + (10 * 2 + 2 * 3) + 4 * 2 + 2 * 4 + 6 * 8
+        );
+        let order: Vec<f64> = p.iter().map(|(_, s)| s).collect();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
     }
 }
