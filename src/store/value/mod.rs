@@ -8,6 +8,7 @@
 //! | `set`  | [`Set`]: distinct members                               |
 //! | `zset` | [`ZSet`]: members ordered by score, then by bytes       |
 //! | `zpack`| the compact encoding of a small sorted set              |
+//! | `ztree`| the order of a large sorted set: a counted B-tree       |
 //!
 //! Every collection clones in O(1) or O(entries of a small one) and a write
 //! to a clone copies only the part it touches (persistent structures), so a
@@ -19,6 +20,7 @@ pub mod list;
 pub mod set;
 pub mod zpack;
 pub mod zset;
+pub mod ztree;
 
 pub use hash::Hash;
 pub use list::List;

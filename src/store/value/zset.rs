@@ -8,6 +8,7 @@
 //! A large set stays large when it shrinks (as in Redis).
 
 use super::zpack::{self, order, Packed};
+use super::ztree::Tree;
 use super::{elem, elem_heap_bytes, Elem};
 use std::cmp::Ordering;
 
@@ -19,12 +20,11 @@ struct Entry {
 }
 
 /// A large sorted set. Clones in O(1); rank, insert and remove are
-/// O(log² n) (a binary search over a persistent vector), ranges by rank
-/// O(log n + k).
+/// O(log n) (a counted persistent B-tree), ranges by rank O(log n + k).
 #[derive(Clone, Debug, Default)]
 struct Large {
     scores: imbl::HashMap<Elem, f64>,
-    sorted: imbl::Vector<Entry>,
+    sorted: Tree<Entry>,
 }
 
 impl Large {
@@ -34,15 +34,20 @@ impl Large {
         for (m, score) in p.iter() {
             let member = elem(m);
             l.scores.insert(member.clone(), score);
-            l.sorted.push_back(Entry { score, member });
+            l.sorted.insert(l.sorted.len(), Entry { score, member });
         }
         l
     }
 
     /// Where `(score, member)` is, or would go, in the order.
     fn position(&self, score: f64, member: &[u8]) -> Result<usize, usize> {
-        self.sorted
-            .binary_search_by(|e| order((e.score, &e.member), (score, member)))
+        let at = self
+            .sorted
+            .partition_point(|e| order((e.score, &e.member), (score, member)).is_lt());
+        match self.sorted.get(at) {
+            Some(e) if order((e.score, &e.member), (score, member)).is_eq() => Ok(at),
+            _ => Err(at),
+        }
     }
 
     fn insert(&mut self, member: &[u8], score: f64) -> bool {
@@ -73,14 +78,9 @@ impl Large {
         true
     }
 
-    /// The first rank whose entry fails `pred`: O(log² n).
+    /// The first rank whose entry fails `pred`: O(log n) probes.
     fn partition_point(&self, pred: impl Fn(&[u8], f64) -> bool) -> usize {
-        self.sorted
-            .binary_search_by(|e| match pred(&e.member, e.score) {
-                true => Ordering::Less,
-                false => Ordering::Greater,
-            })
-            .unwrap_or_else(|at| at)
+        self.sorted.partition_point(|e| pred(&e.member, e.score))
     }
 }
 
@@ -121,7 +121,10 @@ pub struct Entries<'a>(Inner<'a>);
 
 enum Inner<'a> {
     Small(std::vec::IntoIter<(&'a [u8], f64)>),
-    Large(imbl::vector::Iter<'a, Entry, imbl::shared_ptr::DefaultSharedPtr>),
+    Large {
+        entries: std::iter::Flatten<std::vec::IntoIter<&'a [Entry]>>,
+        left: usize,
+    },
 }
 
 impl<'a> Iterator for Entries<'a> {
@@ -130,14 +133,17 @@ impl<'a> Iterator for Entries<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
             Inner::Small(i) => i.next(),
-            Inner::Large(i) => i.next().map(|e| (&e.member[..], e.score)),
+            Inner::Large { entries, left } => {
+                *left = left.saturating_sub(1);
+                entries.next().map(|e| (&e.member[..], e.score))
+            }
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match &self.0 {
             Inner::Small(i) => i.size_hint(),
-            Inner::Large(i) => i.size_hint(),
+            Inner::Large { left, .. } => (*left, Some(*left)),
         }
     }
 }
@@ -146,7 +152,10 @@ impl DoubleEndedIterator for Entries<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
             Inner::Small(i) => i.next_back(),
-            Inner::Large(i) => i.next_back().map(|e| (&e.member[..], e.score)),
+            Inner::Large { entries, left } => {
+                *left = left.saturating_sub(1);
+                entries.next_back().map(|e| (&e.member[..], e.score))
+            }
         }
     }
 }
@@ -268,7 +277,10 @@ impl ZSet {
                 let v: Vec<_> = p.iter().skip(start).take(end - start).collect();
                 Inner::Small(v.into_iter())
             }
-            Repr::Large(l) => Inner::Large(l.sorted.focus().narrow(start..end).into_iter()),
+            Repr::Large(l) => Inner::Large {
+                entries: l.sorted.slices(start, end).into_iter().flatten(),
+                left: end - start,
+            },
         })
     }
 
@@ -281,10 +293,9 @@ impl ZSet {
     pub fn heap_bytes(&self) -> usize {
         match &self.repr {
             Repr::Small(p) => p.buffer_bytes().next_multiple_of(16),
-            Repr::Large(l) => l
-                .sorted
+            Repr::Large(_) => self
                 .iter()
-                .map(|e| elem_heap_bytes(&e.member) + 64)
+                .map(|(m, _)| elem_heap_bytes(m) + 64)
                 .sum::<usize>(),
         }
     }
