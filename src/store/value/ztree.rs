@@ -55,6 +55,22 @@ fn child_at<T>(children: &[Child<T>], mut i: usize) -> (usize, usize) {
     unreachable!("a branch has children")
 }
 
+/// Makes room for one more item without the doubling growth of a `Vec`
+/// (a node holds at most one more than [`MAX_FANOUT`], and then splits):
+/// a leaf's spare capacity is most of a set's memory otherwise.
+fn reserve_one<X>(v: &mut Vec<X>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((MAX_FANOUT + 1).saturating_sub(v.len()).max(1));
+    }
+}
+
+/// Moves the upper half of a full node's items to a new node's.
+fn split_half<X>(v: &mut Vec<X>) -> Vec<X> {
+    let mut right = Vec::with_capacity(MAX_FANOUT + 1);
+    right.extend(v.drain(v.len() / 2..));
+    right
+}
+
 impl<T: Clone> Tree<T> {
     /// Number of entries.
     pub fn len(&self) -> usize {
@@ -129,11 +145,12 @@ impl<T: Clone> Tree<T> {
     fn insert_in(node: &mut Arc<Node<T>>, i: usize, value: T) -> Option<Child<T>> {
         match Arc::make_mut(node) {
             Node::Leaf(v) => {
+                reserve_one(v);
                 v.insert(i, value);
                 if v.len() <= MAX_FANOUT {
                     return None;
                 }
-                let right = v.split_off(v.len() / 2);
+                let right = split_half(v);
                 Some(Child {
                     len: right.len(),
                     node: Arc::new(Node::Leaf(right)),
@@ -144,12 +161,13 @@ impl<T: Clone> Tree<T> {
                 cs[k].len += 1;
                 if let Some(split) = Self::insert_in(&mut cs[k].node, sub, value) {
                     cs[k].len -= split.len;
+                    reserve_one(cs);
                     cs.insert(k + 1, split);
                 }
                 if cs.len() <= MAX_FANOUT {
                     return None;
                 }
-                let right = cs.split_off(cs.len() / 2);
+                let right = split_half(cs);
                 Some(Child {
                     len: right.iter().map(|c| c.len).sum(),
                     node: Arc::new(Node::Branch(right)),
