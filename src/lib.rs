@@ -5,6 +5,7 @@
 //! | module      | owns                                                                   |
 //! |-------------|------------------------------------------------------------------------|
 //! | [`clock`]   | the wall clock: Unix milliseconds, UTC text                            |
+//! | [`memory`]  | memory in use, from the allocator's statistics (`--maxmemory`, `INFO memory`) |
 //! | [`durable`] | the shared I/O error (operation, path), the directory fsync, small files read with a limit |
 //! | [`fs`]      | the file system behind a trait: the real one, a faulty in-memory one, atomic file replacement |
 //! | [`wal`]     | the write-ahead log: format, options, group-commit writer and its taps, reader, recovery, mirror, timelines |
@@ -25,7 +26,7 @@
 //! | [`cli`]     | command-line commands; thin glue                                       |
 //! | [`faultproxy`] | a TCP proxy injecting network faults (a testing aid)                |
 //!
-//! The arrows point one way: `clock`, `durable` and `progress` know nothing
+//! The arrows point one way: `clock`, `durable`, `memory` and `progress` know nothing
 //! of the rest (every layer may use them);
 //! `fs` knows only `durable`; `wal` knows nothing of the modules above it;
 //! `store` knows neither `wal` nor `resp`; `resp` uses `store` only (its
@@ -77,6 +78,7 @@ pub mod durable;
 pub mod events;
 pub mod faultproxy;
 pub mod fs;
+pub mod memory;
 pub mod metrics;
 pub mod node;
 pub mod primary;

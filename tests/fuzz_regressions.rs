@@ -171,6 +171,32 @@ fn ship_frame_decompress_checks_raw_len_before_allocating() {
     assert!(largest < 64 << 20, "allocated {largest} bytes at once");
 }
 
+/// Found by `effect_payload`: a `SetRange` whose offset is far past the
+/// 512 MiB string limit decodes, and applying it grows the string to the
+/// offset (here 0x23000000000006 bytes: the allocator aborts the process).
+/// The primary never logs one (SETRANGE checks offset + length), but replay
+/// and a standby apply whatever decodes; `decode` must refuse it.
+#[test]
+fn effect_payload_set_range_past_the_string_limit_is_refused() {
+    use logship::store::effect::{decode, encode};
+    use logship::store::{Blob, Effect};
+    let mut payload = Vec::new();
+    encode(
+        &[Effect::SetRange {
+            key: Blob::borrowed(b"s"),
+            offset: 0x23_0000_0000_0003,
+            value: Blob::borrowed(b"xyz"),
+        }],
+        &mut payload,
+    );
+    assert!(
+        decode(&payload).is_err(),
+        "a SetRange to offset 0x23000000000003 decodes; applying it allocates that much"
+    );
+    // Refused by decode, the target returns before applying.
+    harness::effect_payload(&payload);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -193,6 +219,21 @@ proptest! {
     fn mirror_chunk_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
         harness::mirror_chunk(&data);
     }
+
+    #[test]
+    fn resp_request_never_panics(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        harness::resp_request(&data);
+    }
+
+    #[test]
+    fn effect_payload_never_panics(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        harness::effect_payload(&data);
+    }
+
+    #[test]
+    fn snapshot_content_never_panics(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        harness::snapshot_content(&data);
+    }
 }
 
 /// The committed seed inputs are valid logs and streams: they pass the targets'
@@ -202,11 +243,14 @@ proptest! {
 fn seed_inputs_pass_the_targets() {
     let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/fuzz/seeds");
     type Target = fn(&[u8]);
-    let targets: [(&str, Target); 4] = [
+    let targets: [(&str, Target); 7] = [
         ("wal_record", harness::wal_record),
         ("wal_segment", harness::wal_segment),
         ("ship_frame", harness::ship_frame),
         ("mirror_chunk", harness::mirror_chunk),
+        ("resp_request", harness::resp_request),
+        ("effect_payload", harness::effect_payload),
+        ("snapshot_content", harness::snapshot_content),
     ];
     let mut n = 0;
     for (name, run) in targets {
@@ -216,5 +260,204 @@ fn seed_inputs_pass_the_targets() {
             n += 1;
         }
     }
-    assert!(n >= 4, "seed inputs missing under {}", seeds.display());
+    assert!(n >= 13, "seed inputs missing under {}", seeds.display());
+}
+
+/// The seeds of `resp_request`, `effect_payload` and `snapshot_content`, made
+/// from the encoders so they stay valid as formats grow: this test checks the
+/// committed files are these bytes; `FUZZ_WRITE_SEEDS=1` rewrites them.
+#[test]
+fn seed_inputs_of_the_keyspace_decoders_are_current() {
+    use logship::store::effect::encode;
+    use logship::store::{snapshot, Blob, Effect, ListEnd};
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/fuzz/seeds");
+    let mut want: Vec<(&str, &str, Vec<u8>)> = Vec::new();
+    let limits = |rest: &[u8]| [&[255u8, 16, 255][..], rest].concat();
+    want.push((
+        "resp_request",
+        "multibulk",
+        limits(
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*0\r\n",
+        ),
+    ));
+    want.push((
+        "resp_request",
+        "inline",
+        limits(b"PING\r\nSET \"a b\" 'c\\'d' \"\\x41\\n\"\r\n\r\nGET a\n"),
+    ));
+    want.push((
+        "resp_request",
+        "bad-length",
+        limits(b"*2\r\n$3\r\nGET\r\n$-7\r\n"),
+    ));
+    let b = |s: &'static str| Blob::borrowed(s.as_bytes());
+    let every_effect = vec![
+        Effect::Set {
+            key: b("s"),
+            value: b("v"),
+            expire_at_unix_ms: Some(1_700_000_000_000),
+        },
+        Effect::Del {
+            keys: vec![b("h"), b("x")],
+        },
+        Effect::Expire {
+            key: b("l"),
+            at_unix_ms: 5,
+        },
+        Effect::Persist { key: b("s") },
+        Effect::Select { db: 1 },
+        Effect::FlushDb,
+        Effect::Select { db: 0 },
+        Effect::SwapDb { a: 0, b: 2 },
+        Effect::SwapDb { a: 0, b: 2 },
+        Effect::Move {
+            key: b("t"),
+            to_db: 3,
+        },
+        Effect::Rename {
+            from: b("z"),
+            to: b("z2"),
+        },
+        Effect::Copy {
+            from: b("z2"),
+            to: b("z3"),
+            to_db: 4,
+        },
+        Effect::SetRange {
+            key: b("s"),
+            offset: 3,
+            value: b("xyz"),
+        },
+        Effect::HSet {
+            key: b("h"),
+            pairs: vec![(b("f"), b("1"))],
+        },
+        Effect::HDel {
+            key: b("h"),
+            fields: vec![b("g")],
+        },
+        Effect::Push {
+            key: b("l"),
+            end: ListEnd::Left,
+            elems: vec![b("p"), b("q")],
+        },
+        Effect::Pop {
+            key: b("l"),
+            end: ListEnd::Right,
+            count: 2,
+        },
+        Effect::LSet {
+            key: b("l"),
+            index: 1,
+            elem: b("r"),
+        },
+        Effect::LInsert {
+            key: b("l"),
+            index: 0,
+            elem: b("i"),
+        },
+        Effect::LRem {
+            key: b("l"),
+            count: -1,
+            elem: b("a"),
+        },
+        Effect::LTrim {
+            key: b("l"),
+            start: 0,
+            end: 2,
+        },
+        Effect::SAdd {
+            key: b("t2"),
+            members: vec![b("a"), b("b")],
+        },
+        Effect::SRem {
+            key: b("t2"),
+            members: vec![b("a")],
+        },
+        Effect::ZAdd {
+            key: b("z4"),
+            entries: vec![(f64::INFINITY, b("m")), (0.5, b("n"))],
+        },
+        Effect::ZRem {
+            key: b("z4"),
+            members: vec![b("n")],
+        },
+        Effect::FlushAll,
+    ];
+    let payload = |effects: &[Effect<'_>]| {
+        let mut out = Vec::new();
+        encode(effects, &mut out);
+        out
+    };
+    want.push(("effect_payload", "every-effect", payload(&every_effect)));
+    want.push(("effect_payload", "set", payload(&every_effect[..1])));
+    // A snapshot of the sample keyspace: its items raw (flag COMPRESS), and
+    // as written (compressed).
+    let dbs = harness::sample_dbs();
+    let fs = logship::fs::MemFs::new();
+    let dir = std::path::Path::new("/snap");
+    logship::fs::Fs::create_dir_all(&fs, dir).unwrap();
+    let w = snapshot::write(&fs, dir, &dbs, 7, 8, 1).unwrap();
+    let file = logship::fs::Fs::read(&fs, &w.path).unwrap();
+    let content = &file[snapshot::SNAPSHOT_HEADER_BYTES..];
+    let items = u16::try_from(w.header.items).unwrap().to_le_bytes();
+    let head = |flags: u8, version: u8| [flags, version, items[0], items[1]];
+    let raw = zstd::decode_all(content).unwrap();
+    want.push((
+        "snapshot_content",
+        "v2-raw",
+        [&head(harness::COMPRESS | harness::ROUND_TRIP, 2)[..], &raw].concat(),
+    ));
+    want.push((
+        "snapshot_content",
+        "v2-zstd",
+        [&head(harness::ROUND_TRIP, 2)[..], content].concat(),
+    ));
+    let mut v1 = Vec::new();
+    for (k, v, exp) in [
+        (&b"a"[..], &b"1"[..], 0u64),
+        (b"bb", b"two", 1_700_000_000_000),
+    ] {
+        v1.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        v1.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        v1.extend_from_slice(&exp.to_le_bytes());
+        v1.extend_from_slice(k);
+        v1.extend_from_slice(v);
+    }
+    want.push((
+        "snapshot_content",
+        "v1-raw",
+        [&[harness::COMPRESS | harness::ROUND_TRIP, 1, 2, 0][..], &v1].concat(),
+    ));
+    let write = std::env::var_os("FUZZ_WRITE_SEEDS").is_some();
+    for (target, name, bytes) in &want {
+        let path = seeds.join(target).join(name);
+        if write {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, bytes).unwrap();
+        }
+        let on_disk = std::fs::read(&path).unwrap_or_default();
+        if *target == "snapshot_content" && name.starts_with("v2") && on_disk.len() > 4 {
+            // Items come in the keyspace's hash order, which differs from one
+            // process to the next: the seed must hold the same databases.
+            let body = &on_disk[4..];
+            let content = if name.ends_with("raw") {
+                zstd::encode_all(body, 1).unwrap()
+            } else {
+                body.to_vec()
+            };
+            let got = snapshot::decode_content(&content, 2, w.header.items);
+            assert!(
+                got.is_ok_and(|d| d.digest() == dbs.digest()),
+                "{} is stale: rerun with FUZZ_WRITE_SEEDS=1",
+                path.display()
+            );
+            continue;
+        }
+        assert!(
+            &on_disk == bytes,
+            "{} is stale: rerun with FUZZ_WRITE_SEEDS=1",
+            path.display()
+        );
+    }
 }

@@ -27,9 +27,10 @@ fn string_commands_and_errors_match_redis() {
     assert_eq!(pong, "PONG");
     let echo: String = cmd("ECHO").arg("hi").query(&mut c).unwrap();
     assert_eq!(echo, "hi");
+    let _: () = cmd("SELECT").arg(15).query(&mut c).unwrap();
     let _: () = cmd("SELECT").arg(0).query(&mut c).unwrap();
     assert_eq!(
-        err_text(cmd("SELECT").arg(1).query::<()>(&mut c)),
+        err_text(cmd("SELECT").arg(16).query::<()>(&mut c)),
         "ERR DB index is out of range"
     );
     let _: () = cmd("SET").arg("k").arg("v").query(&mut c).unwrap();

@@ -6,6 +6,9 @@
 # Usage: tools/bench-vs-redis.sh
 # Environment:
 #   N=200000            requests per throughput run
+#   TESTS=set,get,…     redis-benchmark tests (default: every one of the data types'
+#                       tests: set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,
+#                       zadd,zpopmin,lrange_100,lrange_300,lrange_600,mset)
 #   LOAD_N=2000000      SETs for the memory comparison (-r 1000000 keys)
 #   RUNTIMES="multi-thread current-thread"   logship runtimes to measure (the first
 #                       also runs the memory and recovery parts)
@@ -13,6 +16,7 @@
 set -euo pipefail
 
 N=${N:-200000}
+TESTS=${TESTS:-set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_300,lrange_600,mset}
 LOAD_N=${LOAD_N:-2000000}
 RUNTIMES=${RUNTIMES:-"multi-thread current-thread"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,10 +73,11 @@ stop_logship_kill9() {
     LOGSHIP_PID=""
 }
 
-# bench PORT PIPELINE -> lines "TEST rps p50 p99"
+# bench PORT PIPELINE -> lines "TEST rps p50 p99" (the test's name without
+# spaces: "LPUSH_(needed_to_benchmark_LRANGE)", "LRANGE_100_(first_100_elements)")
 bench() {
-    redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -c 50 -d 100 -r 100000 -n "$N" -P "$2" --csv 2>/dev/null |
-        awk -F'","' 'NR > 1 { gsub(/"/, ""); split($0, f, ","); print f[1], f[2], f[5], f[7] }'
+    redis-benchmark -h 127.0.0.1 -p "$1" -t "$TESTS" -c 50 -d 100 -r 100000 -n "$N" -P "$2" --csv 2>/dev/null |
+        awk -F'","' 'NR > 1 { gsub(/"/, ""); split($0, f, ","); gsub(/ /, "_", f[1]); print f[1], f[2], f[5], f[7] }'
 }
 
 "$LOGSHIP_BIN" init --data-dir "$TMP/logship" >/dev/null
@@ -81,9 +86,9 @@ start_redis
 echo "# logship vs redis, fsync always, redis-benchmark -c 50 -d 100 -r 100000 -n $N"
 echo "# $(nproc) cores; redis $(redis-server --version | awk '{print $3}' | sed 's/v=//')"
 echo
-printf '| %-6s | %-2s | %-14s | %12s | %12s | %6s | %8s | %8s | %8s | %8s |\n' \
-    test P "logship runtime" "redis rps" "logship rps" ratio "r p50 ms" "l p50 ms" "r p99 ms" "l p99 ms"
-printf '|%s|\n' "--------|----|----------------|--------------|--------------|--------|----------|----------|----------|----------"
+row() { printf '| %-36s | %-2s | %-14s | %12s | %12s | %6s | %8s | %8s | %8s | %8s |\n' "$@"; }
+row test P "logship runtime" "redis rps" "logship rps" ratio "r p50 ms" "l p50 ms" "r p99 ms" "l p99 ms"
+printf '|%s|\n' "--------------------------------------|----|----------------|--------------|--------------|--------|----------|----------|----------|----------"
 for runtime in $RUNTIMES; do
     start_logship "$runtime"
     for P in 1 16; do
@@ -91,12 +96,11 @@ for runtime in $RUNTIMES; do
         redis-cli -p "$LOGSHIP_PORT" flushall >/dev/null
         r=$(bench "$REDIS_PORT" "$P")
         l=$(bench "$LOGSHIP_PORT" "$P")
-        for t in SET GET; do
-            read -r _ rr rp50 rp99 <<<"$(grep "^$t " <<<"$r")"
-            read -r _ lr lp50 lp99 <<<"$(grep "^$t " <<<"$l")"
-            ratio=$(awk -v a="$lr" -v b="$rr" 'BEGIN { printf "%.2f", a / b }')
-            printf '| %-6s | %-2s | %-14s | %12s | %12s | %6s | %8s | %8s | %8s | %8s |\n' \
-                "$t" "$P" "$runtime" "$rr" "$lr" "$ratio" "$rp50" "$lp50" "$rp99" "$lp99"
+        for t in $(awk '{print $1}' <<<"$r"); do
+            read -r _ rr rp50 rp99 <<<"$(grep -F "$t " <<<"$r" | head -1)"
+            read -r _ lr lp50 lp99 <<<"$(grep -F "$t " <<<"$l" | head -1)"
+            ratio=$(awk -v a="${lr:-0}" -v b="$rr" 'BEGIN { printf "%.2f", a / b }')
+            row "$t" "$P" "$runtime" "$rr" "${lr:-failed}" "$ratio" "$rp50" "${lp50:-}" "$rp99" "${lp99:-}"
         done
     done
     stop_logship_kill9

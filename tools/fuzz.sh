@@ -23,7 +23,7 @@ secs=${1:-60}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 fuzz_dir=tools/fuzz
-read -r -a targets <<<"${FUZZ_TARGETS:-wal_record wal_segment ship_frame mirror_chunk}"
+read -r -a targets <<<"${FUZZ_TARGETS:-wal_record wal_segment ship_frame mirror_chunk resp_request effect_payload snapshot_content}"
 
 if ! rustup toolchain list | grep -q '^nightly'; then
     echo "fuzz.sh: cargo-fuzz needs a nightly toolchain: rustup toolchain install nightly" >&2
@@ -74,11 +74,11 @@ for t in "${targets[@]}"; do
     elif ((rc != 0)); then
         status="exit $rc"
     fi
-    rows+=("$(printf '%-14s %8s %12s %8s  %s' "$t" "$elapsed" "${runs:-?}" "$crashes" "$status")")
+    rows+=("$(printf '%-16s %8s %12s %8s  %s' "$t" "$elapsed" "${runs:-?}" "$crashes" "$status")")
 done
 
 echo
-printf '%-14s %8s %12s %8s  %s\n' target seconds runs crashes status
+printf '%-16s %8s %12s %8s  %s\n' target seconds runs crashes status
 for r in "${rows[@]}"; do echo "$r"; done
 
 failed=0

@@ -74,6 +74,11 @@ pub struct PrimaryArgs {
     /// trailing newline is ignored; an empty file is an error).
     #[arg(long, value_name = "FILE")]
     pub requirepass_file: Option<PathBuf>,
+    /// Past this much memory in use (the allocator's count, as Redis's
+    /// used_memory), commands that may grow the data (SET, LPUSH, …) are
+    /// refused with OOM; reads and deletes go on. 0: no limit.
+    #[arg(long, value_name = "SIZE", default_value = "0", value_parser = parse::size)]
+    pub maxmemory: u64,
     #[command(flatten)]
     pub ship: ShipArgs,
     #[command(flatten)]
@@ -209,6 +214,7 @@ fn config(a: PrimaryArgs) -> anyhow::Result<PrimaryConfig> {
         ship: a.ship.config()?,
         max_retained_wal_bytes: a.ship.max_retained_wal,
         requirepass: super::secure::requirepass(a.requirepass_file.as_deref())?,
+        maxmemory_bytes: (a.maxmemory > 0).then_some(a.maxmemory),
         monitor: a.monitor.config(),
     })
 }

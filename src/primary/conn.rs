@@ -1,12 +1,14 @@
 //! The primary's part of a client session ([`Role`]): keyspace commands log
 //! their effects through the WAL before they are applied, a batch's replies
 //! wait until the WAL has acknowledged the batch's last appended LSN, and
-//! `WAIT` and `LOGSHIP` run once the replies before them are sent.
+//! `WAIT` and `LOGSHIP` run once the replies before them are sent, and so
+//! does a blocking pop's wait for something to pop.
 
-use super::db::State;
+use super::blocking::{Ticket, Woken};
+use super::db::{CommitError, State};
 use super::server_cmds;
 use super::Shared;
-use crate::resp::commands::{execute, Cmd, Ctx, Scope, Spec};
+use crate::resp::commands::{blocking, execute, Access, Cmd, Ctx, Scope, Spec};
 use crate::resp::session::{self, Call, Role, Settings, Shutdown, Step};
 use crate::resp::Reply;
 use crate::store::{Cursor, Dbs, Effect};
@@ -23,6 +25,9 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: watch::Rece
     session::serve_tcp(&*shared, stream, id, conn, Shutdown::on(shutdown)).await;
     shared.monitor.clients.disconnected();
 }
+
+/// The error a command that may grow the keyspace gets past `--maxmemory`.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// The primary's state of one connection.
 #[derive(Debug, Default)]
@@ -41,6 +46,9 @@ pub enum Deferred {
     },
     /// A `LOGSHIP` control request.
     Control(super::fence::Request),
+    /// A blocking pop found nothing: wait to be served (registered while
+    /// the command ran, under the lock), to time out, or for shutdown.
+    Block(Ticket),
 }
 
 /// A batch's writes did not become durable: the log failed (a full disk, a
@@ -74,7 +82,12 @@ impl Role for Shared {
             max_query_bytes: self.cfg.max_query_bytes,
             max_output_bytes: self.cfg.max_output_bytes,
             password: self.cfg.requirepass.as_ref(),
+            role_name: "master",
         }
+    }
+
+    fn kv<'a>(st: &'a mut MutexGuard<'_, State>) -> &'a mut crate::store::KvState {
+        &mut st.kv
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -100,8 +113,11 @@ impl Role for Shared {
         None
     }
 
-    fn refusal(&self, _spec: &Spec) -> Option<&'static str> {
-        None
+    /// Past `--maxmemory`, the commands that may grow the keyspace (as
+    /// Redis refuses its `denyoom` commands).
+    #[inline]
+    fn refusal(&self, spec: &Spec) -> Option<&'static str> {
+        (spec.access == Access::Grow && self.over_maxmemory()).then_some(OOM)
     }
 
     // Inlined into the session's batch loop, as the command path was before
@@ -117,6 +133,9 @@ impl Role for Shared {
     ) -> Step<Deferred> {
         let (spec, args) = (call.spec, call.args);
         if spec.scope() == Scope::Keyspace {
+            if spec.cmd == Cmd::Block {
+                return self.run_blocking(st, conn, call, out);
+            }
             self.run_one(st, conn, call, out);
             return Step::Next;
         }
@@ -224,6 +243,7 @@ impl Role for Shared {
                 Ok(v) => out.bulk(v.to_string().as_bytes()),
                 Err(e) => out.error(&e.to_string()),
             },
+            Deferred::Block(ticket) => self.blocked(ticket, conn, shutdown, out).await,
         }
     }
 
@@ -248,8 +268,22 @@ impl Shared {
             now_unix_ms: call.now_unix_ms,
         };
         execute(call.spec, call.args, &ctx, out, &mut effects);
-        if effects.len() > usize::from(call.db != 0) {
-            match st.commit(&self.wal, &effects) {
+        self.commit_call(st, conn, &effects, call.db, out, mark);
+    }
+
+    /// Logs and applies a command's effects (beyond its `Select`); if they
+    /// cannot be logged, its reply (from `mark`) becomes why.
+    fn commit_call(
+        &self,
+        st: &mut State,
+        conn: &mut PrimaryConn,
+        effects: &[Effect<'_>],
+        db: usize,
+        out: &mut Vec<u8>,
+        mark: usize,
+    ) {
+        if effects.len() > usize::from(db != 0) {
+            match st.commit(&self.wal, effects) {
                 Ok(end) => conn.last_write_end_lsn = end,
                 Err(e) => {
                     out.truncate(mark);
@@ -257,5 +291,137 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// A blocking pop: served now if one of its keys holds something, else
+    /// the client waits, registered before the lock is let go so that no
+    /// write can slip in between.
+    fn run_blocking(
+        &self,
+        st: &mut State,
+        conn: &mut PrimaryConn,
+        call: Call<'_>,
+        out: &mut Vec<u8>,
+    ) -> Step<Deferred> {
+        let b = match blocking::parse(call.spec, call.args) {
+            Ok(b) => b,
+            Err(e) => {
+                out.error(e);
+                return Step::Next;
+            }
+        };
+        let mark = out.len();
+        let mut effects: Vec<Effect<'_>> = Vec::new();
+        if call.db != 0 {
+            effects.push(Effect::Select { db: call.db as u32 });
+        }
+        let ctx = Ctx {
+            dbs: &st.kv.dbs,
+            db: call.db,
+            now_unix_ms: call.now_unix_ms,
+        };
+        let served = blocking::attempt(&b, call.args, &ctx, out, &mut effects);
+        // A served pop, or the deletes of keys found expired.
+        self.commit_call(st, conn, &effects, call.db, out, mark);
+        if served {
+            return Step::Next;
+        }
+        if let Some(f) = &st.fenced {
+            // Nothing will ever be pushed here: say so instead of waiting.
+            out.error(&CommitError::Fenced(Box::new(f.clone())).to_string());
+            return Step::Next;
+        }
+        let ticket = st.waiters.register(call.db, call.args.to_vec(), b);
+        Step::Then(Deferred::Block(ticket))
+    }
+
+    /// Waits for a blocked client's turn, its timeout or shutdown, and
+    /// writes its one reply: a served pop's once that pop is durable.
+    async fn blocked(
+        &self,
+        ticket: Ticket,
+        conn: &mut PrimaryConn,
+        shutdown: &mut Shutdown,
+        out: &mut Vec<u8>,
+    ) {
+        let mut wait = Withdraw {
+            shared: self,
+            id: ticket.id,
+            rx: ticket.rx,
+        };
+        let deadline = ticket.deadline;
+        let timeout = async move {
+            let Some(at) = deadline else {
+                return std::future::pending().await;
+            };
+            // In steps of a day at most: the timer wheel does not count
+            // years ahead.
+            loop {
+                let left = at.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return;
+                }
+                tokio::time::sleep(left.min(MAX_SLEEP)).await;
+            }
+        };
+        let mut stopping = false;
+        let woken = tokio::select! {
+            biased;
+            w = &mut wait.rx => w.ok(),
+            _ = timeout => None,
+            _ = shutdown.changed() => {
+                stopping = true;
+                None
+            }
+        };
+        // Timed out or stopping: leave the queue, unless served meanwhile.
+        let woken = woken.or_else(|| wait.withdraw());
+        match woken {
+            Some(Woken::Served { reply, end_lsn }) => {
+                conn.last_write_end_lsn = conn.last_write_end_lsn.max(end_lsn);
+                match self.settle(end_lsn).await {
+                    Ok(()) => out.extend_from_slice(&reply),
+                    Err(e) => out.error(&e.to_string()),
+                }
+            }
+            Some(Woken::Failed(line)) => out.error(&line),
+            None if stopping => out.error(SHUTTING_DOWN),
+            None => blocking::timed_out(out),
+        }
+    }
+}
+
+/// Longest single sleep of a blocked client's timeout.
+const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// What a blocked client is told when the server stops under it.
+const SHUTTING_DOWN: &str =
+    "ERR the server is shutting down; nothing was popped for this blocked command";
+
+/// A blocked client's place in the queue, given up when it is dropped (the
+/// client left while waiting) or withdrawn (timed out, shutdown).
+struct Withdraw<'s> {
+    shared: &'s Shared,
+    id: u64,
+    rx: tokio::sync::oneshot::Receiver<Woken>,
+}
+
+impl Withdraw<'_> {
+    /// Leaves the queue; what it was sent if it had been served or failed
+    /// already (the serving holds the lock, so it is in `rx` by now).
+    fn withdraw(&mut self) -> Option<Woken> {
+        if self.shared.lock_db().waiters.remove(self.id) {
+            return None;
+        }
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        // Closed first: a serving that still finds it sees it gone and pops
+        // nothing for it.
+        self.rx.close();
+        self.shared.lock_db().waiters.remove(self.id);
     }
 }

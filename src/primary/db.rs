@@ -2,8 +2,9 @@
 //! effects as one WAL record, then apply them, both under the lock, so the log's
 //! order is the order the keyspace saw.
 
+use super::blocking::{self, Waiters};
 use crate::node::control::Fence;
-use crate::store::{apply_effect, effect, Cursor, Effect, KvState, StateMachine};
+use crate::store::{effect, Cursor, Dbs, Effect, KvState, StateMachine};
 use crate::wal::{Wal, WalError};
 
 /// Why a write was refused. Nothing was logged or applied.
@@ -28,6 +29,9 @@ pub struct State {
     /// Set when this primary is fenced: every write is refused (saying so),
     /// so nothing is logged past the fence LSN.
     pub fenced: Option<Fence>,
+    /// Clients blocked on keys (BLPOP, …), served after each committed
+    /// record that touches their keys.
+    pub waiters: Waiters,
     scratch: Vec<u8>,
 }
 
@@ -38,11 +42,14 @@ impl State {
             last_appended_end: kv.applied_lsn(),
             kv,
             fenced: None,
+            waiters: Waiters::default(),
             scratch: Vec::new(),
         }
     }
 
-    /// Logs `effects` as one record and applies them. Returns the record's end LSN.
+    /// Logs `effects` as one record and applies them, then serves the
+    /// clients blocked on keys it touched (each served pop its own record
+    /// after it). Returns the record's end LSN.
     ///
     /// # Errors
     /// [`CommitError::TooLarge`] (checked before anything is written) or a WAL
@@ -50,6 +57,7 @@ impl State {
     pub fn commit(&mut self, wal: &Wal, effects: &[Effect<'_>]) -> Result<u64, CommitError> {
         let end = self.log(wal, effects)?;
         self.kv.apply_effects(effects, end);
+        self.wake(wal, effects);
         Ok(end)
     }
 
@@ -65,7 +73,16 @@ impl State {
     ) -> Result<u64, CommitError> {
         let end = self.log(wal, effects)?;
         self.kv.advance_to(end);
+        self.wake(wal, effects);
         Ok(end)
+    }
+
+    /// Serves the blocked clients a committed record's `effects` can serve.
+    #[inline]
+    fn wake(&mut self, wal: &Wal, effects: &[Effect<'_>]) {
+        if !self.waiters.is_empty() {
+            blocking::wake(&mut Serving { st: self, wal }, effects);
+        }
     }
 
     fn log(&mut self, wal: &Wal, effects: &[Effect<'_>]) -> Result<u64, CommitError> {
@@ -91,8 +108,35 @@ impl State {
     /// construction; [`commit_applied`](Self::commit_applied) logs them),
     /// starting at `cur`'s database and moving it.
     pub fn apply_unlogged(&mut self, effects: &[Effect<'_>], cur: &mut Cursor) {
-        for e in effects {
-            apply_effect(&mut self.kv.dbs, cur, e);
-        }
+        self.kv.apply_unlogged(effects, cur);
+    }
+}
+
+/// The keyspace as blocked clients are served from it: each served pop is
+/// logged and applied as its own record.
+struct Serving<'s> {
+    st: &'s mut State,
+    wal: &'s Wal,
+}
+
+impl blocking::Host for Serving<'_> {
+    fn dbs(&self) -> &Dbs {
+        &self.st.kv.dbs
+    }
+
+    fn waiters(&mut self) -> &mut Waiters {
+        &mut self.st.waiters
+    }
+
+    type Refused = CommitError;
+
+    fn commit_served(&mut self, effects: &[Effect<'_>]) -> Result<u64, CommitError> {
+        let end = self.st.log(self.wal, effects)?;
+        self.st.kv.apply_effects(effects, end);
+        Ok(end)
+    }
+
+    fn last_appended_end(&self) -> u64 {
+        self.st.last_appended_end
     }
 }

@@ -5,7 +5,8 @@
 //! |---------------|---------------------------------------------------------------|
 //! | `recovery`    | newest valid snapshot + WAL replay at start                   |
 //! | `db`          | the keyspace behind its lock; log-then-apply of effects       |
-//! | `conn`        | its part of a client session: log-then-apply, the WAL wait, WAIT, LOGSHIP |
+//! | `conn`        | its part of a client session: log-then-apply, the WAL wait, WAIT, LOGSHIP, blocked clients' waits |
+//! | `blocking`    | clients blocked on keys (BLPOP, …): the registry, serving them after a committed write |
 //! | `server_cmds` | INFO, CONFIG, WAIT inside MULTI                               |
 //! | `checkpoint`  | snapshots by WAL bytes and time, retention of WAL and snapshots |
 //! | `expire`      | the active expiry sweep (logged deletes)                      |
@@ -16,6 +17,7 @@
 //! | `fence`       | `LOGSHIP` control commands: position, history, fence, unfence; `fence::command` parses and signs them |
 
 mod admin_cmds;
+pub mod blocking;
 pub mod checkpoint;
 mod conn;
 pub mod db;
@@ -73,6 +75,9 @@ pub struct PrimaryConfig {
     pub max_retained_wal_bytes: u64,
     /// The password RESP clients must give (`--requirepass-file`).
     pub requirepass: Option<crate::resp::auth::Password>,
+    /// Past this much memory in use, commands that may grow the keyspace
+    /// are refused (`--maxmemory`; `None`: no limit).
+    pub maxmemory_bytes: Option<u64>,
     /// Metrics, status page, event hooks.
     pub monitor: crate::metrics::MonitorConfig,
 }
@@ -95,6 +100,8 @@ pub struct Shared {
     pub fencing: fence::Fencing,
     /// Metrics and event hooks.
     pub monitor: Arc<crate::metrics::Monitor>,
+    /// Memory in use, refreshed in the background under `--maxmemory`.
+    pub used_memory: crate::memory::UsedMemory,
 }
 
 impl Shared {
@@ -111,6 +118,14 @@ impl Shared {
             SyncPolicy::Always => p.durable_lsn,
             _ => p.written_lsn,
         }
+    }
+
+    /// True when `--maxmemory` is set and the memory in use is past it.
+    #[inline]
+    pub fn over_maxmemory(&self) -> bool {
+        self.cfg
+            .maxmemory_bytes
+            .is_some_and(|max| self.used_memory.bytes() > max)
     }
 
     /// A copy of the checkpoint status.

@@ -153,6 +153,7 @@ pub async fn serve_on(
         shipping,
         fencing: Default::default(),
         monitor: monitor.clone(),
+        used_memory: crate::memory::UsedMemory::new(),
         cfg: cfg.clone(),
     });
     match running_monitor {
@@ -190,6 +191,9 @@ pub async fn serve_on(
             .context("start the checkpoint thread")?
     };
     let expiry = tokio::spawn(expire::run(shared.clone(), stop_rx.clone()));
+    let memory = cfg
+        .maxmemory_bytes
+        .map(|_| tokio::spawn(refresh_used_memory(shared.clone(), stop_rx.clone())));
     let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
     let mut conns = JoinSet::new();
@@ -237,6 +241,9 @@ pub async fn serve_on(
         conns.abort_all();
     }
     let _ = expiry.await;
+    if let Some(m) = memory {
+        let _ = m.await;
+    }
     ck_signal.stop();
     let _ = ck_thread.join();
     let close_admin = || {
@@ -282,4 +289,19 @@ pub async fn serve_on(
         .into());
     }
     Ok(())
+}
+
+/// Refreshes the memory gauge that `--maxmemory` compares against, until
+/// the server stops.
+async fn refresh_used_memory(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(crate::memory::REFRESH_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => shared.used_memory.refresh(),
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
 }

@@ -64,8 +64,8 @@ fn config_get(patterns: &[Bytes], shared: &Shared, out: &mut Vec<u8>) {
         ("save", String::new()),
         ("appendonly", "yes".into()),
         ("appendfsync", fsync_name(cfg.sync).into()),
-        ("databases", "1".into()),
-        ("maxmemory", "0".into()),
+        ("databases", crate::store::DATABASES.to_string()),
+        ("maxmemory", cfg.maxmemory_bytes.unwrap_or(0).to_string()),
         ("maxclients", cfg.max_clients.to_string()),
         ("proto-max-bulk-len", cfg.limits.max_bulk_bytes.to_string()),
         ("dir", shared.data_dir.display().to_string()),
@@ -151,7 +151,8 @@ fn info(sections: &[Bytes], st: &State, shared: &Shared) -> String {
     if want("server") {
         let _ = write!(
             s,
-            "# Server\r\nredis_version:7.0.0\r\nlogship_version:{}\r\nredis_mode:standalone\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\r\n",
+            "# Server\r\nredis_version:{}\r\nlogship_version:{}\r\nredis_mode:standalone\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\r\n",
+            crate::resp::client::REDIS_VERSION,
             env!("CARGO_PKG_VERSION"),
             std::process::id(),
             shared.local_port,
@@ -161,9 +162,20 @@ fn info(sections: &[Bytes], st: &State, shared: &Shared) -> String {
     if want("clients") {
         let _ = write!(
             s,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\r\n",
             shared.clients.load(Ordering::Relaxed),
-            shared.cfg.max_clients
+            shared.cfg.max_clients,
+            st.waiters.len()
+        );
+    }
+    if want("memory") {
+        let used = crate::memory::allocated_bytes().unwrap_or(shared.used_memory.bytes());
+        let max = shared.cfg.maxmemory_bytes.unwrap_or(0);
+        let _ = write!(
+            s,
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\n\r\n",
+            crate::memory::human(used),
+            crate::memory::human(max),
         );
     }
     if want("persistence") {

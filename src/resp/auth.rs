@@ -104,6 +104,7 @@ impl AuthState {
 /// before a successful `AUTH` (`QUIT` always passes, and so does `LOGSHIP`:
 /// its control commands carry their own proof made with the ship key, and
 /// promotion must be able to fence a primary whose password it does not hold).
+/// `HELLO` passes too: it logs in itself (`HELLO 2 AUTH user pass`).
 pub fn gate(
     password: Option<&Password>,
     state: &mut AuthState,
@@ -115,7 +116,7 @@ pub fn gate(
         auth(password, state, args, out);
         return true;
     }
-    if *state == AuthState::Required && !matches!(spec.cmd, Cmd::Quit | Cmd::Logship) {
+    if *state == AuthState::Required && !matches!(spec.cmd, Cmd::Quit | Cmd::Logship | Cmd::Hello) {
         out.error(NOAUTH);
         return true;
     }
@@ -129,20 +130,38 @@ fn auth(password: Option<&Password>, state: &mut AuthState, args: &[Bytes], out:
         3 => (Some(&args[1]), &args[2]),
         _ => return out.error("ERR syntax error"),
     };
-    let default_user = user.is_none_or(|u| &u[..] == b"default");
+    match login(password, state, user.map(|u| &u[..]), given) {
+        Ok(()) => out.ok(),
+        Err(e) => out.error(e),
+    }
+}
+
+/// Checks a user and password (`user` `None`: the default user), as `AUTH`
+/// and `HELLO … AUTH` do; the state turns authenticated when they are right.
+///
+/// # Errors
+/// The reply line for a wrong pair, or for a password given to a node
+/// without one.
+pub fn login(
+    password: Option<&Password>,
+    state: &mut AuthState,
+    user: Option<&[u8]>,
+    given: &[u8],
+) -> Result<(), &'static str> {
+    let default_user = user.is_none_or(|u| u == b"default");
     match password {
         // Redis: the default user has no password; naming it logs in.
-        None if user.is_some() && default_user => out.ok(),
-        None if user.is_none() => out.error(NO_PASSWORD),
-        None => out.error(WRONGPASS),
+        None if user.is_some() && default_user => Ok(()),
+        None if user.is_none() => Err(NO_PASSWORD),
+        None => Err(WRONGPASS),
         Some(p) => {
             // Always compare, so a wrong user takes as long as a wrong password.
             let right = p.matches(given);
             if right && default_user {
                 *state = AuthState::Authenticated;
-                out.ok();
+                Ok(())
             } else {
-                out.error(WRONGPASS);
+                Err(WRONGPASS)
             }
         }
     }

@@ -102,3 +102,72 @@ pub fn connection_cmd(
     }
     true
 }
+
+/// The server version `HELLO` and `INFO` report.
+pub const REDIS_VERSION: &str = "7.0.0";
+
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`: RESP2 only (`HELLO 3`
+/// answers `NOPROTO`); logs in and names the client, then replies with
+/// Redis 7's map (as a flat array in RESP2). `role_name` is `master` or
+/// `replica`.
+pub fn hello(
+    args: &[Bytes],
+    client: &mut ClientInfo,
+    password: Option<&super::auth::Password>,
+    role_name: &str,
+    out: &mut Vec<u8>,
+) {
+    if let Some(v) = args.get(1) {
+        match parse_i64(v) {
+            Some(2) => {}
+            Some(_) => return out.error("NOPROTO unsupported protocol version"),
+            None => return out.error("ERR Protocol version is not an integer or out of range"),
+        }
+    }
+    let mut login = None;
+    let mut name = None;
+    let mut i = 2;
+    while i < args.len() {
+        let left = args.len() - i - 1;
+        if args[i].eq_ignore_ascii_case(b"AUTH") && left >= 2 {
+            login = Some((&args[i + 1][..], &args[i + 2][..]));
+            i += 3;
+        } else if args[i].eq_ignore_ascii_case(b"SETNAME") && left >= 1 {
+            name = Some(&args[i + 1][..]);
+            i += 2;
+        } else {
+            let opt = String::from_utf8_lossy(&args[i]);
+            return out.error(&format!("ERR Syntax error in HELLO option '{opt}'"));
+        }
+    }
+    if let Some((user, pass)) = login {
+        if let Err(e) = super::auth::login(password, &mut client.auth, Some(user), pass) {
+            return out.error(e);
+        }
+    }
+    if client.auth == super::auth::AuthState::Required {
+        return out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(n) = name {
+        if n.iter().any(|&b| b <= b' ' || b > b'~') {
+            return out
+                .error("ERR Client names cannot contain spaces, newlines or special characters.");
+        }
+        client.name = (!n.is_empty()).then(|| n.to_vec());
+    }
+    out.array(14);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(2);
+    out.bulk(b"id");
+    out.int(client.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(role_name.as_bytes());
+    out.bulk(b"modules");
+    out.array(0);
+}

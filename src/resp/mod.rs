@@ -8,8 +8,8 @@
 //! | `glob`     | `KEYS`/`SCAN MATCH` patterns                                |
 //! | `commands` | the command table; keyspace commands as reads plus effects |
 //! | `auth`     | `requirepass`: the password and the `AUTH`/`NOAUTH` gate    |
-//! | `client`   | a connection's id, name and AUTH state; SELECT, COMMAND, CLIENT |
-//! | `session`  | one client session for every role: batching, limits, MULTI/EXEC, QUIT; the `Role` trait for what differs |
+//! | `client`   | a connection's id, name and AUTH state; SELECT, COMMAND, CLIENT, HELLO |
+//! | `session`  | one client session for every role: batching, limits, MULTI/EXEC, WATCH, QUIT; the `Role` trait for what differs |
 //!
 //! `resp` uses `store` (keys and effects) and knows nothing of the WAL.
 

@@ -244,12 +244,15 @@ impl Node {
     pub fn info_text(&self, st: &KvState) -> String {
         let keys = st.dbs.len();
         let s = self.status_of(st.applied_lsn(), keys);
+        let used = crate::memory::allocated_bytes().unwrap_or(0);
         let up = s
             .last_receive_unix_ms
             .is_some_and(|t| crate::clock::now_unix_ms().saturating_sub(t) < 60_000);
         format!(
-            "# Server\r\nlogship_version:{}\r\nrole:standby\r\n\r\n# Replication\r\nrole:slave\r\nmaster_link_status:{}\r\nsystem_id:{}\r\ntimeline:{}\r\nreceived_lsn:{}\r\napplied_lsn:{}\r\nprimary_durable_lsn:{}\r\nlag_bytes:{}\r\nlag_seconds:{:.3}\r\nslave_read_only:1\r\n\r\n# Keyspace\r\n{}",
+            "# Server\r\nlogship_version:{}\r\nrole:standby\r\n\r\n# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\n\r\n# Replication\r\nrole:slave\r\nmaster_link_status:{}\r\nsystem_id:{}\r\ntimeline:{}\r\nreceived_lsn:{}\r\napplied_lsn:{}\r\nprimary_durable_lsn:{}\r\nlag_bytes:{}\r\nlag_seconds:{:.3}\r\nslave_read_only:1\r\n\r\n# Keyspace\r\n{}",
             env!("CARGO_PKG_VERSION"),
+            used,
+            crate::memory::human(used),
             if up { "up" } else { "down" },
             s.system_id,
             s.timeline,

@@ -249,6 +249,9 @@ fn switch(
     }
     let mut state: KvState = node.lock_state().clone();
     state.advance_to(switch_lsn);
+    // The standby's clients are turned away: what they watched is not the
+    // new primary's (whose clients are numbered anew).
+    state.watches = Default::default();
     let newest = snapshot::list(&StdFs, &node.snapshot_dir())
         .ok()
         .and_then(|v| v.last().cloned());

@@ -61,7 +61,12 @@ impl Role for Node {
             max_query_bytes: self.cfg.max_query_bytes,
             max_output_bytes: self.cfg.as_primary.max_output_bytes,
             password: self.cfg.requirepass.as_ref(),
+            role_name: "replica",
         }
+    }
+
+    fn kv<'a>(st: &'a mut MutexGuard<'_, KvState>) -> &'a mut KvState {
+        st
     }
 
     fn lock(&self) -> MutexGuard<'_, KvState> {

@@ -8,6 +8,7 @@
 use super::dbs::Dbs;
 use super::effect::{self, DecodeError, Effect};
 use super::mutate::{apply_effect, Cursor};
+use super::watch::Watches;
 
 /// Why a record could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -89,12 +90,18 @@ pub struct KvState {
     pub dbs: Dbs,
     /// Invariant: every record ending at or below this LSN has been applied.
     applied_lsn: u64,
+    /// Clients' watched keys (`WATCH`), marked by every change applied here.
+    pub watches: Watches,
 }
 
 impl KvState {
     /// A state holding `dbs`, which covers the log up to `applied_lsn`.
     pub fn new(dbs: Dbs, applied_lsn: u64) -> KvState {
-        KvState { dbs, applied_lsn }
+        KvState {
+            dbs,
+            applied_lsn,
+            watches: Watches::default(),
+        }
     }
 
     /// Applies already decoded effects of the record ending at `end_lsn`.
@@ -106,11 +113,26 @@ impl KvState {
             end_lsn >= self.applied_lsn,
             "records are applied in LSN order"
         );
-        let mut cur = Cursor::default();
-        for e in effects {
-            apply_effect(&mut self.dbs, &mut cur, e);
-        }
+        self.apply_unlogged(effects, &mut Cursor::default());
         self.applied_lsn = end_lsn;
+    }
+
+    /// Applies effects from `cur`'s database (moving it), marking the
+    /// clients that watch what they change; the applied LSN stays (a
+    /// transaction under construction).
+    pub fn apply_unlogged(&mut self, effects: &[Effect<'_>], cur: &mut Cursor) {
+        if self.watches.is_empty() {
+            for e in effects {
+                apply_effect(&mut self.dbs, cur, e);
+            }
+            return;
+        }
+        let start = cur.db;
+        for e in effects {
+            self.watches.before(&self.dbs, *cur, e);
+            apply_effect(&mut self.dbs, cur, e);
+        }
+        self.watches.after(&self.dbs, start, effects);
     }
 
     /// Applies a run of decoded records in LSN order, skipping those that

@@ -80,11 +80,17 @@ impl Dbs {
         self.dbs.iter().all(Keyspace::is_empty)
     }
 
-    /// `INFO keyspace`'s lines: `dbN:keys=…` for each database holding keys.
+    /// `INFO keyspace`'s lines as Redis prints them,
+    /// `dbN:keys=K,expires=E,avg_ttl=0`, for each database holding keys
+    /// (the average time to live is not sampled).
     pub fn info_lines(&self) -> String {
         let mut s = String::new();
         for (i, ks) in self.iter().filter(|(_, ks)| !ks.is_empty()) {
-            s.push_str(&format!("db{i}:keys={}\r\n", ks.len()));
+            s.push_str(&format!(
+                "db{i}:keys={},expires={},avg_ttl=0\r\n",
+                ks.len(),
+                ks.expires()
+            ));
         }
         s
     }

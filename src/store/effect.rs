@@ -45,12 +45,17 @@
 //!
 //! A collection effect on a key holding another type replaces it with a
 //! new collection (a primary never logs one); one that empties a collection
-//! removes the key. Decoding refuses a database number above 15 and a NaN
-//! score.
+//! removes the key. Decoding refuses a database number above 15, a NaN
+//! score and a `SetRange` ending past 512 MiB.
 
 use bincode::Options;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+
+/// Longest string an effect may build (Redis's `proto-max-bulk-len`, 512 MiB):
+/// a `SetRange` past it is refused when decoded, so that no record, however
+/// it was made, makes replay allocate more.
+pub const MAX_STRING_BYTES: u64 = 512 << 20;
 
 /// Version byte in front of every data record payload.
 pub const PAYLOAD_VERSION: u8 = 1;
@@ -377,6 +382,14 @@ impl Effect<'_> {
             }
             Effect::ZAdd { entries, .. } if entries.iter().any(|(s, _)| s.is_nan()) => {
                 Some("a NaN score".to_string())
+            }
+            Effect::SetRange { offset, value, .. }
+                if offset.saturating_add(value.len() as u64) > MAX_STRING_BYTES =>
+            {
+                Some(format!(
+                    "a string range ending at byte {}, past the {MAX_STRING_BYTES}-byte limit",
+                    offset.saturating_add(value.len() as u64)
+                ))
             }
             _ => None,
         }

@@ -26,6 +26,9 @@ pub struct Keyspace {
     hasher: DefaultHashBuilder,
     /// Number of items, expired ones included (they are removed by logged deletes).
     len: usize,
+    /// Number of items with an expiry (`INFO keyspace`'s `expires`), kept up
+    /// to date by every change so that nothing has to count them.
+    expires: usize,
 }
 
 impl Default for Keyspace {
@@ -47,6 +50,7 @@ impl Keyspace {
             shards: (0..SHARDS).map(|_| Arc::new(Shard::new())).collect(),
             hasher: DefaultHashBuilder::default(),
             len: 0,
+            expires: 0,
         }
     }
 
@@ -82,6 +86,12 @@ impl Keyspace {
         self.len
     }
 
+    /// Number of items with an expiry (expired ones included until they
+    /// are deleted).
+    pub fn expires(&self) -> usize {
+        self.expires
+    }
+
     /// True when there are no items.
     pub fn is_empty(&self) -> bool {
         self.len == 0
@@ -96,11 +106,14 @@ impl Keyspace {
     /// Stores `item`, returning the item it replaced.
     pub fn insert(&mut self, item: Item) -> Option<Item> {
         let h = self.hash(item.key());
+        self.expires += usize::from(item.expire_at_unix_ms().is_some());
         let hasher = &self.hasher;
         let shard = Arc::make_mut(&mut self.shards[Self::shard_of(h)]);
         match shard.entry(h, |i| i.key() == item.key(), |i| hasher.hash_one(i.key())) {
             hashbrown::hash_table::Entry::Occupied(mut slot) => {
-                Some(std::mem::replace(slot.get_mut(), item))
+                let old = std::mem::replace(slot.get_mut(), item);
+                self.expires -= usize::from(old.expire_at_unix_ms().is_some());
+                Some(old)
             }
             hashbrown::hash_table::Entry::Vacant(slot) => {
                 slot.insert(item);
@@ -116,7 +129,9 @@ impl Keyspace {
         let h = self.hash(key);
         let s = Self::shard_of(h);
         let shard = Arc::make_mut(&mut self.shards[s]);
+        self.expires += usize::from(expire_at_unix_ms.is_some());
         if let Some(slot) = shard.find_mut(h, |i| i.key() == key) {
+            self.expires -= usize::from(slot.expire_at_unix_ms().is_some());
             if !slot.overwrite(value, expire_at_unix_ms) {
                 *slot = Item::new(key, value, expire_at_unix_ms);
             }
@@ -129,8 +144,10 @@ impl Keyspace {
         self.len += 1;
     }
 
-    /// The item under `key`, for a change (its shard is copied first when a
-    /// snapshot still shares it; a miss copies nothing).
+    /// The item under `key`, for a change of its value (its shard is copied
+    /// first when a snapshot still shares it; a miss copies nothing). Its
+    /// expiry must be changed with [`set_expiry`](Self::set_expiry) only,
+    /// which keeps the count of expiring keys.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Item> {
         let h = self.hash(key);
         let s = Self::shard_of(h);
@@ -148,6 +165,11 @@ impl Keyspace {
         };
         if cur.expire_at_unix_ms() == expire_at_unix_ms {
             return true;
+        }
+        if expire_at_unix_ms.is_some() {
+            self.expires += 1;
+        } else {
+            self.expires -= 1;
         }
         let shard = Arc::make_mut(&mut self.shards[s]);
         let slot = shard
@@ -169,6 +191,7 @@ impl Keyspace {
         let entry = shard.find_entry(h, |i| i.key() == key).ok()?;
         let (item, _) = entry.remove();
         self.len -= 1;
+        self.expires -= usize::from(item.expire_at_unix_ms().is_some());
         Some(item)
     }
 

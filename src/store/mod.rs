@@ -11,6 +11,7 @@
 //! | `mutate`   | applying one effect to the databases                          |
 //! | `apply`    | [`StateMachine`]: applying records, idempotent by LSN         |
 //! | `snapshot` | snapshot files: write, list, read and verify, prune           |
+//! | `watch`    | clients' watched keys (`WATCH`), marked by every applied change |
 //!
 //! `store` knows nothing of the protocol (`resp`) or of the log (`wal`); its
 //! files go through [`crate::fs`].
@@ -23,6 +24,7 @@ pub mod keyspace;
 pub mod mutate;
 pub mod snapshot;
 pub mod value;
+pub mod watch;
 
 pub use apply::{Applied, ApplyError, Decoded, KvState, StateMachine};
 pub use dbs::{Dbs, DATABASES};

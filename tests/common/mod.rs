@@ -7,7 +7,9 @@
 //! - [`wal`]: for the `wal_*` suites, disks (in-memory or a temporary
 //!   directory) that can be damaged byte by byte, deterministic payloads, and
 //!   reading a log back;
-//! - [`certs`]: TLS certificates made at test time.
+//! - [`certs`]: TLS certificates made at test time;
+//! - [`resp`]: a raw RESP2 client with parsed replies, and a real
+//!   `redis-server` to compare with.
 //!
 //! Every test file compiles all of it (`mod common;`), so helpers one file
 //! does not use are not dead code.
@@ -15,6 +17,7 @@
 
 pub mod certs;
 pub mod process;
+pub mod resp;
 pub mod wal;
 
 // One flat `common::…` for the test files; a file that uses only one side

@@ -23,6 +23,7 @@ mod command;
 
 pub use command::{hex, parse, sign, CommandError, Request, Signed};
 
+use super::db::CommitError;
 use super::Shared;
 use crate::fs::StdFs;
 use crate::node::control::{Control, Fence};
@@ -215,14 +216,19 @@ async fn fence(
     let f = {
         let mut st = shared.lock_db();
         let lsn = st.last_appended_end;
-        st.fenced
+        let f = st
+            .fenced
             .get_or_insert_with(|| Fence {
                 lsn,
                 timeline: shared.control.timeline,
                 unix_ms: crate::clock::now_unix_ms(),
                 reason: reason.clone(),
             })
-            .clone()
+            .clone();
+        // Blocked clients would wait for pushes that can no longer come.
+        let line = CommitError::Fenced(Box::new(f.clone())).to_string();
+        st.waiters.fail_all(&line);
+        f
     };
     let fence_lsn = f.lsn;
     tracing::warn!(fence_lsn, reason = %reason, "fenced: refusing writes from now on");

@@ -45,15 +45,6 @@ pub fn fmt_double(v: f64) -> String {
     trim_zeros(&format!("{v:.decimals$}")).to_string()
 }
 
-/// A float result of `INCRBYFLOAT` / `HINCRBYFLOAT`, human-friendly: no
-/// exponent, the shortest digits that read back as the same double.
-pub fn fmt_human(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    format!("{v}")
-}
-
 /// Removes trailing zeros after a decimal point, and the point if bare.
 fn trim_zeros(s: &str) -> &str {
     if !s.contains('.') {
@@ -85,9 +76,6 @@ mod tests {
         ] {
             assert_eq!(fmt_double(v), want, "{v:e}");
         }
-        assert_eq!(fmt_human(10.5 + 0.1), "10.6");
-        assert_eq!(fmt_human(-0.0), "0");
-        assert_eq!(fmt_human(3.0), "3");
     }
 
     #[test]

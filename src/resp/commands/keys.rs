@@ -105,9 +105,6 @@ pub(super) fn expire<'a>(
     out: &mut Vec<u8>,
     fx: &mut Vec<Effect<'a>>,
 ) {
-    let Some(n) = parse_i64(&args[2]) else {
-        return out.error(errors::NOT_INTEGER);
-    };
     let mut when = When::Always;
     for opt in &args[3..] {
         let new = match opt.to_ascii_uppercase().as_slice() {
@@ -136,6 +133,10 @@ pub(super) fn expire<'a>(
         }
         when = new;
     }
+    // The options are checked before the time, as Redis checks them.
+    let Some(n) = parse_i64(&args[2]) else {
+        return out.error(errors::NOT_INTEGER);
+    };
     let now = ctx.now_unix_ms as i64;
     let at = match unit {
         Unit::RelativeSeconds => n.checked_mul(1000).and_then(|ms| ms.checked_add(now)),

@@ -8,10 +8,25 @@
 //! Connection-level commands (`MULTI`, `INFO`, `CLIENT`, …) are in the table for
 //! arity checks but are run by the server, which owns that state.
 
+mod bits;
+pub mod blocking;
+mod coll_scan;
 pub mod floats;
+mod hashes;
+mod key_info;
+mod key_moves;
 mod keys;
+mod list_pop;
+mod lists;
+mod long_double;
+mod sample;
+mod set_algebra;
+mod sets;
+mod sort;
+mod string_ops;
 mod strings;
 mod zcombine;
+pub mod zpop;
 mod zrange;
 mod zsets;
 
@@ -22,12 +37,15 @@ use bytes::Bytes;
 use std::sync::LazyLock;
 
 /// The commands the server runs itself (connection or server state). Every
-/// keyspace command is [`Cmd::Keyspace`]: its row carries the function that
-/// runs it.
+/// keyspace command is [`Cmd::Keyspace`] (or [`Cmd::Block`]): its row
+/// carries the function that runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub enum Cmd {
     Keyspace,
+    /// A blocking pop (BLPOP, …): a keyspace command whose row runs its
+    /// non-blocking form; the role makes it wait (see [`blocking`]).
+    Block,
     Select,
     Multi,
     Exec,
@@ -40,6 +58,9 @@ pub enum Cmd {
     Wait,
     Logship,
     Auth,
+    Watch,
+    Unwatch,
+    Hello,
 }
 
 /// Who runs a command.
@@ -81,7 +102,8 @@ pub type Run = for<'a> fn(&'a [Bytes], &Ctx<'_>, &mut Vec<u8>, &mut Vec<Effect<'
 /// A row of the command table.
 #[derive(Debug)]
 pub struct Spec {
-    /// [`Cmd::Keyspace`] for a keyspace command.
+    /// [`Cmd::Keyspace`] for a keyspace command ([`Cmd::Block`] for a
+    /// blocking pop).
     pub cmd: Cmd,
     /// Lower-case name, as in error messages.
     pub name: &'static str,
@@ -160,10 +182,28 @@ static SERVER: &[Spec] = server_commands! {
     Wait "wait" 3,
     Logship "logship" -2,
     Auth "auth" -2,
+    Watch "watch" -2,
+    Unwatch "unwatch" 1,
+    Hello "hello" -1,
 };
 
 /// Every family's rows.
-static TABLES: &[&[Spec]] = &[strings::TABLE, keys::TABLE, zsets::TABLE, SERVER];
+static TABLES: &[&[Spec]] = &[
+    strings::TABLE,
+    string_ops::TABLE,
+    bits::TABLE,
+    keys::TABLE,
+    lists::TABLE,
+    blocking::TABLE,
+    key_moves::TABLE,
+    key_info::TABLE,
+    sort::TABLE,
+    hashes::TABLE,
+    sets::TABLE,
+    set_algebra::TABLE,
+    zsets::TABLE,
+    SERVER,
+];
 
 /// Every command, in no particular order.
 pub static COMMANDS: LazyLock<Vec<&'static Spec>> =
@@ -388,5 +428,17 @@ pub fn execute<'a>(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_blocking;
+#[cfg(test)]
+mod tests_hashes;
+#[cfg(test)]
+mod tests_keys;
+#[cfg(test)]
+mod tests_lists;
+#[cfg(test)]
+mod tests_sets;
+#[cfg(test)]
+mod tests_strings;
 #[cfg(test)]
 mod tests_zsets;

@@ -5,9 +5,10 @@ use crate::resp::reply::Reply;
 use crate::store::{Blob, Effect};
 use bytes::Bytes;
 
-/// Largest string a command may build (Redis's `proto-max-bulk-len` default);
-/// the WAL record limit, checked when the effects are logged, is smaller.
-pub const MAX_STRING_BYTES: usize = 512 << 20;
+/// Largest string a command may build (Redis's `proto-max-bulk-len` default;
+/// replay refuses a longer one); the WAL record limit, checked when the
+/// effects are logged, is smaller.
+pub const MAX_STRING_BYTES: usize = crate::store::effect::MAX_STRING_BYTES as usize;
 
 /// String commands. `GET` and `SET` first: the lookup tries them before
 /// hashing a name.
@@ -85,6 +86,9 @@ pub(super) fn set<'a>(
     let mut expiry = Expiry::None;
     let mut expiry_given = false;
     let mut get = false;
+    // EX|PX|EXAT|PXAT's option and value, checked once every option is read
+    // (as Redis does: a syntax error comes before a bad time).
+    let mut timed: Option<(&[u8], &[u8])> = None;
     let mut i = 3;
     while i < args.len() {
         let opt = &args[i][..];
@@ -102,29 +106,32 @@ pub(super) fn set<'a>(
             && !expiry_given
             && i + 1 < args.len()
         {
-            let Some(n) = parse_i64(&args[i + 1]) else {
-                return out.error(errors::NOT_INTEGER);
-            };
-            let ms = if is("EX") || is("EXAT") {
-                n.checked_mul(1000)
-            } else {
-                Some(n)
-            };
-            let invalid = "ERR invalid expire time in 'set' command";
-            let Some(ms) = ms.filter(|_| n > 0) else {
-                return out.error(invalid);
-            };
-            expiry = if is("EX") || is("PX") {
-                Expiry::InMs(ms)
-            } else {
-                Expiry::AtMs(ms)
-            };
+            timed = Some((opt, &args[i + 1][..]));
             expiry_given = true;
             i += 1;
         } else {
             return out.error(errors::SYNTAX);
         }
         i += 1;
+    }
+    if let Some((opt, value)) = timed {
+        let is = |name: &str| opt.eq_ignore_ascii_case(name.as_bytes());
+        let Some(n) = parse_i64(value) else {
+            return out.error(errors::NOT_INTEGER);
+        };
+        let ms = if is("EX") || is("EXAT") {
+            n.checked_mul(1000)
+        } else {
+            Some(n)
+        };
+        let Some(ms) = ms.filter(|_| n > 0) else {
+            return out.error("ERR invalid expire time in 'set' command");
+        };
+        expiry = if is("EX") || is("PX") {
+            Expiry::InMs(ms)
+        } else {
+            Expiry::AtMs(ms)
+        };
     }
     let key = &args[1][..];
     let cur = ctx.live(key, fx);

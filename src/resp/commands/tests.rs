@@ -4,6 +4,11 @@ use crate::store::apply_effect;
 /// Runs one command against database 0 of `ks` at time `now`, applies its
 /// effects (after an encode/decode round trip), returns the reply.
 pub(super) fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
+    run_in(ks, 0, now, line)
+}
+
+/// [`run`] with database `db` selected.
+pub(super) fn run_in(ks: &mut Dbs, db: usize, now: u64, line: &str) -> String {
     let args: Vec<Bytes> = line
         .split(' ')
         .map(|s| Bytes::copy_from_slice(s.as_bytes()))
@@ -17,7 +22,7 @@ pub(super) fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
     let mut fx = Vec::new();
     let ctx = Ctx {
         dbs: ks,
-        db: 0,
+        db,
         now_unix_ms: now,
     };
     execute(spec, &args, &ctx, &mut out, &mut fx);
@@ -29,7 +34,7 @@ pub(super) fn run(ks: &mut Dbs, now: u64, line: &str) -> String {
         .map(Effect::into_owned)
         .collect();
     assert_eq!(owned, fx, "effects survive encoding");
-    let mut cur = crate::store::Cursor::default();
+    let mut cur = crate::store::Cursor { db };
     for e in &owned {
         apply_effect(ks, &mut cur, e);
     }
@@ -220,28 +225,65 @@ fn debug_digest_tracks_the_keyspace() {
     assert!(run(&mut ks, 0, "DEBUG SLEEP 0").starts_with("-ERR DEBUG supports only"));
 }
 
-/// Arguments for the commands whose `k 1 1 …` form is always refused (a
-/// lex range needs `[`, `ZMPOP` needs `MIN` or `MAX`).
-const EXAMPLE_ARGS: &[(&str, &str)] = &[("zremrangebylex", "k [1 [1"), ("zmpop", "1 k MIN")];
+/// Arguments for the commands that `k 1 1 …` only makes fail: each writes
+/// with these, against the fixtures below.
+const WRITING_ARGS: &[(&str, &str)] = &[
+    ("swapdb", "0 1"),
+    ("bitop", "AND d k"),
+    ("sort", "l STORE d"),
+    ("getex", "k PERSIST"),
+];
 
-/// Runs `spec` with the arguments `k 1 1 …` (as many as its arity asks, or
-/// its [`EXAMPLE_ARGS`]) against `ks`; true when it pushed an effect.
+/// Runs `spec` with the arguments `k 1 1 …` (as many as its arity asks),
+/// or those of [`WRITING_ARGS`], against `ks`; true when it pushed an effect.
 fn pushes_effects(spec: &Spec, ks: &Dbs, now: u64) -> bool {
     let argc = spec.arity.unsigned_abs() as usize;
     let mut args = vec![Bytes::from_static(spec.name.as_bytes())];
-    match EXAMPLE_ARGS.iter().find(|(name, _)| *name == spec.name) {
-        Some((_, line)) => args.extend(line.split(' ').map(|a| Bytes::from(a.as_bytes()))),
+    match WRITING_ARGS.iter().find(|(name, _)| *name == spec.name) {
+        Some((_, line)) => args.extend(line.split(' ').map(|a| Bytes::from(a.to_string()))),
         None => {
             args.extend((1..argc).map(|i| Bytes::from_static(if i == 1 { b"k" } else { b"1" })))
         }
     }
+    pushes_effects_with(spec, &args, ks, now)
+}
+
+/// Commands whose syntax refuses `k 1 1 …`, with arguments they accept.
+const SAMPLE_ARGS: &[&str] = &[
+    "linsert k BEFORE 1 x",
+    "lmove k k LEFT RIGHT",
+    "blmove k k LEFT RIGHT 0",
+    "lmpop 1 k LEFT",
+    "blmpop 0 1 k LEFT",
+    "bzmpop 0 1 k MIN",
+    "zmpop 1 k MIN",
+    "zremrangebylex k [1 [1",
+    "zremrangebyrank k 0 0",
+];
+
+/// Runs `spec` with its sample arguments (if it has some) against `ks`;
+/// true when it pushed an effect.
+fn sample_pushes_effects(spec: &Spec, ks: &Dbs, now: u64) -> bool {
+    SAMPLE_ARGS
+        .iter()
+        .filter(|line| line.split(' ').next() == Some(spec.name))
+        .any(|line| {
+            let args: Vec<Bytes> = line
+                .split(' ')
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect();
+            pushes_effects_with(spec, &args, ks, now)
+        })
+}
+
+fn pushes_effects_with(spec: &Spec, args: &[Bytes], ks: &Dbs, now: u64) -> bool {
     let ctx = Ctx {
         dbs: ks,
         db: 0,
         now_unix_ms: now,
     };
     let (mut out, mut fx) = (Vec::new(), Vec::new());
-    execute(spec, &args, &ctx, &mut out, &mut fx);
+    execute(spec, args, &ctx, &mut out, &mut fx);
     !fx.is_empty()
 }
 
@@ -252,15 +294,31 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
     // writes only then). No key has expired, so a read pushes nothing.
     let mut with_key = Dbs::new();
     with_key.db_mut(0).set(b"k", b"1", Some(now + 60_000));
+    // A list (SORT … STORE).
+    let mut list = crate::store::value::List::default();
+    list.push(crate::store::value::list::End::Right, b"3");
+    with_key
+        .db_mut(0)
+        .insert(Item::coll(b"l", Coll::List(list), None));
     let empty = Dbs::new();
-    // A sorted set `k` of members 0, 1, 2 scoring 0, 1, 2, with a time to live.
-    let mut with_zset = Dbs::new();
-    run(&mut with_zset, now, "ZADD k 0 0 1 1 2 2");
-    run(&mut with_zset, now, "EXPIRE k 60");
+    // `k` as a hash and as a set holding field / member `1` (HDEL, SREM,
+    // SPOP, SMOVE write only then), as a list holding `1` and more (LREM,
+    // LTRIM, LSET write only then), as a sorted set (BZPOPMIN).
+    let mut hash = Dbs::new();
+    run(&mut hash, now, "HSET k 1 1");
+    let mut set = Dbs::new();
+    run(&mut set, now, "SADD k 1");
+    let mut list = Dbs::new();
+    run(&mut list, now, "RPUSH k 1 2 3");
+    let mut zset = Dbs::new();
+    let mut z = ZSet::default();
+    z.insert(b"1", 1.0);
+    zset.db_mut(0).insert(Item::coll(b"k", Coll::ZSet(z), None));
+    let fixtures = [&with_key, &empty, &hash, &set, &list, &zset];
     for spec in COMMANDS.iter().filter(|s| s.scope() == Scope::Keyspace) {
-        let writes = pushes_effects(spec, &with_key, now)
-            || pushes_effects(spec, &empty, now)
-            || pushes_effects(spec, &with_zset, now);
+        let writes = fixtures
+            .iter()
+            .any(|ks| pushes_effects(spec, ks, now) || sample_pushes_effects(spec, ks, now));
         assert_eq!(
             spec.access.is_write(),
             writes,
@@ -272,5 +330,66 @@ fn the_access_column_says_which_commands_change_the_keyspace() {
     // Server commands change connection or server state, never the keyspace.
     for spec in COMMANDS.iter().filter(|s| s.scope() == Scope::Server) {
         assert_eq!(spec.access, Access::Read, "{}", spec.name);
+    }
+}
+
+/// `docs/commands.md` names every command of the table, and every command it
+/// lists in its table exists.
+#[test]
+fn the_commands_page_lists_exactly_the_commands() {
+    let page = include_str!("../../../docs/commands.md");
+    let section = &page[page.find("## Supported commands").expect("the section")..];
+    let table = &section[section.find("| group").expect("the table")..];
+    let table = &table[..table.find("\n\n").expect("the table ends")];
+    for spec in COMMANDS.iter() {
+        let name = format!("`{}`", spec.name.to_ascii_uppercase());
+        assert!(
+            table.contains(&name)
+                || table.contains(&format!("`{} ", spec.name.to_ascii_uppercase())),
+            "docs/commands.md does not list {name}"
+        );
+    }
+    for row in table.lines().skip(2) {
+        let cells: Vec<&str> = row.split('|').collect();
+        for word in cells[2].split('`').skip(1).step_by(2) {
+            let name = word.split(' ').next().unwrap_or(word);
+            if name.chars().all(|c| c.is_ascii_uppercase() || c == '_') && name.len() > 2 {
+                let known = lookup(name.as_bytes()).is_some();
+                let option = [
+                    "NX",
+                    "XX",
+                    "GET",
+                    "EX",
+                    "PX",
+                    "EXAT",
+                    "PXAT",
+                    "KEEPTTL",
+                    "MATCH",
+                    "COUNT",
+                    "TYPE",
+                    "GT",
+                    "LT",
+                    "CH",
+                    "INCR",
+                    "BYSCORE",
+                    "BYLEX",
+                    "REV",
+                    "LIMIT",
+                    "WITHSCORES",
+                    "SETNAME",
+                    "GETNAME",
+                    "ID",
+                    "SETINFO",
+                    "INFO",
+                    "LIST",
+                    "DOCS",
+                ]
+                .contains(&name);
+                assert!(
+                    known || option,
+                    "docs/commands.md lists {name}, which is not a command"
+                );
+            }
+        }
     }
 }

@@ -5,7 +5,11 @@
 //!
 //! The same for every role, here: the bounded parser, the query buffer and
 //! output limits, the AUTH gate, MULTI/EXEC/DISCARD with its queue limit and
-//! EXECABORT, QUIT, the connection commands, protocol errors and shutdown.
+//! EXECABORT, WATCH/UNWATCH (the keys are kept in the role's [`KvState`],
+//! whose every applied change marks their watchers), QUIT, the connection
+//! commands, protocol errors and shutdown.
+//!
+//! [`KvState`]: crate::store::KvState
 //! What differs — how the keyspace is locked, what a command does, which
 //! commands are refused, work that waits for the replies — comes through
 //! [`Role`].
@@ -19,7 +23,7 @@ mod role;
 pub use role::{Call, Role, Settings, Shutdown, Step};
 
 use super::auth;
-use super::client::{connection_cmd, ClientInfo};
+use super::client::{connection_cmd, hello, ClientInfo};
 use super::commands::{lookup, unknown_command, wrong_args, Cmd, Scope};
 use super::{parse, Frame, Reply};
 use bytes::BytesMut;
@@ -73,11 +77,17 @@ where
         out: Vec::with_capacity(READ_CHUNK_BYTES),
         multi: None,
         multi_dirty: false,
+        watching: false,
         client,
         conn,
         shutdown,
     };
-    session.run().await
+    let result = session.run().await;
+    if session.watching {
+        let mut st = role.lock();
+        R::kv(&mut st).watches.unwatch(session.client.id);
+    }
+    result
 }
 
 /// What a batch asks of the session afterwards.
@@ -101,6 +111,9 @@ struct Session<'r, R: Role, S> {
     multi: Option<Vec<Frame>>,
     /// A command was refused inside MULTI: EXEC must abort.
     multi_dirty: bool,
+    /// The client watches keys (WATCH since the last EXEC, DISCARD or
+    /// UNWATCH): they are registered under its id.
+    watching: bool,
     client: ClientInfo,
     conn: R::Conn,
     shutdown: Shutdown,
@@ -133,8 +146,10 @@ impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
                 After::Close => return Ok(()),
                 After::Continue => continue,
                 After::Then(work) => {
-                    let (conn, shutdown) = (&mut self.conn, &mut self.shutdown);
-                    role.run_deferred(work, conn, shutdown, &mut self.out).await;
+                    if !self.run_deferred(work, &settings).await? {
+                        // The client left while waiting.
+                        return Ok(());
+                    }
                     continue;
                 }
                 After::Read => {}
@@ -165,6 +180,48 @@ impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
                     }
                 }
                 _ = self.shutdown.changed() => return Ok(()),
+            }
+        }
+    }
+
+    /// Runs the role's deferred work (a `WAIT`, a blocked pop) while
+    /// watching the client: what it sends meanwhile is buffered for after
+    /// (as Redis does), and if it leaves, the work is dropped (a blocked
+    /// client leaves its queue and is served nothing). False when it left.
+    async fn run_deferred(
+        &mut self,
+        work: R::Deferred,
+        settings: &Settings<'_>,
+    ) -> std::io::Result<bool> {
+        let Session {
+            role,
+            stream,
+            inbuf,
+            out,
+            conn,
+            shutdown,
+            ..
+        } = self;
+        let work = role.run_deferred(work, conn, shutdown, out);
+        tokio::pin!(work);
+        loop {
+            let room = settings.max_query_bytes.saturating_sub(inbuf.len());
+            if room == 0 {
+                work.await;
+                return Ok(true);
+            }
+            if inbuf.capacity() - inbuf.len() < READ_CHUNK_BYTES / 4 {
+                inbuf.reserve(READ_CHUNK_BYTES);
+            }
+            let mut limited = (&mut *stream).take(room as u64);
+            tokio::select! {
+                biased;
+                () = &mut work => return Ok(true),
+                r = limited.read_buf(inbuf) => {
+                    if r? == 0 {
+                        return Ok(false);
+                    }
+                }
             }
         }
     }
@@ -254,12 +311,14 @@ impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
         }
         if let Some(queue) = &mut self.multi {
             match spec.cmd {
-                Cmd::Exec => self.exec(st, now),
+                Cmd::Exec => self.exec(st, now, settings),
                 Cmd::Discard => {
                     self.multi = None;
+                    self.unwatch(st);
                     self.out.ok();
                 }
                 Cmd::Multi => self.out.error("ERR MULTI calls can not be nested"),
+                Cmd::Watch => self.out.error("ERR WATCH inside MULTI is not allowed"),
                 _ if queue.len() >= MAX_QUEUED_COMMANDS => {
                     self.multi_dirty = true;
                     self.out.error(&format!(
@@ -280,6 +339,18 @@ impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
                 self.out.ok();
             }
             Cmd::Exec => self.out.error("ERR EXEC without MULTI"),
+            Cmd::Watch => self.watch(st, &frame[1..], now),
+            Cmd::Hello => hello(
+                &frame,
+                &mut self.client,
+                settings.password,
+                settings.role_name,
+                &mut self.out,
+            ),
+            Cmd::Unwatch => {
+                self.unwatch(st);
+                self.out.ok();
+            }
             Cmd::Discard => self.out.error("ERR DISCARD without MULTI"),
             Cmd::Quit => {
                 self.out.ok();
@@ -302,13 +373,45 @@ impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
         After::Read
     }
 
-    /// EXEC: aborts if a command was refused while queueing; otherwise runs
-    /// the queued commands in the role's transaction, one reply each.
-    fn exec(&mut self, st: &mut R::Locked<'r>, now: u64) {
+    /// WATCH: registers the keys of the selected database.
+    fn watch(&mut self, st: &mut R::Locked<'r>, keys: &[bytes::Bytes], now: u64) {
+        let kv = R::kv(st);
+        self.watching = true;
+        for key in keys {
+            let done = kv
+                .watches
+                .watch(self.client.id, self.client.db, key, &kv.dbs, now);
+            if let Err(e) = done {
+                return self.out.error(&e.to_string());
+            }
+        }
+        self.out.ok();
+    }
+
+    /// Forgets the client's watched keys.
+    fn unwatch(&mut self, st: &mut R::Locked<'r>) {
+        if std::mem::take(&mut self.watching) {
+            R::kv(st).watches.unwatch(self.client.id);
+        }
+    }
+
+    /// EXEC: aborts if a command was refused while queueing, answers a nil
+    /// array if a watched key changed; otherwise runs the queued commands in
+    /// the role's transaction, one reply each. Unwatches either way.
+    fn exec(&mut self, st: &mut R::Locked<'r>, now: u64, settings: &Settings<'_>) {
         let queued = self.multi.take().unwrap_or_default();
+        let changed = self.watching && {
+            let kv = R::kv(st);
+            kv.watches.changed(self.client.id, &kv.dbs, now)
+        };
+        self.unwatch(st);
         if std::mem::take(&mut self.multi_dirty) {
             self.out
                 .error("EXECABORT Transaction discarded because of previous errors.");
+            return;
+        }
+        if changed {
+            self.out.extend_from_slice(b"*-1\r\n");
             return;
         }
         let role = self.role;
@@ -318,7 +421,15 @@ impl<'r, R: Role, S: AsyncRead + AsyncWrite + Unpin> Session<'r, R, S> {
         for args in &queued {
             let spec = lookup(&args[0]).expect("queued commands were looked up");
             match spec.cmd {
-                Cmd::Quit => self.out.ok(),
+                // Everything was unwatched as EXEC began.
+                Cmd::Quit | Cmd::Unwatch => self.out.ok(),
+                Cmd::Hello => hello(
+                    args,
+                    &mut self.client,
+                    settings.password,
+                    settings.role_name,
+                    &mut self.out,
+                ),
                 _ if spec.scope() == Scope::Server
                     && connection_cmd(spec, args, &mut self.client, &mut self.out) => {}
                 _ => {

@@ -4,6 +4,7 @@
 use crate::resp::auth::Password;
 use crate::resp::commands::Spec;
 use crate::resp::Limits;
+use crate::store::KvState;
 use bytes::Bytes;
 use std::future::Future;
 use tokio::sync::watch;
@@ -20,6 +21,8 @@ pub struct Settings<'a> {
     pub max_output_bytes: usize,
     /// The password clients must give (`--requirepass-file`).
     pub password: Option<&'a Password>,
+    /// What `HELLO` says this node is: `master` or `replica`.
+    pub role_name: &'static str,
 }
 
 /// One command for the role to run: its row of the table (arity checked),
@@ -112,6 +115,10 @@ pub trait Role: Sync {
     /// released before its replies are sent).
     fn lock(&self) -> Self::Locked<'_>;
 
+    /// The state machine behind the lock: the session keeps its clients'
+    /// watched keys there (`WATCH`), where every applied change marks them.
+    fn kv<'a>(st: &'a mut Self::Locked<'_>) -> &'a mut KvState;
+
     /// What the replies of the batch that held `st` depend on.
     fn pending(st: &Self::Locked<'_>) -> Self::Pending;
 
@@ -166,7 +173,9 @@ pub trait Role: Sync {
     );
 
     /// Runs the work a command deferred, without the lock, writing its one
-    /// reply. `shutdown` cuts a wait short.
+    /// reply. `shutdown` cuts a wait short. The session keeps reading the
+    /// client meanwhile and drops the future, unfinished, if the client
+    /// leaves: the work must give up what it holds when dropped.
     fn run_deferred(
         &self,
         work: Self::Deferred,

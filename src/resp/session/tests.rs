@@ -2,7 +2,7 @@ use super::*;
 use crate::resp::auth::{Password, NOAUTH};
 use crate::resp::commands::{execute, parse_i64, Ctx, Spec};
 use crate::resp::Limits;
-use crate::store::{apply_effect, Cursor, Dbs, Effect};
+use crate::store::{Cursor, Effect, KvState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use tokio::sync::watch;
 /// once; `WAIT n …` defers, and its deferred work answers `n`.
 #[derive(Default)]
 struct TestRole {
-    keyspace: Mutex<Dbs>,
+    keyspace: Mutex<KvState>,
     limits: Limits,
     max_query_bytes: usize,
     max_output_bytes: usize,
@@ -26,6 +26,8 @@ struct TestRole {
     commands: AtomicU64,
     /// Calls of `between_commands`.
     betweens: AtomicU64,
+    /// Deferred work (`WAIT 999 …`, which never ends) dropped unfinished.
+    dropped: AtomicBool,
 }
 
 const REFUSED: &str = "READONLY no writes here";
@@ -41,7 +43,7 @@ impl TestRole {
 }
 
 impl Role for TestRole {
-    type Locked<'r> = MutexGuard<'r, Dbs>;
+    type Locked<'r> = MutexGuard<'r, KvState>;
     type Conn = ();
     type Tx<'q> = Vec<Effect<'q>>;
     type Pending = ();
@@ -54,15 +56,20 @@ impl Role for TestRole {
             max_query_bytes: self.max_query_bytes,
             max_output_bytes: self.max_output_bytes,
             password: self.password.as_ref(),
+            role_name: "master",
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Dbs> {
+    fn kv<'a>(st: &'a mut MutexGuard<'_, KvState>) -> &'a mut KvState {
+        st
+    }
+
+    fn lock(&self) -> MutexGuard<'_, KvState> {
         self.locks.fetch_add(1, Ordering::SeqCst);
         self.keyspace.lock().unwrap()
     }
 
-    fn pending(_st: &MutexGuard<'_, Dbs>) {}
+    fn pending(_st: &MutexGuard<'_, KvState>) {}
 
     async fn settle(&self, _pending: ()) -> Result<(), &'static str> {
         match self.fail_settle.load(Ordering::SeqCst) {
@@ -83,7 +90,7 @@ impl Role for TestRole {
 
     fn run(
         &self,
-        st: &mut MutexGuard<'_, Dbs>,
+        st: &mut MutexGuard<'_, KvState>,
         conn: &mut (),
         call: Call<'_>,
         out: &mut Vec<u8>,
@@ -95,13 +102,13 @@ impl Role for TestRole {
         Step::Next
     }
 
-    fn begin_exec<'q>(&self, _st: &mut MutexGuard<'_, Dbs>) -> Vec<Effect<'q>> {
+    fn begin_exec<'q>(&self, _st: &mut MutexGuard<'_, KvState>) -> Vec<Effect<'q>> {
         Vec::new()
     }
 
     fn run_queued<'q>(
         &self,
-        st: &mut MutexGuard<'_, Dbs>,
+        st: &mut MutexGuard<'_, KvState>,
         tx: &mut Vec<Effect<'q>>,
         _conn: &(),
         call: Call<'q>,
@@ -112,19 +119,19 @@ impl Role for TestRole {
         }
         let start = tx.len();
         let ctx = Ctx {
-            dbs: st,
+            dbs: &st.dbs,
             db: call.db,
             now_unix_ms: call.now_unix_ms,
         };
         execute(call.spec, call.args, &ctx, out, tx);
         for e in &tx[start..] {
-            apply_effect(st, &mut Cursor::default(), e);
+            st.apply_unlogged(std::slice::from_ref(e), &mut Cursor::default());
         }
     }
 
     fn end_exec(
         &self,
-        _st: &mut MutexGuard<'_, Dbs>,
+        _st: &mut MutexGuard<'_, KvState>,
         _tx: Vec<Effect<'_>>,
         _conn: &mut (),
         _out: &mut Vec<u8>,
@@ -139,6 +146,16 @@ impl Role for TestRole {
         _shutdown: &mut Shutdown,
         out: &mut Vec<u8>,
     ) {
+        if work == 999 {
+            struct Dropped<'a>(&'a AtomicBool);
+            impl Drop for Dropped<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+            let _guard = Dropped(&self.dropped);
+            std::future::pending::<()>().await;
+        }
         out.int(work);
     }
 
@@ -146,7 +163,7 @@ impl Role for TestRole {
         self.commands.fetch_add(n, Ordering::SeqCst);
     }
 
-    fn between_commands(&self, _st: &mut MutexGuard<'_, Dbs>) {
+    fn between_commands(&self, _st: &mut MutexGuard<'_, KvState>) {
         self.betweens.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -437,4 +454,74 @@ async fn shutdown_ends_an_idle_session() {
     .expect("the session ends at shutdown");
     r.unwrap();
     assert!(rest.is_empty());
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_during_deferred_work_drops_it() {
+    let role = TestRole::new();
+    // The client sends more and leaves while the work waits: the session
+    // ends instead of waiting forever, and the work is dropped unfinished.
+    let got = tokio::time::timeout(
+        Duration::from_secs(10),
+        exchange(&role, &reqs(&["PING", "WAIT 999 0", "PING"])),
+    )
+    .await
+    .expect("the session ends when the client leaves");
+    assert_eq!(got, "+PONG\r\n");
+    assert!(role.dropped.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn watch_aborts_exec_after_a_change_and_is_forgotten_after_it() {
+    let role = TestRole::new();
+    let got = exchange(
+        &role,
+        &reqs(&[
+            "WATCH a b",
+            "SET a 1",
+            "MULTI",
+            "WATCH c",
+            "GET a",
+            "EXEC",
+            "WATCH a",
+            "MULTI",
+            "UNWATCH",
+            "EXEC",
+            "WATCH a",
+            "UNWATCH",
+            "SET a 2",
+            "MULTI",
+            "DISCARD",
+            "HELLO 3",
+        ]),
+    )
+    .await;
+    assert_eq!(
+        got,
+        "+OK\r\n+OK\r\n+OK\r\n-ERR WATCH inside MULTI is not allowed\r\n+QUEUED\r\n*-1\r\n\
+         +OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n\
+         +OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n-NOPROTO unsupported protocol version\r\n"
+    );
+    assert!(
+        role.keyspace.lock().unwrap().watches.is_empty(),
+        "nothing stays watched once the client is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_read_only_role_accepts_watch() {
+    let role = TestRole {
+        read_only: true,
+        ..TestRole::new()
+    };
+    let got = exchange(&role, &reqs(&["WATCH a", "MULTI", "GET a", "EXEC"])).await;
+    assert_eq!(got, "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n$-1\r\n");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_unwatches() {
+    let role = TestRole::new();
+    let got = exchange(&role, &reqs(&["WATCH a b c"])).await;
+    assert_eq!(got, "+OK\r\n");
+    assert!(role.keyspace.lock().unwrap().watches.is_empty());
 }

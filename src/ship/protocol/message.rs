@@ -1,4 +1,10 @@
-//! The messages of the ship protocol (version 1) and their byte layouts.
+//! The messages of the ship protocol (version 2) and their byte layouts.
+//!
+//! Version 2 frames and messages are version 1's; what changed is the log
+//! they carry: its records may hold the effects of every data type and
+//! database (effect tags 5 and up). A primary ships only to a standby of its
+//! version or newer (an older one could not replay the log); a standby
+//! accepts a primary of version 1 or 2.
 //! All integers are little-endian. `wal-format.md` ("Ship protocol") mirrors this.
 //! The type bytes are [`MessageKind`]'s, the refusal codes [`RefuseCode`]'s.
 //!
@@ -25,7 +31,10 @@ use super::codes::{ChunkEncoding, MessageKind, RefuseCode};
 use crate::wal::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
 
 /// Protocol version spoken by this build.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
+/// The oldest primary a standby of this build accepts (it replays every
+/// older log).
+pub const OLDEST_PRIMARY_VERSION: u16 = 1;
 /// Largest uncompressed chunk accepted: room for the largest record the WAL
 /// allows, with its header and padding.
 pub const MAX_CHUNK_BYTES: usize = crate::wal::writer::MAX_RECORD_BYTES_LIMIT + 64;

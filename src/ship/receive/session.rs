@@ -10,7 +10,7 @@ use crate::ship::protocol::auth::{nonce, Challenge, Side};
 use crate::ship::protocol::codes::RefuseCode;
 use crate::ship::protocol::compress::decompress;
 use crate::ship::protocol::frame::{write_frame, FrameError, FrameReader};
-use crate::ship::protocol::message::{Message, PROTOCOL_VERSION};
+use crate::ship::protocol::message::{Message, OLDEST_PRIMARY_VERSION, PROTOCOL_VERSION};
 use crate::ship::protocol::tls::ShipIo;
 use crate::wal::ChunkError;
 use bytes::Bytes;
@@ -74,8 +74,8 @@ async fn session<S: ShipIo>(
             nonce: np,
             proof,
         } => {
-            if version != PROTOCOL_VERSION {
-                let m = format!("protocol version {version} is not supported (this standby speaks {PROTOCOL_VERSION})");
+            if !(OLDEST_PRIMARY_VERSION..=PROTOCOL_VERSION).contains(&version) {
+                let m = format!("the primary speaks ship protocol version {version}, newer than this standby's {PROTOCOL_VERSION}: this standby could not replay its log; upgrade standbys first");
                 return Err(refuse(&mut *sock, RefuseCode::Version, m).await);
             }
             if let Some(key) = &shared.key {

@@ -78,7 +78,7 @@ pub enum Violation {
     Frame(#[from] FrameError),
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    #[error("standby speaks protocol version {standby}, this primary {PROTOCOL_VERSION}")]
+    #[error("the standby speaks ship protocol version {standby}, older than this primary's {PROTOCOL_VERSION}: it could not replay every record this primary logs; upgrade standbys first")]
     Version { standby: u16 },
     #[error("expected {expected}, got {got}")]
     Expected {

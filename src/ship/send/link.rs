@@ -7,6 +7,7 @@ use super::error::{ShipError, Violation};
 use super::link_tap::LinkTap;
 use super::options::{LogSource, ShipOptions};
 use crate::ship::protocol::auth::{nonce, Challenge, Side};
+use crate::ship::protocol::codes::RefuseCode;
 use crate::ship::protocol::frame::{
     read_frame_limited, write_frame, FrameError, MAX_STANDBY_FRAME_BYTES,
 };
@@ -189,8 +190,15 @@ pub(super) async fn connect(
         )
         .await?
     {
-        Message::Hello { version, nonce } if version == PROTOCOL_VERSION => nonce,
+        Message::Hello { version, nonce } if version >= PROTOCOL_VERSION => nonce,
         Message::Hello { version, .. } => {
+            // Tell the standby too, so that its log says what to do.
+            let _ = link
+                .send(&Message::Refuse {
+                    code: RefuseCode::Version,
+                    message: Violation::Version { standby: version }.to_string(),
+                })
+                .await;
             return Err(ShipError::Protocol {
                 addr,
                 violation: Violation::Version { standby: version },

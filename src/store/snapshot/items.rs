@@ -109,11 +109,20 @@ impl<R: Read> Decoder<R> {
                 bytes: len,
             });
         }
-        self.buf.resize(len as usize, 0);
+        // Grown as the bytes arrive, not allocated from the declared length:
+        // a damaged length costs what the file holds, not what it claims.
+        self.buf.clear();
         let item = self.item;
-        self.r
-            .read_exact(&mut self.buf)
+        let got = (&mut self.r)
+            .take(len)
+            .read_to_end(&mut self.buf)
             .map_err(|source| Damage::Item { item, source })?;
+        if (got as u64) < len {
+            return Err(Damage::Item {
+                item,
+                source: std::io::ErrorKind::UnexpectedEof.into(),
+            });
+        }
         Ok(&self.buf)
     }
 

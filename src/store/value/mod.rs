@@ -7,6 +7,8 @@
 //! | `list` | [`List`]: a sequence, pushed and popped at both ends    |
 //! | `set`  | [`Set`]: distinct members                               |
 //! | `zset` | [`ZSet`]: members ordered by score, then by bytes       |
+//! | `packed` | [`packed::Packed`]: small collections in one allocation |
+//! | `indexed` | [`indexed::Indexed`]: a persistent map whose entries have positions |
 //! | `zpack`| the compact encoding of a small sorted set              |
 //! | `ztree`| the order of a large sorted set: a counted B-tree       |
 //!
@@ -16,7 +18,9 @@
 //! a large collection.
 
 pub mod hash;
+pub mod indexed;
 pub mod list;
+pub mod packed;
 pub mod set;
 pub mod zpack;
 pub mod zset;

@@ -17,6 +17,9 @@
 //! | `wal_segment`  | flags u8, segment bytes (header at 0); or flags, split u16, two    |
 //! | `ship_frame`   | a byte stream of frames                                            |
 //! | `mirror_chunk` | flags u8, first LSN u64, size class u8, then chunks: len u16, bytes |
+//! | `resp_request` | bulk limit/4 u8, argument limit u8, inline limit/4 u8, a request stream |
+//! | `effect_payload` | a WAL data record's payload (version byte, effects)            |
+//! | `snapshot_content` | flags u8, version u8, item count u16, content (zstd, or raw to compress) |
 //!
 //! A `mirror_chunk` chunk length with its top bit set starts a new segment at
 //! the chunk's LSN.
@@ -420,4 +423,190 @@ pub fn mirror_chunk(data: &[u8]) {
     assert_eq!((n, next), (accepted, end));
     let (m, _) = Mirror::open(fs, dir).expect("the received log reopens");
     assert_eq!(m.end_lsn(), end);
+}
+
+/// `resp_request`: `resp::parse` under small [`Limits`] taken from the first
+/// three bytes (bulk bytes, arguments, inline bytes), the rest the stream.
+/// Every frame it yields respects the limits and is never empty; parsing the
+/// stream at once and fed in two parts yields the same frames and error; a
+/// frame re-encoded as a multibulk parses back to itself.
+pub fn resp_request(data: &[u8]) {
+    use bytes::BytesMut;
+    use logship::resp::{parse, Frame, Limits};
+    if data.len() < 3 {
+        return;
+    }
+    let limits = Limits {
+        max_bulk_bytes: usize::from(data[0]) * 4,
+        max_args: usize::from(data[1] % 64) + 1,
+        max_inline_bytes: usize::from(data[2]) * 4 + 1,
+    };
+    let stream = &data[3..];
+    // All frames of `parts` fed one after the other, and how it ended.
+    let run = |parts: &[&[u8]]| -> (Vec<Frame>, Option<String>) {
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        for part in parts {
+            buf.extend_from_slice(part);
+            loop {
+                let before = buf.len();
+                match parse(&mut buf, &limits) {
+                    Ok(Some(f)) => {
+                        assert!(buf.len() < before, "a frame consumed nothing");
+                        frames.push(f);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return (frames, Some(e.0)),
+                }
+            }
+        }
+        (frames, None)
+    };
+    let (frames, err) = run(&[stream]);
+    for f in &frames {
+        assert!(!f.is_empty(), "an empty frame");
+        assert!(f.len() <= limits.max_args, "over max_args: {}", f.len());
+        for a in f {
+            assert!(a.len() <= limits.max_bulk_bytes.max(limits.max_inline_bytes));
+        }
+        let mut enc = format!("*{}\r\n", f.len()).into_bytes();
+        for a in f {
+            enc.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            enc.extend_from_slice(a);
+            enc.extend_from_slice(b"\r\n");
+        }
+        let mut b = BytesMut::from(&enc[..]);
+        if f.iter().all(|a| a.len() <= limits.max_bulk_bytes) {
+            let again = parse(&mut b, &limits).expect("a re-encoded frame parses");
+            assert_eq!(again.as_ref(), Some(f));
+            assert!(b.is_empty());
+        }
+    }
+    let split = usize::from(data[0]).min(stream.len());
+    let (frames2, err2) = run(&[&stream[..split], &stream[split..]]);
+    if err.is_none() && err2.is_none() {
+        assert_eq!(frames, frames2, "split at {split} parses otherwise");
+    } else {
+        // An error may come earlier with less input (a bad header seen before
+        // the data), never a different frame sequence before it.
+        let n = frames.len().min(frames2.len());
+        assert_eq!(
+            frames[..n],
+            frames2[..n],
+            "split at {split} parses otherwise"
+        );
+    }
+}
+
+/// A keyspace with one key of each type in database 0 and a string in
+/// database 1, for decoded effects to act on.
+pub fn sample_dbs() -> logship::store::Dbs {
+    use logship::store::{apply_effect, Blob, Cursor, Dbs, Effect, ListEnd};
+    let b = |s: &'static str| Blob::borrowed(s.as_bytes());
+    let mut dbs = Dbs::new();
+    let mut cur = Cursor::default();
+    for e in [
+        Effect::Set {
+            key: b("s"),
+            value: b("hello"),
+            expire_at_unix_ms: None,
+        },
+        Effect::HSet {
+            key: b("h"),
+            pairs: vec![(b("f"), b("v")), (b("g"), b("w"))],
+        },
+        Effect::Push {
+            key: b("l"),
+            end: ListEnd::Right,
+            elems: vec![b("a"), b("b"), b("c")],
+        },
+        Effect::SAdd {
+            key: b("t"),
+            members: vec![b("x"), b("y")],
+        },
+        Effect::ZAdd {
+            key: b("z"),
+            entries: vec![(1.0, b("m")), (-2.5, b("n"))],
+        },
+        Effect::Select { db: 1 },
+        Effect::Set {
+            key: b("s"),
+            value: b("one"),
+            expire_at_unix_ms: Some(1),
+        },
+    ] {
+        apply_effect(&mut dbs, &mut cur, &e);
+    }
+    dbs
+}
+
+/// `effect_payload`: `store::effect::decode` of the bytes; whatever decodes
+/// re-encodes to a payload that decodes to the same effects, and applies to
+/// [`sample_dbs`] (one cursor per payload, as a record) without panicking.
+pub fn effect_payload(data: &[u8]) {
+    use logship::store::effect::{decode, encode, encoded_len};
+    use logship::store::{apply_effect, Cursor};
+    let Ok(effects) = decode(data) else {
+        return;
+    };
+    let mut again = Vec::new();
+    encode(&effects, &mut again);
+    assert_eq!(again.len() as u64, encoded_len(&effects));
+    let back = decode(&again).expect("re-encoded effects decode");
+    // NaN-free (checked by decode), so PartialEq is an equivalence here.
+    assert_eq!(back, effects);
+    let mut dbs = sample_dbs();
+    let mut cur = Cursor::default();
+    for e in &effects {
+        apply_effect(&mut dbs, &mut cur, e);
+        assert!(cur.db < logship::store::DATABASES);
+    }
+    let _ = dbs.digest();
+}
+
+/// Flag bit (`snapshot_content`): zstd-compress the bytes first, so that the
+/// fuzzer mutates the items rather than the compressed stream.
+pub const COMPRESS: u8 = 1 << 0;
+/// Flag bit (`snapshot_content`): write what decodes as a snapshot and read
+/// it back. A flag rather than always: every `Dbs` allocates its databases'
+/// shards, and three per input slow the fuzzer down a lot.
+pub const ROUND_TRIP: u8 = 1 << 1;
+
+/// `snapshot_content`: flags u8, version u8, item count u16 LE, content.
+/// `decode_content` never panics; what it decodes holds as many keys as
+/// items and (flag [`ROUND_TRIP`]) writes as a snapshot that reads back with
+/// the same digest.
+pub fn snapshot_content(data: &[u8]) {
+    use logship::store::snapshot;
+    if data.len() < 4 {
+        return;
+    }
+    let flags = data[0];
+    let version = u32::from(data[1]);
+    let items = u64::from(u16::from_le_bytes([data[2], data[3]]));
+    let raw = &data[4..];
+    let compressed;
+    let content = if flags & COMPRESS != 0 {
+        compressed = zstd::encode_all(raw, 1).expect("compress in memory");
+        &compressed[..]
+    } else {
+        raw
+    };
+    let Ok(dbs) = snapshot::decode_content(content, version, items) else {
+        return;
+    };
+    assert_eq!(
+        dbs.len() as u64,
+        items,
+        "items decoded and keys held differ"
+    );
+    if flags & ROUND_TRIP == 0 {
+        return;
+    }
+    let fs = MemFs::new();
+    let dir = Path::new("/snap");
+    logship::fs::Fs::create_dir_all(&fs, dir).expect("mkdir on memfs");
+    let w = snapshot::write(&fs, dir, &dbs, 7, 8, 1).expect("write on memfs");
+    let (_, back) = snapshot::read(&fs, &w.path, 7).expect("a written snapshot reads");
+    assert_eq!(back.digest(), dbs.digest());
 }

@@ -1,0 +1,131 @@
+//! Ship protocol versions at the handshake: a standby replays the log of a
+//! primary of its version or older, and a primary refuses a standby older
+//! than itself, naming both versions, before shipping a record it could not
+//! replay ("upgrade standbys first").
+
+mod common;
+
+use common::{Primary, Standby};
+use logship::ship::protocol::codes::RefuseCode;
+use logship::ship::protocol::frame::{read_frame, write_frame};
+use logship::ship::protocol::message::{Message, PROTOCOL_VERSION};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+/// The next message from the peer (bounded).
+async fn read(s: &mut TcpStream) -> Message {
+    let (k, body) = tokio::time::timeout(Duration::from_secs(20), read_frame(s))
+        .await
+        .expect("the peer answers")
+        .unwrap();
+    Message::decode(k, &body).unwrap()
+}
+
+async fn send(s: &mut TcpStream, m: &Message) {
+    write_frame(s, m.kind().into(), &m.encode()).await.unwrap();
+    s.flush().await.unwrap();
+}
+
+/// Greets a standby (without a key) as a primary of `version`; returns its answer.
+async fn greet_as_primary(addr: &str, version: u16) -> Message {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert!(matches!(read(&mut s).await, Message::Hello { .. }));
+    let auth = Message::Auth {
+        version,
+        system_id: 0x5eed,
+        timeline: 1,
+        nonce: [7; 32],
+        proof: [0; 32],
+    };
+    send(&mut s, &auth).await;
+    read(&mut s).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_accepts_older_primaries_and_refuses_newer_ones() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("s");
+    let mut standby =
+        tokio::task::spawn_blocking(move || Standby::start_with(&dir, &["--insecure-no-auth"]))
+            .await
+            .unwrap();
+    let addr = standby.ship_addr.clone();
+    for version in [1, PROTOCOL_VERSION] {
+        let m = greet_as_primary(&addr, version).await;
+        assert!(
+            matches!(m, Message::Welcome { .. }),
+            "version {version}: {m:?}"
+        );
+    }
+    match greet_as_primary(&addr, PROTOCOL_VERSION + 1).await {
+        Message::Refuse { code, message } => {
+            assert_eq!(code, RefuseCode::Version);
+            let want = format!(
+                "the primary speaks ship protocol version {}, newer than this standby's {PROTOCOL_VERSION}",
+                PROTOCOL_VERSION + 1
+            );
+            assert!(message.contains(&want), "{message}");
+            assert!(message.contains("upgrade standbys first"), "{message}");
+        }
+        m => panic!("a newer primary was not refused: {m:?}"),
+    }
+    let log = tokio::task::spawn_blocking(move || standby.kill())
+        .await
+        .unwrap();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_refuses_an_older_standby_before_shipping() {
+    let t = tempfile::tempdir().unwrap();
+    let pdir = t.path().join("p");
+    // An old standby: it greets with version 1 and reports what it is told.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let old_standby = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let hello = Message::Hello {
+            version: 1,
+            nonce: [3; 32],
+        };
+        send(&mut s, &hello).await;
+        read(&mut s).await
+    });
+    let (p, a) = (pdir.clone(), addr.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        common::init(&p, "1MiB");
+        let mut primary = Primary::start(&p, &[]);
+        primary.client();
+        primary.stop();
+        common::logship(&[
+            "ship",
+            "--data-dir",
+            p.to_str().unwrap(),
+            "--to",
+            &a,
+            "--insecure-no-auth",
+            "--once",
+        ])
+    })
+    .await
+    .unwrap();
+    let want = format!(
+        "the standby speaks ship protocol version 1, older than this primary's {PROTOCOL_VERSION}"
+    );
+    assert_ne!(out.code, Some(0), "{}", out.stdout);
+    assert!(out.stderr.contains(&want), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("upgrade standbys first"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    match old_standby.await.unwrap() {
+        Message::Refuse { code, message } => {
+            assert_eq!(code, RefuseCode::Version);
+            assert!(message.contains(&want), "{message}");
+        }
+        m => panic!("the old standby was not told: {m:?}"),
+    }
+}
