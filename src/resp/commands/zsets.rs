@@ -9,6 +9,7 @@
 
 use super::floats::{fmt_double, parse_f64};
 use super::zcombine::{zcombine, Op};
+use super::zpop::{zpop, ZEnd};
 use super::zrange::{reply_members, zcount, zrange, zremrange, By, Form};
 use super::{errors, keyspace_commands, parse_i64, Ctx, Spec, WrongType};
 use crate::resp::glob::Pattern;
@@ -67,8 +68,8 @@ pub(super) static TABLE: &[Spec] = keyspace_commands! {
     "zremrangebyrank" 4 Write => |a, c, o, f| zremrange(By::Rank, a, c, o, f),
     "zremrangebyscore" 4 Write => |a, c, o, f| zremrange(By::Score, a, c, o, f),
     "zremrangebylex" 4 Write => |a, c, o, f| zremrange(By::Lex, a, c, o, f),
-    "zpopmin" -2 Write => |a, c, o, f| zpop(a, PopEnd::Min, c, o, f),
-    "zpopmax" -2 Write => |a, c, o, f| zpop(a, PopEnd::Max, c, o, f),
+    "zpopmin" -2 Write => |a, c, o, f| pop_command(a, ZEnd::Min, c, o, f),
+    "zpopmax" -2 Write => |a, c, o, f| pop_command(a, ZEnd::Max, c, o, f),
     "zmpop" -4 Write => zmpop,
     "zrandmember" -2 Read => zrandmember,
     "zunion" -3 Read => |a, c, o, f| zcombine(Op::Union, false, a, c, o, f),
@@ -246,55 +247,28 @@ fn zrank<'a>(
     }
 }
 
-/// Which end a pop takes members from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum PopEnd {
-    /// Lowest scores first.
-    Min,
-    /// Highest scores first.
-    Max,
-}
-
 /// Members popped from the sorted set under `key`, in the order popped.
-pub(super) struct Popped<'a, 'k> {
+pub(super) struct Popped<'a> {
     pub key: &'a [u8],
-    pub entries: Vec<(&'k [u8], f64)>,
+    pub entries: Vec<(Vec<u8>, f64)>,
 }
 
 /// Pops up to `count` members from `end` of the first sorted set among
-/// `keys`, pushing the `ZRem` of them (none for a count of 0). `Ok(None)`
-/// when every key is missing; `Err` when a key before the first sorted set
-/// holds another type.
-pub(super) fn pop<'a, 'k>(
+/// `keys` ([`zpop`], which logs the `ZRem`; nothing for a count of 0).
+/// `Ok(None)` when every key is missing; `Err` when a key before the first
+/// sorted set holds another type.
+pub(super) fn pop<'a>(
     keys: &'a [Bytes],
-    end: PopEnd,
+    end: ZEnd,
     count: usize,
-    ctx: &Ctx<'k>,
+    ctx: &Ctx<'_>,
     fx: &mut Vec<Effect<'a>>,
-) -> Result<Option<Popped<'a, 'k>>, WrongType> {
+) -> Result<Option<Popped<'a>>, WrongType> {
     for key in keys {
-        let Some(z) = ctx.zset(key, fx)? else {
-            continue;
-        };
-        let n = count.min(z.len());
-        if n == 0 {
-            return Ok(Some(Popped {
-                key,
-                entries: Vec::new(),
-            }));
+        if let Some(z) = ctx.zset(key, fx)? {
+            let entries = zpop(key, z, end, count, fx);
+            return Ok(Some(Popped { key, entries }));
         }
-        let entries: Vec<(&[u8], f64)> = match end {
-            PopEnd::Min => z.range(0, n).collect(),
-            PopEnd::Max => z.range(z.len() - n, z.len()).rev().collect(),
-        };
-        fx.push(Effect::ZRem {
-            key: Blob::borrowed(key),
-            members: entries
-                .iter()
-                .map(|(m, _)| Blob::owned(m.to_vec()))
-                .collect(),
-        });
-        return Ok(Some(Popped { key, entries }));
     }
     Ok(None)
 }
@@ -310,9 +284,9 @@ fn positive(arg: &[u8]) -> Result<i64, &'static str> {
 
 /// `ZPOPMIN key [count]` and `ZPOPMAX key [count]`: a flat array of
 /// member, score.
-fn zpop<'a>(
+fn pop_command<'a>(
     args: &'a [Bytes],
-    end: PopEnd,
+    end: ZEnd,
     ctx: &Ctx<'_>,
     out: &mut Vec<u8>,
     fx: &mut Vec<Effect<'a>>,
@@ -326,7 +300,7 @@ fn zpop<'a>(
         Some(Err(e)) => return out.error(e),
     };
     match pop(&args[1..2], end, count, ctx, fx) {
-        Ok(Some(p)) => reply_members(out, p.entries.into_iter(), true),
+        Ok(Some(p)) => reply_members(out, p.entries.iter().map(|(m, s)| (&m[..], *s)), true),
         Ok(None) => out.array(0),
         Err(e) => e.reply(out),
     }
@@ -351,10 +325,8 @@ fn zmpop<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec<E
     let Some(where_at) = numkeys.checked_add(2).filter(|&w| w < args.len()) else {
         return out.error(errors::SYNTAX);
     };
-    let end = match args[where_at].to_ascii_uppercase().as_slice() {
-        b"MIN" => PopEnd::Min,
-        b"MAX" => PopEnd::Max,
-        _ => return out.error(errors::SYNTAX),
+    let Some(end) = ZEnd::parse(&args[where_at]) else {
+        return out.error(errors::SYNTAX);
     };
     let mut count = None;
     let mut j = where_at + 1;
@@ -376,7 +348,7 @@ fn zmpop<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec<E
             out.array(p.entries.len());
             for (m, s) in p.entries {
                 out.array(2);
-                out.bulk(m);
+                out.bulk(&m);
                 out.bulk(fmt_double(s).as_bytes());
             }
         }
