@@ -11,8 +11,7 @@ use super::floats::{fmt_double, parse_f64};
 use super::zcombine::{zcombine, Op};
 use super::zpop::{zpop, ZEnd};
 use super::zrange::{reply_members, zcount, zrange, zremrange, By, Form};
-use super::{errors, keyspace_commands, parse_i64, Ctx, Spec, WrongType};
-use crate::resp::glob::Pattern;
+use super::{coll_scan, errors, keyspace_commands, parse_i64, Ctx, Spec, WrongType};
 use crate::resp::reply::Reply;
 use crate::store::{Blob, Effect};
 use bytes::Bytes;
@@ -419,50 +418,29 @@ fn zrandmember<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut
     reply_members(out, picked.into_iter(), with_scores);
 }
 
-/// `ZSCAN key cursor [MATCH pattern] [COUNT count]`. The cursor is the rank
-/// to go on from: a member present for the whole scan whose rank does not
-/// drop below the cursor is returned.
+/// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: a packed set whole in
+/// one call (as Redis scans a listpack), a large one through [`coll_scan`]
+/// (a cursor in the order of a fixed hash of each member).
 fn zscan<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec<Effect<'a>>) {
-    let Some(cursor) = std::str::from_utf8(&args[2])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    else {
-        return out.error("ERR invalid cursor");
+    let scan = match coll_scan::parse(args) {
+        Ok(s) => s,
+        Err(e) => return out.error(e),
     };
     let z = match ctx.zset(&args[1], fx) {
         Ok(Some(z)) => z,
         Ok(None) => return out.extend_from_slice(b"*2\r\n$1\r\n0\r\n*0\r\n"),
         Err(e) => return e.reply(out),
     };
-    let (mut pattern, mut count) = (None, 10usize);
-    let mut j = 3;
-    while j < args.len() {
-        if j + 1 >= args.len() {
-            return out.error(errors::SYNTAX);
+    let (next, found) = match z.is_packed() {
+        true => {
+            let matching = z
+                .iter()
+                .filter(|(m, _)| scan.pattern.as_ref().is_none_or(|p| p.matches(m)));
+            (0, matching.collect())
         }
-        match args[j].to_ascii_uppercase().as_slice() {
-            b"MATCH" => pattern = Some(Pattern::new(&args[j + 1])),
-            b"COUNT" => match parse_i64(&args[j + 1]) {
-                Some(n) if n >= 1 => count = n as usize,
-                Some(_) => return out.error(errors::SYNTAX),
-                None => return out.error(errors::NOT_INTEGER),
-            },
-            _ => return out.error(errors::SYNTAX),
-        }
-        j += 2;
-    }
-    let start = usize::try_from(cursor).unwrap_or(usize::MAX).min(z.len());
-    // A packed set is scanned in one call, as Redis scans its listpack.
-    let end = match z.is_packed() {
-        true => z.len(),
-        false => start.saturating_add(count).min(z.len()),
+        false => coll_scan::page(z.iter(), &scan),
     };
-    let found: Vec<(&[u8], f64)> = z
-        .range(start, end)
-        .filter(|(m, _)| pattern.as_ref().is_none_or(|p| p.matches(m)))
-        .collect();
     out.array(2);
-    let next = if end >= z.len() { 0 } else { end };
     out.bulk(itoa::Buffer::new().format(next).as_bytes());
     reply_members(out, found.into_iter(), true);
 }
