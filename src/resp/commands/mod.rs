@@ -25,7 +25,10 @@ mod sets;
 mod sort;
 mod string_ops;
 mod strings;
+mod zcombine;
 pub mod zpop;
+mod zrange;
+mod zsets;
 
 use crate::resp::reply::Reply;
 use crate::store::value::{Coll, Hash, Kind, List, Set, ZSet};
@@ -198,6 +201,7 @@ static TABLES: &[&[Spec]] = &[
     hashes::TABLE,
     sets::TABLE,
     set_algebra::TABLE,
+    zsets::TABLE,
     SERVER,
 ];
 
@@ -436,3 +440,5 @@ mod tests_lists;
 mod tests_sets;
 #[cfg(test)]
 mod tests_strings;
+#[cfg(test)]
+mod tests_zsets;

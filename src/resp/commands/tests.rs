@@ -256,6 +256,9 @@ const SAMPLE_ARGS: &[&str] = &[
     "lmpop 1 k LEFT",
     "blmpop 0 1 k LEFT",
     "bzmpop 0 1 k MIN",
+    "zmpop 1 k MIN",
+    "zremrangebylex k [1 [1",
+    "zremrangebyrank k 0 0",
 ];
 
 /// Runs `spec` with its sample arguments (if it has some) against `ks`;

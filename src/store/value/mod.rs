@@ -9,6 +9,8 @@
 //! | `zset` | [`ZSet`]: members ordered by score, then by bytes       |
 //! | `packed` | [`packed::Packed`]: small collections in one allocation |
 //! | `indexed` | [`indexed::Indexed`]: a persistent map whose entries have positions |
+//! | `zpack`| the compact encoding of a small sorted set              |
+//! | `ztree`| the order of a large sorted set: a counted B-tree       |
 //!
 //! Every collection clones in O(1) or O(entries of a small one) and a write
 //! to a clone copies only the part it touches (persistent structures), so a
@@ -20,7 +22,9 @@ pub mod indexed;
 pub mod list;
 pub mod packed;
 pub mod set;
+pub mod zpack;
 pub mod zset;
+pub mod ztree;
 
 pub use hash::Hash;
 pub use list::List;
