@@ -59,15 +59,35 @@ enum GetexTtl {
 
 /// `GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]`
 fn getex<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec<Effect<'a>>) {
-    let mut ttl = GetexTtl::Unchanged;
+    // As Redis 7.0: the options' syntax, then the key, then the time.
+    let mut persist = false;
+    let mut timed: Option<(Vec<u8>, &[u8])> = None;
     let mut i = 2;
     while i < args.len() {
         let opt = args[i].to_ascii_uppercase();
-        let timed = matches!(opt.as_slice(), b"EX" | b"PX" | b"EXAT" | b"PXAT");
-        if opt == b"PERSIST" && ttl == GetexTtl::Unchanged {
-            ttl = GetexTtl::Persist;
-        } else if timed && ttl == GetexTtl::Unchanged && i + 1 < args.len() {
-            let Some(n) = parse_i64(&args[i + 1]) else {
+        let is_timed = matches!(opt.as_slice(), b"EX" | b"PX" | b"EXAT" | b"PXAT");
+        if opt == b"PERSIST" && !persist && timed.is_none() {
+            persist = true;
+        } else if is_timed && !persist && timed.is_none() && i + 1 < args.len() {
+            timed = Some((opt, &args[i + 1][..]));
+            i += 1;
+        } else {
+            return out.error(errors::SYNTAX);
+        }
+        i += 1;
+    }
+    let key = &args[1][..];
+    let item = ctx.live(key, fx);
+    let value = match item.map(|i| i.as_str()) {
+        None => return out.nil(),
+        Some(None) => return out.error(errors::WRONGTYPE),
+        Some(Some(v)) => v,
+    };
+    let ttl = match timed {
+        None if persist => GetexTtl::Persist,
+        None => GetexTtl::Unchanged,
+        Some((opt, value)) => {
+            let Some(n) = parse_i64(value) else {
                 return out.error(errors::NOT_INTEGER);
             };
             let ms = match opt.as_slice() {
@@ -81,19 +101,8 @@ fn getex<'a>(args: &'a [Bytes], ctx: &Ctx<'_>, out: &mut Vec<u8>, fx: &mut Vec<E
             let Some(at) = at.filter(|_| n > 0) else {
                 return out.error("ERR invalid expire time in 'getex' command");
             };
-            ttl = GetexTtl::At(at);
-            i += 1;
-        } else {
-            return out.error(errors::SYNTAX);
+            GetexTtl::At(at)
         }
-        i += 1;
-    }
-    let key = &args[1][..];
-    let item = ctx.live(key, fx);
-    let value = match item.map(|i| i.as_str()) {
-        None => return out.nil(),
-        Some(None) => return out.error(errors::WRONGTYPE),
-        Some(Some(v)) => v,
     };
     out.bulk(value);
     let had_expiry = item.and_then(|i| i.expire_at_unix_ms()).is_some();

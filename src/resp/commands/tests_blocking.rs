@@ -124,7 +124,10 @@ fn without_blocking_they_pop_or_reply_a_null_array() {
     let mut ks = Dbs::new();
     // Inside MULTI, as redis-server 7.0 answers: a move's null is a bulk
     // string's, the others' an array's.
-    for cmd in ["BLMOVE nokey dst LEFT RIGHT 0.1", "BRPOPLPUSH nokey dst 0.1"] {
+    for cmd in [
+        "BLMOVE nokey dst LEFT RIGHT 0.1",
+        "BRPOPLPUSH nokey dst 0.1",
+    ] {
         assert_eq!(run(&mut ks, T, cmd), "$-1\r\n", "{cmd}");
     }
     for cmd in [
