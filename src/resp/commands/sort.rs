@@ -202,7 +202,12 @@ fn sort<'a>(
         None => (0, n - 1),
         Some((off, count)) => {
             let start = off.max(0);
-            let mut end = if count < 0 { n - 1 } else { start + count - 1 };
+            // Wrapping, as Redis's C arithmetic does on a count near i64::MAX.
+            let mut end = if count < 0 {
+                n - 1
+            } else {
+                start.wrapping_add(count).wrapping_sub(1)
+            };
             let start = if start >= n { n } else { start };
             if end >= n {
                 end = n - 1;
