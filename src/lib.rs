@@ -9,7 +9,7 @@
 //! | [`durable`] | the shared I/O error (operation, path), the directory fsync, small files read with a limit |
 //! | [`fs`]      | the file system behind a trait: the real one, a faulty in-memory one, atomic file replacement |
 //! | [`wal`]     | the write-ahead log: format, options, group-commit writer and its taps, reader, recovery, mirror, timelines |
-//! | [`store`]   | the key-value state machine: keyspace, logged effects, apply, snapshots |
+//! | [`store`]   | the key-value state machine: values of every type, sixteen databases, logged effects, apply, watched keys, snapshots |
 //! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands, the client session every role serves |
 //! | [`node`]    | what every role's node has: data directory, control file, primary.position, retention rule |
 //! | [`primary`] | the primary server: recovery, connections, checkpoints, fencing, shipping |

@@ -62,7 +62,10 @@ const REGRESSIONS: &[(u64, &str)] = &[
     (22, "all"),
     // `BITCOUNT k5 -2 +1 BIT extra` on a missing key: Redis answers 0
     // before reading the range; logship said "syntax error".
-    (7, "strings,strings2,bits,keys,keys2,select,hash,list,blocking,set,multi,watch"),
+    (
+        7,
+        "strings,strings2,bits,keys,keys2,select,hash,list,blocking,set,multi,watch",
+    ),
 ];
 
 /// The families run by default: every type Redis has.

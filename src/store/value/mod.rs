@@ -1,16 +1,16 @@
 //! The values a key can hold besides a string: hashes, lists, sets and sorted
 //! sets.
 //!
-//! | module | owns                                                   |
-//! |--------|--------------------------------------------------------|
-//! | `hash` | [`Hash`]: field → value                                 |
-//! | `list` | [`List`]: a sequence, pushed and popped at both ends    |
-//! | `set`  | [`Set`]: distinct members                               |
-//! | `zset` | [`ZSet`]: members ordered by score, then by bytes       |
-//! | `packed` | [`packed::Packed`]: small collections in one allocation |
-//! | `indexed` | [`indexed::Indexed`]: a persistent map whose entries have positions |
-//! | `zpack`| the compact encoding of a small sorted set              |
-//! | `ztree`| the order of a large sorted set: a counted B-tree       |
+//! | module    | owns                                                    |
+//! |-----------|---------------------------------------------------------|
+//! | `hash`    | [`Hash`]: field → value                                  |
+//! | `list`    | [`List`]: a sequence, pushed and popped at both ends     |
+//! | `set`     | [`Set`]: distinct members                                |
+//! | `zset`    | [`ZSet`]: members ordered by score, then by bytes        |
+//! | `packed`  | [`packed::Packed`]: small collections in one allocation  |
+//! | `indexed` | [`indexed::Indexed`]: a persistent map whose entries have positions (random picks) |
+//! | `zpack`   | the compact encoding of a small sorted set               |
+//! | `ztree`   | the persistent B-tree that orders a large sorted set, counting entries for ranks |
 //!
 //! Every collection clones in O(1) or O(entries of a small one) and a write
 //! to a clone copies only the part it touches (persistent structures), so a
