@@ -15,8 +15,8 @@ pub(super) static TABLE: &[Spec] = keyspace_commands! {
         let n = a[1..].iter().filter(|k| c.live(k, f).is_some()).count();
         o.int(n as i64)
     },
-    "expiretime" 2 Read => |a, c, o, f| expire_time(a, 1000, c, o, f),
-    "pexpiretime" 2 Read => |a, c, o, f| expire_time(a, 1, c, o, f),
+    "expiretime" 2 Read => |a, c, o, f| super::keys::ttl(a, 1000, true, c, o, f),
+    "pexpiretime" 2 Read => |a, c, o, f| super::keys::ttl(a, 1, true, c, o, f),
     "object" -2 Read => object,
     "time" 1 Read => |_, _, o, _| time(o),
 };
@@ -40,23 +40,6 @@ fn random_key(ctx: &Ctx<'_>, out: &mut Vec<u8>) {
         }
     }
     out.nil()
-}
-
-/// EXPIRETIME (`unit_ms` 1000) and PEXPIRETIME (1): the absolute expiry.
-fn expire_time<'a>(
-    args: &'a [Bytes],
-    unit_ms: u64,
-    ctx: &Ctx<'_>,
-    out: &mut Vec<u8>,
-    fx: &mut Vec<Effect<'a>>,
-) {
-    match ctx.live(&args[1], fx) {
-        None => out.int(-2),
-        Some(item) => match item.expire_at_unix_ms() {
-            None => out.int(-1),
-            Some(at) => out.int(((at + unit_ms / 2) / unit_ms) as i64),
-        },
-    }
 }
 
 /// `TIME`: Unix seconds and microseconds, read from the clock.

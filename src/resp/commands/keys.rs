@@ -18,8 +18,8 @@ pub(super) static TABLE: &[Spec] = keyspace_commands! {
     "pexpire" -3 Write => |a, c, o, f| expire("pexpire", Unit::RelativeMs, a, c, o, f),
     "expireat" -3 Write => |a, c, o, f| expire("expireat", Unit::AtSeconds, a, c, o, f),
     "pexpireat" -3 Write => |a, c, o, f| expire("pexpireat", Unit::AtMs, a, c, o, f),
-    "ttl" 2 Read => |a, c, o, f| ttl(a, 1000, c, o, f),
-    "pttl" 2 Read => |a, c, o, f| ttl(a, 1, c, o, f),
+    "ttl" 2 Read => |a, c, o, f| ttl(a, 1000, false, c, o, f),
+    "pttl" 2 Read => |a, c, o, f| ttl(a, 1, false, c, o, f),
     "persist" 2 Write => persist,
     "type" 2 Read => type_of,
     "keys" 2 Read => |a, c, o, _| keys(a, c, o),
@@ -173,10 +173,12 @@ pub(super) fn expire<'a>(
     out.int(1);
 }
 
-/// TTL (`unit_ms` 1000) and PTTL (`unit_ms` 1).
+/// TTL (`unit_ms` 1000) and PTTL (`unit_ms` 1): the time left; with
+/// `absolute`, EXPIRETIME and PEXPIRETIME: the expiry itself.
 pub(super) fn ttl<'a>(
     args: &'a [Bytes],
     unit_ms: u64,
+    absolute: bool,
     ctx: &Ctx<'_>,
     out: &mut Vec<u8>,
     fx: &mut Vec<Effect<'a>>,
@@ -186,7 +188,11 @@ pub(super) fn ttl<'a>(
         Some(item) => match item.expire_at_unix_ms() {
             None => out.int(-1),
             Some(at) => {
-                let left = at.saturating_sub(ctx.now_unix_ms);
+                let left = if absolute {
+                    at
+                } else {
+                    at.saturating_sub(ctx.now_unix_ms)
+                };
                 out.int(((left + unit_ms / 2) / unit_ms) as i64)
             }
         },
