@@ -373,3 +373,13 @@ mod tests {
         assert_eq!(i.expire_at_unix_ms(), None);
     }
 }
+#[cfg(test)]
+mod size_tests {
+    /// A million small hashes are a million of these: the large forms are
+    /// boxed so that they do not widen every item.
+    #[test]
+    fn a_collection_item_stays_small() {
+        assert!(std::mem::size_of::<super::Coll>() <= 40);
+        assert!(std::mem::size_of::<super::CollItem>() <= 64);
+    }
+}

@@ -20,7 +20,8 @@ pub struct Hash {
 enum Repr {
     /// Fields at even positions, each followed by its value.
     Small(Packed),
-    Large(Indexed<Elem>),
+    /// Boxed: an item holding a small collection stays small.
+    Large(Box<Indexed<Elem>>),
 }
 
 impl Default for Hash {
@@ -78,7 +79,7 @@ impl Hash {
                     while let (Some(f), Some(v)) = (it.next(), it.next()) {
                         m.insert(f, elem(v));
                     }
-                    self.repr = Repr::Large(m);
+                    self.repr = Repr::Large(Box::new(m));
                 }
             }
         }

@@ -18,7 +18,8 @@ pub struct List {
 #[derive(Clone, Debug, PartialEq)]
 enum Repr {
     Small(Packed),
-    Large(imbl::Vector<Elem>),
+    /// Boxed: an item holding a small collection stays small.
+    Large(Box<imbl::Vector<Elem>>),
 }
 
 impl Default for List {
@@ -66,7 +67,7 @@ impl List {
                 return Some(p);
             }
             let v: imbl::Vector<Elem> = p.iter().map(elem).collect();
-            self.repr = Repr::Large(v);
+            self.repr = Repr::Large(Box::new(v));
         }
         None
     }
@@ -168,7 +169,7 @@ impl List {
                     return;
                 }
                 v.truncate(end);
-                *v = v.split_off(start);
+                **v = v.split_off(start);
             }
         }
     }

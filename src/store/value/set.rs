@@ -18,7 +18,8 @@ pub struct Set {
 #[derive(Clone, Debug, PartialEq)]
 enum Repr {
     Small(Packed),
-    Large(Indexed<()>),
+    /// Boxed: an item holding a small collection stays small.
+    Large(Box<Indexed<()>>),
 }
 
 impl Default for Set {
@@ -70,7 +71,7 @@ impl Set {
             for x in p.iter() {
                 m.insert(x, ());
             }
-            self.repr = Repr::Large(m);
+            self.repr = Repr::Large(Box::new(m));
         }
         match &mut self.repr {
             Repr::Large(m) => m.insert(member, ()),
