@@ -441,4 +441,8 @@ mod tests_sets;
 #[cfg(test)]
 mod tests_strings;
 #[cfg(test)]
+mod tests_zcombine;
+#[cfg(test)]
+mod tests_zranges;
+#[cfg(test)]
 mod tests_zsets;

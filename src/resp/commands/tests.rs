@@ -1,6 +1,24 @@
 use super::*;
 use crate::store::apply_effect;
 
+/// The clock of the command tests (Unix ms).
+pub(super) const T: u64 = 1_000_000;
+/// The `WRONGTYPE` error as a reply.
+pub(super) const WRONGTYPE: &str =
+    "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+
+/// The reply's array elements, sorted (for replies in no particular order).
+pub(super) fn sorted_elems(reply: &str) -> Vec<String> {
+    let mut v: Vec<String> = reply
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.starts_with('$') && !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
 /// Runs one command against database 0 of `ks` at time `now`, applies its
 /// effects (after an encode/decode round trip), returns the reply.
 pub(super) fn run(ks: &mut Dbs, now: u64, line: &str) -> String {

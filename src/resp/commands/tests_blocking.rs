@@ -2,12 +2,9 @@
 //! MULTI), their arguments and timeouts, against Redis 7.0.15's replies.
 
 use super::blocking::{attempt, parse, parse_timeout, serve_key};
-use super::tests::run;
+use super::tests::{run, T, WRONGTYPE};
 use super::*;
 use std::time::Duration;
-
-const T: u64 = 1_000_000;
-const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
 
 fn args(line: &str) -> Vec<Bytes> {
     line.split(' ')

@@ -1,9 +1,7 @@
 //! Key, database and SORT commands.
 
-use super::tests::{run, run_in};
+use super::tests::{run, run_in, T};
 use crate::store::Dbs;
-
-const T: u64 = 1_000_000;
 
 #[test]
 fn rename_copy_move_and_swapdb() {

@@ -1,12 +1,10 @@
 //! List commands against replies taken from Redis 7.0.15, byte for byte,
 //! and the effects they log.
 
-use super::tests::run;
+use super::tests::{run, T, WRONGTYPE};
 use super::*;
 use crate::store::{Blob, ListEnd};
 
-const T: u64 = 1_000_000;
-const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
 const NOT_INT: &str = "-ERR value is not an integer or out of range\r\n";
 
 /// Bulk strings as an array reply.

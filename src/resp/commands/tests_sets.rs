@@ -1,23 +1,8 @@
 //! Set commands against a keyspace: replies as Redis 7.0 gives them, and
 //! the keyspace their logged effects leave.
 
-use super::tests::run;
+use super::tests::{run, sorted_elems, T, WRONGTYPE};
 use crate::store::Dbs;
-
-const T: u64 = 1_000_000;
-const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
-
-/// The reply's bulk strings, sorted (for replies in no particular order).
-fn sorted_elems(reply: &str) -> Vec<String> {
-    let mut v: Vec<String> = reply
-        .split("\r\n")
-        .skip(1)
-        .filter(|l| !l.starts_with('$') && !l.is_empty())
-        .map(str::to_string)
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn members_are_added_checked_and_removed() {

@@ -1,9 +1,7 @@
 //! String commands beyond GET/SET: expiry forms, ranges, floats, bits.
 
-use super::tests::run;
+use super::tests::{run, T};
 use crate::store::Dbs;
-
-const T: u64 = 1_000_000;
 
 #[test]
 fn setex_getex_and_msetnx() {
