@@ -39,6 +39,8 @@ pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     ShipmentFailed,
+    ArchiveFailed,
+    ArchiveGap,
     LagOverThreshold,
     NeedsReseed,
     Promotion,

@@ -70,6 +70,7 @@ macro_rules! say_raw {
 }
 
 pub mod admin;
+pub mod archive;
 pub mod bench;
 pub mod cli;
 pub mod client;

@@ -51,6 +51,7 @@ fn control(timeline: u32) -> Control {
         segment_bytes: 1 << 20,
         created_unix_ms: 5,
         fenced: None,
+        halted_at: None,
     }
 }
 

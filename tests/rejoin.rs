@@ -308,6 +308,7 @@ mod divergence_point {
             segment_bytes: 4096,
             created_unix_ms: 1,
             fenced: None,
+            halted_at: None,
         }
         .write(&StdFs, dir)
         .unwrap();

@@ -22,6 +22,8 @@
 //! | `secure` | flags shared by those: TLS files, the RESP password file       |
 //! | `monitor`| `--metrics`, `--on-event` flags of `primary` and `standby`     |
 
+pub mod archive;
+mod archive_verify;
 mod bench;
 pub mod demo;
 mod demo_check;
@@ -37,6 +39,7 @@ pub mod parse;
 mod primary;
 pub mod promote;
 pub mod rejoin;
+pub mod restore;
 pub mod secure;
 mod ship;
 mod standby;
@@ -125,6 +128,12 @@ pub enum Command {
     /// instead. Exits non-zero if any step did not hold; deletes its directory
     /// unless --keep is given.
     Demo(demo::DemoArgs),
+    /// Archive a data directory's log to object storage (--data-dir D --to
+    /// URL [--once]), or inspect an archive (list, verify).
+    Archive(Box<archive::ArchiveArgs>),
+    /// Restore a new standby data directory from an archive, to a time, an
+    /// LSN, or the latest point (point-in-time restore).
+    Restore(Box<restore::RestoreArgs>),
     /// Built-in benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -194,6 +203,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Dump(a) => dump::run(a),
+        Command::Archive(a) => archive::run(*a),
+        Command::Restore(a) => restore::run(*a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Init(a) => init::run(a),

@@ -82,6 +82,8 @@ pub struct PrimaryArgs {
     #[command(flatten)]
     pub ship: ShipArgs,
     #[command(flatten)]
+    pub archive: Box<super::archive::ArchiveFlags>,
+    #[command(flatten)]
     pub monitor: super::monitor::MonitorArgs,
 }
 
@@ -213,6 +215,7 @@ fn config(a: PrimaryArgs) -> anyhow::Result<PrimaryConfig> {
         shutdown_timeout: a.shutdown_timeout,
         ship: a.ship.config()?,
         max_retained_wal_bytes: a.ship.max_retained_wal,
+        archive: a.archive.settings()?,
         requirepass: super::secure::requirepass(a.requirepass_file.as_deref())?,
         maxmemory_bytes: (a.maxmemory > 0).then_some(a.maxmemory),
         monitor: a.monitor.config(),

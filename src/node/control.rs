@@ -64,6 +64,11 @@ pub struct Control {
     /// will not start as a primary again (`logship rejoin` makes it a standby).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fenced: Option<Fence>,
+    /// Set by `logship restore --then stop`: this standby was recovered to
+    /// exactly this LSN and never advances (it receives nothing and follows
+    /// nothing); it serves reads and can be promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halted_at: Option<u64>,
 }
 
 /// Why and where a primary was fenced.
@@ -224,6 +229,7 @@ mod tests {
             segment_bytes: 1 << 20,
             created_unix_ms: 5,
             fenced: None,
+            halted_at: None,
         };
         c.write(&StdFs, dir.path()).unwrap();
         assert_eq!(Control::read(&StdFs, dir.path()).unwrap(), c);

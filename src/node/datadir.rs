@@ -287,6 +287,7 @@ pub fn init(fs: &dyn Fs, path: &Path, segment_bytes: u64) -> Result<Control, Dat
         segment_bytes,
         created_unix_ms: crate::clock::now_unix_ms(),
         fenced: None,
+        halted_at: None,
     };
     control.write(fs, path)?;
     Ok(control)

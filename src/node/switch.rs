@@ -67,6 +67,7 @@ pub fn begin_timeline(data_dir: &Path, reason: &str) -> Result<Switched, SwitchE
         role: Role::Primary,
         timeline: new_timeline,
         fenced: None,
+        halted_at: None,
         ..old
     };
     control

@@ -24,6 +24,7 @@ pub fn status(shared: &Shared) -> NodeStatus {
         listen: Some(shared.cfg.listen.clone()),
         started_unix_ms: Some(shared.monitor.started_unix_ms),
         fenced: shared.lock_db().fenced.as_ref().map(FenceStatus::from),
+        archive: shared.shipping.archive().map(|a| a.status(pos.durable_lsn)),
         ..NodeStatus::default()
     }
 }

@@ -71,8 +71,11 @@ pub struct PrimaryConfig {
     pub shutdown_timeout: Duration,
     /// Standbys to ship to (`None`: no shipping).
     pub ship: Option<shipping::ShipConfig>,
-    /// Most WAL kept behind the head for standbys that have not received it.
+    /// Most WAL kept behind the head for standbys (and the archive) that have
+    /// not received it.
     pub max_retained_wal_bytes: u64,
+    /// Where the log is archived (`--archive-to`; `None`: nowhere).
+    pub archive: Option<crate::archive::ArchiveSettings>,
     /// The password RESP clients must give (`--requirepass-file`).
     pub requirepass: Option<crate::resp::auth::Password>,
     /// Past this much memory in use, commands that may grow the keyspace

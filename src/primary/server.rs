@@ -135,6 +135,14 @@ pub async fn serve_on(
         ),
         None => Shipping::none(cfg.max_retained_wal_bytes),
     };
+    let archive_progress = cfg
+        .archive
+        .as_ref()
+        .map(|a| Arc::new(crate::archive::ArchiveProgress::new(&a.url)));
+    let shipping = match &archive_progress {
+        Some(p) => shipping.with_archive(p.clone()),
+        None => shipping,
+    };
     let shared = Arc::new(Shared {
         db: Mutex::new(State::new(state)),
         wal: Arc::new(wal),
@@ -191,6 +199,27 @@ pub async fn serve_on(
             .context("start the checkpoint thread")?
     };
     let expiry = tokio::spawn(expire::run(shared.clone(), stop_rx.clone()));
+    let archiver = match (&cfg.archive, shared.shipping.archive()) {
+        (Some(settings), Some(progress)) => {
+            let events: crate::archive::push::EventSink = {
+                let m = monitor.clone();
+                Arc::new(move |kind, details| m.events.emit(kind, details))
+            };
+            let a = crate::archive::push::Archiver::new(
+                settings.clone(),
+                crate::archive::push::ArchiveSource {
+                    fs: crate::fs::StdFs::shared(),
+                    data_dir: dir.path.clone(),
+                    system_id: control.system_id,
+                    end: crate::archive::push::LogEnd::Live(shared.wal.subscribe()),
+                },
+                progress.clone(),
+                Some(events),
+            )?;
+            Some(tokio::spawn(a.run(stop_rx.clone())))
+        }
+        _ => None,
+    };
     let memory = cfg
         .maxmemory_bytes
         .map(|_| tokio::spawn(refresh_used_memory(shared.clone(), stop_rx.clone())));
@@ -241,6 +270,10 @@ pub async fn serve_on(
         conns.abort_all();
     }
     let _ = expiry.await;
+    if let Some(a) = archiver {
+        // Its last pass archives what is durable now, within its bound.
+        let _ = a.await;
+    }
     if let Some(m) = memory {
         let _ = m.await;
     }

@@ -118,6 +118,8 @@ pub struct Shipping {
     max_retained_wal_bytes: u64,
     /// Per standby: the oldest LSN still on disk when WAL it lacked was removed.
     cut_at: Mutex<Vec<Option<u64>>>,
+    /// The archiver's progress: WAL not archived is kept like a standby's.
+    archive: Option<Arc<crate::archive::ArchiveProgress>>,
 }
 
 impl Shipping {
@@ -127,7 +129,19 @@ impl Shipping {
             shipper: None,
             max_retained_wal_bytes,
             cut_at: Mutex::new(Vec::new()),
+            archive: None,
         }
+    }
+
+    /// Keeps the WAL the archive lacks too (within the same limit).
+    pub fn with_archive(mut self, progress: Arc<crate::archive::ArchiveProgress>) -> Shipping {
+        self.archive = Some(progress);
+        self
+    }
+
+    /// The archiver's progress, when the node archives.
+    pub fn archive(&self) -> Option<&Arc<crate::archive::ArchiveProgress>> {
+        self.archive.as_ref()
     }
 
     /// Starts shipping `wal` (and the snapshots in `data_dir`) to every
@@ -171,6 +185,7 @@ impl Shipping {
             shipper: Some(shipper),
             max_retained_wal_bytes,
             cut_at: Mutex::new(vec![None; n]),
+            archive: None,
         }
     }
 
@@ -218,9 +233,15 @@ impl Shipping {
     /// The retention floor for a checkpoint whose snapshots need WAL from
     /// `snapshot_floor` on, with the log's head at `head_lsn`.
     pub fn floor(&self, snapshot_floor: u64, head_lsn: u64) -> RetentionFloor {
+        let standbys = self.shipper.as_ref().and_then(|s| s.min_acked_lsn());
+        let archive = self.archive.as_ref().map(|a| a.archived_lsn());
+        let behind = match (standbys, archive) {
+            (Some(s), Some(a)) => Some(s.min(a)),
+            (s, a) => s.or(a),
+        };
         retention_floor(
             snapshot_floor,
-            self.shipper.as_ref().and_then(|s| s.min_acked_lsn()),
+            behind,
             head_lsn,
             self.max_retained_wal_bytes,
         )

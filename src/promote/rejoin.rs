@@ -427,6 +427,7 @@ pub fn apply(
     Control {
         role: Role::Standby,
         fenced: None,
+        halted_at: None,
         timeline: if done.reseed {
             new.timeline
         } else {

@@ -41,6 +41,9 @@ pub enum IdentityError {
     Control(#[source] crate::node::control::ControlError),
     #[error("the standby is shutting down")]
     ShuttingDown,
+    /// `logship restore --then stop` left this standby at a point it keeps.
+    #[error("this standby was restored to LSN {} with --then stop and never advances: it receives nothing (promote it, or restore another directory to follow the primary)", crate::wal::format_lsn(*lsn))]
+    Halted { lsn: u64 },
 }
 
 /// How a standby runs.
@@ -78,6 +81,9 @@ pub struct Handover {
 /// What the standby's tasks share.
 pub struct Node {
     pub cfg: StandbyConfig,
+    /// Set when the directory was restored with `--then stop`: it receives
+    /// nothing.
+    pub(super) halted_at: Option<u64>,
     pub(super) wal_dir: PathBuf,
     pub(super) snap_dir: PathBuf,
     /// The replayed keyspace. Replay lets waiting readers in between slices
@@ -373,5 +379,6 @@ pub fn standby_control(
         segment_bytes,
         created_unix_ms: crate::clock::now_unix_ms(),
         fenced: None,
+        halted_at: None,
     })
 }

@@ -87,6 +87,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             state: StateLock::new(state),
             system_id: AtomicU64::new(system_id),
             control_written: Mutex::new(control.is_some()),
+            halted_at: control.as_ref().and_then(|c| c.halted_at),
             receiver,
             replay: Mutex::new(None),
             next_client_id: AtomicU64::new(0),
@@ -108,6 +109,9 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     node.receiver
         .set_identity_hook(Arc::new(move |h: &crate::wal::format::SegmentHeader| {
             let n = weak.upgrade().ok_or(IdentityError::ShuttingDown)?;
+            if let Some(lsn) = n.halted_at {
+                return Err(IdentityError::Halted { lsn }.into());
+            }
             Ok(n.adopt_identity(h.system_id, h.timeline, Some(h.segment_bytes))?)
         }));
     let mut replayer = Replayer::start(

@@ -87,6 +87,9 @@ pub struct NodeStatus {
     /// and will not start as a primary again); omitted when not fenced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fenced: Option<FenceStatus>,
+    /// The archive this node writes to (`--archive-to`; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<crate::archive::ArchiveStatus>,
 }
 
 impl NodeStatus {

@@ -371,6 +371,24 @@ fn record_at(
     }
 }
 
+/// Checks every record of a chunk (as [`check_chunk`]) and returns them,
+/// payloads sliced out of `bytes`: a restore reads archived chunks this way
+/// before deciding where to stop.
+///
+/// # Errors
+/// [`ChunkError`] for the first bad record; nothing is returned then.
+pub fn records_of(
+    header: &SegmentHeader,
+    start_lsn: u64,
+    bytes: &Bytes,
+) -> std::result::Result<Vec<Record>, ChunkError> {
+    let mut out = Vec::new();
+    walk_chunk(header, start_lsn, bytes, |lsn, pos, r| {
+        out.push(record_at(header, bytes, lsn, pos, r));
+    })?;
+    Ok(out)
+}
+
 /// Checks every record of a chunk: continuity, checksum, timeline, that it fits
 /// the segment, and that nothing follows a seal. Returns their number, the end LSN, whether the
 /// last one seals the segment, and its timestamp.

@@ -1,0 +1,253 @@
+//! `logship archive`: archive a data directory's log (`--data-dir D --to URL
+//! [--once]`), and inspect an archive (`list`, `verify`). The archiving flags
+//! of `primary` live here too.
+
+use super::exit::{Failure, Status};
+use super::parse;
+use crate::archive::catalog::{self, Catalog};
+use crate::archive::push::{ArchiveSource, Archiver, LogEnd, Pass};
+use crate::archive::{ArchiveKey, ArchiveProgress, ArchiveSettings, ArchiveStore};
+use crate::fs::StdFs;
+use crate::wal::format_lsn;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The archiving settings of a node (`primary`, and `archive` itself).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ArchiveFlags {
+    /// Archive the log to this URL: s3://BUCKET/PREFIX (credentials, region
+    /// and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP) or file:///PATH.
+    #[arg(long, value_name = "URL")]
+    pub archive_to: Option<String>,
+    /// Archive durable WAL this often: the archive's RPO.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub archive_every: Option<Duration>,
+    /// Largest WAL object, before compression.
+    #[arg(long, value_name = "SIZE", value_parser = parse::size)]
+    pub archive_max_object: Option<u64>,
+    /// Objects written at once when the archive is behind.
+    #[arg(long, value_name = "N")]
+    pub archive_parallel: Option<usize>,
+    /// Archive the newest snapshot (a base for restores) this often; 0:
+    /// only the first one and after a gap.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub archive_snapshot_every: Option<Duration>,
+    /// When idle, say that the log still ends where it did this often (one
+    /// small write), so restores to a time after the last write are provable.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub archive_heartbeat: Option<Duration>,
+    /// Encrypt every object with the secret in this file
+    /// (XChaCha20-Poly1305); restores need the same file.
+    #[arg(long, value_name = "FILE")]
+    pub archive_encryption_key_file: Option<PathBuf>,
+}
+
+impl ArchiveFlags {
+    /// The settings, `None` without `--archive-to`.
+    ///
+    /// # Errors
+    /// A setting without `--archive-to`, a bad value, an unreadable key file.
+    pub fn settings(&self) -> anyhow::Result<Option<ArchiveSettings>> {
+        let Some(url) = &self.archive_to else {
+            if self.archive_every.is_some()
+                || self.archive_max_object.is_some()
+                || self.archive_parallel.is_some()
+                || self.archive_snapshot_every.is_some()
+                || self.archive_heartbeat.is_some()
+                || self.archive_encryption_key_file.is_some()
+            {
+                anyhow::bail!("--archive-every, --archive-max-object, --archive-parallel, --archive-snapshot-every, --archive-heartbeat and --archive-encryption-key-file need --archive-to URL");
+            }
+            return Ok(None);
+        };
+        ArchiveStore::open(url)?;
+        let mut s = ArchiveSettings::new(url);
+        if let Some(d) = self.archive_every {
+            anyhow::ensure!(!d.is_zero(), "--archive-every must be longer than 0");
+            s.every = d;
+        }
+        if let Some(m) = self.archive_max_object {
+            anyhow::ensure!(
+                (64 << 10..=1 << 30).contains(&m),
+                "--archive-max-object must be between 64KiB and 1GiB"
+            );
+            s.max_object_bytes = m as usize;
+        }
+        if let Some(p) = self.archive_parallel {
+            anyhow::ensure!((1..=64).contains(&p), "--archive-parallel must be 1 to 64");
+            s.parallel = p;
+        }
+        if let Some(d) = self.archive_snapshot_every {
+            s.snapshot_every = d;
+        }
+        if let Some(d) = self.archive_heartbeat {
+            anyhow::ensure!(!d.is_zero(), "--archive-heartbeat must be longer than 0");
+            s.heartbeat = d;
+        }
+        s.key = key(self.archive_encryption_key_file.as_ref())?;
+        Ok(Some(s))
+    }
+}
+
+fn key(file: Option<&PathBuf>) -> anyhow::Result<Option<ArchiveKey>> {
+    Ok(match file {
+        Some(f) => Some(ArchiveKey::from_file(f)?),
+        None => None,
+    })
+}
+
+/// Arguments of `archive`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ArchiveArgs {
+    #[command(subcommand)]
+    pub cmd: Option<ArchiveCommand>,
+    /// The data directory whose log to archive (a stopped node's, e.g. the
+    /// disk of a crashed primary).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The archive: s3://BUCKET/PREFIX or file:///PATH.
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    /// Archive what the log holds now, then exit (for cron, and for the last
+    /// log of a crashed primary). Without it, archive until interrupted.
+    #[arg(long)]
+    pub once: bool,
+    #[command(flatten)]
+    pub settings: ArchiveFlags,
+}
+
+/// Inspecting an archive.
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// What the archive holds: systems, timelines, the restorable window,
+    /// gaps, sizes.
+    List(InspectArgs),
+    /// Read every object and check checksums, continuity, timelines and
+    /// snapshots; names each gap or damaged object (exit codes as `verify`).
+    Verify(InspectArgs),
+}
+
+/// Arguments of `archive list` and `archive verify`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The archive: s3://BUCKET/PREFIX or file:///PATH.
+    pub url: String,
+    /// Which system, when the archive holds several (16 hex digits).
+    #[arg(long, value_parser = parse_system_id)]
+    pub system_id: Option<u64>,
+    /// The archive's encryption key file, if it is encrypted.
+    #[arg(long, value_name = "FILE")]
+    pub archive_encryption_key_file: Option<PathBuf>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a system id (16 hex digits, as status prints it).
+pub fn parse_system_id(s: &str) -> Result<u64, String> {
+    u64::from_str_radix(s.trim(), 16)
+        .ok()
+        .filter(|v| *v != 0)
+        .ok_or_else(|| format!("'{s}' is not a system id (16 hex digits)"))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+pub fn run(a: ArchiveArgs) -> anyhow::Result<ExitCode> {
+    match a.cmd {
+        Some(ArchiveCommand::List(i)) => list(i),
+        Some(ArchiveCommand::Verify(i)) => super::archive_verify::run(i),
+        None => push(a),
+    }
+}
+
+/// `logship archive --data-dir D --to URL [--once]`.
+fn push(a: ArchiveArgs) -> anyhow::Result<ExitCode> {
+    let (Some(dir), Some(url)) = (a.data_dir, a.to) else {
+        return Err(Failure::usage(
+            "logship archive needs --data-dir DIR and --to URL (or a subcommand: list, verify)",
+        )
+        .into());
+    };
+    let mut flags = a.settings;
+    flags.archive_to = Some(url.clone());
+    let settings = flags.settings()?.expect("--archive-to set above");
+    let (_dir, control) = crate::node::datadir::DataDir::open_stopped(&StdFs, &dir)?;
+    let report = crate::wal::scan_dir(&StdFs, &dir.join(crate::node::datadir::WAL_DIR))?;
+    let end = report.end_lsn;
+    let progress = Arc::new(ArchiveProgress::new(&url));
+    let src = ArchiveSource {
+        fs: StdFs::shared(),
+        data_dir: dir.clone(),
+        system_id: control.system_id,
+        end: LogEnd::Fixed(end),
+    };
+    let once = a.once;
+    runtime()?.block_on(async move {
+        let mut archiver = Archiver::new(settings, src, progress.clone(), None)?;
+        archiver.start().await?;
+        if once {
+            while archiver.pass(usize::MAX).await? == Pass::Behind {}
+            let s = progress.status(end);
+            crate::say!(
+                "archived {} up to LSN {} ({} objects, {} bytes written)",
+                dir.display(),
+                format_lsn(s.archived_lsn),
+                s.objects_written,
+                s.bytes_written
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = tx.send(true);
+        });
+        archiver.run(rx).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `logship archive list URL`.
+fn list(a: InspectArgs) -> anyhow::Result<ExitCode> {
+    let key = key(a.archive_encryption_key_file.as_ref())?;
+    let store = ArchiveStore::open(&a.url)?;
+    runtime()?.block_on(async move {
+        let c = Catalog::load(&store, a.system_id, key.as_ref()).await?;
+        let summary = super::archive_verify::summary(&store, &c).await?;
+        if a.json {
+            crate::say!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            super::archive_verify::print_summary(&summary);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The exit status of a verify with `problems`.
+pub fn verify_status(problems: usize) -> Status {
+    if problems == 0 {
+        Status::Sound
+    } else {
+        Status::Corrupt
+    }
+}
+
+/// The header of a WAL object, for times in listings.
+pub(super) async fn header_of(
+    store: &ArchiveStore,
+    c: &Catalog,
+    o: &catalog::WalObject,
+) -> anyhow::Result<crate::archive::object::ObjectHeader> {
+    Ok(catalog::read_header(store, c.system_id, &o.name()).await?)
+}
