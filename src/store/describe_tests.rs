@@ -273,3 +273,19 @@ fn bytes_are_shown_as_redis_cli_shows_them() {
     assert!(shown.starts_with(&"é".repeat(SHOWN_BYTES / 2)), "{shown}");
     assert!(shown.ends_with("…(200 bytes)"), "{shown}");
 }
+
+#[test]
+fn every_effect_name_is_in_the_dump_reference() {
+    let doc = include_str!("../../docs/reference/dump.md");
+    let flag = doc
+        .split("- `--effect KIND`")
+        .nth(1)
+        .and_then(|s| s.split("\n- ").next())
+        .expect("docs/reference/dump.md explains --effect");
+    for n in EFFECT_NAMES {
+        assert!(
+            flag.contains(&format!("`{n}`")),
+            "--effect {n} is not documented"
+        );
+    }
+}
