@@ -1,24 +1,29 @@
-//! `logship dump`: prints the records of a log, one line each, like pg_waldump.
+//! `logship dump`: prints the records of a log, one line each, like
+//! pg_waldump: each with its time and its effects described.
 //!
 //! Records come from the WAL's own reader ([`WalReader`]) or, for a single
-//! segment file, its [`SegmentCursor`]; what the end of the log means (clean,
+//! segment file, its [`SegmentCursor`] ([`records`]); any other source of
+//! [`Record`]s feeds the same filtering and printing through
+//! [`walk_records`] and a [`Printer`]. What the end of the log means (clean,
 //! torn tail, corruption) is decided by the same check as `verify`.
 
+use super::dump_filter::{effect_name, Filter};
+pub use super::dump_print::{
+    json_line, kind_text, payload_summary, text_line, Format, Printer, PAYLOAD_PREVIEW_BYTES,
+};
 use super::exit::{Failure, Status};
 use super::parse;
 use super::target::{resolve, Target};
 use super::verify;
+use crate::clock::{self, parse_rfc3339_ms};
 use crate::fs::{Fs, StdFs};
+use crate::resp::glob::Pattern;
 use crate::wal::scan::{list_segments, SegmentCursor, Step};
-use crate::wal::{format_lsn, Record, RecordKind, WalError, WalReader};
+use crate::wal::{format_lsn, Record, WalError, WalReader};
 use clap::Args;
-use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// Payload bytes shown per record before the summary is cut.
-pub const PAYLOAD_PREVIEW_BYTES: usize = 32;
 
 /// Arguments of `dump`.
 #[derive(Debug, Args)]
@@ -30,20 +35,55 @@ pub struct DumpArgs {
     /// HIGH/LOW hex as logship prints LSNs. Default: the oldest record.
     #[arg(long, value_parser = parse::lsn)]
     pub from_lsn: Option<u64>,
-    /// Print at most this many records.
+    /// Print at most this many records (of those the filters keep).
     #[arg(long)]
     pub limit: Option<u64>,
+    /// Only records with an effect of this kind (repeatable, any case): set,
+    /// del, expire, persist, flushall, select, flushdb, swapdb, move, rename,
+    /// copy, setrange, hset, hdel, lpush, rpush, lpop, rpop, lset, linsert,
+    /// lrem, ltrim, sadd, srem, zadd, zrem.
+    #[arg(long = "effect", value_name = "KIND", value_parser = effect_name)]
+    pub effects: Vec<&'static str>,
+    /// Only records with an effect on a key matching this Redis glob
+    /// pattern (*, ?, [a-z], \ to escape), in any database.
+    #[arg(long, value_name = "PATTERN")]
+    pub key: Option<String>,
+    /// Only records appended at or after this time: RFC 3339 with Z or an
+    /// offset (2026-12-05T10:00:00Z, 2026-12-05T11:00:00+01:00).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339_ms)]
+    pub from_time: Option<u64>,
+    /// Only records appended at or before this time (RFC 3339, as
+    /// --from-time).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339_ms)]
+    pub to_time: Option<u64>,
     /// One JSON object per record (lsn, end_lsn, kind, len, timeline,
-    /// timestamp_unix_ms, crc, ...).
+    /// timestamp_unix_ms, time, crc, effects, ...).
     #[arg(long)]
     pub json: bool,
 }
 
-/// How records are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
+impl DumpArgs {
+    /// The filter the flags ask for.
+    ///
+    /// # Errors
+    /// A usage [`Failure`] when `--from-time` is after `--to-time`.
+    pub fn filter(&self) -> Result<Filter, Failure> {
+        if let (Some(from), Some(to)) = (self.from_time, self.to_time) {
+            if from > to {
+                return Err(Failure::usage(format!(
+                    "--from-time {} is after --to-time {}: no record can match",
+                    clock::rfc3339_ms(from),
+                    clock::rfc3339_ms(to)
+                )));
+            }
+        }
+        Ok(Filter {
+            effects: self.effects.clone(),
+            key: self.key.as_ref().map(|k| Pattern::new(k.as_bytes())),
+            from_unix_ms: self.from_time,
+            to_unix_ms: self.to_time,
+        })
+    }
 }
 
 /// Why a walk over the records stopped.
@@ -55,7 +95,76 @@ pub enum Walked {
     End,
 }
 
-/// Visits every valid record from `from_lsn` on, in LSN order.
+/// A source of records in LSN order; the first error ends it.
+pub type Records = Box<dyn Iterator<Item = Result<Record, WalError>>>;
+
+/// The valid records of a target from `from_lsn` on, in LSN order.
+///
+/// # Errors
+/// [`WalError`] when the log cannot be opened (the records' own damage comes
+/// as the iterator's last item).
+pub fn records(target: &Target, from_lsn: u64) -> Result<Records, WalError> {
+    Ok(match target {
+        Target::Dir(dir) => Box::new(WalReader::open(StdFs::shared(), dir, from_lsn, None)?),
+        Target::Segment { file, .. } => {
+            let data = StdFs
+                .read(&file.path)
+                .map_err(|e| WalError::io("read", &file.path, e))?;
+            Box::new(SegmentRecords {
+                cur: SegmentCursor::new(file, data)?,
+                from_lsn,
+            })
+        }
+    })
+}
+
+/// The records of one segment file, from its [`SegmentCursor`]; it ends at
+/// the first record that does not check out (left to `verify` to judge).
+struct SegmentRecords {
+    cur: SegmentCursor,
+    from_lsn: u64,
+}
+
+impl Iterator for SegmentRecords {
+    type Item = Result<Record, WalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Step::Record { record, offset } = self.cur.step() {
+            let h = record.header;
+            if h.lsn < self.from_lsn {
+                continue;
+            }
+            return Some(Ok(Record {
+                lsn: h.lsn,
+                end_lsn: h.lsn + record.footprint,
+                timeline: h.timeline,
+                timestamp_unix_ms: h.timestamp_unix_ms,
+                kind: record.kind(),
+                payload: self.cur.payload(&record, offset),
+                crc: h.crc,
+            }));
+        }
+        None
+    }
+}
+
+/// Visits every record of `records` until the visitor asks to stop.
+///
+/// # Errors
+/// The source's first error.
+pub fn walk_records<E>(
+    records: impl IntoIterator<Item = Result<Record, E>>,
+    mut visit: impl FnMut(&Record) -> ControlFlow<()>,
+) -> Result<Walked, E> {
+    for r in records {
+        if visit(&r?).is_break() {
+            return Ok(Walked::Stopped);
+        }
+    }
+    Ok(Walked::End)
+}
+
+/// Visits every valid record of a target from `from_lsn` on, in LSN order.
 ///
 /// # Errors
 /// [`WalError`] for damage met on the way (the end of the last segment is not
@@ -63,107 +172,9 @@ pub enum Walked {
 pub fn walk(
     target: &Target,
     from_lsn: u64,
-    mut visit: impl FnMut(&Record) -> ControlFlow<()>,
+    visit: impl FnMut(&Record) -> ControlFlow<()>,
 ) -> Result<Walked, WalError> {
-    match target {
-        Target::Dir(dir) => {
-            for r in WalReader::open(StdFs::shared(), dir, from_lsn, None)? {
-                if visit(&r?).is_break() {
-                    return Ok(Walked::Stopped);
-                }
-            }
-            Ok(Walked::End)
-        }
-        Target::Segment { file, .. } => {
-            let data = StdFs
-                .read(&file.path)
-                .map_err(|e| WalError::io("read", &file.path, e))?;
-            let mut cur = SegmentCursor::new(file, data)?;
-            while let Step::Record { record, offset } = cur.step() {
-                let h = record.header;
-                if h.lsn < from_lsn {
-                    continue;
-                }
-                let r = Record {
-                    lsn: h.lsn,
-                    end_lsn: h.lsn + record.footprint,
-                    timeline: h.timeline,
-                    timestamp_unix_ms: h.timestamp_unix_ms,
-                    kind: record.kind(),
-                    payload: cur.payload(&record, offset),
-                    crc: h.crc,
-                };
-                if visit(&r).is_break() {
-                    return Ok(Walked::Stopped);
-                }
-            }
-            Ok(Walked::End)
-        }
-    }
-}
-
-/// The kind as `dump` shows it: `data`, `seal`, or `skip:0x81`.
-pub fn kind_text(kind: RecordKind) -> String {
-    match kind {
-        RecordKind::Skippable(b) => format!("skip:{b:#04x}"),
-        k => k.name().to_string(),
-    }
-}
-
-/// The first bytes of a payload: quoted text when they are printable ASCII,
-/// hex otherwise, with the number of bytes left out.
-pub fn payload_summary(payload: &[u8]) -> String {
-    if payload.is_empty() {
-        return "-".into();
-    }
-    let head = &payload[..payload.len().min(PAYLOAD_PREVIEW_BYTES)];
-    let mut s = if head.iter().all(|b| (0x20..0x7f).contains(b)) {
-        let text: String = head
-            .iter()
-            .flat_map(|&b| std::ascii::escape_default(b))
-            .map(char::from)
-            .collect();
-        format!("\"{text}\"")
-    } else {
-        head.iter().map(|b| format!("{b:02x}")).collect()
-    };
-    if payload.len() > head.len() {
-        s.push_str(&format!("... (+{} bytes)", payload.len() - head.len()));
-    }
-    s
-}
-
-/// One record as a line of text (no newline).
-pub fn text_line(r: &Record) -> String {
-    format!(
-        "lsn {} ({})  {:<4}  len {}  tl {}  crc {:08x} ok  {}",
-        format_lsn(r.lsn),
-        r.lsn,
-        kind_text(r.kind),
-        r.payload.len(),
-        r.timeline,
-        r.crc,
-        payload_summary(&r.payload)
-    )
-}
-
-/// One record as a JSON object.
-pub fn json_line(r: &Record) -> serde_json::Value {
-    let head = &r.payload[..r.payload.len().min(PAYLOAD_PREVIEW_BYTES)];
-    serde_json::json!({
-        "lsn": r.lsn,
-        "lsn_text": format_lsn(r.lsn),
-        "end_lsn": r.end_lsn,
-        "kind": kind_text(r.kind),
-        "kind_byte": r.kind.to_byte(),
-        "len": r.payload.len(),
-        "timeline": r.timeline,
-        "timestamp_unix_ms": r.timestamp_unix_ms,
-        "crc": r.crc,
-        "crc_ok": true,
-        "payload_head_hex": head.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        "payload": payload_summary(&r.payload),
-    })
+    walk_records(records(target, from_lsn)?, visit)
 }
 
 /// Runs `dump`.
@@ -172,35 +183,19 @@ pub fn json_line(r: &Record) -> serde_json::Value {
 /// A [`Failure`]: exit code 2 when the log ends in a torn tail (every record
 /// recovery keeps was printed), 3 for corruption, 1 for usage and I/O errors.
 pub fn run(a: DumpArgs) -> anyhow::Result<ExitCode> {
+    let filter = a.filter()?;
     let target = resolve(&a.path)?;
     let from_lsn = start_lsn(&target, a.from_lsn)?;
     let format = if a.json { Format::Json } else { Format::Text };
     let limit = a.limit.unwrap_or(u64::MAX);
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut printed = 0u64;
-    let mut write_error = None;
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut printer = Printer::new(out, format, filter, limit);
     let walked = if limit == 0 {
         Ok(Walked::Stopped)
     } else {
-        walk(&target, from_lsn, |r| {
-            let res = match format {
-                Format::Text => writeln!(out, "{}", text_line(r)),
-                Format::Json => writeln!(out, "{}", json_line(r)),
-            };
-            if let Err(e) = res {
-                write_error = Some(e);
-                return ControlFlow::Break(());
-            }
-            printed += 1;
-            if printed >= limit {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
+        walk(&target, from_lsn, |r| printer.visit(r))
     };
-    let flushed = out.flush();
-    match write_error.map_or(flushed, Err) {
+    match printer.finish() {
         Ok(()) => {}
         // The reader went away (`| head`): that is how pipes end.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
@@ -241,22 +236,5 @@ fn start_lsn(target: &Target, asked: Option<u64>) -> Result<u64, Failure> {
             format_lsn(oldest)
         ))),
         Some(lsn) => Ok(lsn),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn payload_summaries_show_text_or_hex_and_what_was_cut() {
-        assert_eq!(payload_summary(b""), "-");
-        assert_eq!(payload_summary(b"set k \"v\""), "\"set k \\\"v\\\"\"");
-        assert_eq!(payload_summary(&[0, 1, 0xff]), "0001ff");
-        let long = vec![b'a'; 40];
-        assert_eq!(
-            payload_summary(&long),
-            format!("\"{}\"... (+8 bytes)", "a".repeat(32))
-        );
     }
 }

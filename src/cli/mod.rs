@@ -7,7 +7,7 @@
 //! | `exit`   | exit statuses (0 sound, 1 usage/IO, 2 torn tail, 3 corruption, 4 fenced) |
 //! | `target` | what a PATH argument names (WAL dir, data dir, segment file)   |
 //! | `verify` | `logship verify`                                               |
-//! | `dump`   | `logship dump`                                                 |
+//! | `dump`   | `logship dump`: arguments, record sources, the walk; `dump_print` (lines, JSON, the printer), `dump_filter` (`--effect`, `--key`, times) |
 //! | `demo`   | `logship demo`: arguments; the stories are `demo_failover` (primary, standby, crash, promote) and `demo_wal` (torn tail, recovery) |
 //! | `bench`  | `logship bench wal`, `bench ship`, `bench lag`                 |
 //! | `init`   | `logship init`                                                 |
@@ -31,6 +31,8 @@ mod demo_failover;
 mod demo_wal;
 pub mod drill;
 pub mod dump;
+pub mod dump_filter;
+pub mod dump_print;
 pub mod exit;
 mod faultproxy;
 mod init;
@@ -111,10 +113,14 @@ pub enum Command {
     /// Print the records of a WAL, one line each (like pg_waldump).
     ///
     /// PATH is a WAL directory, a data directory containing wal/, or one segment
-    /// file. Each line shows the LSN (HIGH/LOW hex and decimal), kind, payload
-    /// length, timeline, checksum verdict and the first payload bytes (text when
-    /// printable, hex otherwise). At damage, a last line on stderr names the file,
-    /// offset and LSN and says whether it is a torn tail or corruption.
+    /// file. Each line shows the LSN (HIGH/LOW hex and decimal), the time the
+    /// record was appended (UTC), kind, payload length, timeline, checksum
+    /// verdict and what the record did: its effects separated by "; ", e.g.
+    /// "SELECT 2; FLUSHALL" or "SET user:1 (5 bytes, expires
+    /// 2026-12-05T23:10:00.000Z)". A payload that does not decode is named
+    /// with its first bytes. --effect, --key, --from-time and --to-time
+    /// choose records (all must hold). At damage, a last line on stderr names
+    /// the file, offset and LSN and says whether it is a torn tail or corruption.
     #[command(after_help = EXIT_CODES_HELP)]
     Dump(dump::DumpArgs),
     /// Show failover end to end, in a temporary directory on loopback.

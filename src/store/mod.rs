@@ -8,6 +8,7 @@
 //! | `keyspace` | the copy-on-write sharded map (O(1)-ish clone for checkpoints) |
 //! | `dbs`      | the sixteen numbered databases, one keyspace each             |
 //! | `effect`   | the logged effects and their versioned record payload         |
+//! | `describe` | effects described for a reader: name, keys, text, JSON (`dump`) |
 //! | `mutate`   | applying one effect to the databases                          |
 //! | `apply`    | [`StateMachine`]: applying records, idempotent by LSN         |
 //! | `snapshot` | snapshot files: write, list, read and verify, prune           |
@@ -18,6 +19,7 @@
 
 pub mod apply;
 pub mod dbs;
+pub mod describe;
 pub mod effect;
 pub mod item;
 pub mod keyspace;
