@@ -10,6 +10,7 @@
 //! | `packed`  | [`packed::Packed`]: small collections in one allocation  |
 //! | `indexed` | [`indexed::Indexed`]: a persistent map whose entries have positions (random picks) |
 //! | `zpack`   | the compact encoding of a small sorted set               |
+//! | `zhash`   | the member → score map of a large sorted set (linear hashing) |
 //! | `ztree`   | the persistent B-tree that orders a large sorted set, counting entries for ranks |
 //!
 //! Every collection clones in O(1) or O(entries of a small one) and a write
@@ -22,6 +23,7 @@ pub mod indexed;
 pub mod list;
 pub mod packed;
 pub mod set;
+pub mod zhash;
 pub mod zpack;
 pub mod zset;
 pub mod ztree;

@@ -7,6 +7,7 @@
 //! into a large one, a persistent sorted vector with a member → score map.
 //! A large set stays large when it shrinks (as in Redis).
 
+use super::zhash::Scores;
 use super::zpack::{self, order, Packed};
 use super::ztree::Tree;
 use super::{elem, elem_heap_bytes, Elem};
@@ -23,7 +24,7 @@ struct Entry {
 /// O(log n) (a counted persistent B-tree), ranges by rank O(log n + k).
 #[derive(Clone, Debug, Default)]
 struct Large {
-    scores: imbl::HashMap<Elem, f64>,
+    scores: Scores,
     sorted: Tree<Entry>,
 }
 
@@ -32,8 +33,9 @@ impl Large {
     fn from_packed(p: &Packed) -> Large {
         let mut l = Large::default();
         for (m, score) in p.iter() {
-            let member = elem(m);
-            l.scores.insert(member.clone(), score);
+            let mut member = None;
+            l.scores.insert(m, score, || member.insert(elem(m)).clone());
+            let member = member.expect("the members of a set are distinct");
             l.sorted.insert(l.sorted.len(), Entry { score, member });
         }
         l
@@ -51,18 +53,22 @@ impl Large {
     }
 
     fn insert(&mut self, member: &[u8], score: f64) -> bool {
-        let new = match self.scores.get(member).copied() {
+        let mut made = None;
+        let old = self
+            .scores
+            .insert(member, score, || made.insert(elem(member)).clone());
+        let (e, new) = match old {
             Some(old) if old.to_bits() == score.to_bits() => return false,
             Some(old) => {
-                if let Ok(at) = self.position(old, member) {
-                    self.sorted.remove(at);
-                }
-                false
+                // The tree's element is the map's: one copy of the bytes.
+                let moved = match self.position(old, member) {
+                    Ok(at) => self.sorted.remove(at).map(|e| e.member),
+                    Err(_) => None,
+                };
+                (moved.unwrap_or_else(|| elem(member)), false)
             }
-            None => true,
+            None => (made.expect("a new member's element is made"), true),
         };
-        let e = elem(member);
-        self.scores.insert(e.clone(), score);
         let at = self.position(score, member).unwrap_or_else(|at| at);
         self.sorted.insert(at, Entry { score, member: e });
         new
@@ -185,7 +191,7 @@ impl ZSet {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.repr {
             Repr::Small(p) => p.score(member),
-            Repr::Large(l) => l.scores.get(member).copied(),
+            Repr::Large(l) => l.scores.get(member),
         }
     }
 
@@ -219,7 +225,7 @@ impl ZSet {
         match &self.repr {
             Repr::Small(p) => p.rank(member),
             Repr::Large(l) => {
-                let score = *l.scores.get(member)?;
+                let score = l.scores.get(member)?;
                 l.position(score, member).ok()
             }
         }

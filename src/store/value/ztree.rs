@@ -55,19 +55,24 @@ fn child_at<T>(children: &[Child<T>], mut i: usize) -> (usize, usize) {
     unreachable!("a branch has children")
 }
 
-/// Makes room for one more item without the doubling growth of a `Vec`
-/// (a node holds at most one more than [`MAX_FANOUT`], and then splits):
-/// a leaf's spare capacity is most of a set's memory otherwise.
+/// Makes room for one more item, and no more: a node's spare capacity would
+/// be most of a large set's memory otherwise (a `Vec` doubles; a capacity
+/// of [`MAX_FANOUT`] + 1 from the start left the leaves of a 10M-member set
+/// half empty). Growing by one reallocates in place while the allocator's
+/// size class has room, which is most of the time.
 fn reserve_one<X>(v: &mut Vec<X>) {
     if v.len() == v.capacity() {
-        v.reserve_exact((MAX_FANOUT + 1).saturating_sub(v.len()).max(1));
+        v.reserve_exact(1);
     }
 }
 
-/// Moves the upper half of a full node's items to a new node's.
+/// Moves the upper half of a full node's items to a new node's, leaving
+/// each node no more capacity than it holds.
 fn split_half<X>(v: &mut Vec<X>) -> Vec<X> {
-    let mut right = Vec::with_capacity(MAX_FANOUT + 1);
-    right.extend(v.drain(v.len() / 2..));
+    let at = v.len() / 2;
+    let mut right = Vec::with_capacity(v.len() - at);
+    right.extend(v.drain(at..));
+    v.shrink_to_fit();
     right
 }
 
