@@ -2,9 +2,9 @@
 //! [--once]`), and inspect an archive (`list`, `verify`). The archiving flags
 //! of `primary` live here too.
 
-use super::exit::{Failure, Status};
+use super::exit::Failure;
 use super::parse;
-use crate::archive::catalog::{self, Catalog};
+use crate::archive::catalog::Catalog;
 use crate::archive::push::{ArchiveSource, Archiver, LogEnd, Pass};
 use crate::archive::{ArchiveKey, ArchiveProgress, ArchiveSettings, ArchiveStore};
 use crate::fs::StdFs;
@@ -126,34 +126,10 @@ pub struct ArchiveArgs {
 pub enum ArchiveCommand {
     /// What the archive holds: systems, timelines, the restorable window,
     /// gaps, sizes.
-    List(InspectArgs),
+    List(super::archive_verify::InspectArgs),
     /// Read every object and check checksums, continuity, timelines and
     /// snapshots; names each gap or damaged object (exit codes as `verify`).
-    Verify(InspectArgs),
-}
-
-/// Arguments of `archive list` and `archive verify`.
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// The archive: s3://BUCKET/PREFIX or file:///PATH.
-    pub url: String,
-    /// Which system, when the archive holds several (16 hex digits).
-    #[arg(long, value_parser = parse_system_id)]
-    pub system_id: Option<u64>,
-    /// The archive's encryption key file, if it is encrypted.
-    #[arg(long, value_name = "FILE")]
-    pub archive_encryption_key_file: Option<PathBuf>,
-    /// One JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Parses a system id (16 hex digits, as status prints it).
-pub fn parse_system_id(s: &str) -> Result<u64, String> {
-    u64::from_str_radix(s.trim(), 16)
-        .ok()
-        .filter(|v| *v != 0)
-        .ok_or_else(|| format!("'{s}' is not a system id (16 hex digits)"))
+    Verify(super::archive_verify::InspectArgs),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -219,7 +195,7 @@ fn push(a: ArchiveArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `logship archive list URL`.
-fn list(a: InspectArgs) -> anyhow::Result<ExitCode> {
+fn list(a: super::archive_verify::InspectArgs) -> anyhow::Result<ExitCode> {
     let key = key(a.archive_encryption_key_file.as_ref())?;
     let store = ArchiveStore::open(&a.url)?;
     runtime()?.block_on(async move {
@@ -232,22 +208,4 @@ fn list(a: InspectArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// The exit status of a verify with `problems`.
-pub fn verify_status(problems: usize) -> Status {
-    if problems == 0 {
-        Status::Sound
-    } else {
-        Status::Corrupt
-    }
-}
-
-/// The header of a WAL object, for times in listings.
-pub(super) async fn header_of(
-    store: &ArchiveStore,
-    c: &Catalog,
-    o: &catalog::WalObject,
-) -> anyhow::Result<crate::archive::object::ObjectHeader> {
-    Ok(catalog::read_header(store, c.system_id, &o.name()).await?)
 }

@@ -1,8 +1,8 @@
 //! `logship archive list` (what the archive holds and the window it can
 //! restore) and `logship archive verify` (every object read and checked).
 
-use super::archive::{header_of, verify_status, InspectArgs};
 use super::exit::Failure;
+use super::exit::Status;
 use crate::archive::catalog::{self, Catalog};
 use crate::archive::layout::Name;
 use crate::archive::restore::window;
@@ -10,8 +10,26 @@ use crate::archive::{ArchiveKey, ArchiveStore};
 use crate::clock::utc_text_ms;
 use crate::wal::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::wal::format_lsn;
+use clap::Args;
 use serde::Serialize;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Arguments of `archive list` and `archive verify`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The archive: s3://BUCKET/PREFIX or file:///PATH.
+    pub url: String,
+    /// Which system, when the archive holds several (16 hex digits).
+    #[arg(long, value_parser = super::parse::system_id)]
+    pub system_id: Option<u64>,
+    /// The archive's encryption key file, if it is encrypted.
+    #[arg(long, value_name = "FILE")]
+    pub archive_encryption_key_file: Option<PathBuf>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// One timeline in a listing.
 #[derive(Debug, Serialize)]
@@ -377,4 +395,22 @@ fn check_snapshot(data: &[u8], system_id: u64) -> Result<(), String> {
     decode_content(content, h.version, h.items)
         .map(|_| ())
         .map_err(|d| d.to_string())
+}
+
+/// The exit status of a verify with `problems`.
+pub fn verify_status(problems: usize) -> Status {
+    if problems == 0 {
+        Status::Sound
+    } else {
+        Status::Corrupt
+    }
+}
+
+/// The header of a WAL object, for times in listings.
+async fn header_of(
+    store: &ArchiveStore,
+    c: &Catalog,
+    o: &catalog::WalObject,
+) -> anyhow::Result<crate::archive::object::ObjectHeader> {
+    Ok(catalog::read_header(store, c.system_id, &o.name()).await?)
 }

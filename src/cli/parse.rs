@@ -179,3 +179,11 @@ mod tests {
         assert!(lsn("-5").is_err());
     }
 }
+
+/// Parses a system id (16 hex digits, as status prints it).
+pub fn system_id(s: &str) -> Result<u64, String> {
+    u64::from_str_radix(s.trim(), 16)
+        .ok()
+        .filter(|v| *v != 0)
+        .ok_or_else(|| format!("'{s}' is not a system id (16 hex digits)"))
+}

@@ -41,7 +41,7 @@ pub struct RestoreArgs {
     #[arg(long, value_enum, default_value = "standby")]
     pub then: ThenArg,
     /// Which system, when the archive holds several (16 hex digits).
-    #[arg(long, value_parser = super::archive::parse_system_id)]
+    #[arg(long, value_parser = parse::system_id)]
     pub system_id: Option<u64>,
     /// The archive's encryption key file, if it is encrypted.
     #[arg(long, value_name = "FILE")]
