@@ -191,37 +191,34 @@ impl Archiver {
             // From the start of the segment holding it: a restored log
             // starts at a segment's start, as a seeded standby's does.
             Some(lsn) => {
-                let fs = self.src.fs.clone();
-                let dir = self.src.wal_dir();
-                let segs = tokio::task::spawn_blocking(move || {
-                    crate::wal::scan::list_segments(&*fs, &dir)
-                })
-                .await
-                .expect("listing does not panic")?;
+                let segs = self.local_segments().await?;
                 Ok(segs
                     .iter()
                     .rev()
                     .find(|s| s.first_lsn <= lsn)
                     .map_or(lsn, |s| s.first_lsn))
             }
-            None => {
-                let r = self.reader.clone();
-                Ok(
-                    tokio::task::spawn_blocking(move || r.lock().expect("reader").oldest_lsn())
-                        .await
-                        .expect("listing does not panic")?
-                        .unwrap_or(0),
-                )
-            }
+            None => Ok(self
+                .local_segments()
+                .await?
+                .first()
+                .map_or(0, |s| s.first_lsn)),
         }
     }
 
-    async fn local_timelines(&self) -> Result<Vec<u32>, ArchiveError> {
+    /// The WAL segments on disk, listed off the runtime's workers.
+    async fn local_segments(&self) -> Result<Vec<crate::wal::scan::SegmentFile>, ArchiveError> {
         let fs = self.src.fs.clone();
         let dir = self.src.wal_dir();
-        let segs = tokio::task::spawn_blocking(move || crate::wal::scan::list_segments(&*fs, &dir))
-            .await
-            .expect("listing does not panic")?;
+        Ok(
+            tokio::task::spawn_blocking(move || crate::wal::scan::list_segments(&*fs, &dir))
+                .await
+                .expect("listing does not panic")?,
+        )
+    }
+
+    async fn local_timelines(&self) -> Result<Vec<u32>, ArchiveError> {
+        let segs = self.local_segments().await?;
         let mut tls: Vec<u32> = segs.iter().map(|s| s.timeline).collect();
         tls.dedup();
         Ok(tls)
@@ -434,14 +431,11 @@ impl Archiver {
         if self.last_put.elapsed() < self.settings.heartbeat {
             return Ok(());
         }
-        let fs = self.src.fs.clone();
-        let dir = self.src.wal_dir();
-        let timeline =
-            tokio::task::spawn_blocking(move || crate::wal::scan::list_segments(&*fs, &dir))
-                .await
-                .expect("listing does not panic")?
-                .last()
-                .map_or(1, |s| s.timeline);
+        let timeline = self
+            .local_segments()
+            .await?
+            .last()
+            .map_or(1, |s| s.timeline);
         let mut h = ObjectHeader::new(Kind::Wal, self.src.system_id, timeline, end, end);
         h.heartbeat_unix_ms = crate::clock::now_unix_ms();
         let bytes = Bytes::from(object::encode(h, &[], false, self.settings.key.as_ref()));
@@ -460,14 +454,11 @@ impl Archiver {
             .await
             .expect("listing does not panic")?
             .unwrap_or(from);
-        let fs = self.src.fs.clone();
-        let dir = self.src.wal_dir();
-        let timeline =
-            tokio::task::spawn_blocking(move || crate::wal::scan::list_segments(&*fs, &dir))
-                .await
-                .expect("listing does not panic")?
-                .first()
-                .map_or(1, |s| s.timeline);
+        let timeline = self
+            .local_segments()
+            .await?
+            .first()
+            .map_or(1, |s| s.timeline);
         let reason = format!(
             "WAL {}..{} was removed from the node before it was archived (the retained WAL reached --max-retained-wal while the archive was behind)",
             crate::wal::format_lsn(from),

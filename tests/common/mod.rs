@@ -18,6 +18,7 @@
 pub mod certs;
 pub mod process;
 pub mod resp;
+pub mod s3;
 pub mod wal;
 
 // One flat `common::…` for the test files; a file that uses only one side
@@ -72,8 +73,14 @@ impl Out {
 
 /// Runs `logship ARGS` to completion (killed after a deadline).
 pub fn logship(args: &[&str]) -> Out {
+    logship_env(args, &[])
+}
+
+/// [`logship`] with extra environment variables (an S3 server's settings).
+pub fn logship_env(args: &[&str], env: &[(&str, String)]) -> Out {
     let mut child = Command::new(env!("CARGO_BIN_EXE_logship"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env_remove("RUST_BACKTRACE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

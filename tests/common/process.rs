@@ -51,11 +51,17 @@ pub struct Primary {
 impl Primary {
     /// Starts a primary on `dir` with extra flags and waits for its address.
     pub fn start(dir: &Path, extra: &[&str]) -> Primary {
+        Primary::start_env(dir, extra, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables.
+    pub fn start_env(dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Primary {
         let mut cmd = Command::new(BIN);
         cmd.args(["primary", "--data-dir"])
             .arg(dir)
             .args(["--listen", "127.0.0.1:0"])
-            .args(extra);
+            .args(extra)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         let (child, line, err_thread) = spawn_until_first_line(cmd, "primary");
         let addr = listening_addr(&line);
         Primary {
