@@ -504,3 +504,56 @@ fn archive_once_saves_the_log_of_a_crashed_primary() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(restored_keys(&r).len(), 250);
 }
+
+#[test]
+fn after_a_failover_the_promoted_standby_archives_on_with_no_hole() {
+    let t = tempfile::tempdir().unwrap();
+    let arch = t.path().join("share");
+    let url = format!("file://{}", arch.display());
+    let sdir = t.path().join("s");
+    let standby = Standby::start_with(
+        &sdir,
+        &[
+            "--insecure-no-auth",
+            "--archive-to",
+            &url,
+            "--archive-every",
+            "200ms",
+        ],
+    );
+    let data = t.path().join("p");
+    init(&data, "64KiB");
+    // The old primary archives every 10 s: its last writes reach the standby
+    // but not the archive before it dies.
+    let mut primary = Primary::start(
+        &data,
+        &[
+            "--ship-to",
+            &standby.ship_addr,
+            "--insecure-no-auth",
+            "--ship-continuous",
+            "--archive-to",
+            &url,
+            "--archive-every",
+            "10s",
+        ],
+    );
+    let mut c = primary.client();
+    set_many(&mut c, "old", 200);
+    wait_applied(&sdir, durable_lsn(&data), Duration::from_secs(30));
+    primary.kill();
+    let out = logship(&["promote", "--data-dir", sdir.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let mut n = standby.client();
+    set_many(&mut n, "new", 20);
+    let a = wait_archived(&sdir, Duration::from_secs(30));
+    assert_eq!(a["gaps"], serde_json::json!([]), "{a}");
+    let list = logship(&["archive", "list", &url, "--json"]);
+    let l: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(l["window"]["timeline"], 2, "{l}");
+    let r = t.path().join("r");
+    let out = logship(&["restore", "--from", &url, "--data-dir", r.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("timeline 2"), "{}", out.stdout);
+    assert_eq!(restored_keys(&r).len(), 220);
+}

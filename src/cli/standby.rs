@@ -85,6 +85,14 @@ pub struct PromotedArgs {
     /// wire per second (e.g. 10MiB or 10MiB/s); default: no cap.
     #[arg(long, value_name = "RATE", value_parser = parse::rate)]
     pub ship_max_rate: Option<u64>,
+    /// Once promoted: archive the log (as `primary --archive-to`), from where
+    /// the archive ends: the old timeline's last WAL as far as this standby
+    /// received it, then the new timeline.
+    #[command(
+        flatten,
+        next_help_heading = "Once promoted, archive the log (from where the archive ends)"
+    )]
+    pub archive: Box<super::archive::ArchiveFlags>,
 }
 
 impl PromotedArgs {
@@ -123,6 +131,7 @@ impl PromotedArgs {
                 max_rate_bytes_per_sec: self.ship_max_rate,
             }),
         };
+        c.archive = self.archive.settings()?;
         Ok(c)
     }
 }
