@@ -135,7 +135,7 @@ impl Archiver {
         self.progress
             .update(|s| s.create_only_honoured = Some(honoured));
         if !honoured {
-            tracing::warn!(url = %self.store.url(), "the archive's store accepts create-only writes but overwrites anyway (as `rclone serve s3` does): names carry the system id and timeline, and each object is read back before it counts, so two nodes never share a name unless both write one timeline (which fencing prevents)");
+            tracing::warn!(url = %self.store.url(), "the archive's store accepts create-only writes but overwrites anyway (as `rclone serve s3` does): each object is looked for before it is written (one more request per object), and names carry the system id and timeline, so two nodes share a name only if both write one timeline, which promotion's fencing prevents");
         }
         self.archive_histories().await?;
         let local_end = self.src.end.durable_lsn();

@@ -61,6 +61,9 @@ pub struct ArchiveStore {
     prefix: String,
     /// For `file://`: the directory objects live in, fsynced after each write.
     local_root: Option<PathBuf>,
+    /// Set once the store was seen to overwrite on a create-only write: each
+    /// new object is then looked for before it is written.
+    check_first: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Retries inside one request: short, so a store that is down shows as an
@@ -103,6 +106,7 @@ impl ArchiveStore {
                 store: Arc::new(store),
                 prefix: prefix.trim_matches('/').to_string(),
                 local_root: None,
+                check_first: Default::default(),
             });
         }
         if let Some(path) = url.strip_prefix("file://") {
@@ -122,6 +126,7 @@ impl ArchiveStore {
                 store: Arc::new(store),
                 prefix: String::new(),
                 local_root: Some(root),
+                check_first: Default::default(),
             });
         }
         Err(bad(
@@ -171,6 +176,18 @@ impl ArchiveStore {
     /// [`StoreError::Conflict`] when other bytes are there; request errors.
     pub async fn put_new(&self, rel: &str, bytes: Bytes) -> Result<Put, StoreError> {
         let path = ObjectPath::from(self.full(rel));
+        if self.check_first.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(there) = self.get(rel).await? {
+                return if there == bytes {
+                    Ok(Put::AlreadyThere)
+                } else {
+                    Err(StoreError::Conflict {
+                        url: self.url.clone(),
+                        name: rel.to_string(),
+                    })
+                };
+            }
+        }
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
@@ -378,6 +395,8 @@ impl ArchiveStore {
             }
         }
         self.delete(&rel).await?;
+        self.check_first
+            .store(!honoured, std::sync::atomic::Ordering::Relaxed);
         Ok(honoured)
     }
 }

@@ -169,11 +169,12 @@ fn push(a: ArchiveArgs) -> anyhow::Result<ExitCode> {
         end: LogEnd::Fixed(end),
     };
     let once = a.once;
+    let parallel = settings.parallel;
     runtime()?.block_on(async move {
         let mut archiver = Archiver::new(settings, src, progress.clone(), None)?;
         archiver.start().await?;
         if once {
-            while archiver.pass(usize::MAX).await? == Pass::Behind {}
+            while archiver.pass(parallel).await? == Pass::Behind {}
             let s = progress.status(end);
             crate::say!(
                 "archived {} up to LSN {} ({} objects, {} bytes written)",
