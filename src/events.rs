@@ -11,6 +11,8 @@
 //! | `shipment_failed`    | a standby's shipments failed N times in a row (`--event-failures N`)    | `standby`, `failures_in_row`, `reason`, `error` |
 //! | `lag_over_threshold` | lag went over `--event-lag` / `--event-lag-bytes` (again only after it fell back under) | `standby` (primary), `lag_bytes`, `lag_seconds`, `threshold` |
 //! | `needs_reseed`       | the primary removed WAL a standby lacked: it must be re-seeded          | `standby`, `acked_lsn`, `reason`            |
+//! | `archive_failed`     | an archive attempt failed (the first in a row, then every tenth)        | `url`, `error`, `failures`                  |
+//! | `archive_gap`        | WAL was removed before it was archived: the archive records a gap       | `url`, `start_lsn`, `end_lsn`, `reason`     |
 //! | `promotion`          | this node was promoted (hook point: [`crate::metrics::Monitor::record_promotion`]); also `logship promote --on-event`, which runs its hook itself ([`run_hook`]) | as given by the caller      |
 //! | `fencing_refusal`    | a shipment was refused for a timeline that is over                     | `standby` or `peer`, `message`              |
 //! | `corruption`         | damaged log detected (a chunk failing verification, a damaged segment) | `standby` or `peer`, `message`              |

@@ -1,9 +1,12 @@
 //! Keeps the `## Status` tables of docs/monitoring.md (the status contract) in
 //! step with what `status --json`
 //! serializes: every field of `NodeStatus`, of its `fenced` object
-//! (`FenceStatus`) and of a `standbys[]` entry (`StandbyStatus`) has a row, and
-//! every row names a real field.
+//! (`FenceStatus`), of a `standbys[]` entry (`StandbyStatus`), of its `archive`
+//! object (`ArchiveStatus`) and of an `archive.gaps[]` entry (`GapInfo`) has a
+//! row, and every row names a real field.
 
+use logship::archive::progress::GapInfo;
+use logship::archive::ArchiveStatus;
 use logship::ship::send::shipper::StandbyStatus;
 use logship::status::{FenceStatus, NodeStatus};
 use std::collections::BTreeSet;
@@ -55,8 +58,8 @@ fn every_status_field_is_documented_and_every_documented_field_exists() {
     let tables = status_tables();
     assert_eq!(
         tables.len(),
-        3,
-        "expected the node, the fenced and the standbys[] tables"
+        5,
+        "expected the node, the fenced, the standbys[], the archive and the archive.gaps[] tables"
     );
     let node = NodeStatus {
         write_lsn: Some(1),
@@ -78,6 +81,7 @@ fn every_status_field_is_documented_and_every_documented_field_exists() {
         last_receive_error: Some("x".into()),
         last_receive_error_unix_ms: Some(1),
         fenced: Some(FenceStatus::default()),
+        archive: Some(ArchiveStatus::default()),
         ..NodeStatus::default()
     };
     assert_eq!(tables[0], keys(serde_json::to_value(&node).unwrap()));
@@ -90,4 +94,17 @@ fn every_status_field_is_documented_and_every_documented_field_exists() {
         ..StandbyStatus::default()
     };
     assert_eq!(tables[2], keys(serde_json::to_value(&sb).unwrap()));
+    let archive = ArchiveStatus {
+        last_error: Some("x".into()),
+        create_only_honoured: Some(true),
+        ..ArchiveStatus::default()
+    };
+    assert_eq!(tables[3], keys(serde_json::to_value(&archive).unwrap()));
+    let gap = GapInfo {
+        timeline: 1,
+        start_lsn: 0,
+        end_lsn: 1,
+        reason: "x".into(),
+    };
+    assert_eq!(tables[4], keys(serde_json::to_value(&gap).unwrap()));
 }
