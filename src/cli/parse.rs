@@ -144,6 +144,14 @@ pub fn compression(s: &str) -> Result<crate::ship::Compression, ValueError> {
     }
 }
 
+/// Parses a system id (16 hex digits, as status prints it).
+pub fn system_id(s: &str) -> Result<u64, String> {
+    u64::from_str_radix(s.trim(), 16)
+        .ok()
+        .filter(|v| *v != 0)
+        .ok_or_else(|| format!("'{s}' is not a system id (16 hex digits)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,12 +186,4 @@ mod tests {
         assert!(lsn("0/xyz").is_err());
         assert!(lsn("-5").is_err());
     }
-}
-
-/// Parses a system id (16 hex digits, as status prints it).
-pub fn system_id(s: &str) -> Result<u64, String> {
-    u64::from_str_radix(s.trim(), 16)
-        .ok()
-        .filter(|v| *v != 0)
-        .ok_or_else(|| format!("'{s}' is not a system id (16 hex digits)"))
 }
