@@ -80,6 +80,8 @@ fn every_status_field_is_documented_and_every_documented_field_exists() {
         records_applied_total: Some(0),
         last_receive_error: Some("x".into()),
         last_receive_error_unix_ms: Some(1),
+        restore_from: Some("file:///a".into()),
+        archive_age_seconds: Some(1.0),
         fenced: Some(FenceStatus::default()),
         archive: Some(ArchiveStatus::default()),
         ..NodeStatus::default()

@@ -148,8 +148,8 @@ pub enum Command {
     /// Serve a primary data directory over the Redis protocol.
     #[command(after_help = PRIMARY_EXIT_CODES_HELP)]
     Primary(primary::PrimaryArgs),
-    /// Run a warm standby: receive shipments, replay them continuously, serve
-    /// read-only RESP.
+    /// Run a warm standby: receive shipments (or follow an archive), replay
+    /// them continuously, serve read-only RESP.
     Standby(standby::StandbyArgs),
     /// Show a node's role, position and lag (from the running node, or from its
     /// files when it is stopped).

@@ -1,4 +1,5 @@
-//! `logship standby`: receive shipments, replay them continuously, serve reads.
+//! `logship standby`: receive shipments (or follow an archive), replay them
+//! continuously, serve reads.
 
 use super::parse;
 use super::secure::TlsArgs;
@@ -9,7 +10,8 @@ use crate::resp::Limits;
 use crate::ship::protocol::tls::ShipTls;
 use crate::ship::AuthKey;
 use crate::ship::Compression;
-use crate::standby::node::StandbyConfig;
+use crate::standby::follow::{FollowArchive, DEFAULT_RESTORE_EVERY};
+use crate::standby::node::{LogIntake, StandbyConfig};
 use crate::standby::start::run as run_standby;
 use crate::wal::SyncPolicy;
 use clap::Args;
@@ -21,12 +23,26 @@ use std::time::Duration;
 #[derive(Debug, Args)]
 pub struct StandbyArgs {
     /// The standby's data directory: empty or missing for a new standby (it is
-    /// seeded by the primary), or an existing standby's.
+    /// seeded by the primary, or from the archive with --restore-from), or an
+    /// existing standby's.
     #[arg(long)]
     pub data_dir: PathBuf,
     /// Address primaries ship to.
-    #[arg(long)]
-    pub ship_listen: String,
+    #[arg(long, required_unless_present = "restore_from")]
+    pub ship_listen: Option<String>,
+    /// Follow this archive instead of receiving shipments (s3://BUCKET/PREFIX
+    /// or file:///PATH, as the primary's --archive-to): an empty data directory
+    /// is seeded from it, then new WAL objects are applied as they appear. No
+    /// ship listener, no ship key.
+    #[arg(long, value_name = "URL", conflicts_with = "ship_listen")]
+    pub restore_from: Option<String>,
+    /// With --restore-from: look for new WAL objects this often.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration, requires = "restore_from")]
+    pub restore_every: Option<Duration>,
+    /// With --restore-from: the archive's encryption key file, if it is
+    /// encrypted.
+    #[arg(long, value_name = "FILE", requires = "restore_from")]
+    pub archive_encryption_key_file: Option<PathBuf>,
     /// Address to serve read-only RESP on.
     #[arg(long, default_value = "127.0.0.1:6380")]
     pub listen: String,
@@ -35,7 +51,9 @@ pub struct StandbyArgs {
     #[arg(long, default_value = "0s", value_parser = parse::duration)]
     pub apply_delay: Duration,
     /// File holding the key shared with the primary (at least 16 bytes).
-    #[arg(long, required_unless_present = "insecure_no_auth")]
+    /// Not needed with --restore-from (then only used once promoted, with
+    /// --ship-to).
+    #[arg(long, required_unless_present_any = ["insecure_no_auth", "restore_from"])]
     pub auth_key_file: Option<PathBuf>,
     /// Accept shipments without authentication (tests on a trusted host only).
     #[arg(long, conflicts_with = "auth_key_file")]
@@ -141,12 +159,34 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
         Some(p) => Some(AuthKey::from_file(p)?),
         None => None,
     };
-    if a.listen == a.ship_listen && !a.listen.ends_with(":0") {
-        anyhow::bail!(
-            "--listen and --ship-listen are both {}: Redis clients and shipments need an address each",
-            a.listen
-        );
-    }
+    let intake = match (&a.ship_listen, &a.restore_from) {
+        (_, Some(url)) => {
+            crate::archive::ArchiveStore::open(url)?;
+            let every = a.restore_every.unwrap_or(DEFAULT_RESTORE_EVERY);
+            anyhow::ensure!(!every.is_zero(), "--restore-every must be longer than 0");
+            let key = match &a.archive_encryption_key_file {
+                Some(f) => Some(crate::archive::ArchiveKey::from_file(f)?),
+                None => None,
+            };
+            LogIntake::Archive(FollowArchive {
+                url: url.clone(),
+                every,
+                key,
+            })
+        }
+        (Some(ship_listen), None) => {
+            if a.listen == *ship_listen && !a.listen.ends_with(":0") {
+                anyhow::bail!(
+                    "--listen and --ship-listen are both {}: Redis clients and shipments need an address each",
+                    a.listen
+                );
+            }
+            LogIntake::Link {
+                ship_listen: ship_listen.clone(),
+            }
+        }
+        (None, None) => anyhow::bail!("--ship-listen ADDR or --restore-from URL is needed"),
+    };
     let tls = a.tls.load(None)?;
     let requirepass = super::secure::requirepass(a.requirepass_file.as_deref())?;
     let as_primary = a.promoted.config(
@@ -158,7 +198,7 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
     )?;
     run_standby(StandbyConfig {
         data_dir: a.data_dir,
-        ship_listen: a.ship_listen,
+        intake,
         listen: a.listen,
         apply_delay: a.apply_delay,
         key,

@@ -57,6 +57,13 @@ pub struct CheckArgs {
     /// CRITICAL counterpart of --warn-apply-age.
     #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
     pub crit_apply_age: Option<Duration>,
+    /// Standby following an archive: WARNING when the archive last proved its
+    /// log complete DURATION ago (`archive_age_seconds`).
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub warn_archive_age: Option<Duration>,
+    /// CRITICAL counterpart of --warn-archive-age.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub crit_archive_age: Option<Duration>,
     /// Primary: WARNING when a standby's shipments failed N times in a row.
     #[arg(long, value_name = "N")]
     pub warn_failures: Option<u32>,
@@ -84,6 +91,10 @@ impl CheckArgs {
             apply_age: Limit {
                 warn: self.warn_apply_age,
                 crit: self.crit_apply_age,
+            },
+            archive_age: Limit {
+                warn: self.warn_archive_age,
+                crit: self.crit_archive_age,
             },
             failures: Limit {
                 warn: self.warn_failures,

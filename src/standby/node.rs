@@ -7,6 +7,7 @@
 //! losing or double-applying a record: it loads its newest snapshot and replays
 //! the received log after it.
 
+use super::follow::{FollowArchive, Following};
 use super::replay::ReplayState;
 use super::state_lock::StateLock;
 use crate::fs::StdFs;
@@ -50,8 +51,8 @@ pub enum IdentityError {
 #[derive(Debug, Clone)]
 pub struct StandbyConfig {
     pub data_dir: PathBuf,
-    /// Where primaries ship to.
-    pub ship_listen: String,
+    /// Where the log comes from: primaries shipping, or an archive.
+    pub intake: LogIntake,
     /// Read-only RESP.
     pub listen: String,
     /// Hold each record until it is this old before applying it.
@@ -70,6 +71,15 @@ pub struct StandbyConfig {
     pub requirepass: Option<crate::resp::auth::Password>,
     /// Metrics, status page, event hooks.
     pub monitor: crate::metrics::MonitorConfig,
+}
+
+/// Where a standby's log comes from.
+#[derive(Debug, Clone)]
+pub enum LogIntake {
+    /// Primaries ship to this address (`--ship-listen`).
+    Link { ship_listen: String },
+    /// Read from an archive (`--restore-from`): no listener.
+    Archive(FollowArchive),
 }
 
 /// What a promotion hands to the primary server that takes the node over.
@@ -107,8 +117,11 @@ pub struct Node {
     pub(super) handover: Mutex<Option<tokio::sync::oneshot::Sender<Handover>>>,
     /// The primary position last persisted.
     pub(super) last_position: Mutex<PrimaryPosition>,
-    /// The bound addresses: ship listener, RESP.
-    pub(super) bound: std::sync::OnceLock<(String, String)>,
+    /// The bound addresses: ship listener (none when following an
+    /// archive), RESP.
+    pub(super) bound: std::sync::OnceLock<(Option<String>, String)>,
+    /// The archive followed (`--restore-from`), for status.
+    pub(super) following: Option<Arc<Following>>,
     /// Metrics and event hooks.
     pub monitor: Arc<crate::metrics::Monitor>,
 }
@@ -234,13 +247,15 @@ impl Node {
             lag_seconds: Some(lag_seconds),
             apply_delay_seconds: Some(self.cfg.apply_delay.as_secs_f64()),
             keys: Some(keys as u64),
-            ship_listen: self.bound.get().map(|b| b.0.clone()),
+            ship_listen: self.bound.get().and_then(|b| b.0.clone()),
             listen: self.bound.get().map(|b| b.1.clone()),
             ship_tls: Some(self.cfg.tls.is_some()),
             started_unix_ms: Some(self.monitor.started_unix_ms),
             records_applied_total: Some(rs.records_applied_total),
             last_receive_error: last_error.as_ref().map(|e| e.1.clone()),
             last_receive_error_unix_ms: last_error.as_ref().map(|e| e.0),
+            restore_from: self.following.as_ref().map(|f| f.url.clone()),
+            archive_age_seconds: self.following.as_ref().and_then(|f| f.age_seconds(now)),
             ..NodeStatus::default()
         }
     }

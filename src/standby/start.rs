@@ -4,12 +4,16 @@
 //! promotion hands the keyspace and the log to the primary server.
 
 use super::apply::Target;
+use super::follow::{FollowArchive, Follower, Following};
 use super::node::IdentityError;
-use super::node::{Handover, Node, StandbyConfig};
+use super::node::{Handover, LogIntake, Node, StandbyConfig};
 use super::promote_online::PromoteError;
 use super::replay::{ApplyDelay, Replayer};
 use super::seeds::{discard_partial_seed, load_state, LazySeeds};
 use super::state_lock::StateLock;
+use crate::archive::restore::{
+    restore, RestoreRequest, Target as RestoreTarget, Then, TimelineChoice,
+};
 use crate::fs::StdFs;
 use crate::node::control::Control;
 use crate::node::datadir::DataDir;
@@ -34,12 +38,47 @@ use tokio::sync::watch;
 /// Start-up problems (directory, lock, damaged received log, ports) and fatal
 /// errors writing the received log, each as one message.
 pub fn run(cfg: StandbyConfig) -> anyhow::Result<()> {
-    let (dir, control) = DataDir::open_standby(&StdFs, &cfg.data_dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the tokio runtime")?;
+    if let LogIntake::Archive(a) = &cfg.intake {
+        rt.block_on(seed_from_archive(a, &cfg.data_dir))?;
+    }
+    let (dir, control) = DataDir::open_standby(&StdFs, &cfg.data_dir)?;
     rt.block_on(serve(dir, control, cfg))
+}
+
+/// A standby that follows an archive starts from it when its directory is
+/// missing or empty: the newest base and the WAL after it, as `logship
+/// restore` builds it.
+async fn seed_from_archive(a: &FollowArchive, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let empty = match std::fs::read_dir(data_dir) {
+        Ok(mut d) => d.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(e).with_context(|| format!("read {}", data_dir.display())),
+    };
+    if !empty {
+        return Ok(());
+    }
+    let req = RestoreRequest {
+        url: a.url.clone(),
+        data_dir: data_dir.to_path_buf(),
+        target: RestoreTarget::Latest,
+        timeline: TimelineChoice::Latest,
+        then: Then::Standby,
+        system_id: None,
+        key: a.key.clone(),
+    };
+    let r = restore(&req, StdFs::shared(), |_, _| {}).await?;
+    tracing::info!(
+        url = %a.url,
+        timeline = r.timeline,
+        lsn = r.stop_lsn,
+        objects = r.objects_read,
+        "seeded from the archive"
+    );
+    Ok(())
 }
 
 async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> anyhow::Result<()> {
@@ -68,6 +107,10 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let closed = timeline::closed(&timeline::read_history(&StdFs, &wal_dir, tl)?);
     let (applied_tx, applied_rx) = watch::channel(applied0);
     let monitor = crate::metrics::Monitor::new(cfg.monitor.clone(), "standby")?;
+    let following = match &cfg.intake {
+        LogIntake::Archive(a) => Some(Following::new(&a.url, mirror.last_timestamp_unix_ms())),
+        LogIntake::Link { .. } => None,
+    };
     let node = Arc::new_cyclic(|weak: &std::sync::Weak<Node>| {
         let seeds: Arc<dyn SeedSink> = Arc::new(LazySeeds(weak.clone()));
         let receiver = ReceiverShared::with_tls(
@@ -100,6 +143,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
                 PrimaryPosition::read(&StdFs, &cfg.data_dir).unwrap_or_default(),
             ),
             bound: std::sync::OnceLock::new(),
+            following: following.clone(),
             monitor: monitor.clone(),
             cfg: cfg.clone(),
         }
@@ -131,9 +175,18 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         node.receiver.set_inline_apply(inline);
     }
 
-    let ship_listener = tokio::net::TcpListener::bind(&cfg.ship_listen)
-        .await
-        .with_context(|| format!("listen for shipments on {}", cfg.ship_listen))?;
+    let ship_listener = match &cfg.intake {
+        LogIntake::Link { ship_listen } => Some(
+            tokio::net::TcpListener::bind(ship_listen)
+                .await
+                .with_context(|| format!("listen for shipments on {ship_listen}"))?,
+        ),
+        LogIntake::Archive(_) => None,
+    };
+    let ship_addr = match &ship_listener {
+        Some(l) => Some(l.local_addr()?.to_string()),
+        None => None,
+    };
     let resp_listener = Arc::new(
         tokio::net::TcpListener::bind(&cfg.listen)
             .await
@@ -142,18 +195,21 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let admin = crate::admin::bind(&cfg.data_dir)
         .await
         .context("bind the admin socket")?;
-    let _ = node.bound.set((
-        ship_listener.local_addr()?.to_string(),
-        resp_listener.local_addr()?.to_string(),
-    ));
+    let _ = node
+        .bound
+        .set((ship_addr.clone(), resp_listener.local_addr()?.to_string()));
+    let source = match (&ship_addr, &cfg.intake) {
+        (Some(a), _) => format!("shipments on {a}"),
+        (None, LogIntake::Archive(a)) => format!("following the archive {}", a.url),
+        (None, LogIntake::Link { .. }) => unreachable!("a link standby listens"),
+    };
     crate::say!(
-        "logship standby listening on {} (shipments on {})",
-        resp_listener.local_addr()?,
-        ship_listener.local_addr()?
+        "logship standby listening on {} ({source})",
+        resp_listener.local_addr()?
     );
     let _ = std::io::stdout().flush();
     tracing::info!(
-        ship_listen = %ship_listener.local_addr()?,
+        source = %source,
         listen = %resp_listener.local_addr()?,
         received_lsn = report.end_lsn,
         applied_lsn = applied0,
@@ -165,9 +221,31 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         weak.upgrade()
             .map_or_else(NodeStatus::default, |n| n.status())
     });
-    let name = format!("standby {}", ship_listener.local_addr()?);
+    let name = format!("standby {}", ship_addr.as_deref().unwrap_or(&source));
     monitor.start(name, status).await?;
-    let (_receiving, ship_task) = Receiving::start(ship_listener, node.receiver.clone())?;
+    let (_receiving, ship_task) = match (ship_listener, &cfg.intake) {
+        (Some(l), _) => Receiving::start(l, node.receiver.clone())?,
+        (None, LogIntake::Archive(a)) => {
+            let system_id = node.system_id.load(Ordering::Acquire);
+            if system_id == 0 {
+                anyhow::bail!(
+                    "{} holds no log of any system: a standby following an archive starts on an empty directory (it is seeded from the archive) or on one seeded before",
+                    cfg.data_dir.display()
+                );
+            }
+            let follower = Follower::new(
+                node.receiver.clone(),
+                system_id,
+                a.clone(),
+                wal_dir.clone(),
+                following.clone().expect("set when following"),
+            )?;
+            let task: ShipTask =
+                tokio::spawn(async move { follower.run().await.map_err(ReceiveError::Fatal) });
+            (Receiving { runtime: None }, task)
+        }
+        (None, LogIntake::Link { .. }) => unreachable!("a link standby listens"),
+    };
     let mut resp_task = tokio::spawn(super::serve::serve(resp_listener.clone(), node.clone()));
     let (handover_tx, mut handover_rx) = tokio::sync::oneshot::channel();
     *node.handover.lock().unwrap_or_else(|p| p.into_inner()) = Some(handover_tx);

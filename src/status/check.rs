@@ -13,6 +13,7 @@
 //! | standby | lag bytes  | `lag_bytes` of status (0 when caught up)                                |
 //! | standby | apply age  | time since a record was last applied, or since the last contact with the primary while everything received is applied (an idle primary still keeps in touch) |
 //! | standby | ship age   | time since the last contact with the primary (a chunk or a status)      |
+//! | standby | archive age | following an archive: `archive_age_seconds` of status (since the standby started while the archive proved nothing yet) |
 //!
 //! A fenced primary is a WARNING whatever the thresholds, naming when and
 //! where it was fenced.
@@ -86,6 +87,7 @@ pub struct Thresholds {
     pub lag_bytes: Limit<u64>,
     pub ship_age: Limit<Duration>,
     pub apply_age: Limit<Duration>,
+    pub archive_age: Limit<Duration>,
     pub failures: Limit<u32>,
 }
 
@@ -96,6 +98,7 @@ impl Thresholds {
             || self.lag_bytes.is_set()
             || self.ship_age.is_set()
             || self.apply_age.is_set()
+            || self.archive_age.is_set()
             || self.failures.is_set()
     }
 }
@@ -251,6 +254,24 @@ pub fn evaluate(s: &NodeStatus, t: &Thresholds, now_ms: u64) -> Verdict {
             ("last shipment received", contact, " ago")
         };
         dur("", what, age(now_ms, from), suffix, &t.ship_age);
+        if s.restore_from.is_some() {
+            match s.archive_age_seconds {
+                Some(a) => dur(
+                    "",
+                    "archive proved the log complete",
+                    Duration::from_secs_f64(a.max(0.0)),
+                    " ago",
+                    &t.archive_age,
+                ),
+                None => dur(
+                    "",
+                    "archive proved nothing yet, standby up",
+                    age(now_ms, up),
+                    "",
+                    &t.archive_age,
+                ),
+            }
+        }
     }
     breaches.append(&mut counts);
     breaches.sort_by_key(|b| std::cmp::Reverse(b.state));

@@ -200,3 +200,35 @@ fn a_fenced_primary_is_a_warning_whatever_the_thresholds() {
     assert!(v.summary.contains("0/5A3F20 (tl 1)"), "{v:?}");
     assert!(v.summary.contains("logship rejoin"), "{v:?}");
 }
+
+#[test]
+fn a_standby_following_an_archive_breaches_archive_age() {
+    let now = 100 * MIN;
+    let t = Thresholds {
+        archive_age: limit(60, 600),
+        ..Thresholds::default()
+    };
+    // A link standby has no archive age to judge.
+    assert_eq!(evaluate(&standby(now), &t, now).state, State::Ok);
+    let mut s = standby(now);
+    s.restore_from = Some("file:///a".into());
+    s.archive_age_seconds = Some(30.0);
+    assert_eq!(evaluate(&s, &t, now).state, State::Ok);
+    s.archive_age_seconds = Some(120.0);
+    let v = evaluate(&s, &t, now);
+    assert_eq!(v.state, State::Warning, "{v:?}");
+    assert!(
+        v.summary
+            .contains("archive proved the log complete 2m ago (warn 60s)"),
+        "{v:?}"
+    );
+    // Nothing proven yet: counted from the start (an hour ago).
+    s.archive_age_seconds = None;
+    let v = evaluate(&s, &t, now);
+    assert_eq!(v.state, State::Critical, "{v:?}");
+    assert!(
+        v.summary
+            .contains("archive proved nothing yet, standby up 60m (crit 10m)"),
+        "{v:?}"
+    );
+}

@@ -87,6 +87,14 @@ pub struct NodeStatus {
     /// and will not start as a primary again); omitted when not fenced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fenced: Option<FenceStatus>,
+    /// Standby: the archive it follows (`--restore-from`; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<String>,
+    /// Standby following an archive: seconds since the newest time the
+    /// archive proves its log complete up to this standby's position (the
+    /// last record's time, or a later heartbeat of the idle node writing it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_age_seconds: Option<f64>,
     /// The archive this node writes to (`--archive-to`; absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<crate::archive::ArchiveStatus>,
@@ -230,6 +238,14 @@ pub fn render_text(s: &NodeStatus, now_ms: u64) -> String {
             s.lag_bytes.unwrap_or(0),
             s.lag_seconds.unwrap_or(0.0)
         );
+        if let Some(url) = &s.restore_from {
+            let proven = s
+                .archive_age_seconds
+                .map_or("nothing proven yet".to_string(), |a| {
+                    format!("log proven complete {a:.1} s ago")
+                });
+            o += &format!("following:      {url} ({proven})\n");
+        }
         if let Some(d) = s.apply_delay_seconds.filter(|d| *d > 0.0) {
             o += &format!("apply delay:    {d} s\n");
         }

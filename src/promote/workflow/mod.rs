@@ -250,6 +250,21 @@ fn report_position(n: &dyn Narrator, s: &Standing, age_ms: Option<u64>) {
     );
 }
 
+/// A standby following an archive has no live primary to compare with: how
+/// far behind the archive was known to be is all there is to say.
+fn report_archive(n: &dyn Narrator, url: &str, age_seconds: Option<f64>) {
+    let known = age_seconds.map_or(
+        "the archive proved nothing about the log's end yet".to_string(),
+        |s| format!("the archive last proved this standby's log complete {s:.1} s ago"),
+    );
+    n.step(
+        "archive",
+        &format!(
+            "following {url}, no live primary to compare with: {known}; anything the primary wrote after that and did not archive is not here"
+        ),
+    );
+}
+
 async fn status(dir: &Path) -> Result<NodeStatus, AdminError> {
     let v = request(dir, json!({"cmd": "status"}), Duration::from_secs(5)).await?;
     serde_json::from_value(v).map_err(|source| AdminError::Result {

@@ -25,6 +25,9 @@ pub(super) async fn online(
         first.last_receive_unix_ms.map(|t| now.saturating_sub(t)),
     );
     sum.old_timeline = s0.timeline;
+    if let Some(url) = &first.restore_from {
+        report_archive(n, url, first.archive_age_seconds);
+    }
     // Step 2: the old primary, if reachable.
     let mut fenced_durable: Option<u64> = None;
     let mut fenced: Option<String> = None;

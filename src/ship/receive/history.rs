@@ -7,7 +7,7 @@ use crate::wal::{format_lsn, WalError};
 
 /// Why a primary's timeline history was refused; its text is the refusal.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum HistoryRefusal {
+pub enum HistoryRefusal {
     #[error("history of timeline {timeline} on a link of timeline {link_timeline}")]
     OtherLink { timeline: u32, link_timeline: u32 },
     #[error(transparent)]

@@ -120,7 +120,7 @@ pub struct ReceiverShared {
 
 impl ReceiverShared {
     /// Records how a shipment ended badly (for status).
-    pub(super) fn record_error(&self, what: String) {
+    pub fn record_error(&self, what: String) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some((now_unix_ms(), what));
     }
 
@@ -264,7 +264,8 @@ impl ReceiverShared {
         ));
     }
 
-    pub(super) fn refusal(&self) -> Option<String> {
+    /// Why receipt is closed, while it is.
+    pub fn refusal(&self) -> Option<String> {
         self.refusing
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -9,11 +9,15 @@
 //! | `commit`   | the group commit: one fsync and one ack per batch           |
 //! | `seed`     | receiving a snapshot when seeded                            |
 //! | `history`  | a primary's timeline history: checked, installed or refused |
+//! | `local`    | the log delivered on this node (an archive followed): same path as a link |
 
 pub mod accept;
 pub mod commit;
 mod history;
 pub mod intake;
 pub mod limit;
+pub mod local;
 pub mod seed;
 pub mod session;
+
+pub use history::HistoryRefusal;
