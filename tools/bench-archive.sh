@@ -66,7 +66,7 @@ PRIMARY_PID=$NODE_PID
 wait_ping "$PORT"
 log "loading the primary until its WAL holds $BACKLOG_BYTES bytes"
 while :; do
-    used=$(L status --data-dir "$D" --json | json durable_lsn)
+    used=$(L status --data-dir "$D" --json | json write_lsn)
     ((used >= BACKLOG_BYTES)) && break
     timeout "$STEP_TIMEOUT" redis-benchmark -p "$PORT" -t set -d 100 -r 1000000 -n 1000000 \
         -P 64 -c 8 -q >/dev/null

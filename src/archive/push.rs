@@ -33,6 +33,9 @@ pub enum LogEnd {
     Live(watch::Receiver<crate::wal::Position>),
     /// A stopped log's last valid record (`logship archive --data-dir`).
     Fixed(u64),
+    /// Kept up to date by someone else (a running node's durable LSN, asked
+    /// over its admin socket).
+    Shared(Arc<std::sync::atomic::AtomicU64>),
 }
 
 impl LogEnd {
@@ -40,6 +43,7 @@ impl LogEnd {
         match self {
             LogEnd::Live(rx) => rx.borrow().durable_lsn,
             LogEnd::Fixed(l) => *l,
+            LogEnd::Shared(l) => l.load(std::sync::atomic::Ordering::Acquire),
         }
     }
 }

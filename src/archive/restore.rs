@@ -20,6 +20,10 @@ use crate::wal::{format_lsn, Mirror, Record, RecordKind};
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 
+/// Objects fetched ahead of replay (at most this many decoded objects,
+/// up to `--archive-max-object` each, are held at once).
+const PREFETCH_OBJECTS: usize = 4;
+
 /// Where a restore stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -276,9 +280,17 @@ async fn build(
         bytes_read: 0,
     };
     let mut seg_bytes = segment_bytes;
+    // Objects are fetched and decoded PREFETCH_OBJECTS ahead of the one
+    // being checked and applied, so download, decompression and replay
+    // overlap.
+    use futures::StreamExt;
+    let mut fetched = futures::stream::iter(chain.steps.iter())
+        .map(|step| async move {
+            catalog::read_object(store, system_id, &step.object.name(), req.key.as_ref()).await
+        })
+        .buffered(PREFETCH_OBJECTS);
     'steps: for step in &chain.steps {
-        let (_, content) =
-            catalog::read_object(store, system_id, &step.object.name(), req.key.as_ref()).await?;
+        let (_, content) = fetched.next().await.expect("one fetched object per step")?;
         out.objects_read += 1;
         out.bytes_read += step.object.size;
         progress(out.bytes_read, total);

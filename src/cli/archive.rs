@@ -41,7 +41,8 @@ pub struct ArchiveFlags {
     #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
     pub archive_heartbeat: Option<Duration>,
     /// Encrypt every object with the secret in this file
-    /// (XChaCha20-Poly1305); restores need the same file.
+    /// (XChaCha20-Poly1305); restores need the same file. A standby with
+    /// --restore-from reads the archive it follows with it.
     #[arg(long, value_name = "FILE")]
     pub archive_encryption_key_file: Option<PathBuf>,
 }
@@ -156,26 +157,56 @@ fn push(a: ArchiveArgs) -> anyhow::Result<ExitCode> {
         .into());
     };
     let mut flags = a.settings;
+    if flags.archive_to.is_some() {
+        return Err(Failure::usage(
+            "logship archive takes the archive as --to URL, not --archive-to",
+        )
+        .into());
+    }
     flags.archive_to = Some(url.clone());
     let settings = flags.settings()?.expect("--archive-to set above");
-    let (_dir, control) = crate::node::datadir::DataDir::open_stopped(&StdFs, &dir)?;
-    let report = crate::wal::scan_dir(&StdFs, &dir.join(crate::node::datadir::WAL_DIR))?;
-    let end = report.end_lsn;
-    let progress = Arc::new(ArchiveProgress::new(&url));
-    let src = ArchiveSource {
-        fs: StdFs::shared(),
-        data_dir: dir.clone(),
-        system_id: control.system_id,
-        end: LogEnd::Fixed(end),
-    };
     let once = a.once;
     let parallel = settings.parallel;
+    let progress = Arc::new(ArchiveProgress::new(&url));
     runtime()?.block_on(async move {
+        // A stopped node's log ends at its last valid record; a running
+        // node's at its durable LSN, which its admin socket tells.
+        let (_lock, system_id, end) =
+            match crate::node::datadir::DataDir::open_stopped(&StdFs, &dir) {
+                Ok((lock, control)) => {
+                    let report =
+                        crate::wal::scan_dir(&StdFs, &dir.join(crate::node::datadir::WAL_DIR))?;
+                    (Some(lock), control.system_id, LogEnd::Fixed(report.end_lsn))
+                }
+                Err(crate::node::datadir::DataDirError::Locked { .. }) => {
+                    let control = crate::node::control::Control::read(&StdFs, &dir)?;
+                    let end = Arc::new(std::sync::atomic::AtomicU64::new(
+                        node_durable_lsn(&dir).await?,
+                    ));
+                    let (e, d) = (end.clone(), dir.clone());
+                    tokio::spawn(async move {
+                        loop {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            if let Ok(l) = node_durable_lsn(&d).await {
+                                e.fetch_max(l, std::sync::atomic::Ordering::AcqRel);
+                            }
+                        }
+                    });
+                    (None, control.system_id, LogEnd::Shared(end))
+                }
+                Err(e) => return Err(e.into()),
+            };
+        let src = ArchiveSource {
+            fs: StdFs::shared(),
+            data_dir: dir.clone(),
+            system_id,
+            end,
+        };
         let mut archiver = Archiver::new(settings, src, progress.clone(), None)?;
         archiver.start().await?;
         if once {
             while archiver.pass(parallel).await? == Pass::Behind {}
-            let s = progress.status(end);
+            let s = progress.status(0);
             crate::say!(
                 "archived {} up to LSN {} ({} objects, {} bytes written)",
                 dir.display(),
@@ -186,12 +217,32 @@ fn push(a: ArchiveArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         let (tx, rx) = tokio::sync::watch::channel(false);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
             let _ = tx.send(true);
         });
         archiver.run(rx).await;
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The durable LSN of the node running on `dir`.
+async fn node_durable_lsn(dir: &std::path::Path) -> anyhow::Result<u64> {
+    let s = crate::admin::request(
+        dir,
+        serde_json::json!({"cmd": "status"}),
+        Duration::from_secs(5),
+    )
+    .await?;
+    s["durable_lsn"].as_u64().ok_or_else(|| {
+        anyhow::anyhow!(
+            "the node running on {} is not a primary: archive from the primary (or give the standby --archive-to, which it uses once promoted)",
+            dir.display()
+        )
     })
 }
 

@@ -39,10 +39,6 @@ pub struct StandbyArgs {
     /// With --restore-from: look for new WAL objects this often.
     #[arg(long, value_name = "DURATION", value_parser = parse::duration, requires = "restore_from")]
     pub restore_every: Option<Duration>,
-    /// With --restore-from: the archive's encryption key file, if it is
-    /// encrypted.
-    #[arg(long, value_name = "FILE", requires = "restore_from")]
-    pub archive_encryption_key_file: Option<PathBuf>,
     /// Address to serve read-only RESP on.
     #[arg(long, default_value = "127.0.0.1:6380")]
     pub listen: String,
@@ -154,7 +150,14 @@ impl PromotedArgs {
     }
 }
 
-pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut a: StandbyArgs) -> anyhow::Result<ExitCode> {
+    // With --restore-from, the archive's key file reads the archive that is
+    // followed (and, with --archive-to, encrypts the archive once promoted).
+    let follow_key_file = match (&a.restore_from, &a.promoted.archive.archive_to) {
+        (Some(_), None) => a.promoted.archive.archive_encryption_key_file.take(),
+        (Some(_), Some(_)) => a.promoted.archive.archive_encryption_key_file.clone(),
+        (None, _) => None,
+    };
     let key = match &a.auth_key_file {
         Some(p) => Some(AuthKey::from_file(p)?),
         None => None,
@@ -164,7 +167,7 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
             crate::archive::ArchiveStore::open(url)?;
             let every = a.restore_every.unwrap_or(DEFAULT_RESTORE_EVERY);
             anyhow::ensure!(!every.is_zero(), "--restore-every must be longer than 0");
-            let key = match &a.archive_encryption_key_file {
+            let key = match &follow_key_file {
                 Some(f) => Some(crate::archive::ArchiveKey::from_file(f)?),
                 None => None,
             };
