@@ -290,72 +290,86 @@ async fn build(
         })
         .buffered(PREFETCH_OBJECTS);
     'steps: for step in &chain.steps {
-        let (_, content) = fetched.next().await.expect("one fetched object per step")?;
+        let (object_header, content) =
+            fetched.next().await.expect("one fetched object per step")?;
         out.objects_read += 1;
         out.bytes_read += step.object.size;
         progress(out.bytes_read, total);
-        let header = SegmentHeader::decode(&content).map_err(|e| {
-            ArchiveError::Refused(format!(
-                "archive {}: object {}: bad segment header: {e}",
-                req.url,
-                step.object.name().path()
-            ))
-        })?;
-        seg_bytes = header.segment_bytes;
-        let records = Bytes::from(content).slice(SEGMENT_HEADER_BYTES..);
-        let skip = (step.from_lsn - step.object.start_lsn) as usize;
-        let take = (step.until_lsn - step.object.start_lsn) as usize;
-        let part = records.slice(skip.min(records.len())..take.min(records.len()));
-        // Check the whole part first (the mirror writes nothing of a bad one),
-        // then cut it where the target says.
-        let recs = crate::wal::mirror::records_of(&header, step.from_lsn, &part).map_err(|e| {
+        let bad = |e: &dyn std::fmt::Display| {
             ArchiveError::Refused(format!(
                 "archive {}: object {}: {e}",
                 req.url,
                 step.object.name().path()
             ))
-        })?;
-        let mut cut = recs.len();
-        for (i, r) in recs.iter().enumerate() {
-            if r.lsn >= from && stops_before(req.target, r) {
-                cut = i;
-                break;
+        };
+        let header = SegmentHeader::decode(&content)
+            .map_err(|e| bad(&format!("bad segment header: {e}")))?;
+        seg_bytes = header.segment_bytes;
+        let records = Bytes::from(content).slice(SEGMENT_HEADER_BYTES..);
+        let skip = (step.from_lsn - step.object.start_lsn) as usize;
+        let take = (step.until_lsn - step.object.start_lsn) as usize;
+        let part = records.slice(skip.min(records.len())..take.min(records.len()));
+        // An object the target cannot fall inside is checked and written in
+        // one walk; the one it may fall inside is checked whole first (the
+        // mirror writes nothing of a bad one), then cut where the target says.
+        let whole = match req.target {
+            Target::Latest => true,
+            Target::Lsn(l) => step.until_lsn <= l,
+            Target::Time { unix_ms, exclusive } => {
+                object_header.last_time_unix_ms < unix_ms
+                    || (!exclusive && object_header.last_time_unix_ms == unix_ms)
             }
+        };
+        let mut recs = Vec::new();
+        let mut cut = 0;
+        if whole {
+            mirror
+                .append_records(&header, step.from_lsn, &part, &mut recs)
+                .map_err(|e| bad(&e))?;
+            cut = recs.len();
+        } else {
+            recs = crate::wal::mirror::records_of(&header, step.from_lsn, &part)
+                .map_err(|e| bad(&e))?;
+            while cut < recs.len()
+                && !(recs[cut].lsn >= from && stops_before(req.target, &recs[cut]))
+            {
+                cut += 1;
+            }
+            let end = recs.get(cut).map_or(step.until_lsn, |r| r.lsn);
+            if end > step.from_lsn {
+                let bytes = part.slice(..(end - step.from_lsn) as usize);
+                mirror
+                    .append(&header, step.from_lsn, &bytes)
+                    .map_err(|e| bad(&e))?;
+            }
+        }
+        let fresh = &recs[..cut];
+        let decoded = fresh
+            .iter()
+            .filter(|r| r.lsn >= from) // below: in the base snapshot already
+            .map(|r| match r.kind {
+                RecordKind::Data => {
+                    crate::store::apply::Decoded::data(r.lsn, r.end_lsn, &r.payload)
+                }
+                _ => Ok(crate::store::apply::Decoded::other(r.lsn, r.end_lsn)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(&e))?;
+        kv.apply_decoded(&decoded);
+        if let Some(last) = decoded.last() {
+            kv.advance_to(last.end_lsn);
+        }
+        out.records_applied += decoded.len() as u64;
+        if let Some(t) = fresh
+            .iter()
+            .rev()
+            .map(|r| r.timestamp_unix_ms)
+            .find(|t| *t > 0)
+        {
+            out.last_record_unix_ms = t;
         }
         let end = recs.get(cut).map_or(step.until_lsn, |r| r.lsn);
-        if end > step.from_lsn {
-            let bytes = part.slice(..(end - step.from_lsn) as usize);
-            mirror.append(&header, step.from_lsn, &bytes).map_err(|e| {
-                ArchiveError::Refused(format!(
-                    "archive {}: object {}: {e}",
-                    req.url,
-                    step.object.name().path()
-                ))
-            })?;
-            for r in &recs[..cut] {
-                if r.lsn < from {
-                    continue; // in the base snapshot already
-                }
-                if r.kind == RecordKind::Data {
-                    let d = crate::store::apply::Decoded::data(r.lsn, r.end_lsn, &r.payload)
-                        .map_err(|e| {
-                            ArchiveError::Refused(format!(
-                                "archive {}: object {}: {e}",
-                                req.url,
-                                step.object.name().path()
-                            ))
-                        })?;
-                    kv.apply_effects(&d.effects, r.end_lsn);
-                } else {
-                    kv.advance_to(r.end_lsn);
-                }
-                out.records_applied += 1;
-                if r.timestamp_unix_ms > 0 {
-                    out.last_record_unix_ms = r.timestamp_unix_ms;
-                }
-            }
-            out.stop_lsn = end.max(from);
-        }
+        out.stop_lsn = out.stop_lsn.max(end.max(from));
         if cut < recs.len() {
             break 'steps;
         }
