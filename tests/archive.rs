@@ -119,6 +119,14 @@ fn restore_to_five_seconds_before_a_flushall_from_s3() {
     assert_eq!(lines.len(), 1, "{}", dump.stdout);
     let flush_ms = lines[0]["timestamp_unix_ms"].as_u64().unwrap();
 
+    // The archive tells the same: `dump` reads an archive URL too.
+    let from_archive = logship_env(&["dump", &url, "--effect", "flushall", "--json"], &env);
+    assert_eq!(from_archive.code, Some(0), "{}", from_archive.stderr);
+    let al = from_archive.json_lines();
+    assert_eq!(al.len(), 1, "{}", from_archive.stdout);
+    assert_eq!(al[0]["timestamp_unix_ms"], lines[0]["timestamp_unix_ms"]);
+    assert_eq!(al[0]["lsn"], lines[0]["lsn"]);
+
     // `archive list` names the window; `verify` reads every object.
     let list = logship_env(&["archive", "list", &url, "--json"], &env);
     assert_eq!(list.code, Some(0), "{}", list.stderr);

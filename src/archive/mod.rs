@@ -12,6 +12,7 @@
 //! | `push`     | the archiver: batching, gaps, snapshots, heartbeats            |
 //! | `catalog`  | what an archive holds: chains per timeline, gaps, restorable window |
 //! | `restore`  | point-in-time restore into a data directory                     |
+//! | `read`     | an archive's records one by one (`dump URL`)                    |
 
 pub mod catalog;
 pub mod crypt;
@@ -19,6 +20,7 @@ pub mod layout;
 pub mod object;
 pub mod progress;
 pub mod push;
+pub mod read;
 pub mod restore;
 pub mod store;
 
