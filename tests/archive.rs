@@ -565,3 +565,91 @@ fn after_a_failover_the_promoted_standby_archives_on_with_no_hole() {
     assert!(out.stdout.contains("timeline 2"), "{}", out.stdout);
     assert_eq!(restored_keys(&r).len(), 220);
 }
+
+#[test]
+fn retention_removes_old_snapshots_and_the_wal_below_the_oldest_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let arch = t.path().join("share");
+    let url = format!("file://{}", arch.display());
+    let data = t.path().join("p");
+    init(&data, "16KiB");
+    let primary = Primary::start(
+        &data,
+        &[
+            "--archive-to",
+            &url,
+            "--archive-every",
+            "100ms",
+            "--archive-snapshot-every",
+            "300ms",
+            "--checkpoint-interval",
+            "200ms",
+            "--archive-retain-snapshots",
+            "3",
+        ],
+    );
+    let mut c = primary.client();
+    let snapshots = |arch: &Path| {
+        tree(arch)
+            .iter()
+            .filter(|(p, _)| p.ends_with(".lsnap"))
+            .count()
+    };
+    for round in 0..15 {
+        set_many(&mut c, &format!("r{round}"), 100);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    wait_archived(&data, Duration::from_secs(30));
+    let kept = snapshots(&arch);
+    assert!(
+        (1..=4).contains(&kept),
+        "{kept} snapshots kept with --archive-retain-snapshots 3"
+    );
+    let before = tree(&arch);
+    let dry = logship(&[
+        "archive",
+        "prune",
+        &url,
+        "--retain-snapshots",
+        "1",
+        "--dry-run",
+    ]);
+    assert_eq!(dry.code, Some(0), "{}", dry.stderr);
+    assert!(dry.stdout.contains("would remove"), "{}", dry.stdout);
+    assert_eq!(tree(&arch), before, "a dry run removes nothing");
+    let out = logship(&[
+        "archive",
+        "prune",
+        &url,
+        "--retain-snapshots",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(snapshots(&arch), 1);
+    let oldest = plan["plan"]["oldest_snapshot_lsn"].as_u64().unwrap();
+    // The latest point is still restorable; a point before the kept snapshot is not.
+    let r = t.path().join("r");
+    let ok = logship(&["restore", "--from", &url, "--data-dir", r.to_str().unwrap()]);
+    assert_eq!(ok.code, Some(0), "{}", ok.stderr);
+    assert_eq!(restored_keys(&r).len(), 1500);
+    let early = logship(&[
+        "restore",
+        "--from",
+        &url,
+        "--data-dir",
+        t.path().join("r2").to_str().unwrap(),
+        "--to-lsn",
+        &(oldest - 1).to_string(),
+    ]);
+    assert!(
+        early
+            .assert_one_line_error(1)
+            .contains("before the earliest snapshot"),
+        "{}",
+        early.stderr
+    );
+    let v = logship(&["archive", "verify", &url]);
+    assert_eq!(v.code, Some(0), "{}{}", v.stdout, v.stderr);
+}

@@ -9,6 +9,7 @@
 //! | `layout`   | object names, sorted by position                               |
 //! | `store`    | the object store behind a URL: create-only writes, durable `file://` |
 //! | `progress` | the archiver's status and local state file                     |
+//! | `prune`    | retention: snapshots past the policy, the WAL below the oldest kept |
 //! | `push`     | the archiver: batching, gaps, snapshots, heartbeats            |
 //! | `catalog`  | what an archive holds: chains per timeline, gaps, restorable window |
 //! | `restore`  | point-in-time restore into a data directory                     |
@@ -19,6 +20,7 @@ pub mod crypt;
 pub mod layout;
 pub mod object;
 pub mod progress;
+pub mod prune;
 pub mod push;
 pub mod read;
 pub mod restore;
@@ -58,6 +60,8 @@ pub struct ArchiveSettings {
     pub heartbeat: Duration,
     /// Client-side encryption.
     pub key: Option<ArchiveKey>,
+    /// What the archiver removes after each snapshot it archives.
+    pub retention: prune::Retention,
 }
 
 impl ArchiveSettings {
@@ -71,6 +75,7 @@ impl ArchiveSettings {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             heartbeat: DEFAULT_HEARTBEAT,
             key: None,
+            retention: prune::Retention::default(),
         }
     }
 }

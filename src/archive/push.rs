@@ -306,7 +306,37 @@ impl Archiver {
         self.state.snapshot_unix_ms = crate::clock::now_unix_ms();
         self.snapshot_due = false;
         tracing::info!(lsn = sh.lsn, url = %self.store.url(), "archived the snapshot at LSN {}", crate::wal::format_lsn(sh.lsn));
+        if self.settings.retention.any() {
+            if let Err(e) = self.apply_retention().await {
+                tracing::warn!(url = %self.store.url(), "archive retention did not run: {e}; nothing needed was removed, and it runs again after the next snapshot");
+            }
+        }
         Ok(Some(sh.lsn))
+    }
+
+    /// Removes what the retention policy no longer keeps (one listing, after
+    /// each archived snapshot: never on the WAL's path).
+    async fn apply_retention(&self) -> Result<(), ArchiveError> {
+        let c = super::catalog::Catalog::load(
+            &self.store,
+            Some(self.src.system_id),
+            self.settings.key.as_ref(),
+        )
+        .await?;
+        let plan = super::prune::plan(
+            &self.store,
+            &c,
+            self.settings.retention,
+            crate::clock::now_unix_ms(),
+            self.settings.key.as_ref(),
+        )
+        .await?;
+        if plan.remove.is_empty() {
+            return Ok(());
+        }
+        super::prune::execute(&self.store, &plan).await?;
+        tracing::info!(url = %self.store.url(), objects = plan.remove.len(), bytes = plan.bytes, oldest_snapshot_lsn = ?plan.oldest_snapshot_lsn, "archive retention removed {} objects", plan.remove.len());
+        Ok(())
     }
 
     /// Encodes and writes one object, counting it.

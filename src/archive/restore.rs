@@ -217,7 +217,7 @@ pub async fn restore(
 
 /// The first LSN of the segment holding `lsn`, from the object covering it
 /// (`lsn` itself when none does).
-async fn segment_start(
+pub(super) async fn segment_start(
     store: &ArchiveStore,
     c: &Catalog,
     timeline: u32,

@@ -45,6 +45,14 @@ pub struct ArchiveFlags {
     /// --restore-from reads the archive it follows with it.
     #[arg(long, value_name = "FILE")]
     pub archive_encryption_key_file: Option<PathBuf>,
+    /// Keep the snapshots taken within DURATION (and the newest one before,
+    /// so the whole window is restorable); older snapshots and the WAL below
+    /// the oldest kept one are removed after each archived snapshot.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub archive_retain: Option<Duration>,
+    /// Keep the newest N snapshots and the WAL from the oldest of them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub archive_retain_snapshots: Option<u64>,
 }
 
 impl ArchiveFlags {
@@ -60,8 +68,10 @@ impl ArchiveFlags {
                 || self.archive_snapshot_every.is_some()
                 || self.archive_heartbeat.is_some()
                 || self.archive_encryption_key_file.is_some()
+                || self.archive_retain.is_some()
+                || self.archive_retain_snapshots.is_some()
             {
-                anyhow::bail!("--archive-every, --archive-max-object, --archive-parallel, --archive-snapshot-every, --archive-heartbeat and --archive-encryption-key-file need --archive-to URL");
+                anyhow::bail!("--archive-every, --archive-max-object, --archive-parallel, --archive-snapshot-every, --archive-heartbeat, --archive-encryption-key-file, --archive-retain and --archive-retain-snapshots need --archive-to URL");
             }
             return Ok(None);
         };
@@ -90,6 +100,10 @@ impl ArchiveFlags {
             s.heartbeat = d;
         }
         s.key = key(self.archive_encryption_key_file.as_ref())?;
+        s.retention = crate::archive::prune::Retention {
+            within: self.archive_retain,
+            snapshots: self.archive_retain_snapshots.map(|n| n as usize),
+        };
         Ok(Some(s))
     }
 }
@@ -131,6 +145,9 @@ pub enum ArchiveCommand {
     /// Read every object and check checksums, continuity, timelines and
     /// snapshots; names each gap or damaged object (exit codes as `verify`).
     Verify(super::archive_verify::InspectArgs),
+    /// Remove snapshots past a retention policy and the WAL below the oldest
+    /// kept one (never what the oldest restorable point needs).
+    Prune(PruneArgs),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -144,6 +161,7 @@ pub fn run(a: ArchiveArgs) -> anyhow::Result<ExitCode> {
     match a.cmd {
         Some(ArchiveCommand::List(i)) => list(i),
         Some(ArchiveCommand::Verify(i)) => super::archive_verify::run(i),
+        Some(ArchiveCommand::Prune(p)) => prune(p),
         None => push(a),
     }
 }
@@ -243,6 +261,63 @@ async fn node_durable_lsn(dir: &std::path::Path) -> anyhow::Result<u64> {
             "the node running on {} is not a primary: archive from the primary (or give the standby --archive-to, which it uses once promoted)",
             dir.display()
         )
+    })
+}
+
+/// Arguments of `archive prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub archive: super::archive_verify::InspectArgs,
+    /// Keep the snapshots taken within DURATION, and the newest one before.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub retain: Option<Duration>,
+    /// Keep the newest N snapshots.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub retain_snapshots: Option<u64>,
+    /// Show what would be removed, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `logship archive prune URL`.
+fn prune(p: PruneArgs) -> anyhow::Result<ExitCode> {
+    use crate::archive::prune::{execute, plan, Retention};
+    let policy = Retention {
+        within: p.retain,
+        snapshots: p.retain_snapshots.map(|n| n as usize),
+    };
+    if !policy.any() {
+        return Err(Failure::usage(
+            "archive prune needs --retain DURATION or --retain-snapshots N",
+        )
+        .into());
+    }
+    let a = p.archive;
+    let key = key(a.archive_encryption_key_file.as_ref())?;
+    let store = ArchiveStore::open(&a.url)?;
+    runtime()?.block_on(async move {
+        let c = Catalog::load(&store, a.system_id, key.as_ref()).await?;
+        let plan = plan(&store, &c, policy, crate::clock::now_unix_ms(), key.as_ref()).await?;
+        if !p.dry_run {
+            execute(&store, &plan).await?;
+        }
+        if a.json {
+            crate::say!("{}", serde_json::to_string_pretty(&serde_json::json!({"dry_run": p.dry_run, "plan": plan}))?);
+        } else {
+            for r in &plan.remove {
+                crate::say!("{} {r}", if p.dry_run { "would remove" } else { "removed" });
+            }
+            crate::say!(
+                "{} {} objects ({} bytes); the oldest snapshot kept is at LSN {}, the WAL is kept from LSN {}",
+                if p.dry_run { "would remove" } else { "removed" },
+                plan.remove.len(),
+                plan.bytes,
+                plan.oldest_snapshot_lsn.map_or("-".into(), format_lsn),
+                plan.keep_wal_from_lsn.map_or("-".into(), format_lsn)
+            );
+        }
+        Ok(ExitCode::SUCCESS)
     })
 }
 
