@@ -653,3 +653,54 @@ fn retention_removes_old_snapshots_and_the_wal_below_the_oldest_kept() {
     let v = logship(&["archive", "verify", &url]);
     assert_eq!(v.code, Some(0), "{}{}", v.stdout, v.stderr);
 }
+
+#[test]
+fn a_restore_can_become_a_primary_on_a_new_timeline_that_archives_on() {
+    let t = tempfile::tempdir().unwrap();
+    let arch = t.path().join("share");
+    let url = format!("file://{}", arch.display());
+    let data = t.path().join("p");
+    init(&data, "64KiB");
+    let mut primary = Primary::start(&data, &["--archive-to", &url, "--archive-every", "100ms"]);
+    let mut c = primary.client();
+    set_many(&mut c, "k", 100);
+    wait_archived(&data, Duration::from_secs(30));
+    primary.stop();
+    let r = t.path().join("r");
+    let out = logship(&[
+        "restore",
+        "--from",
+        &url,
+        "--data-dir",
+        r.to_str().unwrap(),
+        "--then",
+        "primary",
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("timeline 2 begins"), "{}", out.stdout);
+    assert!(arch
+        .join(format!(
+            "{}/history/00000002.lhist",
+            status_json(&data)["system_id"].as_str().unwrap()
+        ))
+        .exists());
+    let p2 = Primary::start(&r, &["--archive-to", &url, "--archive-every", "100ms"]);
+    let mut c2 = p2.client();
+    let _: () = redis::cmd("SET")
+        .arg("on-timeline-2")
+        .arg("yes")
+        .query(&mut c2)
+        .unwrap();
+    wait_archived(&r, Duration::from_secs(30));
+    let r2 = t.path().join("r2");
+    let out = logship(&[
+        "restore",
+        "--from",
+        &url,
+        "--data-dir",
+        r2.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("timeline 2"), "{}", out.stdout);
+    assert_eq!(restored_keys(&r2).len(), 101);
+}

@@ -392,6 +392,36 @@ async fn build(
     Ok(out)
 }
 
+/// Writes the history of `timeline` from the data directory `dir` into the
+/// archive (a restore that became a primary does this before its first
+/// write, so the archive knows the new timeline's path).
+///
+/// # Errors
+/// Store and I/O errors; a history already there with other content.
+pub async fn publish_history(
+    url: &str,
+    key: Option<&ArchiveKey>,
+    dir: &Path,
+    system_id: u64,
+    timeline: u32,
+) -> Result<(), ArchiveError> {
+    let store = ArchiveStore::open(url)?;
+    let path = dir
+        .join(crate::node::datadir::WAL_DIR)
+        .join(crate::wal::timeline::history_file_name(timeline));
+    let text = std::fs::read(&path).map_err(crate::durable::IoError::at("read", &path))?;
+    let h =
+        super::object::ObjectHeader::new(super::object::Kind::History, system_id, timeline, 0, 0);
+    let bytes = Bytes::from(super::object::encode(h, &text, true, key));
+    store
+        .put_new(
+            &ArchiveStore::object_path(system_id, &Name::History { timeline }),
+            bytes,
+        )
+        .await?;
+    Ok(())
+}
+
 /// Whether replay stops before record `r`.
 fn stops_before(target: Target, r: &Record) -> bool {
     match target {

@@ -37,7 +37,9 @@ pub struct RestoreArgs {
     #[arg(long, default_value = "latest", value_parser = parse_timeline)]
     pub timeline: TimelineChoice,
     /// What the directory is afterwards: standby (continues from the archive
-    /// or a primary), or stop (stays at the target: read-only, promotable).
+    /// or a primary), stop (stays at the target: read-only, promotable), or
+    /// primary (a timeline higher than any in the archive begins at the
+    /// target, and its history is archived before the first write).
     #[arg(long, value_enum, default_value = "standby")]
     pub then: ThenArg,
     /// Which system, when the archive holds several (16 hex digits).
@@ -56,6 +58,7 @@ pub struct RestoreArgs {
 pub enum ThenArg {
     Standby,
     Stop,
+    Primary,
 }
 
 /// Parses an RFC 3339 time that carries its UTC offset.
@@ -92,7 +95,7 @@ pub fn run(a: RestoreArgs) -> anyhow::Result<ExitCode> {
         target,
         timeline: a.timeline,
         then: match a.then {
-            ThenArg::Standby => Then::Standby,
+            ThenArg::Standby | ThenArg::Primary => Then::Standby,
             ThenArg::Stop => Then::Stop,
         },
         system_id: a.system_id,
@@ -114,6 +117,26 @@ pub fn run(a: RestoreArgs) -> anyhow::Result<ExitCode> {
         }))
         .map_err(|e| Failure::usage(e.to_string()))?;
     drop(bar);
+    let promoted = if a.then == ThenArg::Primary {
+        let reason = format!(
+            "restored from {} to LSN {}",
+            a.from,
+            format_lsn(out.stop_lsn)
+        );
+        let p = crate::promote::offline::promote(&a.data_dir, &reason)
+            .map_err(|e| Failure::usage(format!("restored, but the promotion failed: {e}")))?;
+        rt.block_on(crate::archive::restore::publish_history(
+            &a.from,
+            req.key.as_ref(),
+            &a.data_dir,
+            out.system_id,
+            p.new_timeline,
+        ))
+        .map_err(|e| Failure::usage(format!("restored and promoted to timeline {}, but its history could not be archived: {e}; archive it before the first write (start the primary with --archive-to, which archives histories first)", p.new_timeline)))?;
+        Some(p)
+    } else {
+        None
+    };
     let secs = started.elapsed().as_secs_f64();
     if a.json {
         crate::say!("{}", serde_json::to_string(&out)?);
@@ -133,9 +156,16 @@ pub fn run(a: RestoreArgs) -> anyhow::Result<ExitCode> {
         );
         crate::say!(
             "{}",
-            match req.then {
-                Then::Standby => format!("start it: logship standby --data-dir {} …", a.data_dir.display()),
-                Then::Stop => format!("it stays at this point: logship standby --data-dir {} … serves it read-only; logship promote makes it a primary", a.data_dir.display()),
+            match (req.then, &promoted) {
+                (_, Some(p)) => format!(
+                    "promoted: timeline {} begins at LSN {} (its history is in the archive); start it: logship primary --data-dir {} --archive-to {} …",
+                    p.new_timeline,
+                    format_lsn(p.promotion_lsn),
+                    a.data_dir.display(),
+                    a.from
+                ),
+                (Then::Standby, None) => format!("start it: logship standby --data-dir {} …", a.data_dir.display()),
+                (Then::Stop, None) => format!("it stays at this point: logship standby --data-dir {} … serves it read-only; logship promote makes it a primary", a.data_dir.display()),
             }
         );
     }
