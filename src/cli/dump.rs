@@ -195,21 +195,9 @@ pub fn run(a: DumpArgs) -> anyhow::Result<ExitCode> {
     }
     let target = resolve(&a.path)?;
     let from_lsn = start_lsn(&target, a.from_lsn)?;
-    let format = if a.json { Format::Json } else { Format::Text };
-    let limit = a.limit.unwrap_or(u64::MAX);
-    let out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut printer = Printer::new(out, format, filter, limit);
-    let walked = if limit == 0 {
-        Ok(Walked::Stopped)
-    } else {
-        walk(&target, from_lsn, |r| printer.visit(r))
+    let Some(walked) = print(&a, filter, records(&target, from_lsn)?)? else {
+        return Ok(ExitCode::SUCCESS);
     };
-    match printer.finish() {
-        Ok(()) => {}
-        // The reader went away (`| head`): that is how pipes end.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
-        Err(e) => return Err(Failure::usage(format!("writing to stdout: {e}")).into()),
-    }
     match walked.map_err(Failure::from_wal)? {
         Walked::Stopped => Ok(ExitCode::SUCCESS),
         Walked::End => {
@@ -226,14 +214,13 @@ pub fn run(a: DumpArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `dump URL`: the records of an archive, printed and filtered the same way.
-fn run_archive(a: &DumpArgs, url: &str, filter: Filter) -> anyhow::Result<ExitCode> {
-    let key = match &a.archive_encryption_key_file {
-        Some(f) => Some(crate::archive::ArchiveKey::from_file(f)?),
-        None => None,
-    };
-    let records = crate::archive::read::ArchiveRecords::open(url, key, a.from_lsn)
-        .map_err(|e| Failure::usage(e.to_string()))?;
+/// Prints and filters `records` as the flags say; `None` when stdout's
+/// reader went away (`| head`: that is how pipes end).
+fn print<E>(
+    a: &DumpArgs,
+    filter: Filter,
+    records: impl IntoIterator<Item = Result<Record, E>>,
+) -> Result<Option<Result<Walked, E>>, Failure> {
     let format = if a.json { Format::Json } else { Format::Text };
     let limit = a.limit.unwrap_or(u64::MAX);
     let out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -244,13 +231,23 @@ fn run_archive(a: &DumpArgs, url: &str, filter: Filter) -> anyhow::Result<ExitCo
         walk_records(records, |r| printer.visit(r))
     };
     match printer.finish() {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
-        Err(e) => return Err(Failure::usage(format!("writing to stdout: {e}")).into()),
+        Ok(()) => Ok(Some(walked)),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(None),
+        Err(e) => Err(Failure::usage(format!("writing to stdout: {e}"))),
     }
-    match walked {
-        Ok(_) => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(Failure {
+}
+
+/// `dump URL`: the records of an archive, printed and filtered the same way.
+fn run_archive(a: &DumpArgs, url: &str, filter: Filter) -> anyhow::Result<ExitCode> {
+    let key = match &a.archive_encryption_key_file {
+        Some(f) => Some(crate::archive::ArchiveKey::from_file(f)?),
+        None => None,
+    };
+    let records = crate::archive::read::ArchiveRecords::open(url, key, a.from_lsn)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    match print(a, filter, records)? {
+        None | Some(Ok(_)) => Ok(ExitCode::SUCCESS),
+        Some(Err(e)) => Err(Failure {
             status: Status::Corrupt,
             message: e.to_string(),
         }

@@ -221,6 +221,26 @@ pub fn render_text(s: &NodeStatus, now_ms: u64) -> String {
                 );
             }
         }
+        if let Some(a) = &s.archive {
+            o += &format!(
+                "archive {}: archived {}, lag {} bytes, last object {}{}\n",
+                a.url,
+                lsn_text(tl, a.archived_lsn),
+                a.lag_bytes,
+                ago(now_ms, a.last_archive_unix_ms),
+                a.last_error
+                    .as_deref()
+                    .map_or(String::new(), |e| format!(", failing: {e}"))
+            );
+            for g in &a.gaps {
+                o += &format!(
+                    "  GAP {}..{}: {}\n",
+                    lsn_text(g.timeline, g.start_lsn),
+                    lsn_text(g.timeline, g.end_lsn),
+                    g.reason
+                );
+            }
+        }
     } else {
         o += &format!("received LSN:   {}\n", lsn(s.received_lsn));
         o += &format!("applied LSN:    {}\n", lsn(s.applied_lsn));
