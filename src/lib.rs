@@ -16,6 +16,7 @@
 //! | [`ship`]    | log shipping by side: `protocol` (frames, messages, auth, TLS), `send` (link, one-shot and continuous shipments, read-ahead, link tap, pace, shipper, schedules), `receive` (accept, session, group commit, seeding) |
 //! | [`standby`] | the standby: start-up, receive, replay continuously, seeding, serve reads, promote online |
 //! | [`promote`] | the promotion check, offline promotion, fencing, rejoin, drills       |
+//! | [`archive`] | the log in object storage: object format, names, the store, the archiver, retention, point-in-time restore |
 //! | [`client`]  | talking to a node as a RESP client: the client library's errors in our words |
 //! | [`admin`]   | the admin socket (Unix, 0600): JSON requests to a running node          |
 //! | [`status`]  | the `status` report: JSON contract and human form; monitoring-plugin checks |
@@ -31,7 +32,8 @@
 //! `fs` knows only `durable`; `wal` knows nothing of the modules above it;
 //! `store` knows neither `wal` nor `resp`; `resp` uses `store` only (its
 //! session loop is generic over a role, which `primary` and `standby`
-//! implement); `ship` uses `wal` only; `node` holds what every role's data
+//! implement); `ship` uses `wal` only; `archive` uses `wal`, `store`
+//! (snapshots, to restore) and the data directory's names from `node`; `node` holds what every role's data
 //! directory has; `primary` and `standby` join them; `promote` holds what
 //! promotion needs of both (the check and the switch, used by the standby's
 //! online promotion too). No two source files import
