@@ -108,6 +108,22 @@ impl ArchiveFlags {
     }
 }
 
+/// Refuses `--archive-to` with `--fsync no`: only durable WAL is archived,
+/// and under `no` the log is made durable only when it closes, so nothing
+/// would be archived while the node runs.
+///
+/// # Errors
+/// The combination, in one line.
+pub fn check_fsync(
+    sync: crate::wal::SyncPolicy,
+    archive: Option<&ArchiveSettings>,
+) -> anyhow::Result<()> {
+    if archive.is_some() && sync == crate::wal::SyncPolicy::Never {
+        anyhow::bail!("--archive-to needs --fsync always or everysec: only durable WAL is archived, and with --fsync no the log becomes durable only when the node stops");
+    }
+    Ok(())
+}
+
 fn key(file: Option<&PathBuf>) -> anyhow::Result<Option<ArchiveKey>> {
     Ok(match file {
         Some(f) => Some(ArchiveKey::from_file(f)?),

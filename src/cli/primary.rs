@@ -196,6 +196,8 @@ pub fn run(a: PrimaryArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn config(a: PrimaryArgs) -> anyhow::Result<PrimaryConfig> {
+    let archive = a.archive.settings()?;
+    super::archive::check_fsync(a.fsync, archive.as_ref())?;
     Ok(PrimaryConfig {
         data_dir: a.data_dir,
         listen: a.listen,
@@ -215,7 +217,7 @@ fn config(a: PrimaryArgs) -> anyhow::Result<PrimaryConfig> {
         shutdown_timeout: a.shutdown_timeout,
         ship: a.ship.config()?,
         max_retained_wal_bytes: a.ship.max_retained_wal,
-        archive: a.archive.settings()?,
+        archive,
         requirepass: super::secure::requirepass(a.requirepass_file.as_deref())?,
         maxmemory_bytes: (a.maxmemory > 0).then_some(a.maxmemory),
         monitor: a.monitor.config(),

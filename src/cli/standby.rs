@@ -146,6 +146,7 @@ impl PromotedArgs {
             }),
         };
         c.archive = self.archive.settings()?;
+        super::archive::check_fsync(c.sync, c.archive.as_ref())?;
         Ok(c)
     }
 }
