@@ -195,7 +195,12 @@ pub fn run(a: DumpArgs) -> anyhow::Result<ExitCode> {
     }
     let target = resolve(&a.path)?;
     let from_lsn = start_lsn(&target, a.from_lsn)?;
-    let Some(walked) = print(&a, filter, records(&target, from_lsn)?)? else {
+    let Some(walked) = print(
+        &a,
+        filter,
+        records(&target, from_lsn).map_err(Failure::from_wal)?,
+    )?
+    else {
         return Ok(ExitCode::SUCCESS);
     };
     match walked.map_err(Failure::from_wal)? {
