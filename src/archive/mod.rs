@@ -10,6 +10,7 @@
 //! | `store`    | the object store behind a URL: create-only writes, durable `file://` |
 //! | `progress` | the archiver's status and local state file                     |
 //! | `prune`    | retention: snapshots past the policy, the WAL below the oldest kept |
+//! | `push_objects` | the archiver's histories, snapshots, heartbeats and gaps |
 //! | `push`     | the archiver: batching, gaps, snapshots, heartbeats            |
 //! | `catalog`  | what an archive holds: chains per timeline, gaps, restorable window |
 //! | `restore`  | point-in-time restore into a data directory                     |
@@ -22,6 +23,7 @@ pub mod object;
 pub mod progress;
 pub mod prune;
 pub mod push;
+mod push_objects;
 pub mod read;
 pub mod restore;
 pub mod store;
