@@ -2,38 +2,24 @@
 //! end with real processes: seeded from a primary's `file://` archive, it
 //! converges and keeps converging as the primary writes, shows the archive in
 //! its status, refuses a damaged object by name without applying it, and is
-//! promoted once the primary is gone.
+//! promoted once the primary is gone; on S3, a drill leaves it following, and
+//! after its promotion the old primary rejoins and follows the new timeline
+//! from the archive, as a new standby does.
 
 mod common;
 
+use common::s3::S3Server;
 use common::{
-    digest, durable_lsn, init, listening_addr, logship, redis_client, spawn_until_first_line,
-    status_json, Primary, Standby, BIN,
+    digest, durable_lsn, free_addr, http_get, init, logship, redis_client, status_json, Primary,
+    Standby,
 };
 use redis::Commands;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Starts a standby following `url` on `dir`.
 fn follow(dir: &Path, url: &str) -> Standby {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["standby", "--data-dir"])
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0", "--restore-from", url])
-        .args(["--restore-every", "200ms", "--checkpoint-interval", "1s"]);
-    let (child, line, err) = spawn_until_first_line(cmd, "standby");
-    assert!(
-        line.contains(&format!("(following the archive {url})")),
-        "{line}"
-    );
-    Standby {
-        child: Some(child),
-        addr: listening_addr(&line),
-        ship_addr: String::new(),
-        dir: dir.to_path_buf(),
-        stderr: Some(err),
-    }
+    Standby::follow(dir, url, &[], &[])
 }
 
 /// The WAL objects in a `file://` archive at `root`, by path.
@@ -66,13 +52,18 @@ fn wait_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
 /// Waits until the standby applied everything the primary holds durably, then
 /// compares DBSIZE and DEBUG DIGEST.
 fn assert_converged(p: &Primary, s: &Standby) {
-    let durable = durable_lsn(&p.dir);
+    assert_converged_with(&p.dir, &p.addr, s);
+}
+
+/// [`assert_converged`] with the primary named by its directory and address.
+fn assert_converged_with(pdir: &Path, paddr: &str, s: &Standby) {
+    let durable = durable_lsn(pdir);
     wait_until(
         Duration::from_secs(30),
         "the standby applies what the primary wrote",
         || status_json(&s.dir)["applied_lsn"].as_u64().unwrap_or(0) >= durable,
     );
-    let (mut pc, mut sc) = (p.client(), s.client());
+    let (mut pc, mut sc) = (redis_client(paddr), s.client());
     let (pn, sn): (u64, u64) = (
         redis::cmd("DBSIZE").query(&mut pc).unwrap(),
         redis::cmd("DBSIZE").query(&mut sc).unwrap(),
@@ -86,7 +77,10 @@ fn assert_converged(p: &Primary, s: &Standby) {
 }
 
 fn write_batch(p: &Primary, from: u32, n: u32) {
-    let mut c = p.client();
+    write_batch_to(&mut p.client(), from, n);
+}
+
+fn write_batch_to(c: &mut redis::Connection, from: u32, n: u32) {
     for i in from..from + n {
         let _: () = c
             .set(format!("k{i}"), format!("value {i} {}", "x".repeat(200)))
@@ -225,4 +219,98 @@ fn a_damaged_object_is_refused_by_name_and_following_resumes_once_it_is_sound() 
         "one error line per streak: {log}"
     );
     assert!(log.contains("following resumes"), "{log}");
+}
+
+#[test]
+fn on_s3_a_following_standby_drills_is_promoted_and_the_old_primary_rejoins_by_the_archive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Ok(s3) = S3Server::start(&tmp.path().join("s3")) else {
+        eprintln!("skipped: no rclone");
+        return;
+    };
+    let (env, url) = (s3.env(), s3.url("dr"));
+    let (adir, bdir, cdir) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    init(&adir, "256KiB");
+    let every = ["--archive-every", "200ms", "--archive-heartbeat", "1s"];
+    let mut a = Primary::start_env(
+        &adir,
+        &[
+            &["--archive-to", url.as_str(), "--checkpoint-interval", "1s"][..],
+            &every,
+        ]
+        .concat(),
+        &env,
+    );
+    write_batch(&a, 0, 300);
+    wait_until(Duration::from_secs(30), "the archive holds A's log", || {
+        status_json(&adir)["archive"]["archived_lsn"].as_u64() == Some(durable_lsn(&adir))
+    });
+    // B follows the archive and, once promoted, archives to it.
+    let metrics = free_addr();
+    let b = Standby::follow(
+        &bdir,
+        &url,
+        &[
+            &["--archive-to", url.as_str(), "--metrics", &metrics][..],
+            &every,
+        ]
+        .concat(),
+        &env,
+    );
+    assert_converged(&a, &b);
+    let (code, body) = http_get(&metrics, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("logship_archive_age_seconds ")),
+        "{body}"
+    );
+
+    // A drill rehearses the failover on a copy; B goes on following.
+    let applied = status_json(&bdir)["applied_lsn"].as_u64().unwrap();
+    let drill = logship(&["drill", "--data-dir", bdir.to_str().unwrap(), "--json"]);
+    assert_eq!(drill.code, Some(0), "{drill:#?}");
+    write_batch(&a, 300, 200);
+    assert_converged(&a, &b);
+    let st = status_json(&bdir);
+    assert_eq!(st["role"], "standby", "{st}");
+    assert!(st["applied_lsn"].as_u64().unwrap() > applied, "{st}");
+
+    // A stops (its last pass archives everything); B is promoted.
+    a.stop();
+    wait_until(Duration::from_secs(30), "B has all of A's log", || {
+        status_json(&bdir)["applied_lsn"].as_u64() == Some(durable_lsn(&adir))
+    });
+    let out = logship(&["promote", "--data-dir", bdir.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(out.stdout.contains(&format!("following {url}")), "{out:#?}");
+    let mut bc = b.client();
+    write_batch_to(&mut bc, 500, 200);
+    wait_until(Duration::from_secs(30), "B archives timeline 2", || {
+        let s = status_json(&bdir);
+        s["timeline"] == 2 && s["archive"]["archived_lsn"].as_u64() == s["durable_lsn"].as_u64()
+    });
+
+    // The old primary rejoins, then follows B's timeline from the archive.
+    let out = logship(&[
+        "rejoin",
+        "--data-dir",
+        adir.to_str().unwrap(),
+        "--from",
+        &b.addr,
+    ]);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let a2 = Standby::follow(&adir, &url, &[], &env);
+    assert_converged_with(&bdir, &b.addr, &a2);
+    assert_eq!(status_json(&adir)["timeline"], 2);
+    // So does a new standby, from nothing.
+    let c = Standby::follow(&cdir, &url, &[], &env);
+    write_batch_to(&mut bc, 700, 50);
+    assert_converged_with(&bdir, &b.addr, &c);
+    assert_converged_with(&bdir, &b.addr, &a2);
+    assert_eq!(status_json(&cdir)["timeline"], 2);
 }

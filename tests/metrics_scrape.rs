@@ -84,7 +84,16 @@ fn a_scrape_matches_status_json_on_primary_and_standby() {
     let primary = Primary::start_shipping(
         &pdir,
         &standby.ship_addr,
-        &["--ship-every", "300ms", "--metrics", &pm],
+        &[
+            "--ship-every",
+            "300ms",
+            "--metrics",
+            &pm,
+            "--archive-to",
+            &format!("file://{}", t.path().join("archive").display()),
+            "--archive-every",
+            "200ms",
+        ],
     );
     let mut c = primary.client();
     for i in 0..200 {
@@ -97,7 +106,10 @@ fn a_scrape_matches_status_json_on_primary_and_standby() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let ps = loop {
         let ps = status_json(&pdir);
-        if ps["standbys"][0]["acked_lsn"] == durable && ps["standbys"][0]["lag_bytes"] == 0 {
+        if ps["standbys"][0]["acked_lsn"] == durable
+            && ps["standbys"][0]["lag_bytes"] == 0
+            && ps["archive"]["archived_lsn"] == durable
+        {
             break ps;
         }
         assert!(Instant::now() < deadline, "never acknowledged: {ps}");
@@ -145,6 +157,21 @@ fn a_scrape_matches_status_json_on_primary_and_standby() {
     assert!(value(&m, "logship_wal_bytes", &[]) > 0.0);
     assert!(value(&m, "logship_wal_segments", &[]) >= 1.0);
     assert_eq!(value(&m, "logship_promotions_total", &[]), 0.0);
+    let a = &ps["archive"];
+    assert_eq!(
+        value(&m, "logship_archive_archived_lsn_bytes", &[]),
+        durable as f64
+    );
+    assert_eq!(value(&m, "logship_archive_lag_bytes", &[]), 0.0);
+    assert_eq!(value(&m, "logship_archive_failing", &[]), 0.0);
+    assert_eq!(value(&m, "logship_archive_gaps", &[]), 0.0);
+    assert!(value(&m, "logship_archive_objects_total", &[]) >= num(&a["objects_written"]));
+    assert!(value(&m, "logship_archive_objects_total", &[]) >= 1.0);
+    assert!(value(&m, "logship_archive_written_bytes_total", &[]) > 0.0);
+    assert!(
+        value(&m, "logship_archive_last_object_timestamp_seconds", &[]) * 1000.0
+            >= num(&a["last_archive_unix_ms"]) - 1.0
+    );
     let hist = m
         .samples
         .iter()
@@ -212,6 +239,8 @@ fn a_scrape_matches_status_json_on_primary_and_standby() {
         "not in docs/monitoring.md: {undocumented:?}"
     );
     scraped.insert("logship_shipment_failures_total".into());
+    // A standby following an archive serves its age (tests/archive_follow.rs).
+    scraped.insert("logship_archive_age_seconds".into());
     let missing: Vec<_> = documented.difference(&scraped).collect();
     assert!(
         missing.is_empty(),

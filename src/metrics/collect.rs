@@ -147,6 +147,16 @@ impl Collector for StatusCollector {
         } else {
             standby(&mut o, &s, m.history_rate())?;
         }
+        for (name, help, f) in super::archive::GAUGES {
+            if let Some(v) = f(&s) {
+                o.gauge(name, help, v)?;
+            }
+        }
+        for (name, help, f) in super::archive::COUNTERS {
+            if let Some(v) = f(&s) {
+                o.counter(name, help, v as u64)?;
+            }
+        }
         let d = disk_usage(Path::new(&s.data_dir));
         o.gauge(
             "logship_wal_bytes",

@@ -4,6 +4,7 @@
 //! | module    | owns                                                               |
 //! |-----------|--------------------------------------------------------------------|
 //! | `collect` | the scrape: every metric, named by Prometheus conventions          |
+//! | `archive` | the archive's metrics: an archiving primary, a following standby   |
 //! | `history` | the bounded ring of samples behind the chart; edge-triggered alerts |
 //! | `ship`    | the shipper's observer: duration histogram, failures by reason, events |
 //! | `http`    | the small HTTP server: `GET /metrics`, `GET /`                     |
@@ -13,6 +14,7 @@
 //! The node hands the monitor a [`Source`] (its `status` report); everything
 //! else is read at scrape or sample time, so metrics and `status --json` agree.
 
+pub mod archive;
 pub mod axis;
 pub mod collect;
 pub mod history;

@@ -57,6 +57,56 @@ pub fn absolute_dir(dir: &str) -> String {
         .map_or_else(|_| dir.to_string(), |a| a.display().to_string())
 }
 
+/// The archive a primary writes (what its archiver did, each gap in red) or
+/// a standby follows (how old the archive's proof of its log is).
+fn archive(o: &mut String, s: &NodeStatus, now_ms: u64) {
+    if let Some(a) = &s.archive {
+        let (class, result) = match &a.last_error {
+            None => ("ok", "ok".to_string()),
+            Some(e) => ("bad", format!("failing: {e}")),
+        };
+        let _ = write!(
+            o,
+            "<h2>Archive</h2>\n<table id=\"archive\"><tr><th>archive</th><td>{}</td></tr>\
+<tr><th>archived LSN</th><td>{}</td></tr><tr><th>lag</th><td>{} bytes</td></tr>\
+<tr><th>last object</th><td>{}</td></tr><tr><th>result</th><td class=\"{class}\">{}</td></tr>",
+            esc(&a.url),
+            esc(&lsn_text(s.timeline, a.archived_lsn)),
+            a.lag_bytes,
+            ago(now_ms, a.last_archive_unix_ms),
+            esc(&result),
+        );
+        for g in &a.gaps {
+            let _ = write!(
+                o,
+                "<tr><th>gap</th><td class=\"bad\">{}..{}: {}</td></tr>",
+                esc(&lsn_text(g.timeline, g.start_lsn)),
+                esc(&lsn_text(g.timeline, g.end_lsn)),
+                esc(&g.reason),
+            );
+        }
+        o.push_str("</table>\n");
+    }
+    if let Some(url) = &s.restore_from {
+        let age = s
+            .archive_age_seconds
+            .map_or("nothing proven yet".into(), |a| {
+                crate::status::check::short_duration(std::time::Duration::from_secs_f64(a))
+            });
+        let _ = write!(
+            o,
+            "<h2>Archive</h2>\n<table id=\"archive\"><tr><th>following</th><td>{}</td></tr>\
+<tr><th>log proven complete</th><td>{}</td></tr></table>\n",
+            esc(url),
+            if s.archive_age_seconds.is_some() {
+                format!("{age} ago")
+            } else {
+                age
+            },
+        );
+    }
+}
+
 /// One chart: its polyline's class, its title, its unit, and a sample's value.
 type Chart = (&'static str, &'static str, Unit, fn(&Sample) -> f64);
 
@@ -138,6 +188,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}th{{background:#e
             s.lag_seconds.unwrap_or(0.0),
         );
     }
+    archive(&mut o, s, now_ms);
     let shipped = if s.role == "primary" {
         "bytes shipped per sample"
     } else {
@@ -324,6 +375,50 @@ mod tests {
         let p = page(&s, &[], 0);
         assert!(p.contains("id=\"fenced\""), "{p}");
         assert!(p.contains("0/5A3F20 (tl 1)"), "{p}");
+    }
+
+    #[test]
+    fn the_archive_is_shown_with_its_failures_and_gaps() {
+        let mut s = NodeStatus {
+            role: "primary".into(),
+            timeline: 2,
+            ..NodeStatus::default()
+        };
+        assert!(!page(&s, &[], 0).contains("id=\"archive\""));
+        s.archive = Some(crate::archive::ArchiveStatus {
+            url: "s3://b/<p>".into(),
+            archived_lsn: 0x1000,
+            lag_bytes: 77,
+            last_archive_unix_ms: 5_000,
+            last_error: Some("store down".into()),
+            gaps: vec![crate::archive::progress::GapInfo {
+                timeline: 2,
+                start_lsn: 0x2000,
+                end_lsn: 0x3000,
+                reason: "retention".into(),
+            }],
+            ..Default::default()
+        });
+        let p = page(&s, &[], 65_000);
+        for want in [
+            "s3://b/&lt;p&gt;",
+            "0/1000 (tl 2)",
+            "77 bytes",
+            "60s ago",
+            "class=\"bad\">failing: store down",
+            "0/2000 (tl 2)..0/3000 (tl 2): retention",
+        ] {
+            assert!(p.contains(want), "{want}: {p}");
+        }
+        let follower = NodeStatus {
+            role: "standby".into(),
+            restore_from: Some("file:///a".into()),
+            archive_age_seconds: Some(90.0),
+            ..NodeStatus::default()
+        };
+        let p = page(&follower, &[], 0);
+        assert!(p.contains("file:///a"), "{p}");
+        assert!(p.contains("90s ago"), "{p}");
     }
 
     #[test]

@@ -197,6 +197,30 @@ impl Standby {
         }
     }
 
+    /// Starts a standby on `dir` that follows the archive at `url`
+    /// (`--restore-from`, polling every 200 ms), with `extra` flags and `env`.
+    pub fn follow(dir: &Path, url: &str, extra: &[&str], env: &[(&str, String)]) -> Standby {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["standby", "--data-dir"])
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0", "--restore-from", url])
+            .args(["--restore-every", "200ms", "--checkpoint-interval", "1s"])
+            .args(extra)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let (child, line, err) = spawn_until_first_line(cmd, "standby");
+        assert!(
+            line.contains(&format!("(following the archive {url})")),
+            "{line}"
+        );
+        Standby {
+            child: Some(child),
+            addr: listening_addr(&line),
+            ship_addr: String::new(),
+            dir: dir.to_path_buf(),
+            stderr: Some(err),
+        }
+    }
+
     /// A new synchronous client connection.
     pub fn client(&self) -> redis::Connection {
         redis_client(&self.addr)
