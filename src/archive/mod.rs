@@ -13,7 +13,8 @@
 //! | `push_objects` | the archiver's histories, snapshots, heartbeats and gaps |
 //! | `push`     | the archiver: batching, gaps, snapshots, heartbeats            |
 //! | `catalog`  | what an archive holds: chains per timeline, gaps, restorable window |
-//! | `restore`  | point-in-time restore into a data directory                     |
+//! | `restore`  | point-in-time restore: the base, the chain, what the archive proves |
+//! | `replay`   | a restore's replay: fetches ahead, the log writer thread, applying |
 //! | `read`     | an archive's records one by one (`dump URL`)                    |
 
 pub mod catalog;
@@ -25,6 +26,7 @@ pub mod prune;
 pub mod push;
 mod push_objects;
 pub mod read;
+pub mod replay;
 pub mod restore;
 pub mod store;
 

@@ -10,6 +10,9 @@ use super::effect::{self, DecodeError, Effect};
 use super::mutate::{apply_effect, Cursor};
 use super::watch::Watches;
 
+/// Records whose keys are prefetched ahead of the ones being applied.
+pub const PREFETCH_WINDOW: usize = 32;
+
 /// Why a record could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -136,22 +139,35 @@ impl KvState {
     }
 
     /// Applies a run of decoded records in LSN order, skipping those that
-    /// start below the applied LSN; returns how many were applied. Every key
-    /// the run writes is prefetched first, so that its cache misses overlap
-    /// (as Redis prefetches the keys of a batch of commands).
+    /// start below the applied LSN; returns how many were applied. The keys
+    /// of the next [`PREFETCH_WINDOW`] records are prefetched while the
+    /// current ones are applied, so that their cache misses overlap (as Redis
+    /// prefetches the keys of a batch of commands) and are still cached when
+    /// used: prefetching a whole large run first would evict its beginning.
     pub fn apply_decoded(&mut self, run: &[Decoded<'_>]) -> u64 {
-        let fresh = |d: &&Decoded<'_>| d.lsn >= self.applied_lsn;
-        for d in run.iter().filter(fresh) {
-            let mut db = 0;
-            for e in &d.effects {
-                prefetch_effect(&self.dbs, &mut db, e);
+        let from = self.applied_lsn;
+        let prefetch = |dbs: &Dbs, window: &[Decoded<'_>]| {
+            for d in window.iter().filter(|d| d.lsn >= from) {
+                let mut db = 0;
+                for e in &d.effects {
+                    prefetch_effect(dbs, &mut db, e);
+                }
             }
+        };
+        let mut windows = run.chunks(PREFETCH_WINDOW).peekable();
+        if let Some(first) = windows.peek() {
+            prefetch(&self.dbs, first);
         }
         let mut applied = 0;
-        for d in run {
-            if d.lsn >= self.applied_lsn {
-                self.apply_effects(&d.effects, d.end_lsn);
-                applied += 1;
+        while let Some(window) = windows.next() {
+            if let Some(next) = windows.peek() {
+                prefetch(&self.dbs, next);
+            }
+            for d in window {
+                if d.lsn >= self.applied_lsn {
+                    self.apply_effects(&d.effects, d.end_lsn);
+                    applied += 1;
+                }
             }
         }
         applied
@@ -257,7 +273,7 @@ mod tests {
 
     #[test]
     fn a_decoded_run_applies_like_one_record_at_a_time() {
-        let sets: Vec<Vec<u8>> = (0..40u32)
+        let sets: Vec<Vec<u8>> = (0..100u32)
             .map(|i| {
                 let (k, v) = (format!("k{}", i % 7), format!("v{i}"));
                 payload(&[Effect::Set {
