@@ -14,7 +14,7 @@
 //! | [`node`]    | what every role's node has: data directory, control file, primary.position, retention rule |
 //! | [`primary`] | the primary server: recovery, connections, checkpoints, fencing, shipping |
 //! | [`ship`]    | log shipping by side: `protocol` (frames, messages, auth, TLS), `send` (link, one-shot and continuous shipments, read-ahead, link tap, pace, shipper, schedules), `receive` (accept, session, group commit, seeding) |
-//! | [`standby`] | the standby: start-up, receive, replay continuously, seeding, serve reads, promote online |
+//! | [`standby`] | the standby: start-up, receive, replay continuously, seeding, serve reads, cascade onward, promote online |
 //! | [`promote`] | the promotion check, offline promotion, fencing, rejoin, drills       |
 //! | [`archive`] | the log in object storage: object format, names, the store, the archiver, retention, point-in-time restore |
 //! | [`client`]  | talking to a node as a RESP client: the client library's errors in our words |

@@ -85,18 +85,25 @@ pub struct PromotedArgs {
     /// key, on the schedule below; other standbys then follow the new timeline.
     #[arg(long = "ship-to", value_name = "ADDR")]
     pub ship_to: Vec<String>,
-    /// Once promoted: ship every DURATION.
+    /// Cascade: ship what this standby has durably received onward to this
+    /// standby (repeatable), with this standby's key, on the schedule below;
+    /// once promoted, go on shipping there.
+    #[arg(long = "cascade-to", value_name = "ADDR")]
+    pub cascade_to: Vec<String>,
+    /// Ship (--cascade-to; once promoted, --ship-to) every DURATION.
     #[arg(long, value_name = "DURATION", value_parser = parse::duration, group = "promoted_schedule")]
     pub ship_every: Option<Duration>,
-    /// Once promoted: ship at the times of a 5-field cron expression, UTC, or
-    /// of @hourly, @daily, @weekly, @monthly, @yearly.
+    /// Ship (--cascade-to; once promoted, --ship-to) at the times of a
+    /// 5-field cron expression, UTC, or of @hourly, @daily, @weekly,
+    /// @monthly, @yearly.
     #[arg(long, value_name = "EXPR", group = "promoted_schedule")]
     pub ship_cron: Option<String>,
-    /// Once promoted: ship as soon as records are durable.
+    /// Ship (--cascade-to; once promoted, --ship-to) as soon as records are
+    /// durable.
     #[arg(long, group = "promoted_schedule")]
     pub ship_continuous: bool,
-    /// Once promoted: bandwidth cap of each standby link, in bytes on the
-    /// wire per second (e.g. 10MiB or 10MiB/s); default: no cap.
+    /// Bandwidth cap of each link (--cascade-to; once promoted, --ship-to),
+    /// in bytes on the wire per second (e.g. 10MiB or 10MiB/s); default: no cap.
     #[arg(long, value_name = "RATE", value_parser = parse::rate)]
     pub ship_max_rate: Option<u64>,
     /// Once promoted: archive the log (as `primary --archive-to`), from where
@@ -124,16 +131,25 @@ impl PromotedArgs {
         c.requirepass = requirepass;
         let scheduled =
             self.ship_every.is_some() || self.ship_cron.is_some() || self.ship_continuous;
-        c.ship = match (self.ship_to.is_empty(), scheduled) {
-            (true, false) if self.ship_max_rate.is_some() => {
-                anyhow::bail!("--ship-max-rate needs --ship-to ADDR")
-            }
-            (true, false) => None,
-            (true, true) => {
-                anyhow::bail!("--ship-every, --ship-cron and --ship-continuous need --ship-to ADDR")
-            }
-            (false, _) => Some(ShipConfig {
-                standbys: self.ship_to.clone(),
+        let none = self.ship_to.is_empty() && self.cascade_to.is_empty();
+        if none && (scheduled || self.ship_max_rate.is_some()) {
+            anyhow::bail!(
+                "--ship-every, --ship-cron, --ship-continuous and --ship-max-rate need --ship-to ADDR or --cascade-to ADDR"
+            );
+        }
+        // Once promoted, the node ships to its downstreams too.
+        let mut targets = self.ship_to.clone();
+        targets.extend(
+            self.cascade_to
+                .iter()
+                .filter(|a| !self.ship_to.contains(a))
+                .cloned(),
+        );
+        c.ship = if none {
+            None
+        } else {
+            Some(ShipConfig {
+                standbys: targets,
                 schedule: super::primary::schedule(
                     self.ship_every,
                     self.ship_cron.as_deref(),
@@ -143,7 +159,7 @@ impl PromotedArgs {
                 compression: Compression::Zstd { level: 1 },
                 tls,
                 max_rate_bytes_per_sec: self.ship_max_rate,
-            }),
+            })
         };
         c.archive = self.archive.settings()?;
         super::archive::check_fsync(c.sync, c.archive.as_ref())?;
@@ -200,6 +216,10 @@ pub fn run(mut a: StandbyArgs) -> anyhow::Result<ExitCode> {
         tls.clone(),
         requirepass.clone(),
     )?;
+    let cascade = as_primary.ship.clone().and_then(|mut c| {
+        c.standbys.retain(|x| a.promoted.cascade_to.contains(x));
+        (!c.standbys.is_empty()).then_some(c)
+    });
     run_standby(StandbyConfig {
         data_dir: a.data_dir,
         intake,
@@ -214,6 +234,7 @@ pub fn run(mut a: StandbyArgs) -> anyhow::Result<ExitCode> {
         tls,
         requirepass,
         monitor: a.monitor.config(),
+        cascade,
     })
     // Promoted in place, it serves as a primary, and may be fenced in turn.
     .map_err(super::exit::Failure::from_primary)?;

@@ -321,6 +321,12 @@ fn primary(o: &mut Out, s: &NodeStatus) -> Result<(), std::fmt::Error> {
     for (name, help, f) in PRIMARY {
         o.gauge(name, help, f(s))?;
     }
+    downstreams(o, s)
+}
+
+/// The per-standby families of a node that ships: a primary's standbys, a
+/// cascading standby's downstreams.
+fn downstreams(o: &mut Out, s: &NodeStatus) -> Result<(), std::fmt::Error> {
     let sb = s.standbys.clone().unwrap_or_default();
     let each = |f: &fn(&StandbyStatus) -> f64| {
         sb.iter()
@@ -340,6 +346,7 @@ fn standby(o: &mut Out, s: &NodeStatus, replay_rate: f64) -> Result<(), std::fmt
     for (name, help, f) in STANDBY {
         o.gauge(name, help, f(s))?;
     }
+    downstreams(o, s)?;
     o.counter(
         "logship_replay_records",
         "Records replayed since start",

@@ -57,6 +57,39 @@ pub fn absolute_dir(dir: &str) -> String {
         .map_or_else(|_| dir.to_string(), |a| a.display().to_string())
 }
 
+/// The standbys a node ships to (a primary's; a cascading standby's
+/// downstreams), a row each.
+fn standbys(o: &mut String, s: &NodeStatus, now_ms: u64) {
+    let tl = s.timeline;
+    o.push_str(
+        "<h2>Standbys</h2>\n<table><tr><th>standby</th><th>acknowledged LSN</th><th>lag bytes</th>\
+<th>last shipment</th><th>result</th><th>failures in a row</th></tr>",
+    );
+    for sb in s.standbys.iter().flatten() {
+        let class = if sb.failures_in_row == 0 && !sb.needs_reseed {
+            "ok"
+        } else {
+            "bad"
+        };
+        let result = if sb.needs_reseed {
+            format!("{} (needs re-seeding)", sb.last_ship_result)
+        } else {
+            sb.last_ship_result.clone()
+        };
+        let _ = write!(
+            o,
+            "<tr class=\"standby\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
+            esc(&sb.address),
+            esc(&lsn_text(tl, sb.acked_lsn)),
+            sb.lag_bytes,
+            ago(now_ms, sb.last_ship_unix_ms),
+            esc(&result),
+            sb.failures_in_row,
+        );
+    }
+    o.push_str("</table>\n");
+}
+
 /// The archive a primary writes (what its archiver did, each gap in red) or
 /// a standby follows (how old the archive's proof of its log is).
 fn archive(o: &mut String, s: &NodeStatus, now_ms: u64) {
@@ -141,38 +174,15 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}th{{background:#e
         );
     }
     if s.role == "primary" {
-        let _ = write!(
+        let _ = writeln!(
             o,
             "<tr><th>write LSN</th><td>{}</td></tr><tr><th>durable LSN</th><td>{}</td></tr>\
-<tr><th>shipping</th><td>{}</td></tr></table>\n<h2>Standbys</h2>\n<table><tr><th>standby</th>\
-<th>acknowledged LSN</th><th>lag bytes</th><th>last shipment</th><th>result</th><th>failures in a row</th></tr>",
+<tr><th>shipping</th><td>{}</td></tr></table>",
             lsn(s.write_lsn),
             lsn(s.durable_lsn),
             esc(s.ship_schedule.as_deref().unwrap_or("no standbys")),
         );
-        for sb in s.standbys.iter().flatten() {
-            let class = if sb.failures_in_row == 0 && !sb.needs_reseed {
-                "ok"
-            } else {
-                "bad"
-            };
-            let result = if sb.needs_reseed {
-                format!("{} (needs re-seeding)", sb.last_ship_result)
-            } else {
-                sb.last_ship_result.clone()
-            };
-            let _ = write!(
-                o,
-                "<tr class=\"standby\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
-                esc(&sb.address),
-                esc(&lsn_text(tl, sb.acked_lsn)),
-                sb.lag_bytes,
-                ago(now_ms, sb.last_ship_unix_ms),
-                esc(&result),
-                sb.failures_in_row,
-            );
-        }
-        o.push_str("</table>\n");
+        standbys(&mut o, s, now_ms);
     } else {
         let _ = write!(
             o,
@@ -187,6 +197,14 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}th{{background:#e
             s.lag_bytes.unwrap_or(0),
             s.lag_seconds.unwrap_or(0.0),
         );
+        if s.standbys.is_some() {
+            let _ = write!(
+                o,
+                "<p>Cascading to its downstreams, {}.</p>",
+                esc(s.ship_schedule.as_deref().unwrap_or("")),
+            );
+            standbys(&mut o, s, now_ms);
+        }
     }
     archive(&mut o, s, now_ms);
     let shipped = if s.role == "primary" {

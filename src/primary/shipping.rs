@@ -157,6 +157,17 @@ impl Shipping {
         observer: Option<Arc<dyn ShipObserver>>,
     ) -> Shipping {
         let src = log_source(wal, data_dir, system_id, timeline);
+        Shipping::start_from(cfg, src, max_retained_wal_bytes, observer)
+    }
+
+    /// Starts shipping `src` (a primary's log, or what a cascading standby
+    /// received) to every configured standby, on a thread of its own.
+    pub fn start_from(
+        cfg: &ShipConfig,
+        src: LogSource,
+        max_retained_wal_bytes: u64,
+        observer: Option<Arc<dyn ShipObserver>>,
+    ) -> Shipping {
         let opts = cfg
             .standbys
             .iter()

@@ -7,12 +7,14 @@
 //! | `start`  | the standby process: start-up, listeners, housekeeping, hand-over |
 //! | `apply`  | replay's target: decode and apply received records in slices     |
 //! | `follow` | a standby following an archive: new WAL objects into the receiver |
+//! | `cascade` | a cascading standby: what it received, shipped onward            |
 //! | `seeds`  | seeding: a received snapshot installed; the newest one loaded     |
 //! | `serve`  | its part of a client session: reads from the replayed keyspace, writes refused |
 //! | `state_lock` | the keyspace's lock: reads get in between replay's slices |
 //! | `promote_online` | online promotion: stop receiving, switch timeline, serve as primary |
 
 mod apply;
+pub mod cascade;
 pub mod follow;
 pub mod node;
 pub mod promote_online;

@@ -71,6 +71,8 @@ pub struct StandbyConfig {
     pub requirepass: Option<crate::resp::auth::Password>,
     /// Metrics, status page, event hooks.
     pub monitor: crate::metrics::MonitorConfig,
+    /// Ship what this standby received onward (`--cascade-to`).
+    pub cascade: Option<crate::primary::shipping::ShipConfig>,
 }
 
 /// Where a standby's log comes from.
@@ -124,6 +126,8 @@ pub struct Node {
     pub(super) following: Option<Arc<Following>>,
     /// Metrics and event hooks.
     pub monitor: Arc<crate::metrics::Monitor>,
+    /// The downstreams this standby ships to (`--cascade-to`).
+    pub(super) cascade: Option<Arc<super::cascade::Cascade>>,
 }
 
 impl Node {
@@ -256,6 +260,8 @@ impl Node {
             last_receive_error_unix_ms: last_error.as_ref().map(|e| e.0),
             restore_from: self.following.as_ref().map(|f| f.url.clone()),
             archive_age_seconds: self.following.as_ref().and_then(|f| f.age_seconds(now)),
+            standbys: self.cascade.as_ref().map(|c| c.standbys(r.received_lsn)),
+            ship_schedule: self.cascade.as_ref().map(|c| c.schedule()),
             ..NodeStatus::default()
         }
     }
@@ -364,9 +370,20 @@ impl Node {
         let w = snapshot::write(&StdFs, &self.snap_dir, &dbs, sid, lsn, tl)?;
         self.last_checkpoint_lsn.store(lsn, Ordering::Release);
         let kept = snapshot::keep_newest(&StdFs, &self.snap_dir, self.cfg.keep_snapshots.max(1))?;
-        // Keep the received log from the oldest kept snapshot on.
-        let floor = kept.oldest_lsn.unwrap_or(lsn);
+        // Keep the received log from the oldest kept snapshot on, and what
+        // downstreams have not acknowledged (within --max-retained-wal).
+        let snapshot_floor = kept.oldest_lsn.unwrap_or(lsn);
+        let floor = match &self.cascade {
+            Some(c) => {
+                let head = self.receiver.received.borrow().received_lsn;
+                c.floor(snapshot_floor, head).keep_from_lsn
+            }
+            None => snapshot_floor,
+        };
         let removed = remove_segments(&StdFs, &self.wal_dir, floor)?;
+        if let (Some(c), Some(oldest)) = (&self.cascade, removed.below_lsn) {
+            c.removed_below(oldest);
+        }
         tracing::info!(lsn, path = %w.path.display(), removed_segments = removed.segments, "standby checkpoint");
         Ok(())
     }

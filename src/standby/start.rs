@@ -124,6 +124,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             .closed_timelines
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = closed;
+        let received0 = receiver.received.borrow().received_lsn;
         Node {
             wal_dir: wal_dir.clone(),
             snap_dir: snap_dir.clone(),
@@ -144,6 +145,16 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             ),
             bound: std::sync::OnceLock::new(),
             following: following.clone(),
+            cascade: cfg.cascade.clone().map(|c| {
+                super::cascade::Cascade::new(
+                    c,
+                    cfg.as_primary.max_retained_wal_bytes,
+                    wal_dir.clone(),
+                    snap_dir.clone(),
+                    Some(monitor.clone() as Arc<dyn crate::ship::send::shipper::ShipObserver>),
+                    received0,
+                )
+            }),
             monitor: monitor.clone(),
             cfg: cfg.clone(),
         }
@@ -246,6 +257,9 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         }
         (None, LogIntake::Link { .. }) => unreachable!("a link standby listens"),
     };
+    if let Some(c) = &node.cascade {
+        tokio::spawn(c.clone().run(node.receiver.received.subscribe()));
+    }
     let mut resp_task = tokio::spawn(super::serve::serve(resp_listener.clone(), node.clone()));
     let (handover_tx, mut handover_rx) = tokio::sync::oneshot::channel();
     *node.handover.lock().unwrap_or_else(|p| p.into_inner()) = Some(handover_tx);
@@ -320,6 +334,11 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     resp_task.abort();
     admin_task.abort();
     replayer.stop();
+    // Promoted, the primary server ships to the downstreams; stopping, the
+    // node ships no more.
+    if let Some(c) = &node.cascade {
+        c.stop();
+    }
     let handover = match outcome {
         Ok(Some(h)) => h,
         other => {

@@ -200,27 +200,7 @@ pub fn render_text(s: &NodeStatus, now_ms: u64) -> String {
     if s.role == "primary" {
         o += &format!("write LSN:      {}\n", lsn(s.write_lsn));
         o += &format!("durable LSN:    {}\n", lsn(s.durable_lsn));
-        if let Some(sch) = &s.ship_schedule {
-            o += &format!("shipping:       {sch}\n");
-        }
-        for sb in s.standbys.iter().flatten() {
-            o += &format!(
-                "standby {}: acked {}, lag {} bytes, last shipment {} ({})\n",
-                sb.address,
-                lsn_text(tl, sb.acked_lsn),
-                sb.lag_bytes,
-                ago(now_ms, sb.last_ship_unix_ms),
-                sb.last_ship_result
-            );
-            if sb.needs_reseed {
-                o += &format!(
-                    "  needs re-seeding: {}\n",
-                    sb.reseed_reason
-                        .as_deref()
-                        .unwrap_or("WAL it lacked was removed")
-                );
-            }
-        }
+        o += &downstreams(s, now_ms);
         if let Some(a) = &s.archive {
             o += &format!(
                 "archive {}: archived {}, lag {} bytes, last object {}{}\n",
@@ -266,6 +246,7 @@ pub fn render_text(s: &NodeStatus, now_ms: u64) -> String {
                 });
             o += &format!("following:      {url} ({proven})\n");
         }
+        o += &downstreams(s, now_ms);
         if let Some(d) = s.apply_delay_seconds.filter(|d| *d > 0.0) {
             o += &format!("apply delay:    {d} s\n");
         }
@@ -274,6 +255,35 @@ pub fn render_text(s: &NodeStatus, now_ms: u64) -> String {
             if at >= s.last_receive_unix_ms.unwrap_or(0) {
                 o += &format!("receive error:  {} ({e})\n", ago(now_ms, at));
             }
+        }
+    }
+    o
+}
+
+/// The standbys a node ships to (a primary's, a cascading standby's
+/// downstreams), one line each.
+fn downstreams(s: &NodeStatus, now_ms: u64) -> String {
+    let tl = s.timeline;
+    let mut o = String::new();
+    if let Some(sch) = &s.ship_schedule {
+        o += &format!("shipping:       {sch}\n");
+    }
+    for sb in s.standbys.iter().flatten() {
+        o += &format!(
+            "standby {}: acked {}, lag {} bytes, last shipment {} ({})\n",
+            sb.address,
+            lsn_text(tl, sb.acked_lsn),
+            sb.lag_bytes,
+            ago(now_ms, sb.last_ship_unix_ms),
+            sb.last_ship_result
+        );
+        if sb.needs_reseed {
+            o += &format!(
+                "  needs re-seeding: {}\n",
+                sb.reseed_reason
+                    .as_deref()
+                    .unwrap_or("WAL it lacked was removed")
+            );
         }
     }
     o
