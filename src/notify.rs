@@ -192,38 +192,3 @@ fn send(states: &[NotifyState]) {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_lines_name_the_role_the_position_and_the_lag() {
-        let mut p = NodeStatus {
-            role: "primary".into(),
-            running: true,
-            durable_lsn: Some(0x1A2B3C),
-            standbys: Some(vec![]),
-            ..NodeStatus::default()
-        };
-        assert_eq!(
-            status_line(&p).unwrap(),
-            "primary, durable 0/1A2B3C, 0 standbys"
-        );
-        p.standbys = None;
-        p.durable_lsn = None;
-        assert_eq!(
-            status_line(&p).unwrap(),
-            "primary, durable unknown, 0 standbys"
-        );
-        let s = NodeStatus {
-            role: "standby".into(),
-            running: true,
-            applied_lsn: Some(0x1_0000_0010),
-            lag_seconds: Some(0.3),
-            ..NodeStatus::default()
-        };
-        assert_eq!(status_line(&s).unwrap(), "standby, applied 1/10, lag 0.3 s");
-        assert_eq!(status_line(&NodeStatus::default()), None);
-    }
-}
