@@ -214,10 +214,10 @@ pub enum Command {
     Drill(drill::DrillArgs),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     ///
-    /// bash: `logship completions bash > /usr/share/bash-completion/completions/logship`;
-    /// zsh: `... zsh > /usr/share/zsh/vendor-completions/_logship`;
-    /// fish: `... fish > /usr/share/fish/vendor_completions.d/logship.fish`
-    /// (the .deb package installs all three).
+    /// The .deb package installs all three, where each shell looks for them:
+    /// /usr/share/bash-completion/completions/logship,
+    /// /usr/share/zsh/vendor-completions/_logship,
+    /// /usr/share/fish/vendor_completions.d/logship.fish.
     Completions(completions::CompletionsArgs),
     /// Write the man pages, one per command, to a directory.
     #[command(hide = true)]
