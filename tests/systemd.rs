@@ -158,6 +158,17 @@ impl NotifySocket {
         }
     }
 
+    /// Takes the datagrams already sent, without waiting.
+    fn drain(&mut self) {
+        let mut buf = [0u8; 4096];
+        self.sock.set_nonblocking(true).unwrap();
+        while let Ok(n) = self.sock.recv(&mut buf) {
+            self.seen
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        self.sock.set_nonblocking(false).unwrap();
+    }
+
     /// The index of the first datagram holding `line`.
     fn index_of(&self, line: &str) -> Option<usize> {
         self.seen.iter().position(|m| m.lines().any(|l| l == line))
@@ -178,18 +189,22 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// A new primary in `t` with a notify socket and `env`, once it sent READY=1.
+fn notified_primary(t: &Path, env: &[(&str, &str)]) -> (Primary, NotifySocket) {
+    let dir = t.join("p");
+    init(&dir, "1MiB");
+    let mut notify = NotifySocket::new(t);
+    let mut env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    env.push(("NOTIFY_SOCKET", notify.path.display().to_string()));
+    let p = Primary::start_env(&dir, &[], &env);
+    notify.wait_for("READY=1");
+    (p, notify)
+}
+
 #[test]
 fn a_primary_is_ready_once_it_serves_and_says_when_it_stops() {
     let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("p");
-    init(&dir, "1MiB");
-    let mut notify = NotifySocket::new(t.path());
-    let mut p = Primary::start_env(
-        &dir,
-        &[],
-        &[("NOTIFY_SOCKET", notify.path.display().to_string())],
-    );
-    notify.wait_for("READY=1");
+    let (mut p, mut notify) = notified_primary(t.path(), &[]);
     // READY=1 came after the port answers: a client is served right away.
     let pong: String = redis::cmd("PING").query(&mut p.client()).unwrap();
     assert_eq!(pong, "PONG");
@@ -268,14 +283,7 @@ fn a_standby_is_ready_after_its_own_recovery_and_pings_the_watchdog() {
     let pings = |n: &NotifySocket| n.seen.iter().filter(|m| m.contains("WATCHDOG=1")).count();
     let first = pings(&notify);
     std::thread::sleep(Duration::from_millis(1200));
-    let _ = notify.sock.set_nonblocking(true);
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = notify.sock.recv(&mut buf) {
-        notify
-            .seen
-            .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
-    let _ = notify.sock.set_nonblocking(false);
+    notify.drain();
     assert!(
         pings(&notify) > first,
         "one ping per 0.5 s: {:?}",
@@ -288,19 +296,10 @@ fn a_standby_is_ready_after_its_own_recovery_and_pings_the_watchdog() {
 #[test]
 fn a_watchdog_meant_for_another_process_is_not_pinged() {
     let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("p");
-    init(&dir, "1MiB");
-    let mut notify = NotifySocket::new(t.path());
-    let mut p = Primary::start_env(
-        &dir,
-        &[],
-        &[
-            ("NOTIFY_SOCKET", notify.path.display().to_string()),
-            ("WATCHDOG_USEC", "200000".into()),
-            ("WATCHDOG_PID", "1".into()),
-        ],
+    let (mut p, mut notify) = notified_primary(
+        t.path(),
+        &[("WATCHDOG_USEC", "200000"), ("WATCHDOG_PID", "1")],
     );
-    notify.wait_for("READY=1");
     notify.wait_for("STATUS=");
     std::thread::sleep(Duration::from_millis(500));
     p.stop();
