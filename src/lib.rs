@@ -21,6 +21,7 @@
 //! | [`admin`]   | the admin socket (Unix, 0600): JSON requests to a running node          |
 //! | [`status`]  | the `status` report: JSON contract and human form; monitoring-plugin checks |
 //! | [`metrics`] | watching a node: Prometheus metrics, the status page, sampled history  |
+//! | [`notify`]  | telling systemd how the node is doing: READY, STATUS, WATCHDOG, STOPPING |
 //! | [`events`]  | event hooks (`--on-event`): JSON on a command's stdin, bounded          |
 //! | [`progress`]| progress of long work: a bar on a terminal, periodic log lines otherwise |
 //! | [`bench`]   | built-in benchmarks (`logship bench wal`, `ship`, `lag`), library side |
@@ -84,6 +85,7 @@ pub mod fs;
 pub mod memory;
 pub mod metrics;
 pub mod node;
+pub mod notify;
 pub mod primary;
 pub mod progress;
 pub mod promote;

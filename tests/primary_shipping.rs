@@ -431,7 +431,7 @@ fn shipping_flags_are_checked() {
         let mut a = vec!["primary", "--data-dir", &d, "--listen", "127.0.0.1:0"];
         a.extend_from_slice(extra);
         let out = logship(&a);
-        let line = out.assert_one_line_error(1);
+        let line = out.assert_one_line_error(78);
         assert!(line.contains(want), "{extra:?}: {line}");
     }
 }

@@ -131,6 +131,6 @@ fn an_empty_password_file_is_an_error_at_start() {
         "--requirepass-file",
         f.to_str().unwrap(),
     ]);
-    let line = out.assert_one_line_error(1);
+    let line = out.assert_one_line_error(78);
     assert!(line.contains("is empty"), "{line}");
 }

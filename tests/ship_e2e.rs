@@ -329,7 +329,7 @@ fn bad_standby_input_is_one_clear_line() {
         "--ship-listen",
         "127.0.0.1:0",
     ]);
-    let line = out.assert_one_line_error(1);
+    let line = out.assert_one_line_error(78);
     assert!(line.contains("--auth-key-file"), "{line}");
 
     let short = key_file_at(&t.path().join("short.key"), "short");
@@ -344,7 +344,7 @@ fn bad_standby_input_is_one_clear_line() {
         "--auth-key-file",
         short.to_str().unwrap(),
     ]);
-    let line = out.assert_one_line_error(1);
+    let line = out.assert_one_line_error(78);
     assert!(line.contains(short.to_str().unwrap()), "{line}");
     assert!(line.contains("at least 16"), "{line}");
 
@@ -421,7 +421,7 @@ fn swapped_ports_are_named_on_both_sides() {
         "--auth-key-file",
         key.to_str().unwrap(),
     ]);
-    let line = out.assert_one_line_error(1);
+    let line = out.assert_one_line_error(78);
     assert!(
         line.contains("--listen and --ship-listen are both 127.0.0.1:7"),
         "{line}"

@@ -321,7 +321,7 @@ fn tls_flags_go_together() {
         "--tls-cert",
         "/nonexistent/cert.pem",
     ]);
-    let line = out.assert_one_line_error(1);
+    let line = out.assert_one_line_error(78);
     assert!(line.contains("missing: --tls-key, --tls-ca"), "{line}");
 }
 

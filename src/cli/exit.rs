@@ -11,6 +11,7 @@
 //! | 2    | torn tail: recovery would truncate it (after saving a copy)      |
 //! | 3    | corruption: recovery refuses to open the log                     |
 //! | 4    | fenced (`primary`): a promotion elsewhere fenced this primary; it refused to start, or stopped while fenced |
+//! | 78   | configuration error (`primary`, `standby`): a flag that does not parse or does not fit with the others, or a file a flag names (key, password, certificate) that is missing or invalid; nothing was started. 78 is `EX_CONFIG` of sysexits.h, which systemd shows as `status=78/CONFIG` |
 
 use crate::wal::{format_lsn, WalError};
 use std::process::ExitCode;
@@ -30,6 +31,10 @@ pub enum Status {
     /// stopped while fenced. Restarting it changes nothing (systemd:
     /// `RestartPreventExitStatus=4`); rejoining it as a standby does.
     Fenced,
+    /// `primary` or `standby` was given a configuration that cannot work; it
+    /// started nothing. Restarting it changes nothing either (systemd:
+    /// `RestartPreventExitStatus=78`); fixing the flags does.
+    Config,
 }
 
 impl Status {
@@ -41,6 +46,7 @@ impl Status {
             Status::TornTail => 2,
             Status::Corrupt => 3,
             Status::Fenced => 4,
+            Status::Config => 78,
         }
     }
 }
@@ -67,6 +73,16 @@ impl Failure {
             status: Status::Usage,
             message: message.into(),
         }
+    }
+
+    /// A configuration error of `primary` or `standby` (exit status 78), its
+    /// causes on the same line.
+    pub fn config(e: anyhow::Error) -> anyhow::Error {
+        Failure {
+            status: Status::Config,
+            message: super::one_line(&e),
+        }
+        .into()
     }
 
     /// A primary's error, with exit status 4 when it is about a fence (a

@@ -4,7 +4,7 @@
 //! | module   | owns                                                           |
 //! |----------|----------------------------------------------------------------|
 //! | `parse`  | parsers for sizes, durations, sync policies, LSNs              |
-//! | `exit`   | exit statuses (0 sound, 1 usage/IO, 2 torn tail, 3 corruption, 4 fenced) |
+//! | `exit`   | exit statuses (0 sound, 1 usage/IO, 2 torn tail, 3 corruption, 4 fenced, 78 configuration) |
 //! | `target` | what a PATH argument names (WAL dir, data dir, segment file)   |
 //! | `verify` | `logship verify`                                               |
 //! | `dump`   | `logship dump`: arguments, record sources, the walk; `dump_print` (lines, JSON, the printer), `dump_filter` (`--effect`, `--key`, times) |
@@ -20,11 +20,13 @@
 //! | `rejoin` | `logship rejoin`: an old primary becomes a standby of the new one |
 //! | `drill`  | `logship drill`: a failover rehearsed on a copy of a standby    |
 //! | `secure` | flags shared by those: TLS files, the RESP password file       |
+//! | `completions` | `logship completions SHELL`, and `logship man DIR` (hidden): what a package installs beside the binary |
 //! | `monitor`| `--metrics`, `--on-event` flags of `primary` and `standby`     |
 
 pub mod archive;
 mod archive_verify;
 mod bench;
+mod completions;
 pub mod demo;
 mod demo_check;
 mod demo_failover;
@@ -65,7 +67,20 @@ Exit codes:
   1  could not start or serve: usage or I/O error, damaged log, address in
      use, a failed WAL
   4  fenced: a promotion elsewhere fenced this primary; it refused to start,
-     or stopped while fenced. Rejoin it as a standby (logship rejoin).";
+     or stopped while fenced. Rejoin it as a standby (logship rejoin).
+ 78  configuration error: a flag that does not parse or does not fit with
+     the others, or a file a flag names (key, password, certificate) missing
+     or invalid; nothing was started";
+
+const STANDBY_EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  stopped cleanly (SIGTERM or SIGINT)
+  1  could not start or serve: I/O error, damaged received log, address in
+     use, a primary's directory
+  4  promoted in place, then fenced in turn (as primary)
+ 78  configuration error: a flag that does not parse or does not fit with
+     the others, or a file a flag names (key, password, certificate) missing
+     or invalid; nothing was started";
 
 const STATUS_EXIT_CODES_HELP: &str = "\
 With any --warn-* or --crit-* threshold, status is a monitoring plugin: its
@@ -150,6 +165,7 @@ pub enum Command {
     Primary(primary::PrimaryArgs),
     /// Run a warm standby: receive shipments (or follow an archive), replay
     /// them continuously, serve read-only RESP.
+    #[command(after_help = STANDBY_EXIT_CODES_HELP)]
     Standby(standby::StandbyArgs),
     /// Show a node's role, position and lag (from the running node, or from its
     /// files when it is stopped).
@@ -196,6 +212,16 @@ pub enum Command {
     /// behind the primary the standby was). Removes the copy unless --keep.
     #[command(after_help = drill::EXIT_CODES_HELP)]
     Drill(drill::DrillArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    ///
+    /// The .deb package installs all three, where each shell looks for them:
+    /// /usr/share/bash-completion/completions/logship,
+    /// /usr/share/zsh/vendor-completions/_logship,
+    /// /usr/share/fish/vendor_completions.d/logship.fish.
+    Completions(completions::CompletionsArgs),
+    /// Write the man pages, one per command, to a directory.
+    #[command(hide = true)]
+    Man(completions::ManArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
@@ -222,6 +248,8 @@ pub fn main() -> ExitCode {
         Command::FaultProxy(a) => faultproxy::run(a),
         Command::Rejoin(a) => rejoin::run(a),
         Command::Drill(a) => drill::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => completions::man(a),
     };
     match result {
         Ok(code) => code,
@@ -270,20 +298,27 @@ fn usage_error(e: clap::Error) -> ExitCode {
             let first = first.strip_prefix("error: ").unwrap_or(first);
             let first = first.split_whitespace().collect::<Vec<_>>().join(" ");
             crate::say_err!("logship: error: {first} (see '{}')", help_hint());
-            exit::Status::Usage.into()
+            match invoked().as_deref() {
+                // A service's flags: restarting it with them changes nothing.
+                Some("primary" | "standby") => exit::Status::Config.into(),
+                _ => exit::Status::Usage.into(),
+            }
         }
     }
 }
 
+/// The command the command line names (its first word that is one).
+fn invoked() -> Option<String> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    std::env::args()
+        .skip(1)
+        .find(|a| cli.get_subcommands().any(|c| c.get_name() == a.as_str()))
+}
+
 /// `logship COMMAND --help` when the command line names a known command.
 fn help_hint() -> String {
-    use clap::CommandFactory;
-    let named = std::env::args().nth(1).filter(|a| {
-        Cli::command()
-            .get_subcommands()
-            .any(|c| c.get_name() == a.as_str())
-    });
-    match named {
+    match invoked() {
         Some(c) => format!("logship {c} --help"),
         None => "logship --help".into(),
     }

@@ -191,7 +191,8 @@ pub fn default_config(data_dir: &Path, listen: &str) -> anyhow::Result<PrimaryCo
 }
 
 pub fn run(a: PrimaryArgs) -> anyhow::Result<ExitCode> {
-    run_primary(config(a)?).map_err(super::exit::Failure::from_primary)?;
+    let cfg = config(a).map_err(super::exit::Failure::config)?;
+    run_primary(cfg).map_err(super::exit::Failure::from_primary)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -167,7 +167,17 @@ impl PromotedArgs {
     }
 }
 
-pub fn run(mut a: StandbyArgs) -> anyhow::Result<ExitCode> {
+pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config(a).map_err(super::exit::Failure::config)?;
+    run_standby(cfg)
+        // Promoted in place, it serves as a primary, and may be fenced in turn.
+        .map_err(super::exit::Failure::from_primary)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The standby's configuration from its flags, with the files they name
+/// (keys, certificates, password) read and checked.
+fn config(mut a: StandbyArgs) -> anyhow::Result<StandbyConfig> {
     // With --restore-from, the archive's key file reads the archive that is
     // followed (and, with --archive-to, encrypts the archive once promoted).
     let follow_key_file = match (&a.restore_from, &a.promoted.archive.archive_to) {
@@ -220,7 +230,7 @@ pub fn run(mut a: StandbyArgs) -> anyhow::Result<ExitCode> {
         c.standbys.retain(|x| a.promoted.cascade_to.contains(x));
         (!c.standbys.is_empty()).then_some(c)
     });
-    run_standby(StandbyConfig {
+    Ok(StandbyConfig {
         data_dir: a.data_dir,
         intake,
         listen: a.listen,
@@ -236,7 +246,4 @@ pub fn run(mut a: StandbyArgs) -> anyhow::Result<ExitCode> {
         monitor: a.monitor.config(),
         cascade,
     })
-    // Promoted in place, it serves as a primary, and may be fenced in turn.
-    .map_err(super::exit::Failure::from_primary)?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -225,6 +225,8 @@ pub async fn serve_on(
         .map(|_| tokio::spawn(refresh_used_memory(shared.clone(), stop_rx.clone())));
     let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+    // Ready for systemd only now: the listener accepts, and SIGTERM is ours.
+    crate::notify::ready(admin_cmds::status_source(&shared));
     let mut conns = JoinSet::new();
     let stop = loop {
         tokio::select! {
@@ -253,6 +255,7 @@ pub async fn serve_on(
         }
     };
     drop(listener);
+    crate::notify::stopping();
     if let Stop::Signal(name) = stop {
         tracing::info!(
             signal = name,

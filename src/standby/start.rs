@@ -233,7 +233,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             .map_or_else(NodeStatus::default, |n| n.status())
     });
     let name = format!("standby {}", ship_addr.as_deref().unwrap_or(&source));
-    monitor.start(name, status).await?;
+    monitor.start(name, status.clone()).await?;
     let (_receiving, ship_task) = match (ship_listener, &cfg.intake) {
         (Some(l), _) => Receiving::start(l, node.receiver.clone())?,
         (None, LogIntake::Archive(a)) => {
@@ -285,6 +285,10 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let mut admin_task = tokio::spawn(crate::admin::serve(admin, handler));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Ready for systemd: the received log is open and checked, the newest
+    // snapshot loaded, reads served, SIGTERM handled. What was received but
+    // not applied yet is replayed from here on (the status line shows the lag).
+    crate::notify::ready(status.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_checkpoint = std::time::Instant::now();
     let mut ship_task = ship_task;
@@ -342,6 +346,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let handover = match outcome {
         Ok(Some(h)) => h,
         other => {
+            crate::notify::stopping();
             ship_task.abort();
             let n = node.clone();
             tokio::task::spawn_blocking(move || {
