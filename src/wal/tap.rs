@@ -12,6 +12,7 @@
 //! not durable.
 
 use super::format::SegmentHeader;
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -26,13 +27,40 @@ pub struct DurableRun<'a> {
     pub bytes: &'a [u8],
 }
 
+/// Work on one run shared by every tap told of it in one advance: the first
+/// tap that needs a result (a checked, compressed chunk frame, say) computes
+/// it and the others take it, so sixteen links read and compress a run once.
+#[derive(Default)]
+pub struct RunMemo {
+    cells: Mutex<Vec<(u64, Arc<dyn Any + Send + Sync>)>>,
+}
+
+impl RunMemo {
+    /// The result stored under `key` (of type `T`), computed by `f` the
+    /// first time.
+    pub fn get_or_compute<T: Any + Send + Sync>(&self, key: u64, f: impl FnOnce() -> T) -> Arc<T> {
+        let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
+        for (k, v) in cells.iter() {
+            if *k == key {
+                if let Ok(t) = v.clone().downcast::<T>() {
+                    return t;
+                }
+            }
+        }
+        let v = Arc::new(f());
+        cells.push((key, v.clone()));
+        v
+    }
+}
+
 /// Told of every advance of the durable LSN, on the WAL writer's thread.
 pub trait DurableTap: Send + Sync {
     /// The log is durable up to `durable_lsn`. `runs` are the records the
     /// advance covered, in LSN order and contiguous, ending at `durable_lsn`;
     /// empty when the writer no longer holds them (an fsync that covered
-    /// records of earlier batches). Must not block.
-    fn durable(&self, durable_lsn: u64, runs: &[DurableRun<'_>]);
+    /// records of earlier batches). `memos[i]` is shared by every tap told of
+    /// `runs[i]`. Must not block.
+    fn durable(&self, durable_lsn: u64, runs: &[DurableRun<'_>], memos: &[RunMemo]);
 
     /// The log stopped (failed or closed): nothing more becomes durable.
     fn stopped(&self);
@@ -88,8 +116,9 @@ impl Taps {
     /// Tells every tap of a durable advance.
     pub(crate) fn durable(&self, durable_lsn: u64, runs: &[DurableRun<'_>]) {
         if self.any() {
+            let memos: Vec<RunMemo> = runs.iter().map(|_| RunMemo::default()).collect();
             for (_, t) in self.lock().iter() {
-                t.durable(durable_lsn, runs);
+                t.durable(durable_lsn, runs, &memos);
             }
         }
     }
@@ -110,12 +139,32 @@ mod tests {
     struct Seen(Mutex<Vec<(u64, usize)>>, AtomicBool);
 
     impl DurableTap for Seen {
-        fn durable(&self, durable_lsn: u64, runs: &[DurableRun<'_>]) {
+        fn durable(&self, durable_lsn: u64, runs: &[DurableRun<'_>], memos: &[RunMemo]) {
+            assert_eq!(runs.len(), memos.len());
             self.0.lock().unwrap().push((durable_lsn, runs.len()));
         }
         fn stopped(&self) {
             self.1.store(true, Ordering::Release);
         }
+    }
+
+    #[test]
+    fn a_memo_computes_once_per_key_and_type() {
+        let memo = RunMemo::default();
+        let calls = AtomicU64::new(0);
+        let count = || {
+            calls.fetch_add(1, Ordering::Relaxed);
+            7u32
+        };
+        assert_eq!(*memo.get_or_compute(1, count), 7);
+        assert_eq!(
+            *memo.get_or_compute(1, || 8u32),
+            7,
+            "the first result is kept"
+        );
+        assert_eq!(*memo.get_or_compute(2, || 9u32), 9, "another key");
+        assert_eq!(*memo.get_or_compute(1, || "text"), "text", "another type");
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::ship::protocol::compress::{compress, Compression};
 use crate::ship::protocol::frame::frame_bytes;
 use crate::ship::protocol::message::{ChunkRecords, Message};
 use crate::wal::mirror::check_chunk;
-use crate::wal::tap::{DurableRun, DurableTap};
+use crate::wal::tap::{DurableRun, DurableTap, RunMemo};
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::{Mutex, MutexGuard};
@@ -159,29 +159,46 @@ impl LinkTap {
         self.stopped.notify_one();
     }
 
-    /// Sends one run as a chunk; false when it stopped the tap instead.
-    fn send(&self, st: &mut State, durable_lsn: u64, run: &DurableRun<'_>) -> bool {
+    /// Sends one run as a chunk; false when it stopped the tap instead. The
+    /// chunk's frame is made once per run and compression, whatever the
+    /// number of links sending it (`memo`).
+    fn send(&self, st: &mut State, durable_lsn: u64, run: &DurableRun<'_>, memo: &RunMemo) -> bool {
         let len = run.bytes.len() as u64;
         if run.start_lsn != st.next_lsn || len > self.max_chunk_bytes || len > st.budget {
             return false;
         }
-        let Ok((records, end_lsn, _, last_ts)) = check_chunk(run.header, run.start_lsn, run.bytes)
-        else {
+        let key = match self.compression {
+            Compression::None => 0,
+            Compression::Zstd { level } => {
+                1 + u64::from(level.unsigned_abs()) * 2 + u64::from(level < 0)
+            }
+        };
+        let made = memo.get_or_compute(key, || -> Option<TapFrame> {
+            let (records, end_lsn, _, last_ts) =
+                check_chunk(run.header, run.start_lsn, run.bytes).ok()?;
+            let encoded = compress(run.bytes, self.compression);
+            let wire_bytes = encoded.1.len() as u64;
+            // `check_chunk` read the run to its end: `end_lsn - start_lsn` is
+            // `len`, the chunk's `raw_len`.
+            let of = ChunkRecords {
+                header: *run.header,
+                start_lsn: run.start_lsn,
+                end_lsn,
+                records,
+                last_timestamp_unix_ms: last_ts,
+            };
+            let m = Message::chunk(of, durable_lsn, encoded);
+            Some(TapFrame {
+                records,
+                end_lsn,
+                wire_bytes,
+                frame: frame_bytes(m.kind().into(), &m.encode()),
+            })
+        });
+        let Some(f) = made.as_ref() else {
             return false;
         };
-        let encoded = compress(run.bytes, self.compression);
-        let wire_bytes = encoded.1.len() as u64;
-        // `check_chunk` read the run to its end: `end_lsn - start_lsn` is
-        // `len`, the chunk's `raw_len`.
-        let of = ChunkRecords {
-            header: *run.header,
-            start_lsn: run.start_lsn,
-            end_lsn,
-            records,
-            last_timestamp_unix_ms: last_ts,
-        };
-        let m = Message::chunk(of, durable_lsn, encoded);
-        let frame = frame_bytes(m.kind().into(), &m.encode());
+        let (records, end_lsn, wire_bytes, frame) = (f.records, f.end_lsn, f.wire_bytes, &f.frame);
         let Some(sock) = st.sock.as_mut() else {
             return false;
         };
@@ -213,6 +230,14 @@ impl LinkTap {
     }
 }
 
+/// A run made into a chunk frame, shared by the links that send it.
+struct TapFrame {
+    records: u64,
+    end_lsn: u64,
+    wire_bytes: u64,
+    frame: Vec<u8>,
+}
+
 /// Writes as much of `buf` as the socket takes without blocking.
 fn write_some(sock: &mut TcpStream, buf: &[u8]) -> std::io::Result<usize> {
     let mut done = 0;
@@ -229,13 +254,13 @@ fn write_some(sock: &mut TcpStream, buf: &[u8]) -> std::io::Result<usize> {
 }
 
 impl DurableTap for LinkTap {
-    fn durable(&self, durable_lsn: u64, runs: &[DurableRun<'_>]) {
+    fn durable(&self, durable_lsn: u64, runs: &[DurableRun<'_>], memos: &[RunMemo]) {
         let mut st = self.lock();
         if !st.active {
             return;
         }
-        for run in runs {
-            if !self.send(&mut st, durable_lsn, run) {
+        for (run, memo) in runs.iter().zip(memos) {
+            if !self.send(&mut st, durable_lsn, run, memo) {
                 return self.stop(&mut st);
             }
         }
