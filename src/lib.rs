@@ -77,6 +77,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod config;
 pub mod durable;
 pub mod events;
 pub mod faultproxy;

@@ -11,6 +11,7 @@
 //! | 2    | torn tail: recovery would truncate it (after saving a copy)      |
 //! | 3    | corruption: recovery refuses to open the log                     |
 //! | 4    | fenced (`primary`): a promotion elsewhere fenced this primary; it refused to start, or stopped while fenced |
+//! | 78   | configuration (every command): `logship.toml` or a `LOGSHIP_*` variable is not valid (sysexits' `EX_CONFIG`) |
 
 use crate::wal::{format_lsn, WalError};
 use std::process::ExitCode;
@@ -30,6 +31,11 @@ pub enum Status {
     /// stopped while fenced. Restarting it changes nothing (systemd:
     /// `RestartPreventExitStatus=4`); rejoining it as a standby does.
     Fenced,
+    /// The configuration file or a `LOGSHIP_*` variable is not valid: the
+    /// command did not start. Restarting changes nothing until the file is
+    /// fixed (systemd: `RestartPreventExitStatus=78`). 78 is sysexits.h's
+    /// `EX_CONFIG`, apart from every code the commands use for their work.
+    Config,
 }
 
 impl Status {
@@ -41,6 +47,7 @@ impl Status {
             Status::TornTail => 2,
             Status::Corrupt => 3,
             Status::Fenced => 4,
+            Status::Config => 78,
         }
     }
 }
