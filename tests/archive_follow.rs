@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// Starts a standby following `url` on `dir`.
 fn follow(dir: &Path, url: &str) -> Standby {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = logship::config::hermetic(BIN);
     cmd.args(["standby", "--data-dir"])
         .arg(dir)
         .args(["--listen", "127.0.0.1:0", "--restore-from", url])

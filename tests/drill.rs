@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn drill(dir: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["drill", "--json"])
         .args(extra)
         .arg("--data-dir")

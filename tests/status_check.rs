@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// Runs `status --data-dir DIR ARGS`: (exit code, stdout).
 fn check(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["status", "--data-dir"])
         .arg(dir)
         .args(args)

@@ -189,5 +189,34 @@ pub enum ConfigError {
     },
 }
 
+/// Whether `name` is a variable of the configuration: `LOGSHIP_CONFIG` or a
+/// `LOGSHIP_<SECTION>_<KEY>`.
+pub fn is_config_var(name: &std::ffi::OsStr) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    name == PATH_ENV
+        || Section::ALL.iter().any(|s| {
+            let prefix = format!("LOGSHIP_{}_", s.name().to_ascii_uppercase());
+            name.starts_with(&prefix)
+        })
+}
+
+/// A command running `program` (a logship binary) with no configuration:
+/// `--no-config` and none of the configuration's variables. A drill's scratch
+/// primary and a demo's nodes run so, so that an operator's settings (a
+/// `ship-to`, an `archive-to`) never reach them; tests run the binary so, so
+/// that a developer's /etc/logship and environment never reach a test.
+pub fn hermetic(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    cmd.arg("--no-config");
+    for (name, _) in std::env::vars_os() {
+        if is_config_var(&name) {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
 #[cfg(test)]
 mod tests;
