@@ -8,7 +8,6 @@ use clap::CommandFactory;
 use logship::cli::Cli;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference");
 
