@@ -12,7 +12,6 @@ use common::{
 };
 use redis::Commands;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Starts a standby following `url` on `dir`.

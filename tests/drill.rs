@@ -6,7 +6,7 @@ mod common;
 use common::{digest, init, key_file, status_json, tree, wait_applied, Primary, Standby, BIN};
 use redis::Commands;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

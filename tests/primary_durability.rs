@@ -5,7 +5,6 @@ mod common;
 use common::{init, Primary, BIN};
 use redis::cmd;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn info_field(c: &mut redis::Connection, field: &str) -> u64 {

@@ -9,7 +9,7 @@ use common::{
 };
 use redis::Commands;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 fn promote(dir: &Path, extra: &[&str]) -> Output {

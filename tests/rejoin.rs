@@ -9,7 +9,7 @@ use logship::fs::StdFs;
 use logship::wal::{RecordKind, WalReader};
 use redis::Commands;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 fn run(args: &[&str], dir: &Path) -> Output {

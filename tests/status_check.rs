@@ -6,7 +6,6 @@ mod common;
 use common::{init, wait_applied, Primary, Standby, BIN};
 use redis::Commands;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Runs `status --data-dir DIR ARGS`: (exit code, stdout).

@@ -120,10 +120,9 @@ pub fn settings(cmd: &Command, section: Section) -> Vec<(String, Arg)> {
         .filter(|a| !a.is_global_set() && !a.is_positional())
         .filter_map(|a| Some((a.get_long()?.to_string(), a.clone())))
         .filter(|(k, _)| !ONE_SHOT.contains(&k.as_str()))
+        // The `--archive-*` flags of primary and standby are [archive]'s.
         .filter(|(k, _)| {
-            section == Section::Archive
-                || !matches!(section, Section::Primary | Section::Standby)
-                || !k.starts_with("archive-")
+            !(matches!(section, Section::Primary | Section::Standby) && k.starts_with("archive-"))
         })
         .collect()
 }

@@ -8,7 +8,7 @@ use crate::common::{
     digest, durable_lsn, listening_addr, spawn_until_first_line_into, status_json, Standby, BIN,
 };
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
