@@ -25,11 +25,13 @@
 //! | [`events`]  | event hooks (`--on-event`): JSON on a command's stdin, bounded          |
 //! | [`progress`]| progress of long work: a bar on a terminal, periodic log lines otherwise |
 //! | [`bench`]   | built-in benchmarks (`logship bench wal`, `ship`, `lag`), library side |
+//! | [`config`]  | the configuration: `logship.toml` with each key's line, `LOGSHIP_<SECTION>_<KEY>`, layered under the flags of the clap commands |
 //! | [`cli`]     | command-line commands; thin glue                                       |
 //! | [`faultproxy`] | a TCP proxy injecting network faults (a testing aid)                |
 //!
 //! The arrows point one way: `clock`, `durable`, `memory` and `progress` know nothing
-//! of the rest (every layer may use them);
+//! of the rest (every layer may use them); `config` knows only `durable` (it
+//! sees the commands through clap, not `cli`);
 //! `fs` knows only `durable`; `wal` knows nothing of the modules above it;
 //! `store` knows neither `wal` nor `resp`; `resp` uses `store` only (its
 //! session loop is generic over a role, which `primary` and `standby`
@@ -78,6 +80,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod config;
 pub mod durable;
 pub mod events;
 pub mod faultproxy;

@@ -267,7 +267,7 @@ fn a_fenced_primary_tells_its_blocked_clients_and_a_standby_refuses_them() {
     assert_eq!(e.kind(), redis::ErrorKind::ReadOnly, "{e}");
     let a = blocked_call(&p.addr, 0, &["BLPOP", "q", "0"]);
     until_blocked(&mut c, 1);
-    let out = std::process::Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["promote", "--data-dir"])
         .arg(&sdir)
         .args(["--primary", &p.addr, "--auth-key-file", &key])

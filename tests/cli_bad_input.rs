@@ -167,7 +167,7 @@ fn closed_pipe() -> std::process::Stdio {
 /// Runs `logship ARGS` with its stdout a pipe nobody reads: returns the exit
 /// code and stderr.
 fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logship"))
+    let out = logship::config::hermetic(env!("CARGO_BIN_EXE_logship"))
         .args(args)
         .env_remove("RUST_BACKTRACE")
         .stdin(std::process::Stdio::null())
@@ -224,7 +224,7 @@ fn a_closed_stdout_is_not_a_panic_and_the_work_is_done() {
 fn a_closed_stderr_keeps_the_exit_code_of_an_error() {
     let d = tempfile::tempdir().unwrap();
     let missing = d.path().join("no-such-wal");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_logship"))
+    let status = logship::config::hermetic(env!("CARGO_BIN_EXE_logship"))
         .arg("verify")
         .arg(&missing)
         .env_remove("RUST_BACKTRACE")

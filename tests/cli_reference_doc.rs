@@ -8,14 +8,13 @@ use clap::CommandFactory;
 use logship::cli::Cli;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference");
 
 /// `logship ARGS... --help`, as the binary prints it, less trailing spaces
 /// (which the generator drops too, so that editors cannot break the match).
 fn help(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_logship"))
+    let out = logship::config::hermetic(env!("CARGO_BIN_EXE_logship"))
         .args(args)
         .arg("--help")
         .output()

@@ -6,13 +6,13 @@ mod common;
 use common::{digest, init, key_file, status_json, tree, wait_applied, Primary, Standby, BIN};
 use redis::Commands;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 fn drill(dir: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["drill", "--json"])
         .args(extra)
         .arg("--data-dir")

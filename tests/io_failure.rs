@@ -290,7 +290,7 @@ fn failed_writes_and_fsyncs_stop_the_primary_and_a_restart_recovers_consistently
             // Everything that tells where the write went: the first run's
             // log, the restart's recovery, and the WAL as it is on disk.
             let restart_log = p.kill();
-            let verify = Command::new(common::BIN)
+            let verify = logship::config::hermetic(common::BIN)
                 .args(["verify", "--json"])
                 .arg(d.join("wal"))
                 .output()

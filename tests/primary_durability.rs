@@ -5,7 +5,6 @@ mod common;
 use common::{init, Primary, BIN};
 use redis::cmd;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn info_field(c: &mut redis::Connection, field: &str) -> u64 {
@@ -150,7 +149,7 @@ fn checkpoints_remove_old_wal_and_damaged_snapshots_fall_back() {
     for s in files(&d.join("snapshots"), "lss") {
         flip_last_byte(&s);
     }
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["primary", "--data-dir"])
         .arg(&d)
         .args(["--listen", "127.0.0.1:0"])
@@ -168,7 +167,7 @@ fn init_refuses_used_directories_and_the_lock_refuses_a_second_process() {
     let d = dir.path().join("data");
     std::fs::create_dir(&d).unwrap();
     std::fs::write(d.join("stray"), b"x").unwrap();
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["init", "--data-dir"])
         .arg(&d)
         .output()
@@ -180,7 +179,7 @@ fn init_refuses_used_directories_and_the_lock_refuses_a_second_process() {
 
     let d2 = dir.path().join("data2");
     init(&d2, "1MiB");
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["init", "--data-dir"])
         .arg(&d2)
         .output()
@@ -189,7 +188,7 @@ fn init_refuses_used_directories_and_the_lock_refuses_a_second_process() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already a logship data directory"));
 
     let _p = Primary::start(&d2, &[]);
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["primary", "--data-dir"])
         .arg(&d2)
         .args(["--listen", "127.0.0.1:0"])
@@ -200,7 +199,7 @@ fn init_refuses_used_directories_and_the_lock_refuses_a_second_process() {
     assert!(err.contains("in use by another logship process"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["primary", "--data-dir"])
         .arg(dir.path().join("nothing"))
         .output()

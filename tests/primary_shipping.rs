@@ -545,7 +545,7 @@ async fn ship_from_a_running_primary_follows_its_durable_lsn() {
     assert_eq!(r.received.borrow().received_lsn, durable);
 
     // Continuous: follows new writes until interrupted.
-    let mut child = std::process::Command::new(common::BIN)
+    let mut child = logship::config::hermetic(common::BIN)
         .args(["ship", "--data-dir"])
         .arg(&pd)
         .args(["--to", &addr, "--auth-key-file", &key])

@@ -9,11 +9,11 @@ use common::{
 };
 use redis::Commands;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 fn promote(dir: &Path, extra: &[&str]) -> Output {
-    Command::new(BIN)
+    logship::config::hermetic(BIN)
         .args(["promote", "--data-dir"])
         .arg(dir)
         .args(extra)
@@ -158,7 +158,7 @@ fn with_the_primary_reachable_the_final_shipment_makes_the_loss_zero() {
     let _: () = n.set("new", "primary").unwrap();
     // And the fence survives a restart: the old primary will not serve again.
     drop(p);
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["primary", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(root.path().join("p"))
         .output()

@@ -9,11 +9,11 @@ use logship::fs::StdFs;
 use logship::wal::{RecordKind, WalReader};
 use redis::Commands;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 fn run(args: &[&str], dir: &Path) -> Output {
-    Command::new(BIN)
+    logship::config::hermetic(BIN)
         .args(args)
         .arg(dir)
         .env_remove("RUST_BACKTRACE")
@@ -22,7 +22,7 @@ fn run(args: &[&str], dir: &Path) -> Output {
 }
 
 fn rejoin(dir: &Path, from: &str, key: &str) -> (Output, serde_json::Value) {
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["rejoin", "--json", "--from", from, "--auth-key-file", key])
         .arg("--data-dir")
         .arg(dir)
@@ -146,7 +146,7 @@ fn a_diverged_old_primary_saves_its_writes_and_is_reseeded() {
     for i in 0..200u32 {
         let _: () = c.set(format!("k{i}"), format!("v{i}")).unwrap();
     }
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args([
             "ship",
             "--once",

@@ -6,12 +6,11 @@ mod common;
 use common::{init, wait_applied, Primary, Standby, BIN};
 use redis::Commands;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Runs `status --data-dir DIR ARGS`: (exit code, stdout).
 fn check(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["status", "--data-dir"])
         .arg(dir)
         .args(args)

@@ -11,7 +11,7 @@ use crate::status::{render_text, NodeStatus};
 use redis::Commands as _;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// SETs per round (one pipeline) and the size of each value.
@@ -34,7 +34,7 @@ impl Node {
             .map_err(|e| failed(format!("finding the logship binary: {e}")))?;
         let err = std::fs::File::create(&log)
             .map_err(|e| failed(format!("creating {}: {e}", log.display())))?;
-        let mut child = Command::new(exe)
+        let mut child = crate::config::hermetic(exe)
             .args(args)
             .env("LOGSHIP_LOG", "warn")
             .stdin(Stdio::null())
@@ -334,7 +334,7 @@ pub fn story(root: &Path, rounds: u64, ship_every: Duration) -> Result<(), Failu
 
     // Promotion, with the LSN check, by the real command.
     let exe = std::env::current_exe().map_err(|e| failed(e.to_string()))?;
-    let out = Command::new(exe)
+    let out = crate::config::hermetic(exe)
         .args(["promote", "--data-dir", &sdir_s, "--json"])
         .env("LOGSHIP_LOG", "warn")
         .stdin(Stdio::null())

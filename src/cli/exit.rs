@@ -11,7 +11,7 @@
 //! | 2    | torn tail: recovery would truncate it (after saving a copy)      |
 //! | 3    | corruption: recovery refuses to open the log                     |
 //! | 4    | fenced (`primary`): a promotion elsewhere fenced this primary; it refused to start, or stopped while fenced |
-//! | 78   | configuration error (`primary`, `standby`): a flag that does not parse or does not fit with the others, or a file a flag names (key, password, certificate) that is missing or invalid; nothing was started. 78 is `EX_CONFIG` of sysexits.h, which systemd shows as `status=78/CONFIG` |
+//! | 78   | configuration error: `logship.toml` or a `LOGSHIP_*` variable is not valid (every command); for `primary` and `standby` also a flag that does not parse or does not fit with the others, or a file a flag names (key, password, certificate) that is missing or invalid. Nothing was started. 78 is `EX_CONFIG` of sysexits.h, which systemd shows as `status=78/CONFIG` |
 
 use crate::wal::{format_lsn, WalError};
 use std::process::ExitCode;
@@ -31,9 +31,12 @@ pub enum Status {
     /// stopped while fenced. Restarting it changes nothing (systemd:
     /// `RestartPreventExitStatus=4`); rejoining it as a standby does.
     Fenced,
-    /// `primary` or `standby` was given a configuration that cannot work; it
-    /// started nothing. Restarting it changes nothing either (systemd:
-    /// `RestartPreventExitStatus=78`); fixing the flags does.
+    /// The configuration cannot work: `logship.toml` or a `LOGSHIP_*`
+    /// variable is not valid (any command), or `primary`/`standby` was given
+    /// flags or files that cannot work. The command started nothing;
+    /// restarting changes nothing until the configuration is fixed (systemd:
+    /// `RestartPreventExitStatus=78`). 78 is sysexits.h's `EX_CONFIG`, apart
+    /// from every code the commands use for their work.
     Config,
 }
 

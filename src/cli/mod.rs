@@ -5,6 +5,7 @@
 //! |----------|----------------------------------------------------------------|
 //! | `parse`  | parsers for sizes, durations, sync policies, LSNs              |
 //! | `exit`   | exit statuses (0 sound, 1 usage/IO, 2 torn tail, 3 corruption, 4 fenced, 78 configuration) |
+//! | `config` | `logship config check`: effective settings and their sources (the logic is `crate::config`) |
 //! | `target` | what a PATH argument names (WAL dir, data dir, segment file)   |
 //! | `verify` | `logship verify`                                               |
 //! | `dump`   | `logship dump`: arguments, record sources, the walk; `dump_print` (lines, JSON, the printer), `dump_filter` (`--effect`, `--key`, times) |
@@ -27,6 +28,7 @@ pub mod archive;
 mod archive_verify;
 mod bench;
 mod completions;
+mod config;
 pub mod demo;
 mod demo_check;
 mod demo_failover;
@@ -70,7 +72,8 @@ Exit codes:
      or stopped while fenced. Rejoin it as a standby (logship rejoin).
  78  configuration error: a flag that does not parse or does not fit with
      the others, or a file a flag names (key, password, certificate) missing
-     or invalid; nothing was started";
+     or invalid, or logship.toml or a LOGSHIP_* variable is not valid;
+     nothing was started";
 
 const STANDBY_EXIT_CODES_HELP: &str = "\
 Exit codes:
@@ -80,7 +83,8 @@ Exit codes:
   4  promoted in place, then fenced in turn (as primary)
  78  configuration error: a flag that does not parse or does not fit with
      the others, or a file a flag names (key, password, certificate) missing
-     or invalid; nothing was started";
+     or invalid, or logship.toml or a LOGSHIP_* variable is not valid;
+     nothing was started";
 
 const STATUS_EXIT_CODES_HELP: &str = "\
 With any --warn-* or --crit-* threshold, status is a monitoring plugin: its
@@ -100,6 +104,13 @@ pub struct Cli {
     /// Log lines as text (default) or one JSON object per line.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// The configuration file (default: /etc/logship/logship.toml, when it
+    /// exists; see docs/configuration.md).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Read no configuration file (the LOGSHIP_* environment still applies).
+    #[arg(long, global = true, conflicts_with = "config")]
+    pub no_config: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -222,16 +233,30 @@ pub enum Command {
     /// Write the man pages, one per command, to a directory.
     #[command(hide = true)]
     Man(completions::ManArgs),
+    /// The configuration file: check it, show every setting and its source.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 /// Parses the command line, runs the command and maps errors to one line on
 /// stderr and a non-zero exit code (see [`exit::Status`]).
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    use clap::{CommandFactory, FromArgMatches};
+    let env = |var: &str| std::env::var_os(var);
+    let argv = std::env::args_os().collect();
+    let layered = match crate::config::argv::prepare(&Cli::command(), argv, &env) {
+        Ok(l) => l,
+        Err(e) => {
+            crate::say_err!("logship: error: {e}");
+            return exit::Status::Config.into();
+        }
+    };
+    let parsed = Cli::command().try_get_matches_from(&layered.argv);
+    let cli = match parsed.and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_logging(cli.log_format);
+    init_logging(cli.log_format, layered.log_level());
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Dump(a) => dump::run(a),
@@ -250,6 +275,7 @@ pub fn main() -> ExitCode {
         Command::Drill(a) => drill::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => completions::man(a),
+        Command::Config(c) => config::run(c, &layered, log_format_name(cli.log_format)),
     };
     match result {
         Ok(code) => code,
@@ -310,10 +336,8 @@ fn usage_error(e: clap::Error) -> ExitCode {
 /// The command the command line names (its first word that is one).
 fn invoked() -> Option<String> {
     use clap::CommandFactory;
-    let cli = Cli::command();
-    std::env::args()
-        .skip(1)
-        .find(|a| cli.get_subcommands().any(|c| c.get_name() == a.as_str()))
+    let argv: Vec<_> = std::env::args_os().collect();
+    crate::config::argv::subcommand_at(&Cli::command(), &argv).map(|(_, c)| c)
 }
 
 /// `logship COMMAND --help` when the command line names a known command.
@@ -324,8 +348,17 @@ fn help_hint() -> String {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGSHIP_LOG")
+fn log_format_name(format: LogFormat) -> &'static str {
+    match format {
+        LogFormat::Text => "text",
+        LogFormat::Json => "json",
+    }
+}
+
+/// Logs at `level` (`[log] level`, `LOGSHIP_LOG_LEVEL` or `LOGSHIP_LOG`,
+/// checked by `config`; default info) in `format`.
+fn init_logging(format: LogFormat, level: Option<&str>) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level.unwrap_or("info"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -4,7 +4,7 @@
 use crate::client::ClientError;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// Longest wait for the node to listen and answer PING.
@@ -51,7 +51,7 @@ pub enum NodeError {
 /// # Errors
 /// The node did not start, name its address, or answer in time.
 pub fn start(binary: &Path, dir: &Path, node: &mut Option<Child>) -> Result<String, NodeError> {
-    let mut child = Command::new(binary)
+    let mut child = crate::config::hermetic(binary)
         .args(["primary", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("LOGSHIP_LOG", "warn")

@@ -8,7 +8,7 @@ use crate::common::{
     digest, durable_lsn, listening_addr, spawn_until_first_line_into, status_json, Standby, BIN,
 };
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -78,7 +78,7 @@ impl Proxy {
 
     /// [`Proxy::start`] with `extra` flags (`--cut-min 20KiB`, say).
     pub fn start_with(to: &str, faults: &str, seed: u64, extra: &[&str]) -> Proxy {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = logship::config::hermetic(BIN);
         cmd.args(["fault-proxy", "--listen", "127.0.0.1:0", "--to", to])
             .args(["--faults", faults, "--seed", &seed.to_string()])
             .args(extra);

@@ -78,9 +78,20 @@ pub fn logship(args: &[&str]) -> Out {
 
 /// [`logship`] with extra environment variables (an S3 server's settings).
 pub fn logship_env(args: &[&str], env: &[(&str, String)]) -> Out {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logship"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+    let mut cmd = logship::config::hermetic(BIN);
+    cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    run(cmd)
+}
+
+/// Runs `cmd` (the binary, with its arguments) like [`logship`]; for a test
+/// that chooses the configuration itself (`--config`).
+pub fn run(mut cmd: Command) -> Out {
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut child = cmd
         .env_remove("RUST_BACKTRACE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -27,7 +27,7 @@ pub fn key_file_at(path: &Path, key: &str) -> PathBuf {
 
 /// Runs `logship init` on `dir` with small segments.
 pub fn init(dir: &Path, segment_bytes: &str) {
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["init", "--data-dir"])
         .arg(dir)
         .args(["--segment-bytes", segment_bytes])
@@ -56,7 +56,7 @@ impl Primary {
 
     /// [`start`](Self::start) with extra environment variables.
     pub fn start_env(dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Primary {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = logship::config::hermetic(BIN);
         cmd.args(["primary", "--data-dir"])
             .arg(dir)
             .args(["--listen", "127.0.0.1:0"])
@@ -156,7 +156,7 @@ impl Standby {
     /// Starts a standby receiving shipments on `ship_listen` (to come back on
     /// the address primaries were given).
     pub fn start_on(dir: &Path, ship_listen: &str, extra: &[&str]) -> Standby {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = logship::config::hermetic(BIN);
         cmd.args(["standby", "--data-dir"])
             .arg(dir)
             .args(["--listen", "127.0.0.1:0", "--ship-listen", ship_listen])
@@ -200,7 +200,7 @@ impl Standby {
     /// Starts a standby on `dir` that follows the archive at `url`
     /// (`--restore-from`, polling every 200 ms), with `extra` flags and `env`.
     pub fn follow(dir: &Path, url: &str, extra: &[&str], env: &[(&str, String)]) -> Standby {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = logship::config::hermetic(BIN);
         cmd.args(["standby", "--data-dir"])
             .arg(dir)
             .args(["--listen", "127.0.0.1:0", "--restore-from", url])
@@ -240,7 +240,7 @@ impl Drop for Standby {
 
 /// `logship status --json --data-dir DIR` of a running or stopped node.
 pub fn status_json(dir: &Path) -> serde_json::Value {
-    let out = Command::new(BIN)
+    let out = logship::config::hermetic(BIN)
         .args(["status", "--json", "--data-dir"])
         .arg(dir)
         .output()

@@ -202,7 +202,7 @@ impl LinkTap {
         let Some(sock) = st.sock.as_mut() else {
             return false;
         };
-        let written = write_some(sock, &frame);
+        let written = write_some(sock, frame);
         let done = match written {
             Ok(n) => n,
             Err(e) => {
@@ -366,8 +366,8 @@ mod tests {
             "durable moved on: not started"
         );
         assert!(tap.start(0, 1 << 20, || 0));
-        tap.durable(end1, &[run(0, &first)]);
-        tap.durable(end2, &[run(end1, &second)]);
+        tap.durable(end1, &[run(0, &first)], &[RunMemo::default()]);
+        tap.durable(end2, &[run(end1, &second)], &[RunMemo::default()]);
         let t = tap.take(false);
         assert!(t.active && t.residual.is_empty() && t.error.is_none());
         let ranges: Vec<_> = t.sent.iter().map(|s| (s.start_lsn, s.end_lsn)).collect();
@@ -375,10 +375,10 @@ mod tests {
         let got = read_chunks(b, 2).await;
         assert_eq!(got, vec![(0, end1, first.clone()), (end1, end2, second)]);
         // An advance without its records stops the tap and sends nothing.
-        tap.durable(end2 + 8, &[]);
+        tap.durable(end2 + 8, &[], &[]);
         let t = tap.take(false);
         assert!(!t.active && t.sent.is_empty());
-        tap.durable(end2 + 8, &[run(end2, &first)]);
+        tap.durable(end2 + 8, &[run(end2, &first)], &[RunMemo::default()]);
         assert!(
             tap.take(false).sent.is_empty(),
             "a stopped tap sends nothing"
@@ -392,7 +392,7 @@ mod tests {
         let recs = records(0, 100, 1000);
         let end = recs.len() as u64;
         assert!(tap.start(0, end - 1, || 0));
-        tap.durable(end, &[run(0, &recs)]);
+        tap.durable(end, &[run(0, &recs)], &[RunMemo::default()]);
         let t = tap.take(true);
         assert!(
             t.sent.is_empty() && !t.active,
@@ -401,7 +401,7 @@ mod tests {
         let mut bad = recs.clone();
         bad[40] ^= 1;
         assert!(tap.start(0, 1 << 20, || 0));
-        tap.durable(end, &[run(0, &bad)]);
+        tap.durable(end, &[run(0, &bad)], &[RunMemo::default()]);
         assert!(
             tap.take(true).sent.is_empty(),
             "a damaged record is never sent"
@@ -424,7 +424,7 @@ mod tests {
         for _ in 0..2000 {
             let recs = records(lsn, 4000, 60_000);
             let end = lsn + recs.len() as u64;
-            tap.durable(end, &[run(lsn, &recs)]);
+            tap.durable(end, &[run(lsn, &recs)], &[RunMemo::default()]);
             all.push((lsn, end, recs));
             lsn = end;
             let t = tap.take(false);
