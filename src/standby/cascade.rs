@@ -65,12 +65,25 @@ impl Cascade {
     }
 
     /// Follows what this standby receives until the receiver goes away or
-    /// the cascade is stopped: the shipper's position, and its timeline.
-    pub async fn run(self: Arc<Self>, mut received: watch::Receiver<Received>) {
+    /// the cascade is stopped: the shipper's position (`durable` tells every
+    /// advance of the received LSN at once), and its timeline.
+    pub async fn run(
+        self: Arc<Self>,
+        mut received: watch::Receiver<Received>,
+        mut durable: watch::Receiver<u64>,
+    ) {
         loop {
+            durable.borrow_and_update();
             let r = *received.borrow_and_update();
             self.follow(&r);
-            if self.is_stopped() || received.changed().await.is_err() {
+            if self.is_stopped() {
+                break;
+            }
+            let woke = tokio::select! {
+                r = received.changed() => r,
+                d = durable.changed() => d,
+            };
+            if woke.is_err() {
                 break;
             }
         }

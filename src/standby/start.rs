@@ -258,7 +258,10 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         (None, LogIntake::Link { .. }) => unreachable!("a link standby listens"),
     };
     if let Some(c) = &node.cascade {
-        tokio::spawn(c.clone().run(node.receiver.received.subscribe()));
+        tokio::spawn(c.clone().run(
+            node.receiver.received.subscribe(),
+            node.receiver.durable.subscribe(),
+        ));
     }
     let mut resp_task = tokio::spawn(super::serve::serve(resp_listener.clone(), node.clone()));
     let (handover_tx, mut handover_rx) = tokio::sync::oneshot::channel();

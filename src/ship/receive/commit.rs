@@ -392,5 +392,8 @@ fn publish_durable(shared: &ReceiverShared, durable: u64) -> bool {
         r.written_lsn = r.written_lsn.max(durable);
         needs_replay(r, applied)
     });
+    if moved {
+        shared.durable.send_replace(durable);
+    }
     moved
 }

@@ -86,6 +86,10 @@ pub type RefuseHook = Arc<dyn Fn(RefuseCode, &str, &str) + Send + Sync>;
 pub struct ReceiverShared {
     pub mirror: Arc<Mutex<Mirror>>,
     pub received: watch::Sender<Received>,
+    /// `received_lsn`, told at every advance: `received` wakes its watchers
+    /// only when replay has something to apply, and a cascade ships what is
+    /// durable as soon as it is.
+    pub durable: watch::Sender<u64>,
     /// The replayer publishes its applied LSN here.
     pub applied: watch::Receiver<u64>,
     /// `None` only with `--insecure-no-auth`.
@@ -186,6 +190,7 @@ impl ReceiverShared {
         Arc::new(ReceiverShared {
             mirror: Arc::new(Mutex::new(mirror)),
             received: watch::channel(r).0,
+            durable: watch::channel(r.received_lsn).0,
             applied,
             key,
             seed,

@@ -83,6 +83,7 @@ pub(super) async fn receive<R: tokio::io::AsyncRead + Unpin>(
         r.system_id = system_id;
         r.timeline = timeline;
     });
+    shared.durable.send_replace(wal_start_lsn);
     tracing::info!(
         lsn,
         wal_start_lsn,
