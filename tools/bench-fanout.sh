@@ -41,6 +41,16 @@ calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 json() { python3 -c "import json,sys; v=json.load(sys.stdin); [v:=v[k] for k in sys.argv[1:]]; print(v)" "$@"; }
 # cpu PID: user + system seconds of the process so far.
 cpu() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
+# tcpu PID NAME: user + system seconds so far of the process's threads named NAME.
+tcpu() {
+    local sum=0 t
+    for t in /proc/"$1"/task/*; do
+        if [[ $(cat "$t/comm" 2>/dev/null) == "$2" ]]; then
+            sum=$(awk -v s="$sum" -v t="$(getconf CLK_TCK)" '{ printf "%.3f", s + ($14 + $15) / t }' "$t/stat")
+        fi
+    done
+    echo "$sum"
+}
 
 # standbys N PREFIX [FLAGS...]: starts N standbys; their ship addresses in SHIP_ADDRS,
 # RESP ports in SB_PORTS, directories in SB_DIRS.
@@ -117,11 +127,16 @@ run() {
     ((total > 0)) && lag_port=${SB_PORTS[$((total - 1))]}
     local c0 d0 c1 d1 lagj
     c0=$(cpu "$ppid")
+    local s0 w0 s1 w1
+    s0=$(tcpu "$ppid" shipper)
+    w0=$(tcpu "$ppid" wal-writer)
     d0=$(L status --data-dir "$pdir" --json | json durable_lsn)
     lagj=$(L bench lag --primary "127.0.0.1:$pport" --standby "127.0.0.1:$lag_port" \
         --duration "${SECONDS_PER_RUN}s" --samples 1000000 --load-rate "$RATE" \
         --load-connections 8 --json)
     c1=$(cpu "$ppid")
+    s1=$(tcpu "$ppid" shipper)
+    w1=$(tcpu "$ppid" wal-writer)
     d1=$(L status --data-dir "$pdir" --json | json durable_lsn)
     local secs=$SECONDS_PER_RUN
     local cpu_s shipped_gb conv idx=()
@@ -137,7 +152,7 @@ run() {
     [[ $mode == cascade ]] && links=1
     local per_gb="-"
     ((links > 0)) && per_gb=$(calc "%.2f" "$cpu_s / $shipped_gb / $links")
-    ROWS+=("$label|$links|$total|$achieved|$(calc "%.3f" "$cpu_s / $secs")|$per_gb|$shipped_gb|$p50|$p99|$conv")
+    ROWS+=("$label|$links|$total|$achieved|$(calc "%.3f" "$cpu_s / $secs")|$per_gb|$shipped_gb|$p50|$p99|$conv|$(calc "%.3f" "($s1 - $s0) / $secs")|$(calc "%.3f" "($w1 - $w0) / $secs")")
     log "$label: cpu $cpu_s s over $secs s, $shipped_gb GB, lag p50 $p50 ms p99 $p99 ms, converged $conv"
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     PIDS=()
@@ -180,19 +195,26 @@ cores() {
 }
 BASE=$(cores 0)
 ONE=$(cores 1)
+# The WAL writer's CPU with no standby: its own work (fsyncs), no links.
+W0=$(for r in "${ROWS[@]}"; do
+    IFS='|' read -r l _ _ _ _ _ _ _ _ _ _ wrt <<<"$r"
+    if [[ $l == 0 ]]; then echo "$wrt"; fi
+done)
 cat <<EOF
 
 ## Fan-out benchmark ($(date -u +%F), $(nproc) cores; --fsync always, --ship-continuous, $RATE SET/s target, ${SECONDS_PER_RUN} s per run)
 
-| standbys | links from the primary | standbys in all | SET/s achieved | primary CPU (cores) | primary CPU-s per GB per link | GB of log | lag p50 / p99 of the last standby (ms) | all converged | each link past the first (share of a core) |
-|---|---|---|---|---|---|---|---|---|---|
+| standbys | links from the primary | standbys in all | SET/s achieved | primary CPU (cores) | shipper thread (cores) | WAL writer thread, sends caught-up links (cores) | shipper + writer per link beyond the writer alone (share of a core) | primary CPU-s per GB per link | GB of log | lag p50 / p99 of the last standby (ms) | all converged | whole process: each link past the first (share of a core) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
 EOF
 for r in "${ROWS[@]}"; do
-    IFS='|' read -r l links total ach cps pgb gb p50 p99 conv <<<"$r"
+    IFS='|' read -r l links total ach cps pgb gb p50 p99 conv shp wrt <<<"$r"
     extra="-"
+    perlink="-"
+    if [[ $links -gt 0 && -n "$W0" ]]; then perlink=$(calc "%.1f%%" "($shp + $wrt - $W0) / $links * 100"); fi
     if [[ -n "$ONE" && $links -gt 1 ]]; then extra=$(calc "%.1f%%" "($cps - $ONE) / ($links - 1) * 100"); fi
     if [[ $l == "1+15" && -n "$ONE" ]]; then extra="cascade: $(calc "%.2f" "$cps / $ONE")x the cost of 1 link"; fi
-    echo "| $l | $links | $total | $ach | $cps | $pgb | $gb | $p50 / $p99 | $conv | $extra |"
+    echo "| $l | $links | $total | $ach | $cps | $shp | $wrt | $perlink | $pgb | $gb | $p50 / $p99 | $conv | $extra |"
 done
 cat <<EOF
 

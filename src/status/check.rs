@@ -6,7 +6,7 @@
 //!
 //! | role    | measure    | what it is                                                              |
 //! |---------|------------|-------------------------------------------------------------------------|
-//! | primary | ship age   | per standby: time since its last successful shipment (since the primary started when never shipped to); 0 while it holds everything durable and the last shipment succeeded |
+//! | primary (and a cascading standby, per downstream) | ship age   | per standby: time since its last successful shipment (since the primary started when never shipped to); 0 while it holds everything durable and the last shipment succeeded |
 //! | primary | failures   | per standby: failed shipments in a row                                  |
 //! | primary | lag bytes  | per standby: durable LSN minus what it acknowledged                     |
 //! | standby | lag        | `lag_seconds` of status (0 when caught up)                              |
@@ -202,33 +202,34 @@ pub fn evaluate(s: &NodeStatus, t: &Thresholds, now_ms: u64) -> Verdict {
         warn: t.failures.warn.map(u64::from),
         crit: t.failures.crit.map(u64::from),
     };
-    if s.role == "primary" {
-        let started = s.started_unix_ms.unwrap_or(now_ms);
-        for sb in s.standbys.iter().flatten() {
-            let who = format!("standby {} ", sb.address);
-            let caught_up = sb.lag_bytes == 0 && sb.failures_in_row == 0;
-            let ship_age = if caught_up && sb.last_ship_unix_ms != 0 {
-                Duration::ZERO
-            } else if sb.last_ship_unix_ms == 0 {
-                age(now_ms, started)
-            } else {
-                age(now_ms, sb.last_ship_unix_ms)
-            };
-            let (what, suffix) = if sb.last_ship_unix_ms == 0 {
-                ("never shipped to, primary up", "")
-            } else {
-                ("last shipment", " ago")
-            };
-            dur(&who, what, ship_age, suffix, &t.ship_age);
-            count(
-                &who,
-                "failed shipments in a row:",
-                u64::from(sb.failures_in_row),
-                failures,
-            );
-            count(&who, "lag bytes:", sb.lag_bytes, t.lag_bytes);
-        }
-    } else {
+    // A primary's standbys, and a cascading standby's downstreams: the same
+    // measures, the same thresholds.
+    let started = s.started_unix_ms.unwrap_or(now_ms);
+    for sb in s.standbys.iter().flatten() {
+        let who = format!("standby {} ", sb.address);
+        let caught_up = sb.lag_bytes == 0 && sb.failures_in_row == 0;
+        let ship_age = if caught_up && sb.last_ship_unix_ms != 0 {
+            Duration::ZERO
+        } else if sb.last_ship_unix_ms == 0 {
+            age(now_ms, started)
+        } else {
+            age(now_ms, sb.last_ship_unix_ms)
+        };
+        let (what, suffix) = match (sb.last_ship_unix_ms, s.role.as_str()) {
+            (0, "primary") => ("never shipped to, primary up", ""),
+            (0, _) => ("never shipped to, standby up", ""),
+            _ => ("last shipment", " ago"),
+        };
+        dur(&who, what, ship_age, suffix, &t.ship_age);
+        count(
+            &who,
+            "failed shipments in a row:",
+            u64::from(sb.failures_in_row),
+            failures,
+        );
+        count(&who, "lag bytes:", sb.lag_bytes, t.lag_bytes);
+    }
+    if s.role != "primary" {
         let applied = s.applied_lsn.unwrap_or(0);
         let received = s.received_lsn.unwrap_or(0);
         let contact = s.last_receive_unix_ms.unwrap_or(0);

@@ -232,3 +232,26 @@ fn a_standby_following_an_archive_breaches_archive_age() {
         "{v:?}"
     );
 }
+
+#[test]
+fn a_cascading_standby_is_judged_per_downstream_too() {
+    let now = 100 * MIN;
+    let t = Thresholds {
+        lag_bytes: Limit {
+            warn: Some(100),
+            crit: None,
+        },
+        ..Thresholds::default()
+    };
+    let mut s = standby(now);
+    s.standbys = Some(vec![standby_at("10.0.0.9:7000", now, 0, 0)]);
+    assert_eq!(evaluate(&s, &t, now).state, State::Ok);
+    s.standbys = Some(vec![standby_at("10.0.0.9:7000", now - MIN, 500, 0)]);
+    let v = evaluate(&s, &t, now);
+    assert_eq!(v.state, State::Warning, "{v:?}");
+    assert!(
+        v.summary
+            .contains("standby 10.0.0.9:7000 lag bytes: 500 (warn 100)"),
+        "{v:?}"
+    );
+}
