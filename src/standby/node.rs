@@ -122,6 +122,13 @@ pub struct Node {
     /// The bound addresses: ship listener (none when following an
     /// archive), RESP.
     pub(super) bound: std::sync::OnceLock<(Option<String>, String)>,
+    /// Open while the standby accepts RESP clients; a promotion closes it
+    /// (and waits for `accept_closed`) before the node says it is promoted,
+    /// so a client that connects after that waits in the listen backlog for
+    /// the primary server instead of reaching a standby session that turns
+    /// it away.
+    pub(super) accept_open: watch::Sender<bool>,
+    pub(super) accept_closed: watch::Sender<bool>,
     /// The archive followed (`--restore-from`), for status.
     pub(super) following: Option<Arc<Following>>,
     /// Metrics and event hooks.

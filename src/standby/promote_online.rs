@@ -175,6 +175,15 @@ async fn promote_closed(
             .await
             .map_err(PromoteError::Task)??;
     node.receiver.promoted(new_tl, closed);
+    // New clients wait in the listen backlog for the primary server from
+    // here on (a second at most for the accept loop to let go).
+    node.accept_open.send_replace(false);
+    let mut closed_rx = node.accept_closed.subscribe();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        closed_rx.wait_for(|c| *c),
+    )
+    .await;
     node.promoted.store(true, Ordering::Release);
     let sent = node
         .handover

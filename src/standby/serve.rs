@@ -30,8 +30,14 @@ pub fn refusal(spec: &Spec) -> Option<&'static str> {
 /// clients, or with the process; once the node is promoted they send
 /// [`PROMOTED`] to the next request and close.
 pub async fn serve(listener: Arc<TcpListener>, node: Arc<Node>) {
+    let mut open = node.accept_open.subscribe();
     loop {
-        let Ok((sock, _)) = listener.accept().await else {
+        let accepted = tokio::select! {
+            biased;
+            _ = open.wait_for(|o| !*o) => break,
+            a = listener.accept() => a,
+        };
+        let Ok((sock, _)) = accepted else {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             continue;
         };
@@ -43,6 +49,7 @@ pub async fn serve(listener: Arc<TcpListener>, node: Arc<Node>) {
             node.monitor.clients.disconnected();
         });
     }
+    node.accept_closed.send_replace(true);
 }
 
 impl Role for Node {

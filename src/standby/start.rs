@@ -144,6 +144,8 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
                 PrimaryPosition::read(&StdFs, &cfg.data_dir).unwrap_or_default(),
             ),
             bound: std::sync::OnceLock::new(),
+            accept_open: watch::channel(true).0,
+            accept_closed: watch::channel(false).0,
             following: following.clone(),
             cascade: cfg.cascade.clone().map(|c| {
                 super::cascade::Cascade::new(
