@@ -206,3 +206,26 @@ fn a_cut_link_between_cascaded_standbys_converges() {
     let log = proxy.stop();
     assert!(log.matches("cut the stream").count() >= 1, "{log}");
 }
+
+#[test]
+fn a_downstream_that_is_not_an_address_is_refused_at_start() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("m");
+    let out = logship(&[
+        "standby",
+        "--data-dir",
+        d.to_str().unwrap(),
+        "--ship-listen",
+        "127.0.0.1:0",
+        "--insecure-no-auth",
+        "--cascade-to",
+        "nowhere",
+    ]);
+    assert_eq!(out.code, Some(78), "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("--cascade-to 'nowhere' is not an address (expected host:port)"),
+        "{out:#?}"
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{out:#?}");
+}

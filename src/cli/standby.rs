@@ -131,6 +131,14 @@ impl PromotedArgs {
         c.requirepass = requirepass;
         let scheduled =
             self.ship_every.is_some() || self.ship_cron.is_some() || self.ship_continuous;
+        for (flag, addrs) in [
+            ("--ship-to", &self.ship_to),
+            ("--cascade-to", &self.cascade_to),
+        ] {
+            if let Some(a) = addrs.iter().find(|a| !a.contains(':')) {
+                anyhow::bail!("{flag} '{a}' is not an address (expected host:port)");
+            }
+        }
         let none = self.ship_to.is_empty() && self.cascade_to.is_empty();
         if none && (scheduled || self.ship_max_rate.is_some()) {
             anyhow::bail!(
