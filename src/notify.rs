@@ -97,6 +97,14 @@ pub fn stopping() {
     }
 }
 
+/// A one-off `STATUS=` line (a node between two roles); the status thread
+/// replaces it at its next report.
+pub fn status(text: &str) {
+    if enabled() {
+        send(&[NotifyState::Status(text)]);
+    }
+}
+
 /// A reload begins: sends `RELOADING=1` with the monotonic clock (which
 /// `Type=notify-reload` wants). The node sends `READY=1` again when the
 /// reload is done. Nothing reloads yet: this is the piece a reload will use.

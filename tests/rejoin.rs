@@ -330,6 +330,7 @@ mod divergence_point {
             timeline: 2,
             durable_lsn: 0,
             history: timeline::read_history(&StdFs, &new.join("wal"), 2).unwrap(),
+            fenced: false,
         }
     }
 

@@ -85,7 +85,7 @@ fn the_units_agree_on_restarts_and_hardening() {
         for want in [
             "Type=notify",
             "User=logship",
-            "RestartPreventExitStatus=4 78",
+            "RestartPreventExitStatus=4 5 78",
             "ProtectSystem=strict",
             "ReadWritePaths=/var/lib/logship",
         ] {
@@ -414,6 +414,12 @@ fn config_keys(text: &str) -> Vec<(String, String)> {
             continue;
         }
         let l = line.trim_start_matches('#').trim_start();
+        // The cluster's nodes are commented out whole.
+        if l == "[[node]]" {
+            section = "node".into();
+            continue;
+        }
+        let l = l.trim_start_matches('#').trim_start();
         if let Some((key, _)) = l.split_once(" = ") {
             if key.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
                 keys.push((section.clone(), key.to_string()));
@@ -440,6 +446,11 @@ fn the_example_configuration_names_only_real_flags() {
             "primary" | "standby" | "status" => flags(&section).contains(&key),
             "archive" => key.starts_with("archive-") && flags("primary").contains(&key),
             "log" => cli.get_arguments().any(|a| a.get_long() == Some(&key)),
+            "node" => {
+                ["name", "data-dir", "listen", "ship-listen", "upstream"].contains(&key.as_str())
+                    || flags("primary").contains(&key)
+                    || flags("standby").contains(&key)
+            }
             other => panic!("unknown section [{other}]"),
         };
         assert!(ok, "[{section}] {key} is not a flag of {section}");

@@ -3,6 +3,7 @@
 //! itself happens before any command runs (`config::argv::prepare`); an
 //! invalid configuration never gets here.
 
+use crate::config::cluster::{Cluster, Node};
 use crate::config::layers::{Effective, Layered, Shape};
 use crate::config::{Section, Source};
 use clap::{Args, CommandFactory, Subcommand};
@@ -61,7 +62,11 @@ pub fn run(cmd: ConfigCommand, layered: &Layered, log_format: &str) -> anyhow::R
             .iter()
             .map(|(s, e)| (s.name().to_string(), e.iter().map(json_entry).collect()))
             .collect();
-        crate::say!("{}", json!({ "file": file, "sections": sections }));
+        let mut out = json!({ "file": file, "sections": sections });
+        if let (Some(c), None) = (&layered.cluster, a.role) {
+            out["nodes"] = c.nodes.iter().map(|n| node_json(c, n)).collect();
+        }
+        crate::say!("{out}");
         return Ok(ExitCode::SUCCESS);
     }
     crate::say!(
@@ -77,7 +82,54 @@ pub fn run(cmd: ConfigCommand, layered: &Layered, log_format: &str) -> anyhow::R
             crate::say!("{line:<width$}  # {source}");
         }
     }
+    if let (Some(c), None) = (&layered.cluster, a.role) {
+        for n in &c.nodes {
+            print_node(c, n);
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The ship addresses of `nodes`.
+fn ship_addrs(nodes: Vec<&Node>) -> Vec<String> {
+    nodes.iter().map(|n| n.ship_listen.clone()).collect()
+}
+
+/// A `[[node]]` as TOML, with where it ships in each role.
+fn print_node(c: &Cluster, n: &Node) {
+    crate::say!("\n[[node]]  # file:{}", n.line);
+    crate::say!("name = {:?}", n.name);
+    crate::say!("data-dir = {:?}", n.data_dir.display().to_string());
+    crate::say!("listen = {:?}", n.listen);
+    crate::say!("ship-listen = {:?}", n.ship_listen);
+    if let Some(u) = &n.upstream {
+        crate::say!("upstream = {u:?}");
+    }
+    for s in &n.settings {
+        crate::say!("{} = {:?}  # file:{}", s.key, s.values.join(","), s.line);
+    }
+    crate::say!(
+        "# as primary, ships to: {:?}",
+        ship_addrs(c.fed_by_primary(&n.name))
+    );
+    crate::say!(
+        "# as standby, cascades to: {:?}",
+        ship_addrs(c.fed_by_standby(&n.name))
+    );
+}
+
+fn node_json(c: &Cluster, n: &Node) -> Value {
+    json!({
+        "name": n.name,
+        "line": n.line,
+        "data_dir": n.data_dir,
+        "listen": n.listen,
+        "ship_listen": n.ship_listen,
+        "upstream": n.upstream,
+        "settings": n.settings.iter().map(|s| json!({"key": s.key, "values": s.values, "line": s.line})).collect::<Vec<_>>(),
+        "ships_to_as_primary": ship_addrs(c.fed_by_primary(&n.name)),
+        "cascades_to_as_standby": ship_addrs(c.fed_by_standby(&n.name)),
+    })
 }
 
 /// `key = value` in TOML's spelling; `# key (no value)` when unset.

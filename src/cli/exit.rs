@@ -11,6 +11,7 @@
 //! | 2    | torn tail: recovery would truncate it (after saving a copy)      |
 //! | 3    | corruption: recovery refuses to open the log                     |
 //! | 4    | fenced (`primary`): a promotion elsewhere fenced this primary; it refused to start, or stopped while fenced |
+//! | 5    | diverged (`run`): fenced by a promotion, and its log holds writes the new primary never got; it stopped without rejoining |
 //! | 78   | configuration error: `logship.toml` or a `LOGSHIP_*` variable is not valid (every command); for `primary` and `standby` also a flag that does not parse or does not fit with the others, or a file a flag names (key, password, certificate) that is missing or invalid. Nothing was started. 78 is `EX_CONFIG` of sysexits.h, which systemd shows as `status=78/CONFIG` |
 
 use crate::wal::{format_lsn, WalError};
@@ -31,6 +32,11 @@ pub enum Status {
     /// stopped while fenced. Restarting it changes nothing (systemd:
     /// `RestartPreventExitStatus=4`); rejoining it as a standby does.
     Fenced,
+    /// Under `logship run`: a fenced primary whose log holds writes the node
+    /// promoted in its place never got. It did not rejoin; a person decides
+    /// (`logship rejoin` saves those writes and re-seeds). Restarting changes
+    /// nothing (systemd: `RestartPreventExitStatus=5`).
+    Diverged,
     /// The configuration cannot work: `logship.toml` or a `LOGSHIP_*`
     /// variable is not valid (any command), or `primary`/`standby` was given
     /// flags or files that cannot work. The command started nothing;
@@ -49,6 +55,7 @@ impl Status {
             Status::TornTail => 2,
             Status::Corrupt => 3,
             Status::Fenced => 4,
+            Status::Diverged => 5,
             Status::Config => 78,
         }
     }

@@ -19,6 +19,7 @@
 //! | `promote`| `logship promote`: the LSN check, fencing, online/offline switch |
 //! | `faultproxy` | `logship fault-proxy` (hidden): the TCP fault proxy, for tests |
 //! | `rejoin` | `logship rejoin`: an old primary becomes a standby of the new one |
+//! | `run`    | `logship run --node NAME`: a node of the cluster, as its data directory says; rejoins after a fence |
 //! | `drill`  | `logship drill`: a failover rehearsed on a copy of a standby    |
 //! | `secure` | flags shared by those: TLS files, the RESP password file       |
 //! | `completions` | `logship completions SHELL`, and `logship man DIR` (hidden): what a package installs beside the binary |
@@ -46,6 +47,7 @@ mod primary;
 pub mod promote;
 pub mod rejoin;
 pub mod restore;
+pub mod run;
 pub mod secure;
 mod ship;
 mod standby;
@@ -111,6 +113,11 @@ pub struct Cli {
     /// Read no configuration file (the LOGSHIP_* environment still applies).
     #[arg(long, global = true, conflicts_with = "config")]
     pub no_config: bool,
+    /// This node of the cluster the configuration file describes ([[node]]):
+    /// its data directory, addresses and settings become the command's
+    /// flags (also LOGSHIP_NODE).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub node: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -174,6 +181,17 @@ pub enum Command {
     /// Serve a primary data directory over the Redis protocol.
     #[command(after_help = PRIMARY_EXIT_CODES_HELP)]
     Primary(primary::PrimaryArgs),
+    /// Run a node of the cluster (--node NAME) as its data directory says:
+    /// a primary, or a standby; promoted, it ships to the other nodes; fenced
+    /// by a promotion, it rejoins the promoted node as a standby by itself.
+    ///
+    /// The configuration file describes the cluster's nodes ([[node]] tables:
+    /// name, data-dir, listen, ship-listen, upstream, own settings); the
+    /// [primary] and [standby] sections hold the settings of either role. The
+    /// same file serves every node, and a node's command line never changes
+    /// when roles do. See docs/cluster.md.
+    #[command(after_help = run::EXIT_CODES_HELP)]
+    Run(run::RunArgs),
     /// Run a warm standby: receive shipments (or follow an archive), replay
     /// them continuously, serve read-only RESP.
     #[command(after_help = STANDBY_EXIT_CODES_HELP)]
@@ -243,8 +261,8 @@ pub enum Command {
 pub fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     let env = |var: &str| std::env::var_os(var);
-    let argv = std::env::args_os().collect();
-    let layered = match crate::config::argv::prepare(&Cli::command(), argv, &env) {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let layered = match crate::config::argv::prepare(&Cli::command(), argv.clone(), &env) {
         Ok(l) => l,
         Err(e) => {
             crate::say_err!("logship: error: {e}");
@@ -267,9 +285,10 @@ pub fn main() -> ExitCode {
         Command::Init(a) => init::run(a),
         Command::Primary(a) => primary::run(a),
         Command::Standby(a) => standby::run(a),
+        Command::Run(a) => run::run(a, &layered, &argv),
         Command::Status(a) => status::run(a),
         Command::Ship(a) => ship::run(a),
-        Command::Promote(a) => promote::run(a),
+        Command::Promote(a) => promote::run(a, &layered),
         Command::FaultProxy(a) => faultproxy::run(a),
         Command::Rejoin(a) => rejoin::run(a),
         Command::Drill(a) => drill::run(a),
@@ -326,7 +345,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
             crate::say_err!("logship: error: {first} (see '{}')", help_hint());
             match invoked().as_deref() {
                 // A service's flags: restarting it with them changes nothing.
-                Some("primary" | "standby") => exit::Status::Config.into(),
+                Some("primary" | "standby" | "run") => exit::Status::Config.into(),
                 _ => exit::Status::Usage.into(),
             }
         }

@@ -109,6 +109,11 @@ pub struct ShipArgs {
     pub max_retained_wal: u64,
     #[command(flatten)]
     pub link: LinkArgs,
+    /// Set by `logship run`: the cluster decides the targets, and may leave
+    /// none (a primary alone), so schedule and link settings without a
+    /// target are not a mistake.
+    #[arg(skip)]
+    pub in_cluster: bool,
 }
 
 impl ShipArgs {
@@ -121,7 +126,7 @@ impl ShipArgs {
         let scheduled =
             self.ship_every.is_some() || self.ship_cron.is_some() || self.ship_continuous;
         if self.ship_to.is_empty() {
-            if scheduled || self.link.any() {
+            if (scheduled || self.link.any()) && !self.in_cluster {
                 anyhow::bail!(
                     "--ship-every, --ship-cron, --ship-continuous, --ship-max-rate, --auth-key-file, --insecure-no-auth and --tls-* need --ship-to ADDR"
                 );
@@ -196,7 +201,7 @@ pub fn run(a: PrimaryArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn config(a: PrimaryArgs) -> anyhow::Result<PrimaryConfig> {
+pub(super) fn config(a: PrimaryArgs) -> anyhow::Result<PrimaryConfig> {
     let archive = a.archive.settings()?;
     super::archive::check_fsync(a.fsync, archive.as_ref())?;
     Ok(PrimaryConfig {
@@ -222,5 +227,6 @@ fn config(a: PrimaryArgs) -> anyhow::Result<PrimaryConfig> {
         requirepass: super::secure::requirepass(a.requirepass_file.as_deref())?,
         maxmemory_bytes: (a.maxmemory > 0).then_some(a.maxmemory),
         monitor: a.monitor.config(),
+        fenced_watch: None,
     })
 }

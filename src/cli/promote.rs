@@ -2,6 +2,8 @@
 //! come, the `--on-event` hook, and the exit code. The promotion itself is
 //! [`crate::promote::workflow`].
 
+use crate::config::layers::Layered;
+use crate::config::Section;
 use crate::events::{run_hook, Event, EventKind, HookOutcome};
 use crate::promote::workflow::{self, Ended, Narrator, Options, Summary};
 use crate::ship::AuthKey;
@@ -121,14 +123,71 @@ fn promotion_event(a: &PromoteArgs, steps: &Steps, sum: &Summary) {
     steps.step("event", &said);
 }
 
-pub fn run(a: PromoteArgs) -> anyhow::Result<ExitCode> {
-    let key = match &a.auth_key_file {
-        Some(p) => Some(AuthKey::from_file(p)?),
-        None => None,
+/// With `--node NAME` and a file describing the cluster: the key is the
+/// node's (or `[standby]`'s), and the primary to fence is the node that
+/// answers as the cluster's unfenced primary.
+///
+/// # Errors
+/// Two nodes answer as unfenced primaries.
+fn from_cluster(a: &mut PromoteArgs, layered: &Layered, steps: &Steps) -> anyhow::Result<()> {
+    let (Some(cluster), Some(name)) = (&layered.cluster, &layered.node) else {
+        return Ok(());
     };
+    let node = cluster.node(name)?;
+    if a.auth_key_file.is_none() {
+        let own = node.settings.iter().find(|s| s.key == "auth-key-file");
+        let file = own
+            .map(|s| s.values.as_slice())
+            .or_else(|| layered.value(Section::Standby, "auth-key-file"));
+        a.auth_key_file = file.and_then(|v| v.first()).map(PathBuf::from);
+    }
+    if a.primary.is_some() {
+        return Ok(());
+    }
+    let peers: Vec<String> = cluster.peers(name).map(|n| n.listen.clone()).collect();
+    let found = crate::promote::reversal::primaries(&peers);
+    let named = |addr: &str| {
+        let n = cluster.peers(name).find(|n| n.listen == addr);
+        format!("{} ({addr})", n.map_or("?", |n| n.name.as_str()))
+    };
+    match found.as_slice() {
+        [] => steps.step(
+            "cluster",
+            &format!(
+                "no other node ({}) answers as an unfenced primary: nothing to fence",
+                peers.join(", ")
+            ),
+        ),
+        [(addr, _)] => {
+            steps.step(
+                "cluster",
+                &format!(
+                    "the cluster's primary is node {}: it is fenced",
+                    named(addr)
+                ),
+            );
+            a.primary = Some(addr.clone());
+        }
+        many => {
+            let all: Vec<String> = many.iter().map(|(a, _)| named(a)).collect();
+            anyhow::bail!(
+                "several nodes answer as unfenced primaries: {}; promote with --primary ADDR naming the one to fence",
+                all.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn run(mut a: PromoteArgs, layered: &Layered) -> anyhow::Result<ExitCode> {
     let steps = Steps {
         json: a.json,
         started: Instant::now(),
+    };
+    from_cluster(&mut a, layered, &steps)?;
+    let key = match &a.auth_key_file {
+        Some(p) => Some(AuthKey::from_file(p)?),
+        None => None,
     };
     let o = Options {
         data_dir: a.data_dir.clone(),

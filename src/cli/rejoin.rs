@@ -48,6 +48,26 @@ pub struct RejoinArgs {
     pub json: bool,
 }
 
+/// Whether the old log diverged, in one line.
+pub fn verdict(plan: &Plan) -> String {
+    match &plan.divergence {
+        None => format!(
+            "not diverged: no write at or past {}; the log is kept and follows the new timeline",
+            lsn_text(plan.old_timeline, plan.divergence_lsn)
+        ),
+        Some(d) => format!(
+            "DIVERGED: {} write record(s) the new primary never got, LSN {} to {} ({} bytes of log, {} bytes of payload), written {} to {}",
+            d.records,
+            lsn_text(plan.old_timeline, d.first_lsn),
+            lsn_text(plan.old_timeline, d.last_lsn),
+            d.log_bytes,
+            d.payload_bytes,
+            crate::clock::utc_text_ms(d.first_unix_ms),
+            crate::clock::utc_text_ms(d.last_unix_ms)
+        ),
+    }
+}
+
 /// What the run found and did, printed with --json.
 #[derive(Debug, Default, serde::Serialize)]
 struct Summary {
@@ -151,28 +171,7 @@ pub fn run(a: RejoinArgs) -> anyhow::Result<ExitCode> {
             lsn_text(plan.old_timeline, plan.divergence_lsn)
         ),
     );
-    match &plan.divergence {
-        None => steps.say(
-            "verdict",
-            &format!(
-                "not diverged: no write at or past {}; the log is kept and follows the new timeline",
-                lsn_text(plan.old_timeline, plan.divergence_lsn)
-            ),
-        ),
-        Some(d) => steps.say(
-            "verdict",
-            &format!(
-                "DIVERGED: {} write record(s) the new primary never got, LSN {} to {} ({} bytes of log, {} bytes of payload), written {} to {}",
-                d.records,
-                lsn_text(plan.old_timeline, d.first_lsn),
-                lsn_text(plan.old_timeline, d.last_lsn),
-                d.log_bytes,
-                d.payload_bytes,
-                crate::clock::utc_text_ms(d.first_unix_ms),
-                crate::clock::utc_text_ms(d.last_unix_ms)
-            ),
-        ),
-    }
+    steps.say("verdict", &verdict(&plan));
     sum.diverged = plan.divergence.is_some();
     let done = match rejoin::apply(&old, &new, &plan, |s| steps.say("step", s)) {
         Ok(d) => d,

@@ -114,6 +114,10 @@ pub struct PromotedArgs {
         next_help_heading = "Once promoted, archive the log (from where the archive ends)"
     )]
     pub archive: Box<super::archive::ArchiveFlags>,
+    /// Set by `logship run`: the cluster decides the targets (see
+    /// `ShipArgs::in_cluster`).
+    #[arg(skip)]
+    pub in_cluster: bool,
 }
 
 impl PromotedArgs {
@@ -140,7 +144,7 @@ impl PromotedArgs {
             }
         }
         let none = self.ship_to.is_empty() && self.cascade_to.is_empty();
-        if none && (scheduled || self.ship_max_rate.is_some()) {
+        if none && (scheduled || self.ship_max_rate.is_some()) && !self.in_cluster {
             anyhow::bail!(
                 "--ship-every, --ship-cron, --ship-continuous and --ship-max-rate need --ship-to ADDR or --cascade-to ADDR"
             );
@@ -185,7 +189,7 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
 
 /// The standby's configuration from its flags, with the files they name
 /// (keys, certificates, password) read and checked.
-fn config(mut a: StandbyArgs) -> anyhow::Result<StandbyConfig> {
+pub(super) fn config(mut a: StandbyArgs) -> anyhow::Result<StandbyConfig> {
     // With --restore-from, the archive's key file reads the archive that is
     // followed (and, with --archive-to, encrypts the archive once promoted).
     let follow_key_file = match (&a.restore_from, &a.promoted.archive.archive_to) {

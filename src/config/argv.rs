@@ -2,6 +2,7 @@
 //! (`--config`, `--no-config`), which subcommand runs, and the command line
 //! clap parses, with the file's and the environment's values added.
 
+use super::cluster::{Cluster, Node, NODE_ENV};
 use super::file::ConfigFile;
 use super::layers::{resolve, settings, shape, Choice, Effective, Layered};
 use super::{ConfigError, Section, Source, DEFAULT_PATH, PATH_ENV};
@@ -11,7 +12,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 /// Global flags that take a value, as they may come before the subcommand.
-const GLOBAL_WITH_VALUE: [&str; 2] = ["--config", "--log-format"];
+const GLOBAL_WITH_VALUE: [&str; 3] = ["--config", "--log-format", "--node"];
 
 /// The tokens of `argv` (less the program name) up to `--`.
 fn tokens(argv: &[OsString]) -> impl Iterator<Item = &OsStr> {
@@ -107,6 +108,21 @@ pub fn prepare(
     let path = config_path(&argv, env);
     let file = path.as_deref().map(ConfigFile::load).transpose()?;
     let choices = resolve(cmd, file.as_ref(), env)?;
+    let cluster = match &file {
+        Some(f) => Cluster::from_file(cmd, f)?,
+        None => None,
+    };
+    let node = node_name(&argv, env);
+    let argv = match (&node, &cluster) {
+        (Some(name), Some(c)) => with_node(cmd, argv, c, c.node(name)?, env),
+        (Some(name), None) => {
+            return Err(ConfigError::NoCluster {
+                name: name.clone(),
+                path,
+            })
+        }
+        (None, _) => argv,
+    };
     let log_format_flag = has_flag(&argv, "--log-format");
     let argv = with_choices(cmd, argv, &choices, log_format_flag);
     Ok(Layered {
@@ -114,7 +130,43 @@ pub fn prepare(
         file: path,
         choices,
         log_format_flag,
+        cluster,
+        node,
     })
+}
+
+/// The node this command runs for: `--node NAME`, else [`NODE_ENV`].
+pub fn node_name(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Option<String> {
+    flag_value(argv, "--node")
+        .or_else(|| env(NODE_ENV).filter(|v| !v.is_empty()))
+        .map(|v| v.to_string_lossy().into_owned())
+}
+
+/// `argv` with the flags `node` gives its subcommand added after the
+/// subcommand's name, but not those on the command line or set by the
+/// environment (`LOGSHIP_<SECTION>_<KEY>` of the subcommand's section).
+fn with_node(
+    cmd: &Command,
+    mut argv: Vec<OsString>,
+    cluster: &Cluster,
+    node: &Node,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Vec<OsString> {
+    let Some((at, name)) = subcommand_at(cmd, &argv) else {
+        return argv;
+    };
+    let Some(sub) = cmd.find_subcommand(&name) else {
+        return argv;
+    };
+    let Some(given) = given(sub, &argv[at..]) else {
+        return argv;
+    };
+    let section = Section::from_name(&name);
+    let env_set =
+        |key: &str| section.is_some_and(|s| env(&s.env_var(key)).is_some_and(|v| !v.is_empty()));
+    let tokens = cluster.tokens(node, sub, &given, &env_set);
+    argv.splice(at + 1..at + 1, tokens);
+    argv
 }
 
 /// The ids of the flags of `sub` given in `args` (`args[0]` its name), by a
@@ -188,7 +240,7 @@ fn with_choices(
 
 /// The command-line tokens of a flag's values: `--key=V` per value, `--key`
 /// for a switch that is on, nothing for one that is off.
-fn flag_tokens(arg: &Arg, key: &str, values: &[String]) -> Vec<OsString> {
+pub(super) fn flag_tokens(arg: &Arg, key: &str, values: &[String]) -> Vec<OsString> {
     if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
         let on = values.iter().any(|v| v == "true");
         return on.then(|| format!("--{key}").into()).into_iter().collect();
@@ -219,6 +271,11 @@ impl Layered {
         self.choice(Section::Log, "level")
             .and_then(|c| c.values.first())
             .map(String::as_str)
+    }
+
+    /// The values the file or the environment give `[section] key`.
+    pub fn value(&self, section: Section, key: &str) -> Option<&[String]> {
+        self.choice(section, key).map(|c| c.values.as_slice())
     }
 
     fn choice(&self, section: Section, key: &str) -> Option<&Choice> {

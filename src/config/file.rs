@@ -12,6 +12,27 @@ pub struct ConfigFile {
     pub path: PathBuf,
     /// Every key of every section, in the order of the file.
     pub settings: Vec<Setting>,
+    /// The cluster's nodes (`[[node]]` tables), in the order of the file.
+    pub nodes: Vec<NodeTable>,
+}
+
+/// One `[[node]]` table as written: its keys are checked by
+/// [`super::cluster`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeTable {
+    /// 1-based line of the table's first key.
+    pub line: usize,
+    /// Every key, in the order of the file.
+    pub keys: Vec<NodeKey>,
+}
+
+/// A `key = value` of a `[[node]]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeKey {
+    pub key: String,
+    pub value: Value,
+    /// 1-based line of the key.
+    pub line: usize,
 }
 
 impl ConfigFile {
@@ -49,10 +70,18 @@ impl ConfigFile {
             syntax(line, format!("not TOML: {}", message.join(" ")))
         })?;
         let mut settings = Vec::new();
+        let mut nodes = Vec::new();
         for (name, table) in root.get_ref() {
             let line = at(name.span().start);
+            if name.get_ref() == super::cluster::NODE_TABLE {
+                nodes = node_tables(table, &at).map_err(|(line, m)| {
+                    syntax(line.unwrap_or_else(|| at(name.span().start)), m)
+                })?;
+                continue;
+            }
             let Some(section) = Section::from_name(name.get_ref()) else {
-                let known: Vec<&str> = Section::ALL.iter().map(|s| s.name()).collect();
+                let mut known: Vec<&str> = Section::ALL.iter().map(|s| s.name()).collect();
+                known.push("[[node]]");
                 return Err(syntax(
                     line,
                     format!(
@@ -81,6 +110,7 @@ impl ConfigFile {
         Ok(ConfigFile {
             path: path.into(),
             settings,
+            nodes,
         })
     }
 
@@ -88,6 +118,42 @@ impl ConfigFile {
     pub fn section(&self, section: Section) -> impl Iterator<Item = &Setting> {
         self.settings.iter().filter(move |s| s.section == section)
     }
+}
+
+/// The `[[node]]` tables: an array of tables, each key with its line. The
+/// error is the line (when known) and what is wrong.
+fn node_tables(
+    value: &Spanned<DeValue<'_>>,
+    at: &dyn Fn(usize) -> usize,
+) -> Result<Vec<NodeTable>, (Option<usize>, String)> {
+    let not = |line| {
+        (
+            line,
+            "node must be an array of tables: write each node as [[node]]".to_string(),
+        )
+    };
+    let DeValue::Array(items) = value.get_ref() else {
+        return Err(not(None));
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let line = at(item.span().start);
+        let DeValue::Table(t) = item.get_ref() else {
+            return Err(not(Some(line)));
+        };
+        let mut keys: Vec<NodeKey> = t
+            .iter()
+            .map(|(k, v)| NodeKey {
+                key: k.get_ref().to_string(),
+                value: value_of(v),
+                line: at(k.span().start),
+            })
+            .collect();
+        keys.sort_by_key(|k| k.line);
+        let line = keys.first().map_or(line, |k| k.line);
+        out.push(NodeTable { line, keys });
+    }
+    Ok(out)
 }
 
 /// The 1-based line holding byte `offset` of `text`.

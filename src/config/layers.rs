@@ -44,6 +44,10 @@ pub struct Layered {
     pub choices: Vec<Choice>,
     /// `--log-format` is on the command line.
     pub log_format_flag: bool,
+    /// The cluster the file describes (`[[node]]`), if it does.
+    pub cluster: Option<super::cluster::Cluster>,
+    /// The node named by `--node` or `LOGSHIP_NODE`.
+    pub node: Option<String>,
 }
 
 /// A setting's effective value, as `logship config check` prints it.
@@ -152,7 +156,7 @@ fn unknown_reason(cmd: &Command, section: Section, key: &str) -> String {
 }
 
 /// The flag's values for a file value of the right TOML type.
-fn flag_values(arg: &Arg, value: &Value) -> Result<Vec<String>, String> {
+pub(super) fn flag_values(arg: &Arg, value: &Value) -> Result<Vec<String>, String> {
     let scalar = |v: &Value| match v {
         Value::Str(s) => Ok(s.clone()),
         Value::Int(i) => Ok(i.to_string()),
@@ -171,7 +175,7 @@ fn flag_values(arg: &Arg, value: &Value) -> Result<Vec<String>, String> {
 }
 
 /// Runs the flag's own value parser on each value.
-fn check_values(arg: &Arg, values: &[String]) -> Result<(), String> {
+pub(super) fn check_values(arg: &Arg, values: &[String]) -> Result<(), String> {
     if shape(arg) == Shape::Switch {
         return Ok(());
     }

@@ -6,6 +6,7 @@
 //! | `file`   | the TOML file: sections of settings, each with its line           |
 //! | `argv`   | the command line: which file (`--config`, `--no-config`), which subcommand, the values handed to clap |
 //! | `layers` | defaults < file < environment < flags, against the clap commands: checks, conflicts, the values handed to clap, where each came from |
+//! | `cluster`| the `[[node]]` tables: one file for every node, what `--node NAME` gives a command, where each node ships |
 //!
 //! A section holds the settings of a long-running role or concern: `[primary]`,
 //! `[standby]`, `[ship]`, `[archive]` (the `archive` command, and the
@@ -16,6 +17,7 @@
 //! settings. docs/configuration.md is the user's side of this.
 
 pub mod argv;
+pub mod cluster;
 pub mod file;
 pub mod layers;
 
@@ -181,6 +183,24 @@ pub enum ConfigError {
         value: Value,
         reason: String,
     },
+    /// A `[[node]]` table that cannot work.
+    #[error("{} line {line}: [[node]] {}: {reason}", path.display(), if node.is_empty() { "(no name)" } else { node.as_str() })]
+    Node {
+        path: PathBuf,
+        line: usize,
+        node: String,
+        reason: String,
+    },
+    /// `--node NAME` names no node of the file.
+    #[error("{}: no [[node]] is named \"{name}\" (nodes: {names})", path.display())]
+    NoNode {
+        path: PathBuf,
+        name: String,
+        names: String,
+    },
+    /// `--node NAME` without a file describing the cluster.
+    #[error("--node {name} (or {}) needs a configuration file with [[node]] tables: {}", cluster::NODE_ENV, match path { Some(p) => format!("{} has none", p.display()), None => "no file was read (--config FILE)".into() })]
+    NoCluster { name: String, path: Option<PathBuf> },
     #[error("environment {var}={value:?}: {reason}")]
     Env {
         var: String,
@@ -196,6 +216,7 @@ pub fn is_config_var(name: &std::ffi::OsStr) -> bool {
         return false;
     };
     name == PATH_ENV
+        || name == cluster::NODE_ENV
         || Section::ALL.iter().any(|s| {
             let prefix = format!("LOGSHIP_{}_", s.name().to_ascii_uppercase());
             name.starts_with(&prefix)

@@ -83,7 +83,7 @@ fn settings_keep_their_type_and_line() {
 fn a_file_that_is_not_toml_or_has_an_unknown_section_names_the_line() {
     assert_eq!(
         parse("[primary]\nfsync = \"always\"\n\n[primry]\n").unwrap_err().to_string(),
-        "logship.toml line 4: unknown section [primry] (sections: primary, standby, ship, archive, status, log)"
+        "logship.toml line 4: unknown section [primry] (sections: primary, standby, ship, archive, status, log, [[node]])"
     );
     let e = parse("[primary]\nfsync = always\n")
         .unwrap_err()
@@ -334,4 +334,85 @@ fn config_check_reports_each_source() {
     assert_eq!(find("maxmemory").values, Some(vec!["0".to_string()]));
     assert_eq!(find("metrics").values, None);
     let _: &[Choice] = &l.choices;
+}
+
+const CLUSTER: &str = "[primary]\nship-continuous = true\nfsync = \"everysec\"\n\n[standby]\nship-continuous = true\n\n[[node]]\nname = \"a\"\ndata-dir = \"/d/a\"\nlisten = \"h:1\"\nship-listen = \"h:2\"\nfsync = \"always\"\n\n[[node]]\nname = \"b\"\ndata-dir = \"/d/b\"\nlisten = \"h:3\"\nship-listen = \"h:4\"\n\n[[node]]\nname = \"c\"\ndata-dir = \"/d/c\"\nlisten = \"h:5\"\nship-listen = \"h:6\"\nupstream = \"b\"\n";
+
+#[test]
+fn a_node_gives_its_role_the_cluster_s_flags() {
+    let l = layered(CLUSTER, &["--node", "a", "primary"], &[]);
+    let argv = argv_text(&l);
+    let at = argv.iter().position(|a| a == "primary").unwrap();
+    assert_eq!(
+        argv[at + 1..].to_vec(),
+        [
+            "--ship-continuous",
+            "--data-dir=/d/a",
+            "--listen=h:1",
+            "--ship-to=h:4",
+            "--fsync=always",
+        ],
+        "the node's own fsync wins over [primary]'s; c is fed by b, not a"
+    );
+    let l = layered(CLUSTER, &["--node", "b", "standby"], &[]);
+    let argv = argv_text(&l);
+    for want in [
+        "--ship-listen=h:4",
+        "--ship-to=h:2",
+        "--ship-to=h:6",
+        "--cascade-to=h:6",
+    ] {
+        assert!(argv.contains(&want.to_string()), "{want} not in {argv:?}");
+    }
+}
+
+#[test]
+fn the_environment_and_flags_win_over_a_node() {
+    let l = layered(
+        CLUSTER,
+        &["primary", "--listen", "h:9"],
+        &[("LOGSHIP_NODE", "a"), ("LOGSHIP_PRIMARY_FSYNC", "no")],
+    );
+    let argv = argv_text(&l);
+    assert!(!argv.iter().any(|a| a.starts_with("--listen=")), "{argv:?}");
+    assert!(argv.contains(&"--fsync=no".to_string()), "{argv:?}");
+    assert!(!argv.contains(&"--fsync=always".to_string()), "{argv:?}");
+    // Any command with --data-dir takes the node's.
+    let l = layered(CLUSTER, &["--node", "c", "status"], &[]);
+    assert!(argv_text(&l).contains(&"--data-dir=/d/c".to_string()));
+}
+
+#[test]
+fn the_nodes_are_checked() {
+    let err = |text: &str| {
+        let f = parse(text).and_then(|f| super::cluster::Cluster::from_file(&cli(), &f));
+        match f {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = err("[[node]]\ndata-dir = \"/x\"\n");
+    assert!(
+        e.contains("line 2: [[node]] (no name): a node needs name"),
+        "{e}"
+    );
+    let e = err("[[node]]\nname = \"a\"\ndata-dir = \"/x\"\nlisten = \"h:1\"\n");
+    assert!(e.contains("a node needs ship-listen"), "{e}");
+    let e =
+        err("[[node]]\nname = \"a\"\ndata-dir = \"/x\"\nlisten = \"h1\"\nship-listen = \"h:2\"\n");
+    assert!(
+        e.contains("line 4: [[node]] a: listen \"h1\" is not host:port"),
+        "{e}"
+    );
+    let e = err("[[node]]\nname = \"a b\"\n");
+    assert!(e.contains("letters, digits"), "{e}");
+    let e = err("[[node]]\nname = \"a\"\ndata-dir = \"/x\"\nlisten = \"h:1\"\nship-listen = \"h:2\"\nupstream = \"z\"\n");
+    assert!(e.contains("upstream \"z\" is not a node (nodes: a)"), "{e}");
+    let e = err("[[node]]\nname = \"a\"\ndata-dir = \"/x\"\nlisten = \"h:1\"\nship-listen = \"h:2\"\nship-to = [\"h:9\"]\n");
+    assert!(
+        e.contains("line 6") && e.contains("the cluster decides"),
+        "{e}"
+    );
+    let e = err("node = 3\n");
+    assert!(e.contains("write each node as [[node]]"), "{e}");
 }

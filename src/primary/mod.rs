@@ -83,7 +83,31 @@ pub struct PrimaryConfig {
     pub maxmemory_bytes: Option<u64>,
     /// Metrics, status page, event hooks.
     pub monitor: crate::metrics::MonitorConfig,
+    /// Under `logship run`: what a fenced primary asks to learn that it may
+    /// stop and rejoin as a standby (`None`: it serves refusing writes until
+    /// it is stopped).
+    pub fenced_watch: Option<FencedWatch>,
 }
+
+/// Asked every [`FENCED_WATCH_EVERY`] while the primary is fenced, on a
+/// blocking thread (it may ask other nodes over the network): the RESP
+/// address of the node promoted in its place once that node serves as the
+/// primary of a later timeline. Then the server stops as at a signal, and
+/// [`server::run`] ends with [`server::StoppedFenced`] naming that address.
+#[derive(Clone)]
+pub struct FencedWatch(pub Arc<FencedAsk>);
+
+/// The question a [`FencedWatch`] asks: the fence, the promoted node's address.
+pub type FencedAsk = dyn Fn(&crate::node::control::Fence) -> Option<String> + Send + Sync;
+
+impl std::fmt::Debug for FencedWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FencedWatch")
+    }
+}
+
+/// How often a fenced primary with a [`FencedWatch`] asks it.
+pub const FENCED_WATCH_EVERY: Duration = Duration::from_millis(100);
 
 /// What every connection and background task shares.
 pub struct Shared {

@@ -29,12 +29,38 @@ const FINAL_SHIPMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_se
 pub struct StoppedFenced {
     pub path: std::path::PathBuf,
     pub fence: Box<crate::node::control::Fence>,
+    /// The RESP address of the node promoted in its place, when the
+    /// [`FencedWatch`](super::FencedWatch) found it: the server stopped to
+    /// rejoin it.
+    pub rejoin_from: Option<String>,
 }
 
 /// Why the server stopped.
 enum Stop {
     Signal(&'static str),
     WalFailed,
+    /// Fenced, and the node promoted in its place serves at this address.
+    Rejoin(String),
+}
+
+/// Waits until the primary is fenced and its [`FencedWatch`](super::FencedWatch)
+/// names the node promoted in its place; never without a watch.
+async fn promoted_elsewhere(shared: Arc<Shared>) -> String {
+    let Some(watch) = shared.cfg.fenced_watch.clone() else {
+        return std::future::pending().await;
+    };
+    let mut tick = tokio::time::interval(super::FENCED_WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(fence) = shared.lock_db().fenced.clone() else {
+            continue;
+        };
+        let w = watch.clone();
+        if let Ok(Some(addr)) = tokio::task::spawn_blocking(move || (w.0)(&fence)).await {
+            return addr;
+        }
+    }
 }
 
 /// Opens the data directory, recovers, serves until SIGTERM/SIGINT, then
@@ -228,6 +254,7 @@ pub async fn serve_on(
     // Ready for systemd only now: the listener accepts, and SIGTERM is ours.
     crate::notify::ready(admin_cmds::status_source(&shared));
     let mut conns = JoinSet::new();
+    let mut elsewhere = std::pin::pin!(promoted_elsewhere(shared.clone()));
     let stop = loop {
         tokio::select! {
             r = listener.accept() => match r {
@@ -252,16 +279,28 @@ pub async fn serve_on(
             _ = sigterm.recv() => break Stop::Signal("SIGTERM"),
             _ = sigint.recv() => break Stop::Signal("SIGINT"),
             _ = shared.wal.failed() => break Stop::WalFailed,
+            addr = &mut elsewhere => break Stop::Rejoin(addr),
         }
     };
     drop(listener);
-    crate::notify::stopping();
-    if let Stop::Signal(name) = stop {
-        tracing::info!(
-            signal = name,
-            clients = shared.clients.load(Ordering::Relaxed),
-            "shutting down: finishing in-flight work"
-        );
+    match &stop {
+        Stop::Signal(name) => {
+            crate::notify::stopping();
+            tracing::info!(
+                signal = name,
+                clients = shared.clients.load(Ordering::Relaxed),
+                "shutting down: finishing in-flight work"
+            );
+        }
+        Stop::Rejoin(addr) => {
+            // The process goes on, as a standby: not stopping for systemd.
+            crate::notify::status(&format!("fenced; rejoining {addr} as a standby"));
+            tracing::warn!(
+                new_primary = %addr,
+                "fenced, and {addr} serves as the primary in this node's place: stopping to rejoin it as a standby"
+            );
+        }
+        Stop::WalFailed => crate::notify::stopping(),
     }
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(cfg.shutdown_timeout, async {
@@ -321,6 +360,10 @@ pub async fn serve_on(
         return Err(StoppedFenced {
             path: shared.data_dir.clone(),
             fence: Box::new(fence),
+            rejoin_from: match stop {
+                Stop::Rejoin(addr) => Some(addr),
+                _ => None,
+            },
         }
         .into());
     }

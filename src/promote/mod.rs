@@ -9,6 +9,7 @@
 //! | `offline` | promoting a stopped standby's data directory                  |
 //! | `remote`  | `LOGSHIP POSITION/HISTORY/FENCE/UNFENCE` to a primary          |
 //! | `rejoin`  | an old primary's directory made a standby of the new primary  |
+//! | `reversal`| under `logship run`: find the node promoted in one's place, rejoin it unless diverged |
 //! | `diverged`| the old log past the switch: find, save (dumpable), cut        |
 //! | `copy`    | a consistent copy of a (running) standby as of one received LSN |
 //! | `drill`   | a failover drill on such a copy: RTO, RPO, digest, a write      |
@@ -23,4 +24,5 @@ pub mod expected;
 pub mod offline;
 pub mod rejoin;
 pub mod remote;
+pub mod reversal;
 pub mod workflow;

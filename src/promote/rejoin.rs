@@ -161,6 +161,9 @@ pub struct NewPrimary {
     pub durable_lsn: u64,
     #[serde(skip)]
     pub history: Vec<Switch>,
+    /// It was fenced in turn when it answered.
+    #[serde(skip)]
+    pub fenced: bool,
 }
 
 fn hex_id<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -173,7 +176,15 @@ fn hex_id<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
 /// [`RejoinError::Unreachable`] when it does not answer; other
 /// [`RejoinError`]s for a refusal or an answer that does not parse.
 pub fn ask(addr: &str) -> Result<NewPrimary, RejoinError> {
-    let v = Primary::connect(addr, std::time::Duration::from_secs(30))
+    ask_within(addr, std::time::Duration::from_secs(30))
+}
+
+/// [`ask`], each answer waited for at most `timeout`.
+///
+/// # Errors
+/// As [`ask`].
+pub fn ask_within(addr: &str, timeout: std::time::Duration) -> Result<NewPrimary, RejoinError> {
+    let v = Primary::connect(addr, timeout)
         .and_then(|mut p| p.history())
         .map_err(|e| match e {
             RemoteError::Unreachable { .. } => RejoinError::Unreachable(e),
@@ -198,6 +209,7 @@ pub fn ask(addr: &str) -> Result<NewPrimary, RejoinError> {
         timeline: v.timeline,
         durable_lsn: v.durable_lsn,
         history,
+        fenced: v.fenced,
     })
 }
 

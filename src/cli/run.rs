@@ -1,0 +1,284 @@
+//! `logship run --node NAME`: a node of the cluster that `logship.toml`
+//! describes (`[[node]]`), as whatever its data directory says it is.
+//!
+//! The node starts as a primary when its control file says primary, and as a
+//! standby otherwise (a missing or empty directory is a new standby, seeded
+//! by the primary). Its flags come from the file as for `logship primary
+//! --node NAME` or `logship standby --node NAME`: the node's own values, the
+//! role's section, where to ship from the cluster. Then, in one process:
+//!
+//! - a standby promoted (`logship promote --node NAME`) serves as the primary
+//!   and ships to the other nodes at once;
+//! - a primary fenced by that promotion waits until the promoted node serves,
+//!   stops serving, and rejoins it as a standby (the steps of `logship
+//!   rejoin`), unless its log diverged: then it stops with the divergence
+//!   report and exit status 5, which the unit file does not restart;
+//! - a primary that was fenced (or superseded: another node serves a later
+//!   timeline of the same system) while it was down does the same at start.
+
+use super::exit::{Failure, Status};
+use super::parse;
+use crate::config::cluster::{Cluster, Node};
+use crate::config::layers::Layered;
+use crate::fs::StdFs;
+use crate::node::control::{Control, Role, CONTROL_FILE};
+use crate::primary::server::StoppedFenced;
+use crate::primary::FencedWatch;
+use crate::promote::rejoin::NewPrimary;
+use crate::promote::reversal::{self, Reversal};
+use clap::Args;
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  stopped cleanly (SIGTERM or SIGINT)
+  1  could not start or serve: I/O error, damaged log, address in use
+  4  fenced: a promotion elsewhere fenced this primary, and no node of the
+     cluster served as the primary promoted in its place within --rejoin-wait
+  5  diverged: fenced, and its log holds writes the promoted node never got;
+     it did not rejoin. Read the report, then `logship rejoin` (which saves
+     those writes under diverged/) and start it again
+ 78  configuration error: no --node, no [[node]] of that name, or the file,
+     a LOGSHIP_* variable or the role's settings are not valid";
+
+/// Arguments of `run` (the node is the global `--node NAME` or `LOGSHIP_NODE`).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// How long a primary found fenced at start looks for the node promoted
+    /// in its place (to rejoin it) before it gives up with exit status 4.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse::duration)]
+    pub rejoin_wait: Duration,
+}
+
+/// What the data directory says the node is.
+enum Found {
+    Primary(Control),
+    /// A standby's, or nothing yet (a new standby).
+    Standby,
+}
+
+fn found(dir: &Path) -> anyhow::Result<Found> {
+    if !dir.join(CONTROL_FILE).exists() {
+        return Ok(Found::Standby);
+    }
+    let c = Control::read(&StdFs, dir)?;
+    Ok(match c.role {
+        Role::Primary => Found::Primary(c),
+        Role::Standby => Found::Standby,
+    })
+}
+
+/// Runs the node until it is stopped, changing role as promotions go.
+///
+/// # Errors
+/// A configuration that cannot work (exit 78), a failure of the role, a
+/// divergence (exit 5), a fence with no promoted node to rejoin (exit 4).
+pub fn run(a: RunArgs, layered: &Layered, argv: &[OsString]) -> anyhow::Result<ExitCode> {
+    let (cluster, node) = cluster_node(layered).map_err(Failure::config)?;
+    let peers: Vec<String> = cluster
+        .peers(&node.name)
+        .map(|n| n.listen.clone())
+        .collect();
+    tracing::info!(node = %node.name, data_dir = %node.data_dir.display(), nodes = %cluster.names(), "running a node of the cluster");
+    loop {
+        match found(&node.data_dir)? {
+            Found::Primary(control) => {
+                let superseded = match &control.fenced {
+                    Some(f) => Some(wait_for_promoted(
+                        &peers,
+                        &control,
+                        f.timeline,
+                        a.rejoin_wait,
+                    )?),
+                    // Down while another node was promoted without fencing it.
+                    None => {
+                        reversal::promoted_in_place(&peers, control.system_id, control.timeline)
+                    }
+                };
+                if let Some(new) = superseded {
+                    reverse(node, &new)?;
+                    continue;
+                }
+                let mut cfg = match role_command(argv, "primary")? {
+                    super::Command::Primary(p) => {
+                        super::primary::config(cluster_args(p)).map_err(Failure::config)?
+                    }
+                    _ => unreachable_role()?,
+                };
+                cfg.fenced_watch = Some(watch(&peers, &node.data_dir));
+                let served = crate::primary::run(cfg);
+                if let Some(addr) = rejoin_from(&served) {
+                    reverse(node, &ask(&addr)?)?;
+                    continue;
+                }
+                served.map_err(Failure::from_primary)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            Found::Standby => {
+                let mut cfg = match role_command(argv, "standby")? {
+                    super::Command::Standby(mut s) => {
+                        s.promoted.in_cluster = true;
+                        super::standby::config(s).map_err(Failure::config)?
+                    }
+                    _ => unreachable_role()?,
+                };
+                cfg.as_primary.fenced_watch = Some(watch(&peers, &node.data_dir));
+                let served = crate::standby::start::run(cfg);
+                if let Some(addr) = rejoin_from(&served) {
+                    reverse(node, &ask(&addr)?)?;
+                    continue;
+                }
+                served.map_err(Failure::from_primary)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+}
+
+/// The cluster and this node, or why `run` cannot start.
+fn cluster_node(layered: &Layered) -> anyhow::Result<(&Cluster, &Node)> {
+    let name = layered.node.as_deref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "logship run needs the node's name: --node NAME or {}",
+            crate::config::cluster::NODE_ENV
+        )
+    })?;
+    // `prepare` refused a --node without a cluster, and a name that is not a node's.
+    let cluster = layered.cluster.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("logship run needs a configuration file with [[node]] tables")
+    })?;
+    Ok((cluster, cluster.node(name)?))
+}
+
+fn cluster_args(mut p: super::primary::PrimaryArgs) -> super::primary::PrimaryArgs {
+    p.ship.in_cluster = true;
+    p
+}
+
+fn unreachable_role<T>() -> anyhow::Result<T> {
+    anyhow::bail!("the role's command line did not parse as that role")
+}
+
+/// The command `argv` (a `run` command line) would be as `logship ROLE
+/// --node NAME`: the global flags kept, the configuration read again.
+///
+/// # Errors
+/// The configuration or the role's flags are not valid (exit 78).
+pub fn role_command(argv: &[OsString], role: &str) -> anyhow::Result<super::Command> {
+    use clap::{CommandFactory, FromArgMatches};
+    let cmd = super::Cli::command();
+    let at = crate::config::argv::subcommand_at(&cmd, argv).map_or(argv.len(), |(at, _)| at);
+    let mut role_argv: Vec<OsString> = argv[..at].to_vec();
+    role_argv.push(role.into());
+    let env = |var: &str| std::env::var_os(var);
+    let layered = crate::config::argv::prepare(&cmd, role_argv, &env)
+        .map_err(|e| Failure::config(e.into()))?;
+    let m = cmd.try_get_matches_from(&layered.argv).map_err(|e| {
+        let text = e.to_string();
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or("invalid settings")
+            .to_string();
+        Failure::config(anyhow::anyhow!("the {role} settings of this node: {first}"))
+    })?;
+    let cli = super::Cli::from_arg_matches(&m).map_err(|e| Failure::config(e.into()))?;
+    Ok(cli.command)
+}
+
+/// Where a role that ended fenced should rejoin.
+fn rejoin_from(served: &anyhow::Result<()>) -> Option<String> {
+    served
+        .as_ref()
+        .err()?
+        .downcast_ref::<StoppedFenced>()?
+        .rejoin_from
+        .clone()
+}
+
+/// What a fenced primary of `dir` asks: which of `peers` serves as the
+/// primary promoted in its place.
+fn watch(peers: &[String], dir: &Path) -> FencedWatch {
+    let (peers, dir) = (peers.to_vec(), dir.to_path_buf());
+    FencedWatch(Arc::new(move |fence| {
+        let system_id = Control::read(&StdFs, &dir).ok()?.system_id;
+        reversal::promoted_in_place(&peers, system_id, fence.timeline).map(|n| n.addr)
+    }))
+}
+
+/// The node promoted in place of the fenced primary `control`, asked of
+/// `peers` until one answers or `wait` passes (then exit status 4).
+fn wait_for_promoted(
+    peers: &[String],
+    control: &Control,
+    timeline: u32,
+    wait: Duration,
+) -> anyhow::Result<NewPrimary> {
+    let started = Instant::now();
+    let mut said = false;
+    loop {
+        if let Some(n) = reversal::promoted_in_place(peers, control.system_id, timeline) {
+            return Ok(n);
+        }
+        if started.elapsed() >= wait {
+            return Err(Failure {
+                status: Status::Fenced,
+                message: format!(
+                    "this primary is fenced, and no other node of the cluster ({}) served as the primary promoted in its place within {}s; it stays out of service (start it again to look again, or `logship rejoin --from ADDR`)",
+                    peers.join(", "),
+                    wait.as_secs()
+                ),
+            }
+            .into());
+        }
+        if !said {
+            tracing::warn!(peers = %peers.join(", "), "fenced: looking for the node promoted in this primary's place, to rejoin it as a standby");
+            said = true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// `LOGSHIP HISTORY` of the node at `addr`, which the fenced primary found
+/// promoted in its place.
+fn ask(addr: &str) -> anyhow::Result<NewPrimary> {
+    Ok(crate::promote::rejoin::ask(addr)?)
+}
+
+/// Rejoins `node`'s stopped primary directory to `new`, or stops with the
+/// divergence report (exit status 5).
+fn reverse(node: &Node, new: &NewPrimary) -> anyhow::Result<()> {
+    let dir = &node.data_dir;
+    let say = |s: &str| tracing::warn!(node = %node.name, "rejoin: {s}");
+    match reversal::rejoin_unless_diverged(dir, new, say)? {
+        Reversal::Rejoined { plan, done } => {
+            tracing::warn!(
+                node = %node.name,
+                new_primary = %new.addr,
+                timeline = new.timeline,
+                reseed = done.reseed,
+                "rejoined as a standby of {}: {}",
+                new.addr,
+                super::rejoin::verdict(&plan)
+            );
+            Ok(())
+        }
+        Reversal::Diverged { plan } => Err(Failure {
+            status: Status::Diverged,
+            message: format!(
+                "{}: fenced, and {}; it did not rejoin {} and stays a fenced primary. Read the log with `logship dump {}`, then `logship rejoin --data-dir {} --from {}` saves them under diverged/ and makes it a standby",
+                dir.display(),
+                super::rejoin::verdict(&plan),
+                new.addr,
+                dir.display(),
+                dir.display(),
+                new.addr
+            ),
+        }
+        .into()),
+    }
+}
