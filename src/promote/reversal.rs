@@ -17,25 +17,35 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// continues `timeline`: the node promoted in place of a primary of that
 /// timeline. Nodes that do not answer, or answer as standbys, are passed over.
 pub fn promoted_in_place(addrs: &[String], system_id: u64, timeline: u32) -> Option<NewPrimary> {
-    addrs.iter().find_map(|a| {
+    ask_all(addrs, |a| {
         let n = rejoin::ask_within(a, PROBE_TIMEOUT).ok()?;
         let continues = n.history.iter().any(|s| s.timeline == timeline);
         (n.system_id == system_id && !n.fenced && n.timeline > timeline && continues).then_some(n)
     })
+    .into_iter()
+    .next()
 }
 
 /// The nodes of `addrs` that answer as unfenced primaries, with their
 /// position.
 pub fn primaries(addrs: &[String]) -> Vec<(String, PositionReply)> {
-    addrs
-        .iter()
-        .filter_map(|a| {
-            let p = Primary::connect(a, PROBE_TIMEOUT)
-                .and_then(|mut p| p.position())
-                .ok()?;
-            (!p.fenced).then(|| (a.clone(), p))
-        })
-        .collect()
+    ask_all(addrs, |a| {
+        let p = Primary::connect(a, PROBE_TIMEOUT)
+            .and_then(|mut p| p.position())
+            .ok()?;
+        (!p.fenced).then(|| (a.to_string(), p))
+    })
+}
+
+/// `ask` of every address at once (a node that is down costs its timeout
+/// once, not once per node after it): the answers, in the order of `addrs`.
+fn ask_all<T: Send>(addrs: &[String], ask: impl Fn(&str) -> Option<T> + Sync) -> Vec<T> {
+    std::thread::scope(|s| {
+        let asks: Vec<_> = addrs.iter().map(|a| s.spawn(|| ask(a))).collect();
+        asks.into_iter()
+            .filter_map(|h| h.join().ok().flatten())
+            .collect()
+    })
 }
 
 /// What [`rejoin_unless_diverged`] did.
