@@ -175,8 +175,16 @@ impl PromotedArgs {
     }
 }
 
-pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
-    let cfg = config(a).map_err(super::exit::Failure::config)?;
+/// Runs the standby; SIGHUP re-reads its configuration with `reload`, and
+/// once it is promoted in place, with `reload_as_primary`.
+pub fn run(
+    a: StandbyArgs,
+    reload: crate::node::reload::Reloader<StandbyConfig>,
+    reload_as_primary: crate::node::reload::Reloader<PrimaryConfig>,
+) -> anyhow::Result<ExitCode> {
+    let mut cfg = config(a).map_err(super::exit::Failure::config)?;
+    cfg.reload = Some(reload);
+    cfg.as_primary.reload = Some(reload_as_primary);
     run_standby(cfg)
         // Promoted in place, it serves as a primary, and may be fenced in turn.
         .map_err(super::exit::Failure::from_primary)?;
@@ -185,7 +193,7 @@ pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
 
 /// The standby's configuration from its flags, with the files they name
 /// (keys, certificates, password) read and checked.
-fn config(mut a: StandbyArgs) -> anyhow::Result<StandbyConfig> {
+pub(super) fn config(mut a: StandbyArgs) -> anyhow::Result<StandbyConfig> {
     // With --restore-from, the archive's key file reads the archive that is
     // followed (and, with --archive-to, encrypts the archive once promoted).
     let follow_key_file = match (&a.restore_from, &a.promoted.archive.archive_to) {
@@ -253,5 +261,6 @@ fn config(mut a: StandbyArgs) -> anyhow::Result<StandbyConfig> {
         requirepass,
         monitor: a.monitor.config(),
         cascade,
+        reload: None,
     })
 }

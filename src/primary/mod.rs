@@ -12,6 +12,7 @@
 //! | `expire`      | the active expiry sweep (logged deletes)                      |
 //! | `server`      | start-up, the accept loop, signals, clean shutdown            |
 //! | `shipping`    | the shipper over this WAL, retention for standbys, `WAIT`     |
+//! | `reload`      | SIGHUP: the configuration re-read, what may change switched over |
 //! | `seed_source` | the newest valid snapshot, offered to seed a standby          |
 //! | `admin_cmds`  | the admin socket's requests: `status`, `ship_now`             |
 //! | `fence`       | `LOGSHIP` control commands: position, history, fence, unfence; `fence::command` parses and signs them |
@@ -24,6 +25,7 @@ pub mod db;
 mod expire;
 pub mod fence;
 pub mod recovery;
+mod reload;
 pub mod seed_source;
 pub mod server;
 pub mod server_cmds;
@@ -83,6 +85,9 @@ pub struct PrimaryConfig {
     pub maxmemory_bytes: Option<u64>,
     /// Metrics, status page, event hooks.
     pub monitor: crate::metrics::MonitorConfig,
+    /// Re-reads the configuration on SIGHUP (`None`: nothing to re-read,
+    /// e.g. a drill's scratch node).
+    pub reload: Option<crate::node::reload::Reloader<PrimaryConfig>>,
 }
 
 /// What every connection and background task shares.

@@ -44,6 +44,7 @@ enum Stop {
 /// Anything that prevents a complete recovery or serving (data directory locked
 /// or missing, damaged log, address in use), or a WAL failure while serving.
 pub fn run(cfg: PrimaryConfig) -> anyhow::Result<()> {
+    crate::node::reload::hold_sighup();
     let (dir, control) = DataDir::open(&crate::fs::StdFs, &cfg.data_dir, Role::Primary)?;
     let rec = recovery::recover(&dir, &control, cfg.sync, MAX_RECORD_BYTES_LIMIT)?;
     let secs = rec.replay_time.as_secs_f64();
@@ -102,6 +103,8 @@ pub async fn serve_on(
     let local = listener
         .local_addr()
         .context("read the listening address")?;
+    // As configured (the listen address as given), for a reload to compare.
+    let mut running = cfg.clone();
     let mut cfg = cfg;
     cfg.listen = local.to_string();
     let Recovered {
@@ -123,18 +126,15 @@ pub async fn serve_on(
         None => crate::metrics::Monitor::new(cfg.monitor.clone(), "primary")
             .context("start the event hook thread")?,
     };
-    let shipping = match &cfg.ship {
-        Some(sc) => Shipping::start(
-            sc,
-            &wal,
-            &dir.path,
-            control.system_id,
-            control.timeline,
-            cfg.max_retained_wal_bytes,
-            Some(monitor.clone()),
-        ),
-        None => Shipping::none(cfg.max_retained_wal_bytes),
-    };
+    let shipping = Shipping::start(
+        cfg.ship.as_ref(),
+        &wal,
+        &dir.path,
+        control.system_id,
+        control.timeline,
+        cfg.max_retained_wal_bytes,
+        Some(monitor.clone()),
+    );
     let archive_progress = cfg
         .archive
         .as_ref()
@@ -225,6 +225,7 @@ pub async fn serve_on(
         .map(|_| tokio::spawn(refresh_used_memory(shared.clone(), stop_rx.clone())));
     let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("install the SIGHUP handler")?;
     // Ready for systemd only now: the listener accepts, and SIGTERM is ours.
     crate::notify::ready(admin_cmds::status_source(&shared));
     let mut conns = JoinSet::new();
@@ -251,6 +252,7 @@ pub async fn serve_on(
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             _ = sigterm.recv() => break Stop::Signal("SIGTERM"),
             _ = sigint.recv() => break Stop::Signal("SIGINT"),
+            _ = sighup.recv() => super::reload::reload(&shared, &mut running).await,
             _ = shared.wal.failed() => break Stop::WalFailed,
         }
     };
