@@ -528,6 +528,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reload_changes_the_standbys_and_what_they_hold_back() {
+        let d = tempfile::tempdir().unwrap();
+        let o = crate::wal::WalOptions::new(d.path().join("wal"), 7, 1);
+        let (wal, _) = crate::wal::open(StdFs::shared(), o).unwrap();
+        // Nothing listens on ports 9 and 7 of loopback: the standbys stay at 0.
+        let cfg = |standbys: &[&str]| ShipConfig {
+            standbys: standbys.iter().map(|s| s.to_string()).collect(),
+            schedule: Schedule::Every(Duration::from_secs(3600)),
+            key: None,
+            compression: Compression::None,
+            tls: None,
+            max_rate_bytes_per_sec: None,
+        };
+        let s = Shipping::start(None, &wal, d.path(), 7, 1, GIB, None);
+        assert_eq!(s.floor(5000, 6000).bound, FloorBound::Snapshot);
+        let c = s.reconfigure(Some(&cfg(&["127.0.0.1:9"])));
+        assert_eq!(c.added, ["127.0.0.1:9"]);
+        assert_eq!(s.floor(5000, 6000).bound, FloorBound::Standby);
+        s.removed_below(4096);
+        let c = s.reconfigure(Some(&cfg(&["127.0.0.1:9", "127.0.0.1:7"])));
+        assert_eq!(
+            (c.added, c.removed),
+            (vec!["127.0.0.1:7".to_string()], vec![])
+        );
+        assert_eq!(s.addresses(), ["127.0.0.1:9", "127.0.0.1:7"]);
+        assert!(
+            s.standbys(6000)[0].needs_reseed,
+            "the kept standby keeps its mark"
+        );
+        let mut every_minute = cfg(&["127.0.0.1:7"]);
+        every_minute.schedule = Schedule::Every(Duration::from_secs(60));
+        let c = s.reconfigure(Some(&every_minute));
+        assert_eq!(c.removed, ["127.0.0.1:9"]);
+        assert_eq!(c.restarted, ["127.0.0.1:7"]);
+        assert_eq!(c.schedule.as_deref(), Some("every 1m"));
+        assert!(s.standbys(6000).iter().all(|st| !st.needs_reseed));
+        // No standby left: nothing holds the WAL back, WAIT answers 0 at once.
+        let c = s.reconfigure(None);
+        assert_eq!(c.removed, ["127.0.0.1:7"]);
+        assert_eq!(s.floor(5000, 6000).bound, FloorBound::Snapshot);
+        assert_eq!(s.wait(1, 1, None).await, 0);
+        assert_eq!(s.schedule(), None);
+        wal.close().unwrap();
+    }
+
+    #[tokio::test]
     async fn without_standbys_wait_answers_zero_at_once() {
         let s = Shipping::none(GIB);
         assert_eq!(s.wait(100, 1, None).await, 0);
