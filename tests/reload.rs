@@ -62,9 +62,10 @@ impl Node {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while done(&self.log()) < n {
+            let exited = self.child.as_mut().unwrap().try_wait().unwrap();
             assert!(
-                Instant::now() < deadline,
-                "no reload logged:\n{}",
+                Instant::now() < deadline && exited.is_none(),
+                "no reload logged (exit: {exited:?}):\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -99,6 +100,32 @@ fn primary_toml(dir: &Path, to: &[&str], more: &str) -> String {
         dir.display(),
         to.join(", ")
     )
+}
+
+/// `[standby]` for the data directory `dir`, receiving without
+/// authentication on a free port, with `more` lines.
+fn standby_toml(dir: &Path, more: &str) -> String {
+    format!(
+        "[standby]\ndata-dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nship-listen = \"127.0.0.1:0\"\ninsecure-no-auth = true\ncheckpoint-interval = \"1s\"\n{more}",
+        dir.display()
+    )
+}
+
+/// A standby on `dir` started with the file `t/logship.toml`, and the
+/// address it receives shipments on.
+fn file_standby(t: &Path, dir: &Path) -> (Node, String) {
+    let file = write(t, "logship.toml", &standby_toml(dir, ""));
+    let node = Node::start(&file, "standby", &[]);
+    let s = status_json(dir);
+    let ship = s["ship_listen"].as_str().unwrap_or_else(|| panic!("{s}"));
+    (node, ship.to_string())
+}
+
+/// A primary's data directory `t/p`, made by `logship init`.
+fn primary_dir(t: &Path) -> PathBuf {
+    let dir = t.join("p");
+    init(&dir, "1MiB");
+    dir
 }
 
 /// A standby receiving without authentication.
@@ -139,8 +166,7 @@ fn standby_addresses(dir: &Path) -> Vec<String> {
 #[test]
 fn a_standby_added_to_ship_to_converges_and_a_removed_one_leaves_the_status() {
     let t = tempfile::tempdir().unwrap();
-    let pdir = t.path().join("p");
-    init(&pdir, "1MiB");
+    let pdir = primary_dir(t.path());
     let a = standby(&t.path().join("a"));
     let b = standby(&t.path().join("b"));
     let file = write(
@@ -183,8 +209,7 @@ fn a_standby_added_to_ship_to_converges_and_a_removed_one_leaves_the_status() {
 #[test]
 fn an_invalid_file_keeps_the_running_configuration_and_says_where() {
     let t = tempfile::tempdir().unwrap();
-    let pdir = t.path().join("p");
-    init(&pdir, "1MiB");
+    let pdir = primary_dir(t.path());
     let a = standby(&t.path().join("a"));
     let events = t.path().join("events.jsonl");
     let hook = format!("on-event = \"cat >> '{}'\"\n", events.display());
@@ -234,8 +259,7 @@ fn an_invalid_file_keeps_the_running_configuration_and_says_where() {
 #[test]
 fn the_log_level_changes_without_a_restart() {
     let t = tempfile::tempdir().unwrap();
-    let pdir = t.path().join("p");
-    init(&pdir, "1MiB");
+    let pdir = primary_dir(t.path());
     let base = format!(
         "[primary]\ndata-dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n",
         pdir.display()
@@ -273,8 +297,7 @@ fn the_log_level_changes_without_a_restart() {
 #[test]
 fn the_metrics_move_to_a_new_address() {
     let t = tempfile::tempdir().unwrap();
-    let pdir = t.path().join("p");
-    init(&pdir, "1MiB");
+    let pdir = primary_dir(t.path());
     let toml = |addr: &str| {
         format!(
             "[primary]\ndata-dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nmetrics = \"{addr}\"\n",
@@ -304,22 +327,10 @@ fn the_metrics_move_to_a_new_address() {
 #[test]
 fn a_standby_starts_cascading_when_its_file_says_so() {
     let t = tempfile::tempdir().unwrap();
-    let pdir = t.path().join("p");
-    init(&pdir, "1MiB");
+    let pdir = primary_dir(t.path());
     let down = standby(&t.path().join("down"));
     let mid_dir = t.path().join("mid");
-    let mid_toml = |more: &str| {
-        format!(
-            "[standby]\ndata-dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nship-listen = \"127.0.0.1:0\"\ninsecure-no-auth = true\ncheckpoint-interval = \"1s\"\n{more}",
-            mid_dir.display()
-        )
-    };
-    let file = write(t.path(), "logship.toml", &mid_toml(""));
-    let mut mid = Node::start(&file, "standby", &[]);
-    let mid_ship = status_json(&mid_dir)["ship_listen"]
-        .as_str()
-        .map(str::to_string);
-    let mid_ship = mid_ship.unwrap_or_else(|| panic!("{}", status_json(&mid_dir)));
+    let (mut mid, mid_ship) = file_standby(t.path(), &mid_dir);
     let p = Primary::start_shipping(&pdir, &mid_ship, &["--ship-continuous"]);
     let mut c = p.client();
     write_keys(&mut c, "one", 20);
@@ -328,7 +339,7 @@ fn a_standby_starts_cascading_when_its_file_says_so() {
         "cascade-to = [\"{}\"]\nship-continuous = true\n",
         down.ship_addr
     );
-    write(t.path(), "logship.toml", &mid_toml(&cascade));
+    write(t.path(), "logship.toml", &standby_toml(&mid_dir, &cascade));
     let log = mid.reload(1);
     assert!(
         log.contains(&format!("ships to {}", down.ship_addr)),
@@ -343,8 +354,7 @@ fn a_standby_starts_cascading_when_its_file_says_so() {
 #[test]
 fn systemd_hears_reloading_then_ready() {
     let t = tempfile::tempdir().unwrap();
-    let pdir = t.path().join("p");
-    init(&pdir, "1MiB");
+    let pdir = primary_dir(t.path());
     let mut notify = NotifySocket::new(t.path());
     let toml = format!(
         "[primary]\ndata-dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n",
@@ -367,4 +377,34 @@ fn systemd_hears_reloading_then_ready() {
             .iter()
             .any(|m| m.lines().any(|l| l == "READY=1"))
     });
+}
+
+#[test]
+fn a_standby_promoted_in_place_takes_new_ship_targets_from_its_file() {
+    let t = tempfile::tempdir().unwrap();
+    let pdir = primary_dir(t.path());
+    let down = standby(&t.path().join("down"));
+    let mid_dir = t.path().join("mid");
+    let (mut mid, mid_ship) = file_standby(t.path(), &mid_dir);
+    let mut p = Primary::start_shipping(&pdir, &mid_ship, &["--ship-continuous"]);
+    write_keys(&mut p.client(), "old", 20);
+    wait_applied(&mid_dir, durable_lsn(&pdir), Duration::from_secs(30));
+    p.stop();
+    let out = logship(&["promote", "--data-dir", mid_dir.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+
+    let ship = format!(
+        "ship-to = [\"{}\"]\nship-continuous = true\n",
+        down.ship_addr
+    );
+    write(t.path(), "logship.toml", &standby_toml(&mid_dir, &ship));
+    let log = mid.reload(1);
+    assert!(
+        log.contains(&format!("ships to {}", down.ship_addr)),
+        "{log}"
+    );
+    let mut mc = mid.client();
+    write_keys(&mut mc, "new", 20);
+    assert_converged(&mid_dir, &mut mc, &down, Duration::from_secs(30));
+    assert_eq!(standby_addresses(&mid_dir), vec![down.ship_addr.clone()]);
 }

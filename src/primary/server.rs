@@ -182,6 +182,9 @@ pub async fn serve_on(
         admin_listener,
         admin_cmds::handler(shared.clone()),
     ));
+    // Handled from the moment the address is printed (a reload is queued
+    // until the loop below takes it).
+    let mut sighup = signal(SignalKind::hangup()).context("install the SIGHUP handler")?;
     crate::say!(
         "logship primary listening on {local} (system id {:016x}, timeline {}, recovered LSN {next_lsn}, {replayed_records} records replayed)",
         control.system_id, control.timeline
@@ -225,7 +228,6 @@ pub async fn serve_on(
         .map(|_| tokio::spawn(refresh_used_memory(shared.clone(), stop_rx.clone())));
     let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
-    let mut sighup = signal(SignalKind::hangup()).context("install the SIGHUP handler")?;
     // Ready for systemd only now: the listener accepts, and SIGTERM is ours.
     crate::notify::ready(admin_cmds::status_source(&shared));
     let mut conns = JoinSet::new();

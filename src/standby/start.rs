@@ -215,6 +215,9 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         (None, LogIntake::Archive(a)) => format!("following the archive {}", a.url),
         (None, LogIntake::Link { .. }) => unreachable!("a link standby listens"),
     };
+    // Handled from the moment the addresses are printed (a reload is queued
+    // until the loop below takes it).
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     crate::say!(
         "logship standby listening on {} ({source})",
         resp_listener.local_addr()?
@@ -287,7 +290,6 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let mut admin_task = tokio::spawn(crate::admin::serve(admin, handler));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     // The configuration in force: a reload changes it (and what the node
     // serves with once promoted).
     let mut running = cfg.clone();
