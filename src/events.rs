@@ -16,6 +16,8 @@
 //! | `promotion`          | this node was promoted (hook point: [`crate::metrics::Monitor::record_promotion`]); also `logship promote --on-event`, which runs its hook itself ([`run_hook`]) | as given by the caller      |
 //! | `fencing_refusal`    | a shipment was refused for a timeline that is over                     | `standby` or `peer`, `message`              |
 //! | `corruption`         | damaged log detected (a chunk failing verification, a damaged segment) | `standby` or `peer`, `message`              |
+//! | `reloaded`           | SIGHUP re-read the configuration and applied it                        | `changed` (list of what changed, in words), `restart_needed` (settings that differ but need a restart) |
+//! | `reload_failed`      | SIGHUP found the configuration invalid; the running one is kept        | `error`                                     |
 //!
 //! Bounded: hooks run one at a time on their own thread, never on a shipping or
 //! replay path; at most [`QUEUE_EVENTS`] wait (more are dropped with a log
@@ -48,6 +50,8 @@ pub enum EventKind {
     Promotion,
     FencingRefusal,
     Corruption,
+    Reloaded,
+    ReloadFailed,
 }
 
 /// The JSON object a hook reads on stdin.
@@ -84,7 +88,8 @@ pub enum HookOutcome {
 pub struct Events {
     /// Role and address, once the node has bound it.
     node: std::sync::Mutex<String>,
-    tx: Option<SyncSender<Event>>,
+    /// The hook thread's queue (`None`: no hook); replaced on a reload.
+    tx: std::sync::Mutex<Option<SyncSender<Event>>>,
     emitted: AtomicU64,
     dropped: AtomicU64,
 }
@@ -94,7 +99,7 @@ impl Events {
     pub fn disabled(node: String) -> Events {
         Events {
             node: std::sync::Mutex::new(node),
-            tx: None,
+            tx: std::sync::Mutex::new(None),
             emitted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         }
@@ -105,34 +110,24 @@ impl Events {
     /// # Errors
     /// The thread cannot be started.
     pub fn start(node: String, cfg: HookConfig) -> std::io::Result<Events> {
-        let (tx, rx) = sync_channel::<Event>(QUEUE_EVENTS);
-        std::thread::Builder::new()
-            .name("event-hooks".into())
-            .spawn(move || {
-                for ev in rx {
-                    let json = serde_json::to_string(&ev).unwrap_or_default();
-                    match run_hook(&cfg.command, &json, cfg.timeout) {
-                        HookOutcome::Exited(Some(0)) => {}
-                        HookOutcome::Exited(code) => {
-                            tracing::warn!(event = ?ev.event, exit_code = ?code, "event hook failed")
-                        }
-                        HookOutcome::TimedOut => tracing::warn!(
-                            event = ?ev.event,
-                            timeout_ms = cfg.timeout.as_millis() as u64,
-                            "event hook ran past its timeout; killed"
-                        ),
-                        HookOutcome::Failed(e) => {
-                            tracing::warn!(event = ?ev.event, error = %e, "event hook could not run")
-                        }
-                    }
-                }
-            })?;
         Ok(Events {
             node: std::sync::Mutex::new(node),
-            tx: Some(tx),
+            tx: std::sync::Mutex::new(Some(hook_thread(cfg)?)),
             emitted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         })
+    }
+
+    /// Runs later events through `cfg` (`None`: log them only). A new hook
+    /// gets a thread of its own; the old one's thread ends once the events
+    /// already queued for it have run.
+    ///
+    /// # Errors
+    /// The new hook's thread cannot be started: the old hook stays.
+    pub fn set_hook(&self, cfg: Option<HookConfig>) -> std::io::Result<()> {
+        let tx = cfg.map(hook_thread).transpose()?;
+        *self.tx.lock().unwrap_or_else(|p| p.into_inner()) = tx;
+        Ok(())
     }
 
     /// Logs the event and queues it for the hook; drops it (with a log line)
@@ -146,7 +141,8 @@ impl Events {
         };
         tracing::info!(event = ?kind, details = %ev.details, "event");
         self.emitted.fetch_add(1, Ordering::Relaxed);
-        let Some(tx) = &self.tx else { return };
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(tx) = tx else { return };
         match tx.try_send(ev) {
             Ok(()) => {}
             Err(TrySendError::Full(ev)) => {
@@ -173,6 +169,34 @@ impl Events {
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+}
+
+/// Starts a thread running `cfg`'s command for each queued event, one at a
+/// time; it ends when the returned sender is dropped and the queue is empty.
+fn hook_thread(cfg: HookConfig) -> std::io::Result<SyncSender<Event>> {
+    let (tx, rx) = sync_channel::<Event>(QUEUE_EVENTS);
+    std::thread::Builder::new()
+        .name("event-hooks".into())
+        .spawn(move || {
+            for ev in rx {
+                let json = serde_json::to_string(&ev).unwrap_or_default();
+                match run_hook(&cfg.command, &json, cfg.timeout) {
+                    HookOutcome::Exited(Some(0)) => {}
+                    HookOutcome::Exited(code) => {
+                        tracing::warn!(event = ?ev.event, exit_code = ?code, "event hook failed")
+                    }
+                    HookOutcome::TimedOut => tracing::warn!(
+                        event = ?ev.event,
+                        timeout_ms = cfg.timeout.as_millis() as u64,
+                        "event hook ran past its timeout; killed"
+                    ),
+                    HookOutcome::Failed(e) => {
+                        tracing::warn!(event = ?ev.event, error = %e, "event hook could not run")
+                    }
+                }
+            }
+        })?;
+    Ok(tx)
 }
 
 /// Runs `sh -c command` with `json` and a newline on stdin, in its own process

@@ -11,7 +11,7 @@
 //! | [`wal`]     | the write-ahead log: format, options, group-commit writer and its taps, reader, recovery, mirror, timelines |
 //! | [`store`]   | the key-value state machine: values of every type, sixteen databases, logged effects, apply, watched keys, snapshots |
 //! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands, the client session every role serves |
-//! | [`node`]    | what every role's node has: data directory, control file, primary.position, retention rule |
+//! | [`node`]    | what every role's node has: data directory, control file, primary.position, retention rule, reloading the configuration (SIGHUP) |
 //! | [`primary`] | the primary server: recovery, connections, checkpoints, fencing, shipping |
 //! | [`ship`]    | log shipping by side: `protocol` (frames, messages, auth, TLS), `send` (link, one-shot and continuous shipments, read-ahead, link tap, pace, shipper, schedules), `receive` (accept, session, group commit, seeding) |
 //! | [`standby`] | the standby: start-up, receive, replay continuously, seeding, serve reads, cascade onward, promote online |
@@ -21,7 +21,7 @@
 //! | [`admin`]   | the admin socket (Unix, 0600): JSON requests to a running node          |
 //! | [`status`]  | the `status` report: JSON contract and human form; monitoring-plugin checks |
 //! | [`metrics`] | watching a node: Prometheus metrics, the status page, sampled history  |
-//! | [`notify`]  | telling systemd how the node is doing: READY, STATUS, WATCHDOG, STOPPING |
+//! | [`notify`]  | telling systemd how the node is doing: READY, STATUS, WATCHDOG, STOPPING, RELOADING |
 //! | [`events`]  | event hooks (`--on-event`): JSON on a command's stdin, bounded          |
 //! | [`progress`]| progress of long work: a bar on a terminal, periodic log lines otherwise |
 //! | [`bench`]   | built-in benchmarks (`logship bench wal`, `ship`, `lag`), library side |

@@ -9,7 +9,7 @@
 //! | `STATUS=…`     | right after `READY=1`, then every [`STATUS_EVERY`] (or each watchdog ping, when sooner): "primary, durable 0/1A2B3C, 2 standbys", "standby, applied 0/1A2B3C, lag 0.3 s" |
 //! | `WATCHDOG=1`   | at half of `WATCHDOG_USEC` when the watchdog is on for this process (`WATCHDOG_PID` absent or ours) |
 //! | `STOPPING=1`   | [`stopping`]: the start of shutdown                            |
-//! | `RELOADING=1`  | [`reloading`]: for a reload; no command reloads yet            |
+//! | `RELOADING=1`  | [`reloading`]: SIGHUP, a reload begins (with `MONOTONIC_USEC=`); [`reloaded`] sends `READY=1` when it is over |
 //!
 //! The status line and the watchdog ping are sent by one thread of their own,
 //! so the status report (which may block briefly on I/O) never runs on a tokio
@@ -107,7 +107,7 @@ pub fn status(text: &str) {
 
 /// A reload begins: sends `RELOADING=1` with the monotonic clock (which
 /// `Type=notify-reload` wants). The node sends `READY=1` again when the
-/// reload is done. Nothing reloads yet: this is the piece a reload will use.
+/// reload is done ([`reloaded`]).
 pub fn reloading() {
     if !enabled() {
         return;

@@ -8,8 +8,8 @@
 mod common;
 
 use clap::CommandFactory;
+use common::notify::NotifySocket;
 use common::*;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -98,81 +98,16 @@ fn the_units_agree_on_restarts_and_hardening() {
             UNITS[0]
         );
     }
-    // SIGHUP stops `logship primary` and `logship standby`: no reload there.
-    assert!(unit_text(UNITS[0]).contains("ExecReload=/bin/kill -HUP $MAINPID"));
-    for unit in &UNITS[1..] {
-        let text = unit_text(unit);
+    // SIGHUP re-reads the configuration: every unit reloads with it.
+    for unit in UNITS {
         assert!(
-            !text.lines().any(|l| l.starts_with("ExecReload=")),
+            unit_text(unit).contains("ExecReload=/bin/kill -HUP $MAINPID"),
             "{unit}"
         );
     }
     // The statuses the units do not restart are the documented ones.
     let help = logship(&["primary", "--help"]).stdout;
     assert!(help.contains("  4  fenced") && help.contains(" 78  configuration error"));
-}
-
-/// The notify socket of a test: every datagram the node sends, in order.
-struct NotifySocket {
-    sock: UnixDatagram,
-    path: PathBuf,
-    seen: Vec<String>,
-}
-
-impl NotifySocket {
-    fn new(dir: &Path) -> NotifySocket {
-        let path = dir.join("notify.sock");
-        let sock = UnixDatagram::bind(&path).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        NotifySocket {
-            sock,
-            path,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits (at most 30 s) for a datagram with a line starting with
-    /// `prefix`; returns that line.
-    fn wait_for(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(l) = self
-                .seen
-                .iter()
-                .flat_map(|m| m.lines())
-                .find(|l| l.starts_with(prefix))
-            {
-                return l.to_string();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {prefix} within 30 s; got {:?}",
-                self.seen
-            );
-            if let Ok(n) = self.sock.recv(&mut buf) {
-                self.seen
-                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        }
-    }
-
-    /// Takes the datagrams already sent, without waiting.
-    fn drain(&mut self) {
-        let mut buf = [0u8; 4096];
-        self.sock.set_nonblocking(true).unwrap();
-        while let Ok(n) = self.sock.recv(&mut buf) {
-            self.seen
-                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-        self.sock.set_nonblocking(false).unwrap();
-    }
-
-    /// The index of the first datagram holding `line`.
-    fn index_of(&self, line: &str) -> Option<usize> {
-        self.seen.iter().position(|m| m.lines().any(|l| l == line))
-    }
 }
 
 /// SIGTERM, then the exit status (bounded).

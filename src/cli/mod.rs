@@ -24,6 +24,7 @@
 //! | `secure` | flags shared by those: TLS files, the RESP password file       |
 //! | `completions` | `logship completions SHELL`, and `logship man DIR` (hidden): what a package installs beside the binary |
 //! | `monitor`| `--metrics`, `--on-event` flags of `primary` and `standby`     |
+//! | `reload` | SIGHUP: the command line re-read from scratch into the running role's configuration |
 
 pub mod archive;
 mod archive_verify;
@@ -46,6 +47,7 @@ pub mod parse;
 mod primary;
 pub mod promote;
 pub mod rejoin;
+pub mod reload;
 pub mod restore;
 pub mod run;
 pub mod secure;
@@ -283,8 +285,15 @@ pub fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Init(a) => init::run(a),
-        Command::Primary(a) => primary::run(a),
-        Command::Standby(a) => standby::run(a),
+        Command::Primary(a) => primary::run(a, reload::primary_reloader(&this_process())),
+        Command::Standby(a) => {
+            let r = this_process();
+            standby::run(
+                a,
+                reload::standby_reloader(&r),
+                reload::primary_reloader(&r),
+            )
+        }
         Command::Run(a) => run::run(a, &layered, &argv),
         Command::Status(a) => status::run(a),
         Command::Ship(a) => ship::run(a),
@@ -308,19 +317,48 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Runs the start-up pipeline again on `argv` and this process's
+/// environment: the file is read anew, layered under the environment and the
+/// flags, parsed by clap, and turned into the command's configuration (every
+/// file it names read and checked).
+///
+/// # Errors
+/// The file, a `LOGSHIP_*` variable or a flag is not valid (the message
+/// names the file, line and key), a file a setting names cannot be read, or
+/// `argv` does not run a node.
+pub fn reparse(
+    argv: &[std::ffi::OsString],
+) -> anyhow::Result<crate::node::reload::Reloaded<reload::RoleConfig>> {
+    use clap::{CommandFactory, FromArgMatches};
+    let env = |var: &str| std::env::var_os(var);
+    let layered = crate::config::argv::prepare(&Cli::command(), argv.to_vec(), &env)?;
+    let cli = Cli::command()
+        .try_get_matches_from(&layered.argv)
+        .and_then(|m| Cli::from_arg_matches(&m))
+        .map_err(|e| anyhow::anyhow!("{}", clap_first_line(&e)))?;
+    let config = match cli.command {
+        Command::Primary(a) => reload::RoleConfig::Primary(Box::new(primary::config(a)?)),
+        Command::Standby(a) => reload::RoleConfig::Standby(Box::new(standby::config(a)?)),
+        Command::Run(_) => run::current_config(argv)?,
+        _ => anyhow::bail!("this command runs no node: it has no configuration to reload"),
+    };
+    Ok(crate::node::reload::Reloaded {
+        config,
+        log_level: layered.log_level().map(str::to_string),
+    })
+}
+
+/// Re-reads this process's own command line ([`reparse`]), for SIGHUP.
+pub(crate) fn this_process() -> crate::node::reload::Reloader<reload::RoleConfig> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    crate::node::reload::Reloader::new(move || reparse(&argv))
+}
+
 /// An error and its causes on one line, each cause once: a message that
 /// already quotes its cause (`key file F: No such file…`) is not followed by
 /// the cause again.
 fn one_line(e: &anyhow::Error) -> String {
-    let mut out = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !out.contains(&c) {
-            out.push_str(": ");
-            out.push_str(&c);
-        }
-    }
-    out
+    crate::node::reload::one_line(e)
 }
 
 /// `--help` and `--version` print in full and succeed; a bad command line prints
@@ -337,11 +375,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
             exit::Status::Usage.into()
         }
         _ => {
-            // clap's first paragraph, on one line ("unexpected argument '--x' found").
-            let text = e.to_string();
-            let first = text.split("\n\n").next().unwrap_or("invalid command line");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            let first = first.split_whitespace().collect::<Vec<_>>().join(" ");
+            let first = clap_first_line(&e);
             crate::say_err!("logship: error: {first} (see '{}')", help_hint());
             match invoked().as_deref() {
                 // A service's flags: restarting it with them changes nothing.
@@ -350,6 +384,14 @@ fn usage_error(e: clap::Error) -> ExitCode {
             }
         }
     }
+}
+
+/// clap's first paragraph, on one line ("unexpected argument '--x' found").
+fn clap_first_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first = text.split("\n\n").next().unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    first.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The command the command line names (its first word that is one).
@@ -375,17 +417,30 @@ fn log_format_name(format: LogFormat) -> &'static str {
 }
 
 /// Logs at `level` (`[log] level`, `LOGSHIP_LOG_LEVEL` or `LOGSHIP_LOG`,
-/// checked by `config`; default info) in `format`.
+/// checked by `config`; default info) in `format`. The level can be changed
+/// later by a reload ([`crate::node::reload::set_log_level`]).
 fn init_logging(format: LogFormat, level: Option<&str>) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level.unwrap_or("info"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => b
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::EnvFilter;
+    let level = level.unwrap_or("info");
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
+    let installed = match format {
+        LogFormat::Text => registry
+            .with(lines.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())))
             .try_init(),
-        LogFormat::Json => b.json().flatten_event(true).try_init(),
+        LogFormat::Json => registry.with(lines.json().flatten_event(true)).try_init(),
     };
+    if installed.is_ok() {
+        crate::node::reload::install_log_level(
+            level,
+            Box::new(move |l| {
+                let f = EnvFilter::try_new(l).map_err(|e| format!("log level '{l}': {e}"))?;
+                handle.reload(f).map_err(|e| e.to_string())
+            }),
+        );
+    }
 }

@@ -16,7 +16,8 @@ pub struct MonitorArgs {
     pub metrics: Option<String>,
     /// Run CMD (through sh -c) with one JSON object on stdin for each event:
     /// shipment_failed, lag_over_threshold, needs_reseed, promotion,
-    /// fencing_refusal, corruption (see docs/monitoring.md).
+    /// fencing_refusal, corruption, reloaded, reload_failed (see
+    /// docs/monitoring.md).
     #[arg(long, value_name = "CMD")]
     pub on_event: Option<String>,
     /// Kill an event hook still running after DURATION.

@@ -195,12 +195,19 @@ pub fn default_config(data_dir: &Path, listen: &str) -> anyhow::Result<PrimaryCo
     config(parsed.a)
 }
 
-pub fn run(a: PrimaryArgs) -> anyhow::Result<ExitCode> {
-    let cfg = config(a).map_err(super::exit::Failure::config)?;
+/// Runs the primary; SIGHUP re-reads its configuration with `reload`.
+pub fn run(
+    a: PrimaryArgs,
+    reload: crate::node::reload::Reloader<PrimaryConfig>,
+) -> anyhow::Result<ExitCode> {
+    let mut cfg = config(a).map_err(super::exit::Failure::config)?;
+    cfg.reload = Some(reload);
     run_primary(cfg).map_err(super::exit::Failure::from_primary)?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// The primary's configuration from its flags, with the files they name
+/// (keys, certificates, password) read and checked; no reloader.
 pub(super) fn config(a: PrimaryArgs) -> anyhow::Result<PrimaryConfig> {
     let archive = a.archive.settings()?;
     super::archive::check_fsync(a.fsync, archive.as_ref())?;
@@ -228,5 +235,6 @@ pub(super) fn config(a: PrimaryArgs) -> anyhow::Result<PrimaryConfig> {
         maxmemory_bytes: (a.maxmemory > 0).then_some(a.maxmemory),
         monitor: a.monitor.config(),
         fenced_watch: None,
+        reload: None,
     })
 }

@@ -18,6 +18,7 @@
 
 use super::exit::{Failure, Status};
 use super::parse;
+use super::reload::{self, RoleConfig};
 use crate::config::cluster::{Cluster, Node};
 use crate::config::layers::Layered;
 use crate::fs::StdFs;
@@ -103,14 +104,11 @@ pub fn run(a: RunArgs, layered: &Layered, argv: &[OsString]) -> anyhow::Result<E
                     reverse(node, &new)?;
                     continue;
                 }
-                let mut cfg = match role_command(argv, "primary")? {
-                    super::Command::Primary(p) => {
-                        super::primary::config(cluster_args(p)).map_err(Failure::config)?
-                    }
-                    _ => unreachable_role()?,
+                let RoleConfig::Primary(mut cfg) = role_config(argv, Role::Primary)? else {
+                    return unreachable_role();
                 };
-                cfg.fenced_watch = Some(watch(&peers, &node.data_dir));
-                let served = crate::primary::run(cfg);
+                cfg.reload = Some(reload::primary_reloader(&super::this_process()));
+                let served = crate::primary::run(*cfg);
                 if let Some(addr) = rejoin_from(&served) {
                     reverse(node, &ask(&addr)?)?;
                     continue;
@@ -119,15 +117,13 @@ pub fn run(a: RunArgs, layered: &Layered, argv: &[OsString]) -> anyhow::Result<E
                 return Ok(ExitCode::SUCCESS);
             }
             Found::Standby => {
-                let mut cfg = match role_command(argv, "standby")? {
-                    super::Command::Standby(mut s) => {
-                        s.promoted.in_cluster = true;
-                        super::standby::config(s).map_err(Failure::config)?
-                    }
-                    _ => unreachable_role()?,
+                let RoleConfig::Standby(mut cfg) = role_config(argv, Role::Standby)? else {
+                    return unreachable_role();
                 };
-                cfg.as_primary.fenced_watch = Some(watch(&peers, &node.data_dir));
-                let served = crate::standby::start::run(cfg);
+                let this = super::this_process();
+                cfg.reload = Some(reload::standby_reloader(&this));
+                cfg.as_primary.reload = Some(reload::primary_reloader(&this));
+                let served = crate::standby::start::run(*cfg);
                 if let Some(addr) = rejoin_from(&served) {
                     reverse(node, &ask(&addr)?)?;
                     continue;
@@ -154,13 +150,54 @@ fn cluster_node(layered: &Layered) -> anyhow::Result<(&Cluster, &Node)> {
     Ok((cluster, cluster.node(name)?))
 }
 
-fn cluster_args(mut p: super::primary::PrimaryArgs) -> super::primary::PrimaryArgs {
-    p.ship.in_cluster = true;
-    p
-}
-
 fn unreachable_role<T>() -> anyhow::Result<T> {
     anyhow::bail!("the role's command line did not parse as that role")
+}
+
+/// The configuration of the node `argv` (a `run` command line) names, in
+/// `role`: the cluster's flags, targets that may be none, and for a primary
+/// (or a standby once promoted) the watch that lets it rejoin when fenced.
+///
+/// # Errors
+/// The configuration or the role's settings are not valid (exit 78).
+pub(super) fn role_config(argv: &[OsString], role: Role) -> anyhow::Result<RoleConfig> {
+    let (command, layered) = role_command(argv, &role.to_string())?;
+    let (cluster, node) = cluster_node(&layered).map_err(Failure::config)?;
+    let peers: Vec<String> = cluster
+        .peers(&node.name)
+        .map(|n| n.listen.clone())
+        .collect();
+    let fenced = watch(&peers, &node.data_dir);
+    Ok(match command {
+        super::Command::Primary(mut p) => {
+            p.ship.in_cluster = true;
+            let mut c = super::primary::config(p).map_err(Failure::config)?;
+            c.fenced_watch = Some(fenced);
+            RoleConfig::Primary(Box::new(c))
+        }
+        super::Command::Standby(mut s) => {
+            s.promoted.in_cluster = true;
+            let mut c = super::standby::config(s).map_err(Failure::config)?;
+            c.as_primary.fenced_watch = Some(fenced);
+            RoleConfig::Standby(Box::new(c))
+        }
+        _ => return unreachable_role(),
+    })
+}
+
+/// [`role_config`] for the role the node's data directory says now: what a
+/// running `logship run` re-reads on SIGHUP.
+///
+/// # Errors
+/// As [`role_config`]; the control file cannot be read.
+pub(super) fn current_config(argv: &[OsString]) -> anyhow::Result<RoleConfig> {
+    let (_, layered) = role_command(argv, "standby")?;
+    let (_, node) = cluster_node(&layered)?;
+    let role = match found(&node.data_dir)? {
+        Found::Primary(_) => Role::Primary,
+        Found::Standby => Role::Standby,
+    };
+    role_config(argv, role)
 }
 
 /// The command `argv` (a `run` command line) would be as `logship ROLE
@@ -168,7 +205,7 @@ fn unreachable_role<T>() -> anyhow::Result<T> {
 ///
 /// # Errors
 /// The configuration or the role's flags are not valid (exit 78).
-pub fn role_command(argv: &[OsString], role: &str) -> anyhow::Result<super::Command> {
+fn role_command(argv: &[OsString], role: &str) -> anyhow::Result<(super::Command, Layered)> {
     use clap::{CommandFactory, FromArgMatches};
     let cmd = super::Cli::command();
     let at = crate::config::argv::subcommand_at(&cmd, argv).map_or(argv.len(), |(at, _)| at);
@@ -187,7 +224,7 @@ pub fn role_command(argv: &[OsString], role: &str) -> anyhow::Result<super::Comm
         Failure::config(anyhow::anyhow!("the {role} settings of this node: {first}"))
     })?;
     let cli = super::Cli::from_arg_matches(&m).map_err(|e| Failure::config(e.into()))?;
-    Ok(cli.command)
+    Ok((cli.command, layered))
 }
 
 /// Where a role that ended fenced should rejoin.

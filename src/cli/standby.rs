@@ -179,8 +179,16 @@ impl PromotedArgs {
     }
 }
 
-pub fn run(a: StandbyArgs) -> anyhow::Result<ExitCode> {
-    let cfg = config(a).map_err(super::exit::Failure::config)?;
+/// Runs the standby; SIGHUP re-reads its configuration with `reload`, and
+/// once it is promoted in place, with `reload_as_primary`.
+pub fn run(
+    a: StandbyArgs,
+    reload: crate::node::reload::Reloader<StandbyConfig>,
+    reload_as_primary: crate::node::reload::Reloader<PrimaryConfig>,
+) -> anyhow::Result<ExitCode> {
+    let mut cfg = config(a).map_err(super::exit::Failure::config)?;
+    cfg.reload = Some(reload);
+    cfg.as_primary.reload = Some(reload_as_primary);
     run_standby(cfg)
         // Promoted in place, it serves as a primary, and may be fenced in turn.
         .map_err(super::exit::Failure::from_primary)?;
@@ -257,5 +265,6 @@ pub(super) fn config(mut a: StandbyArgs) -> anyhow::Result<StandbyConfig> {
         requirepass,
         monitor: a.monitor.config(),
         cascade,
+        reload: None,
     })
 }

@@ -4,6 +4,7 @@
 
 use super::cluster::{Cluster, Node, NODE_ENV};
 use super::file::ConfigFile;
+use super::flags::flag_tokens;
 use super::layers::{resolve, settings, shape, Choice, Effective, Layered};
 use super::{ConfigError, Section, Source, DEFAULT_PATH, PATH_ENV};
 use clap::parser::ValueSource;
@@ -236,19 +237,6 @@ fn with_choices(
         argv.insert(1, format!("--log-format={}", c.values.join("")).into());
     }
     argv
-}
-
-/// The command-line tokens of a flag's values: `--key=V` per value, `--key`
-/// for a switch that is on, nothing for one that is off.
-pub(super) fn flag_tokens(arg: &Arg, key: &str, values: &[String]) -> Vec<OsString> {
-    if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
-        let on = values.iter().any(|v| v == "true");
-        return on.then(|| format!("--{key}").into()).into_iter().collect();
-    }
-    values
-        .iter()
-        .map(|v| format!("--{key}={v}").into())
-        .collect()
 }
 
 /// Whether `key`'s value is a secret that is never printed: its name holds

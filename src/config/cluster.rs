@@ -16,16 +16,13 @@
 //! So whichever node is primary ships to the others, and after a promotion
 //! the new primary ships to the rest at once, the old primary included.
 
-use super::argv::flag_tokens;
 use super::file::{ConfigFile, NodeKey, NodeTable};
-use super::layers::{check_values, flag_values, ONE_SHOT};
+use super::flags::{check_values, flag_tokens, flag_values, ONE_SHOT};
+pub use super::NODE_TABLE;
 use super::{ConfigError, Section, Value};
 use clap::Command;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-
-/// The array of tables holding the nodes: `[[node]]`.
-pub const NODE_TABLE: &str = "node";
 
 /// The environment variable naming this node (as `--node`).
 pub const NODE_ENV: &str = "LOGSHIP_NODE";

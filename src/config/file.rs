@@ -73,7 +73,7 @@ impl ConfigFile {
         let mut nodes = Vec::new();
         for (name, table) in root.get_ref() {
             let line = at(name.span().start);
-            if name.get_ref() == super::cluster::NODE_TABLE {
+            if name.get_ref() == super::NODE_TABLE {
                 nodes = node_tables(table, &at).map_err(|(line, m)| {
                     syntax(line.unwrap_or_else(|| at(name.span().start)), m)
                 })?;

@@ -6,6 +6,7 @@
 //! | `file`   | the TOML file: sections of settings, each with its line           |
 //! | `argv`   | the command line: which file (`--config`, `--no-config`), which subcommand, the values handed to clap |
 //! | `layers` | defaults < file < environment < flags, against the clap commands: checks, conflicts, the values handed to clap, where each came from |
+//! | `flags`  | a value and its flag: shape, the flag's own parser, command-line tokens |
 //! | `cluster`| the `[[node]]` tables: one file for every node, what `--node NAME` gives a command, where each node ships |
 //!
 //! A section holds the settings of a long-running role or concern: `[primary]`,
@@ -19,6 +20,7 @@
 pub mod argv;
 pub mod cluster;
 pub mod file;
+pub mod flags;
 pub mod layers;
 
 use std::path::PathBuf;
@@ -26,6 +28,9 @@ use std::path::PathBuf;
 /// Where a configuration file is looked for when no `--config` is given; a
 /// missing file there is no error.
 pub const DEFAULT_PATH: &str = "/etc/logship/logship.toml";
+
+/// The array of tables holding the cluster's nodes: `[[node]]`.
+pub const NODE_TABLE: &str = "node";
 
 /// The environment variable naming the configuration file (as `--config`).
 pub const PATH_ENV: &str = "LOGSHIP_CONFIG";

@@ -291,10 +291,11 @@ pub async fn run_sampler(m: Arc<Monitor>, interval: Duration) {
             }
             history.push_status(&s, now);
             drop(history);
+            let cfg = mon.cfg();
             let events = mon.alerts.lock().unwrap_or_else(|p| p.into_inner()).rising(
                 &s,
-                mon.cfg.event_lag,
-                mon.cfg.event_lag_bytes,
+                cfg.event_lag,
+                cfg.event_lag_bytes,
                 now,
             );
             for (kind, details) in events {

@@ -94,7 +94,10 @@ impl ClientStats {
 
 /// Everything that watches one node.
 pub struct Monitor {
-    pub cfg: MonitorConfig,
+    /// Replaced by a reload ([`Monitor::reconfigure`]).
+    cfg: Mutex<MonitorConfig>,
+    /// The metrics server: its address and task (`None` without `--metrics`).
+    http: Mutex<Option<(SocketAddr, tokio::task::JoinHandle<()>)>>,
     pub started_unix_ms: u64,
     pub clients: ClientStats,
     pub events: Events,
@@ -130,7 +133,8 @@ impl Monitor {
             );
             registry.register_collector(Box::new(collect::StatusCollector(me.clone())));
             Monitor {
-                cfg,
+                cfg: Mutex::new(cfg),
+                http: Mutex::new(None),
                 started_unix_ms: crate::clock::now_unix_ms(),
                 clients: ClientStats::default(),
                 events,
@@ -170,16 +174,93 @@ impl Monitor {
     ) -> anyhow::Result<Option<SocketAddr>> {
         self.take_over(node, source);
         tokio::spawn(history::run_sampler(self.clone(), sample_interval()));
-        let Some(addr) = &self.cfg.metrics_addr else {
+        let Some(addr) = self.cfg().metrics_addr else {
             return Ok(None);
         };
+        self.serve_metrics(&addr).await.map(Some)
+    }
+
+    /// Binds `addr` and serves the metrics there, in place of the metrics
+    /// server running (which stops only once the new address is bound).
+    async fn serve_metrics(self: &Arc<Self>, addr: &str) -> anyhow::Result<SocketAddr> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("serve metrics on {addr}: {e}"))?;
         let local = listener.local_addr()?;
         tracing::info!(address = %local, "metrics on http://{local}/metrics, status page on http://{local}/");
-        tokio::spawn(http::serve(listener, self.clone()));
-        Ok(Some(local))
+        let task = tokio::spawn(http::serve(listener, self.clone()));
+        let old = self.lock_http().replace((local, task));
+        if let Some((_, t)) = old {
+            t.abort();
+        }
+        Ok(local)
+    }
+
+    fn lock_http(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<(SocketAddr, tokio::task::JoinHandle<()>)>> {
+        self.http.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The monitoring settings in force.
+    pub fn cfg(&self) -> MonitorConfig {
+        self.cfg.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The address the metrics server listens on, when it runs.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.lock_http().as_ref().map(|(a, _)| *a)
+    }
+
+    /// A reload: switches to `new` (event hook, thresholds, metrics
+    /// address) and returns what changed, in words. A new metrics address is
+    /// bound before the old one is let go; when it cannot be bound, or a new
+    /// hook's thread cannot start, the old one stays and an error says so.
+    pub async fn reconfigure(self: &Arc<Self>, mut new: MonitorConfig) -> Vec<String> {
+        let old = self.cfg();
+        let mut changed = Vec::new();
+        if old.metrics_addr != new.metrics_addr {
+            match &new.metrics_addr {
+                Some(addr) => match self.serve_metrics(addr).await {
+                    Ok(local) => changed.push(format!("metrics on {local}")),
+                    Err(e) => {
+                        let still = self
+                            .metrics_addr()
+                            .map_or("off".to_string(), |a| a.to_string());
+                        tracing::error!("reload: {e}; the metrics stay where they were ({still})");
+                        new.metrics_addr = old.metrics_addr.clone();
+                    }
+                },
+                None => {
+                    if let Some((_, t)) = self.lock_http().take() {
+                        t.abort();
+                    }
+                    changed.push("metrics off".to_string());
+                }
+            }
+        }
+        let hook = |h: &Option<HookConfig>| h.as_ref().map(|h| (h.command.clone(), h.timeout));
+        if hook(&old.hook) != hook(&new.hook) {
+            match self.events.set_hook(new.hook.clone()) {
+                Ok(()) => changed.push(match &new.hook {
+                    Some(h) => format!("on-event '{}'", h.command),
+                    None => "on-event off".to_string(),
+                }),
+                Err(e) => {
+                    tracing::error!(
+                        "reload: cannot start the new event hook ({e}); the old one stays"
+                    );
+                    new.hook = old.hook.clone();
+                }
+            }
+        }
+        if (old.event_failures, old.event_lag, old.event_lag_bytes)
+            != (new.event_failures, new.event_lag, new.event_lag_bytes)
+        {
+            changed.push("event thresholds".to_string());
+        }
+        *self.cfg.lock().unwrap_or_else(|p| p.into_inner()) = new;
+        changed
     }
 
     /// Points the running monitor at another node in the same process: a

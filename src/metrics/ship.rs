@@ -87,7 +87,7 @@ impl ShipObserver for Monitor {
             "reason": reason,
             "error": error.to_string(),
         });
-        if failures_in_row == self.cfg.event_failures.max(1) {
+        if failures_in_row == self.cfg().event_failures.max(1) {
             self.events.emit(EventKind::ShipmentFailed, details.clone());
         }
         // Refusals page on the first of a run: the standby will refuse again.

@@ -11,10 +11,12 @@
 //! | `retention` | which WAL segments a checkpoint may remove                        |
 //! | `standing`  | the promotion check: applied = received, loss against the primary |
 //! | `switch`    | a new timeline: its history file, then the control file           |
+//! | `reload`    | reloading a running node's configuration: the re-reading handle, the log level, how a reload is told |
 
 pub mod control;
 pub mod datadir;
 pub mod position;
+pub mod reload;
 pub mod retention;
 pub mod standing;
 pub mod switch;

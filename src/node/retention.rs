@@ -54,9 +54,82 @@ pub fn remove_segments(
     })
 }
 
+/// The retention floor a checkpoint works with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionFloor {
+    /// WAL from the segment holding this LSN on is kept.
+    pub keep_from_lsn: u64,
+    /// Why the floor is where it is.
+    pub bound: FloorBound,
+}
+
+/// What set the retention floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloorBound {
+    /// The oldest kept snapshot (no standby needs anything older).
+    Snapshot,
+    /// The standby furthest behind.
+    Standby,
+    /// The retained-WAL limit: some standby lacks WAL below the floor.
+    Limit,
+}
+
+/// The floor below which WAL may be removed: the lower of the snapshot floor
+/// and what the standbys acknowledged (`standby_floor`, `None` without
+/// standbys), but never more than `max_retained_wal_bytes` behind `head_lsn`
+/// unless the snapshot floor itself is (recovery needs that WAL).
+pub fn retention_floor(
+    snapshot_floor: u64,
+    standby_floor: Option<u64>,
+    head_lsn: u64,
+    max_retained_wal_bytes: u64,
+) -> RetentionFloor {
+    let floor = |keep_from_lsn, bound| RetentionFloor {
+        keep_from_lsn,
+        bound,
+    };
+    let Some(standby) = standby_floor.filter(|s| *s < snapshot_floor) else {
+        return floor(snapshot_floor, FloorBound::Snapshot);
+    };
+    let limit = head_lsn.saturating_sub(max_retained_wal_bytes);
+    if standby >= limit {
+        floor(standby, FloorBound::Standby)
+    } else {
+        floor(limit.min(snapshot_floor), FloorBound::Limit)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn the_floor_follows_snapshots_standbys_and_the_limit() {
+        // No standbys: the snapshot floor.
+        let f = retention_floor(500, None, 1000, GIB);
+        assert_eq!((f.keep_from_lsn, f.bound), (500, FloorBound::Snapshot));
+        // Standbys ahead of the snapshot floor change nothing.
+        let f = retention_floor(500, Some(800), 1000, GIB);
+        assert_eq!((f.keep_from_lsn, f.bound), (500, FloorBound::Snapshot));
+        // A standby behind it holds the WAL back to what it acknowledged...
+        let f = retention_floor(500, Some(0), 1000, GIB);
+        assert_eq!((f.keep_from_lsn, f.bound), (0, FloorBound::Standby));
+        let f = retention_floor(5 * GIB, Some(GIB), 6 * GIB, 5 * GIB);
+        assert_eq!((f.keep_from_lsn, f.bound), (GIB, FloorBound::Standby));
+        // ...up to the limit behind the head.
+        let f = retention_floor(9 * GIB, Some(GIB), 10 * GIB, 4 * GIB);
+        assert_eq!((f.keep_from_lsn, f.bound), (6 * GIB, FloorBound::Limit));
+        // The limit never removes what the snapshots need.
+        let f = retention_floor(3 * GIB, Some(GIB), 10 * GIB, 4 * GIB);
+        assert_eq!((f.keep_from_lsn, f.bound), (3 * GIB, FloorBound::Limit));
+        // A log shorter than the limit keeps everything a standby lacks.
+        let f = retention_floor(900, Some(0), 1000, 1000);
+        assert_eq!((f.keep_from_lsn, f.bound), (0, FloorBound::Standby));
+        let f = retention_floor(900, Some(0), 1001, 1000);
+        assert_eq!((f.keep_from_lsn, f.bound), (1, FloorBound::Limit));
+    }
 
     fn seg(first_lsn: u64) -> SegmentFile {
         SegmentFile {

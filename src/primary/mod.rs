@@ -12,6 +12,7 @@
 //! | `expire`      | the active expiry sweep (logged deletes)                      |
 //! | `server`      | start-up, the accept loop, signals, clean shutdown            |
 //! | `shipping`    | the shipper over this WAL, retention for standbys, `WAIT`     |
+//! | `reload`      | SIGHUP: the configuration re-read, what may change switched over |
 //! | `seed_source` | the newest valid snapshot, offered to seed a standby          |
 //! | `admin_cmds`  | the admin socket's requests: `status`, `ship_now`             |
 //! | `fence`       | `LOGSHIP` control commands: position, history, fence, unfence; `fence::command` parses and signs them |
@@ -24,6 +25,7 @@ pub mod db;
 mod expire;
 pub mod fence;
 pub mod recovery;
+mod reload;
 pub mod seed_source;
 pub mod server;
 pub mod server_cmds;
@@ -87,6 +89,9 @@ pub struct PrimaryConfig {
     /// stop and rejoin as a standby (`None`: it serves refusing writes until
     /// it is stopped).
     pub fenced_watch: Option<FencedWatch>,
+    /// Re-reads the configuration on SIGHUP (`None`: nothing to re-read,
+    /// e.g. a drill's scratch node).
+    pub reload: Option<crate::node::reload::Reloader<PrimaryConfig>>,
 }
 
 /// Asked every [`FENCED_WATCH_EVERY`] while the primary is fenced, on a

@@ -70,6 +70,7 @@ async fn promoted_elsewhere(shared: Arc<Shared>) -> String {
 /// Anything that prevents a complete recovery or serving (data directory locked
 /// or missing, damaged log, address in use), or a WAL failure while serving.
 pub fn run(cfg: PrimaryConfig) -> anyhow::Result<()> {
+    crate::node::reload::hold_sighup();
     let (dir, control) = DataDir::open(&crate::fs::StdFs, &cfg.data_dir, Role::Primary)?;
     let rec = recovery::recover(&dir, &control, cfg.sync, MAX_RECORD_BYTES_LIMIT)?;
     let secs = rec.replay_time.as_secs_f64();
@@ -128,6 +129,8 @@ pub async fn serve_on(
     let local = listener
         .local_addr()
         .context("read the listening address")?;
+    // As configured (the listen address as given), for a reload to compare.
+    let mut running = cfg.clone();
     let mut cfg = cfg;
     cfg.listen = local.to_string();
     let Recovered {
@@ -149,18 +152,15 @@ pub async fn serve_on(
         None => crate::metrics::Monitor::new(cfg.monitor.clone(), "primary")
             .context("start the event hook thread")?,
     };
-    let shipping = match &cfg.ship {
-        Some(sc) => Shipping::start(
-            sc,
-            &wal,
-            &dir.path,
-            control.system_id,
-            control.timeline,
-            cfg.max_retained_wal_bytes,
-            Some(monitor.clone()),
-        ),
-        None => Shipping::none(cfg.max_retained_wal_bytes),
-    };
+    let shipping = Shipping::start(
+        cfg.ship.as_ref(),
+        &wal,
+        &dir.path,
+        control.system_id,
+        control.timeline,
+        cfg.max_retained_wal_bytes,
+        Some(monitor.clone()),
+    );
     let archive_progress = cfg
         .archive
         .as_ref()
@@ -208,6 +208,9 @@ pub async fn serve_on(
         admin_listener,
         admin_cmds::handler(shared.clone()),
     ));
+    // Handled from the moment the address is printed (a reload is queued
+    // until the loop below takes it).
+    let mut sighup = signal(SignalKind::hangup()).context("install the SIGHUP handler")?;
     crate::say!(
         "logship primary listening on {local} (system id {:016x}, timeline {}, recovered LSN {next_lsn}, {replayed_records} records replayed)",
         control.system_id, control.timeline
@@ -278,6 +281,7 @@ pub async fn serve_on(
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             _ = sigterm.recv() => break Stop::Signal("SIGTERM"),
             _ = sigint.recv() => break Stop::Signal("SIGINT"),
+            _ = sighup.recv() => super::reload::reload(&shared, &mut running).await,
             _ = shared.wal.failed() => break Stop::WalFailed,
             addr = &mut elsewhere => break Stop::Rejoin(addr),
         }

@@ -11,11 +11,12 @@ use super::seed_source::SnapshotSeeds;
 use crate::fs::StdFs;
 use crate::ship::protocol::tls::ShipTls;
 use crate::ship::send::schedule::Schedule;
-use crate::ship::send::shipper::{ShipObserver, Shipper, StandbyStatus};
+use crate::ship::send::shipper::{ShipObserver, Shipper, StandbyStatus, TargetChange};
 use crate::ship::{AuthKey, Compression, LogSource, ShipOptions};
 use crate::wal::Wal;
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::task::JoinSet;
 
@@ -66,69 +67,70 @@ pub struct ShipConfig {
     pub max_rate_bytes_per_sec: Option<u64>,
 }
 
-/// The retention floor a checkpoint works with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetentionFloor {
-    /// WAL from the segment holding this LSN on is kept.
-    pub keep_from_lsn: u64,
-    /// Why the floor is where it is.
-    pub bound: FloorBound,
-}
+pub use crate::node::retention::{retention_floor, FloorBound, RetentionFloor};
 
-/// What set the retention floor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FloorBound {
-    /// The oldest kept snapshot (no standby needs anything older).
-    Snapshot,
-    /// The standby furthest behind.
-    Standby,
-    /// The retained-WAL limit: some standby lacks WAL below the floor.
-    Limit,
-}
-
-/// The floor below which WAL may be removed: the lower of the snapshot floor
-/// and what the standbys acknowledged (`standby_floor`, `None` without
-/// standbys), but never more than `max_retained_wal_bytes` behind `head_lsn`
-/// unless the snapshot floor itself is (recovery needs that WAL).
-pub fn retention_floor(
-    snapshot_floor: u64,
-    standby_floor: Option<u64>,
-    head_lsn: u64,
-    max_retained_wal_bytes: u64,
-) -> RetentionFloor {
-    let floor = |keep_from_lsn, bound| RetentionFloor {
-        keep_from_lsn,
-        bound,
-    };
-    let Some(standby) = standby_floor.filter(|s| *s < snapshot_floor) else {
-        return floor(snapshot_floor, FloorBound::Snapshot);
-    };
-    let limit = head_lsn.saturating_sub(max_retained_wal_bytes);
-    if standby >= limit {
-        floor(standby, FloorBound::Standby)
-    } else {
-        floor(limit.min(snapshot_floor), FloorBound::Limit)
-    }
-}
-
-/// The primary's shipping: the shipper (absent without `--ship-to`) and what
-/// retention cut from each standby.
+/// The primary's shipping: the shipper (absent while there are no standbys)
+/// and what retention cut from each standby. A reload changes the standbys
+/// and the schedule while it runs ([`Shipping::reconfigure`]).
 pub struct Shipping {
-    shipper: Option<Shipper>,
+    /// Replaced (started, stopped) by a reload; changed in place otherwise.
+    shipper: RwLock<Option<Arc<Shipper>>>,
+    /// What a shipper started by a reload ships (`None`: nothing can be
+    /// shipped, the shipping of a node without a log source).
+    src: Option<LogSource>,
+    observer: Option<Arc<dyn ShipObserver>>,
     max_retained_wal_bytes: u64,
-    /// Per standby: the oldest LSN still on disk when WAL it lacked was removed.
-    cut_at: Mutex<Vec<Option<u64>>>,
+    /// Per standby address: the oldest LSN still on disk when WAL it lacked
+    /// was removed. Only standbys shipped to have an entry.
+    cut_at: Mutex<HashMap<String, u64>>,
     /// The archiver's progress: WAL not archived is kept like a standby's.
     archive: Option<Arc<crate::archive::ArchiveProgress>>,
+}
+
+/// Each standby's link options from `cfg`.
+fn link_options(cfg: &ShipConfig) -> Vec<ShipOptions> {
+    cfg.standbys
+        .iter()
+        .map(|a| {
+            let mut o = ShipOptions::new(a, cfg.key.clone());
+            o.compression = cfg.compression;
+            o.tls = cfg.tls.clone();
+            o.max_rate_bytes_per_sec = cfg.max_rate_bytes_per_sec;
+            o
+        })
+        .collect()
+}
+
+/// Starts a shipper of `src` for `cfg`, on a thread of its own when it can.
+fn start_shipper(
+    cfg: &ShipConfig,
+    src: LogSource,
+    observer: Option<Arc<dyn ShipObserver>>,
+) -> Shipper {
+    let opts = link_options(cfg);
+    match Shipper::start_on_own_thread(
+        src.clone(),
+        opts.clone(),
+        cfg.schedule.clone(),
+        observer.clone(),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the shipping thread; shipping from the client runtime");
+            Shipper::start_observed(src, opts, cfg.schedule.clone(), observer)
+        }
+    }
 }
 
 impl Shipping {
     /// No standbys: `WAIT` answers 0, retention follows the snapshots alone.
     pub fn none(max_retained_wal_bytes: u64) -> Shipping {
         Shipping {
-            shipper: None,
+            shipper: RwLock::new(None),
+            src: None,
+            observer: None,
             max_retained_wal_bytes,
-            cut_at: Mutex::new(Vec::new()),
+            cut_at: Mutex::new(HashMap::new()),
             archive: None,
         }
     }
@@ -145,10 +147,11 @@ impl Shipping {
     }
 
     /// Starts shipping `wal` (and the snapshots in `data_dir`) to every
-    /// configured standby, telling `observer` (metrics, hooks) every outcome.
-    /// Must run inside the tokio runtime.
+    /// configured standby (`cfg`; `None`: none yet, a reload may add some),
+    /// telling `observer` (metrics, hooks) every outcome. Must run inside
+    /// the tokio runtime.
     pub fn start(
-        cfg: &ShipConfig,
+        cfg: Option<&ShipConfig>,
         wal: &Wal,
         data_dir: &Path,
         system_id: u64,
@@ -163,41 +166,63 @@ impl Shipping {
     /// Starts shipping `src` (a primary's log, or what a cascading standby
     /// received) to every configured standby, on a thread of its own.
     pub fn start_from(
-        cfg: &ShipConfig,
+        cfg: Option<&ShipConfig>,
         src: LogSource,
         max_retained_wal_bytes: u64,
         observer: Option<Arc<dyn ShipObserver>>,
     ) -> Shipping {
-        let opts = cfg
-            .standbys
-            .iter()
-            .map(|a| {
-                let mut o = ShipOptions::new(a, cfg.key.clone());
-                o.compression = cfg.compression;
-                o.tls = cfg.tls.clone();
-                o.max_rate_bytes_per_sec = cfg.max_rate_bytes_per_sec;
-                o
-            })
-            .collect::<Vec<_>>();
-        let n = opts.len();
-        let shipper = match Shipper::start_on_own_thread(
-            src.clone(),
-            opts.clone(),
-            cfg.schedule.clone(),
-            observer.clone(),
-        ) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot start the shipping thread; shipping from the client runtime");
-                Shipper::start_observed(src, opts, cfg.schedule.clone(), observer)
-            }
-        };
+        let shipper = cfg.map(|c| Arc::new(start_shipper(c, src.clone(), observer.clone())));
         Shipping {
-            shipper: Some(shipper),
+            shipper: RwLock::new(shipper),
+            src: Some(src),
+            observer,
             max_retained_wal_bytes,
-            cut_at: Mutex::new(vec![None; n]),
+            cut_at: Mutex::new(HashMap::new()),
             archive: None,
         }
+    }
+
+    /// Ships to the standbys of `cfg` on its schedule from now on (`None`:
+    /// to none), as [`Shipper::reconfigure`] says; a standby no longer
+    /// shipped to no longer holds WAL back, and its retention mark goes with
+    /// it. Must run inside the tokio runtime.
+    pub fn reconfigure(&self, cfg: Option<&ShipConfig>) -> TargetChange {
+        let mut sh = self.shipper.write().unwrap_or_else(|p| p.into_inner());
+        let change = match (sh.as_ref(), cfg, &self.src) {
+            (Some(s), Some(c), _) => s.reconfigure(link_options(c), c.schedule.clone()),
+            (Some(s), None, _) => {
+                let change = s.reconfigure(Vec::new(), s.schedule());
+                *sh = None;
+                change
+            }
+            (None, Some(c), Some(src)) => {
+                *sh = Some(Arc::new(start_shipper(
+                    c,
+                    src.clone(),
+                    self.observer.clone(),
+                )));
+                TargetChange {
+                    added: c.standbys.clone(),
+                    schedule: Some(c.schedule.describe()),
+                    ..TargetChange::default()
+                }
+            }
+            (None, _, _) => TargetChange::default(),
+        };
+        drop(sh);
+        self.cut_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|a, _| !change.removed.contains(a));
+        change
+    }
+
+    /// The shipper, when there are standbys.
+    fn shipper(&self) -> Option<Arc<Shipper>> {
+        self.shipper
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The configured standby addresses.
@@ -207,18 +232,18 @@ impl Shipping {
 
     /// The schedule, described (`None` without standbys).
     pub fn schedule(&self) -> Option<String> {
-        self.shipper.as_ref().map(|s| s.schedule().describe())
+        self.shipper().map(|s| s.schedule().describe())
     }
 
     /// Every standby's status, with the re-seed flag.
     pub fn standbys(&self, durable_lsn: u64) -> Vec<StandbyStatus> {
-        let Some(sh) = &self.shipper else {
+        let Some(sh) = self.shipper() else {
             return Vec::new();
         };
         let cut = self.cut_at.lock().unwrap_or_else(|p| p.into_inner());
         let mut all = sh.status(durable_lsn);
-        for (s, oldest) in all.iter_mut().zip(cut.iter()) {
-            if let Some(oldest) = oldest.filter(|o| s.acked_lsn < *o) {
+        for s in all.iter_mut() {
+            if let Some(oldest) = cut.get(&s.address).copied().filter(|o| s.acked_lsn < *o) {
                 s.needs_reseed = true;
                 s.reseed_reason = Some(format!(
                     "acknowledged up to LSN {}; the WAL from there was removed (oldest retained LSN {oldest}) when the retained WAL reached its limit",
@@ -231,12 +256,12 @@ impl Shipping {
 
     /// Ships to every standby now.
     pub fn ship_now(&self) -> bool {
-        self.shipper.as_ref().inspect(|s| s.ship_now()).is_some()
+        self.shipper().inspect(|s| s.ship_now()).is_some()
     }
 
     /// Stops the shipping tasks.
     pub fn stop(&self) {
-        if let Some(s) = &self.shipper {
+        if let Some(s) = self.shipper() {
             s.stop();
         }
     }
@@ -244,7 +269,7 @@ impl Shipping {
     /// The retention floor for a checkpoint whose snapshots need WAL from
     /// `snapshot_floor` on, with the log's head at `head_lsn`.
     pub fn floor(&self, snapshot_floor: u64, head_lsn: u64) -> RetentionFloor {
-        let standbys = self.shipper.as_ref().and_then(|s| s.min_acked_lsn());
+        let standbys = self.shipper().and_then(|s| s.min_acked_lsn());
         let archive = self.archive.as_ref().map(|a| a.archived_lsn());
         let behind = match (standbys, archive) {
             (Some(s), Some(a)) => Some(s.min(a)),
@@ -261,9 +286,9 @@ impl Shipping {
     /// Called after a checkpoint removed WAL below `oldest_retained_lsn`: every
     /// standby that had not received it is flagged for re-seeding, loudly.
     pub fn removed_below(&self, oldest_retained_lsn: u64) {
-        let Some(sh) = &self.shipper else { return };
+        let Some(sh) = self.shipper() else { return };
         let mut cut = self.cut_at.lock().unwrap_or_else(|p| p.into_inner());
-        for (i, s) in sh.status(oldest_retained_lsn).iter().enumerate() {
+        for s in sh.status(oldest_retained_lsn).iter() {
             if s.acked_lsn < oldest_retained_lsn {
                 let acked = if s.acked_lsn == 0 && s.last_ship_result == "never" {
                     "has not been reached since this primary started".to_string()
@@ -280,9 +305,7 @@ impl Shipping {
                     s.address,
                     self.max_retained_wal_bytes
                 );
-                if let Some(c) = cut.get_mut(i) {
-                    *c = Some(oldest_retained_lsn);
-                }
+                cut.insert(s.address.clone(), oldest_retained_lsn);
             }
         }
     }
@@ -294,7 +317,7 @@ impl Shipping {
     /// retry can change ([`PERMANENT_REFUSALS`]: a wrong key, another system…)
     /// is not waited for once it has refused again during this call.
     pub async fn final_shipment(&self, durable_lsn: u64, timeout: Duration) {
-        let Some(sh) = &self.shipper else { return };
+        let Some(sh) = self.shipper() else { return };
         let n = sh.acked().len();
         let deadline = tokio::time::Instant::now() + timeout;
         let failures_before: Vec<u64> = self
@@ -360,7 +383,7 @@ impl Shipping {
 
     /// How many standbys acknowledged everything below `lsn`, now.
     pub fn acked_count(&self, lsn: u64) -> usize {
-        self.shipper.as_ref().map_or(0, |s| {
+        self.shipper().map_or(0, |s| {
             s.acked()
                 .iter()
                 .filter(|r| r.borrow().received_lsn >= lsn)
@@ -374,7 +397,7 @@ impl Shipping {
     /// timeout, and `numstandbys` 0 answers at once. Without standbys
     /// (no `--ship-to`) the answer is 0 at once.
     pub async fn wait(&self, lsn: u64, numstandbys: usize, timeout: Option<Duration>) -> usize {
-        if self.shipper.is_none() {
+        if self.shipper().is_none() {
             return 0;
         }
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
@@ -396,7 +419,7 @@ impl Shipping {
         numstandbys: usize,
         deadline: Option<tokio::time::Instant>,
     ) -> usize {
-        let Some(sh) = &self.shipper else { return 0 };
+        let Some(sh) = self.shipper() else { return 0 };
         let mut count = 0;
         let mut waiting = JoinSet::new();
         for mut rx in sh.acked() {
@@ -451,32 +474,6 @@ mod tests {
     const GIB: u64 = 1 << 30;
 
     #[test]
-    fn the_floor_follows_snapshots_standbys_and_the_limit() {
-        // No standbys: the snapshot floor.
-        let f = retention_floor(500, None, 1000, GIB);
-        assert_eq!((f.keep_from_lsn, f.bound), (500, FloorBound::Snapshot));
-        // Standbys ahead of the snapshot floor change nothing.
-        let f = retention_floor(500, Some(800), 1000, GIB);
-        assert_eq!((f.keep_from_lsn, f.bound), (500, FloorBound::Snapshot));
-        // A standby behind it holds the WAL back to what it acknowledged...
-        let f = retention_floor(500, Some(0), 1000, GIB);
-        assert_eq!((f.keep_from_lsn, f.bound), (0, FloorBound::Standby));
-        let f = retention_floor(5 * GIB, Some(GIB), 6 * GIB, 5 * GIB);
-        assert_eq!((f.keep_from_lsn, f.bound), (GIB, FloorBound::Standby));
-        // ...up to the limit behind the head.
-        let f = retention_floor(9 * GIB, Some(GIB), 10 * GIB, 4 * GIB);
-        assert_eq!((f.keep_from_lsn, f.bound), (6 * GIB, FloorBound::Limit));
-        // The limit never removes what the snapshots need.
-        let f = retention_floor(3 * GIB, Some(GIB), 10 * GIB, 4 * GIB);
-        assert_eq!((f.keep_from_lsn, f.bound), (3 * GIB, FloorBound::Limit));
-        // A log shorter than the limit keeps everything a standby lacks.
-        let f = retention_floor(900, Some(0), 1000, 1000);
-        assert_eq!((f.keep_from_lsn, f.bound), (0, FloorBound::Standby));
-        let f = retention_floor(900, Some(0), 1001, 1000);
-        assert_eq!((f.keep_from_lsn, f.bound), (1, FloorBound::Limit));
-    }
-
-    #[test]
     fn wait_arguments_parse_like_redis() {
         assert_eq!(parse_wait(b"1", b"0"), Ok((1, None)));
         assert_eq!(
@@ -503,7 +500,7 @@ mod tests {
             tls: None,
             max_rate_bytes_per_sec: None,
         };
-        let s = Shipping::start(&cfg, &wal, d.path(), 7, 1, 1000, None);
+        let s = Shipping::start(Some(&cfg), &wal, d.path(), 7, 1, 1000, None);
         assert_eq!(s.schedule().as_deref(), Some("every 1h"));
         // The dead standby holds the floor at 0 until the limit.
         assert_eq!(s.floor(5000, 900).bound, FloorBound::Standby);
@@ -527,6 +524,52 @@ mod tests {
             "everything below LSN 0 is acknowledged"
         );
         s.stop();
+        wal.close().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reload_changes_the_standbys_and_what_they_hold_back() {
+        let d = tempfile::tempdir().unwrap();
+        let o = crate::wal::WalOptions::new(d.path().join("wal"), 7, 1);
+        let (wal, _) = crate::wal::open(StdFs::shared(), o).unwrap();
+        // Nothing listens on ports 9 and 7 of loopback: the standbys stay at 0.
+        let cfg = |standbys: &[&str]| ShipConfig {
+            standbys: standbys.iter().map(|s| s.to_string()).collect(),
+            schedule: Schedule::Every(Duration::from_secs(3600)),
+            key: None,
+            compression: Compression::None,
+            tls: None,
+            max_rate_bytes_per_sec: None,
+        };
+        let s = Shipping::start(None, &wal, d.path(), 7, 1, GIB, None);
+        assert_eq!(s.floor(5000, 6000).bound, FloorBound::Snapshot);
+        let c = s.reconfigure(Some(&cfg(&["127.0.0.1:9"])));
+        assert_eq!(c.added, ["127.0.0.1:9"]);
+        assert_eq!(s.floor(5000, 6000).bound, FloorBound::Standby);
+        s.removed_below(4096);
+        let c = s.reconfigure(Some(&cfg(&["127.0.0.1:9", "127.0.0.1:7"])));
+        assert_eq!(
+            (c.added, c.removed),
+            (vec!["127.0.0.1:7".to_string()], vec![])
+        );
+        assert_eq!(s.addresses(), ["127.0.0.1:9", "127.0.0.1:7"]);
+        assert!(
+            s.standbys(6000)[0].needs_reseed,
+            "the kept standby keeps its mark"
+        );
+        let mut every_minute = cfg(&["127.0.0.1:7"]);
+        every_minute.schedule = Schedule::Every(Duration::from_secs(60));
+        let c = s.reconfigure(Some(&every_minute));
+        assert_eq!(c.removed, ["127.0.0.1:9"]);
+        assert_eq!(c.restarted, ["127.0.0.1:7"]);
+        assert_eq!(c.schedule.as_deref(), Some("every 1m"));
+        assert!(s.standbys(6000).iter().all(|st| !st.needs_reseed));
+        // No standby left: nothing holds the WAL back, WAIT answers 0 at once.
+        let c = s.reconfigure(None);
+        assert_eq!(c.removed, ["127.0.0.1:7"]);
+        assert_eq!(s.floor(5000, 6000).bound, FloorBound::Snapshot);
+        assert_eq!(s.wait(1, 1, None).await, 0);
+        assert_eq!(s.schedule(), None);
         wal.close().unwrap();
     }
 

@@ -16,7 +16,7 @@ use crate::fs::StdFs;
 use crate::primary::seed_source::SnapshotSeeds;
 use crate::primary::shipping::{RetentionFloor, ShipConfig, Shipping};
 use crate::ship::receive::intake::Received;
-use crate::ship::send::shipper::{ShipObserver, StandbyStatus};
+use crate::ship::send::shipper::{ShipObserver, StandbyStatus, TargetChange};
 use crate::ship::LogSource;
 use crate::wal::Position;
 use std::path::PathBuf;
@@ -25,7 +25,8 @@ use tokio::sync::watch;
 
 /// The downstreams of a standby and the shipping to them.
 pub struct Cascade {
-    cfg: ShipConfig,
+    /// The downstreams and schedule (`None`: none, until a reload adds some).
+    cfg: Mutex<Option<ShipConfig>>,
     max_retained_wal_bytes: u64,
     wal_dir: PathBuf,
     snap_dir: PathBuf,
@@ -40,7 +41,7 @@ pub struct Cascade {
 
 impl Cascade {
     pub fn new(
-        cfg: ShipConfig,
+        cfg: Option<ShipConfig>,
         max_retained_wal_bytes: u64,
         wal_dir: PathBuf,
         snap_dir: PathBuf,
@@ -53,7 +54,7 @@ impl Cascade {
             ..Position::default()
         });
         Arc::new(Cascade {
-            cfg,
+            cfg: Mutex::new(cfg),
             max_retained_wal_bytes,
             wal_dir,
             snap_dir,
@@ -128,8 +129,9 @@ impl Cascade {
             ))),
             taps: None,
         };
+        let cfg = self.cfg.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let s = Shipping::start_from(
-            &self.cfg,
+            cfg.as_ref(),
             src,
             self.max_retained_wal_bytes,
             self.observer.clone(),
@@ -137,13 +139,49 @@ impl Cascade {
         *cur = Some((r.timeline, s));
     }
 
-    /// Each downstream's status, lag measured from `received_lsn`.
-    pub fn standbys(&self, received_lsn: u64) -> Vec<StandbyStatus> {
+    /// Ships to the downstreams of `cfg` from now on (`None`: to none; a
+    /// reload), as a primary's shipping changes; returns what changed.
+    pub fn reconfigure(&self, cfg: Option<ShipConfig>) -> TargetChange {
+        // Locks in one order everywhere: `current`, then `cfg`.
         let cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        match cur.as_ref() {
+        let mut old = self.cfg.lock().unwrap_or_else(|p| p.into_inner());
+        let change = match cur.as_ref() {
+            Some((_, s)) => s.reconfigure(cfg.as_ref()),
+            // Nothing received yet: the shipping starts with the new list.
+            None => {
+                let addrs =
+                    |c: &Option<ShipConfig>| c.as_ref().map_or(Vec::new(), |c| c.standbys.clone());
+                let (before, after) = (addrs(&old), addrs(&cfg));
+                let sched = |c: &Option<ShipConfig>| c.as_ref().map(|c| c.schedule.describe());
+                TargetChange {
+                    added: after
+                        .iter()
+                        .filter(|a| !before.contains(a))
+                        .cloned()
+                        .collect(),
+                    removed: before
+                        .iter()
+                        .filter(|a| !after.contains(a))
+                        .cloned()
+                        .collect(),
+                    restarted: Vec::new(),
+                    schedule: (sched(&old) != sched(&cfg)).then(|| sched(&cfg)).flatten(),
+                }
+            }
+        };
+        *old = cfg;
+        change
+    }
+
+    /// Each downstream's status, lag measured from `received_lsn` (`None`
+    /// when the standby has no downstream).
+    pub fn standbys(&self, received_lsn: u64) -> Option<Vec<StandbyStatus>> {
+        let cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let cfg = self.cfg.lock().unwrap_or_else(|p| p.into_inner());
+        let cfg = cfg.as_ref()?;
+        Some(match cur.as_ref() {
             Some((_, s)) => s.standbys(received_lsn),
-            None => self
-                .cfg
+            None => cfg
                 .standbys
                 .iter()
                 .map(|a| StandbyStatus {
@@ -153,24 +191,26 @@ impl Cascade {
                     ..StandbyStatus::default()
                 })
                 .collect(),
-        }
+        })
     }
 
-    /// The schedule, described.
-    pub fn schedule(&self) -> String {
-        self.cfg.schedule.describe()
+    /// The schedule, described (`None` when the standby has no downstream).
+    pub fn schedule(&self) -> Option<String> {
+        let cfg = self.cfg.lock().unwrap_or_else(|p| p.into_inner());
+        cfg.as_ref().map(|c| c.schedule.describe())
     }
 
     /// The retention floor for a checkpoint of this standby.
     pub fn floor(&self, snapshot_floor: u64, head_lsn: u64) -> RetentionFloor {
         let cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let downstreams = self.cfg.lock().unwrap_or_else(|p| p.into_inner()).is_some();
         match cur.as_ref() {
             Some((_, s)) => s.floor(snapshot_floor, head_lsn),
             // Nothing shipped yet: what downstreams need is unknown, so the
             // log is kept within the limit.
             None => crate::primary::shipping::retention_floor(
                 snapshot_floor,
-                Some(0),
+                downstreams.then_some(0),
                 head_lsn,
                 self.max_retained_wal_bytes,
             ),

@@ -12,12 +12,14 @@
 //! | `serve`  | its part of a client session: reads from the replayed keyspace, writes refused |
 //! | `state_lock` | the keyspace's lock: reads get in between replay's slices |
 //! | `promote_online` | online promotion: stop receiving, switch timeline, serve as primary |
+//! | `reload` | SIGHUP: the configuration re-read, what may change switched over |
 
 mod apply;
 pub mod cascade;
 pub mod follow;
 pub mod node;
 pub mod promote_online;
+mod reload;
 pub mod replay;
 pub mod seeds;
 pub mod serve;

@@ -73,6 +73,9 @@ pub struct StandbyConfig {
     pub monitor: crate::metrics::MonitorConfig,
     /// Ship what this standby received onward (`--cascade-to`).
     pub cascade: Option<crate::primary::shipping::ShipConfig>,
+    /// Re-reads the configuration on SIGHUP (`None`: nothing to re-read).
+    /// Once promoted, `as_primary.reload` takes over.
+    pub reload: Option<crate::node::reload::Reloader<StandbyConfig>>,
 }
 
 /// Where a standby's log comes from.
@@ -133,8 +136,9 @@ pub struct Node {
     pub(super) following: Option<Arc<Following>>,
     /// Metrics and event hooks.
     pub monitor: Arc<crate::metrics::Monitor>,
-    /// The downstreams this standby ships to (`--cascade-to`).
-    pub(super) cascade: Option<Arc<super::cascade::Cascade>>,
+    /// The downstreams this standby ships to (`--cascade-to`; none until a
+    /// reload adds some).
+    pub(super) cascade: Arc<super::cascade::Cascade>,
 }
 
 impl Node {
@@ -267,8 +271,8 @@ impl Node {
             last_receive_error_unix_ms: last_error.as_ref().map(|e| e.0),
             restore_from: self.following.as_ref().map(|f| f.url.clone()),
             archive_age_seconds: self.following.as_ref().and_then(|f| f.age_seconds(now)),
-            standbys: self.cascade.as_ref().map(|c| c.standbys(r.received_lsn)),
-            ship_schedule: self.cascade.as_ref().map(|c| c.schedule()),
+            standbys: self.cascade.standbys(r.received_lsn),
+            ship_schedule: self.cascade.schedule(),
             ..NodeStatus::default()
         }
     }
@@ -380,16 +384,11 @@ impl Node {
         // Keep the received log from the oldest kept snapshot on, and what
         // downstreams have not acknowledged (within --max-retained-wal).
         let snapshot_floor = kept.oldest_lsn.unwrap_or(lsn);
-        let floor = match &self.cascade {
-            Some(c) => {
-                let head = self.receiver.received.borrow().received_lsn;
-                c.floor(snapshot_floor, head).keep_from_lsn
-            }
-            None => snapshot_floor,
-        };
+        let head = self.receiver.received.borrow().received_lsn;
+        let floor = self.cascade.floor(snapshot_floor, head).keep_from_lsn;
         let removed = remove_segments(&StdFs, &self.wal_dir, floor)?;
-        if let (Some(c), Some(oldest)) = (&self.cascade, removed.below_lsn) {
-            c.removed_below(oldest);
+        if let Some(oldest) = removed.below_lsn {
+            self.cascade.removed_below(oldest);
         }
         tracing::info!(lsn, path = %w.path.display(), removed_segments = removed.segments, "standby checkpoint");
         Ok(())

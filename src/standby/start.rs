@@ -38,6 +38,7 @@ use tokio::sync::watch;
 /// Start-up problems (directory, lock, damaged received log, ports) and fatal
 /// errors writing the received log, each as one message.
 pub fn run(cfg: StandbyConfig) -> anyhow::Result<()> {
+    crate::node::reload::hold_sighup();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -147,16 +148,14 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             accept_open: watch::channel(true).0,
             accept_closed: watch::channel(false).0,
             following: following.clone(),
-            cascade: cfg.cascade.clone().map(|c| {
-                super::cascade::Cascade::new(
-                    c,
-                    cfg.as_primary.max_retained_wal_bytes,
-                    wal_dir.clone(),
-                    snap_dir.clone(),
-                    Some(monitor.clone() as Arc<dyn crate::ship::send::shipper::ShipObserver>),
-                    received0,
-                )
-            }),
+            cascade: super::cascade::Cascade::new(
+                cfg.cascade.clone(),
+                cfg.as_primary.max_retained_wal_bytes,
+                wal_dir.clone(),
+                snap_dir.clone(),
+                Some(monitor.clone() as Arc<dyn crate::ship::send::shipper::ShipObserver>),
+                received0,
+            ),
             monitor: monitor.clone(),
             cfg: cfg.clone(),
         }
@@ -216,6 +215,9 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         (None, LogIntake::Archive(a)) => format!("following the archive {}", a.url),
         (None, LogIntake::Link { .. }) => unreachable!("a link standby listens"),
     };
+    // Handled from the moment the addresses are printed (a reload is queued
+    // until the loop below takes it).
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     crate::say!(
         "logship standby listening on {} ({source})",
         resp_listener.local_addr()?
@@ -259,12 +261,10 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         }
         (None, LogIntake::Link { .. }) => unreachable!("a link standby listens"),
     };
-    if let Some(c) = &node.cascade {
-        tokio::spawn(c.clone().run(
-            node.receiver.received.subscribe(),
-            node.receiver.durable.subscribe(),
-        ));
-    }
+    tokio::spawn(node.cascade.clone().run(
+        node.receiver.received.subscribe(),
+        node.receiver.durable.subscribe(),
+    ));
     let mut resp_task = tokio::spawn(super::serve::serve(resp_listener.clone(), node.clone()));
     let (handover_tx, mut handover_rx) = tokio::sync::oneshot::channel();
     *node.handover.lock().unwrap_or_else(|p| p.into_inner()) = Some(handover_tx);
@@ -290,6 +290,9 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     let mut admin_task = tokio::spawn(crate::admin::serve(admin, handler));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // The configuration in force: a reload changes it (and what the node
+    // serves with once promoted).
+    let mut running = cfg.clone();
     // Ready for systemd: the received log is open and checked, the newest
     // snapshot loaded, reads served, SIGTERM handled. What was received but
     // not applied yet is replayed from here on (the status line shows the lag).
@@ -301,6 +304,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break Ok(None),
             _ = term.recv() => break Ok(None),
+            _ = hup.recv() => super::reload::reload(&node, &mut running).await,
             h = &mut handover_rx => match h {
                 Ok(h) => break Ok(Some(h)),
                 Err(_) => continue,
@@ -345,9 +349,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
     replayer.stop();
     // Promoted, the primary server ships to the downstreams; stopping, the
     // node ships no more.
-    if let Some(c) = &node.cascade {
-        c.stop();
-    }
+    node.cascade.stop();
     let handover = match outcome {
         Ok(Some(h)) => h,
         other => {
@@ -379,8 +381,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
                 .with_context(|| format!("listen on {addr} as the primary"))?
         }
     };
-    let mut pcfg = cfg.as_primary.clone();
-    pcfg.listen = listener.local_addr()?.to_string();
+    let mut pcfg = running.as_primary.clone();
     pcfg.data_dir = cfg.data_dir.clone();
     let served = crate::primary::server::serve_on(
         listener,

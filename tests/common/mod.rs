@@ -8,6 +8,7 @@
 //!   directory) that can be damaged byte by byte, deterministic payloads, and
 //!   reading a log back;
 //! - [`certs`]: TLS certificates made at test time;
+//! - [`notify`]: a notify socket, as systemd's, that records what a node says;
 //! - [`resp`]: a raw RESP2 client with parsed replies, and a real
 //!   `redis-server` to compare with.
 //!
@@ -16,6 +17,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod notify;
 pub mod process;
 pub mod resp;
 pub mod s3;

@@ -319,8 +319,11 @@ pub fn spawn_until_first_line_into(
     what: &str,
     sink: Option<std::sync::Arc<std::sync::Mutex<String>>>,
 ) -> (Child, String, std::thread::JoinHandle<String>) {
+    // Logs at info unless the test chose the level (or removed the variable).
+    if !cmd.get_envs().any(|(k, _)| k == "LOGSHIP_LOG") {
+        cmd.env("LOGSHIP_LOG", "info");
+    }
     let mut child = cmd
-        .env("LOGSHIP_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -21,6 +21,15 @@ pub const MAX_KEY_BYTES: usize = 4096;
 #[derive(Clone)]
 pub struct AuthKey(Vec<u8>);
 
+impl AuthKey {
+    /// A digest of the key that tells two keys apart without showing either
+    /// (a reload compares the old key with the new one this way).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&self.0).into()
+    }
+}
+
 impl std::fmt::Debug for AuthKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "AuthKey(<{} bytes, hidden>)", self.0.len())

@@ -82,11 +82,56 @@ struct Target {
     kick: Notify,
 }
 
+/// One standby's task and what it shares with the shipper.
+struct Running {
+    target: Arc<Target>,
+    task: JoinHandle<()>,
+}
+
+/// The standbys shipped to and their schedule; changed by a reload.
+struct Targets {
+    running: Vec<Running>,
+    schedule: Schedule,
+}
+
+/// What [`Shipper::reconfigure`] changed, by standby address.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TargetChange {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Kept, its link restarted with new options (key, TLS, compression,
+    /// rate cap) or the new schedule.
+    pub restarted: Vec<String>,
+    pub schedule: Option<String>,
+}
+
+impl TargetChange {
+    /// The change in words, one item each (empty when nothing changed).
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (what, list) in [
+            ("ships to", &self.added),
+            ("no longer ships to", &self.removed),
+            ("new link options for", &self.restarted),
+        ] {
+            if !list.is_empty() {
+                out.push(format!("{what} {}", list.join(", ")));
+            }
+        }
+        if let Some(s) = &self.schedule {
+            out.push(format!("ship schedule {s}"));
+        }
+        out
+    }
+}
+
 /// The running shipper.
 pub struct Shipper {
-    targets: Vec<Arc<Target>>,
-    tasks: Vec<JoinHandle<()>>,
-    schedule: Schedule,
+    src: LogSource,
+    observer: Option<Arc<dyn ShipObserver>>,
+    targets: Mutex<Targets>,
+    /// Where the tasks run (the shipper's own runtime, or the caller's).
+    handle: tokio::runtime::Handle,
     /// The shipper's own runtime, when it has one.
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -95,48 +140,72 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The link options that, changed, restart a standby's link.
+fn link_options(o: &ShipOptions) -> String {
+    let key = o.key.as_ref().map(|k| k.fingerprint());
+    format!(
+        "{key:?} {:?} {:?} {:?}",
+        o.compression, o.tls, o.max_rate_bytes_per_sec
+    )
+}
+
 impl Shipper {
     /// Starts one task per standby.
     pub fn start(src: LogSource, standbys: Vec<ShipOptions>, schedule: Schedule) -> Shipper {
         Shipper::start_observed(src, standbys, schedule, None)
     }
 
-    /// Starts one task per standby, telling `observer` every outcome.
+    /// Starts one task per standby, telling `observer` every outcome. Must
+    /// run inside the tokio runtime, where the tasks run.
     pub fn start_observed(
         src: LogSource,
         standbys: Vec<ShipOptions>,
         schedule: Schedule,
         observer: Option<Arc<dyn ShipObserver>>,
     ) -> Shipper {
-        let mut targets = Vec::new();
-        let mut tasks = Vec::new();
-        for opts in standbys {
-            let t = Arc::new(Target {
-                status: Mutex::new(StandbyStatus {
-                    address: opts.addr.clone(),
-                    last_ship_result: "never".into(),
-                    tls: opts.tls.is_some(),
-                    ..StandbyStatus::default()
-                }),
-                acked: watch::channel(Acked::default()).0,
-                observer: observer.clone(),
-                kick: Notify::new(),
-                opts,
-            });
-            tracing::info!(standby = %t.opts.addr, schedule = %schedule.describe(), "shipping to standby");
-            tasks.push(tokio::spawn(run_target(
-                src.clone(),
-                t.clone(),
-                schedule.clone(),
-            )));
-            targets.push(t);
-        }
-        Shipper {
-            targets,
-            tasks,
-            schedule,
+        let shipper = Shipper {
+            src,
+            observer,
+            targets: Mutex::new(Targets {
+                running: Vec::new(),
+                schedule,
+            }),
+            handle: tokio::runtime::Handle::current(),
             runtime: None,
+        };
+        {
+            let mut t = lock(&shipper.targets);
+            for opts in standbys {
+                let r = shipper.spawn(new_target(&opts), opts, &t.schedule);
+                t.running.push(r);
+            }
         }
+        shipper
+    }
+
+    /// Starts the task shipping to `opts.addr` with `target`'s status.
+    fn spawn(
+        &self,
+        status: (StandbyStatus, Acked),
+        opts: ShipOptions,
+        schedule: &Schedule,
+    ) -> Running {
+        let (mut status, acked) = status;
+        status.tls = opts.tls.is_some();
+        let target = Arc::new(Target {
+            status: Mutex::new(status),
+            acked: watch::channel(acked).0,
+            observer: self.observer.clone(),
+            kick: Notify::new(),
+            opts,
+        });
+        tracing::info!(standby = %target.opts.addr, schedule = %schedule.describe(), "shipping to standby");
+        let task = self.handle.spawn(run_target(
+            self.src.clone(),
+            target.clone(),
+            schedule.clone(),
+        ));
+        Running { target, task }
     }
 
     /// Like [`start_observed`](Self::start_observed), with the shipping tasks
@@ -165,14 +234,64 @@ impl Shipper {
         Ok(shipper)
     }
 
+    /// Ships to `standbys` on `schedule` from now on (a reload): the links
+    /// to standbys no longer listed stop, as at shutdown, with their status;
+    /// new standbys start as at start-up (seeded when they need it); a
+    /// standby listed before keeps its link and status, unless its link
+    /// options or the schedule changed: then its link restarts from what it
+    /// acknowledged.
+    pub fn reconfigure(&self, standbys: Vec<ShipOptions>, schedule: Schedule) -> TargetChange {
+        let mut t = lock(&self.targets);
+        let mut change = TargetChange::default();
+        let new_schedule = schedule.describe() != t.schedule.describe();
+        if new_schedule {
+            change.schedule = Some(schedule.describe());
+        }
+        let mut old: Vec<Running> = std::mem::take(&mut t.running);
+        for opts in standbys {
+            let at = old.iter().position(|r| r.target.opts.addr == opts.addr);
+            let r = match at.map(|i| old.remove(i)) {
+                Some(r) if !new_schedule && link_options(&r.target.opts) == link_options(&opts) => {
+                    r
+                }
+                Some(r) => {
+                    r.task.abort();
+                    let kept = (lock(&r.target.status).clone(), *r.target.acked.borrow());
+                    change.restarted.push(opts.addr.clone());
+                    self.spawn(kept, opts, &schedule)
+                }
+                None => {
+                    change.added.push(opts.addr.clone());
+                    self.spawn(new_target(&opts), opts, &schedule)
+                }
+            };
+            t.running.push(r);
+        }
+        for r in old {
+            r.task.abort();
+            tracing::info!(standby = %r.target.opts.addr, "no longer shipping to standby (configuration reloaded)");
+            change.removed.push(r.target.opts.addr.clone());
+        }
+        t.schedule = schedule;
+        change
+    }
+
     /// The schedule in force.
-    pub fn schedule(&self) -> &Schedule {
-        &self.schedule
+    pub fn schedule(&self) -> Schedule {
+        lock(&self.targets).schedule.clone()
+    }
+
+    fn targets(&self) -> Vec<Arc<Target>> {
+        lock(&self.targets)
+            .running
+            .iter()
+            .map(|r| r.target.clone())
+            .collect()
     }
 
     /// Status of every standby; `durable_lsn` is the primary's, for lag.
     pub fn status(&self, durable_lsn: u64) -> Vec<StandbyStatus> {
-        self.targets
+        self.targets()
             .iter()
             .map(|t| {
                 let mut s = lock(&t.status).clone();
@@ -197,13 +316,13 @@ impl Shipper {
 
     /// Receivers of each standby's acknowledgements (for `WAIT`).
     pub fn acked(&self) -> Vec<watch::Receiver<Acked>> {
-        self.targets.iter().map(|t| t.acked.subscribe()).collect()
+        self.targets().iter().map(|t| t.acked.subscribe()).collect()
     }
 
     /// The oldest LSN some standby still lacks (`None` without standbys): WAL
     /// from here on must be retained for them.
     pub fn min_acked_lsn(&self) -> Option<u64> {
-        self.targets
+        self.targets()
             .iter()
             .map(|t| t.acked.borrow().received_lsn)
             .min()
@@ -211,17 +330,30 @@ impl Shipper {
 
     /// Ships to every standby now, whatever the schedule.
     pub fn ship_now(&self) {
-        for t in &self.targets {
+        for t in self.targets() {
             t.kick.notify_one();
         }
     }
 
     /// Stops all shipping tasks.
     pub fn stop(&self) {
-        for t in &self.tasks {
-            t.abort();
+        for r in &lock(&self.targets).running {
+            r.task.abort();
         }
     }
+}
+
+/// A standby's status before its first shipment.
+fn new_target(opts: &ShipOptions) -> (StandbyStatus, Acked) {
+    (
+        StandbyStatus {
+            address: opts.addr.clone(),
+            last_ship_result: "never".into(),
+            tls: opts.tls.is_some(),
+            ..StandbyStatus::default()
+        },
+        Acked::default(),
+    )
 }
 
 impl Drop for Shipper {
