@@ -58,6 +58,23 @@ impl Cluster {
         Cluster { dir, file, nodes }
     }
 
+    /// Adds a node to the file (the running nodes learn of it on SIGHUP).
+    fn add(&mut self, name: &'static str) {
+        let spec = Spec {
+            name,
+            listen: free_addr(),
+            ship: free_addr(),
+            dir: self.dir.path().join(name),
+        };
+        let mut text = std::fs::read_to_string(&self.file).unwrap();
+        text.push_str(&format!(
+            "\n[[node]]\nname = \"{name}\"\ndata-dir = {:?}\nlisten = \"{}\"\nship-listen = \"{}\"\n",
+            spec.dir, spec.listen, spec.ship
+        ));
+        std::fs::write(&self.file, text).unwrap();
+        self.nodes.push(spec);
+    }
+
     fn node(&self, name: &str) -> &Spec {
         self.nodes.iter().find(|n| n.name == name).unwrap()
     }
@@ -130,6 +147,11 @@ impl Node {
         let pid = self.child.as_ref().unwrap().id() as i32;
         unsafe { libc::kill(pid, libc::SIGTERM) };
         self.exit_within(WITHIN)
+    }
+
+    fn hup(&self) {
+        let pid = self.child.as_ref().unwrap().id() as i32;
+        unsafe { libc::kill(pid, libc::SIGHUP) };
     }
 
     fn kill(&mut self) {
@@ -256,6 +278,37 @@ fn a_switchover_and_back_is_one_promote_each_with_no_restart() {
     for log in [a.log(), b.log()] {
         assert!(!log.contains("panicked"), "{log}");
     }
+}
+
+#[test]
+fn a_reload_adds_a_third_node_without_a_restart() {
+    let mut c = Cluster::new(&[("a", None), ("b", None)]);
+    assert_eq!(c.cmd("a", &["init"]).code, Some(0));
+    let mut a = c.start("a");
+    let mut b = c.start("b");
+    let mut pa = writable(&c.node("a").listen);
+    write(&mut pa, "one", 100);
+    converged(&c, "a", "b");
+    // A third node in the file; the running nodes are told with SIGHUP.
+    c.add("c");
+    a.hup();
+    b.hup();
+    let mut n3 = c.start("c");
+    write(&mut pa, "two", 100);
+    converged(&c, "a", "c");
+    converged(&c, "a", "b");
+    assert!(a.log().contains("reloaded"), "{}", a.log());
+    // b, promoted, ships to c too (its reloaded ship-to), and a rejoins.
+    let out = c.cmd("b", &["promote"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let mut pb = writable(&c.node("b").listen);
+    write(&mut pb, "three", 100);
+    converged(&c, "b", "c");
+    converged(&c, "b", "a");
+    assert!(
+        a.alive() && b.alive() && n3.alive(),
+        "no process was restarted"
+    );
 }
 
 #[test]
