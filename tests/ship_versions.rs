@@ -51,7 +51,7 @@ async fn a_standby_accepts_older_primaries_and_refuses_newer_ones() {
             .await
             .unwrap();
     let addr = standby.ship_addr.clone();
-    for version in [1, PROTOCOL_VERSION] {
+    for version in [1, 2, PROTOCOL_VERSION] {
         let m = greet_as_primary(&addr, version).await;
         assert!(
             matches!(m, Message::Welcome { .. }),
@@ -79,39 +79,10 @@ async fn a_standby_accepts_older_primaries_and_refuses_newer_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_refuses_an_older_standby_before_shipping() {
     let t = tempfile::tempdir().unwrap();
-    let pdir = t.path().join("p");
     // An old standby: it greets with version 1 and reports what it is told.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let old_standby = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
-        let hello = Message::Hello {
-            version: 1,
-            nonce: [3; 32],
-        };
-        send(&mut s, &hello).await;
-        read(&mut s).await
-    });
-    let (p, a) = (pdir.clone(), addr.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        common::init(&p, "1MiB");
-        let mut primary = Primary::start(&p, &[]);
-        primary.client();
-        primary.stop();
-        common::logship(&[
-            "ship",
-            "--data-dir",
-            p.to_str().unwrap(),
-            "--to",
-            &a,
-            "--insecure-no-auth",
-            "--once",
-        ])
-    })
-    .await
-    .unwrap();
+    let (old_standby, out) = ship_to_a_standby_of_version(&t.path().join("p"), 1).await;
     let want = format!(
-        "the standby speaks ship protocol version 1, older than this primary's {PROTOCOL_VERSION}"
+        "the standby speaks ship protocol version 1, older than version 2, the oldest this primary (version {PROTOCOL_VERSION}) ships to"
     );
     assert_ne!(out.code, Some(0), "{}", out.stdout);
     assert!(out.stderr.contains(&want), "{}", out.stderr);
@@ -127,5 +98,55 @@ async fn a_primary_refuses_an_older_standby_before_shipping() {
             assert!(message.contains(&want), "{message}");
         }
         m => panic!("the old standby was not told: {m:?}"),
+    }
+}
+
+/// `logship ship --once` from a new primary on `pdir` to a fake standby that
+/// greets with `version`; returns the first message it got, and the output.
+async fn ship_to_a_standby_of_version(
+    pdir: &std::path::Path,
+    version: u16,
+) -> (tokio::task::JoinHandle<Message>, common::Out) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let standby = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let hello = Message::Hello {
+            version,
+            nonce: [3; 32],
+        };
+        send(&mut s, &hello).await;
+        read(&mut s).await
+    });
+    let p = pdir.to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        common::init(&p, "1MiB");
+        let mut primary = Primary::start(&p, &[]);
+        primary.client();
+        primary.stop();
+        common::logship(&[
+            "ship",
+            "--data-dir",
+            p.to_str().unwrap(),
+            "--to",
+            &addr,
+            "--insecure-no-auth",
+            "--once",
+        ])
+    })
+    .await
+    .unwrap();
+    (standby, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_speaks_version_2_to_a_version_2_standby() {
+    let t = tempfile::tempdir().unwrap();
+    // A standby of the version before `Downstreams`: the link speaks its
+    // version, which it accepts.
+    let (v2_standby, _) = ship_to_a_standby_of_version(&t.path().join("p"), 2).await;
+    match v2_standby.await.unwrap() {
+        Message::Auth { version, .. } => assert_eq!(version, 2),
+        m => panic!("expected Auth, got {m:?}"),
     }
 }
