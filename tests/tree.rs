@@ -148,3 +148,43 @@ fn the_primary_shows_the_tree_below_a_cascading_standby_and_judges_it() {
         "{first}"
     );
 }
+
+#[test]
+fn a_standby_two_levels_down_shows_under_its_parent_in_the_primarys_view() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = |n: &str| t.path().join(n);
+    init(&dir("p"), "64KiB");
+    let e = leaf(&dir("e"));
+    let middle = |d: &Path, to: &str| {
+        Standby::start_with(
+            d,
+            &[
+                "--insecure-no-auth",
+                "--cascade-to",
+                to,
+                "--ship-continuous",
+            ],
+        )
+    };
+    let c = middle(&dir("c"), &e.ship_addr);
+    let b = middle(&dir("b"), &c.ship_addr);
+    let p = Primary::start_shipping(&dir("p"), &b.ship_addr, &["--ship-continuous"]);
+    let mut client = p.client();
+    for i in 0..200 {
+        let _: () = client.set(format!("k{i}"), i).unwrap();
+    }
+    let (ca, ea) = (c.ship_addr.clone(), e.ship_addr.clone());
+    let b_view = wait_for_b(&dir("p"), "E caught up under C under B", |b, durable| {
+        entry(entry(b, &ca), &ea)["acked_lsn"].as_u64() == Some(durable)
+    });
+    let e_view = entry(entry(&b_view, &c.ship_addr), &e.ship_addr);
+    assert_eq!(e_view["lag_bytes"], 0, "{b_view}");
+    assert_eq!(e_view["connected"], true, "{b_view}");
+    let out = common::logship(&["status", "--data-dir", dir("p").to_str().unwrap()]);
+    assert!(
+        out.stdout
+            .contains(&format!("\n    └ standby {}: acked ", e.ship_addr)),
+        "{}",
+        out.stdout
+    );
+}
