@@ -215,7 +215,8 @@ async fn a_malformed_downstreams_report_is_named_and_shipping_goes_on() {
     let out = ship_once(&p, addr).await;
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     assert!(standby.await.unwrap() > 0);
-    let want = "sent a malformed Downstreams message: entry 0 at depth 0";
+    let want =
+        "sent a malformed Downstreams message: entry 0 at depth 0: the first entry is at depth 1";
     assert!(out.stderr.contains(want), "{}", out.stderr);
     assert!(out.stderr.contains("shipping goes on"), "{}", out.stderr);
 }

@@ -168,10 +168,11 @@ impl DownstreamTree {
             let fixed = b.get(at..at + ENTRY_FIXED_BYTES - 2).ok_or_else(short)?;
             let depth = fixed[0];
             if depth == 0 || depth > MAX_TREE_DEPTH || depth as usize > path.len() + 1 {
-                return Err(bad(format!(
-                    "entry {i} at depth {depth} after depth {} (depths start at 1, grow by one, at most {MAX_TREE_DEPTH})",
-                    path.len()
-                )));
+                let rule = match path.len() {
+                    0 => "the first entry is at depth 1".to_string(),
+                    n => format!("after an entry at depth {n} (one level deeper at most, and at most {MAX_TREE_DEPTH})"),
+                };
+                return Err(bad(format!("entry {i} at depth {depth}: {rule}")));
             }
             let u64_at =
                 |o: usize| u64::from_le_bytes(fixed[o..o + 8].try_into().unwrap_or_default());

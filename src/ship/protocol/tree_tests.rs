@@ -128,13 +128,13 @@ fn malformed_bodies_are_errors_that_say_what() {
     let mut skip = good.clone();
     skip[3 + 30 + 1 + 3 + 1] = 3; // c's depth: 3 after 1
     assert!(
-        err(&skip).contains("entry 1 at depth 3 after depth 1"),
+        err(&skip).contains("entry 1 at depth 3: after an entry at depth 1"),
         "{}",
         err(&skip)
     );
     let mut zero = good.clone();
     zero[3] = 0;
-    assert!(err(&zero).contains("entry 0 at depth 0"));
+    assert!(err(&zero).contains("entry 0 at depth 0: the first entry is at depth 1"));
     let mut utf = good.clone();
     utf[34] = 0xff;
     assert!(err(&utf).contains("entry 0: text is not UTF-8"));
