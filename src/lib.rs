@@ -13,7 +13,7 @@
 //! | [`resp`]    | the Redis protocol: bounded parser, replies, command table and keyspace commands, the client session every role serves |
 //! | [`node`]    | what every role's node has: data directory, control file, primary.position, retention rule, reloading the configuration (SIGHUP) |
 //! | [`primary`] | the primary server: recovery, connections, checkpoints, fencing, shipping |
-//! | [`ship`]    | log shipping by side: `protocol` (frames, messages, auth, TLS), `send` (link, one-shot and continuous shipments, read-ahead, link tap, pace, shipper, schedules), `receive` (accept, session, group commit, seeding) |
+//! | [`ship`]    | log shipping by side: `protocol` (frames, messages, auth, TLS, the downstream tree a standby reports), `send` (link, one-shot and continuous shipments, read-ahead, link tap, pace, shipper, schedules), `receive` (accept, session, group commit, seeding, the downstreams report) |
 //! | [`standby`] | the standby: start-up, receive, replay continuously, seeding, serve reads, cascade onward, promote online |
 //! | [`promote`] | the promotion check, offline promotion, fencing, rejoin, drills       |
 //! | [`archive`] | the log in object storage: object format, names, the store, the archiver, retention, point-in-time restore |

@@ -241,6 +241,15 @@ fn a_scrape_matches_status_json_on_primary_and_standby() {
     scraped.insert("logship_shipment_failures_total".into());
     // A standby following an archive serves its age (tests/archive_follow.rs).
     scraped.insert("logship_archive_age_seconds".into());
+    // A primary with a cascading standby serves its tree (tests/tree.rs).
+    for m in [
+        "logship_downstream_acked_lsn_bytes",
+        "logship_downstream_lag_bytes",
+        "logship_downstream_connected",
+        "logship_downstream_failures_in_row",
+    ] {
+        scraped.insert(m.into());
+    }
     let missing: Vec<_> = documented.difference(&scraped).collect();
     assert!(
         missing.is_empty(),

@@ -5,6 +5,7 @@
 
 use logship::ship::protocol::codes::{ChunkEncoding, MessageKind, RefuseCode};
 use logship::ship::protocol::message::Message;
+use logship::ship::protocol::tree::{DownstreamTree, TreeNode, ENTRY_FIXED_BYTES};
 use logship::wal::format::SegmentHeader;
 use std::collections::BTreeMap;
 
@@ -75,6 +76,7 @@ fn one_of_each() -> Vec<Message> {
             timeline: 2,
             text: String::new(),
         },
+        Message::Downstreams(DownstreamTree::default()),
     ]
 }
 
@@ -184,4 +186,15 @@ fn the_documented_body_sizes_are_what_encode_produces() {
         // And the encoding decodes to the same message.
         assert_eq!(Message::decode(m.kind().into(), &m.encode()).unwrap(), m);
     }
+}
+
+#[test]
+fn the_documented_downstreams_entry_size_is_what_encode_produces() {
+    let one = DownstreamTree {
+        nodes: vec![TreeNode::default()],
+        truncated: false,
+    };
+    let entry = one.encode().len() - 3;
+    assert_eq!(entry, ENTRY_FIXED_BYTES);
+    assert_eq!(doc_fixed_size("Downstreams entry"), Some(entry));
 }

@@ -1,12 +1,14 @@
 //! Keeps the `## Status` tables of docs/monitoring.md (the status contract) in
 //! step with what `status --json`
 //! serializes: every field of `NodeStatus`, of its `fenced` object
-//! (`FenceStatus`), of a `standbys[]` entry (`StandbyStatus`), of its `archive`
+//! (`FenceStatus`), of a `standbys[]` entry (`StandbyStatus`), of a
+//! `downstreams[]` entry under it (`TreeNode`), of its `archive`
 //! object (`ArchiveStatus`) and of an `archive.gaps[]` entry (`GapInfo`) has a
 //! row, and every row names a real field.
 
 use logship::archive::progress::GapInfo;
 use logship::archive::ArchiveStatus;
+use logship::ship::protocol::tree::TreeNode;
 use logship::ship::send::shipper::StandbyStatus;
 use logship::status::{FenceStatus, NodeStatus};
 use std::collections::BTreeSet;
@@ -58,8 +60,8 @@ fn every_status_field_is_documented_and_every_documented_field_exists() {
     let tables = status_tables();
     assert_eq!(
         tables.len(),
-        5,
-        "expected the node, the fenced, the standbys[], the archive and the archive.gaps[] tables"
+        6,
+        "expected the node, the fenced, the standbys[], the downstreams[], the archive and the archive.gaps[] tables"
     );
     let node = NodeStatus {
         write_lsn: Some(1),
@@ -93,20 +95,25 @@ fn every_status_field_is_documented_and_every_documented_field_exists() {
     );
     let sb = StandbyStatus {
         reseed_reason: Some("x".into()),
+        downstreams_note: Some("x".into()),
         ..StandbyStatus::default()
     };
     assert_eq!(tables[2], keys(serde_json::to_value(&sb).unwrap()));
+    assert_eq!(
+        tables[3],
+        keys(serde_json::to_value(TreeNode::default()).unwrap())
+    );
     let archive = ArchiveStatus {
         last_error: Some("x".into()),
         create_only_honoured: Some(true),
         ..ArchiveStatus::default()
     };
-    assert_eq!(tables[3], keys(serde_json::to_value(&archive).unwrap()));
+    assert_eq!(tables[4], keys(serde_json::to_value(&archive).unwrap()));
     let gap = GapInfo {
         timeline: 1,
         start_lsn: 0,
         end_lsn: 1,
         reason: "x".into(),
     };
-    assert_eq!(tables[4], keys(serde_json::to_value(&gap).unwrap()));
+    assert_eq!(tables[5], keys(serde_json::to_value(&gap).unwrap()));
 }

@@ -3,7 +3,10 @@
 #
 # One primary (--fsync always) ships continuously to 0, 1, 4, 8 and 16
 # standbys on this host while `logship bench lag` holds a steady SET load on
-# it and samples the lag of the last standby. For each count it reports the
+# it and samples the lag of every standby at once (a polling thread each;
+# each sample waits until the value is readable on all of them): the lag of
+# the slowest standby per sample, and the spread over standbys of each one's
+# own p50 and p99 (min / median / max). For each count it reports the
 # primary's CPU (user + system, from /proc) per second and per GB shipped per
 # link, the cost of each link beyond the first as a share of one core, and
 # whether every standby converged (applied LSN = durable LSN, equal DEBUG
@@ -19,12 +22,15 @@
 #   RATE=20000          SETs per second of the steady load
 #   SECONDS_PER_RUN=20  how long each count runs
 #   COUNTS="0 1 4 8 16"
+#   LAG_OF=all          all: sample every standby's lag; last: only the last
+#                       standby's (one polling thread: less CPU taken from the nodes)
 #   LOGSHIP_BIN=...     use this binary instead of building target/release/logship
 set -euo pipefail
 
 RATE=${RATE:-20000}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 COUNTS=${COUNTS:-0 1 4 8 16}
+LAG_OF=${LAG_OF:-all}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=tools/lib.sh
 source "$ROOT/tools/lib.sh"
@@ -123,15 +129,23 @@ run() {
         ${ship_flags[@]+"${ship_flags[@]}"}
     local ppid=$NODE_PID
     wait_ping "$pport"
-    lag_port=$pport
-    ((total > 0)) && lag_port=${SB_PORTS[$((total - 1))]}
+    # The standbys whose lag is sampled (the primary itself when there are none).
+    local lag_flags=(--standby "127.0.0.1:$pport")
+    if ((total > 0)); then
+        lag_flags=()
+        if [[ $LAG_OF == last ]]; then
+            lag_flags=(--standby "127.0.0.1:${SB_PORTS[$((total - 1))]}")
+        else
+            for lag_port in "${SB_PORTS[@]}"; do lag_flags+=(--standby "127.0.0.1:$lag_port"); done
+        fi
+    fi
     local c0 d0 c1 d1 lagj
     c0=$(cpu "$ppid")
     local s0 w0 s1 w1
     s0=$(tcpu "$ppid" shipper)
     w0=$(tcpu "$ppid" wal-writer)
     d0=$(L status --data-dir "$pdir" --json | json durable_lsn)
-    lagj=$(L bench lag --primary "127.0.0.1:$pport" --standby "127.0.0.1:$lag_port" \
+    lagj=$(L bench lag --primary "127.0.0.1:$pport" "${lag_flags[@]}" \
         --duration "${SECONDS_PER_RUN}s" --samples 1000000 --load-rate "$RATE" \
         --load-connections 8 --json)
     c1=$(cpu "$ppid")
@@ -139,7 +153,15 @@ run() {
     w1=$(tcpu "$ppid" wal-writer)
     d1=$(L status --data-dir "$pdir" --json | json durable_lsn)
     local secs=$SECONDS_PER_RUN
-    local cpu_s shipped_gb conv idx=()
+    local cpu_s shipped_gb conv idx=() spread
+    # min / median / max over the standbys of each one's p50, then of its p99 (ms).
+    spread=$(python3 -c '
+import json, statistics, sys
+sb = json.load(sys.stdin)["standbys"]
+def mmm(k):
+    v = sorted(x[k] / 1000 for x in sb)
+    return "%.2f / %.2f / %.2f" % (v[0], statistics.median(v), v[-1])
+print(mmm("p50_us") + "|" + mmm("p99_us"))' <<<"$lagj")
     cpu_s=$(calc "%.3f" "$c1 - $c0")
     shipped_gb=$(calc "%.4f" "($d1 - $d0) / 1e9")
     for i in $(seq 0 $((total - 1))); do idx+=("$i"); done
@@ -152,7 +174,7 @@ run() {
     [[ $mode == cascade ]] && links=1
     local per_gb="-"
     ((links > 0)) && per_gb=$(calc "%.2f" "$cpu_s / $shipped_gb / $links")
-    ROWS+=("$label|$links|$total|$achieved|$(calc "%.3f" "$cpu_s / $secs")|$per_gb|$shipped_gb|$p50|$p99|$conv|$(calc "%.3f" "($s1 - $s0) / $secs")|$(calc "%.3f" "($w1 - $w0) / $secs")")
+    ROWS+=("$label|$links|$total|$achieved|$(calc "%.3f" "$cpu_s / $secs")|$per_gb|$shipped_gb|$p50|$p99|$conv|$(calc "%.3f" "($s1 - $s0) / $secs")|$(calc "%.3f" "($w1 - $w0) / $secs")|$spread")
     log "$label: cpu $cpu_s s over $secs s, $shipped_gb GB, lag p50 $p50 ms p99 $p99 ms, converged $conv"
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     PIDS=()
@@ -197,24 +219,28 @@ BASE=$(cores 0)
 ONE=$(cores 1)
 # The WAL writer's CPU with no standby: its own work (fsyncs), no links.
 W0=$(for r in "${ROWS[@]}"; do
-    IFS='|' read -r l _ _ _ _ _ _ _ _ _ _ wrt <<<"$r"
+    IFS='|' read -r l _ _ _ _ _ _ _ _ _ _ wrt _ <<<"$r"
     if [[ $l == 0 ]]; then echo "$wrt"; fi
 done)
 cat <<EOF
 
 ## Fan-out benchmark ($(date -u +%F), $(nproc) cores; --fsync always, --ship-continuous, $RATE SET/s target, ${SECONDS_PER_RUN} s per run)
 
-| standbys | links from the primary | standbys in all | SET/s achieved | primary CPU (cores) | shipper thread (cores) | WAL writer thread, sends caught-up links (cores) | shipper + writer per link beyond the writer alone (share of a core) | primary CPU-s per GB per link | GB of log | lag p50 / p99 of the last standby (ms) | all converged | whole process: each link past the first (share of a core) |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|
+Lag ($LAG_OF standbys sampled; with none, the primary itself): "slowest" is each
+sample's slowest standby (the write readable everywhere); "each standby" is the
+min / median / max over the standbys of each one's own p50, and of its p99.
+
+| standbys | links from the primary | standbys in all | SET/s achieved | primary CPU (cores) | shipper thread (cores) | WAL writer thread, sends caught-up links (cores) | shipper + writer per link beyond the writer alone (share of a core) | primary CPU-s per GB per link | GB of log | lag p50 / p99, slowest (ms) | lag p50, each standby: min / median / max (ms) | lag p99, each standby: min / median / max (ms) | all converged | whole process: each link past the first (share of a core) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 EOF
 for r in "${ROWS[@]}"; do
-    IFS='|' read -r l links total ach cps pgb gb p50 p99 conv shp wrt <<<"$r"
+    IFS='|' read -r l links total ach cps pgb gb p50 p99 conv shp wrt s50 s99 <<<"$r"
     extra="-"
     perlink="-"
     if [[ $links -gt 0 && -n "$W0" ]]; then perlink=$(calc "%.1f%%" "($shp + $wrt - $W0) / $links * 100"); fi
     if [[ -n "$ONE" && $links -gt 1 ]]; then extra=$(calc "%.1f%%" "($cps - $ONE) / ($links - 1) * 100"); fi
     if [[ $l == "1+15" && -n "$ONE" ]]; then extra="cascade: $(calc "%.2f" "$cps / $ONE")x the cost of 1 link"; fi
-    echo "| $l | $links | $total | $ach | $cps | $shp | $wrt | $perlink | $pgb | $gb | $p50 / $p99 | $conv | $extra |"
+    echo "| $l | $links | $total | $ach | $cps | $shp | $wrt | $perlink | $pgb | $gb | $p50 / $p99 | $s50 | $s99 | $conv | $extra |"
 done
 cat <<EOF
 

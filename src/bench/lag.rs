@@ -1,11 +1,13 @@
 //! `logship bench lag`: replication lag as a client sees it — from the
 //! acknowledgement of a write on the primary to the value being readable on a
-//! standby. It speaks only RESP, so it measures Redis replication the same way.
+//! standby, or on each of several. It speaks only RESP, so it measures Redis
+//! replication the same way.
 //!
 //! Each sample SETs a unique key to a unique value on the primary (the reply
-//! means durable, with `--fsync always`), then GETs it on the standby in a tight
-//! loop until the value appears; the delay from the SET's reply to the matching
-//! GET reply is the sample. Samples are taken one after another, optionally
+//! means durable, with `--fsync always`), then GETs it on every standby in a
+//! tight loop (a thread per standby) until the value appears; the delay from
+//! the SET's reply to the matching GET reply is that standby's sample, and the
+//! longest of them the sample of the whole set (readable everywhere). Samples are taken one after another, optionally
 //! under a steady background write load on the primary ([`super::load`]),
 //! which starts [`LOAD_WARMUP`] before the first sample.
 
@@ -22,8 +24,8 @@ pub const LOAD_WARMUP: Duration = Duration::from_millis(500);
 pub struct LagBenchOptions {
     /// The primary's RESP address (host:port).
     pub primary: String,
-    /// The standby's (or replica's) RESP address (host:port).
-    pub standby: String,
+    /// The standbys' (or replicas') RESP addresses (host:port); at least one.
+    pub standbys: Vec<String>,
     /// Stop after this many samples.
     pub samples: u64,
     /// Stop after this long even if fewer samples were taken.
@@ -34,7 +36,19 @@ pub struct LagBenchOptions {
     pub load: Option<LoadOptions>,
 }
 
-/// What it measured (microseconds).
+/// One standby's lag (microseconds).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StandbyLag {
+    pub address: String,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+}
+
+/// What it measured (microseconds). The percentiles at the top are of each
+/// sample's slowest standby (with one standby, of that standby).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LagBenchReport {
     pub samples: u64,
@@ -53,6 +67,8 @@ pub struct LagBenchReport {
     pub get_rtt_p99_us: f64,
     /// What the background load achieved (over its warm-up and the samples).
     pub load: Option<LoadReport>,
+    /// Each standby's own percentiles, in the order given.
+    pub standbys: Vec<StandbyLag>,
 }
 
 /// Why the run stopped.
@@ -60,6 +76,8 @@ pub struct LagBenchReport {
 pub enum LagBenchError {
     #[error("bench lag: --samples must be at least 1")]
     NoSamples,
+    #[error("bench lag: give at least one --standby")]
+    NoStandby,
     #[error("bench lag: connect to the {role}: {reason}")]
     Connect {
         role: &'static str,
@@ -77,6 +95,8 @@ pub enum LagBenchError {
         addr: String,
         timeout_ms: u128,
     },
+    #[error("bench lag: a standby's polling thread stopped")]
+    PollerGone,
     #[error("bench lag: background {0}")]
     Load(#[from] LoadError),
 }
@@ -102,8 +122,17 @@ pub fn run(opts: &LagBenchOptions) -> Result<LagBenchReport, LagBenchError> {
     if opts.samples == 0 {
         return Err(LagBenchError::NoSamples);
     }
+    let Some(first) = opts.standbys.first() else {
+        return Err(LagBenchError::NoStandby);
+    };
     let mut primary = connect("primary", &opts.primary)?;
-    let mut standby = connect("standby", &opts.standby)?;
+    // The GET round trip is timed on a connection of its own to the first.
+    let mut probe = connect("standby", first)?;
+    let pollers = opts
+        .standbys
+        .iter()
+        .map(|a| Poller::start(a, opts.sample_timeout))
+        .collect::<Result<Vec<_>, _>>()?;
     let load = match &opts.load {
         Some(l) => {
             let load = Load::start(l)?;
@@ -115,6 +144,7 @@ pub fn run(opts: &LagBenchOptions) -> Result<LagBenchReport, LagBenchError> {
     let run_id = rand::random::<u32>();
     let cap = usize::try_from(opts.samples.min(10_000_000)).unwrap_or(10_000_000);
     let mut lags_us: Vec<f64> = Vec::with_capacity(cap);
+    let mut each_us: Vec<Vec<f64>> = vec![Vec::with_capacity(cap); pollers.len()];
     let mut rtts_us: Vec<f64> = Vec::with_capacity(cap);
     let absent = format!("lag:{run_id:08x}:absent");
     let mut polls: u64 = 0;
@@ -126,7 +156,7 @@ pub fn run(opts: &LagBenchOptions) -> Result<LagBenchReport, LagBenchError> {
         let key = format!("lag:{run_id:08x}:{i}");
         let value = format!("{run_id:08x}-{i}");
         let t = Instant::now();
-        get(&mut standby, &absent, &opts.standby)?;
+        get(&mut probe, &absent, first)?;
         rtts_us.push(t.elapsed().as_secs_f64() * 1e6);
         redis::cmd("SET")
             .arg(&key)
@@ -138,31 +168,122 @@ pub fn run(opts: &LagBenchOptions) -> Result<LagBenchReport, LagBenchError> {
                 reason: ClientError::from_redis(&opts.primary, &e),
             })?;
         let acked = Instant::now();
-        loop {
-            polls += 1;
-            let got = get(&mut standby, &key, &opts.standby)?;
-            if got.as_deref() == Some(value.as_str()) {
-                lags_us.push(acked.elapsed().as_secs_f64() * 1e6);
-                break;
-            }
-            if acked.elapsed() > opts.sample_timeout {
-                return Err(LagBenchError::Timeout {
-                    key,
-                    addr: opts.standby.clone(),
-                    timeout_ms: opts.sample_timeout.as_millis(),
-                });
-            }
+        for p in &pollers {
+            p.ask(&key, &value, acked);
         }
+        let mut slowest = 0f64;
+        for (p, mine) in pollers.iter().zip(each_us.iter_mut()) {
+            let (lag, n) = p.answer()?;
+            polls += n;
+            mine.push(lag);
+            slowest = slowest.max(lag);
+        }
+        lags_us.push(slowest);
     }
     let elapsed_seconds = started.elapsed().as_secs_f64();
+    drop(pollers);
     let load = load.map(Load::finish).transpose()?;
     rtts_us.sort_by(f64::total_cmp);
+    let standbys = opts
+        .standbys
+        .iter()
+        .zip(each_us)
+        .map(|(a, v)| {
+            let r = summarize(v, 0, 0.0);
+            StandbyLag {
+                address: a.clone(),
+                p50_us: r.p50_us,
+                p90_us: r.p90_us,
+                p99_us: r.p99_us,
+                max_us: r.max_us,
+                mean_us: r.mean_us,
+            }
+        })
+        .collect();
+    let per_standby_polls = polls / opts.standbys.len() as u64;
     Ok(LagBenchReport {
         load,
         get_rtt_p50_us: percentile(&rtts_us, 50.0),
         get_rtt_p99_us: percentile(&rtts_us, 99.0),
-        ..summarize(lags_us, polls, elapsed_seconds)
+        standbys,
+        ..summarize(lags_us, per_standby_polls, elapsed_seconds)
     })
+}
+
+/// A thread that GETs one sample's key on one standby until its value
+/// appears, and answers how long after the SET's reply it did.
+struct Poller {
+    ask: Option<std::sync::mpsc::SyncSender<(String, String, Instant)>>,
+    answer: std::sync::mpsc::Receiver<Result<(f64, u64), LagBenchError>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Poller {
+    fn start(addr: &str, timeout: Duration) -> Result<Poller, LagBenchError> {
+        let mut conn = connect("standby", addr)?;
+        let (ask, asked) = std::sync::mpsc::sync_channel::<(String, String, Instant)>(1);
+        let (tell, answer) = std::sync::mpsc::sync_channel(1);
+        let addr = addr.to_string();
+        let thread = std::thread::spawn(move || {
+            for (key, value, acked) in asked {
+                let r = poll(&mut conn, &addr, &key, &value, acked, timeout);
+                if tell.send(r).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Poller {
+            ask: Some(ask),
+            answer,
+            thread: Some(thread),
+        })
+    }
+
+    fn ask(&self, key: &str, value: &str, acked: Instant) {
+        if let Some(a) = &self.ask {
+            let _ = a.send((key.to_string(), value.to_string(), acked));
+        }
+    }
+
+    /// The lag (us) and the GETs it took; an error when the thread is gone.
+    fn answer(&self) -> Result<(f64, u64), LagBenchError> {
+        self.answer.recv().unwrap_or(Err(LagBenchError::PollerGone))
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.ask.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// GETs `key` on one standby until it reads `value`.
+fn poll(
+    standby: &mut Connection,
+    addr: &str,
+    key: &str,
+    value: &str,
+    acked: Instant,
+    timeout: Duration,
+) -> Result<(f64, u64), LagBenchError> {
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let got = get(standby, key, addr)?;
+        if got.as_deref() == Some(value) {
+            return Ok((acked.elapsed().as_secs_f64() * 1e6, polls));
+        }
+        if acked.elapsed() > timeout {
+            return Err(LagBenchError::Timeout {
+                key: key.to_string(),
+                addr: addr.to_string(),
+                timeout_ms: timeout.as_millis(),
+            });
+        }
+    }
 }
 
 /// The `p`th percentile (nearest rank) of `sorted`; 0 when empty.
@@ -195,6 +316,7 @@ fn summarize(mut lags_us: Vec<f64>, polls: u64, elapsed_seconds: f64) -> LagBenc
         get_rtt_p50_us: 0.0,
         get_rtt_p99_us: 0.0,
         load: None,
+        standbys: Vec::new(),
     }
 }
 
@@ -231,7 +353,7 @@ mod tests {
     fn zero_samples_is_an_error_not_a_panic() {
         let e = run(&LagBenchOptions {
             primary: "127.0.0.1:1".into(),
-            standby: "127.0.0.1:1".into(),
+            standbys: vec!["127.0.0.1:1".into()],
             samples: 0,
             duration: Duration::from_secs(1),
             sample_timeout: Duration::from_secs(1),

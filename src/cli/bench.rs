@@ -28,9 +28,10 @@ pub struct LagArgs {
     /// The primary's RESP address (host:port).
     #[arg(long)]
     pub primary: String,
-    /// The standby's (or replica's) RESP address (host:port).
-    #[arg(long)]
-    pub standby: String,
+    /// A standby's (or replica's) RESP address (host:port); repeat it to
+    /// sample several standbys at once (each sample waits for all of them).
+    #[arg(long, required = true)]
+    pub standby: Vec<String>,
     /// Stop after this many samples.
     #[arg(long, default_value_t = 10_000)]
     pub samples: u64,
@@ -112,7 +113,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Lag(a) => {
             let r = crate::bench::lag::run(&crate::bench::lag::LagBenchOptions {
                 primary: a.primary.clone(),
-                standby: a.standby,
+                standbys: a.standby,
                 samples: a.samples,
                 duration: a.duration,
                 sample_timeout: a.sample_timeout,
@@ -128,11 +129,19 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
                 crate::say!("{}", serde_json::to_string(&r)?);
             } else {
                 crate::say!(
-                    "bench lag: {} samples in {:.3} s: p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, max {:.0} us (mean {:.0} us, {:.1} GETs per sample)",
+                    "bench lag: {} samples in {:.3} s, of the slowest standby each: p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, max {:.0} us (mean {:.0} us, {:.1} GETs per sample)",
                     r.samples, r.elapsed_seconds, r.p50_us, r.p90_us, r.p99_us, r.max_us, r.mean_us, r.polls_per_sample
                 );
+                if r.standbys.len() > 1 {
+                    for sb in &r.standbys {
+                        crate::say!(
+                            "  standby {}: p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, max {:.0} us (mean {:.0} us)",
+                            sb.address, sb.p50_us, sb.p90_us, sb.p99_us, sb.max_us, sb.mean_us
+                        );
+                    }
+                }
                 crate::say!(
-                    "one GET round trip to the standby (the floor of any sample): p50 {:.0} us, p99 {:.0} us",
+                    "one GET round trip to the (first) standby (the floor of any sample): p50 {:.0} us, p99 {:.0} us",
                     r.get_rtt_p50_us, r.get_rtt_p99_us
                 );
                 if let Some(l) = r.load {

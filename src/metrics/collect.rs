@@ -5,6 +5,7 @@
 //! positions, so they carry `_bytes` like PostgreSQL exporters' `…_lsn_bytes`.
 
 use super::Monitor;
+use crate::ship::protocol::tree::{walk, TreeNode};
 use crate::ship::send::shipper::StandbyStatus;
 use crate::status::NodeStatus;
 use prometheus_client::collector::Collector;
@@ -86,13 +87,14 @@ impl Out<'_, '_> {
         c.encode(m)
     }
 
-    /// One family with a `standby` label per entry.
+    /// One family with a `standby` label per entry, and a `via` label (the
+    /// path of standbys above it) for an entry deeper in the tree.
     fn per_standby<V>(
         &mut self,
         name: &str,
         help: &str,
         kind: MetricType,
-        values: &[(String, V)],
+        values: &[(String, Option<String>, V)],
     ) -> Result<(), std::fmt::Error>
     where
         V: Copy + Into<f64>,
@@ -101,8 +103,11 @@ impl Out<'_, '_> {
             return Ok(());
         }
         let mut m = self.enc.encode_descriptor(name, help, None, kind)?;
-        for (addr, v) in values {
-            let labels = [("standby", addr.as_str())];
+        for (addr, via, v) in values {
+            let mut labels = vec![("standby", addr.as_str())];
+            if let Some(via) = via {
+                labels.push(("via", via.as_str()));
+            }
             let fam = m.encode_family(&labels)?;
             let v: f64 = (*v).into();
             match kind {
@@ -330,7 +335,7 @@ fn downstreams(o: &mut Out, s: &NodeStatus) -> Result<(), std::fmt::Error> {
     let sb = s.standbys.clone().unwrap_or_default();
     let each = |f: &fn(&StandbyStatus) -> f64| {
         sb.iter()
-            .map(|x| (x.address.clone(), f(x)))
+            .map(|x| (x.address.clone(), None, f(x)))
             .collect::<Vec<_>>()
     };
     for (name, help, f) in STANDBY_GAUGES {
@@ -339,8 +344,50 @@ fn downstreams(o: &mut Out, s: &NodeStatus) -> Result<(), std::fmt::Error> {
     for (name, help, f) in STANDBY_COUNTERS {
         o.per_standby(name, help, MetricType::Counter, &each(f))?;
     }
+    // The standbys' own standbys, as they told: the path above each names it.
+    let mut deeper: Vec<(String, String, &TreeNode)> = Vec::new();
+    for x in &sb {
+        walk(
+            &x.downstreams,
+            &mut vec![x.address.as_str()],
+            &mut |via, t| {
+                deeper.push((t.address.clone(), via.join(" > "), t));
+            },
+        );
+    }
+    for (name, help, f) in TREE_GAUGES {
+        let v: Vec<_> = deeper
+            .iter()
+            .map(|(a, via, t)| (a.clone(), Some(via.clone()), f(t)))
+            .collect();
+        o.per_standby(name, help, MetricType::Gauge, &v)?;
+    }
     Ok(())
 }
+
+/// The per-node families of the standbys further down the tree.
+const TREE_GAUGES: &[Field<TreeNode>] = &[
+    (
+        "logship_downstream_acked_lsn_bytes",
+        "LSN below which a standby further down the tree acknowledged everything to the standby above it (label via)",
+        |x| x.acked_lsn as f64,
+    ),
+    (
+        "logship_downstream_lag_bytes",
+        "This node's durable LSN minus the acknowledged LSN of a standby further down the tree",
+        |x| x.lag_bytes as f64,
+    ),
+    (
+        "logship_downstream_connected",
+        "1 while the standby above a standby further down the tree has its link up",
+        |x| f64::from(u8::from(x.connected)),
+    ),
+    (
+        "logship_downstream_failures_in_row",
+        "Failed shipments in a row to a standby further down the tree",
+        |x| f64::from(x.failures_in_row),
+    ),
+];
 
 fn standby(o: &mut Out, s: &NodeStatus, replay_rate: f64) -> Result<(), std::fmt::Error> {
     for (name, help, f) in STANDBY {

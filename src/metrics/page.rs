@@ -10,6 +10,7 @@
 use super::axis::{self, Unit};
 use super::history::Sample;
 use super::Monitor;
+use crate::ship::protocol::tree::walk;
 use crate::status::{lsn_text, NodeStatus};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -86,6 +87,21 @@ fn standbys(o: &mut String, s: &NodeStatus, now_ms: u64) {
             esc(&result),
             sb.failures_in_row,
         );
+        // Its own standbys, as far as it told, indented under it.
+        walk(&sb.downstreams, &mut vec![""], &mut |via, t| {
+            let class = if t.failures_in_row == 0 { "ok" } else { "bad" };
+            let _ = write!(
+                o,
+                "<tr class=\"downstream\"><td>{}└ {}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
+                "&nbsp;&nbsp;".repeat(via.len()),
+                esc(&t.address),
+                esc(&lsn_text(tl, t.acked_lsn)),
+                t.lag_bytes,
+                ago(now_ms, t.last_ship_unix_ms),
+                esc(&crate::status::link_state(t)),
+                t.failures_in_row,
+            );
+        });
     }
     o.push_str("</table>\n");
 }

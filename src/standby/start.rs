@@ -161,6 +161,13 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         }
     });
     node.receiver.on_refuse(monitor.refuse_hook());
+    if let Some(c) = node.cascade.clone() {
+        // Its primary's status shows what this standby ships onward.
+        let received = node.receiver.received.subscribe();
+        node.receiver.set_downstreams_hook(Arc::new(move || {
+            crate::ship::send::shipper::tree_of(&c.standbys(received.borrow().received_lsn))
+        }));
+    }
     let weak = Arc::downgrade(&node);
     node.receiver
         .set_identity_hook(Arc::new(move |h: &crate::wal::format::SegmentHeader| {

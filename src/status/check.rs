@@ -6,7 +6,7 @@
 //!
 //! | role    | measure    | what it is                                                              |
 //! |---------|------------|-------------------------------------------------------------------------|
-//! | primary (and a cascading standby, per downstream) | ship age   | per standby: time since its last successful shipment (since the primary started when never shipped to); 0 while it holds everything durable and the last shipment succeeded |
+//! | primary (and a cascading standby, per downstream, and per standby further down the tree as far as they told) | ship age   | per standby: time since its last successful shipment (since the primary started when never shipped to); 0 while it holds everything durable and the last shipment succeeded |
 //! | primary | failures   | per standby: failed shipments in a row                                  |
 //! | primary | lag bytes  | per standby: durable LSN minus what it acknowledged                     |
 //! | standby | lag        | `lag_seconds` of status (0 when caught up)                              |
@@ -22,6 +22,7 @@
 //! 2 CRITICAL, 3 UNKNOWN (the node could not be read).
 
 use super::NodeStatus;
+use crate::ship::protocol::tree::{walk, TreeNode};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -157,6 +158,30 @@ fn level(state: State) -> &'static str {
     }
 }
 
+/// Every standby of the tree a node knows, its `address` made the name a
+/// breach gives it: `standby B `, `standby C (via B) `.
+fn tree_rows(s: &NodeStatus) -> Vec<TreeNode> {
+    let mut rows = Vec::new();
+    for sb in s.standbys.iter().flatten() {
+        let mut me = sb.tree_node();
+        me.address = format!("standby {} ", sb.address);
+        me.downstreams = Vec::new();
+        rows.push(me);
+        walk(
+            &sb.downstreams,
+            &mut vec![sb.address.as_str()],
+            &mut |via, t| {
+                rows.push(TreeNode {
+                    address: format!("standby {} (via {}) ", t.address, via.join(" > ")),
+                    downstreams: Vec::new(),
+                    ..t.clone()
+                });
+            },
+        );
+    }
+    rows
+}
+
 /// Judges a status against the thresholds at `now_ms`.
 ///
 /// A node that is not running is UNKNOWN (there is nothing live to judge).
@@ -204,9 +229,10 @@ pub fn evaluate(s: &NodeStatus, t: &Thresholds, now_ms: u64) -> Verdict {
     };
     // A primary's standbys, and a cascading standby's downstreams: the same
     // measures, the same thresholds.
+    // Their standbys too, as far as they told (named with the path above).
     let started = s.started_unix_ms.unwrap_or(now_ms);
-    for sb in s.standbys.iter().flatten() {
-        let who = format!("standby {} ", sb.address);
+    for sb in tree_rows(s) {
+        let who = sb.address;
         let caught_up = sb.lag_bytes == 0 && sb.failures_in_row == 0;
         let ship_age = if caught_up && sb.last_ship_unix_ms != 0 {
             Duration::ZERO

@@ -255,3 +255,39 @@ fn a_cascading_standby_is_judged_per_downstream_too() {
         "{v:?}"
     );
 }
+
+#[test]
+fn a_primary_judges_every_node_of_the_tree_it_knows_naming_the_path() {
+    let now = 100 * MIN;
+    let t = Thresholds {
+        lag_bytes: Limit {
+            warn: Some(100),
+            crit: Some(400),
+        },
+        ..Thresholds::default()
+    };
+    let node = |addr: &str, lag: u64, downstreams| crate::ship::protocol::tree::TreeNode {
+        address: addr.into(),
+        acked_lsn: 1000 - lag,
+        lag_bytes: lag,
+        last_ship_unix_ms: now,
+        connected: true,
+        downstreams,
+        ..Default::default()
+    };
+    let mut b = standby_at("b:7001", now, 0, 0);
+    b.downstreams = vec![
+        node("c:7002", 0, vec![node("e:7004", 0, vec![])]),
+        node("d:7003", 0, vec![]),
+    ];
+    let mut s = primary(vec![b.clone()]);
+    assert_eq!(evaluate(&s, &t, now).state, State::Ok);
+    b.downstreams[0].downstreams[0].lag_bytes = 500;
+    s.standbys = Some(vec![b]);
+    let v = evaluate(&s, &t, now);
+    assert_eq!(v.state, State::Critical, "{v:?}");
+    assert_eq!(
+        v.summary,
+        "LOGSHIP CRITICAL - standby e:7004 (via b:7001 > c:7002) lag bytes: 500 (crit 400)"
+    );
+}

@@ -5,6 +5,7 @@
 pub mod check;
 
 use crate::node::control::Fence;
+use crate::ship::protocol::tree::{walk, TreeNode};
 use crate::ship::send::shipper::StandbyStatus;
 use serde::{Deserialize, Serialize};
 
@@ -285,8 +286,33 @@ fn downstreams(s: &NodeStatus, now_ms: u64) -> String {
                     .unwrap_or("WAL it lacked was removed")
             );
         }
+        // Its own standbys, as far as it told: indented under it.
+        walk(&sb.downstreams, &mut vec![""], &mut |via, t| {
+            o += &format!(
+                "{}└ standby {}: acked {}, lag {} bytes, last shipment {} ({})\n",
+                "  ".repeat(via.len()),
+                t.address,
+                lsn_text(tl, t.acked_lsn),
+                t.lag_bytes,
+                ago(now_ms, t.last_ship_unix_ms),
+                link_state(t)
+            );
+        });
+        if let Some(n) = &sb.downstreams_note {
+            o += &format!("  downstreams: {n}\n");
+        }
     }
     o
+}
+
+/// How the link to a standby further down the tree stands, in words.
+pub fn link_state(t: &TreeNode) -> String {
+    match (t.connected, &t.last_error_reason, t.failures_in_row) {
+        (true, _, _) => "connected".into(),
+        (false, Some(r), n) => format!("not connected: {r}, {n} failure(s) in a row"),
+        (false, None, 0) if t.last_ship_unix_ms != 0 => "ok".into(),
+        (false, None, _) => "not connected".into(),
+    }
 }
 
 #[cfg(test)]

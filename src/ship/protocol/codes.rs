@@ -61,11 +61,12 @@ pub enum MessageKind {
     SnapshotData = 9,
     SnapshotEnd = 10,
     History = 11,
+    Downstreams = 12,
 }
 
 impl MessageKind {
     /// Every message type, in type-byte order.
-    pub const ALL: [MessageKind; 11] = [
+    pub const ALL: [MessageKind; 12] = [
         MessageKind::Hello,
         MessageKind::Auth,
         MessageKind::Welcome,
@@ -77,6 +78,7 @@ impl MessageKind {
         MessageKind::SnapshotData,
         MessageKind::SnapshotEnd,
         MessageKind::History,
+        MessageKind::Downstreams,
     ];
 
     /// The type whose byte is `b`; `None` for an unknown one.
@@ -98,6 +100,7 @@ impl MessageKind {
             MessageKind::SnapshotData => "SnapshotData",
             MessageKind::SnapshotEnd => "SnapshotEnd",
             MessageKind::History => "History",
+            MessageKind::Downstreams => "Downstreams",
         }
     }
 }

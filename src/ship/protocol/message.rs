@@ -1,4 +1,9 @@
-//! The messages of the ship protocol (version 2) and their byte layouts.
+//! The messages of the ship protocol (version 3) and their byte layouts.
+//!
+//! Version 3 adds one message, `Downstreams`: a standby tells the primary
+//! what it knows of the standbys it ships to. A link speaks the lower of the
+//! two ends' versions (the primary's `Auth` says which), and a standby sends
+//! `Downstreams` only on a link of version 3 or newer.
 //!
 //! Version 2 frames and messages are version 1's; what changed is the log
 //! they carry: its records may hold the effects of every data type and
@@ -21,6 +26,7 @@
 //! | 9    | SnapshotData  | P → S | data                                                  |
 //! | 10   | SnapshotEnd   | P → S | crc32 u32 of all snapshot bytes                       |
 //! | 11   | History       | P → S | timeline u32, the timeline's history file (UTF-8)     |
+//! | 12   | Downstreams   | S → P | the standby's downstreams (version 3; [`super::tree`]) |
 //!
 //! `Chunk.data` is the encoded records `[start_lsn, end_lsn)` exactly as in the
 //! primary's segment, compressed with zstd when `compression` is 1
@@ -28,10 +34,16 @@
 //! the uncompressed length, checked before decompressing; see [`super::compress`]).
 
 use super::codes::{ChunkEncoding, MessageKind, RefuseCode};
+use super::tree::DownstreamTree;
 use crate::wal::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
 
 /// Protocol version spoken by this build.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
+/// The oldest standby a primary of this build ships to (an older one could
+/// not replay every record this build logs).
+pub const OLDEST_STANDBY_VERSION: u16 = 2;
+/// The first version whose standbys send `Downstreams`.
+pub const DOWNSTREAMS_VERSION: u16 = 3;
 /// The oldest primary a standby of this build accepts (it replays every
 /// older log).
 pub const OLDEST_PRIMARY_VERSION: u16 = 1;
@@ -106,6 +118,8 @@ pub enum Message {
         timeline: u32,
         text: String,
     },
+    /// What the standby knows of the standbys it ships to.
+    Downstreams(DownstreamTree),
 }
 
 /// What a `Chunk` says of the records it carries, besides their data.
@@ -191,6 +205,7 @@ impl Message {
             Message::SnapshotData(_) => MessageKind::SnapshotData,
             Message::SnapshotEnd { .. } => MessageKind::SnapshotEnd,
             Message::History { .. } => MessageKind::History,
+            Message::Downstreams(_) => MessageKind::Downstreams,
         }
     }
 
@@ -318,6 +333,7 @@ impl Message {
                 o.extend_from_slice(&timeline.to_le_bytes());
                 o.extend_from_slice(text.as_bytes());
             }
+            Message::Downstreams(t) => o = t.encode(),
         }
         o
     }
@@ -432,6 +448,13 @@ impl Message {
                 })?;
                 Message::History { timeline, text }
             }
+            MessageKind::Downstreams => {
+                let t = DownstreamTree::decode(c.rest()).map_err(|e| DecodeError {
+                    kind: "Downstreams",
+                    reason: e.reason,
+                })?;
+                Message::Downstreams(t)
+            }
         };
         c.end()?;
         Ok(m)
@@ -439,127 +462,5 @@ impl Message {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn samples() -> Vec<Message> {
-        let header = SegmentHeader {
-            system_id: 9,
-            timeline: 2,
-            first_lsn: 4096,
-            segment_bytes: 1 << 16,
-            created_unix_ms: 1,
-        };
-        vec![
-            Message::Hello {
-                version: 1,
-                nonce: [3; 32],
-            },
-            Message::Auth {
-                version: 1,
-                system_id: 9,
-                timeline: 2,
-                nonce: [4; 32],
-                proof: [5; 32],
-            },
-            Message::Welcome {
-                proof: [6; 32],
-                system_id: 0,
-                timeline: 0,
-                received_lsn: 7,
-                applied_lsn: 8,
-            },
-            Message::Refuse {
-                code: RefuseCode::Timeline,
-                message: "timeline 1 ended".into(),
-            },
-            Message::Chunk {
-                encoding: ChunkEncoding::Raw,
-                header,
-                start_lsn: 4096,
-                end_lsn: 4099,
-                records: 1,
-                raw_len: 3,
-                primary_durable_lsn: 5000,
-                last_timestamp_unix_ms: 77,
-                data: vec![1, 2, 3],
-            },
-            Message::Ack {
-                received_lsn: 1,
-                applied_lsn: 2,
-            },
-            Message::Status {
-                primary_durable_lsn: 1,
-                primary_write_lsn: 2,
-                unix_ms: 3,
-                done: true,
-            },
-            Message::SnapshotBegin {
-                lsn: 1,
-                wal_start_lsn: 0,
-                total_bytes: 3,
-                system_id: 9,
-                timeline: 1,
-            },
-            Message::SnapshotData(vec![9, 9]),
-            Message::SnapshotEnd { crc32: 0xdead_beef },
-            Message::History {
-                timeline: 2,
-                text: "1\t0x20\t5\tpromoted\n".into(),
-            },
-        ]
-    }
-
-    #[test]
-    fn every_message_round_trips_and_truncation_is_an_error() {
-        for m in samples() {
-            let b = m.encode();
-            assert_eq!(Message::decode(m.kind().into(), &b).unwrap(), m);
-            if !matches!(
-                m,
-                Message::Refuse { .. } | Message::SnapshotData(_) | Message::History { .. }
-            ) {
-                let short = &b[..b.len() - 1];
-                if !matches!(m, Message::Chunk { .. }) {
-                    assert!(Message::decode(m.kind().into(), short).is_err(), "{m:?}");
-                }
-                let mut long = b.clone();
-                long.push(0);
-                if !matches!(m, Message::Chunk { .. }) {
-                    assert!(Message::decode(m.kind().into(), &long).is_err(), "{m:?}");
-                }
-            }
-        }
-        assert!(Message::decode(99, &[]).is_err());
-    }
-
-    #[test]
-    fn type_bytes_round_trip_and_every_sample_has_its_own() {
-        for k in MessageKind::ALL {
-            assert_eq!(MessageKind::from_u8(k.into()), Some(k));
-        }
-        assert_eq!(MessageKind::from_u8(0), None);
-        assert_eq!(MessageKind::from_u8(12), None);
-        let kinds: Vec<MessageKind> = samples().iter().map(Message::kind).collect();
-        assert_eq!(kinds, MessageKind::ALL);
-    }
-
-    #[test]
-    fn chunk_lengths_are_checked_before_use() {
-        let Message::Chunk { header, .. } = &samples()[4] else {
-            unreachable!()
-        };
-        let m = Message::Chunk {
-            encoding: ChunkEncoding::Zstd,
-            header: *header,
-            start_lsn: 0,
-            end_lsn: 1 << 40,
-            records: 1,
-            raw_len: u32::MAX,
-            primary_durable_lsn: 0,
-            last_timestamp_unix_ms: 0,
-            data: vec![],
-        };
-        assert!(Message::decode(MessageKind::Chunk.into(), &m.encode()).is_err());
-    }
-}
+#[path = "message_tests.rs"]
+mod tests;

@@ -8,6 +8,7 @@
 //! | `compress`| chunk data compressed (zstd) and checked as it is decompressed |
 //! | `auth`    | the shared key and the challenge–response proofs             |
 //! | `tls`     | TLS on the link (rustls, mutual) and the stream type         |
+//! | `tree`    | the `Downstreams` body: a standby's downstreams, bounded     |
 //! | `seed`    | seeding: the snapshot types and the traits the node implements |
 
 pub mod auth;
@@ -17,3 +18,4 @@ pub mod frame;
 pub mod message;
 pub mod seed;
 pub mod tls;
+pub mod tree;

@@ -14,6 +14,7 @@ use crate::ship::protocol::frame::{
 use crate::ship::protocol::message::{DecodeError, Message};
 use crate::ship::protocol::seed::SeedSink;
 use crate::ship::protocol::tls::{looks_like_tls, HandshakeError, ShipIo, ShipTls};
+use crate::ship::protocol::tree::DownstreamTree;
 use crate::wal::format::SegmentHeader;
 use crate::wal::{Mirror, Record, WalError};
 use std::net::SocketAddr;
@@ -79,6 +80,10 @@ pub type IdentityHook = Arc<dyn Fn(&SegmentHeader) -> Result<(), HookError> + Se
 /// The error of an [`IdentityHook`].
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What this node knows of the standbys it ships to, for its primary
+/// (`Downstreams`); set by a cascading standby.
+pub type DownstreamsHook = Arc<dyn Fn() -> DownstreamTree + Send + Sync>;
+
 /// Called with each refusal: its code, the peer and the message.
 pub type RefuseHook = Arc<dyn Fn(RefuseCode, &str, &str) + Send + Sync>;
 
@@ -113,6 +118,8 @@ pub struct ReceiverShared {
     inline_apply: std::sync::OnceLock<Arc<dyn InlineApply>>,
     /// Makes the identity durable before the first chunk (see [`IdentityHook`]).
     pub(super) identity: std::sync::OnceLock<IdentityHook>,
+    /// Tells what this node knows of its downstreams (see [`DownstreamsHook`]).
+    downstreams: std::sync::OnceLock<DownstreamsHook>,
     /// Tells the receiving connection to give way to a newer one.
     pub(super) preempt: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     /// How the last shipment that ended badly ended: when (Unix ms) and why.
@@ -202,6 +209,7 @@ impl ReceiverShared {
             busy: tokio::sync::Mutex::new(()),
             inline_apply: std::sync::OnceLock::new(),
             identity: std::sync::OnceLock::new(),
+            downstreams: std::sync::OnceLock::new(),
             preempt: Mutex::new(None),
             last_error: Mutex::new(None),
             ended_badly_in_row: Default::default(),
@@ -220,6 +228,16 @@ impl ReceiverShared {
     /// is written (see [`IdentityHook`]). Set once.
     pub fn set_identity_hook(&self, hook: IdentityHook) {
         let _ = self.identity.set(hook);
+    }
+
+    /// Tells each primary of protocol version 3 or newer what this node knows
+    /// of the standbys it ships to.
+    pub fn set_downstreams_hook(&self, hook: DownstreamsHook) {
+        let _ = self.downstreams.set(hook);
+    }
+
+    pub(super) fn downstreams_hook(&self) -> Option<&DownstreamsHook> {
+        self.downstreams.get()
     }
 
     /// The inline applier, if one is set.

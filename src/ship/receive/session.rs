@@ -5,6 +5,7 @@
 use super::commit::{GroupCommit, Outcome, PendingChunk};
 use super::history::accept_history;
 use super::intake::*;
+use super::report::DownstreamReport;
 use crate::clock::now_unix_ms;
 use crate::ship::protocol::auth::{nonce, Challenge, Side};
 use crate::ship::protocol::codes::RefuseCode;
@@ -66,7 +67,7 @@ async fn session<S: ShipIo>(
         },
     )
     .await?;
-    let (system_id, timeline, np) = match recv_auth(&mut *sock).await? {
+    let (system_id, timeline, np, link_version) = match recv_auth(&mut *sock).await? {
         Message::Auth {
             version,
             system_id,
@@ -91,7 +92,7 @@ async fn session<S: ShipIo>(
                 }
             }
             shared.limiter.succeeded(peer.ip());
-            (system_id, timeline, np)
+            (system_id, timeline, np, version)
         }
         other => {
             return Err(ProtocolError::Expected {
@@ -171,14 +172,15 @@ async fn session<S: ShipIo>(
     let (rd, mut wr) = tokio::io::split(sock);
     let mut frames = FrameReader::new(rd);
     let mut commit = GroupCommit::new(shared.clone());
+    let mut report = DownstreamReport::new(shared, link_version);
     let res = receive(
         &mut frames,
         &mut wr,
         shared,
         &mut commit,
         &mut stop_rx,
-        system_id,
-        timeline,
+        &mut report,
+        (system_id, timeline),
     )
     .await;
     // However the connection ends, what it wrote is durable before the next
@@ -239,8 +241,8 @@ async fn receive<R, W>(
     shared: &Arc<ReceiverShared>,
     commit: &mut GroupCommit,
     stop_rx: &mut tokio::sync::oneshot::Receiver<()>,
-    system_id: u64,
-    timeline: u32,
+    report: &mut DownstreamReport,
+    (system_id, timeline): (u64, u32),
 ) -> Result<(), ReceiveError>
 where
     R: tokio::io::AsyncRead + Unpin,
@@ -266,6 +268,7 @@ where
                     Ok(Some(o)) => batch_done(wr, shared, Ok(o)).await?,
                     Err(f) => return batch_done(wr, shared, Err(f)).await,
                 }
+                tell_downstreams(wr, shared, report).await?;
                 continue;
             }
             m = recv_frame(frames, IDLE_TIMEOUT), if commit.has_room() => m?,
@@ -350,6 +353,7 @@ where
                 ..
             } => {
                 note_status(shared, primary_durable_lsn);
+                tell_downstreams(wr, shared, report).await?;
                 continue;
             }
             other => other,
@@ -368,6 +372,9 @@ where
             } => {
                 note_status(shared, primary_durable_lsn);
                 if done {
+                    // Before the Ack: the primary closes the link once the
+                    // Ack covers the shipment.
+                    tell_downstreams(wr, shared, report).await?;
                     let r = *shared.received.borrow();
                     ack(wr, shared, r.received_lsn).await?;
                 }
@@ -395,6 +402,18 @@ where
                 .into())
             }
         }
+    }
+}
+
+/// Sends the primary a `Downstreams` when the tree changed.
+async fn tell_downstreams<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    shared: &ReceiverShared,
+    report: &mut DownstreamReport,
+) -> Result<(), ReceiveError> {
+    match report.due(shared) {
+        Some(m) => send(wr, &m).await,
+        None => Ok(()),
     }
 }
 

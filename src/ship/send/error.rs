@@ -2,7 +2,7 @@
 
 use crate::ship::protocol::codes::RefuseCode;
 use crate::ship::protocol::frame::FrameError;
-use crate::ship::protocol::message::{DecodeError, PROTOCOL_VERSION};
+use crate::ship::protocol::message::{DecodeError, OLDEST_STANDBY_VERSION, PROTOCOL_VERSION};
 use crate::ship::protocol::tls::HandshakeError;
 use crate::wal::WalError;
 
@@ -78,7 +78,7 @@ pub enum Violation {
     Frame(#[from] FrameError),
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    #[error("the standby speaks ship protocol version {standby}, older than this primary's {PROTOCOL_VERSION}: it could not replay every record this primary logs; upgrade standbys first")]
+    #[error("the standby speaks ship protocol version {standby}, older than version {OLDEST_STANDBY_VERSION}, the oldest this primary (version {PROTOCOL_VERSION}) ships to: it could not replay every record this primary logs; upgrade standbys first")]
     Version { standby: u16 },
     #[error("expected {expected}, got {got}")]
     Expected {

@@ -1,7 +1,8 @@
 //! Where a shipment stands with the standby: the chunks in flight, what the
-//! standby acknowledged ([`Acked`]), and what the shipment did
-//! ([`ShipReport`]).
+//! standby acknowledged ([`Acked`]), what it said of its own downstreams
+//! ([`Reported`]), and what the shipment did ([`ShipReport`]).
 
+use crate::ship::protocol::tree::DownstreamTree;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -11,6 +12,17 @@ pub struct Acked {
     pub received_lsn: u64,
     pub applied_lsn: u64,
     pub unix_ms: u64,
+}
+
+/// What the standby last said of the standbys it ships to (its
+/// `Downstreams` messages), kept across its links.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reported {
+    pub tree: DownstreamTree,
+    /// When it said so; 0 = never (an older standby never does).
+    pub unix_ms: u64,
+    /// Its last `Downstreams` did not decode: why. The link goes on shipping.
+    pub error: Option<String>,
 }
 
 /// What a shipment did.

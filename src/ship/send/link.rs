@@ -4,17 +4,20 @@
 //! the sender is busy writing.
 
 use super::error::{ShipError, Violation};
+use super::flight::Reported;
 use super::link_tap::LinkTap;
 use super::options::{LogSource, ShipOptions};
 use crate::ship::protocol::auth::{nonce, Challenge, Side};
+use crate::ship::protocol::codes::MessageKind;
 use crate::ship::protocol::codes::RefuseCode;
 use crate::ship::protocol::frame::{
     read_frame_limited, write_frame, FrameError, MAX_STANDBY_FRAME_BYTES,
 };
-use crate::ship::protocol::message::{Message, PROTOCOL_VERSION};
+use crate::ship::protocol::message::{Message, OLDEST_STANDBY_VERSION, PROTOCOL_VERSION};
 use crate::ship::protocol::tls::{self, ShipWriter};
+use crate::ship::protocol::tree::DownstreamTree;
 use crate::wal::tap::TapGuard;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -159,9 +162,15 @@ pub(super) async fn connect(
             source,
         })?;
     let (tx, rx) = mpsc::channel(64);
+    let board = opts.downstreams.clone();
+    let peer = addr.clone();
     let reader = tokio::spawn(async move {
         loop {
             let m = match read_frame_limited(&mut r, MAX_STANDBY_FRAME_BYTES).await {
+                Ok((k, body)) if k == u8::from(MessageKind::Downstreams) => {
+                    take_downstreams(&board, &peer, &body);
+                    continue;
+                }
                 Ok((k, body)) => Message::decode(k, &body).map_err(Violation::Decode),
                 Err(FrameError::Closed) => return,
                 Err(e) => Err(Violation::Frame(e)),
@@ -183,14 +192,14 @@ pub(super) async fn connect(
     };
     // A standby greets as soon as it accepts: a silent peer is something else
     // (a Redis server waits for a command), so this wait is short.
-    let ns = match link
+    let (standby_version, ns) = match link
         .recv(
             opts.connect_timeout,
             "the standby's greeting, which a standby sends as soon as it accepts a connection (is this its --ship-listen address, not its --listen one?)",
         )
         .await?
     {
-        Message::Hello { version, nonce } if version >= PROTOCOL_VERSION => nonce,
+        Message::Hello { version, nonce } if version >= OLDEST_STANDBY_VERSION => (version, nonce),
         Message::Hello { version, .. } => {
             // Tell the standby too, so that its log says what to do.
             let _ = link
@@ -225,8 +234,9 @@ pub(super) async fn connect(
         .key
         .as_ref()
         .map_or([0u8; 32], |k| k.proof(Side::Primary, &challenge));
+    // The link speaks the lower of the two versions (the log is the same).
     link.send(&Message::Auth {
-        version: PROTOCOL_VERSION,
+        version: standby_version.min(PROTOCOL_VERSION),
         system_id: src.system_id,
         timeline: src.timeline,
         nonce: np,
@@ -248,5 +258,33 @@ pub(super) async fn connect(
             return Err(ShipError::Auth { addr });
         }
     }
+    // What the standby said before is past: it says it again on this link
+    // (an older standby, or one that no longer cascades, never does).
+    *lock(&opts.downstreams) = Reported::default();
     Ok((link, welcome))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes a standby's `Downstreams`: a body that does not decode is reported
+/// (logged once per reason, kept for status) and the link goes on shipping.
+fn take_downstreams(board: &Mutex<Reported>, peer: &str, body: &[u8]) {
+    let mut b = lock(board);
+    match DownstreamTree::decode(body) {
+        Ok(tree) => {
+            b.tree = tree;
+            b.error = None;
+        }
+        Err(e) => {
+            let why = format!("standby {peer} sent a {e}");
+            if b.error.as_deref() != Some(why.as_str()) {
+                tracing::warn!("{why}; its downstreams are not shown, shipping goes on");
+            }
+            b.tree = DownstreamTree::default();
+            b.error = Some(why);
+        }
+    }
+    b.unix_ms = crate::clock::now_unix_ms();
 }

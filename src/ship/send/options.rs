@@ -2,6 +2,7 @@
 //! options of one standby's link ([`ShipOptions`]), and whether it ships once
 //! or continuously ([`ShipMode`]).
 
+use super::flight::Reported;
 use super::pace::ChunkPace;
 use crate::fs::SharedFs;
 use crate::ship::protocol::auth::AuthKey;
@@ -11,7 +12,7 @@ use crate::ship::protocol::tls::ShipTls;
 use crate::wal::tap::Taps;
 use crate::wal::Position;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -55,6 +56,8 @@ pub struct ShipOptions {
     pub ack_timeout: Duration,
     /// TLS on the link (`--tls-cert`, `--tls-key`, `--tls-ca`); `None`: plain TCP.
     pub tls: Option<ShipTls>,
+    /// What the standby says of its own downstreams, kept across reconnects.
+    pub downstreams: Arc<Mutex<Reported>>,
 }
 
 impl ShipOptions {
@@ -73,6 +76,7 @@ impl ShipOptions {
             connect_timeout: Duration::from_secs(5),
             ack_timeout: Duration::from_secs(30),
             tls: None,
+            downstreams: Arc::default(),
         }
     }
 }

@@ -9,6 +9,9 @@ use super::options::{LogSource, ShipMode, ShipOptions};
 use super::schedule::Schedule;
 use super::sender::ship;
 use crate::clock::now_unix_ms;
+use crate::ship::protocol::tree::{
+    measure_lag, DownstreamTree, TreeNode, MAX_TREE_DEPTH, MAX_TREE_ENTRIES,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,6 +64,40 @@ pub struct StandbyStatus {
     /// True when the link to this standby runs over TLS.
     #[serde(default)]
     pub tls: bool,
+    /// The standbys it ships to, as it last said (a cascading standby of
+    /// protocol version 3 or newer), and theirs; `lag_bytes` measured from
+    /// this node's durable LSN.
+    #[serde(default)]
+    pub downstreams: Vec<TreeNode>,
+    /// Why `downstreams` may be incomplete: entries left out at a bound, or
+    /// the standby's last report did not decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstreams_note: Option<String>,
+}
+
+impl StandbyStatus {
+    /// This standby as an entry of the tree its shipping node reports.
+    pub fn tree_node(&self) -> TreeNode {
+        TreeNode {
+            address: self.address.clone(),
+            acked_lsn: self.acked_lsn,
+            applied_lsn: self.applied_lsn,
+            lag_bytes: self.lag_bytes,
+            last_ship_unix_ms: self.last_ship_unix_ms,
+            failures_in_row: self.failures_in_row,
+            connected: self.connected,
+            last_error_reason: self.last_error_reason.clone(),
+            downstreams: self.downstreams.clone(),
+        }
+    }
+}
+
+/// What a node that ships tells its own primary: its standbys and theirs.
+pub fn tree_of(standbys: &[StandbyStatus]) -> DownstreamTree {
+    DownstreamTree {
+        nodes: standbys.iter().map(StandbyStatus::tree_node).collect(),
+        truncated: standbys.iter().any(|s| s.downstreams_note.is_some()),
+    }
 }
 
 /// Told the outcome of every shipment (metrics, event hooks). Called on the
@@ -309,6 +346,14 @@ impl Shipper {
                     s.last_ship_unix_ms = s.last_ship_unix_ms.max(a.unix_ms);
                 }
                 s.lag_bytes = durable_lsn.saturating_sub(s.acked_lsn);
+                let told = lock(&t.opts.downstreams).clone();
+                s.downstreams = told.tree.nodes;
+                measure_lag(&mut s.downstreams, durable_lsn);
+                s.downstreams_note = told.error.or_else(|| {
+                    told.tree
+                        .truncated
+                        .then(|| format!("entries were left out (deeper than {MAX_TREE_DEPTH} levels or more than {MAX_TREE_ENTRIES} standbys)"))
+                });
                 s
             })
             .collect()
