@@ -12,6 +12,7 @@
 //! | `serve`  | its part of a client session: reads from the replayed keyspace, writes refused |
 //! | `state_lock` | the keyspace's lock: reads get in between replay's slices |
 //! | `promote_online` | online promotion: stop receiving, switch timeline, serve as primary |
+//! | `spare_segment` | the new timeline's first segment, prepared ahead of a promotion |
 
 mod apply;
 pub mod cascade;
@@ -21,5 +22,6 @@ pub mod promote_online;
 pub mod replay;
 pub mod seeds;
 pub mod serve;
+pub mod spare_segment;
 pub mod start;
 pub mod state_lock;

@@ -147,6 +147,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             accept_open: watch::channel(true).0,
             accept_closed: watch::channel(false).0,
             following: following.clone(),
+            spare: Arc::new(super::spare_segment::PromotionSpare::new(&wal_dir)),
             cascade: cfg.cascade.clone().map(|c| {
                 super::cascade::Cascade::new(
                     c,
@@ -322,6 +323,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
                 let res = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
                     n.ensure_control(r.timeline)?;
                     n.save_position()?;
+                    n.prepare_spare()?;
                     if due {
                         n.checkpoint()?;
                     }
