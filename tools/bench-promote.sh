@@ -108,8 +108,20 @@ pair() {
         --ship-continuous --auth-key-file "$TMP/key" >/dev/null 2>"$TMP/$name-p.log" &
     P_PID=$!
     PIDS+=("$P_PID")
-    wait_ping "$S_PORT"
-    wait_ping "$P_PORT"
+    wait_node "$S_PORT" "$S_PID" "$TMP/$name-s.log"
+    wait_node "$P_PORT" "$P_PID" "$TMP/$name-p.log"
+}
+# wait_node PORT PID LOG: until the node answers PING (at most 30 s); exits
+# with its log when it does not
+wait_node() {
+    for _ in $(seq 1 600); do
+        if redis-cli -p "$1" ping >/dev/null 2>&1; then return; fi
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "the node on port $1 did not answer; its log:" >&2
+    tail -20 "$3" >&2
+    exit 1
 }
 
 head -c 32 /dev/urandom | base64 >"$TMP/key"
