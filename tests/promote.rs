@@ -756,3 +756,63 @@ fn promotion_applies_what_the_apply_delay_held_back() {
     let v: u32 = s.client().get("d99").unwrap();
     assert_eq!(v, 99);
 }
+
+/// The names in a data directory's `wal/`.
+fn wal_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("wal"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_new_timelines_first_segment_is_prepared_ahead_and_a_crash_after_loses_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut p, mut s, _) = pair(root.path(), 100, &[]);
+    wait_applied(&s.dir, durable_of(&p), Duration::from_secs(30));
+    // Once it knows the segment size, the standby keeps the new timeline's
+    // first segment ready: allocated to full size, outside the log's names.
+    let spare = s.dir.join("wal/promotion.spare");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&spare).map(|m| m.len()).ok() != Some(1 << 20) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no prepared segment: {:?}",
+            wal_names(&s.dir)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p.kill();
+    let out = promote(&s.dir, &["--json"]);
+    let j = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{j}");
+    // The prepared file became the first segment of timeline 2.
+    assert!(!spare.exists(), "{:?}", wal_names(&s.dir));
+    let first = s.dir.join(format!(
+        "wal/00000002-{:016x}.wal",
+        j["promotion_lsn"].as_u64().unwrap()
+    ));
+    assert_eq!(
+        std::fs::metadata(&first).map(|m| m.len()).ok(),
+        Some(1 << 20),
+        "{:?}",
+        wal_names(&s.dir)
+    );
+    let mut c = s.client();
+    for i in 100..150 {
+        let _: () = c.set(format!("k{i}"), format!("v{i}")).unwrap();
+    }
+    // A crash of the new primary: every write, before and after the
+    // promotion, is there when it starts again, on timeline 2.
+    s.kill();
+    let p2 = Primary::start(&s.dir, &[]);
+    let mut c = p2.client();
+    for i in [0, 99, 100, 149] {
+        let v: String = c.get(format!("k{i}")).unwrap();
+        assert_eq!(v, format!("v{i}"));
+    }
+    assert_eq!(status_json(&p2.dir)["timeline"], 2);
+}

@@ -3,6 +3,7 @@
 
 use crate::fs::StdFs;
 use crate::node::control::{Control, ControlError, Role, CONTROL_VERSION};
+use crate::wal::scan::ScanDepth;
 use crate::wal::{self, timeline, ScanReport, WalError};
 use std::path::Path;
 
@@ -47,19 +48,25 @@ pub struct Switched {
 ///
 /// # Errors
 /// A damaged log, an unreadable control file, I/O errors — each naming what.
-pub fn begin_timeline(data_dir: &Path, reason: &str) -> Result<Switched, SwitchError> {
+///
+/// `depth` is how much of the log is scanned for its end: [`ScanDepth::Tail`]
+/// for the running standby's own log (see there), else [`ScanDepth::Full`].
+pub fn begin_timeline(
+    data_dir: &Path,
+    reason: &str,
+    depth: ScanDepth,
+) -> Result<Switched, SwitchError> {
     let wal_dir = data_dir.join(crate::node::datadir::WAL_DIR);
     let old = Control::read(&StdFs, data_dir)?;
     let fs = StdFs::shared();
     let latest = timeline::latest_timeline(&*fs, &wal_dir).map_err(SwitchError::Log)?;
     let new_timeline = latest + 1;
     let (switch_lsn, scan) =
-        wal::recovery::switch_timeline_scanned(&fs, &wal_dir, new_timeline, reason).map_err(
-            |source| SwitchError::History {
+        wal::recovery::switch_timeline_scanned(&fs, &wal_dir, new_timeline, reason, depth)
+            .map_err(|source| SwitchError::History {
                 timeline: new_timeline,
                 source,
-            },
-        )?;
+            })?;
     let history = timeline::read_history(&*fs, &wal_dir, new_timeline).map_err(SwitchError::Log)?;
     let old_timeline = history.last().map_or(latest, |s| s.timeline);
     let control = Control {

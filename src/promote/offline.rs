@@ -166,7 +166,7 @@ pub fn promote(dir: &Path, reason: &str) -> Result<Promoted, OfflineError> {
             .write(&StdFs, dir)
             .map_err(OfflineError::WriteControl)?;
     }
-    let sw = begin_timeline(dir, reason)?;
+    let sw = begin_timeline(dir, reason, crate::wal::scan::ScanDepth::Full)?;
     let rec = recover(
         &data,
         &sw.control,

@@ -13,6 +13,7 @@
 //! | `state_lock` | the keyspace's lock: reads get in between replay's slices |
 //! | `promote_online` | online promotion: stop receiving, switch timeline, serve as primary |
 //! | `reload` | SIGHUP: the configuration re-read, what may change switched over |
+//! | `spare_segment` | the new timeline's first segment, prepared ahead of a promotion |
 
 mod apply;
 pub mod cascade;
@@ -23,5 +24,6 @@ mod reload;
 pub mod replay;
 pub mod seeds;
 pub mod serve;
+pub mod spare_segment;
 pub mod start;
 pub mod state_lock;

@@ -132,6 +132,8 @@ pub struct Node {
     /// it away.
     pub(super) accept_open: watch::Sender<bool>,
     pub(super) accept_closed: watch::Sender<bool>,
+    /// The new timeline's first segment, prepared ahead of a promotion.
+    pub(super) spare: Arc<super::spare_segment::PromotionSpare>,
     /// The archive followed (`--restore-from`), for status.
     pub(super) following: Option<Arc<Following>>,
     /// Metrics and event hooks.
@@ -168,6 +170,25 @@ impl Node {
             last_receive_unix_ms: r.last_receive_unix_ms,
             last_record_unix_ms: r.last_record_unix_ms,
         }
+    }
+
+    /// Prepares the new timeline's first segment ahead of a promotion, once
+    /// the control file names the segment size (blocking I/O; see
+    /// [`super::spare_segment`]).
+    ///
+    /// # Errors
+    /// An unreadable control file.
+    pub(super) fn prepare_spare(&self) -> anyhow::Result<()> {
+        let written = *self
+            .control_written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !written || !self.spare.missing() {
+            return Ok(());
+        }
+        let control = Control::read(&StdFs, &self.cfg.data_dir)?;
+        self.spare.ensure(control.segment_bytes);
+        Ok(())
     }
 
     /// Persists the primary's reported position when it changed.
@@ -340,6 +361,13 @@ impl Node {
             .map_err(IdentityError::Control)?;
         self.system_id.store(sid, Ordering::Release);
         *written = true;
+        // The segment size is known from here: the spare is made now rather
+        // than at the next housekeeping tick (on a thread of its own; a
+        // promotion meanwhile waits for it).
+        let (spare, bytes) = (self.spare.clone(), control.segment_bytes);
+        let _ = std::thread::Builder::new()
+            .name("promotion-spare".into())
+            .spawn(move || spare.ensure(bytes));
         tracing::info!(
             system_id = format!("{sid:016x}"),
             "standby now belongs to system"

@@ -108,12 +108,17 @@ pub async fn promote(node: &Arc<Node>, req: Request) -> Result<Report, PromoteEr
     node.receiver
         .close("this standby is being promoted".into(), CLOSE_TIMEOUT)
         .await?;
+    tracing::debug!(
+        us = started.elapsed().as_micros() as u64,
+        "promotion: receipt closed"
+    );
     // Everything received is applied now, whatever --apply-delay says.
     node.hurry.store(true, Ordering::Release);
     let result = promote_closed(node, &req, started).await;
     match &result {
         Ok(r) if r.promoted => {}
         _ => {
+            node.spare.release();
             node.hurry.store(false, Ordering::Release);
             node.receiver.reopen();
         }
@@ -170,10 +175,18 @@ async fn promote_closed(
     } else {
         req.reason.clone()
     };
+    tracing::debug!(
+        us = started.elapsed().as_micros() as u64,
+        "promotion: applied and checked"
+    );
     let (handover, new_tl, switch_lsn, closed) =
         tokio::task::spawn_blocking(move || switch(&n, &reason))
             .await
             .map_err(PromoteError::Task)??;
+    tracing::debug!(
+        us = started.elapsed().as_micros() as u64,
+        "promotion: switched"
+    );
     node.receiver.promoted(new_tl, closed);
     // New clients wait in the listen backlog for the primary server from
     // here on (a second at most for the accept loop to let go).
@@ -184,6 +197,10 @@ async fn promote_closed(
         closed_rx.wait_for(|c| *c),
     )
     .await;
+    tracing::debug!(
+        us = started.elapsed().as_micros() as u64,
+        "promotion: accept loop closed"
+    );
     node.promoted.store(true, Ordering::Release);
     let sent = node
         .handover
@@ -231,7 +248,11 @@ fn switch(
     let wal_dir = node.wal_dir();
     let t = Instant::now();
     node.ensure_control(node.receiver.received.borrow().timeline)?;
-    let sw = crate::node::switch::begin_timeline(&node.cfg.data_dir, reason)?;
+    let sw = crate::node::switch::begin_timeline(
+        &node.cfg.data_dir,
+        reason,
+        crate::wal::scan::ScanDepth::Tail,
+    )?;
     let history_ms = t.elapsed().as_secs_f64() * 1000.0;
     let (control, new_tl, switch_lsn, closed) =
         (sw.control, sw.new_timeline, sw.switch_lsn, sw.closed);
@@ -242,11 +263,14 @@ fn switch(
     opts.sync = cfg.sync;
     opts.max_record_bytes = crate::wal::writer::MAX_RECORD_BYTES_LIMIT;
     opts.start_lsn = switch_lsn;
+    opts.first_segment_file = node.spare.take(control.segment_bytes);
+    let spare = opts.first_segment_file.is_some();
     let (log, rec) =
         wal::recovery::open_after(fs, opts, Some(sw.scan)).map_err(PromoteError::OpenLog)?;
     tracing::debug!(
         history_and_control_ms = history_ms,
         open_log_ms = t.elapsed().as_secs_f64() * 1000.0 - history_ms,
+        prepared_ahead = spare,
         "promotion: timeline switched"
     );
     if rec.next_lsn != switch_lsn {
@@ -256,7 +280,12 @@ fn switch(
             switch: switch_lsn,
         });
     }
+    let t = Instant::now();
     let mut state: KvState = node.lock_state().clone();
+    tracing::debug!(
+        clone_ms = t.elapsed().as_secs_f64() * 1000.0,
+        "promotion: keyspace copied"
+    );
     state.advance_to(switch_lsn);
     // The standby's clients are turned away: what they watched is not the
     // new primary's (whose clients are numbered anew).

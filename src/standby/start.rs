@@ -148,6 +148,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
             accept_open: watch::channel(true).0,
             accept_closed: watch::channel(false).0,
             following: following.clone(),
+            spare: Arc::new(super::spare_segment::PromotionSpare::new(&wal_dir)),
             cascade: super::cascade::Cascade::new(
                 cfg.cascade.clone(),
                 cfg.as_primary.max_retained_wal_bytes,
@@ -161,11 +162,14 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
         }
     });
     node.receiver.on_refuse(monitor.refuse_hook());
-    if let Some(c) = node.cascade.clone() {
-        // Its primary's status shows what this standby ships onward.
+    {
+        // Its primary's status shows what this standby ships onward (a
+        // reload may add or remove downstreams).
+        let c = node.cascade.clone();
         let received = node.receiver.received.subscribe();
         node.receiver.set_downstreams_hook(Arc::new(move || {
-            crate::ship::send::shipper::tree_of(&c.standbys(received.borrow().received_lsn))
+            let standbys = c.standbys(received.borrow().received_lsn);
+            crate::ship::send::shipper::tree_of(standbys.as_deref().unwrap_or_default())
         }));
     }
     let weak = Arc::downgrade(&node);
@@ -333,6 +337,7 @@ async fn serve(dir: DataDir, control: Option<Control>, cfg: StandbyConfig) -> an
                 let res = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
                     n.ensure_control(r.timeline)?;
                     n.save_position()?;
+                    n.prepare_spare()?;
                     if due {
                         n.checkpoint()?;
                     }

@@ -43,4 +43,5 @@ pub use raw::{RawChunk, RawReader};
 pub use reader::{Record, WalReader};
 pub use recovery::{open, Recovery};
 pub use scan::{scan_dir, ScanReport, TornTail};
+pub use spare::prepare_segment_file;
 pub use writer::{Appended, Position, SyncPolicy, Wal, WalOptions};

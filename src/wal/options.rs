@@ -46,6 +46,12 @@ pub struct WalOptions {
     pub max_pending_bytes: usize,
     /// LSN of the first record when the directory holds no segment yet.
     pub start_lsn: u64,
+    /// A file in `dir` made by [`prepare_segment_file`](super::prepare_segment_file)
+    /// with this `segment_bytes` (allocated, zero-filled, synced), to become
+    /// the first segment when the log has none to continue: a log opened on a
+    /// new timeline then starts with a header write and a rename instead of
+    /// preparing a whole segment (a promoted standby prepares one ahead).
+    pub first_segment_file: Option<PathBuf>,
 }
 
 impl WalOptions {
@@ -60,6 +66,7 @@ impl WalOptions {
             sync: SyncPolicy::Always,
             max_pending_bytes: 4 * MAX_WRITE_BYTES,
             start_lsn: 0,
+            first_segment_file: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::error::{Result, WalError};
 use super::format::{encode_record, RecordKind, SEGMENT_HEADER_BYTES};
-use super::scan::{scan_dir, ScanReport, TornTail};
+use super::scan::{scan_dir, scan_dir_depth, ScanDepth, ScanReport, TornTail};
 use super::writer::{Wal, WalOptions};
 use crate::fs::SharedFs;
 use std::path::{Path, PathBuf};
@@ -112,10 +112,11 @@ pub fn open_after(
 /// Damage in the log (as [`scan_dir`]), a timeline that does not move forward,
 /// I/O errors.
 pub fn switch_timeline(fs: &SharedFs, dir: &Path, new_timeline: u32, reason: &str) -> Result<u64> {
-    switch_timeline_scanned(fs, dir, new_timeline, reason).map(|(lsn, _)| lsn)
+    switch_timeline_scanned(fs, dir, new_timeline, reason, ScanDepth::Full).map(|(lsn, _)| lsn)
 }
 
-/// [`switch_timeline`], also returning the scan it made, for [`open_after`].
+/// [`switch_timeline`] after a scan to `depth`, also returning the scan, for
+/// [`open_after`].
 ///
 /// # Errors
 /// As [`switch_timeline`].
@@ -124,8 +125,9 @@ pub fn switch_timeline_scanned(
     dir: &Path,
     new_timeline: u32,
     reason: &str,
+    depth: ScanDepth,
 ) -> Result<(u64, ScanReport)> {
-    let report = scan_dir(&**fs, dir)?;
+    let report = scan_dir_depth(&**fs, dir, depth)?;
     let Some(last) = report.segments.last() else {
         return Err(WalError::Empty(dir.to_path_buf()));
     };

@@ -193,7 +193,13 @@ impl SegmentCursor {
 
     /// True when every byte from `offset` to the end of the segment space is zero.
     pub fn zero_from(&self, offset: u64) -> bool {
-        let end = self.space_end() as usize;
+        self.zero_between(offset, u64::MAX)
+    }
+
+    /// True when the bytes from `offset` to `to` (or the end of the
+    /// segment's space, if nearer) are all zero.
+    pub fn zero_between(&self, offset: u64, to: u64) -> bool {
+        let end = self.space_end().min(to) as usize;
         let start = (offset as usize).min(end);
         all_zero(&self.data[start..end])
     }
@@ -287,12 +293,42 @@ impl ScanReport {
 /// when a file cannot be read. A torn tail is not an error: it is reported in
 /// [`ScanReport::torn_tail`].
 pub fn scan_dir(fs: &dyn Fs, dir: &Path) -> Result<ScanReport> {
-    let files = list_segments(fs, dir)?;
+    scan_dir_depth(fs, dir, ScanDepth::Full)
+}
+
+/// How much of a log [`scan_dir_depth`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanDepth {
+    /// Every record of every segment, and the unused rest of the last
+    /// segment checked to be zero (recovery, `verify`).
+    Full,
+    /// The last segment's records, and only the first [`TAIL_ZERO_CHECK_BYTES`]
+    /// past its end checked to be zero; the report lists the last segment
+    /// alone. For a running node's own log, checked record by record as it
+    /// was written or received and scanned in full when the node started: a
+    /// timeline switch needs where it ends, and re-reading gigabytes (or
+    /// the 60 MiB of zeros after a short tail) would be most of a promotion.
+    Tail,
+}
+
+/// Bytes past the end of the log that a [`ScanDepth::Tail`] scan checks.
+pub const TAIL_ZERO_CHECK_BYTES: u64 = 64 << 10;
+
+/// [`scan_dir`] to the given depth.
+///
+/// # Errors
+/// As [`scan_dir`].
+pub fn scan_dir_depth(fs: &dyn Fs, dir: &Path, depth: ScanDepth) -> Result<ScanReport> {
+    let mut files = list_segments(fs, dir)?;
+    let first_lsn = files.first().map(|f| f.first_lsn);
+    if depth == ScanDepth::Tail && files.len() > 1 {
+        files = files.split_off(files.len() - 1);
+    }
     let mut report = ScanReport {
         dir: dir.to_path_buf(),
         segments: Vec::with_capacity(files.len()),
         system_id: None,
-        first_lsn: files.first().map(|f| f.first_lsn),
+        first_lsn,
         end_lsn: 0,
         records: 0,
         torn_tail: None,
@@ -306,7 +342,7 @@ pub fn scan_dir(fs: &dyn Fs, dir: &Path) -> Result<ScanReport> {
         let data = fs
             .read(&file.path)
             .map_err(|e| WalError::io("read", &file.path, e))?;
-        let (summary, torn) = scan_segment(&file, data, is_last)?;
+        let (summary, torn) = scan_segment_depth(&file, data, is_last, depth)?;
         match report.system_id {
             None => report.system_id = Some(summary.header.system_id),
             Some(id) if id != summary.header.system_id => {
@@ -373,6 +409,15 @@ pub fn scan_segment(
     data: Bytes,
     is_last: bool,
 ) -> Result<(SegmentSummary, Option<TornTail>)> {
+    scan_segment_depth(file, data, is_last, ScanDepth::Full)
+}
+
+fn scan_segment_depth(
+    file: &SegmentFile,
+    data: Bytes,
+    is_last: bool,
+    depth: ScanDepth,
+) -> Result<(SegmentSummary, Option<TornTail>)> {
     let mut cur = SegmentCursor::new(file, data)?;
     let mut summary = SegmentSummary {
         file: file.clone(),
@@ -400,7 +445,7 @@ pub fn scan_segment(
             } => {
                 summary.end_lsn = cur.lsn;
                 summary.sealed = cur.sealed;
-                let torn = classify_stop(&cur, file, is_last, offset, lsn, reason)?;
+                let torn = classify_stop(&cur, file, is_last, depth, offset, lsn, reason)?;
                 return Ok((summary, torn));
             }
         }
@@ -436,6 +481,7 @@ fn classify_stop(
     cur: &SegmentCursor,
     file: &SegmentFile,
     is_last: bool,
+    depth: ScanDepth,
     offset: u64,
     lsn: u64,
     reason: RecordError,
@@ -451,7 +497,11 @@ fn classify_stop(
             "{reason} before the segment's seal record"
         )));
     }
-    if cur.zero_from(offset) {
+    let window = match depth {
+        ScanDepth::Full => u64::MAX,
+        ScanDepth::Tail => TAIL_ZERO_CHECK_BYTES,
+    };
+    if cur.zero_between(offset, offset.saturating_add(window)) {
         return Ok(None); // The clean end of the log.
     }
     let (intact, furthest) = cur.intact_after(offset);

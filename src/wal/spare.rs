@@ -19,6 +19,10 @@ pub const PREPARED_SUFFIX: &str = ".prep";
 
 type Prepared = std::result::Result<(PathBuf, Box<dyn FsFile>), WalError>;
 
+/// How long the preparer waits, after handing over a file prepared ahead by
+/// someone else, before it prepares the next one.
+const AHEAD_AFTER_GIVEN: Duration = Duration::from_secs(1);
+
 /// How long the preparer waits before trying again on a full disk.
 const NO_SPACE_RETRY: Duration = Duration::from_millis(250);
 
@@ -157,6 +161,15 @@ impl SpareState {
         self.changed.notify_all();
     }
 
+    /// Waits `timeout`, or less if the log closes meanwhile.
+    fn wait_closing(&self, timeout: Duration) {
+        let g = self.lock();
+        let _ = self
+            .changed
+            .wait_timeout_while(g, timeout, |_| !self.closing.load(Ordering::Acquire))
+            .unwrap_or_else(|p| p.into_inner());
+    }
+
     /// Tells a writer waiting for space to give up (the log is closing).
     pub(crate) fn close(&self) {
         self.closing.store(true, Ordering::Release);
@@ -185,19 +198,44 @@ impl Preparer {
     /// Removes leftover prepared files in `dir` and starts preparing the first one.
     /// With [`FirstFile::Needed`] the first file is needed at once (a log without
     /// a segment to continue), so a full disk fails it instead of being retried.
+    /// `given` is a file prepared ahead ([`prepare_segment_file`]) that is
+    /// handed over first, when the first file is [`FirstFile::Needed`].
     pub(crate) fn start(
         fs: SharedFs,
         dir: PathBuf,
         segment_bytes: u64,
         first: FirstFile,
+        given: Option<PathBuf>,
     ) -> Result<Preparer> {
         remove_leftovers(&*fs, &dir)?;
+        let given = given.filter(|_| first == FirstFile::Needed);
         let (tx, rx) = sync_channel::<Prepared>(0);
         let state = Arc::new(SpareState::new(dir.clone(), first));
         let st = state.clone();
         let thread = std::thread::Builder::new()
             .name("wal-prepare".into())
-            .spawn(move || prepare_loop(&*fs, &dir, segment_bytes, first, &tx, &st))
+            .spawn(move || {
+                let mut first = first;
+                if let Some(path) = given {
+                    // Opened here, so that the writer waits for it as for
+                    // any prepared file; one that cannot be opened is
+                    // replaced by a file prepared now.
+                    if let Ok(f) = fs.open_write(&path) {
+                        st.prepared();
+                        if tx.send(Ok((path, f))).is_err() {
+                            return;
+                        }
+                        // What follows is the file for the next switch,
+                        // needed once the first segment is full. Made at
+                        // once, its writes and syncs would compete with the
+                        // first fsyncs of the log (a promoted node's first
+                        // writes): it waits a moment, or until the log closes.
+                        first = FirstFile::Ahead;
+                        st.wait_closing(AHEAD_AFTER_GIVEN);
+                    }
+                }
+                prepare_loop(&*fs, &dir, segment_bytes, first, &tx, &st)
+            })
             .map_err(|e| WalError::io("spawn thread", "wal-prepare", e))?;
         Ok(Preparer {
             rx: Some(rx),
@@ -341,6 +379,22 @@ fn remove_leftovers(fs: &dyn crate::fs::Fs, dir: &Path) -> Result<()> {
 }
 
 /// Creates `path` allocated to `segment_bytes`, zero-filled ([`crate::fs::zero_fill`]) and synced.
+/// Prepares `path` as a segment file ahead of need (allocated to
+/// `segment_bytes`, zero-filled, synced; a file already there is replaced),
+/// for [`WalOptions::first_segment_file`](super::WalOptions::first_segment_file).
+/// Not a segment until the log names it: the directory is synced by the rename
+/// that does.
+///
+/// # Errors
+/// I/O errors, naming the file.
+pub fn prepare_segment_file(fs: &dyn crate::fs::Fs, path: &Path, segment_bytes: u64) -> Result<()> {
+    if fs.exists(path) {
+        fs.remove(path)
+            .map_err(|e| WalError::io("remove", path, e))?;
+    }
+    prepare(fs, path, segment_bytes).map(drop)
+}
+
 pub(crate) fn prepare(
     fs: &dyn crate::fs::Fs,
     path: &Path,

@@ -83,7 +83,13 @@ impl Wal {
             Some(_) => FirstFile::Ahead,
             None => FirstFile::Needed,
         };
-        let preparer = Preparer::start(fs.clone(), opts.dir.clone(), opts.segment_bytes, first)?;
+        let preparer = Preparer::start(
+            fs.clone(),
+            opts.dir.clone(),
+            opts.segment_bytes,
+            first,
+            opts.first_segment_file.clone(),
+        )?;
         let spare = preparer.state();
         let mut seg = SegmentWriter::new(fs, opts.clone(), preparer)?;
         let (first, capacity_end) = match open {
