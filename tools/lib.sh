@@ -12,7 +12,9 @@ need() { # need COMMAND PACKAGE
 free_port() {
     local p
     for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 20000))
+        # Below the ephemeral range (32768-60999 on Linux), where outgoing
+        # connections take their ports.
+        p=$((20000 + RANDOM % 12000))
         if ! (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return
