@@ -86,11 +86,14 @@ impl Cluster {
         run(c)
     }
 
-    /// `logship --config F --node NAME run`, its log in `NAME.log`.
+    /// `logship run --config F --node NAME` (the unit file's order), its
+    /// log in `NAME.log`.
     fn start(&self, name: &str) -> Node {
         let log = self.dir.path().join(format!("{name}.log"));
-        let mut c = configured(&self.file);
-        c.args(["--node", name, "run", "--rejoin-wait", "5s"])
+        let mut c = hermetic_env(Command::new(BIN));
+        c.args(["run", "--config"])
+            .arg(&self.file)
+            .args(["--node", name, "--rejoin-wait", "5s"])
             .env("LOGSHIP_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -104,13 +107,18 @@ impl Cluster {
 
 /// The binary with this configuration file and nothing of the environment's.
 fn configured(file: &Path) -> Command {
-    let mut c = Command::new(BIN);
+    let mut c = hermetic_env(Command::new(BIN));
+    c.arg("--config").arg(file);
+    c
+}
+
+/// `c` without the environment's configuration variables.
+fn hermetic_env(mut c: Command) -> Command {
     for (name, _) in std::env::vars_os() {
         if logship::config::is_config_var(&name) {
             c.env_remove(name);
         }
     }
-    c.arg("--config").arg(file);
     c
 }
 

@@ -211,6 +211,11 @@ fn role_command(argv: &[OsString], role: &str) -> anyhow::Result<(super::Command
     let at = crate::config::argv::subcommand_at(&cmd, argv).map_or(argv.len(), |(at, _)| at);
     let mut role_argv: Vec<OsString> = argv[..at].to_vec();
     role_argv.push(role.into());
+    // Global flags may follow the command too (`run --config F --node N`,
+    // as the unit file has it); `run`'s own flags are not the role's.
+    role_argv.extend(crate::config::argv::global_flags(
+        argv.get(at + 1..).unwrap_or_default(),
+    ));
     let env = |var: &str| std::env::var_os(var);
     let layered = crate::config::argv::prepare(&cmd, role_argv, &env)
         .map_err(|e| Failure::config(e.into()))?;

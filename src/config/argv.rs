@@ -23,6 +23,27 @@ fn tokens(argv: &[OsString]) -> impl Iterator<Item = &OsStr> {
         .take_while(|t| *t != "--")
 }
 
+/// The global flags among `args` (with their values), in order: what a
+/// command line gives every subcommand, wherever it is written.
+pub fn global_flags(args: &[OsString]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut it = args.iter().take_while(|t| *t != "--");
+    while let Some(t) = it.next() {
+        let s = t.to_string_lossy();
+        if GLOBAL_WITH_VALUE.contains(&s.as_ref()) {
+            out.push(t.clone());
+            out.extend(it.next().cloned());
+        } else if s == "--no-config"
+            || GLOBAL_WITH_VALUE
+                .iter()
+                .any(|g| s.starts_with(&format!("{g}=")))
+        {
+            out.push(t.clone());
+        }
+    }
+    out
+}
+
 /// The value of the flag `--name VALUE` or `--name=VALUE`, wherever it is.
 fn flag_value(argv: &[OsString], name: &str) -> Option<OsString> {
     let mut it = tokens(argv);

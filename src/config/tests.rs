@@ -416,3 +416,26 @@ fn the_nodes_are_checked() {
     let e = err("node = 3\n");
     assert!(e.contains("write each node as [[node]]"), "{e}");
 }
+
+#[test]
+fn global_flags_are_found_after_the_command_too() {
+    let args: Vec<OsString> = [
+        "--config",
+        "/f",
+        "--rejoin-wait",
+        "5s",
+        "--node=a",
+        "--no-config",
+        "--",
+        "--node",
+        "b",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    let got: Vec<String> = super::argv::global_flags(&args)
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(got, ["--config", "/f", "--node=a", "--no-config"]);
+}
