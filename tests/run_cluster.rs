@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::notify::NotifySocket;
 use common::{digest, free_addr, key_file, redis_client, run, status_json, BIN};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -89,8 +90,22 @@ impl Cluster {
     /// `logship run --config F --node NAME` (the unit file's order), its
     /// log in `NAME.log`.
     fn start(&self, name: &str) -> Node {
+        self.start_env(name, &[])
+    }
+
+    /// [`start`](Self::start) with a notify socket, as under systemd.
+    fn start_notified(&self, name: &str) -> (Node, NotifySocket) {
+        let dir = self.dir.path().join(format!("{name}-notify"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let notify = NotifySocket::new(&dir);
+        let node = self.start_env(name, &[("NOTIFY_SOCKET", notify.path.as_os_str())]);
+        (node, notify)
+    }
+
+    fn start_env(&self, name: &str, env: &[(&str, &std::ffi::OsStr)]) -> Node {
         let log = self.dir.path().join(format!("{name}.log"));
         let mut c = hermetic_env(Command::new(BIN));
+        c.envs(env.iter().copied());
         c.args(["run", "--config"])
             .arg(&self.file)
             .args(["--node", name, "--rejoin-wait", "5s"])
@@ -245,8 +260,11 @@ fn a_switchover_and_back_is_one_promote_each_with_no_restart() {
     let c = Cluster::new(&[("a", None), ("b", None)]);
     let init = c.cmd("a", &["init"]);
     assert_eq!(init.code, Some(0), "{init:?}");
-    let mut a = c.start("a");
-    let mut b = c.start("b");
+    // Under systemd-style readiness: READY=1 once each node serves.
+    let (mut a, mut na) = c.start_notified("a");
+    let (mut b, mut nb) = c.start_notified("b");
+    na.wait_for("READY=1");
+    nb.wait_for("READY=1");
     let mut pa = writable(&c.node("a").listen);
     write(&mut pa, "one", 200);
     converged(&c, "a", "b");
@@ -263,6 +281,11 @@ fn a_switchover_and_back_is_one_promote_each_with_no_restart() {
     write(&mut pb, "two", 200);
     converged(&c, "b", "a");
     assert!(a.log().contains("rejoined as a standby of"), "{}", a.log());
+    // systemd sees each node change role, and neither stop.
+    na.wait_for("STATUS=standby");
+    nb.wait_for("STATUS=primary");
+    assert_eq!(na.index_of("STOPPING=1"), None, "{:?}", na.seen);
+    assert_eq!(nb.index_of("STOPPING=1"), None, "{:?}", nb.seen);
 
     // B → A, the same way.
     let out = c.cmd("a", &["promote"]);
