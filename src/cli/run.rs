@@ -27,7 +27,7 @@ use crate::primary::server::StoppedFenced;
 use crate::primary::FencedWatch;
 use crate::promote::rejoin::NewPrimary;
 use crate::promote::reversal::{self, Reversal};
-use clap::Args;
+use clap::{Args, CommandFactory};
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
@@ -108,13 +108,9 @@ pub fn run(a: RunArgs, layered: &Layered, argv: &[OsString]) -> anyhow::Result<E
                     return unreachable_role();
                 };
                 cfg.reload = Some(reload::primary_reloader(&super::this_process()));
-                let served = crate::primary::run(*cfg);
-                if let Some(addr) = rejoin_from(&served) {
-                    reverse(node, &ask(&addr)?)?;
-                    continue;
+                if ended(node, crate::primary::run(*cfg))? {
+                    return Ok(ExitCode::SUCCESS);
                 }
-                served.map_err(Failure::from_primary)?;
-                return Ok(ExitCode::SUCCESS);
             }
             Found::Standby => {
                 let RoleConfig::Standby(mut cfg) = role_config(argv, Role::Standby)? else {
@@ -123,13 +119,9 @@ pub fn run(a: RunArgs, layered: &Layered, argv: &[OsString]) -> anyhow::Result<E
                 let this = super::this_process();
                 cfg.reload = Some(reload::standby_reloader(&this));
                 cfg.as_primary.reload = Some(reload::primary_reloader(&this));
-                let served = crate::standby::start::run(*cfg);
-                if let Some(addr) = rejoin_from(&served) {
-                    reverse(node, &ask(&addr)?)?;
-                    continue;
+                if ended(node, crate::standby::start::run(*cfg))? {
+                    return Ok(ExitCode::SUCCESS);
                 }
-                served.map_err(Failure::from_primary)?;
-                return Ok(ExitCode::SUCCESS);
             }
         }
     }
@@ -191,7 +183,8 @@ pub(super) fn role_config(argv: &[OsString], role: Role) -> anyhow::Result<RoleC
 /// # Errors
 /// As [`role_config`]; the control file cannot be read.
 pub(super) fn current_config(argv: &[OsString]) -> anyhow::Result<RoleConfig> {
-    let (_, layered) = role_command(argv, "standby")?;
+    let env = |var: &str| std::env::var_os(var);
+    let layered = crate::config::argv::prepare(&super::Cli::command(), argv.to_vec(), &env)?;
     let (_, node) = cluster_node(&layered)?;
     let role = match found(&node.data_dir)? {
         Found::Primary(_) => Role::Primary,
@@ -206,7 +199,7 @@ pub(super) fn current_config(argv: &[OsString]) -> anyhow::Result<RoleConfig> {
 /// # Errors
 /// The configuration or the role's flags are not valid (exit 78).
 fn role_command(argv: &[OsString], role: &str) -> anyhow::Result<(super::Command, Layered)> {
-    use clap::{CommandFactory, FromArgMatches};
+    use clap::FromArgMatches;
     let cmd = super::Cli::command();
     let at = crate::config::argv::subcommand_at(&cmd, argv).map_or(argv.len(), |(at, _)| at);
     let mut role_argv: Vec<OsString> = argv[..at].to_vec();
@@ -232,14 +225,24 @@ fn role_command(argv: &[OsString], role: &str) -> anyhow::Result<(super::Command
     Ok((cli.command, layered))
 }
 
-/// Where a role that ended fenced should rejoin.
-fn rejoin_from(served: &anyhow::Result<()>) -> Option<String> {
-    served
+/// How a role ended: `true` when the node stopped for good (SIGTERM),
+/// `false` when it stopped fenced to rejoin the promoted node, which it
+/// did (the loop starts it again, as a standby).
+///
+/// # Errors
+/// The role's failure (exit 4 for a fence with nowhere to go), or the rejoin's.
+fn ended(node: &Node, served: anyhow::Result<()>) -> anyhow::Result<bool> {
+    let rejoin_from = served
         .as_ref()
-        .err()?
-        .downcast_ref::<StoppedFenced>()?
-        .rejoin_from
-        .clone()
+        .err()
+        .and_then(|e| e.downcast_ref::<StoppedFenced>())
+        .and_then(|f| f.rejoin_from.clone());
+    if let Some(addr) = rejoin_from {
+        reverse(node, &crate::promote::rejoin::ask(&addr)?)?;
+        return Ok(false);
+    }
+    served.map_err(Failure::from_primary)?;
+    Ok(true)
 }
 
 /// What a fenced primary of `dir` asks: which of `peers` serves as the
@@ -283,12 +286,6 @@ fn wait_for_promoted(
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-}
-
-/// `LOGSHIP HISTORY` of the node at `addr`, which the fenced primary found
-/// promoted in its place.
-fn ask(addr: &str) -> anyhow::Result<NewPrimary> {
-    Ok(crate::promote::rejoin::ask(addr)?)
 }
 
 /// Rejoins `node`'s stopped primary directory to `new`, or stops with the
