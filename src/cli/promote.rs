@@ -151,6 +151,9 @@ fn from_cluster(a: &mut PromoteArgs, layered: &Layered, steps: &Steps) -> anyhow
         format!("{} ({addr})", n.map_or("?", |n| n.name.as_str()))
     };
     match found.as_slice() {
+        [] if peers.is_empty() => {
+            steps.step("cluster", "the cluster has no other node: nothing to fence")
+        }
         [] => steps.step(
             "cluster",
             &format!(
